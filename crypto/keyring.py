@@ -1,0 +1,171 @@
+"""The key ring: versioned KEKs, the blind-index pepper and the audit signing key.
+
+`KeyProvider` is the seam: the file provider here keeps keys in a JSON file
+(mode 0600, written atomically); Vault Transit or a cloud KMS can take its place
+later without touching callers. The newest KEK version wraps and seals; older
+versions only unwrap and open.
+
+File layout (JSON, every key base64):
+    {"format": "brygga-keyring", "version": 1,
+     "keks": [{"version": 1, "key": "...32 bytes...", "created_at": "..."}],
+     "pepper": "...32 bytes...",
+     "audit_signing_keys": [{"id": "audit-1", "private_key": "...32-byte Ed25519 seed...", "created_at": "..."}]}
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import stat
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .errors import KeyRingError
+
+FORMAT = "brygga-keyring"
+FORMAT_VERSION = 1
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """Loaded keys; validated on construction so a bad ring fails at start-up, not mid-request."""
+
+    keks: dict[int, bytes]
+    pepper: bytes
+    audit_key_id: str
+    audit_signing_key: Ed25519PrivateKey
+
+    def __post_init__(self) -> None:
+        if not self.keks:
+            raise KeyRingError("key ring has no key-encryption key")
+        for version, key in self.keks.items():
+            if version < 1 or len(key) != KEY_BYTES:
+                raise KeyRingError(f"key-encryption key version {version} is not a 256-bit key")
+        if len(self.pepper) != KEY_BYTES:
+            raise KeyRingError("blind-index pepper is not 256 bits")
+
+    @property
+    def current_kek_version(self) -> int:
+        return max(self.keks)
+
+    def kek(self, version: int) -> bytes:
+        """The KEK of `version`; raises KeyRingError when the ring does not hold it."""
+        try:
+            return self.keks[version]
+        except KeyError:
+            raise KeyRingError(f"key ring has no key-encryption key version {version}") from None
+
+
+class KeyProvider(Protocol):
+    """Where the key ring comes from (a file now; Vault or a KMS later)."""
+
+    def load(self) -> KeyRing:
+        """Load and validate the ring; raises KeyRingError with a reason an operator can act on."""
+        ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise KeyRingError(f"key ring: {what} is not a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise KeyRingError(f"key ring: {what} is not valid base64") from None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class FileKeyProvider:
+    """A key ring in one JSON file, mode 0600, replaced atomically on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> KeyRing:
+        """Read the ring; raises KeyRingError when missing, readable by others, or malformed."""
+        return _parse(self._read())
+
+    def init(self) -> KeyRing:
+        """Create a new ring; raises KeyRingError if the file exists (never overwrite keys)."""
+        if self.path.exists():
+            raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it")
+        document = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "keks": [{"version": 1, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()}],
+            "pepper": _b64(secrets.token_bytes(KEY_BYTES)),
+            "audit_signing_keys": [{"id": "audit-1", "private_key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()}],
+        }
+        self._write(document)
+        return _parse(document)
+
+    def rotate(self) -> int:
+        """Add a new KEK version (which then wraps and seals); returns it."""
+        document = self._read()
+        ring = _parse(document)
+        version = ring.current_kek_version + 1
+        document["keks"].append({"version": version, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()})
+        self._write(document)
+        return version
+
+    def _read(self) -> dict:
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            raise KeyRingError(f"key ring {self.path} does not exist; create one with `python -m service keys init`") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyRingError(f"key ring {self.path} has mode {stat.S_IMODE(mode):04o}; it must be 0600 (chmod 600 {self.path})")
+        try:
+            document = json.loads(self.path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise KeyRingError(f"key ring {self.path} cannot be read: {type(exc).__name__}") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != FORMAT_VERSION:
+            raise KeyRingError(f"key ring {self.path} is not a {FORMAT} version {FORMAT_VERSION} file")
+        return document
+
+    def _write(self, document: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keyring-", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(document, handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _parse(document: dict) -> KeyRing:
+    try:
+        keks = {int(entry["version"]): _unb64(entry["key"], f"kek {entry['version']}") for entry in document["keks"]}
+        audit = document["audit_signing_keys"][-1]
+        seed = _unb64(audit["private_key"], "audit signing key")
+        return KeyRing(
+            keks=keks,
+            pepper=_unb64(document["pepper"], "pepper"),
+            audit_key_id=str(audit["id"]),
+            audit_signing_key=Ed25519PrivateKey.from_private_bytes(seed),
+        )
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise KeyRingError(f"key ring has a bad shape: {type(exc).__name__} {exc}") from None

@@ -1,0 +1,52 @@
+"""The role gate: the first rule of every decision (API.md "Tokens", Roles).
+
+Access rights follow from a documented needs and risk analysis (PDL 4:3, check):
+here that analysis is the table below, one line per permission.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from .decision import Basis, Decision, Reason, allow, deny
+from .model import Role
+
+_CLIENT_WORK = frozenset({Role.STAFF, Role.UNIT_MANAGER})
+_CLIENT_WORK_OR_SYSTEM = _CLIENT_WORK | {Role.SYSTEM}
+
+
+class Permission(StrEnum):
+    """What an endpoint needs, named resource:action, kept alphabetical."""
+
+    CLIENT_LOOKUP = "clients:lookup"
+    CLIENT_READ = "clients:read"
+    CLIENT_REGISTER = "clients:register"
+    RELATION_END = "relations:end"
+    RELATION_LIST = "relations:list"
+    RELATION_OPEN = "relations:open"
+    UNIT_LIST = "units:list"
+    UNIT_WRITE = "units:write"
+
+
+ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    Permission.CLIENT_LOOKUP: _CLIENT_WORK_OR_SYSTEM,
+    Permission.CLIENT_READ: _CLIENT_WORK,
+    Permission.CLIENT_REGISTER: _CLIENT_WORK_OR_SYSTEM,
+    Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
+    Permission.RELATION_LIST: _CLIENT_WORK,
+    Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,
+    Permission.UNIT_LIST: frozenset(Role),
+    Permission.UNIT_WRITE: frozenset({Role.ADMIN}),
+}
+
+
+def roles_allowed(permission: Permission) -> frozenset[Role]:
+    """The roles that hold `permission` (for the OpenAPI document)."""
+    return ROLE_PERMISSIONS[permission]
+
+
+def role_gate(roles: Iterable[Role], permission: Permission) -> Decision:
+    """Allow when any of `roles` holds `permission`; checked before anything else."""
+    if ROLE_PERMISSIONS[permission].isdisjoint(roles):
+        return deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:3")
+    return allow(Basis.ROLE, legal_basis="PDL 4:3")

@@ -1,0 +1,98 @@
+"""The app factory: settings → keys → database → runtime → routes.
+
+Resources are opened and closed in cleanup_ctx, in that order and back, so a
+failed start leaves nothing running and a shutdown stops the embedded database.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+from crypto import FileKeyProvider
+
+from . import __version__
+from .auth import TokenVerifier, load_jwks
+from .database import DATABASE_NAME, EmbeddedPostgres, create_pool, ensure_database, migrate, with_database
+from .devkeys import ensure_dev_keys
+from .http import clients, system, units
+from .http.context import RUNTIME
+from .http.middleware import add_request_id, request_context
+from .http.routing import Endpoint
+from .openapi import OPENAPI, build_openapi
+from .runtime import Runtime, utc_now
+from .settings import Settings
+
+log = logging.getLogger("brygga.app")
+
+JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
+ROUTE_TABLES = (system.routes, units.routes, clients.routes)
+
+
+def endpoints() -> list[Endpoint]:
+    """Every declared route, in declaration order."""
+    return [endpoint for table in ROUTE_TABLES for endpoint in table.endpoints]
+
+
+async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The DSN to use, starting the embedded server when DATABASE_URL is unset, and migrate it."""
+    embedded = None
+    if settings.database_url:
+        dsn = settings.database_url
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        server_dsn = await asyncio.to_thread(embedded.start)
+        await ensure_database(server_dsn, DATABASE_NAME)
+        dsn = with_database(server_dsn, DATABASE_NAME)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+    except BaseException:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        raise
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    return dsn, embedded
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """A Brygga application; resources open when it starts."""
+    app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT)
+    for endpoint in endpoints():
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
+    app[OPENAPI] = build_openapi(endpoints(), version=__version__)
+    app.on_response_prepare.append(add_request_id)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        ensure_dev_keys(settings)
+        keyring = FileKeyProvider(settings.effective_keyring_path).load()
+        verifier = TokenVerifier(
+            load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        dsn, embedded = await open_database(settings)
+        try:
+            pool = await create_pool(dsn)
+        except BaseException:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+            raise
+        app[RUNTIME] = Runtime(settings=settings, pool=pool, keyring=keyring, verifier=verifier, clock=clock)
+        log.info("brygga ready", extra={"embedded_database": embedded is not None})
+        try:
+            yield
+        finally:
+            await pool.close()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+                log.info("embedded database stopped")
+
+    app.cleanup_ctx.append(resources)
+    return app

@@ -1,0 +1,88 @@
+"""record(conn, action, ...): the one way audit events are written.
+
+Always called on the connection and inside the transaction of the access it
+records, so an access and its event commit or vanish together (DESIGN.md
+invariant 2). Events carry ids, roles, decisions and reasons: never a personal
+number, name, title or content.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+import asyncpg
+
+from policies.decision import Decision
+from policies.model import Principal
+
+
+class Action(StrEnum):
+    """Audited actions (API.md "Audit"); `client.lookup` and `relation.list` extend the contract."""
+
+    CLIENT_LOOKUP = "client.lookup"
+    CLIENT_READ = "client.read"
+    CLIENT_REGISTER = "client.register"
+    RELATION_END = "relation.end"
+    RELATION_LIST = "relation.list"
+    RELATION_OPEN = "relation.open"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made the request and from where, as the audit log records it."""
+
+    principal: Principal
+    request_id: str
+    remote_addr: str | None
+
+
+_insert_event_sql = """
+INSERT INTO audit_events (
+    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
+    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
+    request_id, remote_addr, flagged
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+RETURNING seq
+"""
+
+
+async def record(
+    conn: asyncpg.Connection,
+    action: Action,
+    *,
+    caller: Caller,
+    decision: Decision,
+    client_id: UUID | None = None,
+    document_id: UUID | None = None,
+    consent_id: UUID | None = None,
+    purpose: str | None = None,
+) -> int:
+    """Insert one event in the caller's transaction; returns its sequence number.
+
+    Raises RuntimeError when called outside a transaction: an event must share
+    the fate of its access.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("audit.record must run inside the transaction of the access it records")
+    who = caller.principal
+    return await conn.fetchval(
+        _insert_event_sql,
+        who.sub,
+        who.name,
+        who.unit,
+        who.zone.organisation if who.zone else None,
+        who.zone.domain if who.zone else None,
+        sorted(who.roles),
+        action.value,
+        client_id,
+        document_id,
+        consent_id,
+        "allow" if decision.allowed else "deny",
+        decision.basis.value,
+        [reason.value for reason in decision.reason_codes],
+        purpose,
+        caller.request_id,
+        caller.remote_addr,
+        decision.flagged,
+    )

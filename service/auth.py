@@ -1,0 +1,145 @@
+"""JWT verification → Principal (API.md "Tokens").
+
+Brygga verifies, never issues (except development tokens, service/devkeys.py).
+The algorithm comes from an allowlist and must match the key the `kid` selects,
+so `alg: none`, HS256 signed with a public key (algorithm confusion) and keys
+from outside the JWKS are all refused before any signature check.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from policies.model import INSTALLATION_ROLES, Principal, Role, Zone
+
+from .errors import Unauthorized
+
+ACCEPTED_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+LEEWAY_SECONDS = 60
+_REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+
+
+class JwksError(ValueError):
+    """The JWKS file cannot be used; raised at start-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """Verified claims, before the unit is looked up."""
+
+    sub: str
+    name: str | None
+    roles: frozenset[Role]
+    unit: str | None
+    exp: int
+
+
+def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
+    """Keys by kid; raises JwksError when the file is unreadable, has no keys or a key without kid."""
+    try:
+        document = json.loads(Path(path).read_text())
+        keys = document["keys"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise JwksError(f"JWKS file {path} cannot be read: {type(exc).__name__}") from None
+    if not isinstance(keys, list) or not keys:
+        raise JwksError(f"JWKS file {path} has no keys")
+    by_kid: dict[str, jwt.PyJWK] = {}
+    for entry in keys:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not entry["kid"]:
+            raise JwksError(f"JWKS file {path}: every key needs a kid")
+        if "d" in entry:
+            raise JwksError(f"JWKS file {path}: key {entry['kid']} is a private key; publish only public keys")
+        try:
+            key = jwt.PyJWK(entry)
+        except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
+            raise JwksError(f"JWKS file {path}: key {entry['kid']}: {exc}") from None
+        if key.algorithm_name not in ACCEPTED_ALGORITHMS:
+            raise JwksError(f"JWKS file {path}: key {entry['kid']} is for {key.algorithm_name}, not one of {sorted(ACCEPTED_ALGORITHMS)}")
+        by_kid[entry["kid"]] = key
+    return by_kid
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against one JWKS, issuer and audience."""
+
+    def __init__(self, keys: Mapping[str, jwt.PyJWK], *, issuer: str, audience: str) -> None:
+        self._keys = dict(keys)
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> TokenClaims:
+        """Verify signature, algorithm, iss, aud, exp, nbf (60 s leeway) and claim shapes; raises Unauthorized."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("token is not a well-formed JWT") from None
+        alg = header.get("alg")
+        if alg not in ACCEPTED_ALGORITHMS:
+            raise Unauthorized("token algorithm is not accepted")
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthorized("token key id is unknown")
+        if key.algorithm_name != alg:
+            raise Unauthorized("token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("token is not yet valid") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("token issuer is not accepted") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("token audience is not accepted") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"token lacks the {exc.claim} claim") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("token signature or claims are invalid") from None
+        return _claims(claims)
+
+
+def _claims(claims: dict[str, Any]) -> TokenClaims:
+    sub, name, roles, unit = claims.get("sub"), claims.get("name"), claims.get("roles"), claims.get("unit")
+    if not isinstance(sub, str) or not sub.strip():
+        raise Unauthorized("token sub claim is empty")
+    if name is not None and not isinstance(name, str):
+        raise Unauthorized("token name claim is not a string")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise Unauthorized("token lacks the roles claim (an array of strings)")
+    known = frozenset(Role(role) for role in roles if role in Role._value2member_map_)
+    if not known:
+        raise Unauthorized("token carries no Brygga role")
+    if unit is not None and (not isinstance(unit, str) or not unit):
+        raise Unauthorized("token unit claim is not a unit id")
+    if unit is None and not known <= INSTALLATION_ROLES:
+        raise Unauthorized("token lacks the unit claim, which every role but admin and auditor needs")
+    return TokenClaims(sub=sub, name=name, roles=known, unit=unit, exp=int(claims["exp"]))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header; raises Unauthorized."""
+    if not authorization:
+        raise Unauthorized("no bearer token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("authorization is not a bearer token")
+    return token.strip()
+
+
+def principal(claims: TokenClaims, zone: Zone | None) -> Principal:
+    """The Principal for verified claims and the zone of their (existing, active) unit."""
+    return Principal(sub=claims.sub, name=claims.name, roles=claims.roles, unit=claims.unit, zone=zone)

@@ -1,0 +1,77 @@
+"""Development keys: a token-signing key with its JWKS, and a key ring, in the data dir.
+
+Created on first start when BRYGGA_JWKS / BRYGGA_KEYRING are not set, so a
+newcomer can mint a token and call the API at once. Never for production: the
+signing key sits next to the service that trusts it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from crypto import FileKeyProvider
+
+from .settings import Settings
+
+log = logging.getLogger("brygga.devkeys")
+DEV_KID = "brygga-dev-1"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def ensure_dev_keys(settings: Settings) -> None:
+    """Create whichever development key material is needed and missing; log loudly when it does."""
+    if settings.jwks_path is None and not settings.effective_jwks_path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        _write_private(settings.dev_signing_key_path, pem)
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        jwks = {"keys": [{**public, "kid": DEV_KID, "alg": "ES256", "use": "sig"}]}
+        _write_private(settings.effective_jwks_path, json.dumps(jwks, indent=2).encode())
+        log.warning(
+            "DEVELOPMENT token-signing key and JWKS created in %s: for development only, "
+            "set BRYGGA_JWKS to your identity provider's keys in production", settings.dev_dir
+        )
+    if settings.keyring_path is None and not settings.effective_keyring_path.exists():
+        FileKeyProvider(settings.effective_keyring_path).init()
+        log.warning(
+            "DEVELOPMENT key ring created at %s: for development only, "
+            "create a production ring with `python -m service keys init` and set BRYGGA_KEYRING",
+            settings.effective_keyring_path,
+        )
+
+
+def mint_dev_token(
+    settings: Settings, *, sub: str, roles: list[str], unit: str | None = None, name: str | None = None, minutes: int = 60
+) -> str:
+    """A token signed by the development key; raises FileNotFoundError when there is none."""
+    if settings.jwks_path is not None:
+        raise FileNotFoundError("BRYGGA_JWKS is set: tokens come from your identity provider, not the development key")
+    key = serialization.load_pem_private_key(settings.dev_signing_key_path.read_bytes(), password=None)
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": sub,
+        "roles": roles,
+        "iat": now,
+        "nbf": now,
+        "exp": now + minutes * 60,
+    }
+    if unit:
+        claims["unit"] = unit
+    if name:
+        claims["name"] = name
+    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": DEV_KID})

@@ -1,0 +1,89 @@
+"""Clients: registration, lookup by personal number and reading, each audited."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from policies.decide import Request, decide
+from policies.personal_number import InvalidPersonalNumber, is_minor, parse_personal_number
+from policies.roles import Permission, role_gate
+
+from .. import audit
+from ..audit import Action, Caller
+from ..errors import NotFound, ValidationFailed
+from ..runtime import Runtime
+from ..store import clients as clients_store
+from .access import raise_if_denied
+
+_RECORD = "client"
+
+
+def _client_json(rt: Runtime, client_id: UUID, birth_date: Any) -> dict[str, Any]:
+    return {"id": str(client_id), "birth_date": birth_date.isoformat(), "is_minor": is_minor(birth_date, today=rt.today())}
+
+
+def _blind_index(rt: Runtime, personal_number: str) -> tuple[Any, bytes]:
+    try:
+        parsed = parse_personal_number(personal_number, today=rt.today())
+    except InvalidPersonalNumber as exc:
+        # The message names the problem, never the number.
+        raise ValidationFailed(
+            [{"field": "personal_number", "message": str(exc)}], "not a valid personnummer or samordningsnummer",
+            code="invalid_personal_number",
+        ) from None
+    return parsed, rt.sealer.blind_index(parsed.canonical, kind="personal_number")
+
+
+async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: str) -> tuple[dict, bool]:
+    """Register a client, or find the one with this number; (client, created).
+
+    Raises Forbidden, ValidationFailed(invalid_personal_number).
+    """
+    decision = role_gate(caller.principal.roles, Permission.CLIENT_REGISTER)
+    parsed, index = _blind_index(rt, personal_number) if decision else (None, b"")
+    client_id = uuid4()
+    async with rt.pool.acquire() as conn, conn.transaction():
+        created = False
+        existing: UUID | None = None
+        if decision:
+            created = await clients_store.insert(
+                conn,
+                client_id=client_id,
+                personal_number_index=index,
+                personal_number_sealed=rt.sealer.seal(parsed.canonical, record=_RECORD, record_id=str(client_id), field="personal_number"),
+                name_sealed=rt.sealer.seal(name, record=_RECORD, record_id=str(client_id), field="name"),
+                birth_date=parsed.birth_date,
+                unit=caller.principal.unit,
+            )
+            if not created:
+                existing = await clients_store.id_by_index(conn, index)
+        await audit.record(conn, Action.CLIENT_REGISTER, caller=caller, decision=decision, client_id=client_id if created else existing)
+    raise_if_denied(decision)
+    return _client_json(rt, client_id if created else existing, parsed.birth_date), created
+
+
+async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict:
+    """The id of the client with this number; raises Forbidden, ValidationFailed, NotFound."""
+    decision = role_gate(caller.principal.roles, Permission.CLIENT_LOOKUP)
+    index = _blind_index(rt, personal_number)[1] if decision else b""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        client_id = await clients_store.id_by_index(conn, index) if decision else None
+        await audit.record(conn, Action.CLIENT_LOOKUP, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    if client_id is None:
+        raise NotFound("no client with that personal number")
+    return {"id": str(client_id)}
+
+
+async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict:
+    """The client with its name, for a caller whose unit has an active relation; raises Forbidden, NotFound."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
+        decision = decide(Request(caller.principal, Permission.CLIENT_READ), facts)
+        row = await clients_store.get(conn, client_id) if decision else None
+        await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    client = _client_json(rt, row["id"], row["birth_date"])
+    client["name"] = rt.sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")
+    return client
+

@@ -1,0 +1,75 @@
+"""Relations: a unit opens and ends its case or care relation with a client."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from policies.decide import Request, decide
+from policies.decision import Reason, deny
+from policies.roles import Permission
+
+from .. import audit
+from ..audit import Action, Caller
+from ..runtime import Runtime
+from ..store import clients as clients_store
+from ..store import relations as relations_store
+from .access import raise_if_denied
+
+
+def relation_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "client_id": str(row["client_id"]),
+        "unit": row["unit_id"],
+        "started_at": row["started_at"],
+        "ended_at": row["ended_at"],
+    }
+
+
+async def open_relation(rt: Runtime, caller: Caller, client_id: UUID) -> tuple[dict, bool]:
+    """The caller's unit's active relation with the client, opened if needed; (relation, created).
+
+    Raises Forbidden, NotFound (no such client).
+    """
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
+        decision = decide(Request(caller.principal, Permission.RELATION_OPEN), facts)
+        row, created = None, False
+        if decision:
+            row, created = await relations_store.open_or_get(
+                conn, relation_id=uuid4(), client_id=client_id, unit=caller.principal.unit, by=caller.principal.sub
+            )
+        await audit.record(conn, Action.RELATION_OPEN, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return relation_json(row), created
+
+
+async def end_relation(rt: Runtime, caller: Caller, client_id: UUID, relation_id: UUID) -> dict:
+    """End the caller's unit's active relation; raises Forbidden, NotFound (no such active relation of the unit)."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
+        decision = decide(Request(caller.principal, Permission.RELATION_END), facts)
+        row = None
+        if decision:
+            row = await relations_store.end(conn, relation_id, client_id=client_id, unit=caller.principal.unit, by=caller.principal.sub)
+            if row is None:
+                decision = deny(Reason.UNKNOWN_RELATION)
+        await audit.record(conn, Action.RELATION_END, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return relation_json(row)
+
+
+async def page_in_zone(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple, limit: int) -> list[dict]:
+    """Relations of the client with units of the caller's zone; raises Forbidden, NotFound."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
+        decision = decide(Request(caller.principal, Permission.RELATION_LIST), facts)
+        rows = []
+        if decision:
+            zone = caller.principal.zone
+            rows = await relations_store.page_in_zone(
+                conn, client_id, organisation=zone.organisation, domain=zone.domain, after=after, limit=limit
+            )
+        await audit.record(conn, Action.RELATION_LIST, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return [relation_json(row) for row in rows]

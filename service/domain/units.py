@@ -1,0 +1,58 @@
+"""Units: created and (de)activated by admins; readable by every signed-in role."""
+from __future__ import annotations
+
+from typing import Any
+
+from policies.model import Principal
+from policies.roles import Permission, role_gate
+
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..runtime import Runtime
+from ..store import units as units_store
+from .access import raise_if_denied
+
+
+def unit_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "organisation": row["organisation"],
+        "domain": row["domain"],
+        "active": row["active"],
+        "created_at": row["created_at"],
+    }
+
+
+async def create(rt: Runtime, principal: Principal, *, unit_id: str, name: str, organisation: str, domain: str) -> tuple[dict, bool]:
+    """Create a unit; (unit, created). The same id with the same fields again is not an error.
+
+    Raises Forbidden, ValidationFailed (unknown domain), Conflict (id taken with other fields).
+    """
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
+    if domain not in rt.settings.domains:
+        raise ValidationFailed([{"field": "domain", "message": f"must be one of {', '.join(rt.settings.domains)}"}])
+    async with rt.pool.acquire() as conn:
+        row = await units_store.insert(conn, unit_id=unit_id, name=name, organisation=organisation, domain=domain)
+        if row is not None:
+            return unit_json(row), True
+        existing = await units_store.get(conn, unit_id)
+    if existing is None or (existing["name"], existing["organisation"], existing["domain"]) != (name, organisation, domain):
+        raise Conflict(f"unit {unit_id} exists with other fields")
+    return unit_json(existing), False
+
+
+async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> list[dict]:
+    """Units after `after` in id order; raises Forbidden."""
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_LIST))
+    async with rt.pool.acquire() as conn:
+        return [unit_json(row) for row in await units_store.page(conn, after=after, limit=limit)]
+
+
+async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict:
+    """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound."""
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
+    async with rt.pool.acquire() as conn:
+        row = await units_store.set_active(conn, unit_id, active=active)
+    if row is None:
+        raise NotFound(f"no unit {unit_id}")
+    return unit_json(row)

@@ -1,0 +1,131 @@
+"""Route tables that carry their own documentation, and the small helpers handlers share.
+
+Every route is declared once, with what the OpenAPI document needs (auth, body,
+responses, errors); the app registers the handlers and service/openapi.py
+describes them from the same declarations.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from policies.roles import Permission
+
+from ..errors import InvalidJson, InvalidRequest, NotFound, UnsupportedMediaType, ValidationFailed
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One route and its documentation."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    permission: Permission | None = None  # None: public, no token
+    body: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)
+    errors: tuple[tuple[int, str], ...] = ()
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    content_type: str = "application/json"
+
+    @property
+    def authenticated(self) -> bool:
+        return self.permission is not None
+
+
+class Routes:
+    """A resource's route table; `@routes.get(...)` declares and documents a handler."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.endpoints: list[Endpoint] = []
+
+    def route(self, method: str, path: str, *, summary: str, **meta: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(Endpoint(method, path, handler, summary, self.tag, **meta))
+            return handler
+
+        return register
+
+    def get(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **meta)
+
+    def post(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **meta)
+
+    def patch(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **meta)
+
+    def delete(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **meta)
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON body: 400 invalid_json / invalid_request (unknown field), 422 validation_failed."""
+    raw = await request.read()
+    if not raw.strip():
+        raw = b"{}"
+    elif request.content_type not in ("application/json", "application/octet-stream"):
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": "", "message": "the body must be a JSON object"}])
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise _body_error(exc) from None
+
+
+def _body_error(exc: ValidationError) -> Exception:
+    # Only location and message: an error's input may be a personal number.
+    errors = [{"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()]
+    unknown = [e["field"] for e, raw in zip(errors, exc.errors()) if raw["type"] == "extra_forbidden"]
+    if unknown:
+        return InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+    return ValidationFailed(errors)
+
+
+def path_uuid(request: web.Request, name: str) -> UUID:
+    """A UUID path parameter; anything else reads as not found (ids are not enumerable)."""
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound() from None
+
+
+def json_response(model: type[BaseModel] | None, data: Any, *, status: int = 200) -> web.Response:
+    """Serialize `data` through its documented model, so responses match the OpenAPI document."""
+    body = model.model_validate(data).model_dump_json() if model is not None else json.dumps(data)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+_LIMIT_MAX = 500
+
+
+def page_params(request: web.Request) -> tuple[str | None, int]:
+    """(cursor, limit) from the query; 422 validation_failed when limit is not 1..500."""
+    raw = request.query.get("limit", "50")
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= _LIMIT_MAX:
+        raise ValidationFailed([{"field": "limit", "message": f"must be a whole number from 1 to {_LIMIT_MAX}"}])
+    return request.query.get("cursor") or None, int(raw)
+
+
+PAGE_QUERY = (
+    ("limit", "integer", "page size, 1 to 500 (default 50)"),
+    ("cursor", "string", "opaque cursor from next_cursor of the previous page"),
+)

@@ -1,0 +1,122 @@
+"""Request and response bodies as pydantic models: validation and the OpenAPI schemas in one place."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Generic, Literal, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused, types are strict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Out(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+T = TypeVar("T")
+
+
+class Page(Out, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+# --- units
+class UnitIn(Body):
+    id: Slug
+    name: Text
+    organisation: Slug
+    domain: DomainName = Field(description="social, health, or another configured domain (BRYGGA_DOMAINS)")
+
+
+class UnitPatch(Body):
+    active: bool
+
+
+class Unit(Out):
+    id: str
+    name: str
+    organisation: str
+    domain: str
+    active: bool
+    created_at: datetime
+
+
+# --- clients
+PersonalNumberText = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+class ClientIn(Body):
+    personal_number: PersonalNumberText = Field(description="personnummer or samordningsnummer, 10 or 12 digits, with or without - or +")
+    name: Text
+
+
+class ClientLookupIn(Body):
+    personal_number: PersonalNumberText
+
+
+class ClientRef(Out):
+    id: UUID
+
+
+class Client(Out):
+    id: UUID
+    birth_date: date
+    is_minor: bool
+
+
+class ClientWithName(Client):
+    name: str
+
+
+# --- relations
+class Empty(Body):
+    """An empty JSON object (or no body at all)."""
+
+
+class Relation(Out):
+    id: UUID
+    client_id: UUID
+    unit: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+# --- service
+class Health(Out):
+    status: Literal["ok"]
+
+
+class Ready(Out):
+    status: Literal["ready"]
+    checks: dict[str, str]
+
+
+class FieldError(Out):
+    field: str
+    message: str
+
+
+class Problem(Out):
+    """RFC 9457 problem details with Brygga's stable `code`."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str
+    errors: list[FieldError] | None = None
+    checks: dict[str, str] | None = None

@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 document, built from the route tables so it cannot drift from the routes.
+
+Besides what each route declares, the errors every route of a kind can answer
+are added here once: 401/403 for authenticated routes, 400/413/415/422 for
+routes with a body, 422 for paginated routes, 500/503 for every /v1 route.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from policies.roles import roles_allowed
+
+from .http.routing import Endpoint
+from .http.schemas import Problem
+
+OPENAPI = web.AppKey("openapi", dict)
+_REF = "#/components/schemas/{model}"
+
+
+def _implied_errors(endpoint: Endpoint) -> list[tuple[int, str]]:
+    errors = list(endpoint.errors)
+    if endpoint.authenticated:
+        errors += [(401, "invalid_token"), (401, "unknown_unit"), (403, "forbidden_role")]
+    if endpoint.body is not None:
+        errors += [(400, "invalid_json"), (400, "invalid_request"), (413, "too_large"), (415, "unsupported_media_type"),
+                   (422, "validation_failed")]
+    if any(name == "limit" for name, _, _ in endpoint.query):
+        errors += [(422, "validation_failed")]
+    if endpoint.path.startswith("/v1/") and endpoint.authenticated:
+        errors += [(500, "internal_error"), (503, "service_unavailable")]
+    return errors
+
+
+def _models(endpoints: list[Endpoint]) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {"Problem": Problem}
+    for endpoint in endpoints:
+        candidates = [endpoint.body, *endpoint.responses.values()]
+        for model in candidates:
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                found[model.__name__] = model
+    return list(found.values())
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    params = []
+    for name in re.findall(r"\{(\w+)\}", endpoint.path):
+        schema = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    for name, kind, description in endpoint.query:
+        schema: dict[str, Any] = {"type": kind}
+        if name == "limit":
+            schema |= {"minimum": 1, "maximum": 500, "default": 50}
+        params.append({"name": name, "in": "query", "required": False, "description": description, "schema": schema})
+    return params
+
+
+def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint.handler.__name__,
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "responses": {},
+    }
+    if endpoint.authenticated:
+        roles = ", ".join(sorted(roles_allowed(endpoint.permission)))
+        operation["security"] = [{"bearer": []}]
+        operation["description"] = f"Roles: {roles}."
+    else:
+        operation["security"] = []
+    if params := _parameters(endpoint):
+        operation["parameters"] = params
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": refs[endpoint.body]}},
+        }
+    for status, model in sorted(endpoint.responses.items()):
+        if isinstance(model, type):
+            content = {endpoint.content_type: {"schema": refs[model]}}
+            operation["responses"][str(status)] = {"description": model.__doc__ or model.__name__, "content": content}
+        else:
+            content = {endpoint.content_type: {"schema": {"type": "object"} if endpoint.content_type == "application/json" else {"type": "string"}}}
+            operation["responses"][str(status)] = {"description": model or "", "content": content}
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for status, code in _implied_errors(endpoint):
+        if code not in by_status[status]:
+            by_status[status].append(code)
+    for status, codes in sorted(by_status.items()):
+        schema = {"allOf": [refs[Problem], {"properties": {"code": {"enum": codes}}}]}
+        response: dict[str, Any] = {
+            "description": f"codes: {', '.join(codes)}",
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        operation["responses"][str(status)] = response
+    return operation
+
+
+def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for `endpoints`."""
+    models = _models(endpoints)
+    refs_by_key, top = models_json_schema([(model, "validation") for model in models], ref_template=_REF)
+    refs = {model: refs_by_key[(model, "validation")] for model in models}
+    paths: dict[str, dict[str, Any]] = defaultdict(dict)
+    for endpoint in endpoints:
+        paths[endpoint.path][endpoint.method.lower()] = _operation(endpoint, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Brygga",
+            "version": version,
+            "description": "Secure documents and consent across the secrecy boundary between social services and health care.",
+        },
+        "paths": dict(paths),
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

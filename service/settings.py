@@ -1,0 +1,143 @@
+"""Environment → typed, validated Settings (API.md "Operation").
+
+Every bad value stops start-up with a message that names the variable, so an
+operator never has to guess which of a dozen settings is wrong.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+BUILTIN_DOMAINS = ("social", "health")
+
+
+class SettingsError(ValueError):
+    """A setting has a value Brygga cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    jwks_path: Path | None = None
+    jwt_issuer: str = "brygga-dev"
+    jwt_audience: str = "brygga"
+    keyring_path: Path | None = None
+    max_document_bytes: int = 50 * 1024 * 1024
+    max_consent_days: int = 730
+    emergency_hours: int = 4
+    domains: tuple[str, ...] = BUILTIN_DOMAINS
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        default_factory=lambda: (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
+    log_level: str = "INFO"
+
+    @property
+    def dev_dir(self) -> Path:
+        """Where development keys live when no JWKS / key ring is configured."""
+        return self.data_dir / "dev"
+
+    @property
+    def effective_jwks_path(self) -> Path:
+        return self.jwks_path or self.dev_dir / "jwks.json"
+
+    @property
+    def effective_keyring_path(self) -> Path:
+        return self.keyring_path or self.dev_dir / "keyring.json"
+
+    @property
+    def dev_signing_key_path(self) -> Path:
+        return self.dev_dir / "jwt-signing-key.pem"
+
+
+def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _dsn(raw: str) -> str:
+    if not raw.startswith(("postgres://", "postgresql://")):
+        raise ValueError("must start with postgresql:// or postgres://")
+    return raw
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
+def _file_path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    bad = [name for name in names if not name.isascii() or not name.replace("_", "").isalnum() or not name.islower()]
+    if bad:
+        raise ValueError(f"domain names are lower-case ASCII words, got {bad}")
+    return tuple(dict.fromkeys([*BUILTIN_DOMAINS, *names]))
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `env` (default: os.environ); raises SettingsError naming the variable."""
+    env = os.environ if env is None else env
+    defaults = Settings(data_dir=Path("var"))
+    return Settings(
+        data_dir=_get(env, "BRYGGA_DATA_DIR", _file_path, Path("var")).resolve(),
+        database_url=_get(env, "DATABASE_URL", _dsn, None),
+        host=_get(env, "BRYGGA_HOST", _text, defaults.host),
+        port=_get(env, "BRYGGA_PORT", _int_between(0, 65535), defaults.port),
+        jwks_path=_get(env, "BRYGGA_JWKS", _existing_file, None),
+        jwt_issuer=_get(env, "BRYGGA_JWT_ISSUER", _text, defaults.jwt_issuer),
+        jwt_audience=_get(env, "BRYGGA_JWT_AUDIENCE", _text, defaults.jwt_audience),
+        keyring_path=_get(env, "BRYGGA_KEYRING", _file_path, None),
+        max_document_bytes=_get(env, "BRYGGA_MAX_DOCUMENT_BYTES", _int_between(1, 2**40), defaults.max_document_bytes),
+        max_consent_days=_get(env, "BRYGGA_MAX_CONSENT_DAYS", _int_between(1, 36500), defaults.max_consent_days),
+        emergency_hours=_get(env, "BRYGGA_EMERGENCY_HOURS", _int_between(1, 72), defaults.emergency_hours),
+        domains=_get(env, "BRYGGA_DOMAINS", _domains, BUILTIN_DOMAINS),
+        metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
+        log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
+    )

@@ -1,0 +1,1 @@
+"""Storage: one module per aggregate, SQL as named constants, the connection first."""

@@ -1,0 +1,63 @@
+"""Clients: a blind index for lookup, the sealed number and name, the birth date."""
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+import asyncpg
+
+from policies.decide import ClientFacts
+
+_insert_client_sql = """
+INSERT INTO clients (id, personal_number_index, personal_number_sealed, name_sealed, birth_date, created_by_unit)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT ON CONSTRAINT clients_personal_number_unique DO NOTHING
+RETURNING id
+"""
+_id_by_index_sql = "SELECT id FROM clients WHERE personal_number_index = $1"
+_get_client_sql = "SELECT id, birth_date, name_sealed FROM clients WHERE id = $1"
+_get_birth_date_sql = "SELECT birth_date FROM clients WHERE id = $1"
+# The facts for a client decision in one round trip.
+_facts_sql = """
+SELECT
+    EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
+    EXISTS (SELECT 1 FROM relations WHERE client_id = $1 AND unit_id = $2 AND ended_at IS NULL) AS caller_relation_active
+"""
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    *,
+    client_id: UUID,
+    personal_number_index: bytes,
+    personal_number_sealed: bytes,
+    name_sealed: bytes,
+    birth_date: date,
+    unit: str | None,
+) -> bool:
+    """Insert a client; False when one with the same blind index exists."""
+    inserted = await conn.fetchval(
+        _insert_client_sql, client_id, personal_number_index, personal_number_sealed, name_sealed, birth_date, unit
+    )
+    return inserted is not None
+
+
+async def id_by_index(conn: asyncpg.Connection, personal_number_index: bytes) -> UUID | None:
+    """The id of the client with this blind index, or None."""
+    return await conn.fetchval(_id_by_index_sql, personal_number_index)
+
+
+async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | None:
+    """id, birth_date and the sealed name, or None."""
+    return await conn.fetchrow(_get_client_sql, client_id)
+
+
+async def birth_date(conn: asyncpg.Connection, client_id: UUID) -> date | None:
+    """The client's birth date, or None when there is no such client."""
+    return await conn.fetchval(_get_birth_date_sql, client_id)
+
+
+async def facts(conn: asyncpg.Connection, client_id: UUID, *, unit: str | None) -> ClientFacts:
+    """Whether the client exists and the unit has an active relation with it."""
+    row = await conn.fetchrow(_facts_sql, client_id, unit)
+    return ClientFacts(client_exists=row["client_exists"], caller_relation_active=row["caller_relation_active"])
