@@ -92,6 +92,12 @@ class UnsupportedMediaType(BryggaError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
+class IntegrityError(BryggaError):
+    """Stored ciphertext failed authentication: tampered or corrupt; nothing of it is returned."""
+
+    status, code, title = 500, "integrity_error", "Stored data failed its integrity check"
+
+
 class ServiceUnavailable(BryggaError):
     """A dependency (the database) is down; retry later."""
 

@@ -44,7 +44,7 @@ async def lookup_client(request: web.Request) -> web.Response:
 
 @routes.get(
     "/v1/clients/{client_id}", summary="A client, for a caller whose unit has an active relation",
-    permission=Permission.CLIENT_READ, responses={200: ClientWithName}, errors=_NOT_FOUND,
+    permission=Permission.CLIENT_READ, responses={200: ClientWithName}, errors=(*_NOT_FOUND, (500, "integrity_error")),
 )
 async def read_client(request: web.Request) -> web.Response:
     caller = await authenticate(request)

@@ -11,7 +11,9 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from ..errors import BryggaError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge
+from crypto import DecryptionFailed
+
+from ..errors import BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge
 from ..logs import request_id_var
 from ..metrics import http_latency, http_requests
 from .context import REQUEST_ID
@@ -73,6 +75,9 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
             response.headers["Retry-After"] = "2"
+        except DecryptionFailed:
+            log.error("stored ciphertext failed authentication", extra={"route": request.match_info.route.resource.canonical})
+            response = problem_response(IntegrityError("stored data failed its integrity check"), request_id)
         except Exception:
             log.exception("unhandled error")
             response = problem_response(BryggaError("an internal error occurred; quote the request id"), request_id)

@@ -1,0 +1,103 @@
+"""HTTP hygiene: problem+json everywhere, request ids, body errors, health, readiness, metrics, logs."""
+from __future__ import annotations
+
+import json
+import logging
+
+from service.http.context import RUNTIME
+from service.logs import JsonFormatter
+
+
+def _assert_problem(body: dict, status: int, code: str) -> None:
+    assert body["status"] == status and body["code"] == code
+    assert body["type"] and body["title"] and body["detail"] and body["request_id"]
+
+
+async def test_unknown_route_and_method_are_problems(client, api):
+    response = await client.get("/v1/nothing-here")
+    assert response.content_type == "application/problem+json"
+    _assert_problem(await response.json(), 404, "not_found")
+    response = await client.delete("/v1/units", headers=api.admin)
+    assert response.content_type == "application/problem+json"
+    _assert_problem(await response.json(), 405, "method_not_allowed")
+
+
+async def test_oversized_body_is_413(client, api):
+    response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "application/json"},
+                                 data=b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}')
+    assert response.content_type == "application/problem+json"
+    _assert_problem(await response.json(), 413, "too_large")
+
+
+async def test_malformed_json_and_wrong_media_type(client, api):
+    response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "application/json"}, data=b'{"id": ')
+    _assert_problem(await response.json(), 400, "invalid_json")
+    response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "application/json"}, data=b"[1, 2]")
+    _assert_problem(await response.json(), 422, "validation_failed")
+    response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "text/plain"}, data=b'{"id": "x"}')
+    _assert_problem(await response.json(), 415, "unsupported_media_type")
+
+
+async def test_request_id_is_echoed_when_safe_and_generated_otherwise(client):
+    response = await client.get("/healthz", headers={"X-Request-Id": "clinic-42.abc"})
+    assert response.headers["X-Request-Id"] == "clinic-42.abc"
+    for unsafe in ("has space", "x" * 65, "<script>", "åäö"):
+        response = await client.get("/healthz", headers={"X-Request-Id": unsafe})
+        assert response.headers["X-Request-Id"] != unsafe and len(response.headers["X-Request-Id"]) == 32
+    response = await client.get("/v1/units")
+    body = await response.json()
+    assert body["request_id"] == response.headers["X-Request-Id"]
+
+
+async def test_healthz(client):
+    response = await client.get("/healthz")
+    assert (response.status, await response.json()) == (200, {"status": "ok"})
+
+
+async def test_readyz_ok_then_names_failing_checks(client, db):
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"] == {"database": "ok", "migrations": "ok", "keyring": "ok"}
+    await db.execute("DELETE FROM schema_migrations WHERE version = 1")
+    response = await client.get("/readyz")
+    body = await response.json()
+    _assert_problem(body, 503, "not_ready")
+    assert body["checks"]["migrations"].startswith("pending: 0001_init.sql") and body["checks"]["database"] == "ok"
+    client.server.app[RUNTIME].pool.terminate()
+    body = await (await client.get("/readyz")).json()
+    assert body["status"] == 503 and body["checks"]["database"].startswith("unreachable")
+
+
+async def test_database_down_is_503_problem(client, api):
+    client.server.app[RUNTIME].pool.terminate()
+    response = await client.get("/v1/units", headers=api.admin)
+    _assert_problem(await response.json(), 503, "service_unavailable")
+    assert response.headers["Retry-After"]
+
+
+async def test_metrics_on_loopback_only(client, settings):
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    text = await response.text()
+    assert response.status == 200 and response.content_type == "text/plain"
+    assert 'brygga_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    from dataclasses import replace
+    import ipaddress
+
+    client.server.app[RUNTIME].settings = replace(settings, metrics_allow=(ipaddress.ip_network("10.0.0.0/8"),))
+    assert (await client.get("/metrics")).status == 404
+
+
+async def test_logs_are_json_with_request_id_and_no_personal_data(client, api, caplog):
+    await api.unit("malmo-iof")
+    caplog.set_level(logging.INFO)
+    staff = api.staff("malmo-iof")
+    await client.post("/v1/clients", headers={**staff, "X-Request-Id": "trace-1"},
+                      json={"personal_number": "19121212-1212", "name": "Tolvan Tolvansson"})
+    await client.post("/v1/clients", headers=staff, json={"personal_number": "19121212-1213", "name": "Tolvan Tolvansson"})
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    entries = [json.loads(line) for line in lines]
+    assert any(entry.get("request_id") == "trace-1" and entry["message"] == "request" and entry["status"] == 201 for entry in entries)
+    for line in lines:
+        for secret in ("121212", "1212-121", "Tolvan"):
+            assert secret not in line, line
