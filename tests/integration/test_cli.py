@@ -1,0 +1,127 @@
+"""The command line as a newcomer uses it: serve on the embedded database, mint a token, call the API, stop."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jwt
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRYGGA_", "DATABASE_URL"))}
+    return {**env, "BRYGGA_DATA_DIR": str(data_dir), **extra}
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _call(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, method=method, headers=headers, data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _gone(pid: int, seconds: float = 5) -> bool:
+    """The process has exited (a zombie awaiting its reaper counts as exited)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
+    port = _free_port()
+    env = _env(tmp_path / "var", BRYGGA_PORT=str(port))
+    server = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _call("GET", f"{base}/readyz")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert server.poll() is None, server.communicate()[1]
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.2)
+        dev = tmp_path / "var" / "dev"
+        for name in ("jwks.json", "keyring.json", "jwt-signing-key.pem"):
+            assert stat.S_IMODE((dev / name).stat().st_mode) == 0o600, name
+
+        admin = _cli("token", "--sub", "admin-1", "--roles", "admin", env=env).stdout.strip()
+        assert _call("POST", f"{base}/v1/units", admin, {"id": "malmo-iof", "name": "IFO", "organisation": "malmo-stad", "domain": "social"})[0] == 201
+        staff = _cli("token", "--sub", "hsa-1", "--unit", "malmo-iof", "--roles", "staff", "--name", "Sara", env=env).stdout.strip()
+        claims = jwt.decode(staff, options={"verify_signature": False})
+        assert (claims["unit"], claims["roles"], claims["iss"], claims["aud"]) == ("malmo-iof", ["staff"], "brygga-dev", "brygga")
+        status, created = _call("POST", f"{base}/v1/clients", staff, {"personal_number": "19121212-1212", "name": "Tolvan"})
+        assert status == 201
+        assert _call("POST", f"{base}/v1/clients/{created['id']}/relations", staff, {})[0] == 201
+        assert _call("GET", f"{base}/v1/clients/{created['id']}", staff)[1]["name"] == "Tolvan"
+        postmaster = int((tmp_path / "var" / "postgres" / "postmaster.pid").read_text().split()[0])
+        assert psutil.pid_exists(postmaster)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    assert _gone(postmaster), "embedded PostgreSQL still running after shutdown"
+    assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists()
+    logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any("DEVELOPMENT" in entry["message"] for entry in logs)
+    assert "19121212" not in stderr and "Tolvan" not in stderr
+
+
+def test_bad_setting_names_the_variable(tmp_path):
+    result = _cli("serve", env=_env(tmp_path, BRYGGA_PORT="eighty"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("brygga: BRYGGA_PORT:")
+
+
+def test_keys_init_creates_a_private_ring_once(tmp_path):
+    ring = tmp_path / "ring.json"
+    env = _env(tmp_path, BRYGGA_KEYRING=str(ring))
+    assert _cli("keys", "init", env=env).returncode == 0
+    assert stat.S_IMODE(ring.stat().st_mode) == 0o600
+    before = ring.read_bytes()
+    again = _cli("keys", "init", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert ring.read_bytes() == before
+
+
+def test_a_world_readable_key_ring_stops_start_up(tmp_path):
+    ring = tmp_path / "ring.json"
+    env = _env(tmp_path, BRYGGA_KEYRING=str(ring))
+    _cli("keys", "init", env=env)
+    ring.chmod(0o644)
+    result = _cli("serve", env={**env, "BRYGGA_PORT": str(_free_port())})
+    assert result.returncode == 1 and "must be 0600" in result.stderr
