@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,15 +34,18 @@ TEMPLATE = "brygga_template"
 
 
 @pytest.fixture(scope="session")
-def pg_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_dsn() -> Iterator[str]:
     """A DSN for an administrative database on the test server."""
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps.
+    directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
+    server = EmbeddedPostgres(directory / "data")
     dsn = server.start()
     yield dsn
     server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,214 @@
+"""Tests for service.settings.load_settings, always with an explicit env (never os.environ)."""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, load_settings
+
+
+# --------------------------------------------------------------------------- defaults (API.md "Operation")
+
+
+def test_defaults_match_api_md() -> None:
+    settings = load_settings({})
+    assert isinstance(settings, Settings)
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.jwt_issuer == "brygga-dev"
+    assert settings.jwt_audience == "brygga"
+    assert settings.max_document_bytes == 52428800
+    assert settings.max_consent_days == 730
+    assert settings.emergency_hours == 4
+    assert settings.domains == ("social", "health")
+    assert settings.database_url is None
+    assert settings.data_dir == Path("var").resolve()
+    assert settings.jwks_path is None
+    assert settings.keyring_path is None
+    assert settings.log_level == "INFO"
+    assert settings.metrics_allow == (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def test_empty_env_does_not_read_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRYGGA_PORT", "9999")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://leak@host/db")
+    settings = load_settings({})
+    assert settings.port == 8080
+    assert settings.database_url is None
+
+
+def test_data_dir_is_resolved_to_absolute(tmp_path: Path) -> None:
+    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path / "sub" / ".." / "data")})
+    assert settings.data_dir.is_absolute()
+    assert settings.data_dir == (tmp_path / "data").resolve()
+
+
+# --------------------------------------------------------------------------- bad values
+
+
+BAD_VALUES = [
+    ("BRYGGA_PORT", "http"),
+    ("BRYGGA_PORT", "70000"),
+    ("BRYGGA_PORT", "-1"),
+    ("BRYGGA_MAX_DOCUMENT_BYTES", "0"),
+    ("BRYGGA_MAX_DOCUMENT_BYTES", "-5"),
+    ("BRYGGA_MAX_DOCUMENT_BYTES", "1.5"),
+    ("BRYGGA_MAX_CONSENT_DAYS", "0"),
+    ("BRYGGA_EMERGENCY_HOURS", "100"),
+    ("BRYGGA_EMERGENCY_HOURS", "0"),
+    ("DATABASE_URL", "mysql://x"),
+    ("BRYGGA_JWKS", "/nonexistent/brygga/jwks.json"),
+    ("BRYGGA_LOG_LEVEL", "LOUD"),
+    ("BRYGGA_METRICS_ALLOW", "not-a-network"),
+    ("BRYGGA_METRICS_ALLOW", "10.0.0.0/8,not-a-network"),
+    ("BRYGGA_DOMAINS", "Police"),
+    ("BRYGGA_DOMAINS", "school,Police"),
+    ("BRYGGA_DOMAINS", "skola-vård"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES, ids=[f"{n}={v}" for n, v in BAD_VALUES])
+def test_bad_value_raises_settings_error_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({name: value})
+    assert str(excinfo.value).startswith(name), str(excinfo.value)
+    assert isinstance(excinfo.value, ValueError)
+
+
+def test_missing_jwks_file_in_tmp_path_is_rejected(tmp_path: Path) -> None:
+    missing = tmp_path / "jwks.json"
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({"BRYGGA_JWKS": str(missing)})
+    assert str(excinfo.value).startswith("BRYGGA_JWKS")
+    assert str(missing) in str(excinfo.value)
+
+
+def test_jwks_pointing_at_a_directory_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="^BRYGGA_JWKS"):
+        load_settings({"BRYGGA_JWKS": str(tmp_path)})
+
+
+def test_bad_value_among_good_ones_is_the_one_named() -> None:
+    env = {"BRYGGA_PORT": "8081", "BRYGGA_HOST": "0.0.0.0", "BRYGGA_EMERGENCY_HOURS": "100"}
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(env)
+    assert str(excinfo.value).startswith("BRYGGA_EMERGENCY_HOURS")
+
+
+# --------------------------------------------------------------------------- good values
+
+
+def test_port_zero_is_allowed() -> None:
+    assert load_settings({"BRYGGA_PORT": "0"}).port == 0
+
+
+def test_port_boundaries_and_surrounding_whitespace() -> None:
+    assert load_settings({"BRYGGA_PORT": "65535"}).port == 65535
+    assert load_settings({"BRYGGA_PORT": " 8081 "}).port == 8081
+
+
+def test_jwks_existing_file_is_accepted(tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    settings = load_settings({"BRYGGA_JWKS": str(jwks)})
+    assert settings.jwks_path == jwks
+
+
+def test_postgres_urls_are_accepted() -> None:
+    assert load_settings({"DATABASE_URL": "postgresql://u@h/db"}).database_url == "postgresql://u@h/db"
+    assert load_settings({"DATABASE_URL": "postgres://u@h/db"}).database_url == "postgres://u@h/db"
+
+
+def test_domains_add_to_builtins_first_without_duplicates() -> None:
+    settings = load_settings({"BRYGGA_DOMAINS": "school, social"})
+    assert settings.domains == ("social", "health", "school")
+
+
+def test_domains_allow_underscores_and_ignore_empty_items() -> None:
+    settings = load_settings({"BRYGGA_DOMAINS": "elder_care,,school,"})
+    assert settings.domains == ("social", "health", "elder_care", "school")
+
+
+def test_metrics_allow_parses_networks() -> None:
+    settings = load_settings({"BRYGGA_METRICS_ALLOW": "10.0.0.0/8,::1"})
+    assert settings.metrics_allow == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert len(settings.metrics_allow) == 2
+    assert ipaddress.ip_address("10.1.2.3") in settings.metrics_allow[0]
+    assert ipaddress.ip_address("127.0.0.1") not in settings.metrics_allow[0]
+
+
+def test_log_level_is_case_insensitive_and_upper_cased() -> None:
+    assert load_settings({"BRYGGA_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    assert load_settings({"BRYGGA_LOG_LEVEL": "Warning"}).log_level == "WARNING"
+
+
+def test_numeric_limits_parse() -> None:
+    settings = load_settings(
+        {"BRYGGA_MAX_DOCUMENT_BYTES": "1", "BRYGGA_MAX_CONSENT_DAYS": "365", "BRYGGA_EMERGENCY_HOURS": "72"}
+    )
+    assert settings.max_document_bytes == 1
+    assert settings.max_consent_days == 365
+    assert settings.emergency_hours == 72
+
+
+def test_text_settings_are_taken_as_given() -> None:
+    settings = load_settings(
+        {"BRYGGA_HOST": "0.0.0.0", "BRYGGA_JWT_ISSUER": "https://idp.example", "BRYGGA_JWT_AUDIENCE": "brygga-prod"}
+    )
+    assert settings.host == "0.0.0.0"
+    assert settings.jwt_issuer == "https://idp.example"
+    assert settings.jwt_audience == "brygga-prod"
+
+
+ALL_VARIABLES = [
+    "BRYGGA_DATA_DIR",
+    "DATABASE_URL",
+    "BRYGGA_HOST",
+    "BRYGGA_PORT",
+    "BRYGGA_JWKS",
+    "BRYGGA_JWT_ISSUER",
+    "BRYGGA_JWT_AUDIENCE",
+    "BRYGGA_KEYRING",
+    "BRYGGA_MAX_DOCUMENT_BYTES",
+    "BRYGGA_MAX_CONSENT_DAYS",
+    "BRYGGA_EMERGENCY_HOURS",
+    "BRYGGA_DOMAINS",
+    "BRYGGA_METRICS_ALLOW",
+    "BRYGGA_LOG_LEVEL",
+]
+
+
+@pytest.mark.parametrize("blank", ["", "   "], ids=["empty", "spaces"])
+def test_empty_values_fall_back_to_defaults(blank: str) -> None:
+    settings = load_settings({name: blank for name in ALL_VARIABLES})
+    assert settings == load_settings({})
+
+
+# --------------------------------------------------------------------------- effective paths
+
+
+def test_effective_paths_default_to_dev_dir_under_data_dir(tmp_path: Path) -> None:
+    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path)})
+    data_dir = tmp_path.resolve()
+    assert settings.dev_dir == data_dir / "dev"
+    assert settings.effective_jwks_path == data_dir / "dev" / "jwks.json"
+    assert settings.effective_keyring_path == data_dir / "dev" / "keyring.json"
+
+
+def test_effective_paths_default_under_default_data_dir() -> None:
+    settings = load_settings({})
+    assert settings.effective_jwks_path == Path("var").resolve() / "dev" / "jwks.json"
+    assert settings.effective_keyring_path == Path("var").resolve() / "dev" / "keyring.json"
+
+
+def test_effective_paths_use_configured_files(tmp_path: Path) -> None:
+    jwks = tmp_path / "conf" / "jwks.json"
+    jwks.parent.mkdir()
+    jwks.write_text('{"keys": []}')
+    keyring = tmp_path / "secrets" / "keyring.json"  # need not exist yet (`keys init` creates it)
+    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path / "data"), "BRYGGA_JWKS": str(jwks), "BRYGGA_KEYRING": str(keyring)})
+    assert settings.effective_jwks_path == jwks
+    assert settings.effective_keyring_path == keyring
+    assert settings.keyring_path == keyring
