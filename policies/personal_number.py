@@ -29,6 +29,9 @@ __all__ = [
 _PATTERN = re.compile(r"([0-9]{2})?([0-9]{2})([0-9]{2})([0-9]{2})([-+]?)([0-9]{4})")
 _COORDINATION_OFFSET = 60
 _ADULT_AGE = 18
+# Personnummer were given (1947) to people then alive; the century digits are not
+# covered by the check digit, so anything earlier than this is a typo, not a person.
+_EARLIEST_YEAR = 1800
 
 
 class InvalidPersonalNumber(ValueError):
@@ -101,6 +104,8 @@ def parse_personal_number(text: str, *, today: date) -> PersonalNumber:
         raise InvalidPersonalNumber("not a valid date") from None
     if birth_date > today:
         raise InvalidPersonalNumber("date is in the future")
+    if year < _EARLIEST_YEAR:
+        raise InvalidPersonalNumber("not a valid date")
 
     if _luhn_check_digit(yy + mm + dd + serial[:3]) != int(serial[3]):
         raise InvalidPersonalNumber("check digit does not match")

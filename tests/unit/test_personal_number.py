@@ -351,3 +351,10 @@ def test_roundtrip_property(dates: tuple[date, date], serial: int, coordination:
     separator = "+" if age_on(born, today=today) >= 100 else "-"
     short = parse_personal_number(ten[:6] + separator + ten[6:], today=today)
     assert short == pn
+
+
+@pytest.mark.parametrize("number", ["09121212-1212", "17991212-1212"])
+def test_century_digits_before_1800_are_refused(number):
+    # The check digit does not cover the century, so an implausible one must be caught by range.
+    with pytest.raises(InvalidPersonalNumber, match="not a valid date"):
+        parse_personal_number(number, today=date(2026, 11, 25))
