@@ -85,6 +85,10 @@ class FieldSealer:
         """`open` for text fields."""
         return self.open(sealed, record=record, record_id=record_id, field=field).decode()
 
+    def content_mac(self) -> "hmac.HMAC":
+        """A fresh keyed MAC for document content (idempotent retries compare it); keyed by the pepper."""
+        return hmac.new(self._keyring.pepper, b"brygga/content-mac/v1\x1f", hashlib.sha256)
+
     def blind_index(self, value: str, *, kind: str) -> bytes:
         """HMAC-SHA256 of `value` under the pepper, domain-separated by `kind`, for equality lookup."""
         return hmac.new(self._keyring.pepper, f"brygga/blind-index/v1\x1f{kind}\x1f{value}".encode(), hashlib.sha256).digest()

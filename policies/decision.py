@@ -17,10 +17,17 @@ class Basis(StrEnum):
 class Reason(StrEnum):
     """Machine-readable reason codes written to the audit log."""
 
+    BLOCKED = "blocked"
     FORBIDDEN_ROLE = "forbidden_role"
+    INTEGRITY_ERROR = "integrity_error"
+    NO_CONSENT = "no_consent"
     NO_RELATION = "no_relation"
     NO_UNIT = "no_unit"
+    NOT_OWNING_UNIT = "not_owning_unit"
+    NOT_UPLOADER = "not_uploader"
+    SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
+    UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_RELATION = "unknown_relation"
 
 

@@ -41,13 +41,47 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _keys(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.keyring_path is None:
-        raise SettingsError("BRYGGA_KEYRING: set it to the key-ring file to manage (the development ring manages itself)")
-    provider = FileKeyProvider(settings.keyring_path)
     if args.keys_command == "init":
-        provider.init()
+        if settings.keyring_path is None:
+            raise SettingsError("BRYGGA_KEYRING: set it to the path of the key ring to create")
+        FileKeyProvider(settings.keyring_path).init()
         print(f"key ring created at {settings.keyring_path} (mode 0600); keep a backup in your key custody")
-    return 0
+        return 0
+    provider = FileKeyProvider(settings.effective_keyring_path)
+    if args.keys_command == "rotate":
+        version = provider.rotate()
+        print(f"KEK version {version} added and now wraps new data keys; run `keys rewrap` to move existing ones")
+        return 0
+    return asyncio.run(_keys_with_database(settings, provider, args))
+
+
+async def _keys_with_database(settings: Settings, provider: FileKeyProvider, args: argparse.Namespace) -> int:
+    from .app import open_database
+    from .database import create_pool
+    from .domain import keys
+
+    keyring = provider.load()
+    dsn, embedded = await open_database(settings)
+    try:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            if args.keys_command == "status":
+                for version, count in (await keys.status(pool, keyring)).items():
+                    mark = "  (newest: wraps new keys)" if version == keyring.current_kek_version else ""
+                    print(f"KEK version {version}: {count} data keys{mark}")
+                return 0
+            done, left = await keys.rewrap_all(
+                pool, keyring, batch=args.batch,
+                progress=lambda n, total: print(f"rewrapped {n}/{total}", flush=True),
+            )
+            print(f"done: {done} data keys now under KEK version {keyring.current_kek_version}"
+                  + (f"; {left} were in use, run again" if left else ""))
+            return 0 if not left else 3
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
@@ -64,9 +98,13 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the HTTP API (the default)").set_defaults(run=_serve)
     commands.add_parser("migrate", help="apply pending database migrations and exit").set_defaults(run=_migrate)
-    keys = commands.add_parser("keys", help="manage the key ring at BRYGGA_KEYRING")
+    keys = commands.add_parser("keys", help="manage the key ring (BRYGGA_KEYRING, or the development ring)")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("init", help="create a new key ring (refuses to overwrite)")
+    keys_commands.add_parser("init", help="create a new key ring at BRYGGA_KEYRING (refuses to overwrite)")
+    keys_commands.add_parser("rotate", help="add a new KEK version, which wraps every new data key")
+    rewrap_parser = keys_commands.add_parser("rewrap", help="re-wrap existing data keys under the newest KEK (online, resumable)")
+    rewrap_parser.add_argument("--batch", type=int, default=500, help="data keys per transaction (default 500)")
+    keys_commands.add_parser("status", help="KEK versions and how many data keys each wraps")
     keys.set_defaults(run=_keys)
     token = commands.add_parser("token", help="print a development token signed by the development key")
     token.add_argument("--sub", required=True, help="subject, e.g. an HSA-id")

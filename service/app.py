@@ -19,18 +19,18 @@ from . import __version__
 from .auth import TokenVerifier, load_jwks
 from .database import DATABASE_NAME, EmbeddedPostgres, create_pool, ensure_database, migrate, with_database
 from .devkeys import ensure_dev_keys
-from .http import clients, system, units
+from .http import clients, documents, system, units
 from .http.context import RUNTIME
 from .http.middleware import add_request_id, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
-from .runtime import Runtime, utc_now
+from .runtime import KeyRingHolder, Runtime, utc_now
 from .settings import Settings
 
 log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
-ROUTE_TABLES = (system.routes, units.routes, clients.routes)
+ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes)
 
 
 def endpoints() -> list[Endpoint]:
@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         ensure_dev_keys(settings)
-        keyring = FileKeyProvider(settings.effective_keyring_path).load()
+        keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
         verifier = TokenVerifier(
             load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
@@ -84,7 +84,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
             raise
-        app[RUNTIME] = Runtime(settings=settings, pool=pool, keyring=keyring, verifier=verifier, clock=clock)
+        app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock)
         log.info("brygga ready", extra={"embedded_database": embedded is not None})
         try:
             yield

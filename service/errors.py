@@ -68,6 +68,12 @@ class NotFound(BryggaError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class Gone(BryggaError):
+    """The document was shredded: its tombstone remains, its content does not."""
+
+    status, code, title = 410, "shredded", "Shredded"
+
+
 class MethodNotAllowed(BryggaError):
     """The path exists but not with this method."""
 

@@ -52,6 +52,8 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     for name in re.findall(r"\{(\w+)\}", endpoint.path):
         schema = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    for name, description in endpoint.headers:
+        params.append({"name": name, "in": "header", "required": False, "description": description, "schema": {"type": "string"}})
     for name, kind, description in endpoint.query:
         schema: dict[str, Any] = {"type": kind}
         if name == "limit":
@@ -77,15 +79,18 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict]) -> dict[st
         operation["parameters"] = params
     if endpoint.body is not None:
         operation["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": refs[endpoint.body]}},
+            "required": any(field.is_required() for field in endpoint.body.model_fields.values()),
+            "content": {endpoint.body_media: {"schema": refs[endpoint.body]}},
         }
     for status, model in sorted(endpoint.responses.items()):
-        if isinstance(model, type):
+        if status == 204:
+            operation["responses"]["204"] = {"description": "done; no body"}
+        elif isinstance(model, type):
             content = {endpoint.content_type: {"schema": refs[model]}}
             operation["responses"][str(status)] = {"description": model.__doc__ or model.__name__, "content": content}
         else:
-            content = {endpoint.content_type: {"schema": {"type": "object"} if endpoint.content_type == "application/json" else {"type": "string"}}}
+            schema = {"type": "object"} if endpoint.content_type == "application/json" else {"type": "string", "format": "binary"}
+            content = {endpoint.content_type: {"schema": schema}}
             operation["responses"][str(status)] = {"description": model or "", "content": content}
     by_status: dict[int, list[str]] = defaultdict(list)
     for status, code in _implied_errors(endpoint):

@@ -1,6 +1,8 @@
 """What request handling needs, built once at start-up and shared by every request."""
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -8,32 +10,80 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from crypto import FieldSealer, KeyRing
+from crypto import FieldSealer, KeyProvider, KeyRing
 
 from .auth import TokenVerifier
 from .settings import Settings
-
+from .store.blobs import BlobStore, PostgresBlobStore
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
+KEYRING_RECHECK_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class KeyRingHolder:
+    """The current key ring, reloaded when its file changes (after `keys rotate`), checked at most once a second.
+
+    Replicas pick up a new KEK version without a restart, so data keys re-wrapped
+    by `keys rewrap` on one machine open everywhere.
+    """
+
+    def __init__(self, provider: KeyProvider, path: os.PathLike | None = None) -> None:
+        self._provider = provider
+        self._path = path
+        self._ring = provider.load()
+        self._sealer = FieldSealer(self._ring)
+        self._stamp = self._mtime()
+        self._checked = time.monotonic()
+
+    def _mtime(self) -> int | None:
+        try:
+            return os.stat(self._path).st_mtime_ns if self._path else None
+        except OSError:
+            return None
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < KEYRING_RECHECK_SECONDS:
+            return
+        self._checked = now
+        stamp = self._mtime()
+        if stamp != self._stamp:
+            self._ring, self._stamp = self._provider.load(), stamp
+            self._sealer = FieldSealer(self._ring)
+
+    @property
+    def ring(self) -> KeyRing:
+        self._refresh()
+        return self._ring
+
+    @property
+    def sealer(self) -> FieldSealer:
+        self._refresh()
+        return self._sealer
+
+
 @dataclass(slots=True)
 class Runtime:
-    """Settings, the database pool, keys and the clock (injectable for tests)."""
+    """Settings, the database pool, keys, the blob store and the clock (injectable for tests)."""
 
     settings: Settings
     pool: asyncpg.Pool
-    keyring: KeyRing
+    keys: KeyRingHolder
     verifier: TokenVerifier
-    sealer: FieldSealer = field(init=False)
+    blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
 
-    def __post_init__(self) -> None:
-        self.sealer = FieldSealer(self.keyring)
+    @property
+    def keyring(self) -> KeyRing:
+        return self.keys.ring
+
+    @property
+    def sealer(self) -> FieldSealer:
+        return self.keys.sealer
 
     def today(self) -> date:
         """Today's date in Sweden, where ages (minor or not) are reckoned."""

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from policies.decision import Decision, Reason
 
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, Gone, NotFound
 
 
 def raise_if_denied(decision: Decision) -> None:
-    """403 forbidden_role for a role refusal; 404 not_found for anything else (existence is not revealed)."""
+    """403 for a role (or owning-unit) refusal, 410 for shredded content, else 404: existence is not revealed."""
     if decision:
         return
     if Reason.FORBIDDEN_ROLE in decision.reason_codes:
         raise Forbidden("your roles do not allow this")
+    if Reason.NOT_OWNING_UNIT in decision.reason_codes:
+        raise Forbidden("only the owning unit may do this", code="not_owning_unit")
+    if Reason.SHREDDED in decision.reason_codes:
+        raise Gone("the document was shredded; its content no longer exists")
     raise NotFound()

@@ -38,7 +38,9 @@ class Endpoint:
     responses: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)
     errors: tuple[tuple[int, str], ...] = ()
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
-    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # request headers: (name, description)
+    content_type: str = "application/json"  # of the success response
+    body_media: str = "application/json"
 
     @property
     def authenticated(self) -> bool:
@@ -88,10 +90,10 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
-        raise _body_error(exc) from None
+        raise body_error(exc) from None
 
 
-def _body_error(exc: ValidationError) -> Exception:
+def body_error(exc: ValidationError) -> Exception:
     # Only location and message: an error's input may be a personal number.
     errors = [{"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()]
     unknown = [e["field"] for e, raw in zip(errors, exc.errors()) if raw["type"] == "extra_forbidden"]

@@ -120,3 +120,50 @@ class Problem(Out):
     request_id: str
     errors: list[FieldError] | None = None
     checks: dict[str, str] | None = None
+
+
+# --- documents
+Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
+                   "consent_form", "other"]
+CATEGORIES: tuple[str, ...] = Category.__args__
+Purpose = Literal["care", "case_handling", "coordination", "followup"]
+PURPOSES: tuple[str, ...] = Purpose.__args__
+
+
+class DocumentMetadataIn(Body):
+    """The `metadata` part of an upload."""
+
+    category: Category
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+
+
+class UploadForm(BaseModel):
+    """multipart/form-data, parts in this order: `metadata` (JSON DocumentMetadataIn), then `file`."""
+
+    metadata: str = Field(description="JSON: {\"category\", \"title\"}")
+    file: bytes = Field(json_schema_extra={"format": "binary", "contentMediaType": "application/octet-stream"})
+
+
+class ReasonIn(Body):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+
+
+class ZoneOut(Out):
+    organisation: str
+    domain: str
+
+
+class Document(Out):
+    id: UUID
+    client_id: UUID
+    unit: str
+    zone: ZoneOut
+    category: str
+    title: str
+    content_type: str
+    size: int
+    created_at: datetime
+    created_by: str
+    status: Literal["active", "shredded"]
+    blocked: bool
+    access_basis: str

@@ -7,6 +7,8 @@ import ipaddress
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from crypto import KeyRingError
+
 from ..database import pending_migrations
 from ..errors import BryggaError, NotFound
 from ..openapi import OPENAPI
@@ -34,7 +36,11 @@ async def healthz(request: web.Request) -> web.Response:
 )
 async def readyz(request: web.Request) -> web.Response:
     rt = runtime(request)
-    checks = {"database": "ok", "migrations": "ok", "keyring": "ok" if rt.keyring is not None else "not loaded"}
+    checks = {"database": "ok", "migrations": "ok", "keyring": "ok"}
+    try:
+        rt.keyring  # re-read when its file changed; a broken ring is "not ready", never a 500
+    except KeyRingError as exc:
+        checks["keyring"] = f"failed: {exc}"
     try:
         async with asyncio.timeout(2):
             async with rt.pool.acquire() as conn:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
-from policies.decide import ClientFacts
+from policies.decide import Facts
 
 _insert_client_sql = """
 INSERT INTO clients (id, personal_number_index, personal_number_sealed, name_sealed, birth_date, created_by_unit)
@@ -57,7 +57,7 @@ async def birth_date(conn: asyncpg.Connection, client_id: UUID) -> date | None:
     return await conn.fetchval(_get_birth_date_sql, client_id)
 
 
-async def facts(conn: asyncpg.Connection, client_id: UUID, *, unit: str | None) -> ClientFacts:
+async def facts(conn: asyncpg.Connection, client_id: UUID, *, unit: str | None) -> Facts:
     """Whether the client exists and the unit has an active relation with it."""
     row = await conn.fetchrow(_facts_sql, client_id, unit)
-    return ClientFacts(client_exists=row["client_exists"], caller_relation_active=row["caller_relation_active"])
+    return Facts(client_exists=row["client_exists"], caller_relation_active=row["caller_relation_active"])

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from policies.decide import ClientFacts, Request, decide
+from policies.decide import Facts, Request, decide
 from policies.decision import Basis, Reason
 from policies.model import Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission, role_gate
@@ -47,7 +47,7 @@ def test_no_roles_no_access():
 
 def test_installation_roles_never_read_clients():
     for roles in itertools.chain.from_iterable(itertools.combinations([Role.ADMIN, Role.AUDITOR], n) for n in (1, 2)):
-        for facts in (ClientFacts(True, True), ClientFacts(True, False)):
+        for facts in (Facts(True, True), Facts(True, False)):
             decision = decide(Request(_principal(*roles), Permission.CLIENT_READ), facts)
             assert not decision and decision.reason_codes == (Reason.FORBIDDEN_ROLE,)
 
@@ -58,7 +58,7 @@ def test_installation_roles_never_read_clients():
     (False, False, False, Reason.UNKNOWN_CLIENT),
 ])
 def test_read_needs_existing_client_and_active_relation(exists, related, allowed, reason):
-    decision = decide(Request(_principal(Role.STAFF), Permission.CLIENT_READ), ClientFacts(exists, related))
+    decision = decide(Request(_principal(Role.STAFF), Permission.CLIENT_READ), Facts(exists, related))
     assert bool(decision) is allowed
     if allowed:
         assert decision.basis is Basis.OWN_ZONE and "PDL 4:1" in decision.legal_basis
@@ -67,17 +67,17 @@ def test_read_needs_existing_client_and_active_relation(exists, related, allowed
 
 
 def test_role_is_checked_before_facts():
-    decision = decide(Request(_principal(Role.SYSTEM), Permission.CLIENT_READ), ClientFacts(False, False))
+    decision = decide(Request(_principal(Role.SYSTEM), Permission.CLIENT_READ), Facts(False, False))
     assert decision.reason_codes == (Reason.FORBIDDEN_ROLE,)
 
 
 def test_opening_a_relation_needs_no_relation_but_an_existing_client():
     request = Request(_principal(Role.SYSTEM), Permission.RELATION_OPEN)
-    assert decide(request, ClientFacts(True, False)).basis is Basis.ROLE
-    assert decide(request, ClientFacts(False, False)).reason_codes == (Reason.UNKNOWN_CLIENT,)
+    assert decide(request, Facts(True, False)).basis is Basis.ROLE
+    assert decide(request, Facts(False, False)).reason_codes == (Reason.UNKNOWN_CLIENT,)
 
 
 def test_a_principal_without_unit_never_reaches_client_data():
     # Defence in depth: auth refuses such tokens, and the policy does not rely on it.
-    decision = decide(Request(_principal(Role.STAFF, unit=None), Permission.CLIENT_READ), ClientFacts(True, True))
+    decision = decide(Request(_principal(Role.STAFF, unit=None), Permission.CLIENT_READ), Facts(True, True))
     assert not decision and decision.reason_codes == (Reason.NO_UNIT,)

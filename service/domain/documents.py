@@ -1,0 +1,332 @@
+"""Documents: streamed encrypted upload, listing, metadata, streamed download, shredding, blocking.
+
+Every operation loads its facts in one round trip, asks policies.decide, and
+writes its audit event in the transaction of the access. An upload is one
+transaction: segments are written as they are encrypted and the document row
+comes last, so a failed, refused or interrupted upload leaves nothing behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from crypto import DecryptionFailed
+from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
+from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
+from policies.decide import Facts, Request, decide, decide_unknown_document
+from policies.decision import Decision, Reason, deny
+from policies.roles import Permission
+
+from .. import audit
+from ..audit import Action, Caller
+from ..errors import BryggaError, TooLarge, UnsupportedMediaType
+from ..runtime import Runtime
+from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
+from ..store import clients as clients_store
+from ..store import documents as documents_store
+from .access import raise_if_denied
+
+log = logging.getLogger("brygga.documents")
+_RECORD = "document"
+_WRITE_BATCH = 4  # segments per round trip while uploading
+
+
+class EmptyFile(BryggaError):
+    """The file part has no bytes."""
+
+    status, code, title = 400, "empty_file", "Empty file"
+
+
+class ContentTypeMismatch(BryggaError):
+    """The declared content type is not what the bytes are."""
+
+    status, code, title = 415, "content_type_mismatch", "Declared content type does not match the content"
+
+
+class IdempotencyConflict(BryggaError):
+    """The Idempotency-Key was used before for other content."""
+
+    status, code, title = 409, "idempotency_conflict", "Idempotency key reused with other content"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A parsed upload: metadata, then the file's bytes as they arrive."""
+
+    category: str
+    title: str
+    declared_type: str | None
+    chunks: AsyncIterator[bytes]
+    idempotency_key: str | None = None
+
+
+def _binding(row: Any) -> KeyBinding:
+    return KeyBinding(document_id=row["id"], client_id=row["client_id"], organisation=row["organisation"], domain=row["domain"])
+
+
+def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
+    """The contract's document object; the title is opened here, for this response only."""
+    return {
+        "id": row["id"],
+        "client_id": row["client_id"],
+        "unit": row["unit_id"],
+        "zone": {"organisation": row["organisation"], "domain": row["domain"]},
+        "category": row["category"],
+        "title": rt.sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(row["id"]), field="title"),
+        "content_type": row["content_type"],
+        "size": row["size"],
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+        "status": row["status"],
+        "blocked": row["blocked"],
+        "access_basis": decision.basis.value,
+    }
+
+
+async def _head(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """Read until `limit` bytes (for sniffing) or the end; (bytes, ended)."""
+    parts, size = [], 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            return b"".join(parts), False
+    return b"".join(parts), True
+
+
+def _check_type(head: bytes, declared: str | None) -> str:
+    """The sniffed type, if allowed and as declared; raises EmptyFile, UnsupportedMediaType, ContentTypeMismatch."""
+    if not head:
+        raise EmptyFile("the file is empty")
+    sniffed = sniff(head)
+    if sniffed not in ALLOWED_TYPES:
+        raise UnsupportedMediaType(f"content of type {sniffed} is not accepted", code="unsupported_media_type")
+    if base_type(declared) != sniffed:
+        raise ContentTypeMismatch(f"declared {base_type(declared) or 'nothing'}, but the content is {sniffed}")
+    return sniffed
+
+
+async def _replay(rt: Runtime, existing: Any, upload: Upload, head: bytes, ended: bool) -> None:
+    """A retry under a used Idempotency-Key: the first document if the bytes are the same, else 409."""
+    mac, size = rt.sealer.content_mac(), len(head)
+    mac.update(head)
+    if not ended:
+        async for chunk in upload.chunks:
+            size += len(chunk)
+            if size > rt.settings.max_document_bytes:
+                break
+            mac.update(chunk)
+    stored = existing["content_mac"]
+    if size != existing["size"] or stored is None or not hmac.compare_digest(mac.digest(), stored):
+        raise IdempotencyConflict("the key was used before for other content")
+
+
+async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -> tuple[dict, bool]:
+    """Encrypt and store an upload as it streams in; (document, created). A replayed key returns (first, False).
+
+    Raises Forbidden, NotFound, EmptyFile, UnsupportedMediaType, ContentTypeMismatch, TooLarge, IdempotencyConflict.
+    """
+    principal = caller.principal
+    async with rt.pool.acquire() as conn:
+        facts = await clients_store.facts(conn, client_id, unit=principal.unit)
+        decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts)
+        if not decision:
+            async with conn.transaction():
+                await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
+            raise_if_denied(decision)
+        existing = None
+        if upload.idempotency_key:
+            existing = await documents_store.by_idempotency_key(conn, unit=principal.unit, key=upload.idempotency_key)
+            if existing is not None and existing["client_id"] != client_id:
+                raise IdempotencyConflict("the key was used before for another client's document")
+        head, ended = await _head(upload.chunks, SNIFF_BYTES)
+        content_type = _check_type(head, upload.declared_type)
+        try:
+            async with conn.transaction():
+                if existing is not None:
+                    await _replay(rt, existing, upload, head, ended)
+                    row = existing
+                else:
+                    row = await _store(rt, conn, caller, client_id, upload, content_type, head, ended)
+                await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision,
+                                   client_id=client_id, document_id=row["id"])
+        except documents_store.IdempotencyKeyTaken:
+            raise IdempotencyConflict("a concurrent upload used the same key; retry to get its document") from None
+    shown = decide(Request(principal, Permission.DOCUMENT_READ_METADATA),
+                   dataclasses.replace(facts, document=documents_store.document_facts(row)))
+    return document_json(rt, row, shown), existing is None
+
+
+async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, upload: Upload,
+                 content_type: str, head: bytes, ended: bool) -> dict[str, Any]:
+    """Encrypt segment by segment and write as it comes; the document row last. Raises TooLarge."""
+    principal, limit = caller.principal, rt.settings.max_document_bytes
+    document_id = uuid4()
+    binding = KeyBinding(document_id=document_id, client_id=client_id,
+                         organisation=principal.zone.organisation, domain=principal.zone.domain)
+    key = DataKey.generate()
+    wrapped = wrap(rt.keyring, key, binding=binding)
+    encryptor = StreamEncryptor(key, document_id=document_id)
+    segmenter = Segmenter(encryptor)
+    mac = rt.sealer.content_mac()
+    pending: list[bytes] = []
+    written = 0
+
+    async def write(segments: list[bytes], *, flush: bool = False) -> None:
+        nonlocal written
+        pending.extend(segments)
+        if pending and (flush or len(pending) >= _WRITE_BATCH):
+            await rt.blobs.put(conn, document_id, written, pending)
+            written += len(pending)
+            pending.clear()
+
+    async def feed(chunk: bytes) -> None:
+        if segmenter.plaintext_bytes + len(chunk) > limit:
+            raise TooLarge(f"the document is over the limit of {limit} bytes")
+        mac.update(chunk)
+        await write(segmenter.feed(chunk))
+
+    await feed(head)
+    if not ended:
+        async for chunk in upload.chunks:
+            await feed(chunk)
+    await write(segmenter.finish(), flush=True)
+    document = documents_store.NewDocument(
+        id=document_id, client_id=client_id, unit=principal.unit, zone=principal.zone, category=upload.category,
+        title_sealed=rt.sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
+        content_type=content_type, size=segmenter.plaintext_bytes, content_mac=mac.digest(),
+        kek_version=wrapped.kek_version, dek_wrapped=wrapped.ciphertext, stream_header=encryptor.header,
+        segment_count=written, idempotency_key=upload.idempotency_key, created_by=principal.sub,
+    )
+    created_at = await documents_store.insert(conn, document)
+    return {"id": document_id, "client_id": client_id, "unit_id": principal.unit,
+            "organisation": principal.zone.organisation, "domain": principal.zone.domain,
+            "category": upload.category, "title_sealed": document.title_sealed, "content_type": content_type,
+            "size": document.size, "created_at": created_at, "created_by": principal.sub, "status": "active",
+            "blocked": False}
+
+
+async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, document_id: UUID,
+                   permission: Permission) -> tuple[Any, Decision]:
+    """The document row and the decision for `permission` on it (one round trip)."""
+    row, facts = await documents_store.with_facts(conn, document_id, unit=caller.principal.unit)
+    request = Request(caller.principal, permission)
+    return row, decide(request, facts) if row is not None else decide_unknown_document(request)
+
+
+async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID) -> dict:
+    """The document's metadata (a tombstone when shredded); raises Forbidden, NotFound."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA)
+        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, document_id=document_id)
+    raise_if_denied(decision)
+    return document_json(rt, row, decision)
+
+
+async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | None,
+               after: tuple[datetime, UUID], limit: int) -> tuple[list[dict], bool]:
+    """The documents of the client the caller may see, and only those; (page, more). Raises Forbidden, NotFound.
+
+    The list decision and each document's decision use the same facts, loaded once.
+    """
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
+        decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts)
+        visible: list[dict] = []
+        if decision:
+            request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA)
+            batch = max(2 * limit, 100)
+            while len(visible) <= limit:
+                rows = await documents_store.page_of_client(conn, client_id, category=category, after=after, limit=batch)
+                for row in rows:
+                    document_decision = decide(request, dataclasses.replace(facts, document=documents_store.document_facts(row)))
+                    if document_decision:
+                        visible.append(document_json(rt, row, document_decision))
+                if len(rows) < batch:
+                    break
+                after = (rows[-1]["created_at"], rows[-1]["id"])
+        await audit.record(conn, Action.DOCUMENT_LIST, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return visible[:limit], len(visible) > limit
+
+
+@dataclass(slots=True)
+class Content:
+    """An opened document: metadata for the headers, and its plaintext as an async iterator of segments."""
+
+    content_type: str
+    size: int
+    segments: AsyncIterator[bytes]
+
+
+async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str) -> Content:
+    """Decide, commit the audit event, then open the content for streaming.
+
+    Raises Forbidden, NotFound, Gone. Segments raise DecryptionFailed when tampered.
+    """
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT)
+        await audit.record(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision, purpose=purpose,
+                           client_id=row["client_id"] if row else None, document_id=document_id)
+    raise_if_denied(decision)  # the event is committed before any content byte can leave
+    try:
+        key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
+        decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
+    except DecryptionFailed:
+        await record_integrity_failure(rt, caller, document_id)
+        raise
+    return Content(row["content_type"], row["size"], _plaintext(rt, decryptor, document_id, row["segment_count"]))
+
+
+async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, count: int) -> AsyncIterator[bytes]:
+    async with rt.pool.acquire() as conn:
+        index = 0
+        async for ciphertext in rt.blobs.read(conn, document_id, count=count):
+            yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
+            index += 1
+
+
+async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUID) -> None:
+    """Audit that stored ciphertext of a document failed authentication while being read."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await audit.record(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, document_id=document_id,
+                           decision=deny(Reason.INTEGRITY_ERROR))
+
+
+async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) -> None:
+    """Crypto-shred: destroy the wrapped data key and every segment, keep the tombstone.
+
+    Raises Forbidden (role, or not the owning unit), NotFound.
+    """
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_SHRED)
+        if decision:
+            sealed_reason = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
+            if await documents_store.shred(conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason):
+                await rt.blobs.delete(conn, document_id)
+        await audit.record(conn, Action.DOCUMENT_SHRED, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, document_id=document_id)
+    raise_if_denied(decision)
+
+
+async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked: bool, reason: str | None) -> dict:
+    """Block (spärr) or unblock on the client's request, by the owning unit; raises Forbidden, NotFound."""
+    action = Action.DOCUMENT_BLOCK if blocked else Action.DOCUMENT_UNBLOCK
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_BLOCK)
+        if decision:
+            sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="block_reason") if reason else None
+            await documents_store.set_blocked(conn, document_id, blocked=blocked, by=caller.principal.sub, reason_sealed=sealed)
+        await audit.record(conn, action, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, document_id=document_id)
+    raise_if_denied(decision)
+    return document_json(rt, {**row, "blocked": blocked}, decision)

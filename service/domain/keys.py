@@ -1,0 +1,47 @@
+"""Key-ring operations that touch the database: status and online re-wrapping of data keys."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from crypto import KeyRing
+from crypto.envelope import KeyBinding, WrappedKey, rewrap
+
+from ..store import keys as keys_store
+
+
+async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, int]:
+    """Every KEK version of the ring with how many data keys it wraps (0 for unused ones)."""
+    async with pool.acquire() as conn:
+        counts = await keys_store.count_by_version(conn)
+    return {version: counts.get(version, 0) for version in sorted(set(keyring.keks) | set(counts))}
+
+
+async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,
+                     progress: Callable[[int, int], None] = lambda done, total: None) -> tuple[int, int]:
+    """Re-wrap every data key under the newest KEK, a batch per transaction; (rewrapped, left locked).
+
+    Online and resumable: each batch commits on its own, rows in use are skipped
+    (run again for those), and segments are never read or written.
+    """
+    newest = keyring.current_kek_version
+    async with pool.acquire() as conn:
+        total = await keys_store.count_older(conn, newest)
+        done = 0
+        while True:
+            async with conn.transaction():
+                rows = await keys_store.lock_older(conn, newest, limit=batch)
+                if not rows:
+                    break
+                updates = []
+                for row in rows:
+                    binding = KeyBinding(document_id=row["id"], client_id=row["client_id"],
+                                         organisation=row["organisation"], domain=row["domain"])
+                    wrapped = rewrap(keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=binding)
+                    updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext))
+                await keys_store.set_wrapped(conn, updates)
+            done += len(rows)
+            progress(done, total)
+        left = await keys_store.count_older(conn, newest)
+    return done, left

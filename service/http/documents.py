@@ -1,0 +1,197 @@
+"""Documents: streamed multipart upload, listing, metadata, streamed download, shredding, blocking."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+from aiohttp import BodyPartReader, MultipartReader, web
+from pydantic import ValidationError
+
+from crypto import DecryptionFailed
+from policies.roles import Permission
+
+from ..domain import documents
+from ..errors import InvalidJson, InvalidRequest, UnsupportedMediaType, ValidationFailed
+from . import cursor
+from .context import authenticate, runtime
+from .routing import PAGE_QUERY, Routes, body_error, json_response, page_params, path_uuid, read_body
+from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, UploadForm
+
+log = logging.getLogger("brygga.http.documents")
+routes = Routes("documents")
+_METADATA_LIMIT = 64 * 1024
+_CHUNK = 64 * 1024
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+_NOT_FOUND = ((404, "not_found"),)
+
+
+async def _metadata(part: BodyPartReader | None) -> DocumentMetadataIn:
+    if part is None or part.name != "metadata":
+        raise InvalidRequest("the first part must be `metadata` (JSON), then `file`")
+    raw = bytearray()
+    while chunk := await part.read_chunk(8192):
+        raw += chunk
+        if len(raw) > _METADATA_LIMIT:
+            raise InvalidRequest("the metadata part is too large")
+    try:
+        return DocumentMetadataIn.model_validate_json(bytes(raw), strict=True)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise InvalidJson("the metadata part is not valid JSON") from None
+        raise body_error(exc) from None
+
+
+async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(_CHUNK):
+        yield chunk
+    if await reader.next() is not None:
+        raise InvalidRequest("nothing may follow the `file` part")
+
+
+@routes.post(
+    "/v1/clients/{client_id}/documents", summary="Upload a document (multipart: metadata, then file), streamed and encrypted",
+    permission=Permission.DOCUMENT_CREATE, body=UploadForm, body_media="multipart/form-data",
+    headers=(("Idempotency-Key", "a retry with the same key and the same content returns the first document (≤ 128 chars)"),),
+    responses={201: Document, 200: Document},
+    errors=((400, "empty_file"), (404, "not_found"), (409, "idempotency_conflict"), (415, "content_type_mismatch")),
+)
+async def upload_document(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters")
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType("send the document as multipart/form-data")
+    reader = await request.multipart()
+    metadata = await _metadata(await reader.next())
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file":
+        raise InvalidRequest("the second part must be `file`")
+    upload = documents.Upload(category=metadata.category, title=metadata.title, declared_type=part.headers.get("Content-Type"),
+                              chunks=_file_chunks(reader, part), idempotency_key=key)
+    document, created = await documents.create(runtime(request), caller, client_id, upload)
+    return json_response(Document, document, status=201 if created else 200)
+
+
+@routes.get(
+    "/v1/clients/{client_id}/documents", summary="The client's documents the caller may see, and only those",
+    permission=Permission.DOCUMENT_LIST, responses={200: Page[Document]}, errors=_NOT_FOUND,
+    query=(("category", "string", f"one of {', '.join(CATEGORIES)}"), *PAGE_QUERY),
+)
+async def list_documents(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    after_cursor, limit = page_params(request)
+    category = request.query.get("category") or None
+    if category is not None and category not in CATEGORIES:
+        raise ValidationFailed([{"field": "category", "message": f"must be one of {', '.join(CATEGORIES)}"}])
+    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
+    if after_cursor:
+        created_at, document_id = cursor.decode(after_cursor, length=2)
+        try:
+            after = (datetime.fromisoformat(created_at), UUID(document_id))
+        except ValueError:
+            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    items, more = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit)
+    next_cursor = cursor.encode([items[-1]["created_at"].isoformat(), str(items[-1]["id"])]) if more else None
+    return json_response(Page[Document], {"items": items, "next_cursor": next_cursor})
+
+
+@routes.get(
+    "/v1/documents/{document_id}", summary="A document's metadata (a tombstone once shredded)",
+    permission=Permission.DOCUMENT_READ_METADATA, responses={200: Document}, errors=_NOT_FOUND,
+)
+async def read_document(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    document = await documents.read_metadata(runtime(request), caller, path_uuid(request, "document_id"))
+    return json_response(Document, document)
+
+
+def _purpose(request: web.Request) -> str:
+    purpose = request.headers.get("Brygga-Purpose", "care").strip()
+    if purpose not in PURPOSES:
+        raise ValidationFailed([{"field": "Brygga-Purpose", "message": f"must be one of {', '.join(PURPOSES)}"}])
+    return purpose
+
+
+@routes.get(
+    "/v1/documents/{document_id}/content", summary="The plaintext, streamed after each segment is authenticated",
+    permission=Permission.DOCUMENT_READ_CONTENT, responses={200: "the document's bytes, with its stored Content-Type"},
+    content_type="application/octet-stream",
+    headers=(("Brygga-Purpose", f"why the caller reads: {', '.join(PURPOSES)} (default care)"),),
+    errors=((404, "not_found"), (410, "shredded"), (422, "validation_failed"), (500, "integrity_error")),
+)
+async def read_content(request: web.Request) -> web.StreamResponse:
+    caller = await authenticate(request)
+    document_id = path_uuid(request, "document_id")
+    rt = runtime(request)
+    content = await documents.open_content(rt, caller, document_id, purpose=_purpose(request))
+    try:
+        first = await anext(content.segments)  # a tampered first segment is still a clean 500
+    except DecryptionFailed:
+        await documents.record_integrity_failure(rt, caller, document_id)
+        raise
+    response = web.StreamResponse(headers={
+        "Content-Type": content.content_type,
+        "Content-Disposition": "attachment",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+    response.content_length = content.size
+    await response.prepare(request)
+    await response.write(first)
+    try:
+        async for segment in content.segments:
+            await response.write(segment)
+    except DecryptionFailed:
+        # Bytes already went out: never send unauthenticated ones, cut the connection instead.
+        log.error("stored ciphertext failed authentication mid-stream", extra={"document_id": str(document_id)})
+        await documents.record_integrity_failure(rt, caller, document_id)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
+@routes.delete(
+    "/v1/documents/{document_id}", summary="Crypto-shred: destroy the data key and content, keep a tombstone",
+    permission=Permission.DOCUMENT_SHRED, body=ReasonIn, responses={204: None},
+    errors=((403, "not_owning_unit"), (404, "not_found")),
+)
+async def shred_document(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    document_id = path_uuid(request, "document_id")
+    body = await read_body(request, ReasonIn)
+    await documents.shred(runtime(request), caller, document_id, reason=body.reason)
+    return web.Response(status=204)
+
+
+async def _set_blocked(request: web.Request, *, blocked: bool) -> web.Response:
+    caller = await authenticate(request)
+    document_id = path_uuid(request, "document_id")
+    body = await read_body(request, ReasonIn)
+    document = await documents.set_blocked(runtime(request), caller, document_id, blocked=blocked, reason=body.reason)
+    return json_response(Document, document)
+
+
+@routes.post(
+    "/v1/documents/{document_id}/block", summary="Block (spärr) on the client's request: visible only inside the owning unit",
+    permission=Permission.DOCUMENT_BLOCK, body=ReasonIn, responses={200: Document},
+    errors=((403, "not_owning_unit"), (404, "not_found")),
+)
+async def block_document(request: web.Request) -> web.Response:
+    return await _set_blocked(request, blocked=True)
+
+
+@routes.post(
+    "/v1/documents/{document_id}/unblock", summary="Lift the client's block",
+    permission=Permission.DOCUMENT_BLOCK, body=ReasonIn, responses={200: Document},
+    errors=((403, "not_owning_unit"), (404, "not_found")),
+)
+async def unblock_document(request: web.Request) -> web.Response:
+    return await _set_blocked(request, blocked=False)

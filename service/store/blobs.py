@@ -1,0 +1,66 @@
+"""Where encrypted segments live, behind a small BlobStore interface.
+
+PostgreSQL now: segments are written on the upload's own connection, inside its
+transaction, so they commit or vanish with the document row. An S3-compatible
+store can take its place later (writing under a pending document that a janitor
+removes when the upload never completes) without touching handlers.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from crypto import DecryptionFailed
+
+
+class BlobStore(Protocol):
+    """Stores and streams a document's encrypted segments by index."""
+
+    async def put(self, conn: asyncpg.Connection, document_id: UUID, first_index: int, segments: Sequence[bytes]) -> None:
+        """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
+        ...
+
+    def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int) -> AsyncIterator[bytes]:
+        """Yield the `count` segments in order; raises DecryptionFailed when one is missing."""
+        ...
+
+    async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
+        """Destroy every segment of the document; returns how many there were."""
+        ...
+
+
+_insert_segment_sql = "INSERT INTO document_segments (document_id, index, ciphertext) VALUES ($1, $2, $3)"
+_read_segments_sql = """
+SELECT index, ciphertext FROM document_segments
+WHERE document_id = $1 AND index >= $2 AND index < $3
+ORDER BY index
+"""
+_delete_segments_sql = "DELETE FROM document_segments WHERE document_id = $1"
+
+
+class PostgresBlobStore:
+    """Segments as rows of document_segments, read back in batches."""
+
+    def __init__(self, *, read_batch: int = 16) -> None:
+        self.read_batch = read_batch
+
+    async def put(self, conn: asyncpg.Connection, document_id: UUID, first_index: int, segments: Sequence[bytes]) -> None:
+        if len(segments) == 1:
+            await conn.execute(_insert_segment_sql, document_id, first_index, segments[0])
+        elif segments:
+            await conn.executemany(_insert_segment_sql, [(document_id, first_index + n, s) for n, s in enumerate(segments)])
+
+    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int) -> AsyncIterator[bytes]:
+        for start in range(0, count, self.read_batch):
+            stop = min(start + self.read_batch, count)
+            rows = await conn.fetch(_read_segments_sql, document_id, start, stop)
+            if [row["index"] for row in rows] != list(range(start, stop)):
+                raise DecryptionFailed()  # a missing segment is tampering, like a changed one
+            for row in rows:
+                yield row["ciphertext"]
+
+    async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
+        return int((await conn.execute(_delete_segments_sql, document_id)).split()[-1])

@@ -1,0 +1,127 @@
+"""Documents: metadata rows with the wrapped data key; segments live in the BlobStore."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from policies.decide import DocumentFacts, Facts
+from policies.model import Zone
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another document of the unit already carries this Idempotency-Key."""
+
+
+_document_columns = """
+d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
+d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
+d.created_at, d.created_by
+"""
+_insert_document_sql = """
+INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
+                       content_mac, kek_version, dek_wrapped, stream_header, segment_count, idempotency_key, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+RETURNING created_at
+"""
+_by_idempotency_key_sql = f"SELECT {_document_columns} FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
+# One round trip: the document and whether the caller's unit has an active relation with its client.
+_document_facts_sql = f"""
+SELECT {_document_columns},
+       EXISTS (SELECT 1 FROM relations r
+               WHERE r.client_id = d.client_id AND r.unit_id = $2 AND r.ended_at IS NULL) AS caller_relation_active
+FROM documents d WHERE d.id = $1
+"""
+_client_documents_sql = f"""
+SELECT {_document_columns} FROM documents d
+WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
+ORDER BY d.created_at, d.id
+LIMIT $5
+"""
+_shred_sql = """
+UPDATE documents SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
+                     shredded_at = now(), shredded_by = $2, shred_reason_sealed = $3
+WHERE id = $1 AND status = 'active'
+"""
+_set_blocked_sql = """
+UPDATE documents SET blocked = $2, blocked_at = CASE WHEN $2 THEN now() END, blocked_by = CASE WHEN $2 THEN $3 END,
+                     block_reason_sealed = $4
+WHERE id = $1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    id: UUID
+    client_id: UUID
+    unit: str
+    zone: Zone
+    category: str
+    title_sealed: bytes
+    content_type: str
+    size: int
+    content_mac: bytes
+    kek_version: int
+    dek_wrapped: bytes
+    stream_header: bytes
+    segment_count: int
+    idempotency_key: str | None
+    created_by: str
+
+
+def document_facts(row: asyncpg.Record) -> DocumentFacts:
+    """The policy's view of a document row."""
+    return DocumentFacts(
+        unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],
+        blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded",
+    )
+
+
+async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
+    """Insert the document row (its segments must already be written in this transaction).
+
+    Raises IdempotencyKeyTaken when the unit used the key before.
+    """
+    d = document
+    try:
+        return await conn.fetchval(
+            _insert_document_sql, d.id, d.client_id, d.unit, d.zone.organisation, d.zone.domain, d.category,
+            d.title_sealed, d.content_type, d.size, d.content_mac, d.kek_version, d.dek_wrapped, d.stream_header,
+            d.segment_count, d.idempotency_key, d.created_by,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "documents_idempotency":
+            raise IdempotencyKeyTaken() from None
+        raise
+
+
+async def by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str) -> asyncpg.Record | None:
+    """The unit's document created with `key`, or None."""
+    return await conn.fetchrow(_by_idempotency_key_sql, unit, key)
+
+
+async def with_facts(conn: asyncpg.Connection, document_id: UUID, *, unit: str | None) -> tuple[asyncpg.Record | None, Facts]:
+    """The document row and the decision facts for it, in one round trip."""
+    row = await conn.fetchrow(_document_facts_sql, document_id, unit)
+    if row is None:
+        return None, Facts(client_exists=False, caller_relation_active=False)
+    return row, Facts(client_exists=True, caller_relation_active=row["caller_relation_active"], document=document_facts(row))
+
+
+async def page_of_client(
+    conn: asyncpg.Connection, client_id: UUID, *, category: str | None, after: tuple[datetime, UUID], limit: int
+) -> list[asyncpg.Record]:
+    """The client's documents after `after` in (created_at, id) order, before any visibility filter."""
+    return await conn.fetch(_client_documents_sql, client_id, category, *after, limit)
+
+
+async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes) -> bool:
+    """Destroy the wrapped data key and MAC, keep the tombstone; False if it was shredded already."""
+    return (await conn.execute(_shred_sql, document_id, by, reason_sealed)) == "UPDATE 1"
+
+
+async def set_blocked(conn: asyncpg.Connection, document_id: UUID, *, blocked: bool, by: str, reason_sealed: bytes | None) -> None:
+    """Block or unblock (spärr) the document."""
+    await conn.execute(_set_blocked_sql, document_id, blocked, by, reason_sealed)

@@ -1,0 +1,37 @@
+"""Wrapped data keys by KEK version: what `keys status` counts and `keys rewrap` moves."""
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+_count_by_version_sql = """
+SELECT kek_version, count(*) AS keys FROM documents WHERE dek_wrapped IS NOT NULL GROUP BY kek_version ORDER BY kek_version
+"""
+_count_older_sql = "SELECT count(*) FROM documents WHERE dek_wrapped IS NOT NULL AND kek_version < $1"
+# Rows being shredded or rewrapped elsewhere are skipped, not waited for: the job stays online.
+_lock_older_sql = """
+SELECT id, client_id, organisation, domain, kek_version, dek_wrapped FROM documents
+WHERE dek_wrapped IS NOT NULL AND kek_version < $1
+ORDER BY id LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+_set_wrapped_sql = "UPDATE documents SET kek_version = $2, dek_wrapped = $3 WHERE id = $1"
+
+
+async def count_by_version(conn: asyncpg.Connection) -> dict[int, int]:
+    """How many live data keys each KEK version wraps."""
+    return {row["kek_version"]: row["keys"] for row in await conn.fetch(_count_by_version_sql)}
+
+
+async def count_older(conn: asyncpg.Connection, version: int) -> int:
+    return await conn.fetchval(_count_older_sql, version)
+
+
+async def lock_older(conn: asyncpg.Connection, version: int, *, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` documents whose key is wrapped by an older version, locked for this transaction."""
+    return await conn.fetch(_lock_older_sql, version, limit)
+
+
+async def set_wrapped(conn: asyncpg.Connection, rows: list[tuple[UUID, int, bytes]]) -> None:
+    await conn.executemany(_set_wrapped_sql, rows)
