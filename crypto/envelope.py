@@ -1,7 +1,7 @@
 """Envelope encryption: a random data key (DEK) per document, wrapped by the key ring's KEK.
 
 The document's content is encrypted under its DEK (see crypto.stream); only the
-wrapped DEK is stored, next to the document. Rotating the KEK rewraps 48 bytes
+wrapped DEK is stored, next to the document. Rotating the KEK rewraps 61 bytes
 per document instead of re-encrypting its content; shredding a document is
 deleting its wrapped DEK.
 

@@ -226,8 +226,8 @@ class Segmenter:
         if self._finished:
             raise ValueError("the segmenter is finished")
         view = memoryview(chunk)
-        if view.itemsize != 1 or view.ndim != 1 or not view.c_contiguous:
-            view = view.cast("B")  # TypeError if it is not contiguous
+        if view.format != "B" or view.ndim != 1 or not view.c_contiguous:
+            view = view.cast("B")  # unsigned bytes; TypeError if not contiguous
         length = len(view)
         if not length:
             return []

@@ -292,10 +292,15 @@ def test_segmenter_accepts_other_buffer_types() -> None:
     encryptor = StreamEncryptor(key, document_id=document_id, segment_size=64)
     segmenter = Segmenter(encryptor)
     numbers = array.array("I", range(50))
-    segments = segmenter.feed(numbers) + segmenter.feed(b"") + segmenter.finish()
-    assert segmenter.plaintext_bytes == 200
+    signed = array.array("b", range(-50, 50))
+    chars = memoryview(b"characters").cast("c")
+    segments = [*segmenter.feed(numbers), *segmenter.feed(b""), *segmenter.feed(signed), *segmenter.feed(chars),
+                *segmenter.finish()]
+    assert segmenter.plaintext_bytes == 200 + 100 + 10
     decryptor = StreamDecryptor(key, document_id=document_id, header=encryptor.header)
-    assert b"".join(decrypt_all(decryptor, segments)) == numbers.tobytes()
+    assert b"".join(decrypt_all(decryptor, segments)) == numbers.tobytes() + signed.tobytes() + b"characters"
+    with pytest.raises(TypeError):
+        Segmenter(StreamEncryptor(key, document_id=document_id, segment_size=64)).feed(memoryview(b"strided")[::2])
 
 
 def test_segmenter_refuses_empty_document_and_use_after_finish() -> None:
