@@ -45,7 +45,8 @@ from crypto import FileKeyProvider  # noqa: E402
 from service.database import EmbeddedPostgres, migrate, with_database  # noqa: E402
 
 MiB = 1024 * 1024
-SIZES = ((64 * 1024, "64 KiB", 200), (MiB, "1 MiB", 60), (40 * MiB, "40 MiB", 4))
+# N per size: enough that even the (fast) download phase of the baseline takes over a second.
+SIZES = ((64 * 1024, "64 KiB", 1600), (MiB, "1 MiB", 400), (40 * MiB, "40 MiB", 12))
 ISSUER, AUDIENCE, UNIT = "https://idp.bench.brygga", "brygga", "bench-unit"
 METADATA = json.dumps({"category": "other", "title": "Benchmark document"})
 

@@ -1,24 +1,30 @@
 """decide(request, facts) -> Decision: the access rules on one screen (DESIGN.md "The decision").
 
-Pure: facts in, decision out; no I/O and no clock. Order: role gate → the client
+Pure: facts in, decision out; no I/O and no clock (`facts.now` is the database's
+clock, read in the same round trip as the facts). Order: role gate → the client
 exists → uploader (system metadata) → an active relation of the caller's unit →
-block → same zone → deny. Consent and emergency rules join before the final deny.
+block → same zone → a consent covering (from zone, to zone/unit, category,
+purpose, now) → an emergency grant permitted for the document's domain → deny.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from .decision import Basis, Decision, Reason, allow, deny
-from .model import Principal, Role, Zone
+from .model import ALL_CATEGORIES, Consent, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
+
+DEFAULT_PURPOSE = "care"
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Who asks for what about which client."""
+    """Who asks for what, and why (the Brygga-Purpose header)."""
 
     principal: Principal
     permission: Permission
+    purpose: str = DEFAULT_PURPOSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +46,27 @@ class Facts:
     client_exists: bool
     caller_relation_active: bool
     document: DocumentFacts | None = None
+    now: datetime | None = None
+    consents: tuple[Consent, ...] = ()  # the client's consents toward the caller's zone
+    emergency_grants: tuple[EmergencyGrant, ...] = ()  # the caller's grants for this client
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Configuration of the rules: where emergency access may open (default: health only)."""
+
+    emergency_domains: frozenset[str] = field(default_factory=lambda: frozenset({"health"}))
+
+
+DEFAULT_CONFIG = PolicyConfig()
 # Opening a relation is how a unit comes to take part; it cannot need one first.
 _NEEDS_NO_RELATION = frozenset({Permission.RELATION_OPEN})
 _CLIENT_WORK = frozenset({Role.STAFF, Role.UNIT_MANAGER})
 # Acts on a document that only its owning unit may perform.
 _OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SHRED})
+# SIP (coordinated individual plan) crosses only under a consent naming it, for coordination (SoL 2:7; HSL 16:4).
+_SIP = "sip"
+_SIP_PURPOSE = "coordination"
 
 
 def decide_unknown_document(request: Request) -> Decision:
@@ -55,7 +75,7 @@ def decide_unknown_document(request: Request) -> Decision:
     return gate if not gate else deny(Reason.UNKNOWN_DOCUMENT)
 
 
-def decide(request: Request, facts: Facts) -> Decision:
+def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG) -> Decision:
     """The decision for `request` given `facts`; falsy when denied, with reason codes."""
     who, document = request.principal, facts.document
     gate = role_gate(who.roles, request.permission)
@@ -79,14 +99,66 @@ def decide(request: Request, facts: Facts) -> Decision:
         return deny(Reason.NO_RELATION, legal_basis="PDL 4:1")
     if document is None:
         return allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")
-    # The client's block (spärr) holds everywhere outside the owning unit (PDL 4:4, check).
+    # The client's block (spärr) holds everywhere outside the owning unit, consent and emergency notwithstanding.
     if document.blocked and document.unit != who.unit:
         return deny(Reason.BLOCKED, legal_basis="PDL 4:4")
-    # Secrecy holds between zones, even under one roof (OSL 8:2, 25:1, 26:1).
-    if document.zone != who.zone:
-        return deny(Reason.NO_CONSENT, legal_basis="OSL 25:1, 26:1, 8:2")
+    if document.zone == who.zone:
+        decision = allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")
+    else:
+        # Secrecy holds between zones, even under one roof (OSL 8:2, 25:1, 26:1): only the client opens it.
+        decision = _across_zones(request, facts, document, config)
+        if not decision:
+            return decision
     if request.permission in _OWNING_UNIT_ONLY and document.unit != who.unit:
         return deny(Reason.NOT_OWNING_UNIT, legal_basis="PDL 4:1")
     if request.permission is Permission.DOCUMENT_READ_CONTENT and document.shredded:
         return deny(Reason.SHREDDED)
-    return allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")
+    return decision
+
+
+def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, purpose: str, now: datetime) -> Reason | None:
+    """None when `consent` opens `document` to `principal` for `purpose` at `now`, else why not."""
+    if consent.to_unit is not None and consent.to_unit != principal.unit:
+        return Reason.UNIT_NOT_COVERED
+    if consent.revoked_at is not None and consent.revoked_at <= now:
+        return Reason.CONSENT_REVOKED
+    if now < consent.valid_from:
+        return Reason.CONSENT_PENDING
+    if now >= consent.valid_until:
+        return Reason.CONSENT_EXPIRED
+    if document.category == _SIP:
+        if _SIP not in consent.categories:
+            return Reason.CATEGORY_NOT_COVERED
+        if purpose != _SIP_PURPOSE or _SIP_PURPOSE not in consent.purposes:
+            return Reason.PURPOSE_NOT_COVERED
+    elif document.category not in consent.categories and ALL_CATEGORIES not in consent.categories:
+        return Reason.CATEGORY_NOT_COVERED
+    if purpose not in consent.purposes:
+        return Reason.PURPOSE_NOT_COVERED
+    return None
+
+
+def _across_zones(request: Request, facts: Facts, document: DocumentFacts, config: PolicyConfig) -> Decision:
+    who, now = request.principal, facts.now
+    if now is None:
+        return deny(Reason.NO_CONSENT)  # without a clock nothing can be shown to be in force
+    reasons: set[Reason] = set()
+    covering: list[Consent] = []
+    for consent in facts.consents:
+        if consent.from_zone != document.zone or consent.to_zone != who.zone:
+            continue
+        why_not = covers(consent, document=document, principal=who, purpose=request.purpose, now=now)
+        if why_not is None:
+            covering.append(consent)
+        else:
+            reasons.add(why_not)
+    if covering:
+        chosen = min(covering, key=lambda consent: consent.id)
+        return allow(f"consent:{chosen.id}", legal_basis="OSL 12:2")
+    # Emergency (necessity): reasoned, time-boxed, flagged for review; only where configured (BrB 24:4; PDL).
+    for grant in sorted(facts.emergency_grants, key=lambda grant: grant.id):
+        if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at:
+            if document.zone.domain in config.emergency_domains:
+                return allow(f"emergency:{grant.id}", legal_basis="BrB 24:4; Lag (2022:913)", flagged=True)
+            reasons.add(Reason.EMERGENCY_NOT_PERMITTED)
+    return deny(*sorted(reasons or {Reason.NO_CONSENT}), legal_basis="OSL 25:1, 26:1, 8:2")

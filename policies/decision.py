@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class Basis(StrEnum):
-    """Why access was allowed; `consent:<id>` and `emergency:<id>` come with the consent policy."""
+    """Why access was allowed; a consent or emergency grant is named `consent:<id>` / `emergency:<id>`."""
 
     OWN_ZONE = "own_zone"
     UPLOADER = "uploader"
@@ -18,6 +18,11 @@ class Reason(StrEnum):
     """Machine-readable reason codes written to the audit log."""
 
     BLOCKED = "blocked"
+    CATEGORY_NOT_COVERED = "category_not_covered"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_PENDING = "consent_pending"
+    CONSENT_REVOKED = "consent_revoked"
+    EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"
     FORBIDDEN_ROLE = "forbidden_role"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"
@@ -25,10 +30,12 @@ class Reason(StrEnum):
     NO_UNIT = "no_unit"
     NOT_OWNING_UNIT = "not_owning_unit"
     NOT_UPLOADER = "not_uploader"
+    PURPOSE_NOT_COVERED = "purpose_not_covered"
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_RELATION = "unknown_relation"
+    UNIT_NOT_COVERED = "unit_not_covered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class Decision:
     """Falsy when denied, so `if not decision:` reads as English."""
 
     allowed: bool
-    basis: Basis
+    basis: str  # a Basis, or consent:<id> / emergency:<id>
     reason_codes: tuple[Reason, ...] = ()
     legal_basis: str = ""
     flagged: bool = False
@@ -45,8 +52,8 @@ class Decision:
         return self.allowed
 
 
-def allow(basis: Basis, *, legal_basis: str = "") -> Decision:
-    return Decision(True, basis, (), legal_basis)
+def allow(basis: str, *, legal_basis: str = "", flagged: bool = False) -> Decision:
+    return Decision(True, basis, (), legal_basis, flagged)
 
 
 def deny(*reasons: Reason, legal_basis: str = "") -> Decision:

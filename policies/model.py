@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -36,3 +37,33 @@ class Principal:
     roles: frozenset[Role]
     unit: str | None = None
     zone: Zone | None = None
+
+
+ALL_CATEGORIES = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """The client's permission that categories may go from one zone to another zone (or one unit of it),
+    for purposes, between two instants (OSL 12:2). Never edited; revocation is a timestamp."""
+
+    id: str
+    from_zone: Zone
+    to_zone: Zone
+    to_unit: str | None
+    categories: frozenset[str]  # or {"*"}
+    purposes: frozenset[str]
+    valid_from: datetime
+    valid_until: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyGrant:
+    """Time-boxed, reasoned emergency access of one person in one unit to one client."""
+
+    id: str
+    sub: str
+    unit: str
+    opened_at: datetime
+    expires_at: datetime

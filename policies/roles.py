@@ -21,12 +21,16 @@ class Permission(StrEnum):
     CLIENT_LOOKUP = "clients:lookup"
     CLIENT_READ = "clients:read"
     CLIENT_REGISTER = "clients:register"
+    CONSENT_GRANT = "consents:grant"
+    CONSENT_READ = "consents:read"
+    CONSENT_REVOKE = "consents:revoke"
     DOCUMENT_BLOCK = "documents:block"
     DOCUMENT_CREATE = "documents:create"
     DOCUMENT_LIST = "documents:list"
     DOCUMENT_READ_CONTENT = "documents:read_content"
     DOCUMENT_READ_METADATA = "documents:read_metadata"
     DOCUMENT_SHRED = "documents:shred"
+    EMERGENCY_OPEN = "emergency:open"
     RELATION_END = "relations:end"
     RELATION_LIST = "relations:list"
     RELATION_OPEN = "relations:open"
@@ -38,12 +42,16 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.CLIENT_LOOKUP: _CLIENT_WORK_OR_SYSTEM,
     Permission.CLIENT_READ: _CLIENT_WORK,
     Permission.CLIENT_REGISTER: _CLIENT_WORK_OR_SYSTEM,
+    Permission.CONSENT_GRANT: _CLIENT_WORK,
+    Permission.CONSENT_READ: _CLIENT_WORK,
+    Permission.CONSENT_REVOKE: _CLIENT_WORK,
     Permission.DOCUMENT_BLOCK: _CLIENT_WORK,
     Permission.DOCUMENT_CREATE: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_LIST: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_READ_CONTENT: _CLIENT_WORK,
     Permission.DOCUMENT_READ_METADATA: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_SHRED: frozenset({Role.UNIT_MANAGER}),
+    Permission.EMERGENCY_OPEN: _CLIENT_WORK,
     Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
     Permission.RELATION_LIST: _CLIENT_WORK,
     Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,

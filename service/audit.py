@@ -86,7 +86,7 @@ async def record(
         document_id,
         consent_id,
         "allow" if decision.allowed else "deny",
-        decision.basis.value,
+        str(decision.basis),
         [reason.value for reason in decision.reason_codes],
         purpose,
         caller.request_id,

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from crypto import FieldSealer, KeyProvider, KeyRing
+from policies.decide import PolicyConfig
 
 from .auth import TokenVerifier
 from .settings import Settings
@@ -76,6 +77,11 @@ class Runtime:
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
+
+    @property
+    def policy(self) -> PolicyConfig:
+        """The rule configuration (where emergency access may open), from settings."""
+        return PolicyConfig(emergency_domains=frozenset(self.settings.emergency_domains))
 
     @property
     def keyring(self) -> KeyRing:

@@ -35,6 +35,7 @@ class Settings:
     max_consent_days: int = 730
     emergency_hours: int = 4
     domains: tuple[str, ...] = BUILTIN_DOMAINS
+    emergency_domains: tuple[str, ...] = ("health",)
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=lambda: (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     )
@@ -110,6 +111,13 @@ def _domains(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*BUILTIN_DOMAINS, *names]))
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names or any(not name.replace("_", "").isalnum() or not name.islower() for name in names):
+        raise ValueError(f"expected comma-separated lower-case domain names, got {raw!r}")
+    return names
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
@@ -138,6 +146,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_consent_days=_get(env, "BRYGGA_MAX_CONSENT_DAYS", _int_between(1, 36500), defaults.max_consent_days),
         emergency_hours=_get(env, "BRYGGA_EMERGENCY_HOURS", _int_between(1, 72), defaults.emergency_hours),
         domains=_get(env, "BRYGGA_DOMAINS", _domains, BUILTIN_DOMAINS),
+        emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
         metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
     )

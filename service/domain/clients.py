@@ -13,6 +13,7 @@ from ..audit import Action, Caller
 from ..errors import NotFound, ValidationFailed
 from ..runtime import Runtime
 from ..store import clients as clients_store
+from ..store import facts as facts_store
 from .access import raise_if_denied
 
 _RECORD = "client"
@@ -78,8 +79,8 @@ async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict:
 async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict:
     """The client with its name, for a caller whose unit has an active relation; raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
-        decision = decide(Request(caller.principal, Permission.CLIENT_READ), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        decision = decide(Request(caller.principal, Permission.CLIENT_READ), facts, rt.policy)
         row = await clients_store.get(conn, client_id) if decision else None
         await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision)

@@ -21,7 +21,7 @@ import asyncpg
 from crypto import DecryptionFailed
 from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
-from policies.decide import Facts, Request, decide, decide_unknown_document
+from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document
 from policies.decision import Decision, Reason, deny
 from policies.roles import Permission
 
@@ -30,7 +30,7 @@ from ..audit import Action, Caller
 from ..errors import BryggaError, TooLarge, UnsupportedMediaType
 from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
-from ..store import clients as clients_store
+from ..store import facts as facts_store
 from ..store import documents as documents_store
 from .access import raise_if_denied
 
@@ -87,7 +87,7 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         "created_by": row["created_by"],
         "status": row["status"],
         "blocked": row["blocked"],
-        "access_basis": decision.basis.value,
+        "access_basis": str(decision.basis),
     }
 
 
@@ -136,8 +136,8 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -
     """
     principal = caller.principal
     async with rt.pool.acquire() as conn:
-        facts = await clients_store.facts(conn, client_id, unit=principal.unit)
-        decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=principal)
+        decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts, rt.policy)
         if not decision:
             async with conn.transaction():
                 await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
@@ -161,7 +161,7 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -
         except documents_store.IdempotencyKeyTaken:
             raise IdempotencyConflict("a concurrent upload used the same key; retry to get its document") from None
     shown = decide(Request(principal, Permission.DOCUMENT_READ_METADATA),
-                   dataclasses.replace(facts, document=documents_store.document_facts(row)))
+                   dataclasses.replace(facts, document=facts_store.document_facts(row)), rt.policy)
     return document_json(rt, row, shown), existing is None
 
 
@@ -215,46 +215,47 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
 
 
 async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, document_id: UUID,
-                   permission: Permission) -> tuple[Any, Decision]:
+                   permission: Permission, purpose: str = DEFAULT_PURPOSE) -> tuple[Any, Decision]:
     """The document row and the decision for `permission` on it (one round trip)."""
-    row, facts = await documents_store.with_facts(conn, document_id, unit=caller.principal.unit)
-    request = Request(caller.principal, permission)
-    return row, decide(request, facts) if row is not None else decide_unknown_document(request)
+    row, facts = await facts_store.for_document(conn, document_id, principal=caller.principal)
+    request = Request(caller.principal, permission, purpose)
+    return row, decide(request, facts, rt.policy) if row is not None else decide_unknown_document(request)
 
 
-async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID) -> dict:
+async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict:
     """The document's metadata (a tombstone when shredded); raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA)
-        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
+        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision, purpose=purpose,
                            client_id=row["client_id"] if row else None, document_id=document_id)
     raise_if_denied(decision)
     return document_json(rt, row, decision)
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | None,
-               after: tuple[datetime, UUID], limit: int) -> tuple[list[dict], bool]:
+               after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> tuple[list[dict], bool]:
     """The documents of the client the caller may see, and only those; (page, more). Raises Forbidden, NotFound.
 
     The list decision and each document's decision use the same facts, loaded once.
     """
     async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
-        decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts, rt.policy)
         visible: list[dict] = []
         if decision:
-            request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA)
+            request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
             batch = max(2 * limit, 100)
             while len(visible) <= limit:
                 rows = await documents_store.page_of_client(conn, client_id, category=category, after=after, limit=batch)
                 for row in rows:
-                    document_decision = decide(request, dataclasses.replace(facts, document=documents_store.document_facts(row)))
+                    document_facts = facts_store.document_facts(row)
+                    document_decision = decide(request, dataclasses.replace(facts, document=document_facts), rt.policy)
                     if document_decision:
                         visible.append(document_json(rt, row, document_decision))
                 if len(rows) < batch:
                     break
                 after = (rows[-1]["created_at"], rows[-1]["id"])
-        await audit.record(conn, Action.DOCUMENT_LIST, caller=caller, decision=decision, client_id=client_id)
+        await audit.record(conn, Action.DOCUMENT_LIST, caller=caller, decision=decision, client_id=client_id, purpose=purpose)
     raise_if_denied(decision)
     return visible[:limit], len(visible) > limit
 
@@ -274,7 +275,7 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     Raises Forbidden, NotFound, Gone. Segments raise DecryptionFailed when tampered.
     """
     async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT)
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
         await audit.record(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision, purpose=purpose,
                            client_id=row["client_id"] if row else None, document_id=document_id)
     raise_if_denied(decision)  # the event is committed before any content byte can leave

@@ -11,7 +11,7 @@ from policies.roles import Permission
 from .. import audit
 from ..audit import Action, Caller
 from ..runtime import Runtime
-from ..store import clients as clients_store
+from ..store import facts as facts_store
 from ..store import relations as relations_store
 from .access import raise_if_denied
 
@@ -32,8 +32,8 @@ async def open_relation(rt: Runtime, caller: Caller, client_id: UUID) -> tuple[d
     Raises Forbidden, NotFound (no such client).
     """
     async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
-        decision = decide(Request(caller.principal, Permission.RELATION_OPEN), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        decision = decide(Request(caller.principal, Permission.RELATION_OPEN), facts, rt.policy)
         row, created = None, False
         if decision:
             row, created = await relations_store.open_or_get(
@@ -47,8 +47,8 @@ async def open_relation(rt: Runtime, caller: Caller, client_id: UUID) -> tuple[d
 async def end_relation(rt: Runtime, caller: Caller, client_id: UUID, relation_id: UUID) -> dict:
     """End the caller's unit's active relation; raises Forbidden, NotFound (no such active relation of the unit)."""
     async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
-        decision = decide(Request(caller.principal, Permission.RELATION_END), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        decision = decide(Request(caller.principal, Permission.RELATION_END), facts, rt.policy)
         row = None
         if decision:
             row = await relations_store.end(conn, relation_id, client_id=client_id, unit=caller.principal.unit, by=caller.principal.sub)
@@ -62,8 +62,8 @@ async def end_relation(rt: Runtime, caller: Caller, client_id: UUID, relation_id
 async def page_in_zone(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple, limit: int) -> list[dict]:
     """Relations of the client with units of the caller's zone; raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await clients_store.facts(conn, client_id, unit=caller.principal.unit)
-        decision = decide(Request(caller.principal, Permission.RELATION_LIST), facts)
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        decision = decide(Request(caller.principal, Permission.RELATION_LIST), facts, rt.policy)
         rows = []
         if decision:
             zone = caller.principal.zone

@@ -77,9 +77,12 @@ async def upload_document(request: web.Request) -> web.Response:
     return json_response(Document, document, status=201 if created else 200)
 
 
+_PURPOSE_HEADER = (("Brygga-Purpose", f"why the caller reads: {', '.join(PURPOSES)} (default care); a consent opens only for its purposes"),)
+
+
 @routes.get(
     "/v1/clients/{client_id}/documents", summary="The client's documents the caller may see, and only those",
-    permission=Permission.DOCUMENT_LIST, responses={200: Page[Document]}, errors=_NOT_FOUND,
+    permission=Permission.DOCUMENT_LIST, responses={200: Page[Document]}, errors=_NOT_FOUND, headers=_PURPOSE_HEADER,
     query=(("category", "string", f"one of {', '.join(CATEGORIES)}"), *PAGE_QUERY),
 )
 async def list_documents(request: web.Request) -> web.Response:
@@ -96,18 +99,20 @@ async def list_documents(request: web.Request) -> web.Response:
             after = (datetime.fromisoformat(created_at), UUID(document_id))
         except ValueError:
             raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
-    items, more = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit)
+    items, more = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit,
+                                       purpose=_purpose(request))
     next_cursor = cursor.encode([items[-1]["created_at"].isoformat(), str(items[-1]["id"])]) if more else None
     return json_response(Page[Document], {"items": items, "next_cursor": next_cursor})
 
 
 @routes.get(
     "/v1/documents/{document_id}", summary="A document's metadata (a tombstone once shredded)",
-    permission=Permission.DOCUMENT_READ_METADATA, responses={200: Document}, errors=_NOT_FOUND,
+    permission=Permission.DOCUMENT_READ_METADATA, responses={200: Document}, errors=_NOT_FOUND, headers=_PURPOSE_HEADER,
 )
 async def read_document(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    document = await documents.read_metadata(runtime(request), caller, path_uuid(request, "document_id"))
+    document = await documents.read_metadata(runtime(request), caller, path_uuid(request, "document_id"),
+                                             purpose=_purpose(request))
     return json_response(Document, document)
 
 
@@ -122,7 +127,7 @@ def _purpose(request: web.Request) -> str:
     "/v1/documents/{document_id}/content", summary="The plaintext, streamed after each segment is authenticated",
     permission=Permission.DOCUMENT_READ_CONTENT, responses={200: "the document's bytes, with its stored Content-Type"},
     content_type="application/octet-stream",
-    headers=(("Brygga-Purpose", f"why the caller reads: {', '.join(PURPOSES)} (default care)"),),
+    headers=_PURPOSE_HEADER,
     errors=((404, "not_found"), (410, "shredded"), (422, "validation_failed"), (500, "integrity_error")),
 )
 async def read_content(request: web.Request) -> web.StreamResponse:

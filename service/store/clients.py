@@ -6,7 +6,6 @@ from uuid import UUID
 
 import asyncpg
 
-from policies.decide import Facts
 
 _insert_client_sql = """
 INSERT INTO clients (id, personal_number_index, personal_number_sealed, name_sealed, birth_date, created_by_unit)
@@ -17,12 +16,6 @@ RETURNING id
 _id_by_index_sql = "SELECT id FROM clients WHERE personal_number_index = $1"
 _get_client_sql = "SELECT id, birth_date, name_sealed FROM clients WHERE id = $1"
 _get_birth_date_sql = "SELECT birth_date FROM clients WHERE id = $1"
-# The facts for a client decision in one round trip.
-_facts_sql = """
-SELECT
-    EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
-    EXISTS (SELECT 1 FROM relations WHERE client_id = $1 AND unit_id = $2 AND ended_at IS NULL) AS caller_relation_active
-"""
 
 
 async def insert(
@@ -56,8 +49,3 @@ async def birth_date(conn: asyncpg.Connection, client_id: UUID) -> date | None:
     """The client's birth date, or None when there is no such client."""
     return await conn.fetchval(_get_birth_date_sql, client_id)
 
-
-async def facts(conn: asyncpg.Connection, client_id: UUID, *, unit: str | None) -> Facts:
-    """Whether the client exists and the unit has an active relation with it."""
-    row = await conn.fetchrow(_facts_sql, client_id, unit)
-    return Facts(client_exists=row["client_exists"], caller_relation_active=row["caller_relation_active"])

@@ -7,19 +7,16 @@ from uuid import UUID
 
 import asyncpg
 
-from policies.decide import DocumentFacts, Facts
 from policies.model import Zone
+
+from .facts import DOCUMENT_COLUMNS
 
 
 class IdempotencyKeyTaken(Exception):
     """Another document of the unit already carries this Idempotency-Key."""
 
 
-_document_columns = """
-d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
-d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
-d.created_at, d.created_by
-"""
+_document_columns = DOCUMENT_COLUMNS
 _insert_document_sql = """
 INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
                        content_mac, kek_version, dek_wrapped, stream_header, segment_count, idempotency_key, created_by)
@@ -27,13 +24,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING created_at
 """
 _by_idempotency_key_sql = f"SELECT {_document_columns} FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
-# One round trip: the document and whether the caller's unit has an active relation with its client.
-_document_facts_sql = f"""
-SELECT {_document_columns},
-       EXISTS (SELECT 1 FROM relations r
-               WHERE r.client_id = d.client_id AND r.unit_id = $2 AND r.ended_at IS NULL) AS caller_relation_active
-FROM documents d WHERE d.id = $1
-"""
 _client_documents_sql = f"""
 SELECT {_document_columns} FROM documents d
 WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
@@ -71,14 +61,6 @@ class NewDocument:
     created_by: str
 
 
-def document_facts(row: asyncpg.Record) -> DocumentFacts:
-    """The policy's view of a document row."""
-    return DocumentFacts(
-        unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],
-        blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded",
-    )
-
-
 async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
     """Insert the document row (its segments must already be written in this transaction).
 
@@ -100,14 +82,6 @@ async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
 async def by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str) -> asyncpg.Record | None:
     """The unit's document created with `key`, or None."""
     return await conn.fetchrow(_by_idempotency_key_sql, unit, key)
-
-
-async def with_facts(conn: asyncpg.Connection, document_id: UUID, *, unit: str | None) -> tuple[asyncpg.Record | None, Facts]:
-    """The document row and the decision facts for it, in one round trip."""
-    row = await conn.fetchrow(_document_facts_sql, document_id, unit)
-    if row is None:
-        return None, Facts(client_exists=False, caller_relation_active=False)
-    return row, Facts(client_exists=True, caller_relation_active=row["caller_relation_active"], document=document_facts(row))
 
 
 async def page_of_client(

@@ -1,0 +1,100 @@
+"""The facts of an access decision, each set in one round trip (DESIGN.md "The decision").
+
+`now` is the database's clock, read in the same statement, so a revocation
+committed by any replica is in force for the very next decision on every replica:
+no cache and no clock skew between machines stand in between.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from policies.decide import DocumentFacts, Facts
+from policies.model import Consent, EmergencyGrant, Principal, Zone
+
+_consents_json = """
+(SELECT coalesce(json_agg(json_build_object(
+     'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
+     'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
+     'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
+     'valid_until', c.valid_until, 'revoked_at', c.revoked_at)), '[]')
+ FROM consents c WHERE c.client_id = {client} AND c.to_organisation = $3 AND c.to_domain = $4) AS consents
+"""
+_grants_json = """
+(SELECT coalesce(json_agg(json_build_object(
+     'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'opened_at', g.opened_at, 'expires_at', g.expires_at)), '[]')
+ FROM emergency_grants g
+ WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock_timestamp()) AS grants
+"""
+_relation = """
+EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $2 AND r.ended_at IS NULL)
+    AS caller_relation_active
+"""
+_client_facts_sql = f"""
+SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
+       {_relation.format(client="$1")}, clock_timestamp() AS now,
+       {_consents_json.format(client="$1")}, {_grants_json.format(client="$1")}
+"""
+DOCUMENT_COLUMNS = """
+d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
+d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
+d.created_at, d.created_by
+"""
+_document_facts_sql = f"""
+SELECT {DOCUMENT_COLUMNS},
+       {_relation.format(client="d.client_id")}, clock_timestamp() AS now,
+       {_consents_json.format(client="d.client_id")}, {_grants_json.format(client="d.client_id")}
+FROM documents d WHERE d.id = $1
+"""
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
+    consents = tuple(
+        Consent(
+            id=c["id"], from_zone=Zone(c["from_organisation"], c["from_domain"]),
+            to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
+            categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
+            valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
+        )
+        for c in json.loads(row["consents"])
+    )
+    grants = tuple(
+        EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]), expires_at=_time(g["expires_at"]))
+        for g in json.loads(row["grants"])
+    )
+    return Facts(client_exists=client_exists, caller_relation_active=row["caller_relation_active"], document=document,
+                 now=row["now"], consents=consents, emergency_grants=grants)
+
+
+def _args(principal: Principal) -> tuple:
+    zone = principal.zone
+    return (principal.unit, zone.organisation if zone else None, zone.domain if zone else None, principal.sub)
+
+
+def document_facts(row: asyncpg.Record | dict) -> DocumentFacts:
+    """The policy's view of a document row."""
+    return DocumentFacts(
+        unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],
+        blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded",
+    )
+
+
+async def for_client(conn: asyncpg.Connection, client_id: UUID, *, principal: Principal) -> Facts:
+    """Facts about the client for a decision by `principal` (consents toward its zone, its own grants)."""
+    row = await conn.fetchrow(_client_facts_sql, client_id, *_args(principal))
+    return _facts(row, client_exists=row["client_exists"])
+
+
+async def for_document(conn: asyncpg.Connection, document_id: UUID, *, principal: Principal) -> tuple[asyncpg.Record | None, Facts]:
+    """The document row and the facts for a decision on it by `principal`."""
+    row = await conn.fetchrow(_document_facts_sql, document_id, *_args(principal))
+    if row is None:
+        return None, Facts(client_exists=False, caller_relation_active=False)
+    return row, _facts(row, client_exists=True, document=document_facts(row))
