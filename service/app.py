@@ -19,7 +19,7 @@ from . import __version__
 from .auth import TokenVerifier, load_jwks
 from .database import DATABASE_NAME, EmbeddedPostgres, create_pool, ensure_database, migrate, with_database
 from .devkeys import ensure_dev_keys
-from .http import clients, documents, system, units
+from .http import clients, consents, documents, system, units
 from .http.context import RUNTIME
 from .http.middleware import add_request_id, request_context
 from .http.routing import Endpoint
@@ -30,7 +30,7 @@ from .settings import Settings
 log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
-ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes)
+ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes)
 
 
 def endpoints() -> list[Endpoint]:

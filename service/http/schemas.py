@@ -167,3 +167,82 @@ class Document(Out):
     status: Literal["active", "shredded"]
     blocked: bool
     access_basis: str
+
+
+# --- consents
+ZoneSlug = Slug
+
+
+class ZoneIn(Body):
+    organisation: Slug
+    domain: DomainName
+
+
+class RecipientIn(ZoneIn):
+    unit: Slug | None = Field(default=None, description="one unit of the to zone, or null for the whole zone")
+
+
+class ConsentIn(Body):
+    """A consent as staff record it; `from`/`to` are zones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    from_: ZoneIn = Field(alias="from")
+    to: RecipientIn
+    categories: Annotated[list[Category | Literal["*"]], Field(min_length=1, max_length=10)]
+    purposes: Annotated[list[Purpose], Field(min_length=1, max_length=4)]
+    valid_from: datetime | None = Field(default=None, description="default: now; status is pending until then")
+    valid_until: datetime
+    given_by: Literal["client", "guardian"]
+    form: Literal["written", "verbal", "electronic"]
+    maturity_assessed: bool = False
+    evidence_document_id: UUID | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RecipientOut(ZoneOut):
+    unit: str | None
+
+
+class ConsentOut(Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    id: UUID
+    client_id: UUID
+    status: Literal["pending", "active", "expired", "revoked"]
+    from_: ZoneOut = Field(alias="from")
+    to: RecipientOut
+    categories: list[str]
+    purposes: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    given_by: str
+    form: str
+    maturity_assessed: bool
+    evidence_document_id: UUID | None
+    note: str | None
+    recorded_by: str
+    recorded_by_unit: str
+    recorded_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class EmergencyIn(Body):
+    reason: Annotated[str, StringConstraints(min_length=20, max_length=2000, strip_whitespace=True)]
+    domain: DomainName = Field(default="health", description="the domain whose records the grant opens (must be permitted)")
+
+
+class EmergencyOut(Out):
+    id: UUID
+    client_id: UUID
+    domain: str
+    opened_at: datetime
+    expires_at: datetime
+
+
+class FhirConsent(BaseModel):
+    """An HL7 FHIR R4 Consent resource."""
+
+    model_config = ConfigDict(extra="allow")
+    resourceType: Literal["Consent"]
+    id: str
+    status: str

@@ -1,0 +1,209 @@
+"""Consents and emergency access: recorded, read, revoked, each decided by policies and audited.
+
+Staff see the consents whose from or to zone is their own zone: a consent names
+the zones that hold the client's information, which is itself sensitive.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from policies.consents import ConsentDraft, check_draft, status
+from policies.decide import Facts, Request, decide
+from policies.decision import Decision, Reason, deny
+from policies.model import Consent, Zone
+from policies.personal_number import is_minor
+from policies.roles import Permission, role_gate
+
+from .. import audit
+from ..audit import Action, Caller
+from ..errors import ValidationFailed
+from ..runtime import Runtime
+from ..store import clients as clients_store
+from ..store import consents as consents_store
+from ..store import facts as facts_store
+from .access import raise_if_denied
+
+_RECORD = "consent"
+
+
+class ConsentRuleBroken(ValidationFailed):
+    """The consent breaks a recording rule; `code` names the first, `errors` lists all."""
+
+
+def _model(row: Any) -> Consent:
+    return Consent(
+        id=str(row["id"]), from_zone=Zone(row["from_organisation"], row["from_domain"]),
+        to_zone=Zone(row["to_organisation"], row["to_domain"]), to_unit=row["to_unit"],
+        categories=frozenset(row["categories"]), purposes=frozenset(row["purposes"]),
+        valid_from=row["valid_from"], valid_until=row["valid_until"], revoked_at=row["revoked_at"],
+    )
+
+
+def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
+    """The contract's consent object, with its status at `now`."""
+    note = row["note_sealed"]
+    return {
+        "id": row["id"],
+        "client_id": row["client_id"],
+        "status": status(_model(row), now=now),
+        "from": {"organisation": row["from_organisation"], "domain": row["from_domain"]},
+        "to": {"organisation": row["to_organisation"], "domain": row["to_domain"], "unit": row["to_unit"]},
+        "categories": list(row["categories"]),
+        "purposes": list(row["purposes"]),
+        "valid_from": row["valid_from"],
+        "valid_until": row["valid_until"],
+        "given_by": row["given_by"],
+        "form": row["form"],
+        "maturity_assessed": row["maturity_assessed"],
+        "evidence_document_id": row["evidence_document_id"],
+        "note": rt.sealer.open_text(note, record=_RECORD, record_id=str(row["id"]), field="note") if note else None,
+        "recorded_by": row["recorded_by"],
+        "recorded_by_unit": row["recorded_by_unit"],
+        "recorded_at": row["recorded_at"],
+        "revoked_at": row["revoked_at"],
+        "revoked_by": row["revoked_by"],
+    }
+
+
+async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict:
+    """Record a consent (pending until valid_from). Raises Forbidden, NotFound, ConsentRuleBroken."""
+    principal = caller.principal
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await facts_store.for_client(conn, client_id, principal=principal)
+        decision = decide(Request(principal, Permission.CONSENT_GRANT), facts, rt.policy)
+        row = None
+        if decision:
+            row = await _record(rt, conn, caller, client_id, body, facts)
+        await audit.record(conn, Action.CONSENT_GRANT, caller=caller, decision=decision, client_id=client_id,
+                           consent_id=row["id"] if row else None)
+    raise_if_denied(decision)
+    return consent_json(rt, row, now=facts.now)
+
+
+async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: Any, facts: Facts) -> Any:
+    principal = caller.principal
+    to_unit = body.to.unit
+    to_zone = Zone(body.to.organisation, body.to.domain)
+    if to_unit is not None:
+        unit = await consents_store.unit_zone(conn, to_unit)
+        if unit is None or Zone(unit["organisation"], unit["domain"]) != to_zone:
+            raise ValidationFailed([{"field": "to.unit", "message": "no such unit in the to zone"}])
+    evidence = body.evidence_document_id
+    birth_date = await clients_store.birth_date(conn, client_id)
+    draft = ConsentDraft(
+        from_zone=Zone(body.from_.organisation, body.from_.domain), to_zone=to_zone,
+        valid_from=body.valid_from or facts.now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
+        maturity_assessed=body.maturity_assessed,
+        has_evidence=evidence is not None and await consents_store.is_evidence(conn, evidence, client_id=client_id),
+        recorder_zone=principal.zone,
+    )
+    problems = check_draft(draft, client_is_minor=is_minor(birth_date, today=rt.today()), max_days=rt.settings.max_consent_days)
+    if problems:
+        raise ConsentRuleBroken([{"field": p.field, "message": p.message} for p in problems],
+                                "; ".join(p.message for p in problems), code=problems[0].code)
+    consent_id = uuid4()
+    note = body.note
+    return await consents_store.insert(
+        conn, id=consent_id, client_id=client_id,
+        from_organisation=draft.from_zone.organisation, from_domain=draft.from_zone.domain,
+        to_organisation=to_zone.organisation, to_domain=to_zone.domain, to_unit=to_unit,
+        categories=sorted(set(body.categories)), purposes=sorted(set(body.purposes)),
+        valid_from=draft.valid_from, valid_until=draft.valid_until, given_by=body.given_by, form=body.form,
+        maturity_assessed=body.maturity_assessed, evidence_document_id=evidence,
+        note_sealed=rt.sealer.seal(note, record=_RECORD, record_id=str(consent_id), field="note") if note else None,
+        recorded_by=principal.sub, recorded_by_name=principal.name, recorded_by_unit=principal.unit,
+    )
+
+
+async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID], limit: int) -> list[dict]:
+    """The client's consent history from or to the caller's zone; raises Forbidden, NotFound."""
+    principal = caller.principal
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await facts_store.for_client(conn, client_id, principal=principal)
+        decision = decide(Request(principal, Permission.CONSENT_READ), facts, rt.policy)
+        rows = []
+        if decision:
+            rows = await consents_store.page_for_zone(conn, client_id, organisation=principal.zone.organisation,
+                                                      domain=principal.zone.domain, after=after, limit=limit)
+        await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return [consent_json(rt, row, now=facts.now) for row in rows]
+
+
+async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, consent_id: UUID,
+                   permission: Permission) -> tuple[Any, Facts | None, Decision]:
+    """The consent, the facts, and the decision: the client rule, and the caller's zone must be party to it."""
+    principal = caller.principal
+    row = await consents_store.get(conn, consent_id)
+    if row is None:
+        return None, None, _unknown(principal, permission)
+    facts = await facts_store.for_client(conn, row["client_id"], principal=principal)
+    decision = decide(Request(principal, permission), facts, rt.policy)
+    parties = (Zone(row["from_organisation"], row["from_domain"]), Zone(row["to_organisation"], row["to_domain"]))
+    if decision and principal.zone not in parties:
+        decision = deny(Reason.NOT_PARTY)
+    return row, facts, decision
+
+
+def _unknown(principal: Any, permission: Permission) -> Decision:
+    gate = role_gate(principal.roles, permission)
+    return gate if not gate else deny(Reason.UNKNOWN_CONSENT)
+
+
+async def read(rt: Runtime, caller: Caller, consent_id: UUID) -> tuple[Any, dict]:
+    """(row, consent) for a caller whose zone is party to it and whose unit has a relation; raises Forbidden, NotFound."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_READ)
+        await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, consent_id=consent_id)
+    raise_if_denied(decision)
+    return row, consent_json(rt, row, now=facts.now)
+
+
+async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) -> dict:
+    """Revoke at once (in force for the very next request everywhere); a second revoke changes nothing.
+
+    Raises Forbidden, NotFound.
+    """
+    async with rt.pool.acquire() as conn, conn.transaction():
+        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_REVOKE)
+        now = facts.now if facts else None
+        if decision:
+            sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
+            row = await consents_store.revoke(conn, consent_id, by=caller.principal.sub, reason_sealed=sealed) or row
+            now = await conn.fetchval("SELECT clock_timestamp()")
+        await audit.record(conn, Action.CONSENT_REVOKE, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, consent_id=consent_id)
+    raise_if_denied(decision)
+    return consent_json(rt, row, now=now)
+
+
+async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict:
+    """Open time-boxed emergency access to the client's records in a permitted domain; flagged for review.
+
+    Raises Forbidden, NotFound, ValidationFailed(emergency_not_permitted).
+    """
+    principal = caller.principal
+    if domain not in rt.settings.emergency_domains:
+        raise ValidationFailed([{"field": "domain", "message": f"emergency access may open only {', '.join(rt.settings.emergency_domains) or 'nothing'}"}],
+                               code="emergency_not_permitted")
+    async with rt.pool.acquire() as conn, conn.transaction():
+        facts = await facts_store.for_client(conn, client_id, principal=principal)
+        decision = decide(Request(principal, Permission.EMERGENCY_OPEN), facts, rt.policy)
+        row = None
+        if decision:
+            grant_id = uuid4()
+            # The opening itself is flagged and names the grant, so review starts from the audit log.
+            decision = Decision(True, f"emergency:{grant_id}", (), "BrB 24:4; Lag (2022:913)", flagged=True)
+            row = await consents_store.insert_grant(
+                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub,
+                reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
+                hours=rt.settings.emergency_hours,
+            )
+        await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
+    raise_if_denied(decision)
+    return {"id": row["id"], "client_id": client_id, "domain": domain, "opened_at": row["opened_at"], "expires_at": row["expires_at"]}

@@ -1,0 +1,78 @@
+"""A Brygga consent as an HL7 FHIR R4 Consent resource (https://hl7.org/fhir/R4/consent.html).
+
+Mapping: scope patient-privacy; category LOINC 59284-0 (patient consent); policyRule
+OPTIN; provision permit with the period, the recipient (zone or unit) and source
+zone as actors, purposes as v3 ActReason where one fits (else Brygga's own system),
+categories as provision.class. Status: pending → proposed, active → active,
+expired and revoked → inactive (revoked also ends the provision period).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+_STATUS = {"pending": "proposed", "active": "active", "expired": "inactive", "revoked": "inactive"}
+_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+_PURPOSE = {"care": (_ACT_REASON, "TREAT", "treatment"), "coordination": (_ACT_REASON, "COC", "coordination of care")}
+_BRYGGA = "urn:brygga"
+
+
+def _instant(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else value.isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _zone_reference(organisation: str, domain: str, unit: str | None = None) -> dict[str, Any]:
+    if unit:
+        return {"identifier": {"system": f"{_BRYGGA}:unit", "value": unit}, "display": f"{organisation}/{domain}/{unit}"}
+    return {"identifier": {"system": f"{_BRYGGA}:zone", "value": f"{organisation}/{domain}"}, "display": f"{organisation}/{domain}"}
+
+
+def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
+    """The FHIR R4 Consent for a consent object as the API returns it."""
+    end = consent["valid_until"]
+    if consent["revoked_at"] is not None and consent["revoked_at"] < end:
+        end = consent["revoked_at"]
+    purposes = []
+    for purpose in consent["purposes"]:
+        system, code, display = _PURPOSE.get(purpose, (f"{_BRYGGA}:purpose", purpose, purpose.replace("_", " ")))
+        purposes.append({"system": system, "code": code, "display": display})
+    to = consent["to"]
+    performer = ({"reference": f"Patient/{consent['client_id']}"} if consent["given_by"] == "client"
+                 else {"display": "guardian (vårdnadshavare)"})
+    resource: dict[str, Any] = {
+        "resourceType": "Consent",
+        "id": str(consent["id"]),
+        "status": _STATUS[consent["status"]],
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy",
+                              "display": "Privacy Consent"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": {"reference": f"Patient/{consent['client_id']}"},
+        "dateTime": _instant(consent["recorded_at"]),
+        "performer": [performer],
+        "organization": [_zone_reference(consent["from"]["organisation"], consent["from"]["domain"])],
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "verification": [{"verified": True, "verifiedWith": {"identifier": {"system": f"{_BRYGGA}:staff", "value": consent["recorded_by"]}},
+                          "verificationDate": _instant(consent["recorded_at"])}],
+        "provision": {
+            "type": "permit",
+            "period": {"start": _instant(consent["valid_from"]), "end": _instant(end)},
+            "actor": [
+                {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP",
+                                      "display": "information recipient"}]},
+                 "reference": _zone_reference(to["organisation"], to["domain"], to["unit"])},
+                {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "CST",
+                                      "display": "custodian"}]},
+                 "reference": _zone_reference(consent["from"]["organisation"], consent["from"]["domain"])},
+            ],
+            "purpose": purposes,
+            "class": [{"system": f"{_BRYGGA}:category", "code": category} for category in consent["categories"]],
+        },
+    }
+    if consent["evidence_document_id"] is not None:
+        resource["sourceReference"] = {"reference": f"DocumentReference/{consent['evidence_document_id']}"}
+    extension = {"url": f"{_BRYGGA}:consent-form", "valueCode": consent["form"]}
+    resource["extension"] = [extension]
+    return resource

@@ -1,0 +1,97 @@
+"""Consents and emergency access: /v1/clients/{id}/consents, /v1/consents/{id}…, /v1/clients/{id}/emergency-access."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from aiohttp import web
+
+from policies.roles import Permission
+
+from ..domain import consents
+from ..errors import ValidationFailed
+from ..fhir import consent_resource
+from . import cursor
+from .context import authenticate, runtime
+from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
+from .schemas import ConsentIn, ConsentOut, EmergencyIn, EmergencyOut, FhirConsent, Page, ReasonIn
+
+routes = Routes("consents")
+_NOT_FOUND = ((404, "not_found"),)
+_RULES = ((422, "same_zone"), (422, "invalid_period"), (422, "evidence_required"), (422, "minor_requires_guardian_or_maturity"))
+
+
+@routes.post(
+    "/v1/clients/{client_id}/consents", summary="Record a consent (pending until valid_from; never edited afterwards)",
+    permission=Permission.CONSENT_GRANT, body=ConsentIn, responses={201: ConsentOut}, errors=(*_NOT_FOUND, *_RULES),
+)
+async def grant_consent(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    body = await read_body(request, ConsentIn)
+    return json_response(ConsentOut, await consents.grant(runtime(request), caller, client_id, body), status=201)
+
+
+@routes.get(
+    "/v1/clients/{client_id}/consents", summary="The client's consent history from or to the caller's zone",
+    permission=Permission.CONSENT_READ, responses={200: Page[ConsentOut]}, errors=_NOT_FOUND, query=PAGE_QUERY,
+)
+async def list_consents(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    after_cursor, limit = page_params(request)
+    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
+    if after_cursor:
+        recorded_at, consent_id = cursor.decode(after_cursor, length=2)
+        try:
+            after = (datetime.fromisoformat(recorded_at), UUID(consent_id))
+        except ValueError:
+            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    items = await consents.page(runtime(request), caller, client_id, after=after, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = cursor.encode([items[-1]["recorded_at"].isoformat(), str(items[-1]["id"])]) if more else None
+    return json_response(Page[ConsentOut], {"items": items, "next_cursor": next_cursor})
+
+
+@routes.get("/v1/consents/{consent_id}", summary="One consent", permission=Permission.CONSENT_READ,
+            responses={200: ConsentOut}, errors=_NOT_FOUND)
+async def read_consent(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    _, consent = await consents.read(runtime(request), caller, path_uuid(request, "consent_id"))
+    return json_response(ConsentOut, consent)
+
+
+@routes.post(
+    "/v1/consents/{consent_id}/revoke", summary="Revoke a consent, in force for the very next request on every replica",
+    permission=Permission.CONSENT_REVOKE, body=ReasonIn, responses={200: ConsentOut}, errors=_NOT_FOUND,
+)
+async def revoke_consent(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    consent_id = path_uuid(request, "consent_id")
+    body = await read_body(request, ReasonIn)
+    return json_response(ConsentOut, await consents.revoke(runtime(request), caller, consent_id, reason=body.reason))
+
+
+@routes.get(
+    "/v1/consents/{consent_id}/fhir", summary="The consent as an HL7 FHIR R4 Consent resource",
+    permission=Permission.CONSENT_READ, responses={200: FhirConsent}, errors=_NOT_FOUND, content_type="application/fhir+json",
+)
+async def read_consent_fhir(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    _, consent = await consents.read(runtime(request), caller, path_uuid(request, "consent_id"))
+    resource = FhirConsent.model_validate(consent_resource(consent)).model_dump_json()
+    return web.Response(body=resource, content_type="application/fhir+json")
+
+
+@routes.post(
+    "/v1/clients/{client_id}/emergency-access", summary="Open time-boxed emergency access (nödåtkomst), flagged for review",
+    permission=Permission.EMERGENCY_OPEN, body=EmergencyIn, responses={201: EmergencyOut},
+    errors=(*_NOT_FOUND, (422, "emergency_not_permitted")),
+)
+async def open_emergency(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    body = await read_body(request, EmergencyIn)
+    grant = await consents.open_emergency(runtime(request), caller, client_id, reason=body.reason, domain=body.domain)
+    return json_response(EmergencyOut, grant, status=201)

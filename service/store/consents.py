@@ -1,0 +1,80 @@
+"""Consents (history never edited: only revoked, once) and emergency grants."""
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+_consent_columns = """
+id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories, purposes,
+valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id, note_sealed,
+recorded_by, recorded_by_name, recorded_by_unit, recorded_at, revoked_at, revoked_by
+"""
+_insert_consent_sql = f"""
+INSERT INTO consents (id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories,
+                      purposes, valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id,
+                      note_sealed, recorded_by, recorded_by_name, recorded_by_unit)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+RETURNING {_consent_columns}
+"""
+_get_consent_sql = f"SELECT {_consent_columns} FROM consents WHERE id = $1"
+_client_consents_sql = f"""
+SELECT {_consent_columns} FROM consents
+WHERE client_id = $1 AND (($2, $3) = (from_organisation, from_domain) OR ($2, $3) = (to_organisation, to_domain))
+  AND (recorded_at, id) > ($4, $5)
+ORDER BY recorded_at, id LIMIT $6
+"""
+_revoke_sql = f"""
+UPDATE consents SET revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason_sealed = $3
+WHERE id = $1 AND revoked_at IS NULL
+RETURNING {_consent_columns}
+"""
+_evidence_sql = """
+SELECT EXISTS (SELECT 1 FROM documents
+               WHERE id = $1 AND client_id = $2 AND category = 'consent_form' AND status = 'active')
+"""
+_unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
+_insert_grant_sql = """
+INSERT INTO emergency_grants (id, client_id, unit_id, sub, reason_sealed, expires_at)
+VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(hours => $6))
+RETURNING id, opened_at, expires_at
+"""
+
+
+async def insert(conn: asyncpg.Connection, **values: object) -> asyncpg.Record:
+    """Record a consent; `values` are the columns of _insert_consent_sql by name."""
+    order = ("id", "client_id", "from_organisation", "from_domain", "to_organisation", "to_domain", "to_unit",
+             "categories", "purposes", "valid_from", "valid_until", "given_by", "form", "maturity_assessed",
+             "evidence_document_id", "note_sealed", "recorded_by", "recorded_by_name", "recorded_by_unit")
+    return await conn.fetchrow(_insert_consent_sql, *(values[name] for name in order))
+
+
+async def get(conn: asyncpg.Connection, consent_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(_get_consent_sql, consent_id)
+
+
+async def page_for_zone(conn: asyncpg.Connection, client_id: UUID, *, organisation: str, domain: str,
+                        after: tuple[datetime, UUID], limit: int) -> list[asyncpg.Record]:
+    """The client's consents from or to one zone, oldest first, revoked and expired included."""
+    return await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit)
+
+
+async def revoke(conn: asyncpg.Connection, consent_id: UUID, *, by: str, reason_sealed: bytes) -> asyncpg.Record | None:
+    """Revoke now; None when it was revoked before (its first revocation stands)."""
+    return await conn.fetchrow(_revoke_sql, consent_id, by, reason_sealed)
+
+
+async def is_evidence(conn: asyncpg.Connection, document_id: UUID, *, client_id: UUID) -> bool:
+    """Whether the document is an active consent_form of this client."""
+    return await conn.fetchval(_evidence_sql, document_id, client_id)
+
+
+async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_unit_zone_sql, unit_id)
+
+
+async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: UUID, unit: str, sub: str,
+                       reason_sealed: bytes, hours: int) -> asyncpg.Record:
+    """Open an emergency grant that expires `hours` from now (database clock)."""
+    return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, reason_sealed, hours)

@@ -1,0 +1,266 @@
+"""Consents and emergency access end to end: nothing crosses a zone without a consent that covers it, right now."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.app import create_app
+from tests import files
+from tests.integration.test_documents import created
+
+SOCIAL_MALMO = {"organisation": "malmo-stad", "domain": "social"}
+HEALTH_SKANE = {"organisation": "region-skane", "domain": "health"}
+
+
+def _iso(delta: timedelta = timedelta()) -> str:
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+def consent_body(**overrides) -> dict:
+    body = {"from": SOCIAL_MALMO, "to": {**HEALTH_SKANE, "unit": None}, "categories": ["sip", "assessment"],
+            "purposes": ["care", "coordination"], "valid_from": _iso(-timedelta(minutes=1)),
+            "valid_until": _iso(timedelta(days=90)), "given_by": "client", "form": "verbal",
+            "maturity_assessed": False, "evidence_document_id": None, "note": "Samtycke vid SIP-möte"}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+async def clinic(api):
+    """Malmö: social services and the region's addiction clinic under one roof; Alingsås and VGR beside."""
+    units = {
+        "iof": ("malmo-iof", "malmo-stad", "social"),
+        "clinician": ("malmo-beroendecentrum", "region-skane", "health"),
+        "psychiatry": ("malmo-psykiatri", "region-skane", "health"),
+        "alingsas": ("alingsas-ifo", "alingsas-kommun", "social"),
+        "minimaria": ("alingsas-mini-maria", "vgr", "health"),
+    }
+    people = {}
+    for role, (unit, organisation, domain) in units.items():
+        await api.unit(unit, organisation=organisation, domain=domain)
+        people[role] = api.staff(unit, sub=f"hsa-{role}")
+    client = (await api.register(people["iof"]))["id"]
+    for headers in people.values():
+        await api.relation(headers, client)
+    return people, client
+
+
+async def grant(client, headers, client_id, **overrides):
+    return await client.post(f"/v1/clients/{client_id}/consents", headers=headers, json=consent_body(**overrides))
+
+
+async def visible(client, headers, client_id, purpose: str = "care") -> dict[str, str]:
+    response = await client.get(f"/v1/clients/{client_id}/documents", headers={**headers, "Brygga-Purpose": purpose})
+    assert response.status == 200, await response.text()
+    return {d["title"]: d["access_basis"] for d in (await response.json())["items"]}
+
+
+async def test_a_clinic_day(client, api, clinic, db):
+    people, client_id = clinic
+    iof, clinician = people["iof"], people["clinician"]
+    sip = await created(client, iof, client_id, category="sip", title="SIP")
+    assessment = await created(client, iof, client_id, category="assessment", title="Utredning")
+    await created(client, iof, client_id, category="journal_note", title="Journal")
+    health_note = await created(client, people["minimaria"], client_id, category="journal_note", title="Mini-Maria")
+
+    assert await visible(client, clinician, client_id) == {}  # secrecy between zones by default
+
+    response = await grant(client, iof, client_id)
+    assert response.status == 201, await response.text()
+    consent = await response.json()
+    assert consent["status"] == "active" and consent["recorded_by"] == "hsa-iof" and consent["revoked_at"] is None
+    basis = f"consent:{consent['id']}"
+
+    # Exactly the covered categories for the purpose asked; SIP only for coordination.
+    assert await visible(client, clinician, client_id, "care") == {"Utredning": basis}
+    assert await visible(client, clinician, client_id, "coordination") == {"SIP": basis, "Utredning": basis}
+    assert await visible(client, clinician, client_id, "followup") == {}
+    content = await client.get(f"/v1/documents/{assessment['id']}/content", headers=clinician)
+    assert content.status == 200
+    # Another unit of the same recipient zone is covered too; other organisations stay closed.
+    assert await visible(client, people["psychiatry"], client_id) == {"Utredning": basis}
+    assert await visible(client, people["alingsas"], client_id) == {}
+    assert await visible(client, people["minimaria"], client_id) == {"Mini-Maria": "own_zone"}
+
+    # A block wins over the consent outside the owning unit.
+    await client.post(f"/v1/documents/{assessment['id']}/block", headers=iof, json={"reason": "klientens begäran"})
+    assert await visible(client, clinician, client_id) == {}
+    await client.post(f"/v1/documents/{assessment['id']}/unblock", headers=iof, json={"reason": "hävd"})
+
+    # Revocation closes at once.
+    revoked = await client.post(f"/v1/consents/{consent['id']}/revoke", headers=iof, json={"reason": "klienten återkallar"})
+    body = await revoked.json()
+    assert revoked.status == 200 and body["status"] == "revoked" and body["revoked_by"] == "hsa-iof"
+    assert await visible(client, clinician, client_id, "coordination") == {}
+    again = await client.get(f"/v1/documents/{assessment['id']}/content", headers=clinician)
+    assert again.status == 404
+
+    # Emergency opens health records only, flagged.
+    emergency = await client.post(f"/v1/clients/{client_id}/emergency-access", headers=clinician,
+                                  json={"reason": "Medvetslös patient, akut behov av uppgifter om medicinering"})
+    assert emergency.status == 201
+    grant_id = (await emergency.json())["id"]
+    assert await visible(client, clinician, client_id) == {"Mini-Maria": f"emergency:{grant_id}"}
+    assert (await client.get(f"/v1/documents/{health_note['id']}/content", headers=clinician)).status == 200
+    assert (await client.get(f"/v1/documents/{sip['id']}/content", headers=clinician)).status == 404
+
+    events = await db.fetch("SELECT action, decision, basis, flagged, reason_codes FROM audit_events "
+                            "WHERE actor_sub = 'hsa-clinician' AND action = 'document.read_content' ORDER BY seq")
+    assert [(e["decision"], e["basis"], e["flagged"]) for e in events] == [
+        ("allow", basis, False),
+        ("deny", "none", False),
+        ("allow", f"emergency:{grant_id}", True),
+        ("deny", "none", False),
+    ]
+    assert list(events[1]["reason_codes"]) == ["consent_revoked"]
+    opened = await db.fetchrow("SELECT flagged, basis FROM audit_events WHERE action = 'emergency.open'")
+    assert opened["flagged"] and opened["basis"] == f"emergency:{grant_id}"
+
+
+async def test_consent_to_one_unit(client, clinic):
+    people, client_id = clinic
+    await created(client, people["iof"], client_id, category="assessment", title="Utredning")
+    response = await grant(client, people["iof"], client_id, to={**HEALTH_SKANE, "unit": "malmo-psykiatri"})
+    assert response.status == 201
+    assert await visible(client, people["psychiatry"], client_id) != {}
+    assert await visible(client, people["clinician"], client_id) == {}
+    wrong = await grant(client, people["iof"], client_id, to={**HEALTH_SKANE, "unit": "malmo-iof"})
+    assert wrong.status == 422 and (await wrong.json())["errors"][0]["field"] == "to.unit"
+
+
+async def test_pending_consent_opens_nothing_until_valid_from(client, clinic):
+    people, client_id = clinic
+    await created(client, people["iof"], client_id, category="assessment", title="Utredning")
+    response = await grant(client, people["iof"], client_id, valid_from=_iso(timedelta(days=1)))
+    assert (await response.json())["status"] == "pending"
+    assert await visible(client, people["clinician"], client_id) == {}
+
+
+@pytest.mark.parametrize("overrides,code,field", [
+    ({"to": {**SOCIAL_MALMO, "unit": None}}, "same_zone", "to"),
+    ({"valid_until": _iso(-timedelta(days=1))}, "invalid_period", "valid_until"),
+    ({"valid_until": _iso(timedelta(days=800))}, "invalid_period", "valid_until"),
+    ({"form": "written"}, "evidence_required", "evidence_document_id"),
+    ({"from": {"organisation": "vgr", "domain": "health"}}, "validation_failed", "from"),
+    ({"categories": ["gossip"]}, "validation_failed", None),
+    ({"purposes": []}, "validation_failed", "purposes"),
+    ({"given_by": "neighbour"}, "validation_failed", "given_by"),
+])
+async def test_recording_rules(client, clinic, overrides, code, field):
+    people, client_id = clinic
+    response = await grant(client, people["iof"], client_id, **overrides)
+    problem = await response.json()
+    assert (response.status, problem["code"]) == (422, code), problem
+    if field:
+        assert field in [e["field"] for e in problem["errors"]]
+
+
+async def test_unknown_field_and_bad_json(client, clinic):
+    people, client_id = clinic
+    response = await client.post(f"/v1/clients/{client_id}/consents", headers=people["iof"], json={**consent_body(), "scope": "all"})
+    assert (response.status, (await response.json())["code"]) == (400, "invalid_request")
+
+
+async def test_written_consent_needs_a_consent_form_of_the_same_client(client, api, clinic):
+    people, client_id = clinic
+    other = await api.register(people["iof"], "19701072-1236", "Sam Ordning")
+    await api.relation(people["iof"], other["id"])
+    note = await created(client, people["iof"], client_id, category="journal_note")
+    foreign_form = await created(client, people["iof"], other["id"], category="consent_form")
+    form = await created(client, people["iof"], client_id, files.pdf(), category="consent_form", title="Signerat samtycke")
+    for evidence in (note["id"], foreign_form["id"], str(uuid.uuid4())):
+        response = await grant(client, people["iof"], client_id, form="written", evidence_document_id=evidence)
+        assert (await response.json())["code"] == "evidence_required"
+    response = await grant(client, people["iof"], client_id, form="written", evidence_document_id=form["id"])
+    assert response.status == 201 and (await response.json())["evidence_document_id"] == form["id"]
+
+
+async def test_minor_needs_guardian_or_maturity_assessment(client, api, clinic):
+    people, _ = clinic
+    minor = (await api.register(people["iof"], "20121212-1212", "Ung Person"))["id"]
+    await api.relation(people["iof"], minor)
+    response = await grant(client, people["iof"], minor)
+    assert (await response.json())["code"] == "minor_requires_guardian_or_maturity"
+    assert (await grant(client, people["iof"], minor, given_by="guardian")).status == 201
+    assert (await grant(client, people["iof"], minor, maturity_assessed=True)).status == 201
+
+
+async def test_history_read_and_never_edited(client, clinic, db):
+    people, client_id = clinic
+    first = await (await grant(client, people["iof"], client_id)).json()
+    await client.post(f"/v1/consents/{first['id']}/revoke", headers=people["iof"], json={"reason": "återkallat"})
+    second = await (await grant(client, people["clinician"], client_id, categories=["*"])).json()
+    history = await (await client.get(f"/v1/clients/{client_id}/consents", headers=people["iof"])).json()
+    assert [(c["id"], c["status"]) for c in history["items"]] == [(first["id"], "revoked"), (second["id"], "active")]
+    assert (await client.get(f"/v1/clients/{client_id}/consents", headers=people["alingsas"])).status == 200
+    assert (await (await client.get(f"/v1/clients/{client_id}/consents", headers=people["alingsas"])).json())["items"] == []
+    one = await client.get(f"/v1/consents/{first['id']}", headers=people["clinician"])
+    assert one.status == 200 and (await one.json())["note"] == "Samtycke vid SIP-möte"
+    assert (await client.get(f"/v1/consents/{first['id']}", headers=people["alingsas"])).status == 404
+    again = await client.post(f"/v1/consents/{first['id']}/revoke", headers=people["iof"], json={"reason": "igen"})
+    assert (await again.json())["revoked_at"] == (await one.json())["revoked_at"]
+    consent_id = uuid.UUID(first["id"])
+    for statement in ("UPDATE consents SET categories = '{*}' WHERE id = $1", "DELETE FROM consents WHERE id = $1",
+                      "UPDATE consents SET revoked_at = NULL, revoked_by = NULL WHERE id = $1"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute(statement, consent_id)
+
+
+async def test_fhir_r4_consent(client, clinic):
+    people, client_id = clinic
+    consent = await (await grant(client, people["iof"], client_id, to={**HEALTH_SKANE, "unit": "malmo-psykiatri"})).json()
+    response = await client.get(f"/v1/consents/{consent['id']}/fhir", headers=people["iof"])
+    assert response.status == 200 and response.content_type == "application/fhir+json"
+    resource = await response.json()
+    # Required by R4: status (code), scope (CodeableConcept), category (1..*), policy or policyRule (ppc-1).
+    assert resource["resourceType"] == "Consent" and resource["id"] == consent["id"]
+    assert resource["status"] == "active"
+    assert resource["scope"]["coding"][0] == {"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                             "code": "patient-privacy", "display": "Privacy Consent"}
+    assert resource["category"][0]["coding"][0]["code"] == "59284-0"
+    assert "policyRule" in resource or "policy" in resource
+    assert resource["patient"] == {"reference": f"Patient/{client_id}"}
+    assert resource["dateTime"].endswith("Z")
+    provision = resource["provision"]
+    assert provision["type"] == "permit"
+    assert provision["period"]["start"] < provision["period"]["end"]
+    for actor in provision["actor"]:  # actor.role 1..1, actor.reference 1..1
+        assert actor["role"]["coding"][0]["code"] and actor["reference"]
+    recipient = next(a for a in provision["actor"] if a["role"]["coding"][0]["code"] == "IRCP")
+    assert recipient["reference"]["identifier"]["value"] == "malmo-psykiatri"
+    assert {p["code"] for p in provision["purpose"]} == {"TREAT", "COC"}
+    assert {c["code"] for c in provision["class"]} == {"sip", "assessment"}
+    await client.post(f"/v1/consents/{consent['id']}/revoke", headers=people["iof"], json={"reason": "återkallat"})
+    revoked = await (await client.get(f"/v1/consents/{consent['id']}/fhir", headers=people["iof"])).json()
+    assert revoked["status"] == "inactive" and revoked["provision"]["period"]["end"] < provision["period"]["end"]
+
+
+async def test_emergency_rules(client, clinic, db):
+    people, client_id = clinic
+    path = f"/v1/clients/{client_id}/emergency-access"
+    short = await client.post(path, headers=people["clinician"], json={"reason": "akut"})
+    assert (short.status, (await short.json())["code"]) == (422, "validation_failed")
+    social = await client.post(path, headers=people["clinician"], json={"reason": "x" * 25, "domain": "social"})
+    assert (social.status, (await social.json())["code"]) == (422, "emergency_not_permitted")
+    opened = await client.post(path, headers=people["clinician"], json={"reason": "Akut förgiftning, behöver läkemedelslista"})
+    grant = await opened.json()
+    lifetime = datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(grant["opened_at"])
+    assert opened.status == 201 and lifetime == timedelta(hours=4)
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'emergency.open' AND flagged") == 1
+
+
+async def test_revocation_is_effective_on_every_replica(settings, tokens, clinic, client):
+    """Two service instances on one database: revoke on one, the other refuses the very next read."""
+    people, client_id = clinic
+    document = await created(client, people["iof"], client_id, category="assessment", title="Utredning")
+    consent = await (await grant(client, people["iof"], client_id)).json()
+    async with TestClient(TestServer(create_app(settings))) as replica:
+        path = f"/v1/documents/{document['id']}/content"
+        assert (await replica.get(path, headers=people["clinician"])).status == 200
+        revoked = await client.post(f"/v1/consents/{consent['id']}/revoke", headers=people["iof"], json={"reason": "nu"})
+        assert revoked.status == 200
+        assert (await replica.get(path, headers=people["clinician"])).status == 404
