@@ -16,6 +16,8 @@ import asyncpg
 from policies.decision import Decision
 from policies.model import Principal
 
+from .metrics import decisions
+
 
 class Action(StrEnum):
     """Audited actions (API.md "Audit"); `client.lookup` and `relation.list` extend the contract."""
@@ -77,6 +79,7 @@ async def record(
     if not conn.is_in_transaction():
         raise RuntimeError("audit.record must run inside the transaction of the access it records")
     who = caller.principal
+    decisions.labels(action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
     return await conn.fetchval(
         _insert_event_sql,
         who.sub,
