@@ -78,6 +78,34 @@ async def record(
     """
     if not conn.is_in_transaction():
         raise RuntimeError("audit.record must run inside the transaction of the access it records")
+    return await _insert(conn, action, caller, decision, client_id, document_id, consent_id, purpose)
+
+
+async def record_before_read(
+    conn: asyncpg.Connection,
+    action: Action,
+    *,
+    caller: Caller,
+    decision: Decision,
+    client_id: UUID | None = None,
+    document_id: UUID | None = None,
+    purpose: str | None = None,
+) -> int:
+    """For a read that writes nothing but its event: the INSERT is its own transaction.
+
+    It has committed (durably) when this returns, before the caller sends a byte
+    of what it read, and it saves the BEGIN and COMMIT round trips of the hottest
+    path (content downloads). Raises RuntimeError inside a transaction, where the
+    event would not be committed yet.
+    """
+    if conn.is_in_transaction():
+        raise RuntimeError("audit.record_before_read commits its event itself; call it outside a transaction")
+    return await _insert(conn, action, caller, decision, client_id, document_id, None, purpose)
+
+
+async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, decision: Decision,
+                  client_id: UUID | None, document_id: UUID | None, consent_id: UUID | None,
+                  purpose: str | None) -> int:
     who = caller.principal
     decisions.labels(action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
     return await conn.fetchval(

@@ -8,7 +8,9 @@ from outside the JWKS are all refused before any signature check.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ class TokenClaims:
     roles: frozenset[Role]
     unit: str | None
     exp: int
+    not_before: int | None = None  # the later of nbf and iat, when given
 
 
 def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
@@ -65,15 +68,43 @@ def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens against one JWKS, issuer and audience."""
+    """Verifies bearer tokens against one JWKS, issuer and audience.
 
-    def __init__(self, keys: Mapping[str, jwt.PyJWK], *, issuer: str, audience: str) -> None:
+    A client sends the same token with every request until it expires, and an
+    ECDSA or RSA signature check costs more than the rest of a small request's
+    work in Python; so a token that verified is remembered (exact string, LRU,
+    `cache_size` entries) and only its time window is checked again. Nothing is
+    remembered of a token that failed.
+    """
+
+    def __init__(self, keys: Mapping[str, jwt.PyJWK], *, issuer: str, audience: str,
+                 cache_size: int = 4096, clock: Callable[[], float] = time.time) -> None:
         self._keys = dict(keys)
         self._issuer = issuer
         self._audience = audience
+        self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._cache_size = cache_size
+        self._clock = clock
 
     def verify(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, iss, aud, exp, nbf (60 s leeway) and claim shapes; raises Unauthorized."""
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            self._cache[token] = claims
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(token)
+        now = self._clock()
+        if claims.exp <= now - LEEWAY_SECONDS:  # PyJWT's rule, again for a remembered token
+            self._cache.pop(token, None)
+            raise Unauthorized("token has expired")
+        if claims.not_before is not None and claims.not_before > now + LEEWAY_SECONDS:
+            raise Unauthorized("token is not yet valid")
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -127,7 +158,9 @@ def _claims(claims: dict[str, Any]) -> TokenClaims:
         raise Unauthorized("token unit claim is not a unit id")
     if unit is None and not known <= INSTALLATION_ROLES:
         raise Unauthorized("token lacks the unit claim, which every role but admin and auditor needs")
-    return TokenClaims(sub=sub, name=name, roles=known, unit=unit, exp=int(claims["exp"]))
+    starts = [int(claims[c]) for c in ("nbf", "iat") if isinstance(claims.get(c), (int, float))]
+    return TokenClaims(sub=sub, name=name, roles=known, unit=unit, exp=int(claims["exp"]),
+                       not_before=max(starts) if starts else None)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -273,27 +273,37 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     """Decide, commit the audit event, then open the content for streaming.
 
     Raises Forbidden, NotFound, Gone. Segments raise DecryptionFailed when tampered.
+    One connection serves the request: the facts, the event, then the segments.
     """
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
-        await audit.record(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision, purpose=purpose,
-                           client_id=row["client_id"] if row else None, document_id=document_id)
-    raise_if_denied(decision)  # the event is committed before any content byte can leave
+    conn = await rt.pool.acquire()
     try:
-        key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
-        decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
-    except DecryptionFailed:
-        await record_integrity_failure(rt, caller, document_id)
+        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
+        await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,
+                                       purpose=purpose, client_id=row["client_id"] if row else None,
+                                       document_id=document_id)
+        raise_if_denied(decision)  # the event is committed before any content byte can leave
+        try:
+            key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
+            decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
+        except DecryptionFailed:
+            await record_integrity_failure(rt, caller, document_id)
+            raise
+    except BaseException:
+        await rt.pool.release(conn)
         raise
-    return Content(row["content_type"], row["size"], _plaintext(rt, decryptor, document_id, row["segment_count"]))
+    return Content(row["content_type"], row["size"], _plaintext(rt, conn, decryptor, document_id, row["segment_count"]))
 
 
-async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, count: int) -> AsyncIterator[bytes]:
-    async with rt.pool.acquire() as conn:
+async def _plaintext(rt: Runtime, conn: asyncpg.Connection, decryptor: StreamDecryptor, document_id: UUID,
+                     count: int) -> AsyncIterator[bytes]:
+    """The segments, decrypted in order; gives the connection back to the pool when done or abandoned."""
+    try:
         index = 0
         async for ciphertext in rt.blobs.read(conn, document_id, count=count):
             yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
             index += 1
+    finally:
+        await rt.pool.release(conn)
 
 
 async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUID) -> None:

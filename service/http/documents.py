@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import aclosing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
@@ -135,30 +136,31 @@ async def read_content(request: web.Request) -> web.StreamResponse:
     document_id = path_uuid(request, "document_id")
     rt = runtime(request)
     content = await documents.open_content(rt, caller, document_id, purpose=_purpose(request))
-    try:
-        first = await anext(content.segments)  # a tampered first segment is still a clean 500
-    except DecryptionFailed:
-        await documents.record_integrity_failure(rt, caller, document_id)
-        raise
-    response = web.StreamResponse(headers={
-        "Content-Type": content.content_type,
-        "Content-Disposition": "attachment",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-    })
-    response.content_length = content.size
-    await response.prepare(request)
-    await response.write(first)
-    try:
-        async for segment in content.segments:
-            await response.write(segment)
-    except DecryptionFailed:
-        # Bytes already went out: never send unauthenticated ones, cut the connection instead.
-        log.error("stored ciphertext failed authentication mid-stream", extra={"document_id": str(document_id)})
-        await documents.record_integrity_failure(rt, caller, document_id)
-        if request.transport is not None:
-            request.transport.abort()
-        return response
+    async with aclosing(content.segments):  # hands the connection back even if the client goes away
+        try:
+            first = await anext(content.segments)  # a tampered first segment is still a clean 500
+        except DecryptionFailed:
+            await documents.record_integrity_failure(rt, caller, document_id)
+            raise
+        response = web.StreamResponse(headers={
+            "Content-Type": content.content_type,
+            "Content-Disposition": "attachment",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        })
+        response.content_length = content.size
+        await response.prepare(request)
+        await response.write(first)
+        try:
+            async for segment in content.segments:
+                await response.write(segment)
+        except DecryptionFailed:
+            # Bytes already went out: never send unauthenticated ones, cut the connection instead.
+            log.error("stored ciphertext failed authentication mid-stream", extra={"document_id": str(document_id)})
+            await documents.record_integrity_failure(rt, caller, document_id)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
     await response.write_eof()
     return response
 

@@ -318,3 +318,22 @@ async def test_no_plaintext_at_rest(client, world, db):
         )
         for needle in markers:
             assert needle not in blob, (table, needle)
+
+
+async def test_abandoned_downloads_give_their_connections_back(client, world):
+    """A client that hangs up mid-download must not keep a pool connection (the pool holds 10)."""
+    content = (b"0123456789abcdef\n" * 60_000)[:12 * 65536 + 5]
+    document = await created(client, world["iof"], world["client"], content, content_type="text/plain")
+    pool = client.server.app[RUNTIME].pool
+    for _ in range(pool.get_max_size() + 3):
+        response = await client.get(f"/v1/documents/{document['id']}/content", headers=world["iof"])
+        assert response.status == 200
+        assert len(await response.content.readexactly(1000)) == 1000
+        response.close()  # hang up with most of the document unsent
+    for _ in range(100):
+        if pool.get_idle_size() == pool.get_size():
+            break
+        await asyncio.sleep(0.05)
+    assert pool.get_idle_size() == pool.get_size()
+    response = await client.get(f"/v1/documents/{document['id']}/content", headers=world["iof"])
+    assert await response.read() == content
