@@ -19,12 +19,12 @@ import os
 import secrets
 import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import KeyRingError
 
@@ -41,6 +41,7 @@ class KeyRing:
     pepper: bytes
     audit_key_id: str
     audit_signing_key: Ed25519PrivateKey
+    older_audit_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # checkpoints signed before a rotation
 
     def __post_init__(self) -> None:
         if not self.keks:
@@ -50,6 +51,11 @@ class KeyRing:
                 raise KeyRingError(f"key-encryption key version {version} is not a 256-bit key")
         if len(self.pepper) != KEY_BYTES:
             raise KeyRingError("blind-index pepper is not 256 bits")
+
+    @property
+    def audit_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every audit checkpoint verification key by id, the signing key's included."""
+        return {**self.older_audit_keys, self.audit_key_id: self.audit_signing_key.public_key()}
 
     @property
     def current_kek_version(self) -> int:
@@ -161,11 +167,16 @@ def _parse(document: dict) -> KeyRing:
         keks = {int(entry["version"]): _unb64(entry["key"], f"kek {entry['version']}") for entry in document["keks"]}
         audit = document["audit_signing_keys"][-1]
         seed = _unb64(audit["private_key"], "audit signing key")
+        older = {
+            str(entry["id"]): Ed25519PrivateKey.from_private_bytes(_unb64(entry["private_key"], "audit signing key")).public_key()
+            for entry in document["audit_signing_keys"][:-1]
+        }
         return KeyRing(
             keks=keks,
             pepper=_unb64(document["pepper"], "pepper"),
             audit_key_id=str(audit["id"]),
             audit_signing_key=Ed25519PrivateKey.from_private_bytes(seed),
+            older_audit_keys=older,
         )
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise KeyRingError(f"key ring has a bad shape: {type(exc).__name__} {exc}") from None

@@ -17,7 +17,16 @@ from crypto import FileKeyProvider
 
 from . import __version__
 from .auth import TokenVerifier, load_jwks
-from .database import DATABASE_NAME, EmbeddedPostgres, create_pool, ensure_database, migrate, with_database
+from .database import (
+    APP_ROLE,
+    DATABASE_NAME,
+    EmbeddedPostgres,
+    create_pool,
+    ensure_database,
+    migrate,
+    with_database,
+    with_user,
+)
 from .devkeys import ensure_dev_keys
 from .http import clients, consents, documents, system, units
 from .http.context import RUNTIME
@@ -39,19 +48,28 @@ def endpoints() -> list[Endpoint]:
 
 
 async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
-    """The DSN to use, starting the embedded server when DATABASE_URL is unset, and migrate it."""
+    """The DSN the service logs in with, starting the embedded server when DATABASE_URL is unset.
+
+    Migrations run first, as the owner: the embedded server's superuser, or
+    BRYGGA_MIGRATION_DATABASE_URL (else DATABASE_URL). The embedded server's
+    application role then gets a login, so the service logs in as it.
+    """
     embedded = None
     if settings.database_url:
         dsn = settings.database_url
+        owner_dsn = settings.migration_database_url or dsn
     else:
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         server_dsn = await asyncio.to_thread(embedded.start)
         await ensure_database(server_dsn, DATABASE_NAME)
-        dsn = with_database(server_dsn, DATABASE_NAME)
+        owner_dsn = with_database(server_dsn, DATABASE_NAME)
+        dsn = with_user(owner_dsn, APP_ROLE)
     try:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(owner_dsn)
         try:
             applied = await migrate(conn)
+            if embedded is not None:
+                await conn.execute(f"ALTER ROLE {APP_ROLE} LOGIN")
         finally:
             await conn.close()
     except BaseException:

@@ -20,6 +20,8 @@ log = logging.getLogger("brygga.database")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 DATABASE_NAME = "brygga"
+APP_ROLE = "brygga_app"  # created by migrations/0004: what the service runs as
+OWNER_ROLE = "brygga_owner"
 _MIGRATION_LOCK = 7_264_001  # pg advisory lock id: one migrator at a time across replicas
 
 _create_history_sql = """
@@ -40,6 +42,14 @@ class DatabaseError(Exception):
 
 class MigrationError(DatabaseError):
     """The migration history does not match the files in migrations/."""
+
+
+RUN_AS_OWNER = (
+    "run the migrations as the database owner (a role that may create roles, e.g. the one that created "
+    "the database): `BRYGGA_MIGRATION_DATABASE_URL=postgresql://OWNER@HOST/DB python -m service migrate`; "
+    f"then let the service log in as a role in `{APP_ROLE}` (`CREATE ROLE brygga_service LOGIN PASSWORD '…' "
+    f"IN ROLE {APP_ROLE}`) and set DATABASE_URL to it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,8 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     Raises MigrationError when an applied file was edited or removed.
     """
     migrations = load_migrations() if migrations is None else migrations
+    if not await pending_migrations(conn, migrations):
+        return []  # read-only: an application-role login starts when nothing is pending
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
         await conn.execute(_create_history_sql)
@@ -82,9 +94,14 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         for migration in migrations:
             if migration.version in applied:
                 continue
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(_record_sql, migration.version, migration.name, migration.checksum)
+            try:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(_record_sql, migration.version, migration.name, migration.checksum)
+            except asyncpg.InsufficientPrivilegeError as exc:
+                who = await conn.fetchval("SELECT current_user")
+                raise MigrationError(f"migration {migration.name} needs rights the role {who!r} lacks ({exc}); "
+                                     + RUN_AS_OWNER) from None
             log.info("migration applied", extra={"migration": migration.name})
             done.append(migration.name)
         return done
@@ -106,11 +123,19 @@ def _check_history(applied: dict[int, asyncpg.Record], migrations: list[Migratio
             )
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+async def pending_migrations(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
     """Names of migrations not applied (or edited), for /readyz; never raises on a fresh database."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    applied = {row["version"]: row["checksum"] for row in await conn.fetch(_applied_sql)} if exists else {}
-    return [m.name for m in load_migrations() if applied.get(m.version) != m.checksum]
+    applied = {row["version"]: row for row in await conn.fetch(_applied_sql)} if exists else {}
+    migrations = load_migrations() if migrations is None else migrations
+    on_disk = {m.version for m in migrations}
+    gone = [f"{row['name']} (applied, file missing)" for version, row in applied.items() if version not in on_disk]
+    return gone + [m.name for m in migrations if version_checksum(applied, m.version) != m.checksum]
+
+
+def version_checksum(applied: dict[int, asyncpg.Record], version: int) -> str | None:
+    row = applied.get(version)
+    return row["checksum"] if row is not None else None
 
 
 class EmbeddedPostgres:
@@ -141,6 +166,14 @@ class EmbeddedPostgres:
             self._server = None
 
 
+def with_user(dsn: str, user: str) -> str:
+    """`dsn` logging in as `user` (no password: the embedded server trusts its own socket)."""
+    scheme, _, rest = dsn.partition("://")
+    authority, slash, tail = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}://{quote(user)}@{host}{slash}{tail}"
+
+
 def with_database(dsn: str, database: str) -> str:
     """`dsn` pointing at another database on the same server."""
     base, _, query = dsn.partition("?")
@@ -161,11 +194,25 @@ async def ensure_database(server_dsn: str, database: str) -> None:
         await conn.close()
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0) -> asyncpg.Pool:
-    """An asyncpg pool; raises DatabaseError with the reason when the server cannot be reached."""
+def connect_options(role: str | None = APP_ROLE) -> dict:
+    """asyncpg connection options: the session runs as `role` from its first statement.
+
+    `role` in the startup packet is `SET ROLE` that even `RESET ALL` (asyncpg's
+    reset on release) returns to, so a login with more rights (the owner, a
+    superuser) still acts with the application role's rights only.
+    """
+    return {"command_timeout": 30, "server_settings": {"role": role} if role else {}}
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0,
+                      role: str | None = APP_ROLE) -> asyncpg.Pool:
+    """An asyncpg pool acting as `role`; raises DatabaseError with the reason when it cannot connect."""
     try:
         return await asyncio.wait_for(
-            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30), timeout
+            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, **connect_options(role)), timeout
         )
+    except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
+        raise DatabaseError(f"cannot act as the application role {role!r}: {exc}; grant it to the login "
+                            f"(`GRANT {role} TO <login>`) or " + RUN_AS_OWNER) from exc
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc

@@ -25,6 +25,7 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path
     database_url: str | None = None
+    migration_database_url: str | None = None  # the owner's login, when DATABASE_URL is the application role's
     host: str = "127.0.0.1"
     port: int = 8080
     jwks_path: Path | None = None
@@ -36,6 +37,9 @@ class Settings:
     emergency_hours: int = 4
     domains: tuple[str, ...] = BUILTIN_DOMAINS
     emergency_domains: tuple[str, ...] = ("health",)
+    anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
+    anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
+    anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=lambda: (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     )
@@ -136,6 +140,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=_get(env, "BRYGGA_DATA_DIR", _file_path, Path("var")).resolve(),
         database_url=_get(env, "DATABASE_URL", _dsn, None),
+        migration_database_url=_get(env, "BRYGGA_MIGRATION_DATABASE_URL", _dsn, None),
         host=_get(env, "BRYGGA_HOST", _text, defaults.host),
         port=_get(env, "BRYGGA_PORT", _int_between(0, 65535), defaults.port),
         jwks_path=_get(env, "BRYGGA_JWKS", _existing_file, None),
@@ -147,6 +152,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         emergency_hours=_get(env, "BRYGGA_EMERGENCY_HOURS", _int_between(1, 72), defaults.emergency_hours),
         domains=_get(env, "BRYGGA_DOMAINS", _domains, BUILTIN_DOMAINS),
         emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
+        anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
+                                     defaults.anomaly_clients_per_day),
+        anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),
+                                     defaults.anomaly_denials_per_day),
+        anomaly_relations_per_day=_get(env, "BRYGGA_ANOMALY_RELATIONS_PER_DAY", _int_between(1, 100_000),
+                                       defaults.anomaly_relations_per_day),
         metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
     )

@@ -1,0 +1,218 @@
+"""The audit hash chain and its signed checkpoints: encoding, linking, verification.
+
+Format (version 1), so that an auditor can re-implement it:
+
+- An event's canonical bytes are the UTF-8 JSON array (no spaces, non-ASCII kept)
+  of its fields in `EVENT_FIELDS` order, prefixed by the format version 1:
+  `[1,seq,at_us,actor_sub,...,flagged]`; `at_us` is microseconds since the Unix
+  epoch (UTC), ids are lower-case hyphenated UUID strings, absent values `null`,
+  role and reason lists as JSON arrays of strings.
+- `hash(n) = SHA-256(hash(prev) || canonical(n))` where `prev` is the sealed event
+  before `n` in sequence order (sequence numbers may have gaps: rolled-back
+  transactions consume them) and the first event's `hash(prev)` is 32 zero bytes.
+- A checkpoint signs, with Ed25519, the bytes
+  `brygga-audit-checkpoint/1\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}`.
+
+`ChainVerifier` walks rows in sequence order, holding O(1) state, and reports the
+first bad sequence number and why: modified, missing, reordered, inserted,
+bad_signature or truncated. Without a secret in the chain itself, someone who
+rewrites the whole tail after an event can only be caught by a signed checkpoint
+(or one the auditor kept); that is what checkpoints are for.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+FORMAT_VERSION = 1
+GENESIS = bytes(32)
+EVENT_FIELDS = (
+    "seq", "at_us", "actor_sub", "actor_name", "actor_unit", "actor_organisation", "actor_domain", "actor_roles",
+    "action", "client_id", "document_id", "consent_id", "decision", "basis", "reason_codes", "purpose",
+    "request_id", "remote_addr", "flagged",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def canonical(values: tuple | list) -> bytes:
+    """The canonical bytes of an event given as its `EVENT_FIELDS` values, in order."""
+    if len(values) != len(EVENT_FIELDS):
+        raise ValueError(f"an event has {len(EVENT_FIELDS)} fields, got {len(values)}")
+    return _encode([FORMAT_VERSION, *values]).encode()
+
+
+def link(prev_hash: bytes, values: tuple | list) -> bytes:
+    """The chain hash of an event after `prev_hash`."""
+    return hashlib.sha256(prev_hash + canonical(values)).digest()
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way)."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def checkpoint_message(key_id: str, seq: int, chain_hash: bytes, at_us: int) -> bytes:
+    return f"brygga-audit-checkpoint/{FORMAT_VERSION}\n{key_id}\n{seq}\n{chain_hash.hex()}\n{at_us}".encode()
+
+
+def sign_checkpoint(key: Ed25519PrivateKey, key_id: str, seq: int, chain_hash: bytes, at_us: int) -> bytes:
+    return key.sign(checkpoint_message(key_id, seq, chain_hash, at_us))
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A sealed event's place in the chain, as stored beside it."""
+
+    prev_seq: int
+    prev_hash: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    seq: int
+    hash: bytes
+    at_us: int
+    key_id: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: bytes
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class _Suspect:
+    """A link that failed: kept while the walk looks for its partner in a swap."""
+
+    seq: int
+    values: tuple
+    link: Link
+
+
+@dataclass
+class ChainVerifier:
+    """Feed rows in sequence order (`add`), then `finish()`; stops at the first problem.
+
+    `checkpoints` maps seq → signed checkpoint; `public_keys` maps key id → key.
+    `held` is a (seq, hash) checkpoint the auditor kept: it must still be in the chain.
+    """
+
+    public_keys: Mapping[str, Ed25519PublicKey]
+    checkpoints: Mapping[int, Checkpoint] = field(default_factory=dict)
+    held: tuple[int, bytes] | None = None
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: bytes = GENESIS
+    problem: str | None = None
+    first_bad_seq: int | None = None
+    _unsealed_from: int | None = None
+    _suspect: _Suspect | None = None
+    _visited: set[int] = field(default_factory=set)
+
+    def add(self, seq: int, values: tuple | None, chained: Link | None) -> bool:
+        """One row: the event's values (None when only its link exists) and its link (None: not sealed yet).
+
+        Returns False once a problem is known (further rows are ignored).
+        """
+        if self.problem is not None and self._suspect is None:
+            return False
+        if self._suspect is not None:
+            return self._look_for_swap(seq, values, chained)
+        if values is None:
+            return self._fail(seq, "missing")  # the link survives, the event was deleted
+        if chained is None:
+            if self._unsealed_from is None:
+                self._unsealed_from = seq  # the unsealed tail starts here, unless a sealed event follows
+            return True
+        if self._unsealed_from is not None:
+            return self._fail(self._unsealed_from, "inserted")  # sealing goes in order: no hole before a seal
+        if chained.prev_seq > self.head_seq:
+            return self._fail(chained.prev_seq, "missing")  # its predecessor in the chain is gone
+        if chained.prev_seq < self.head_seq:
+            return self._fail(self.head_seq, "inserted")  # the event before it was not in the chain
+        if chained.prev_hash != self.head_hash or link(self.head_hash, values) != chained.hash:
+            self.problem, self.first_bad_seq = "modified", seq
+            self._suspect = _Suspect(seq, tuple(values), chained)
+            return True
+        return self._accept(seq, chained.hash)
+
+    def _accept(self, seq: int, chain_hash: bytes) -> bool:
+        self.checked += 1
+        self.head_seq, self.head_hash = seq, chain_hash
+        checkpoint = self.checkpoints.get(seq)
+        if checkpoint is not None:
+            self._visited.add(seq)
+            if not self._checkpoint_holds(checkpoint):
+                return False
+        if self.held is not None and self.held[0] == seq:
+            self._visited.add(-seq)
+            if self.held[1] != chain_hash:
+                return self._fail(seq, "truncated")
+        return True
+
+    def _signed(self, checkpoint: Checkpoint) -> bool:
+        key = self.public_keys.get(checkpoint.key_id)
+        message = checkpoint_message(checkpoint.key_id, checkpoint.seq, checkpoint.hash, checkpoint.at_us)
+        try:
+            if key is None:
+                return False
+            key.verify(checkpoint.signature, message)
+            return True
+        except InvalidSignature:
+            return False
+
+    def _checkpoint_holds(self, checkpoint: Checkpoint) -> bool:
+        if not self._signed(checkpoint):
+            return self._fail(checkpoint.seq, "bad_signature")
+        if checkpoint.hash != self.head_hash:
+            return self._fail(checkpoint.seq, "modified")  # the chain before it was rewritten
+        return True
+
+    def _look_for_swap(self, seq: int, values: tuple | None, chained: Link | None) -> bool:
+        """After a bad link at `a`: a later `b` whose event sealed at `a` (and vice versa) is a swap."""
+        suspect = self._suspect
+        if values is None or chained is None:
+            return True
+        as_a = (suspect.seq, *tuple(values)[1:])
+        as_b = (seq, *suspect.values[1:])
+        if link(suspect.link.prev_hash, as_a) == suspect.link.hash or link(chained.prev_hash, as_b) == chained.hash:
+            self.problem, self._suspect = "reordered", None
+            return False
+        return True
+
+    def _fail(self, seq: int, problem: str) -> bool:
+        self.problem, self.first_bad_seq, self._suspect = problem, seq, None
+        return False
+
+    def finish(self) -> Verdict:
+        self._suspect = None
+        if self.problem is None:
+            for seq in sorted(self.checkpoints):
+                if seq in self._visited:
+                    continue
+                checkpoint = self.checkpoints[seq]
+                if seq > self.head_seq:  # a signed checkpoint names events no longer there
+                    problem = "truncated" if self._signed(checkpoint) else "bad_signature"
+                    self._fail(self.head_seq + 1 if problem == "truncated" else seq, problem)
+                else:  # it names an event that is not in the chain
+                    self._fail(seq, "missing" if self._signed(checkpoint) else "bad_signature")
+                break
+        if self.problem is None and self.held is not None and -self.held[0] not in self._visited:
+            self._fail(self.head_seq + 1 if self.held[0] > self.head_seq else self.held[0], "truncated")
+        return Verdict(ok=self.problem is None, checked=self.checked, head_seq=self.head_seq,
+                       head_hash=self.head_hash, first_bad_seq=self.first_bad_seq, problem=self.problem)
