@@ -145,6 +145,8 @@ class ChainVerifier:
             return self._fail(chained.prev_seq, "missing")  # its predecessor in the chain is gone
         if chained.prev_seq < self.head_seq:
             return self._fail(self.head_seq, "inserted")  # the event before it was not in the chain
+        if chained.prev_hash != self.head_hash and link(chained.prev_hash, values) == chained.hash:
+            return self._fail(self.head_seq, "modified")  # intact itself: the event before it was rewritten
         if chained.prev_hash != self.head_hash or link(self.head_hash, values) != chained.hash:
             self.problem, self.first_bad_seq = "modified", seq
             self._suspect = _Suspect(seq, tuple(values), chained)

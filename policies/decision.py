@@ -10,7 +10,8 @@ class Basis(StrEnum):
 
     OWN_ZONE = "own_zone"
     UPLOADER = "uploader"
-    ROLE = "role"  # actions that need no client relation (registering, opening a relation)
+    ROLE = "role"  # actions that need no client relation (registering, opening a relation, reading the log)
+    RELATION = "relation"  # a unit manager's extract of the log of a client the unit has a relation with
     NONE = "none"
 
 

@@ -18,6 +18,9 @@ _CLIENT_WORK_OR_SYSTEM = _CLIENT_WORK | {Role.SYSTEM}
 class Permission(StrEnum):
     """What an endpoint needs, named resource:action, kept alphabetical."""
 
+    AUDIT_EXTRACT = "audit:extract"
+    AUDIT_READ = "audit:read"
+    AUDIT_REVIEW = "audit:review"
     CLIENT_LOOKUP = "clients:lookup"
     CLIENT_READ = "clients:read"
     CLIENT_REGISTER = "clients:register"
@@ -39,6 +42,10 @@ class Permission(StrEnum):
 
 
 ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    # Auditors read the log, never content; a unit manager may extract the log of a client of the unit.
+    Permission.AUDIT_EXTRACT: frozenset({Role.AUDITOR, Role.UNIT_MANAGER}),
+    Permission.AUDIT_READ: frozenset({Role.AUDITOR}),
+    Permission.AUDIT_REVIEW: frozenset({Role.AUDITOR}),
     Permission.CLIENT_LOOKUP: _CLIENT_WORK_OR_SYSTEM,
     Permission.CLIENT_READ: _CLIENT_WORK,
     Permission.CLIENT_REGISTER: _CLIENT_WORK_OR_SYSTEM,

@@ -6,6 +6,7 @@ failed start leaves nothing running and a shutdown stops the embedded database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from .database import (
     APP_ROLE,
     DATABASE_NAME,
     EmbeddedPostgres,
+    connect_options,
     create_pool,
     ensure_database,
     migrate,
@@ -34,6 +36,7 @@ from .http.middleware import add_request_id, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
+from .sealer import AuditSealer
 from .settings import Settings
 
 log = logging.getLogger("brygga.app")
@@ -102,11 +105,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
             raise
-        app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock)
+        sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
+                             interval=settings.audit_seal_interval)
+        app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock,
+                               audit_sealer=sealer)
+        sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
         log.info("brygga ready", extra={"embedded_database": embedded is not None})
         try:
             yield
         finally:
+            if sealing is not None:
+                sealing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sealing
+            await sealer.close()
             await pool.close()
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)

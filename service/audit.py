@@ -20,7 +20,7 @@ from .metrics import decisions
 
 
 class Action(StrEnum):
-    """Audited actions (API.md "Audit"); `client.lookup` and `relation.list` extend the contract."""
+    """Audited actions (API.md "Audit"); `client.lookup`, `relation.list`, `emergency.review` extend the contract."""
 
     CLIENT_LOOKUP = "client.lookup"
     CLIENT_READ = "client.read"
@@ -36,6 +36,9 @@ class Action(StrEnum):
     DOCUMENT_SHRED = "document.shred"
     DOCUMENT_UNBLOCK = "document.unblock"
     EMERGENCY_OPEN = "emergency.open"
+    EMERGENCY_REVIEW = "emergency.review"
+    AUDIT_READ = "audit.read"
+    AUDIT_EXTRACT = "audit.extract"
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"
@@ -50,12 +53,20 @@ class Caller:
     remote_addr: str | None
 
 
-_insert_event_sql = """
+# Every recording transaction holds this lock (shared: recorders never wait on each
+# other) from before its event takes a sequence number until it ends. The sealer reads
+# who holds it to know when every number below a committed one is final (sealer.py).
+RECORDING_LOCK = 7_264_002
+
+_insert_event_sql = f"""
+WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))
 INSERT INTO audit_events (
     actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
     action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
     request_id, remote_addr, flagged
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, $8::uuid, $9::uuid, $10::uuid,
+         $11::text, $12::text, $13::text[], $14::text, $15::text, $16::text, $17::boolean
+  FROM registered
 RETURNING seq
 """
 

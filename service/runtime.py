@@ -14,6 +14,7 @@ from crypto import FieldSealer, KeyProvider, KeyRing
 from policies.decide import PolicyConfig
 
 from .auth import TokenVerifier
+from .sealer import AuditSealer
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
 
@@ -77,6 +78,7 @@ class Runtime:
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
+    audit_sealer: AuditSealer | None = None
 
     @property
     def policy(self) -> PolicyConfig:

@@ -37,6 +37,7 @@ class Settings:
     emergency_hours: int = 4
     domains: tuple[str, ...] = BUILTIN_DOMAINS
     emergency_domains: tuple[str, ...] = ("health",)
+    audit_seal_interval: float = 0.2  # seconds between sealer rounds; 0 turns the background sealer off (tests)
     anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
     anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
     anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
@@ -126,6 +127,13 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 60:
+        raise ValueError(f"must be between 0 and 60 seconds, got {raw!r}")
+    return value
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -152,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         emergency_hours=_get(env, "BRYGGA_EMERGENCY_HOURS", _int_between(1, 72), defaults.emergency_hours),
         domains=_get(env, "BRYGGA_DOMAINS", _domains, BUILTIN_DOMAINS),
         emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
+        audit_seal_interval=_get(env, "BRYGGA_AUDIT_SEAL_INTERVAL", _seconds, defaults.audit_seal_interval),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),
         anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),

@@ -1,0 +1,158 @@
+"""Reading the audit log: events, the NDJSON export, verification, checkpoints, the client's extract.
+
+Every read of the log is itself an event (`audit.read`, `audit.extract` for a
+client's extract), recorded before anything is returned; denials too.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Link, Verdict
+from policies.audit import decide_access_log, decide_audit
+from policies.roles import Permission
+
+from .. import audit
+from ..audit import Action, Caller
+from ..runtime import Runtime
+from ..store import audit_chain as chain_store
+from ..store import audit_events as events_store
+from ..store import facts as facts_store
+from .access import raise_if_denied
+
+_VALUES = slice(2, 2 + len(EVENT_FIELDS))  # the event's chain values in a walk row
+
+
+def _hex(value: bytes | None) -> str | None:
+    return bytes(value).hex() if value is not None else None
+
+
+def event_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as the contract shows it (plus `prev_seq`); `hash` is null until sealed."""
+    zone = None
+    if row["actor_organisation"] is not None:
+        zone = {"organisation": row["actor_organisation"], "domain": row["actor_domain"]}
+    return {
+        "seq": row["seq"], "at": row["at"],
+        "actor": {"sub": row["actor_sub"], "name": row["actor_name"], "unit": row["actor_unit"], "zone": zone,
+                  "roles": list(row["actor_roles"])},
+        "action": row["action"], "client_id": row["client_id"], "document_id": row["document_id"],
+        "consent_id": row["consent_id"], "decision": row["decision"], "basis": row["basis"],
+        "reason_codes": list(row["reason_codes"]), "purpose": row["purpose"], "request_id": row["request_id"],
+        "remote_addr": row["remote_addr"], "flagged": row["flagged"],
+        "prev_seq": row["prev_seq"], "prev_hash": _hex(row["prev_hash"]), "hash": _hex(row["hash"]),
+    }
+
+
+def checkpoint_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"seq": row["seq"], "hash": bytes(row["hash"]).hex(), "at": row["at"],
+            "signature": base64.b64encode(bytes(row["signature"])).decode(), "key_id": row["key_id"]}
+
+
+def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str]:
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return {"key_id": key_id, "algorithm": "Ed25519", "public_key": base64.b64encode(raw).decode(),
+            "jwk": {"kty": "OKP", "crv": "Ed25519", "kid": key_id,
+                    "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}}
+
+
+async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ) -> None:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        decision = decide_audit(caller.principal, permission)
+        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
+    raise_if_denied(decision)
+
+
+async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *, after: int,
+               limit: int) -> tuple[list[dict], int | None]:
+    """(events, next cursor seq or None); raises Forbidden."""
+    await _read(rt, caller)
+    async with rt.pool.acquire() as conn:
+        rows = await events_store.page(conn, filters, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [event_json(row) for row in rows], rows[-1]["seq"] if more else None
+
+
+async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
+    """NDJSON lines of every matching event, oldest first, from one snapshot; raises Forbidden before the first."""
+    await _read(rt, caller)
+    return _lines(rt, filters)
+
+
+async def _lines(rt: Runtime, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
+    async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        batch: list[bytes] = []
+        async for row in events_store.stream(conn, filters):
+            batch.append(ndjson(event_json(row)))
+            if len(batch) >= 500:
+                yield b"".join(batch)
+                batch.clear()
+        if batch:
+            yield b"".join(batch)
+
+
+def ndjson(item: dict) -> bytes:
+    return (json.dumps(item, default=str, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None = None) -> Verdict:
+    """Walk the whole chain and every checkpoint; raises Forbidden."""
+    await _read(rt, caller)
+    async with rt.pool.acquire() as conn:
+        return await verify_chain(conn, rt.keyring.audit_public_keys, held=held)
+
+
+async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed25519PublicKey], *,
+                       held: tuple[int, bytes] | None = None) -> Verdict:
+    """The chain in the database against `public_keys`, in one snapshot (no audit event: callers record theirs)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        checkpoints = {row["seq"]: Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"],
+                                              bytes(row["signature"]))
+                       for row in await chain_store.checkpoints(conn)}
+        verifier = ChainVerifier(public_keys, checkpoints, held)
+        add = verifier.add
+        async for row in chain_store.walk(conn):
+            prev_hash = row[-2]
+            chained = Link(row[-3], prev_hash, row[-1]) if prev_hash is not None else None
+            if not add(row[0], tuple(row[_VALUES]) if row[1] else None, chained):
+                break
+        return verifier.finish()
+
+
+async def checkpoints(rt: Runtime, caller: Caller) -> list[dict]:
+    """Every signed checkpoint, oldest first; raises Forbidden."""
+    await _read(rt, caller)
+    async with rt.pool.acquire() as conn:
+        return [checkpoint_json(row) for row in await chain_store.checkpoints(conn)]
+
+
+def public_keys(rt: Runtime) -> list[dict]:
+    return [public_key_json(key_id, key) for key_id, key in rt.keyring.audit_public_keys.items()]
+
+
+async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int,
+                     limit: int) -> tuple[list[dict], int | None]:
+    """Who read the client's data: (entries, next cursor seq or None). Raises Forbidden, NotFound."""
+    async with rt.pool.acquire() as conn:
+        async with conn.transaction():
+            facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+            decision = decide_access_log(caller.principal, client_exists=facts.client_exists,
+                                         relation_active=facts.caller_relation_active)
+            await audit.record(conn, Action.AUDIT_EXTRACT, caller=caller, decision=decision, client_id=client_id)
+        raise_if_denied(decision)
+        rows = await events_store.extract(conn, client_id, after=after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [{"seq": row["seq"], "at": row["at"], "action": row["action"], "document_id": row["document_id"],
+                "basis": row["basis"], "purpose": row["purpose"], "flagged": row["flagged"],
+                "actor": {"name": row["actor_name"], "unit": row["actor_unit"], "organisation": row["actor_organisation"]}}
+               for row in rows]
+    return entries, rows[-1]["seq"] if more else None

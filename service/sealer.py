@@ -1,0 +1,158 @@
+"""The audit sealer: chains committed events in sequence order and signs checkpoints.
+
+Off the request path: recorders only insert their event (audit.record); one sealer
+at a time (a session advisory lock, so replicas stand by) links them afterwards.
+An event's number is final once every transaction that could still commit a
+smaller one has ended. Recorders hold RECORDING_LOCK (shared) from before they draw
+a number until they end, so: read the highest committed seq H, then the holders V of
+that lock; once none of V is still running, every seq ≤ H is committed or never
+will be (rolled back), and the sealer links up to H. Requests never wait for it,
+nor for each other; a long transaction delays sealing only if it holds a number.
+After a crash the sealer resumes from the chain's last link.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from crypto import KeyRing
+from crypto.chain import link, micros, sign_checkpoint
+
+from .metrics import audit_checkpoints, audit_seal_lag, audit_sealed
+from .store import audit_chain as store
+
+log = logging.getLogger("brygga.sealer")
+
+SEALER_LOCK = 7_264_003
+CHECKPOINT_EVENTS = 1000
+CHECKPOINT_SECONDS = 10.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditSealer:
+    """Seals in the background (`run`); `catch_up()` seals what is final now (tests, CLI)."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], keyring: Callable[[], KeyRing], *,
+                 interval: float = 0.2, batch: int = 5000, checkpoint_events: int = CHECKPOINT_EVENTS,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS, clock: Callable[[], datetime] = _now) -> None:
+        self._connect = connect
+        self._keyring = keyring
+        self._interval = interval
+        self._batch = batch
+        self._checkpoint_events = checkpoint_events
+        self._checkpoint_seconds = checkpoint_seconds
+        self._clock = clock
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._pending: list[tuple[int, frozenset[str]]] = []
+        self._head: tuple[int, bytes] = (0, b"")
+        self._since_checkpoint = 0
+        self._checkpoint_at: float | None = None
+
+    async def run(self) -> None:
+        """Seal forever; stand by while another replica seals; reconnect after errors."""
+        while True:
+            try:
+                while not await self._take_over():
+                    await asyncio.sleep(max(self._interval, 1.0))
+                while True:
+                    await self.step()
+                    await asyncio.sleep(self._interval)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("audit sealer lost its connection; retrying", extra={"error": type(exc).__name__})
+                await self.close()
+                await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            await conn.close()  # ends the session: the sealer lock goes with it
+
+    async def _take_over(self) -> bool:
+        """Become the one sealer, loading the chain's state; False while another one seals."""
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self._connect()
+            if not await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", SEALER_LOCK):
+                return False
+            self._head = await store.head(self._conn)
+            checkpoint_seq, checkpoint_at = await store.last_checkpoint(self._conn)
+            self._since_checkpoint = await store.sealed_since(self._conn, checkpoint_seq)
+            self._checkpoint_at = checkpoint_at / 1e6 if checkpoint_at is not None else None
+            self._pending.clear()
+            log.info("audit sealer active", extra={"head_seq": self._head[0]})
+            return True
+
+    async def catch_up(self) -> int:
+        """Seal every event that is final now (no transaction that could add one is running); returns how many."""
+        if self._conn is None and not await self._take_over():
+            raise RuntimeError("another sealer holds the sealer lock")
+        total = 0
+        while True:
+            sealed = await self.step()
+            total += sealed
+            if not sealed:
+                return total
+
+    async def step(self) -> int:
+        """One round: observe, seal what became final, sign a checkpoint when due; returns events sealed."""
+        async with self._lock:
+            conn = self._conn
+            highest, holders = await store.observe(conn)
+            self._pending.append((highest, holders))
+            # An earlier observation is final once all its holders ended; this one only if it has none.
+            final = max((h for h, v in self._pending[:-1] if v.isdisjoint(holders)), default=0)
+            if not holders:
+                final = max(final, highest)
+            self._pending = [(h, v) for h, v in self._pending if h > final]
+            sealed = 0
+            while self._head[0] < final:
+                rows = await store.to_seal(conn, self._head[0], final, self._batch)
+                if not rows:
+                    break
+                sealed += await self._seal(conn, rows)
+                if len(rows) < self._batch:
+                    break
+            if self._since_checkpoint and self._checkpoint_due():
+                await store.append(conn, [], [self._checkpoint()])
+            return sealed
+
+    def _checkpoint_due(self) -> bool:
+        return self._checkpoint_at is None or time.time() - self._checkpoint_at >= self._checkpoint_seconds
+
+    def _checkpoint(self) -> tuple:
+        keyring = self._keyring()
+        at = self._clock()
+        seq, chain_hash = self._head
+        signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, seq, chain_hash, micros(at))
+        self._since_checkpoint, self._checkpoint_at = 0, at.timestamp()
+        audit_checkpoints.inc()
+        return seq, chain_hash, at, keyring.audit_key_id, signature
+
+    async def _seal(self, conn: asyncpg.Connection, rows: list) -> int:
+        links, checkpoints = [], []
+        prev_seq, prev_hash = self._head
+        for row in rows:
+            values = tuple(row)
+            chain_hash = link(prev_hash, values)
+            links.append((values[0], prev_seq, prev_hash, chain_hash))
+            prev_seq, prev_hash = values[0], chain_hash
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= self._checkpoint_events:
+                self._head = (prev_seq, prev_hash)
+                checkpoints.append(self._checkpoint())
+        await store.append(conn, links, checkpoints)
+        self._head = (prev_seq, prev_hash)
+        audit_sealed.inc(len(links))
+        audit_seal_lag.set(max(0.0, time.time() - rows[-1][1] / 1e6))
+        return len(links)

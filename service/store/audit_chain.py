@@ -1,0 +1,95 @@
+"""The audit chain's SQL: what the sealer reads and writes, what verification walks."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from crypto.chain import GENESIS
+
+from ..audit import RECORDING_LOCK
+
+# The event's values in crypto.chain.EVENT_FIELDS order, as the chain encodes them:
+# `at` in exact microseconds, ids as text. Shared by sealing, verification and export.
+EVENT_VALUES = """
+    e.seq, (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint, e.actor_sub, e.actor_name, e.actor_unit,
+    e.actor_organisation, e.actor_domain, e.actor_roles, e.action, e.client_id::text, e.document_id::text,
+    e.consent_id::text, e.decision, e.basis, e.reason_codes, e.purpose, e.request_id, e.remote_addr, e.flagged
+"""
+
+# Snapshot first (max seq committed), then who holds the recording lock: a transaction
+# holding a number at or below that max took the lock before it and still holds it.
+_observe_sql = f"""
+SELECT (SELECT max(seq) FROM audit_events) AS max_seq,
+       ARRAY(SELECT virtualtransaction FROM pg_locks
+             WHERE locktype = 'advisory' AND classid = 0 AND objid = {RECORDING_LOCK} AND objsubid = 1
+               AND granted AND pid <> pg_backend_pid()) AS holders
+"""
+_head_sql = "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
+_to_seal_sql = f"SELECT {EVENT_VALUES} FROM audit_events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3"
+_last_checkpoint_sql = "SELECT seq, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+_sealed_since_sql = "SELECT count(*) FROM audit_chain WHERE seq > $1"
+_insert_checkpoint_sql = """
+INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature)
+VALUES ($1, $2, $3, $4, $5)
+"""
+_walk_sql = f"""
+SELECT coalesce(e.seq, c.seq) AS seq, e.seq IS NOT NULL AS has_event, {EVENT_VALUES},
+       c.prev_seq, c.prev_hash, c.hash
+FROM audit_events e FULL JOIN audit_chain c ON c.seq = e.seq
+ORDER BY 1
+"""
+_checkpoints_sql = """
+SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature
+FROM audit_checkpoints ORDER BY seq
+"""
+
+
+async def observe(conn: asyncpg.Connection) -> tuple[int, frozenset[str]]:
+    """(highest committed seq, virtual transaction ids holding the recording lock)."""
+    row = await conn.fetchrow(_observe_sql)
+    return row["max_seq"] or 0, frozenset(row["holders"])
+
+
+async def head(conn: asyncpg.Connection) -> tuple[int, bytes]:
+    """The last sealed (seq, hash); (0, genesis) before the first."""
+    row = await conn.fetchrow(_head_sql)
+    return (row["seq"], bytes(row["hash"])) if row else (0, GENESIS)
+
+
+async def to_seal(conn: asyncpg.Connection, after: int, upto: int, limit: int) -> list[asyncpg.Record]:
+    """Committed events after `after` up to `upto`, in order, as chain values."""
+    return await conn.fetch(_to_seal_sql, after, upto, limit)
+
+
+async def last_checkpoint(conn: asyncpg.Connection) -> tuple[int, int | None]:
+    """(seq, at in µs) of the newest checkpoint; (0, None) before the first."""
+    row = await conn.fetchrow(_last_checkpoint_sql)
+    return (row["seq"], row["at_us"]) if row else (0, None)
+
+
+async def sealed_since(conn: asyncpg.Connection, seq: int) -> int:
+    return await conn.fetchval(_sealed_since_sql, seq)
+
+
+async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes, bytes]],
+                 checkpoints: Sequence[tuple[int, bytes, datetime, str, bytes]]) -> None:
+    """Links (seq, prev_seq, prev_hash, hash) and checkpoints (seq, hash, at, key id, signature), in one transaction."""
+    async with conn.transaction():
+        await conn.copy_records_to_table("audit_chain", records=links, columns=("seq", "prev_seq", "prev_hash", "hash"))
+        if checkpoints:
+            await conn.executemany(_insert_checkpoint_sql, checkpoints)
+
+
+def walk(conn: asyncpg.Connection, prefetch: int = 20_000):
+    """A cursor over events and links together in seq order (either may be missing).
+
+    Columns: seq, has_event, the EVENT_FIELDS values, prev_seq, prev_hash, hash. Run it
+    inside a REPEATABLE READ transaction so the walk sees one state of the log.
+    """
+    return conn.cursor(_walk_sql, prefetch=prefetch)
+
+
+async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(_checkpoints_sql)

@@ -1,0 +1,326 @@
+"""The audit hash chain on a real database: sealing, checkpoints, and tampering found at the exact seq.
+
+Tampering is done as the database superuser would: triggers switched off for the
+session (session_replication_role = replica), then rows edited, deleted, swapped
+or inserted. Verification must name the first bad sequence number and the problem.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import asyncpg
+import pytest
+
+from crypto.chain import GENESIS, link
+from policies.decision import allow
+from policies.model import Principal, Role, Zone
+from service import audit
+from service.audit import Action, Caller
+from service.domain.audit_log import verify_chain
+from service.http.context import RUNTIME
+
+
+@pytest.fixture
+def rt(client):
+    return client.server.app[RUNTIME]
+
+
+async def accesses(api, n: int) -> list[int]:
+    """n audited reads by staff of one unit; returns the events' seqs in order."""
+    await api.unit("iof-norr")
+    headers = api.staff("iof-norr")
+    client = await api.register(headers)
+    await api.relation(headers, client["id"])
+    for _ in range(n):
+        response = await api.client.get(f"/v1/clients/{client['id']}", headers=headers)
+        assert response.status == 200
+
+
+async def sealed(rt, db) -> list[int]:
+    await rt.audit_sealer.catch_up()
+    return [row["seq"] for row in await db.fetch("SELECT seq FROM audit_chain ORDER BY seq")]
+
+
+async def verdict(rt, db, **kw):
+    return await verify_chain(db, rt.keyring.audit_public_keys, **kw)
+
+
+async def tamper(db, sql: str, *args) -> None:
+    await db.execute("SET session_replication_role = replica")
+    try:
+        await db.execute(sql, *args)
+    finally:
+        await db.execute("SET session_replication_role = origin")
+
+
+async def test_every_committed_event_is_sealed_in_one_unbroken_chain(rt, api, db):
+    await accesses(api, 12)
+    seqs = await sealed(rt, db)
+    events = [row["seq"] for row in await db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
+    assert seqs == events and len(seqs) == 14  # register, relation.open, 12 reads
+    rows = await db.fetch("SELECT seq, prev_seq, prev_hash, hash FROM audit_chain ORDER BY seq")
+    assert rows[0]["prev_seq"] == 0 and bytes(rows[0]["prev_hash"]) == GENESIS
+    for before, after in zip(rows, rows[1:]):
+        assert after["prev_seq"] == before["seq"] and after["prev_hash"] == before["hash"]
+    result = await verdict(rt, db)
+    assert result.ok and result.checked == len(seqs) and result.head_seq == seqs[-1]
+    assert result.head_hash == bytes(rows[-1]["hash"])
+
+
+async def test_a_checkpoint_is_signed_and_verifies(rt, api, db):
+    await accesses(api, 3)
+    await sealed(rt, db)
+    row = await db.fetchrow("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+    head = await db.fetchrow("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+    assert row is not None and row["seq"] == head["seq"] and row["hash"] == head["hash"]
+    assert row["key_id"] == rt.keyring.audit_key_id
+    assert (await verdict(rt, db)).ok
+
+
+async def test_a_checkpoint_every_thousand_events(rt, api, db, settings):
+    await accesses(api, 2)
+    await db.execute("""
+        INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
+        SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 2500)""")
+    await rt.audit_sealer.catch_up()
+    first = await db.fetchval("SELECT min(seq) FROM audit_events")
+    gaps = [row["n"] for row in await db.fetch(
+        "SELECT count(*) AS n FROM audit_chain c, LATERAL (SELECT max(seq) AS p FROM audit_checkpoints WHERE seq < c.seq) k "
+        "WHERE c.seq <= (SELECT max(seq) FROM audit_checkpoints) GROUP BY k.p ORDER BY k.p NULLS FIRST")]
+    assert all(n <= 1000 for n in gaps), gaps
+    checkpoints = [row["seq"] for row in await db.fetch("SELECT seq FROM audit_checkpoints ORDER BY seq")]
+    assert checkpoints == [first + 999, first + 1999]  # 2506 events: the rest waits for the next 10 s tick
+    assert (await verdict(rt, db)).ok
+
+
+@pytest.mark.parametrize("column,value", [
+    ("actor_sub", "someone-else"), ("decision", "deny"), ("basis", "consent:forged"), ("flagged", True),
+    ("at", "2020-01-01T00:00:00Z"), ("reason_codes", ["no_consent"]),
+])
+async def test_a_modified_event_is_found_at_its_seq(rt, api, db, column, value):
+    await accesses(api, 6)
+    seqs = await sealed(rt, db)
+    target = seqs[4]
+    if column == "at":
+        await tamper(db, "UPDATE audit_events SET at = $1::text::timestamptz WHERE seq = $2", value, target)
+    else:
+        await tamper(db, f"UPDATE audit_events SET {column} = $1 WHERE seq = $2", value, target)
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, target, "modified")
+
+
+async def test_an_edited_link_is_found(rt, api, db):
+    await accesses(api, 5)
+    seqs = await sealed(rt, db)
+    await tamper(db, "UPDATE audit_chain SET hash = $1 WHERE seq = $2", bytes(32), seqs[3])
+    result = await verdict(rt, db)
+    assert (result.first_bad_seq, result.problem) == (seqs[3], "modified")
+
+
+async def test_a_deleted_event_is_found_missing(rt, api, db):
+    await accesses(api, 6)
+    seqs = await sealed(rt, db)
+    await tamper(db, "DELETE FROM audit_events WHERE seq = $1", seqs[3])
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, seqs[3], "missing")
+
+
+async def test_an_event_deleted_with_its_link_is_found_missing(rt, api, db):
+    await accesses(api, 6)
+    seqs = await sealed(rt, db)
+    await tamper(db, "DELETE FROM audit_events WHERE seq = $1", seqs[2])
+    await tamper(db, "DELETE FROM audit_chain WHERE seq = $1", seqs[2])
+    result = await verdict(rt, db)
+    assert (result.first_bad_seq, result.problem) == (seqs[2], "missing")
+
+
+async def test_swapped_events_are_found_reordered(rt, api, db):
+    await accesses(api, 6)
+    seqs = await sealed(rt, db)
+    a, b = seqs[2], seqs[5]
+    columns = "at, actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, " \
+              "client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged"
+    await tamper(db, f"""
+        UPDATE audit_events t SET ({columns}) = (SELECT {columns} FROM audit_events s WHERE s.seq = CASE t.seq WHEN $1 THEN $2 ELSE $1 END)
+        WHERE t.seq IN ($1, $2)""", a, b)
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, a, "reordered")
+
+
+async def test_an_inserted_event_is_found(rt, api, db):
+    await accesses(api, 5)
+    seqs = await sealed(rt, db)
+    # a gap in the numbers (a rolled-back transaction) is where a forger would slip an event in
+    gap = seqs[2] + 1
+    await tamper(db, "DELETE FROM audit_events WHERE seq = $1", gap)
+    await tamper(db, "DELETE FROM audit_chain WHERE seq = $1", gap)
+    # …the genuine event is gone; the chain skips to its successor: report it missing…
+    assert (await verdict(rt, db)).problem == "missing"
+    await tamper(db, """INSERT INTO audit_events (seq, actor_sub, actor_roles, action, decision, basis)
+                        OVERRIDING SYSTEM VALUE VALUES ($1, 'forger', '{staff}', 'client.read', 'allow', 'own_zone')""", gap)
+    result = await verdict(rt, db)
+    assert (result.first_bad_seq, result.problem) == (gap, "inserted")
+
+
+async def test_an_event_rewritten_with_a_matching_link_is_found(rt, api, db):
+    """A forger who also writes a self-consistent link is caught by the next genuine link."""
+    await accesses(api, 5)
+    seqs = await sealed(rt, db)
+    prev = await db.fetchrow("SELECT seq, hash FROM audit_chain WHERE seq = $1", seqs[1])
+    values = (seqs[2], 0, "forger", None, None, None, None, ["staff"], "client.read", None, None, None,
+              "allow", "own_zone", [], None, None, None, False)
+    await tamper(db, "DELETE FROM audit_events WHERE seq = $1", seqs[2])
+    await tamper(db, "DELETE FROM audit_chain WHERE seq = $1", seqs[2])
+    await tamper(db, """INSERT INTO audit_events (seq, at, actor_sub, actor_roles, action, decision, basis)
+                        OVERRIDING SYSTEM VALUE VALUES ($1, to_timestamp(0), 'forger', '{staff}', 'client.read', 'allow', 'own_zone')""",
+                 seqs[2])
+    await tamper(db, "INSERT INTO audit_chain (seq, prev_seq, prev_hash, hash) VALUES ($1, $2, $3, $4)",
+                 seqs[2], prev["seq"], prev["hash"], link(bytes(prev["hash"]), values))
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, seqs[2], "modified")
+
+
+async def test_a_removed_tail_is_found_by_the_signed_checkpoint(rt, api, db):
+    await accesses(api, 5)
+    seqs = await sealed(rt, db)
+    checkpoint = await db.fetchval("SELECT max(seq) FROM audit_checkpoints")
+    assert checkpoint == seqs[-1]
+    await tamper(db, "DELETE FROM audit_events WHERE seq >= $1", seqs[-2])
+    await tamper(db, "DELETE FROM audit_chain WHERE seq >= $1", seqs[-2])
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, seqs[-3] + 1, "truncated")
+
+
+async def test_a_held_checkpoint_finds_a_removed_tail_without_signed_ones(rt, api, db):
+    await accesses(api, 5)
+    seqs = await sealed(rt, db)
+    held = await db.fetchrow("SELECT seq, hash FROM audit_chain WHERE seq = $1", seqs[-1])
+    await tamper(db, "DELETE FROM audit_checkpoints")
+    assert (await verdict(rt, db, held=(held["seq"], bytes(held["hash"])))).ok
+    await tamper(db, "DELETE FROM audit_events WHERE seq = $1", seqs[-1])
+    await tamper(db, "DELETE FROM audit_chain WHERE seq = $1", seqs[-1])
+    assert (await verdict(rt, db)).ok  # the chain alone cannot see it
+    result = await verdict(rt, db, held=(held["seq"], bytes(held["hash"])))
+    assert (result.ok, result.problem) == (False, "truncated")
+
+
+async def test_a_forged_checkpoint_signature_is_found(rt, api, db):
+    await accesses(api, 4)
+    await sealed(rt, db)
+    seq = await db.fetchval("SELECT max(seq) FROM audit_checkpoints")
+    await tamper(db, "UPDATE audit_checkpoints SET signature = $1 WHERE seq = $2", bytes(64), seq)
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, seq, "bad_signature")
+
+
+async def test_the_application_role_can_only_append_to_the_log(rt, database_url):
+    conn = await asyncpg.connect(database_url, server_settings={"role": "brygga_app"})
+    try:
+        assert await conn.fetchval("SELECT current_user") == "brygga_app"
+        for sql in ("UPDATE audit_events SET basis = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events",
+                    "UPDATE audit_chain SET hash = hash", "DELETE FROM audit_checkpoints",
+                    "ALTER TABLE audit_events DISABLE TRIGGER USER", "SET session_replication_role = replica"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_the_service_pool_acts_as_the_application_role(rt):
+    async with rt.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT current_user") == "brygga_app"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_events")
+
+
+async def test_the_owner_may_change_the_log_only_by_the_explicit_maintenance_path(rt, api, db):
+    await accesses(api, 1)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await db.execute("DELETE FROM audit_events")  # even a superuser, with triggers on
+    async with db.transaction():
+        await db.execute("SET LOCAL brygga.audit_maintenance = 'on'")
+        assert await db.execute("UPDATE audit_events SET purpose = purpose WHERE false") == "UPDATE 0"
+
+
+async def test_the_sealer_never_passes_a_number_still_held_by_a_running_transaction(rt, api, db):
+    """Event n is drawn first but commits last: n+1 must wait, or the chain would skip n for good."""
+    await accesses(api, 1)
+    await sealed(rt, db)
+    caller = Caller(Principal(sub="slow", name=None, roles=frozenset({Role.STAFF}), unit="iof-norr",
+                              zone=Zone("malmo-stad", "social")), request_id="r-slow", remote_addr=None)
+    async with rt.pool.acquire() as slow:
+        transaction = slow.transaction()
+        await transaction.start()
+        n = await audit.record(slow, Action.CLIENT_READ, caller=caller, decision=allow("own_zone"))
+        async with rt.pool.acquire() as fast, fast.transaction():
+            after = await audit.record(fast, Action.CLIENT_READ, caller=caller, decision=allow("own_zone"))
+        assert after == n + 1
+        await rt.audit_sealer.catch_up()
+        head = await db.fetchval("SELECT max(seq) FROM audit_chain")
+        assert head < n  # n+1 is committed, but n may still commit
+        await transaction.commit()
+    await rt.audit_sealer.catch_up()
+    assert await db.fetchval("SELECT max(seq) FROM audit_chain") == n + 1
+    assert (await verdict(rt, db)).ok
+
+
+async def test_a_rolled_back_recording_leaves_a_gap_the_chain_steps_over(rt, api, db):
+    await accesses(api, 1)
+    caller = Caller(Principal(sub="x", name=None, roles=frozenset({Role.STAFF}), unit="iof-norr",
+                              zone=Zone("malmo-stad", "social")), request_id="r", remote_addr=None)
+    async with rt.pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                gap = await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=allow("own_zone"))
+                raise RuntimeError("the access failed")
+    await accesses_more(api)
+    seqs = await sealed(rt, db)
+    assert gap not in seqs and max(seqs) > gap
+    row = await db.fetchrow("SELECT prev_seq FROM audit_chain WHERE seq = (SELECT min(seq) FROM audit_chain WHERE seq > $1)", gap)
+    assert row["prev_seq"] == gap - 1
+    assert (await verdict(rt, db)).ok
+
+
+async def accesses_more(api) -> None:
+    headers = api.staff("iof-norr")
+    response = await api.client.get("/v1/units", headers=headers)
+    assert response.status == 200
+    client = await api.register(headers, personal_number="19900101-0017", name="Second")
+    assert client["id"]
+
+
+async def test_hundreds_of_concurrent_accesses_one_event_each_all_sealed_live(settings, tokens, db):
+    """With the background sealer running, 300 concurrent reads make 300 events in one unbroken chain."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import create_app
+    from tests.conftest import Api
+
+    live = dataclasses.replace(settings, audit_seal_interval=0.05)
+    async with TestClient(TestServer(create_app(live))) as client:
+        api = Api(client, tokens)
+        await api.unit("iof-norr")
+        headers = api.staff("iof-norr")
+        registered = await api.register(headers)
+        await api.relation(headers, registered["id"])
+        before = await db.fetchval("SELECT max(seq) FROM audit_events")
+
+        async def read() -> int:
+            response = await client.get(f"/v1/clients/{registered['id']}", headers=headers)
+            return response.status
+
+        statuses = await asyncio.gather(*(read() for _ in range(300)))
+        assert statuses == [200] * 300
+        rows = await db.fetch("SELECT seq, request_id FROM audit_events WHERE seq > $1 AND action = 'client.read'", before)
+        assert len(rows) == 300 and len({row["request_id"] for row in rows}) == 300
+        last = max(row["seq"] for row in rows)
+        for _ in range(100):  # sealed within a second or two, no catch_up called
+            if await db.fetchval("SELECT max(seq) FROM audit_chain") == last:
+                break
+            await asyncio.sleep(0.05)
+        assert await db.fetchval("SELECT max(seq) FROM audit_chain") == last
+        rt = client.server.app[RUNTIME]
+        result = await verify_chain(db, rt.keyring.audit_public_keys)
+        assert result.ok and result.head_seq == last
+        assert result.checked == await db.fetchval("SELECT count(*) FROM audit_events")
