@@ -30,7 +30,7 @@ from .database import (
     with_user,
 )
 from .devkeys import ensure_dev_keys
-from .http import clients, consents, documents, system, units
+from .http import audit, audit_review, clients, consents, documents, system, units
 from .http.context import RUNTIME
 from .http.middleware import add_request_id, request_context
 from .http.routing import Endpoint
@@ -42,7 +42,8 @@ from .settings import Settings
 log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
-ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes)
+ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, audit.routes,
+                audit_review.routes)
 
 
 def endpoints() -> list[Endpoint]:

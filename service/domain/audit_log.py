@@ -127,11 +127,20 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         return verifier.finish()
 
 
-async def checkpoints(rt: Runtime, caller: Caller) -> list[dict]:
-    """Every signed checkpoint, oldest first; raises Forbidden."""
+async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
+                      latest: bool = False) -> tuple[list[dict], int | None]:
+    """Signed checkpoints after seq `after`, oldest first (or only the newest); raises Forbidden."""
     await _read(rt, caller)
     async with rt.pool.acquire() as conn:
-        return [checkpoint_json(row) for row in await chain_store.checkpoints(conn)]
+        rows = await chain_store.checkpoint_page(conn, after=after, limit=limit + 1, latest=latest)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [checkpoint_json(row) for row in rows], rows[-1]["seq"] if more else None
+
+
+async def read_keys(rt: Runtime, caller: Caller) -> None:
+    """Decide and record the read of the verification keys; raises Forbidden."""
+    await _read(rt, caller)
 
 
 def public_keys(rt: Runtime) -> list[dict]:

@@ -246,3 +246,93 @@ class FhirConsent(BaseModel):
     resourceType: Literal["Consent"]
     id: str
     status: str
+
+
+# --- audit
+class ActorZone(Out):
+    organisation: str
+    domain: str
+
+
+class Actor(Out):
+    sub: str
+    name: str | None
+    unit: str | None
+    zone: ActorZone | None
+    roles: list[str]
+
+
+class AuditEvent(Out):
+    seq: int
+    at: datetime
+    actor: Actor
+    action: str
+    client_id: UUID | None
+    document_id: UUID | None
+    consent_id: UUID | None
+    decision: Literal["allow", "deny"]
+    basis: str | None
+    reason_codes: list[str]
+    purpose: str | None
+    request_id: str | None
+    remote_addr: str | None
+    flagged: bool
+    prev_seq: int | None = Field(description="the sealed event before this one (extension); null until sealed")
+    prev_hash: str | None = Field(description="hex SHA-256; null until sealed")
+    hash: str | None = Field(description="hex SHA-256 over prev_hash and the event's canonical bytes; null until sealed")
+
+
+class ChainHead(Out):
+    seq: int
+    hash: str
+
+
+class VerifyOut(Out):
+    ok: bool
+    checked: int
+    head: ChainHead
+    first_bad_seq: int | None
+    problem: Literal["modified", "missing", "reordered", "inserted", "bad_signature", "truncated"] | None
+
+
+class CheckpointOut(Out):
+    seq: int
+    hash: str
+    at: datetime
+    signature: str = Field(description="base64 Ed25519 signature (crypto/chain.py gives the signed bytes)")
+    key_id: str
+
+
+class PublicJwk(Out):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    kid: str
+    x: str
+
+
+class PublicKeyOut(Out):
+    key_id: str
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="base64 of the raw 32-byte key")
+    jwk: PublicJwk
+
+
+class PublicKeys(Out):
+    keys: list[PublicKeyOut]
+
+
+class ExtractActor(Out):
+    name: str | None
+    unit: str | None
+    organisation: str | None
+
+
+class AccessLogEntry(Out):
+    seq: int
+    at: datetime
+    actor: ExtractActor
+    action: str
+    document_id: UUID | None
+    basis: str | None
+    purpose: str | None
+    flagged: bool

@@ -40,10 +40,10 @@ SELECT coalesce(e.seq, c.seq) AS seq, e.seq IS NOT NULL AS has_event, {EVENT_VAL
 FROM audit_events e FULL JOIN audit_chain c ON c.seq = e.seq
 ORDER BY 1
 """
-_checkpoints_sql = """
-SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature
-FROM audit_checkpoints ORDER BY seq
-"""
+_checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"
+_checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq"
+_checkpoint_page_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2"
+_latest_checkpoint_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
 
 
 async def observe(conn: asyncpg.Connection) -> tuple[int, frozenset[str]]:
@@ -92,4 +92,11 @@ def walk(conn: asyncpg.Connection, prefetch: int = 20_000):
 
 
 async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every checkpoint, oldest first (verification holds them all: one per 1,000 events at most)."""
     return await conn.fetch(_checkpoints_sql)
+
+
+async def checkpoint_page(conn: asyncpg.Connection, *, after: int, limit: int, latest: bool = False) -> list[asyncpg.Record]:
+    if latest:
+        return await conn.fetch(_latest_checkpoint_sql)
+    return await conn.fetch(_checkpoint_page_sql, after, limit)

@@ -1,0 +1,173 @@
+"""The audit log for auditors: events, export, verification, checkpoints, keys; the client's extract."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from uuid import UUID
+
+from aiohttp import web
+
+from policies.roles import Permission
+
+from ..audit import Action
+from ..domain import audit_log
+from ..errors import ValidationFailed
+from ..store.audit_events import EventFilter
+from . import cursor
+from .context import authenticate, runtime
+from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid
+from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
+
+routes = Routes("audit")
+NDJSON = "application/x-ndjson"
+
+_EVENT_QUERY = (
+    ("client_id", "string", "events about this client (uuid)"),
+    ("actor", "string", "events by this user (the token's sub)"),
+    ("unit", "string", "events by users of this unit"),
+    ("action", "string", "one action, e.g. document.read_content"),
+    ("decision", "string", "allow or deny"),
+    ("flagged", "boolean", "true: only emergency accesses; false: only the others"),
+    ("since", "string", "ISO 8601 instant with offset: events at or after it"),
+    ("until", "string", "ISO 8601 instant with offset: events before it"),
+    *PAGE_QUERY,
+)
+
+
+def _invalid(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": name, "message": message}])
+
+
+def _instant(query, name: str) -> datetime | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise _invalid(name, "must be an ISO 8601 instant with an offset, e.g. 2026-11-25T08:00:00+01:00")
+    return value
+
+
+def _filters(request: web.Request) -> EventFilter:
+    query = request.query
+    client_id = None
+    if "client_id" in query:
+        try:
+            client_id = UUID(query["client_id"])
+        except ValueError:
+            raise _invalid("client_id", "must be a uuid") from None
+    action = query.get("action")
+    if action is not None and action not in Action._value2member_map_:
+        raise _invalid("action", "not an audited action")
+    decision = query.get("decision")
+    if decision not in (None, "allow", "deny"):
+        raise _invalid("decision", "must be allow or deny")
+    flagged = query.get("flagged")
+    if flagged not in (None, "true", "false"):
+        raise _invalid("flagged", "must be true or false")
+    since, until = _instant(query, "since"), _instant(query, "until")
+    if since and until and since >= until:
+        raise _invalid("until", "must be after since")
+    return EventFilter(client_id=client_id, actor=query.get("actor"), unit=query.get("unit"), action=action,
+                       decision=decision, flagged=None if flagged is None else flagged == "true", since=since, until=until)
+
+
+def _after_seq(after_cursor: str | None) -> int:
+    if not after_cursor:
+        return 0
+    (seq,) = cursor.decode(after_cursor, length=1)
+    if not seq.isdigit():
+        raise _invalid("cursor", "not a cursor this endpoint issued")
+    return int(seq)
+
+
+def _wants_ndjson(request: web.Request) -> bool:
+    return any(part.split(";")[0].strip() == NDJSON for part in request.headers.get("Accept", "").split(","))
+
+
+@routes.get(
+    "/v1/audit/events", summary="Audit events, oldest first; Accept: application/x-ndjson streams every match",
+    permission=Permission.AUDIT_READ, responses={200: Page[AuditEvent]}, query=_EVENT_QUERY,
+)
+async def list_events(request: web.Request) -> web.StreamResponse:
+    caller = await authenticate(request)
+    filters = _filters(request)
+    rt = runtime(request)
+    if _wants_ndjson(request):
+        lines = await audit_log.stream(rt, caller, filters)
+        response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+        await response.prepare(request)
+        async for chunk in lines:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    after_cursor, limit = page_params(request)
+    items, last = await audit_log.page(rt, caller, filters, after=_after_seq(after_cursor), limit=limit)
+    next_cursor = cursor.encode([str(last)]) if last is not None else None
+    return json_response(Page[AuditEvent], {"items": items, "next_cursor": next_cursor})
+
+
+@routes.get(
+    "/v1/audit/verify", summary="Walk the hash chain and every signed checkpoint; name the first bad seq",
+    permission=Permission.AUDIT_READ, responses={200: VerifyOut},
+    query=(("checkpoint_seq", "integer", "a checkpoint you kept: its seq"),
+           ("checkpoint_hash", "string", "…and its hash (hex); the chain must still hold it, else truncated")),
+)
+async def verify(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    seq, chain_hash = request.query.get("checkpoint_seq"), request.query.get("checkpoint_hash")
+    held = None
+    if seq is not None or chain_hash is not None:
+        if seq is None or not seq.isdigit():
+            raise _invalid("checkpoint_seq", "a whole number, given together with checkpoint_hash")
+        if chain_hash is None or not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
+            raise _invalid("checkpoint_hash", "64 lower-case hex digits, given together with checkpoint_seq")
+        held = (int(seq), bytes.fromhex(chain_hash))
+    result = await audit_log.verify(runtime(request), caller, held=held)
+    return json_response(VerifyOut, {
+        "ok": result.ok, "checked": result.checked, "head": {"seq": result.head_seq, "hash": result.head_hash.hex()},
+        "first_bad_seq": result.first_bad_seq, "problem": result.problem,
+    })
+
+
+@routes.get(
+    "/v1/audit/checkpoints", summary="Signed checkpoints of the chain head, oldest first",
+    permission=Permission.AUDIT_READ, responses={200: Page[CheckpointOut]},
+    query=(("latest", "boolean", "true: only the newest checkpoint (extension)"), *PAGE_QUERY),
+)
+async def list_checkpoints(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    after_cursor, limit = page_params(request)
+    latest = request.query.get("latest") == "true"
+    items, last = await audit_log.checkpoints(runtime(request), caller, after=_after_seq(after_cursor), limit=limit,
+                                              latest=latest)
+    next_cursor = cursor.encode([str(last)]) if last is not None else None
+    return json_response(Page[CheckpointOut], {"items": items, "next_cursor": next_cursor})
+
+
+@routes.get(
+    "/v1/audit/public-key", summary="The Ed25519 keys that verify checkpoints (current and earlier)",
+    permission=Permission.AUDIT_READ, responses={200: PublicKeys},
+)
+async def public_key(request: web.Request) -> web.Response:
+    await audit_log.read_keys(runtime(request), await authenticate(request))
+    return json_response(PublicKeys, {"keys": audit_log.public_keys(runtime(request))})
+
+
+@routes.get(
+    "/v1/clients/{client_id}/access-log",
+    summary="Who read the client's data: name, unit, organisation, when, what, on which basis (PDL 8:5)",
+    permission=Permission.AUDIT_EXTRACT, responses={200: Page[AccessLogEntry]}, errors=((404, "not_found"),),
+    query=PAGE_QUERY,
+)
+async def access_log(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    client_id = path_uuid(request, "client_id")
+    after_cursor, limit = page_params(request)
+    items, last = await audit_log.access_log(runtime(request), caller, client_id, after=_after_seq(after_cursor),
+                                             limit=limit)
+    next_cursor = cursor.encode([str(last)]) if last is not None else None
+    return json_response(Page[AccessLogEntry], {"items": items, "next_cursor": next_cursor})
