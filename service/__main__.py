@@ -1,11 +1,13 @@
-"""Command line: `python -m service [serve|migrate|keys|token]` (API.md "Operation")."""
+"""Command line: `python -m service [serve|migrate|keys|audit|token]` (API.md "Operation")."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from crypto import FileKeyProvider, KeyRingError
@@ -84,6 +86,76 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
             await asyncio.to_thread(embedded.stop)
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from .audit_file import ExportError, load_checkpoint, load_public_keys, verify_lines
+
+    try:
+        held = load_checkpoint(json.loads(Path(args.checkpoint).read_text())) if getattr(args, "checkpoint", None) else None
+        keys = load_public_keys(json.loads(Path(args.public_key).read_text())) if getattr(args, "public_key", None) else None
+        if args.audit_command == "verify" and args.file:
+            with open(args.file, "rb") as lines:
+                verdict, keys_from_file = verify_lines(lines, keys, held=held)
+            if keys_from_file:
+                print("note: checkpoint signatures checked against the keys inside the export; "
+                      "pass --public-key (GET /v1/audit/public-key) to check them against keys you trust")
+            return _report(verdict)
+    except (OSError, ValueError, ExportError) as exc:
+        print(f"brygga audit: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_audit_online(settings, args, held, keys))
+
+
+def _report(verdict) -> int:
+    if verdict.ok:
+        print(f"intact: {verdict.checked} sealed events, head seq {verdict.head_seq} hash {verdict.head_hash.hex()}")
+        return 0
+    print(f"NOT intact: first bad seq {verdict.first_bad_seq}: {verdict.problem} "
+          f"({verdict.checked} events verified before it)")
+    return 1
+
+
+async def _audit_online(settings: Settings, args: argparse.Namespace, held, keys) -> int:
+    """verify or export against the database, as an operator: the read is itself audited."""
+    import getpass
+    import uuid
+
+    from policies.decision import Basis, allow
+    from policies.model import Principal, Role
+
+    from . import audit
+    from .app import open_database
+    from .audit_file import export
+    from .database import connect_options
+    from .domain.audit_log import verify_chain
+
+    keyring = FileKeyProvider(settings.effective_keyring_path).load()
+    dsn, embedded = await open_database(settings)
+    try:
+        conn = await asyncpg.connect(dsn, **connect_options())
+        try:
+            operator = audit.Caller(Principal(sub=f"cli:{getpass.getuser()}", name=None, roles=frozenset({Role.AUDITOR})),
+                                    request_id=f"cli-{uuid.uuid4()}", remote_addr=None)
+            async with conn.transaction():
+                await audit.record(conn, audit.Action.AUDIT_READ, caller=operator,
+                                   decision=allow(Basis.ROLE, legal_basis="HSLF-FS 2016:40 4:9"))
+            if args.audit_command == "export":
+                if args.out:
+                    with open(args.out, "wb") as out:
+                        count = await export(conn, out, keyring.audit_public_keys)
+                    print(f"exported {count} events to {args.out}", file=sys.stderr)
+                else:
+                    count = await export(conn, sys.stdout.buffer, keyring.audit_public_keys)
+                return 0
+            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held))
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from .devkeys import ensure_dev_keys, mint_dev_token
 
@@ -106,6 +178,16 @@ def parser() -> argparse.ArgumentParser:
     rewrap_parser.add_argument("--batch", type=int, default=500, help="data keys per transaction (default 500)")
     keys_commands.add_parser("status", help="KEK versions and how many data keys each wraps")
     keys.set_defaults(run=_keys)
+    audit_parser = commands.add_parser("audit", help="verify or export the audit log")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    verify_parser = audit_commands.add_parser(
+        "verify", help="check the hash chain and signed checkpoints; exit 0 intact, 1 with the first bad seq")
+    verify_parser.add_argument("--file", help="an export (NDJSON) to verify offline, without the database")
+    verify_parser.add_argument("--checkpoint", help="a checkpoint you kept (JSON with seq and hash): finds a cut tail")
+    verify_parser.add_argument("--public-key", help="the keys you trust (the body of GET /v1/audit/public-key)")
+    export_parser = audit_commands.add_parser("export", help="write the whole log as NDJSON, from one snapshot")
+    export_parser.add_argument("--out", help="file to write (default: standard output)")
+    audit_parser.set_defaults(run=_audit)
     token = commands.add_parser("token", help="print a development token signed by the development key")
     token.add_argument("--sub", required=True, help="subject, e.g. an HSA-id")
     token.add_argument("--unit", help="unit id (every role but admin and auditor needs one)")

@@ -1,0 +1,109 @@
+"""The audit export (NDJSON) and its offline verification, needing only the file and the public key.
+
+Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}`, then
+`{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it),
+oldest first, all read in one snapshot. An NDJSON stream from GET /v1/audit/events
+(unfiltered) verifies too; checkpoints may then be given beside it.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from crypto.chain import ChainVerifier, Checkpoint, Link, Verdict, micros
+
+from .domain.audit_log import checkpoint_json, event_json, ndjson, public_key_json
+from .store import audit_chain as chain_store
+from .store import audit_events as events_store
+
+FORMAT = "brygga_audit_export"
+
+
+class ExportError(ValueError):
+    """The file is not an export this version reads; the message says where."""
+
+
+async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[str, Ed25519PublicKey]) -> int:
+    """Write the whole log to `out` from one snapshot; returns the number of events."""
+    count = 0
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        out.write(ndjson({FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
+                          "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}))
+        for row in await chain_store.checkpoints(conn):
+            out.write(ndjson({"checkpoint": checkpoint_json(row)}))
+        async for row in events_store.stream(conn, events_store.EventFilter(), prefetch=5000):
+            out.write(ndjson(event_json(row)))
+            count += 1
+    return count
+
+
+def load_public_keys(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
+    """Keys from GET /v1/audit/public-key's body (or an export header's `public_keys`)."""
+    keys = document.get("keys", document.get("public_keys"))
+    if not isinstance(keys, list):
+        raise ExportError("no `keys` list: expected the body of GET /v1/audit/public-key")
+    try:
+        return {k["key_id"]: Ed25519PublicKey.from_public_bytes(base64.b64decode(k["public_key"])) for k in keys}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"a public key cannot be read: {exc}") from None
+
+
+def load_checkpoint(document: Mapping[str, Any]) -> tuple[int, bytes]:
+    """A held checkpoint: `{"seq", "hash"}` (a checkpoint item) or `{"head": {...}}` (a verify answer)."""
+    held = document.get("head", document)
+    try:
+        return int(held["seq"]), bytes.fromhex(held["hash"])
+    except (KeyError, TypeError, ValueError):
+        raise ExportError("the checkpoint file needs `seq` and a hex `hash`") from None
+
+
+def _values(event: Mapping[str, Any]) -> tuple:
+    actor, zone = event["actor"], event["actor"]["zone"] or {}
+    return (event["seq"], micros(datetime.fromisoformat(event["at"])), actor["sub"], actor["name"], actor["unit"],
+            zone.get("organisation"), zone.get("domain"), actor["roles"], event["action"], event["client_id"],
+            event["document_id"], event["consent_id"], event["decision"], event["basis"], event["reason_codes"],
+            event["purpose"], event["request_id"], event["remote_addr"], event["flagged"])
+
+
+def _checkpoint(item: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(int(item["seq"]), bytes.fromhex(item["hash"]), micros(datetime.fromisoformat(item["at"])),
+                      item["key_id"], base64.b64decode(item["signature"]))
+
+
+def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,
+                 held: tuple[int, bytes] | None = None) -> tuple[Verdict, bool]:
+    """(verdict, whether the keys came from the export itself). Raises ExportError on a malformed line.
+
+    Keys from the export prove only that it is consistent: pass the keys you trust.
+    """
+    verifier: ChainVerifier | None = None
+    checkpoints: dict[int, Checkpoint] = {}
+    keys_from_file = public_keys is None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if FORMAT in item:
+                if public_keys is None:
+                    public_keys = load_public_keys(item)
+            elif "checkpoint" in item:
+                checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
+            else:
+                if verifier is None:
+                    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
+                chained = None
+                if item["hash"] is not None:
+                    chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
+                if not verifier.add(int(item["seq"]), _values(item), chained):
+                    break
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+    verifier = verifier or ChainVerifier(public_keys or {}, checkpoints, held)
+    return verifier.finish(), keys_from_file
