@@ -324,3 +324,29 @@ async def test_hundreds_of_concurrent_accesses_one_event_each_all_sealed_live(se
         result = await verify_chain(db, rt.keyring.audit_public_keys)
         assert result.ok and result.head_seq == last
         assert result.checked == await db.fetchval("SELECT count(*) FROM audit_events")
+
+
+async def test_one_sealer_at_a_time_and_a_new_one_resumes_the_chain_after_a_crash(rt, api, db, database_url):
+    from service.database import connect_options
+    from service.sealer import AuditSealer
+
+    await accesses(api, 3)
+    first_seqs = await sealed(rt, db)
+
+    def another() -> AuditSealer:
+        return AuditSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring)
+
+    standby = another()
+    try:
+        assert await standby._take_over() is False  # the app's sealer holds the lock
+        with pytest.raises(RuntimeError, match="another sealer"):
+            await another().catch_up()
+        await rt.audit_sealer.close()  # the sealing replica dies; its session lock goes with it
+        await accesses_more(api)
+        assert await standby._take_over() is True
+        assert await standby.catch_up() >= 1
+    finally:
+        await standby.close()
+    seqs = [row["seq"] for row in await db.fetch("SELECT seq FROM audit_chain ORDER BY seq")]
+    assert seqs[:len(first_seqs)] == first_seqs and seqs == [r["seq"] for r in await db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
+    assert (await verdict(rt, db)).ok

@@ -1,0 +1,106 @@
+"""The chain format and its verifier, on synthetic chains: each kind of damage, named at its seq."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crypto.chain import (
+    EVENT_FIELDS,
+    GENESIS,
+    ChainVerifier,
+    Checkpoint,
+    Link,
+    canonical,
+    link,
+    sign_checkpoint,
+)
+
+KEY = Ed25519PrivateKey.generate()
+KEYS = {"audit-1": KEY.public_key()}
+
+
+def event(seq: int, **changes) -> tuple:
+    values = dict(zip(EVENT_FIELDS, (seq, 1_764_000_000_000_000 + seq, "anna", "Anna Å", "iof", "malmo-stad", "social",
+                                     ["staff"], "client.read", "6f1c0f0e-0000-4000-8000-000000000001", None, None,
+                                     "allow", "own_zone", [], "care", f"r-{seq}", "10.0.0.1", False)))
+    values.update(changes)
+    return tuple(values.values())
+
+
+def chain(seqs) -> list[tuple[int, tuple, Link]]:
+    rows, prev_seq, prev_hash = [], 0, GENESIS
+    for seq in seqs:
+        values = event(seq)
+        chain_hash = link(prev_hash, values)
+        rows.append((seq, values, Link(prev_seq, prev_hash, chain_hash)))
+        prev_seq, prev_hash = seq, chain_hash
+    return rows
+
+
+def checkpoint(rows, index: int, key=KEY, key_id="audit-1") -> Checkpoint:
+    seq, _, chained = rows[index]
+    return Checkpoint(seq, chained.hash, 1_764_000_000_000_000, key_id, sign_checkpoint(key, key_id, seq, chained.hash, 1_764_000_000_000_000))
+
+
+def verify(rows, checkpoints=(), held=None):
+    verifier = ChainVerifier(KEYS, {c.seq: c for c in checkpoints}, held)
+    for seq, values, chained in rows:
+        if not verifier.add(seq, values, chained):
+            break
+    return verifier.finish()
+
+
+def test_canonical_bytes_are_fixed_by_the_format():
+    assert canonical(event(7)) == ('[1,7,1764000000000007,"anna","Anna Å","iof","malmo-stad","social",["staff"],'
+                                   '"client.read","6f1c0f0e-0000-4000-8000-000000000001",null,null,"allow","own_zone",'
+                                   '[],"care","r-7","10.0.0.1",false]').encode()
+    with pytest.raises(ValueError):
+        canonical(event(7)[:-1])
+
+
+def test_an_intact_chain_with_gaps_and_an_unsealed_tail():
+    rows = chain([1, 2, 4, 5, 9])
+    result = verify(rows + [(10, event(10), None), (11, event(11), None)], [checkpoint(rows, 2)])
+    assert (result.ok, result.checked, result.head_seq, result.head_hash) == (True, 5, 9, rows[-1][2].hash)
+
+
+def test_each_kind_of_damage_at_its_seq():
+    rows = chain(range(1, 11))
+    modified = [r if r[0] != 4 else (4, event(4, basis="consent:x"), r[2]) for r in rows]
+    assert (verify(modified).first_bad_seq, verify(modified).problem) == (4, "modified")
+    missing = [r for r in rows if r[0] != 6]
+    assert (verify(missing).first_bad_seq, verify(missing).problem) == (6, "missing")
+    link_only = [r if r[0] != 6 else (6, None, r[2]) for r in rows]
+    assert (verify(link_only).first_bad_seq, verify(link_only).problem) == (6, "missing")
+    inserted = rows[:5] + [(5.5, event(5), None)] + rows[5:]
+    assert (verify(inserted).first_bad_seq, verify(inserted).problem) == (5.5, "inserted")
+    a, b = rows[2], rows[7]
+    contents = {3: (3, *b[1][1:]), 8: (8, *a[1][1:])}  # the two events' contents trade places, seqs stay
+    swapped = [(seq, contents.get(seq, values), chained) for seq, values, chained in rows]
+    assert (verify(swapped).first_bad_seq, verify(swapped).problem) == (3, "reordered")
+
+
+def test_checkpoints_catch_a_rewritten_chain_a_forged_signature_and_a_cut_tail():
+    rows = chain(range(1, 11))
+    good = checkpoint(rows, 7)
+    assert verify(rows, [good]).ok
+    forged = replace(good, signature=bytes(64))
+    assert (verify(rows, [forged]).first_bad_seq, verify(rows, [forged]).problem) == (8, "bad_signature")
+    stranger = checkpoint(rows, 7, key=Ed25519PrivateKey.generate())
+    assert verify(rows, [stranger]).problem == "bad_signature"
+    # a forger recomputes every link after 3: the chain is self-consistent, the signed checkpoint is not
+    rewritten, prev_seq, prev_hash = [], 0, GENESIS
+    for seq in range(1, 11):
+        values = event(seq, actor_sub="mallory") if seq == 3 else event(seq)
+        chain_hash = link(prev_hash, values)
+        rewritten.append((seq, values, Link(prev_seq, prev_hash, chain_hash)))
+        prev_seq, prev_hash = seq, chain_hash
+    assert verify(rewritten).ok
+    assert (verify(rewritten, [good]).first_bad_seq, verify(rewritten, [good]).problem) == (8, "modified")
+    cut = rows[:6]
+    assert (verify(cut, [good]).first_bad_seq, verify(cut, [good]).problem) == (7, "truncated")
+    held = (rows[8][0], rows[8][2].hash)
+    assert verify(rows, held=held).ok and verify(cut, held=held).problem == "truncated"
+    assert verify(rows, held=(9, bytes(32))).problem == "truncated"
