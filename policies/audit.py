@@ -30,3 +30,15 @@ def decide_access_log(principal: Principal, *, client_exists: bool, relation_act
     if not relation_active:
         return deny(Reason.NO_RELATION, legal_basis="PDL 4:1")
     return allow(Basis.RELATION, legal_basis="PDL 8:5")
+
+
+def decide_review(principal: Principal, *, grant_exists: bool, grant_sub: str | None) -> Decision:
+    """A verdict on an emergency access: an auditor, never on an access of their own (no one judges themself)."""
+    gate = role_gate(principal.roles, Permission.AUDIT_REVIEW)
+    if not gate:
+        return gate
+    if not grant_exists:
+        return deny(Reason.UNKNOWN_GRANT, legal_basis="HSLF-FS 2016:40 4:9")
+    if grant_sub == principal.sub:
+        return deny(Reason.OWN_EMERGENCY, legal_basis="HSLF-FS 2016:40 4:9")
+    return allow(Basis.ROLE, legal_basis="HSLF-FS 2016:40 4:9")

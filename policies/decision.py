@@ -18,6 +18,7 @@ class Basis(StrEnum):
 class Reason(StrEnum):
     """Machine-readable reason codes written to the audit log."""
 
+    ALREADY_REVIEWED = "already_reviewed"
     BLOCKED = "blocked"
     CATEGORY_NOT_COVERED = "category_not_covered"
     CONSENT_EXPIRED = "consent_expired"
@@ -32,11 +33,13 @@ class Reason(StrEnum):
     NOT_OWNING_UNIT = "not_owning_unit"
     NOT_PARTY = "not_party"
     NOT_UPLOADER = "not_uploader"
+    OWN_EMERGENCY = "own_emergency"
     PURPOSE_NOT_COVERED = "purpose_not_covered"
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"
     UNKNOWN_DOCUMENT = "unknown_document"
+    UNKNOWN_GRANT = "unknown_grant"
     UNKNOWN_RELATION = "unknown_relation"
     UNIT_NOT_COVERED = "unit_not_covered"
 

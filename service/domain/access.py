@@ -12,6 +12,8 @@ def raise_if_denied(decision: Decision) -> None:
         return
     if Reason.FORBIDDEN_ROLE in decision.reason_codes:
         raise Forbidden("your roles do not allow this")
+    if Reason.OWN_EMERGENCY in decision.reason_codes:
+        raise Forbidden("no one reviews their own emergency access", code="own_emergency")
     if Reason.NOT_OWNING_UNIT in decision.reason_codes:
         raise Forbidden("only the owning unit may do this", code="not_owning_unit")
     if Reason.SHREDDED in decision.reason_codes:

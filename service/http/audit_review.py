@@ -1,6 +1,146 @@
 """Auditors' review: the emergency-access queue with verdicts, and the anomaly report."""
 from __future__ import annotations
 
-from .routing import Routes
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from policies.roles import Permission
+
+from ..domain import audit_review
+from ..errors import ValidationFailed
+from ..store.audit_review import STATUSES
+from . import cursor
+from .context import authenticate, runtime
+from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
+from .schemas import Body, Out, Page
 
 routes = Routes("audit")
+
+
+class EmergencyReviewIn(Body):
+    verdict: Literal["justified", "unjustified"]
+    comment: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)] = Field(
+        description="why; stored sealed")
+
+
+class EmergencyVerdict(Out):
+    """An auditor's verdict on an emergency access: recorded once, never changed."""
+
+    verdict: Literal["justified", "unjustified"]
+    comment: str
+    reviewed_by: str
+    reviewed_at: datetime
+
+
+class EmergencyReviewOut(EmergencyVerdict):
+    """The verdict just recorded."""
+
+    grant_id: UUID
+
+
+class EmergencyQueueItem(Out):
+    """An emergency access (nödåtkomst) with what an auditor needs to judge it."""
+
+    id: UUID
+    client_id: UUID
+    unit: str
+    organisation: str
+    domain: str = Field(description="the domain of the unit that opened it")
+    sub: str = Field(description="the staff member who opened it")
+    reason: str
+    opened_at: datetime
+    expires_at: datetime
+    accesses: int = Field(description="events recorded under it (basis emergency:<id>), the opening left out")
+    review: EmergencyVerdict | None
+
+
+class AnomalyFinding(Out):
+    kind: Literal["many_clients_read", "repeated_denials", "many_relations_opened", "emergency_unreviewed"]
+    actor: str = Field(description="the user's sub")
+    unit: str | None = Field(description="the unit the user acted from; null when several (detail names them)")
+    day: date | None = Field(description="the calendar day in Europe/Stockholm")
+    count: int = Field(description="emergency_unreviewed: whole hours without a verdict")
+    threshold: int
+    detail: str
+
+
+class AnomalyReport(Out):
+    """Findings for review in [since, until)."""
+
+    since: datetime
+    until: datetime
+    findings: list[AnomalyFinding]
+
+
+_STATUS_QUERY = (("status", "string", "open (no verdict yet; default), reviewed or all"),)
+_WINDOW_QUERY = (
+    ("since", "string", "ISO 8601 instant with offset, inclusive (default: 7 days before until)"),
+    ("until", "string", "ISO 8601 instant with offset, exclusive (default: now); at most 366 days after since"),
+)
+
+
+@routes.get(
+    "/v1/audit/emergency-reviews", summary="The emergency-access review queue, oldest first",
+    permission=Permission.AUDIT_READ, responses={200: Page[EmergencyQueueItem]}, query=(*_STATUS_QUERY, *PAGE_QUERY),
+)
+async def list_emergency_reviews(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    status = request.query.get("status", "open")
+    if status not in STATUSES:
+        raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+    after_cursor, limit = page_params(request)
+    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
+    if after_cursor:
+        opened_at, grant_id = cursor.decode(after_cursor, length=2)
+        try:
+            after = (datetime.fromisoformat(opened_at), UUID(grant_id))
+        except ValueError:
+            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    items = await audit_review.emergency_queue(runtime(request), caller, status=status, after=after, limit=limit + 1)
+    next_cursor = cursor.encode([items[limit - 1]["opened_at"].isoformat(), str(items[limit - 1]["id"])]) \
+        if len(items) > limit else None
+    return json_response(Page[EmergencyQueueItem], {"items": items[:limit], "next_cursor": next_cursor})
+
+
+@routes.post(
+    "/v1/audit/emergency-reviews/{grant_id}", summary="Record the final verdict on an emergency access",
+    permission=Permission.AUDIT_REVIEW, body=EmergencyReviewIn, responses={201: EmergencyReviewOut},
+    errors=((404, "not_found"), (409, "already_reviewed")),
+)
+async def review_emergency(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    grant_id = path_uuid(request, "grant_id")
+    body = await read_body(request, EmergencyReviewIn)
+    verdict = await audit_review.review(runtime(request), caller, grant_id, verdict=body.verdict, comment=body.comment)
+    return json_response(EmergencyReviewOut, verdict, status=201)
+
+
+@routes.get(
+    "/v1/audit/anomalies", summary="Findings for review: many clients read, repeated denials, many relations "
+                                   "opened, emergency access without a verdict after 24 h",
+    permission=Permission.AUDIT_READ, responses={200: AnomalyReport}, errors=((422, "validation_failed"),),
+    query=_WINDOW_QUERY,
+)
+async def anomaly_report(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    report = await audit_review.anomalies(runtime(request), caller, since=_instant(request, "since"),
+                                          until=_instant(request, "until"))
+    return json_response(AnomalyReport, report)
+
+
+def _instant(request: web.Request, name: str) -> datetime | None:
+    """An ISO 8601 instant (with offset) from the query, in UTC; None when absent; 422 validation_failed otherwise."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed([{"field": name, "message": "must be an ISO 8601 instant with offset, e.g. 2026-11-25T08:00:00Z"}])
+    return value.astimezone(UTC)

@@ -1,0 +1,153 @@
+"""Auditors' review: the emergency-access queue with verdicts, and the anomaly report.
+
+Every call is an event in the transaction of its read or write: the queue and the
+report as `audit.read`, a verdict as `emergency.review` naming the grant's client;
+denials too. The emergency reason and the verdict's comment are sealed at rest.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from policies.audit import decide_audit, decide_review
+from policies.decision import Reason, deny
+from policies.roles import Permission
+
+from .. import audit
+from ..audit import Action, Caller
+from ..errors import Conflict, ValidationFailed
+from ..runtime import Runtime
+from ..store import audit_review as review_store
+from .access import raise_if_denied
+
+_GRANT_RECORD = "emergency_grant"  # as service/domain/consents.py seals the reason
+_REVIEW_RECORD = "emergency_review"
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=366)
+REVIEW_DUE = timedelta(hours=24)
+
+
+def review_json(rt: Runtime, row: Any, *, grant_id: UUID) -> dict[str, Any]:
+    comment = rt.sealer.open_text(row["comment_sealed"], record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
+    return {"verdict": row["verdict"], "comment": comment, "reviewed_by": row["reviewed_by"],
+            "reviewed_at": row["reviewed_at"]}
+
+
+def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
+    """A grant as the queue shows it, with its reason opened and its verdict (or null)."""
+    grant_id = row["id"]
+    return {
+        "id": grant_id, "client_id": row["client_id"], "unit": row["unit_id"], "organisation": row["organisation"],
+        "domain": row["domain"], "sub": row["sub"],
+        "reason": rt.sealer.open_text(row["reason_sealed"], record=_GRANT_RECORD, record_id=str(grant_id), field="reason"),
+        "opened_at": row["opened_at"], "expires_at": row["expires_at"], "accesses": row["accesses"],
+        "review": review_json(rt, row, grant_id=grant_id) if row["verdict"] is not None else None,
+    }
+
+
+async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tuple[datetime, UUID],
+                          limit: int) -> list[dict]:
+    """Emergency grants in `status` (open, reviewed, all) after the key `after`, oldest first; raises Forbidden."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        decision = decide_audit(caller.principal, Permission.AUDIT_READ)
+        rows = []
+        if decision:
+            rows = await review_store.grants_page(conn, status=status, after=after, limit=limit)
+        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
+    raise_if_denied(decision)
+    return [grant_json(rt, row) for row in rows]
+
+
+async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, comment: str) -> dict:
+    """Record the one, final verdict on an emergency grant, the comment sealed.
+
+    Raises Forbidden, NotFound (no such grant), Conflict `already_reviewed`.
+    """
+    principal = caller.principal
+    async with rt.pool.acquire() as conn, conn.transaction():
+        grant = await review_store.grant(conn, grant_id)
+        decision = decide_review(principal, grant_exists=grant is not None, grant_sub=grant["sub"] if grant else None)
+        row = None
+        if decision:
+            sealed = rt.sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
+            row = await review_store.insert_review(conn, grant_id, verdict=verdict, comment_sealed=sealed,
+                                                   reviewed_by=principal.sub, reviewed_by_name=principal.name)
+            if row is None:
+                decision = deny(Reason.ALREADY_REVIEWED)  # a concurrent or earlier verdict: the first one stands
+        await audit.record(conn, Action.EMERGENCY_REVIEW, caller=caller, decision=decision,
+                           client_id=grant["client_id"] if grant else None)
+    if Reason.ALREADY_REVIEWED in decision.reason_codes:
+        raise Conflict("this emergency access already has a verdict; verdicts are final", code="already_reviewed")
+    raise_if_denied(decision)
+    return {"grant_id": grant_id, **review_json(rt, row, grant_id=grant_id)}
+
+
+def report_window(*, since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until): default the 7 days up to `now`; raises ValidationFailed when unordered or over 366 days."""
+    until = until or now
+    since = since or until - DEFAULT_WINDOW
+    if since >= until:
+        raise ValidationFailed([{"field": "until", "message": "must be later than since"}])
+    if until - since > MAX_WINDOW:
+        raise ValidationFailed([{"field": "since", "message": "the window may span at most 366 days"}])
+    return since, until
+
+
+async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, until: datetime | None) -> dict:
+    """Findings in [since, until) (default: the last 7 days); raises Forbidden, ValidationFailed."""
+    now = rt.clock()
+    since, until = report_window(since=since, until=until, now=now)
+    settings = rt.settings
+    async with rt.pool.acquire() as conn, conn.transaction():
+        decision = decide_audit(caller.principal, Permission.AUDIT_READ)
+        days, grants = [], []
+        if decision:
+            days = await review_store.per_day_counts(
+                conn, since=since, until=until, clients_per_day=settings.anomaly_clients_per_day,
+                denials_per_day=settings.anomaly_denials_per_day, relations_per_day=settings.anomaly_relations_per_day)
+            grants = await review_store.unreviewed_grants(conn, since=since, until=until,
+                                                        opened_before=now - REVIEW_DUE)
+        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
+    raise_if_denied(decision)
+    findings = [*_day_findings(rt, days), *(_grant_finding(row, now=now) for row in grants)]
+    findings.sort(key=lambda f: (f["day"], f["kind"], f["actor"]))
+    return {"since": since, "until": until, "findings": findings}
+
+
+def _finding(kind: str, actor: str, units: list[str] | None, day: Any, count: int, threshold: int, detail: str) -> dict:
+    units = sorted(units or [])
+    if len(units) > 1:
+        detail += f", from units {', '.join(units)}"
+    return {"kind": kind, "actor": actor, "unit": units[0] if len(units) == 1 else None, "day": day,
+            "count": count, "threshold": threshold, "detail": detail}
+
+
+# Per-day kinds: (kind, its count and units in the store's row, the setting holding its threshold, detail).
+_DAY_KINDS = (
+    ("many_clients_read", "clients_read", "read_units", "anomaly_clients_per_day",
+     "read {count} distinct clients on {day} (threshold: more than {threshold})"),
+    ("repeated_denials", "denials", "denial_units", "anomaly_denials_per_day",
+     "{count} denied attempts on {day} (threshold: {threshold})"),
+    ("many_relations_opened", "relations_opened", "relation_units", "anomaly_relations_per_day",
+     "opened relations to {count} distinct clients on {day} (threshold: more than {threshold})"),
+)
+
+
+def _day_findings(rt: Runtime, rows: list[Any]) -> list[dict]:
+    findings = []
+    for row in rows:
+        for kind, count, units, setting, detail in _DAY_KINDS:
+            if row[kind]:
+                threshold = getattr(rt.settings, setting)
+                findings.append(_finding(kind, row["actor"], row[units], row["day"], row[count], threshold,
+                                         detail.format(count=row[count], day=row["day"], threshold=threshold)))
+    return findings
+
+
+def _grant_finding(row: Any, *, now: datetime) -> dict:
+    hours = int((now - row["opened_at"]) / timedelta(hours=1))
+    threshold = int(REVIEW_DUE / timedelta(hours=1))
+    return _finding("emergency_unreviewed", row["sub"], [row["unit_id"]], row["day"], hours, threshold,
+                    f"emergency access {row['id']} has had no verdict for {hours} h (due within {threshold} h); "
+                    f"{row['accesses']} access(es) under it")

@@ -1,0 +1,108 @@
+"""Auditors' review: emergency grants with their verdicts, and the anomaly report's queries.
+
+Days are Swedish calendar days: `(at AT TIME ZONE 'Europe/Stockholm')::date`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+# Status filters of the queue: a grant is open until it has a verdict.
+STATUSES = ("open", "reviewed", "all")
+
+# The accesses made under a grant: events whose basis names it, the opening itself left out. Every such
+# event names the grant's client, so the count walks that client's events (index audit_events_client).
+_accesses = """
+(SELECT count(*) FROM audit_events e
+ WHERE e.client_id = g.client_id AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')
+"""
+_grants_page_sql = f"""
+SELECT g.id, g.client_id, g.unit_id, u.organisation, u.domain, g.sub, g.reason_sealed, g.opened_at, g.expires_at,
+       {_accesses} AS accesses,
+       r.verdict, r.comment_sealed, r.reviewed_by, r.reviewed_at
+FROM emergency_grants g
+JOIN units u ON u.id = g.unit_id
+LEFT JOIN emergency_reviews r ON r.grant_id = g.id
+WHERE ($1::text = 'all' OR ($1::text = 'reviewed') = (r.grant_id IS NOT NULL))
+  AND (g.opened_at, g.id) > ($2::timestamptz, $3::uuid)
+ORDER BY g.opened_at, g.id
+LIMIT $4
+"""
+_grant_sql = "SELECT id, client_id, sub FROM emergency_grants WHERE id = $1"
+# The primary key keeps one verdict per grant; a second (even a concurrent one) inserts nothing.
+_insert_review_sql = """
+INSERT INTO emergency_reviews (grant_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (grant_id) DO NOTHING
+RETURNING grant_id, verdict, comment_sealed, reviewed_by, reviewed_at
+"""
+
+# One pass over the window's events: per user and Swedish day, the distinct clients read, the denials, and
+# the distinct clients a relation was opened to, each with the units the user acted from.
+_per_day_sql = """
+WITH counted AS (
+    SELECT e.actor_sub AS actor, (e.at AT TIME ZONE 'Europe/Stockholm')::date AS day,
+           count(DISTINCT e.client_id) FILTER (WHERE e.decision = 'allow' AND e.action = ANY($3::text[])) AS clients_read,
+           array_agg(DISTINCT e.actor_unit) FILTER (WHERE e.decision = 'allow' AND e.action = ANY($3::text[])
+                                                    AND e.actor_unit IS NOT NULL) AS read_units,
+           count(*) FILTER (WHERE e.decision = 'deny') AS denials,
+           array_agg(DISTINCT e.actor_unit) FILTER (WHERE e.decision = 'deny' AND e.actor_unit IS NOT NULL) AS denial_units,
+           count(DISTINCT e.client_id) FILTER (WHERE e.decision = 'allow' AND e.action = 'relation.open') AS relations_opened,
+           array_agg(DISTINCT e.actor_unit) FILTER (WHERE e.decision = 'allow' AND e.action = 'relation.open'
+                                                    AND e.actor_unit IS NOT NULL) AS relation_units
+    FROM audit_events e
+    WHERE e.at >= $1 AND e.at < $2
+    GROUP BY 1, 2
+)
+SELECT * FROM (SELECT counted.*, clients_read > $4 AS many_clients_read, denials >= $5 AS repeated_denials,
+                      relations_opened > $6 AS many_relations_opened
+               FROM counted) judged
+WHERE many_clients_read OR repeated_denials OR many_relations_opened
+ORDER BY day, actor
+"""
+# Allowed events in which someone read a client's data, for `many_clients_read`.
+CLIENT_READ_ACTIONS = ("client.read", "document.list", "document.read_metadata", "document.read_content", "consent.read")
+
+_unreviewed_grants_sql = f"""
+SELECT g.id, g.sub, g.unit_id, g.opened_at, (g.opened_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
+       {_accesses} AS accesses
+FROM emergency_grants g
+WHERE g.opened_at >= $1 AND g.opened_at < $2 AND g.opened_at < $3
+  AND NOT EXISTS (SELECT 1 FROM emergency_reviews r WHERE r.grant_id = g.id)
+ORDER BY g.opened_at, g.id
+"""
+
+
+async def grants_page(conn: asyncpg.Connection, *, status: str, after: tuple[datetime, UUID],
+                      limit: int) -> list[asyncpg.Record]:
+    """Emergency grants in `status` (open, reviewed, all) opened after the key `after`, oldest first,
+    with unit zone, access count and verdict (null columns when none)."""
+    return await conn.fetch(_grants_page_sql, status, *after, limit)
+
+
+async def grant(conn: asyncpg.Connection, grant_id: UUID) -> asyncpg.Record | None:
+    """The grant's id, client and the staff member who opened it, or None."""
+    return await conn.fetchrow(_grant_sql, grant_id)
+
+
+async def insert_review(conn: asyncpg.Connection, grant_id: UUID, *, verdict: str, comment_sealed: bytes,
+                        reviewed_by: str, reviewed_by_name: str | None) -> asyncpg.Record | None:
+    """Record the verdict on a grant; None when it already has one (the first verdict stands)."""
+    return await conn.fetchrow(_insert_review_sql, grant_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
+
+
+async def per_day_counts(conn: asyncpg.Connection, *, since: datetime, until: datetime, clients_per_day: int,
+                         denials_per_day: int, relations_per_day: int) -> list[asyncpg.Record]:
+    """(actor, day) rows of [since, until) with at least one finding, named by kind (true or false): more than
+    `clients_per_day` clients read, at least `denials_per_day` denials, more than `relations_per_day`
+    clients a relation was opened to; with the counts and the units of each."""
+    return await conn.fetch(_per_day_sql, since, until, list(CLIENT_READ_ACTIONS), clients_per_day, denials_per_day,
+                            relations_per_day)
+
+
+async def unreviewed_grants(conn: asyncpg.Connection, *, since: datetime, until: datetime,
+                            opened_before: datetime) -> list[asyncpg.Record]:
+    """Grants opened in [since, until) and before `opened_before` that have no verdict, oldest first."""
+    return await conn.fetch(_unreviewed_grants_sql, since, until, opened_before)
