@@ -35,6 +35,7 @@ from .http.context import RUNTIME
 from .http.middleware import add_request_id, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
+from . import ui
 from .runtime import KeyRingHolder, Runtime, utc_now
 from .sealer import AuditSealer
 from .settings import Settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
     app[OPENAPI] = build_openapi(endpoints(), version=__version__)
+    ui.setup(app)
     app.on_response_prepare.append(add_request_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -119,11 +119,12 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                        for row in await chain_store.checkpoints(conn)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
         add = verifier.add
-        async for row in chain_store.walk(conn):
-            prev_hash = row[-2]
-            chained = Link(row[-3], prev_hash, row[-1]) if prev_hash is not None else None
-            if not add(row[0], tuple(row[_VALUES]) if row[1] else None, chained):
-                break
+        async for rows in chain_store.walk(conn):
+            for row in rows:
+                prev_hash = row[-2]
+                chained = Link(row[-3], prev_hash, row[-1]) if prev_hash is not None else None
+                if not add(row[0], tuple(row[_VALUES]) if row[1] else None, chained):
+                    return verifier.finish()
         return verifier.finish()
 
 

@@ -207,3 +207,16 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
         await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision)
     return {"id": row["id"], "client_id": client_id, "domain": domain, "opened_at": row["opened_at"], "expires_at": row["expires_at"]}
+
+
+async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict | None:
+    """The caller's own running emergency access to the client (for the banner), or None.
+
+    It tells the caller only what they did themselves, nothing about the client: no event.
+    """
+    principal = caller.principal
+    if principal.unit is None:
+        return None
+    async with rt.pool.acquire() as conn:
+        row = await consents_store.active_grant(conn, client_id, unit=principal.unit, sub=principal.sub)
+    return {"id": row["id"], "expires_at": row["expires_at"]} if row else None

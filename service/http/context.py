@@ -21,8 +21,13 @@ def runtime(request: web.Request) -> Runtime:
 
 async def authenticate(request: web.Request) -> Caller:
     """Verify the bearer token and its unit (must exist and be active); raises Unauthorized / UnknownUnit."""
+    return await caller_of(request, bearer_token(request.headers.get("Authorization")))
+
+
+async def caller_of(request: web.Request, token: str) -> Caller:
+    """The caller a token names (the API's header, or the web interface's session); raises Unauthorized / UnknownUnit."""
     rt = runtime(request)
-    claims = rt.verifier.verify(bearer_token(request.headers.get("Authorization")))
+    claims = rt.verifier.verify(token)
     zone = None
     if claims.unit is not None:
         async with rt.pool.acquire() as conn:

@@ -133,9 +133,13 @@ def _purpose(request: web.Request) -> str:
 )
 async def read_content(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request)
-    document_id = path_uuid(request, "document_id")
+    return await stream_content(request, caller, path_uuid(request, "document_id"), purpose=_purpose(request))
+
+
+async def stream_content(request: web.Request, caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
+    """Decide, audit, then stream the authenticated plaintext (the API and the web interface both answer so)."""
     rt = runtime(request)
-    content = await documents.open_content(rt, caller, document_id, purpose=_purpose(request))
+    content = await documents.open_content(rt, caller, document_id, purpose=purpose)
     async with aclosing(content.segments):  # hands the connection back even if the client goes away
         try:
             first = await anext(content.segments)  # a tampered first segment is still a clean 500

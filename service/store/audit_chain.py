@@ -1,12 +1,12 @@
 """The audit chain's SQL: what the sealer reads and writes, what verification walks."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import asyncpg
 
-from crypto.chain import GENESIS
+from crypto.chain import EVENT_FIELDS, GENESIS
 
 from ..audit import RECORDING_LOCK
 
@@ -24,6 +24,7 @@ _observe_sql = f"""
 SELECT (SELECT max(seq) FROM audit_events) AS max_seq,
        ARRAY(SELECT virtualtransaction FROM pg_locks
              WHERE locktype = 'advisory' AND classid = 0 AND objid = {RECORDING_LOCK} AND objsubid = 1
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND granted AND pid <> pg_backend_pid()) AS holders
 """
 _head_sql = "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
@@ -34,11 +35,17 @@ _insert_checkpoint_sql = """
 INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature)
 VALUES ($1, $2, $3, $4, $5)
 """
+# Events in seq order with their links: a merge over both primary keys, no sort.
 _walk_sql = f"""
-SELECT coalesce(e.seq, c.seq) AS seq, e.seq IS NOT NULL AS has_event, {EVENT_VALUES},
-       c.prev_seq, c.prev_hash, c.hash
-FROM audit_events e FULL JOIN audit_chain c ON c.seq = e.seq
-ORDER BY 1
+SELECT e.seq, true AS has_event, {EVENT_VALUES}, c.prev_seq, c.prev_hash, c.hash
+FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq
+ORDER BY e.seq
+"""
+# Links whose event is gone (none, unless someone deleted events): merged into the walk.
+_orphan_links_sql = """
+SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c
+WHERE NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
+ORDER BY c.seq
 """
 _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"
 _checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq"
@@ -82,13 +89,24 @@ async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes
             await conn.executemany(_insert_checkpoint_sql, checkpoints)
 
 
-def walk(conn: asyncpg.Connection, prefetch: int = 20_000):
-    """A cursor over events and links together in seq order (either may be missing).
+async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncIterator[list]:
+    """Batches of rows in seq order: (seq, has_event, the EVENT_FIELDS values…, prev_seq, prev_hash, hash).
 
-    Columns: seq, has_event, the EVENT_FIELDS values, prev_seq, prev_hash, hash. Run it
-    inside a REPEATABLE READ transaction so the walk sees one state of the log.
+    A link whose event was deleted comes in its place with has_event false and no
+    values. Run it inside a REPEATABLE READ transaction so the walk sees one state.
     """
-    return conn.cursor(_walk_sql, prefetch=prefetch)
+    orphans = [(row["seq"], False, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
+               for row in await conn.fetch(_orphan_links_sql)]
+    cursor = await conn.cursor(_walk_sql)
+    while rows := await cursor.fetch(batch):
+        if orphans and orphans[0][0] < rows[-1][0]:
+            merged = sorted([*rows, *[o for o in orphans if o[0] < rows[-1][0]]], key=lambda row: row[0])
+            orphans = [o for o in orphans if o[0] >= rows[-1][0]]
+            yield merged
+        else:
+            yield rows
+    if orphans:
+        yield orphans
 
 
 async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -78,3 +78,15 @@ async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: U
                        reason_sealed: bytes, hours: int) -> asyncpg.Record:
     """Open an emergency grant that expires `hours` from now (database clock)."""
     return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, reason_sealed, hours)
+
+
+_active_grant_sql = """
+SELECT id, expires_at FROM emergency_grants
+WHERE client_id = $1 AND unit_id = $2 AND sub = $3 AND expires_at > clock_timestamp()
+ORDER BY expires_at DESC LIMIT 1
+"""
+
+
+async def active_grant(conn: asyncpg.Connection, client_id: UUID, *, unit: str, sub: str) -> asyncpg.Record | None:
+    """The caller's own emergency grant on the client that is still running, or None."""
+    return await conn.fetchrow(_active_grant_sql, client_id, unit, sub)

@@ -1,0 +1,109 @@
+"""Auditor pages: the event log, the chain's status, the emergency review queue, anomalies, the client's extract."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from aiohttp import web
+
+from ..audit import Action
+from ..domain import audit_log, audit_review
+from ..errors import ValidationFailed
+from ..store.audit_events import EventFilter
+from .staff import SWEDEN, _uuid
+from .pages import caller, form, page, redirect, render, rt
+
+PAGE = 50
+
+
+def _instant(raw: str | None, field: str) -> datetime | None:
+    """A datetime-local (Swedish time) or an ISO instant; empty is none."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed([{"field": field, "message": "not a date and time"}]) from None
+    return value if value.tzinfo else value.replace(tzinfo=SWEDEN)
+
+
+def _filters(query) -> EventFilter:
+    client_id = None
+    if query.get("client_id"):
+        try:
+            client_id = UUID(query["client_id"])
+        except ValueError:
+            raise ValidationFailed([{"field": "client_id", "message": "not a client id"}]) from None
+    action = query.get("action") or None
+    if action is not None and action not in Action._value2member_map_:
+        raise ValidationFailed([{"field": "action", "message": "not an audited action"}])
+    flagged = {"yes": True, "no": False}.get(query.get("flagged", ""))
+    decision = query.get("decision") if query.get("decision") in ("allow", "deny") else None
+    return EventFilter(client_id=client_id, actor=query.get("actor") or None, unit=query.get("unit") or None,
+                       action=action, decision=decision, flagged=flagged,
+                       since=_instant(query.get("since"), "since"), until=_instant(query.get("until"), "until"))
+
+
+@page()
+async def events(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        filters = _filters(query)
+    except ValidationFailed as exc:
+        return render(request, "audit_events.html", http_status=422, events=[], next_after=None, query=query,
+                      actions=sorted(Action._value2member_map_), error=str(exc))
+    after = int(query["after"]) if query.get("after", "").isdigit() else 0
+    items, last = await audit_log.page(rt(request), caller(request), filters, after=after, limit=PAGE)
+    keep = {k: v for k, v in query.items() if k != "after" and v}
+    return render(request, "audit_events.html", events=items, next_after=last, query=keep,
+                  actions=sorted(Action._value2member_map_), error=None)
+
+
+@page()
+async def chain(request: web.Request) -> web.Response:
+    runtime, who = rt(request), caller(request)
+    verdict = await audit_log.verify(runtime, who)
+    latest, _ = await audit_log.checkpoints(runtime, who, after=0, limit=1, latest=True)
+    return render(request, "audit_chain.html", verdict=verdict, checkpoint=latest[0] if latest else None)
+
+
+@page()
+async def reviews(request: web.Request) -> web.Response:
+    status = request.query.get("status") if request.query.get("status") in ("open", "reviewed", "all") else "open"
+    items = await audit_review.emergency_queue(rt(request), caller(request), status=status,
+                                              after=(datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0)), limit=200)
+    return render(request, "audit_reviews.html", grants=items, status=status)
+
+
+@page()
+async def review(request: web.Request) -> web.Response:
+    data = await form(request)
+    grant_id = _uuid(request, "grant_id")
+    comment = (data.get("comment") or "").strip()
+    verdict = data.get("verdict")
+    if verdict not in ("justified", "unjustified") or not comment:
+        raise ValidationFailed([{"field": "comment", "message": "choose a verdict and write a comment"}])
+    await audit_review.review(rt(request), caller(request), grant_id, verdict=verdict, comment=comment[:2000])
+    return redirect(request, "/ui/audit/emergency-reviews")
+
+
+@page()
+async def anomalies(request: web.Request) -> web.Response:
+    since, until = _instant(request.query.get("since"), "since"), _instant(request.query.get("until"), "until")
+    report = await audit_review.anomalies(rt(request), caller(request), since=since, until=until)
+    return render(request, "audit_anomalies.html", report=report)
+
+
+@page()
+async def access_log(request: web.Request) -> web.Response:
+    client_id = _uuid(request, "client_id")
+    items, _ = await audit_log.access_log(rt(request), caller(request), client_id, after=0, limit=500)
+    return render(request, "access_log.html", client_id=client_id, entries=items, printed=datetime.now(SWEDEN))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/ui/audit/events", events), web.get("/ui/audit/chain", chain),
+        web.get("/ui/audit/emergency-reviews", reviews), web.post("/ui/audit/emergency-reviews/{grant_id}", review),
+        web.get("/ui/audit/anomalies", anomalies), web.get("/ui/clients/{client_id}/access-log", access_log),
+    ]

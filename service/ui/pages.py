@@ -1,0 +1,111 @@
+"""What every page shares: the caller from the session, CSRF, rendering, errors as pages."""
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..audit import Caller
+from ..errors import BryggaError, Forbidden, Unauthorized, UnknownUnit
+from ..http.context import caller_of, runtime
+from . import session as sessions
+from .i18n import translate
+
+log = logging.getLogger("brygga.ui")
+SIGN_IN = "/ui/sign-in"
+# No inline script or style anywhere: the policy forbids both, so injected markup stays inert.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CALLER = web.RequestKey("ui_caller", Caller)
+
+
+class CsrfRefused(BryggaError):
+    status = 403
+    code = "csrf"
+
+
+def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
+    """A page in the session's language; sends the session cookie when it is new."""
+    session = sessions.load(request)
+    lang = session.lang
+    for name in ("errors", "values", "query"):  # forms look fields up by name: an absent one is empty
+        if name in context:
+            context[name] = defaultdict(str, context[name])
+    context.update(t=lambda text: translate(text, lang), lang=lang, session=session, csrf=session.csrf,
+                   caller=request.get(CALLER), path=request.path)
+    response = aiohttp_jinja2.render_template(template, request, context, status=http_status)
+    finish(request, response)
+    return response
+
+
+def finish(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    session = sessions.load(request)
+    if session.fresh:
+        sessions.store(request, response, session)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def redirect(request: web.Request, location: str) -> web.Response:
+    """303 See Other after a form (the browser then GETs `location`)."""
+    return finish(request, web.Response(status=303, headers={"Location": location}))
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    """The posted form, once its CSRF token matched the session's; raises CsrfRefused."""
+    data = await request.post()
+    if not sessions.csrf_ok(sessions.load(request), data.get("csrf") if isinstance(data.get("csrf"), str) else None):
+        raise CsrfRefused("the form's CSRF token does not match this session")
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
+    """Wrap a page handler: the caller from the session (else to sign-in), domain errors as pages."""
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.StreamResponse:
+            session = sessions.load(request)
+            try:
+                if signed_in:
+                    if not session.signed_in():
+                        return redirect(request, SIGN_IN)
+                    request[CALLER] = await caller_of(request, session.token)
+                return await handler(request)
+            except (Unauthorized, UnknownUnit):
+                fresh = sessions.new(session.lang)
+                response = redirect(request, f"{SIGN_IN}?expired=1")
+                sessions.store(request, response, fresh)
+                return response
+            except CsrfRefused:
+                return render(request, "error.html", http_status=403, message="Formuläret hade gått ut. Försök igen.")
+            except Forbidden as exc:
+                message = "Din roll tillåter inte detta." if exc.code == "forbidden_role" else str(exc)
+                return render(request, "error.html", http_status=403, message=message)
+            except BryggaError as exc:
+                if exc.status >= 500:
+                    raise
+                message = "Sidan finns inte, eller så får du inte se den." if exc.status in (404, 410) else str(exc)
+                return render(request, "error.html", http_status=exc.status, message=message)
+        return run
+    return wrap
+
+
+def caller(request: web.Request) -> Caller:
+    return request[CALLER]
+
+
+def rt(request: web.Request):
+    return runtime(request)

@@ -1,0 +1,88 @@
+"""Signing in and out. The seam: a page gets a bearer token from somewhere and calls `begin()`.
+
+Today the token comes from the development key (development only) or is pasted
+from the organisation's identity provider; an OIDC authorization-code callback
+would verify its ID/access token and call `begin()` the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from aiohttp import web
+
+from policies.model import Role
+
+from ..devkeys import mint_dev_token
+from ..errors import Unauthorized, UnknownUnit
+from ..http.context import caller_of
+from ..store import units as units_store
+from . import session as sessions
+from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
+
+ROLES = [role.value for role in Role]
+
+
+def _development(request: web.Request) -> bool:
+    return rt(request).settings.jwks_path is None  # the service verifies tokens of its own development key
+
+
+async def begin(request: web.Request, token: str, response: web.StreamResponse) -> None:
+    """Verify `token` (signature, time, unit) and make it the session's; raises Unauthorized."""
+    caller = await caller_of(request, token)
+    claims = rt(request).verifier.verify(token)
+    session = sessions.load(request)
+    # a new CSRF secret with every sign-in: a token planted before it is worthless after
+    signed_in = replace(sessions.new(session.lang), token=token, expires=claims.exp)
+    sessions.store(request, response, signed_in)
+    request[CALLER] = caller
+
+
+@page(signed_in=False)
+async def sign_in_form(request: web.Request) -> web.Response:
+    units = []
+    if _development(request):
+        async with rt(request).pool.acquire() as conn:
+            units = [row["id"] for row in await units_store.page(conn, after="", limit=500)]
+    return render(request, "sign_in.html", development=_development(request), units=units, roles=ROLES,
+                  expired="expired" in request.query, error=None)
+
+
+@page(signed_in=False)
+async def sign_in(request: web.Request) -> web.Response:
+    data = await form(request)
+    if _development(request) and data.get("sub"):
+        roles = [role for role in ROLES if data.get(f"role_{role}")]
+        token = mint_dev_token(rt(request).settings, sub=data["sub"].strip(), roles=roles,
+                               unit=data.get("unit") or None, name=data.get("name") or None, minutes=60)
+    else:
+        token = data.get("token", "").strip()
+    response = redirect(request, "/ui/")
+    try:
+        await begin(request, token, response)
+    except (Unauthorized, UnknownUnit, ValueError) as exc:
+        return render(request, "sign_in.html", http_status=401, development=_development(request), units=[],
+                      roles=ROLES, expired=False, error=str(exc))
+    return response
+
+
+@page(signed_in=False)
+async def sign_out(request: web.Request) -> web.Response:
+    await form(request)
+    response = redirect(request, SIGN_IN)
+    sessions.store(request, response, sessions.new(sessions.load(request).lang))
+    return response
+
+
+@page(signed_in=False)
+async def language(request: web.Request) -> web.Response:
+    data = await form(request)
+    lang = data.get("lang") if data.get("lang") in sessions.LANGUAGES else "sv"
+    response = redirect(request, data.get("back") if (data.get("back") or "").startswith("/ui/") else "/ui/")
+    sessions.store(request, response, replace(sessions.load(request), lang=lang))
+    return finish(request, response)
+
+
+@page()
+async def home(request: web.Request) -> web.Response:
+    roles = request[CALLER].principal.roles
+    return redirect(request, "/ui/audit/events" if Role.AUDITOR in roles and len(roles) == 1 else "/ui/clients")

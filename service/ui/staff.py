@@ -1,0 +1,237 @@
+"""Staff pages: find or register a client, relation, documents, upload, download, consents, emergency access.
+
+Every page calls the same domain functions as the API: the same decisions, the same events.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from aiohttp import BodyPartReader, web
+from pydantic import ValidationError
+
+from ..domain import clients, consents, documents, relations
+from ..errors import BryggaError, NotFound, ValidationFailed
+from ..fhir import consent_resource
+from ..http.documents import stream_content
+from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn
+from .pages import CsrfRefused, caller, form, page, redirect, render, rt
+from . import session as sessions
+
+SWEDEN = ZoneInfo("Europe/Stockholm")
+EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
+
+
+def _uuid(request: web.Request, name: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound() from None
+
+
+@page()
+async def clients_page(request: web.Request) -> web.Response:
+    return render(request, "clients.html", not_found="not_found" in request.query, errors={}, values={})
+
+
+@page()
+async def find_client(request: web.Request) -> web.Response:
+    data = await form(request)
+    try:
+        found = await clients.lookup(rt(request), caller(request), personal_number=data.get("personal_number", ""))
+    except NotFound:
+        return render(request, "clients.html", http_status=404, not_found=True, errors={}, values={})
+    except ValidationFailed as exc:
+        return render(request, "clients.html", http_status=422, not_found=False, errors=_field_errors(exc), values={})
+    return redirect(request, f"/ui/clients/{found['id']}")
+
+
+@page()
+async def register_client(request: web.Request) -> web.Response:
+    data = await form(request)
+    try:
+        client, _ = await clients.register(rt(request), caller(request), personal_number=data.get("new_personal_number", ""),
+                                           name=(data.get("name") or "").strip())
+    except ValidationFailed as exc:
+        errors = {("new_personal_number" if key == "personal_number" else key): value
+                  for key, value in _field_errors(exc).items()}
+        return render(request, "clients.html", http_status=422, not_found=False, errors=errors, values={"name": data.get("name", "")})
+    return redirect(request, f"/ui/clients/{client['id']}")
+
+
+def _field_errors(exc: ValidationFailed) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for item in exc.extra.get("errors", []) or []:
+        errors.setdefault(str(item.get("field", "")), str(item.get("message", "")))
+    return errors or {"": str(exc)}
+
+
+@page()
+async def client_page(request: web.Request) -> web.Response:
+    client_id = _uuid(request, "client_id")
+    runtime, who = rt(request), caller(request)
+    try:
+        client = await clients.read(runtime, who, client_id)
+    except NotFound:
+        # No relation (or no such client): nothing is shown but the way to open one.
+        return render(request, "client_no_relation.html", http_status=404, client_id=client_id)
+    items, _ = await documents.page(runtime, who, client_id, category=None, after=EPOCH, limit=200)
+    emergency = await consents.active_emergency(runtime, who, client_id)
+    if emergency:
+        emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
+    return render(request, "client.html", client=client, documents=items, emergency=emergency, categories=CATEGORIES,
+                  domains=runtime.settings.emergency_domains, errors={}, values={})
+
+
+@page()
+async def open_relation(request: web.Request) -> web.Response:
+    await form(request)
+    client_id = _uuid(request, "client_id")
+    await relations.open_relation(rt(request), caller(request), client_id)
+    return redirect(request, f"/ui/clients/{client_id}")
+
+
+@page()
+async def open_emergency(request: web.Request) -> web.Response:
+    data = await form(request)
+    client_id = _uuid(request, "client_id")
+    reason = (data.get("reason") or "").strip()
+    if len(reason) < 20:
+        raise ValidationFailed([{"field": "reason", "message": "at least 20 characters"}])
+    await consents.open_emergency(rt(request), caller(request), client_id, reason=reason,
+                                  domain=data.get("domain") or "health")
+    return redirect(request, f"/ui/clients/{client_id}")
+
+
+@page()
+async def upload(request: web.Request) -> web.Response:
+    """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
+    client_id = _uuid(request, "client_id")
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    part = await reader.next()
+    while isinstance(part, BodyPartReader) and part.name != "file":
+        fields[part.name or ""] = (await part.text())[:1000]
+        part = await reader.next()
+    if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
+        raise CsrfRefused("the form's CSRF token does not match this session")
+    if not isinstance(part, BodyPartReader) or fields.get("category") not in CATEGORIES or not fields.get("title", "").strip():
+        raise ValidationFailed([{"field": "file", "message": "choose a category, a title and a file"}])
+
+    async def chunks():
+        while chunk := await part.read_chunk(64 * 1024):
+            yield chunk
+
+    upload_ = documents.Upload(category=fields["category"], title=fields["title"].strip()[:200],
+                               declared_type=part.headers.get("Content-Type"), chunks=chunks())
+    await documents.create(rt(request), caller(request), client_id, upload_)
+    return redirect(request, f"/ui/clients/{client_id}")
+
+
+@page()
+async def download(request: web.Request) -> web.StreamResponse:
+    return await stream_content(request, caller(request), _uuid(request, "document_id"), purpose="care")
+
+
+# --- consents
+
+def _consent_body(data: dict[str, str], multi: dict[str, list[str]]) -> dict[str, Any]:
+    """The API's consent body from the form's fields (datetime-local read as Swedish time)."""
+    def instant(name: str) -> str | None:
+        raw = data.get(name) or ""
+        if not raw:
+            return None
+        try:
+            return datetime.fromisoformat(raw).replace(tzinfo=SWEDEN).isoformat()
+        except ValueError:
+            return raw  # the model names the field
+    return {
+        "from": {"organisation": data.get("from_organisation", ""), "domain": data.get("from_domain", "")},
+        "to": {"organisation": data.get("to_organisation", ""), "domain": data.get("to_domain", ""),
+               "unit": data.get("to_unit") or None},
+        "categories": multi.get("categories") or [], "purposes": multi.get("purposes") or [],
+        "valid_from": instant("valid_from"), "valid_until": instant("valid_until"),
+        "given_by": data.get("given_by", ""), "form": data.get("form", ""),
+        "maturity_assessed": data.get("maturity_assessed") == "on",
+        "evidence_document_id": data.get("evidence_document_id") or None, "note": data.get("note") or None,
+    }
+
+
+async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict, values: dict, status: int = 200):
+    runtime, who = rt(request), caller(request)
+    history = await consents.page(runtime, who, client_id, after=EPOCH, limit=200)
+    items, _ = await documents.page(runtime, who, client_id, category="consent_form", after=EPOCH, limit=200)
+    zone = who.principal.zone
+    defaults = {"from_organisation": zone.organisation if zone else "", "from_domain": zone.domain if zone else "",
+                "given_by": "client", "form": "written", "categories": [], "purposes": ["care"]}
+    return render(request, "consents.html", http_status=status, client_id=client_id, consents=history, forms=items,
+                  categories=CATEGORIES, purposes=PURPOSES, errors=errors, values={**defaults, **values},
+                  domains=runtime.settings.domains)
+
+
+@page()
+async def consents_page(request: web.Request) -> web.Response:
+    return await _consents_view(request, _uuid(request, "client_id"), errors={}, values={})
+
+
+@page()
+async def grant_consent(request: web.Request) -> web.Response:
+    client_id = _uuid(request, "client_id")
+    data = await form(request)
+    posted = await request.post()
+    multi = {"categories": [str(v) for v in posted.getall("categories", [])],
+             "purposes": [str(v) for v in posted.getall("purposes", [])]}
+    values = {**data, **multi}
+    try:
+        body = ConsentIn.model_validate_json(json.dumps(_consent_body(data, multi)))
+        await consents.grant(rt(request), caller(request), client_id, body)
+    except ValidationError as exc:
+        errors = {}
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"] if not str(part).isdigit()]
+            field = "_".join(loc[:2]) if loc and loc[0] in ("from", "to") else (loc[0] if loc else "")
+            errors.setdefault(field, error["msg"])
+        return await _consents_view(request, client_id, errors=errors, values=values, status=422)
+    except ValidationFailed as exc:
+        errors = {key.replace(".", "_"): value for key, value in _field_errors(exc).items()}
+        if exc.code not in ("validation_failed",):
+            errors.setdefault(exc.code, str(exc))
+        return await _consents_view(request, client_id, errors=errors, values=values, status=422)
+    return redirect(request, f"/ui/clients/{client_id}/consents")
+
+
+@page()
+async def revoke_consent(request: web.Request) -> web.Response:
+    data = await form(request)
+    consent_id = _uuid(request, "consent_id")
+    reason = (data.get("reason") or "").strip() or "återkallat"
+    revoked = await consents.revoke(rt(request), caller(request), consent_id, reason=reason[:500])
+    return redirect(request, f"/ui/clients/{revoked['client_id']}/consents")
+
+
+@page()
+async def consent_fhir(request: web.Request) -> web.Response:
+    _, consent = await consents.read(rt(request), caller(request), _uuid(request, "consent_id"))
+    text = json.dumps(consent_resource(consent), indent=2, ensure_ascii=False, default=str)
+    return render(request, "consent_fhir.html", consent=consent, fhir=text)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/ui/clients", clients_page), web.post("/ui/clients/find", find_client),
+        web.post("/ui/clients", register_client), web.get("/ui/clients/{client_id}", client_page),
+        web.post("/ui/clients/{client_id}/relation", open_relation),
+        web.post("/ui/clients/{client_id}/emergency", open_emergency),
+        web.post("/ui/clients/{client_id}/documents", upload),
+        web.get("/ui/documents/{document_id}/content", download),
+        web.get("/ui/clients/{client_id}/consents", consents_page),
+        web.post("/ui/clients/{client_id}/consents", grant_consent),
+        web.post("/ui/consents/{consent_id}/revoke", revoke_consent),
+        web.get("/ui/consents/{consent_id}/fhir", consent_fhir),
+    ]
+
+
+__all__ = ["routes", "BryggaError"]

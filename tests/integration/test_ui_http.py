@@ -1,0 +1,181 @@
+"""The web interface over plain HTTP: sessions, CSRF, the staff and auditor pages, escaping, languages."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.app import create_app
+from service.ui.i18n import EN
+from tests import files
+
+SWEDEN_NOW = datetime.now()
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "every form carries a CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+async def browser(settings):
+    """A cookie-keeping client on the real app (cookies for 127.0.0.1 need the unsafe jar)."""
+    async with TestClient(TestServer(create_app(settings)), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        yield client
+
+
+async def sign_in(browser, tokens, **claims) -> str:
+    page = await browser.get("/ui/sign-in")
+    html = await page.text()
+    response = await browser.post("/ui/sign-in", data={"csrf": csrf_of(html), "token": tokens(**claims)},
+                                  allow_redirects=False)
+    assert response.status == 303, await response.text()
+    return csrf_of(await (await browser.get("/ui/clients")).text()) if "auditor" not in claims.get("roles", ()) else ""
+
+
+async def test_pages_need_a_session_and_carry_security_headers(browser):
+    response = await browser.get("/ui/clients", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/ui/sign-in"
+    cookie = response.headers["Set-Cookie"]  # an anonymous session: a CSRF secret for the sign-in form
+    page = await browser.get("/ui/sign-in")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["X-Frame-Options"] == "DENY"
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
+    assert '<html lang="sv">' in await page.text()
+
+
+async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens, api):
+    await browser.get("/ui/sign-in")
+    response = await browser.post("/ui/sign-in", data={"csrf": "forged", "token": tokens(sub="x", roles=["auditor"])},
+                                  allow_redirects=False)
+    assert response.status == 403
+    assert (await browser.get("/ui/clients", allow_redirects=False)).status == 303  # still not signed in
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    refused = await browser.post("/ui/clients", data={"csrf": csrf[::-1], "new_personal_number": "19121212-1212",
+                                                     "name": "Tolvan"}, allow_redirects=False)
+    assert refused.status == 403
+    assert (await browser.post("/ui/clients", data={"new_personal_number": "19121212-1212", "name": "T"},
+                               allow_redirects=False)).status == 403
+
+
+async def test_a_bad_token_and_an_expired_session_send_you_to_sign_in(browser, tokens, api):
+    page = await browser.get("/ui/sign-in")
+    bad = await browser.post("/ui/sign-in", data={"csrf": csrf_of(await page.text()), "token": "not-a-jwt"})
+    assert bad.status == 401
+    await api.unit("iof-norr")
+    html = await (await browser.get("/ui/sign-in")).text()
+    now = int(datetime.now().timestamp())
+    token = tokens(sub="anna", unit="iof-norr", roles=["staff"], iat=now - 900, nbf=now - 900, exp=now - 120)
+    response = await browser.post("/ui/sign-in", data={"csrf": csrf_of(html), "token": token}, allow_redirects=False)
+    assert response.status == 401
+
+
+async def test_the_staff_day_through_forms(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", name="Anna Socialsekreterare", unit="iof-norr", roles=["staff"])
+    created = await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": "19121212-1212",
+                                                      "name": "Tolvan Tolvansson"}, allow_redirects=False)
+    assert created.status == 303
+    client_page = created.headers["Location"]
+    no_relation = await browser.get(client_page)
+    assert no_relation.status == 404 and "Öppna relation" in await no_relation.text()
+    assert "Tolvan" not in await no_relation.text()
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    page = await (await browser.get(client_page)).text()
+    assert "Tolvan Tolvansson" in page and "Inga dokument som du får se." in page
+    form = aiohttp.FormData()
+    for key, value in (("csrf", csrf), ("category", "assessment"), ("title", XSS)):
+        form.add_field(key, value)
+    content = files.pdf()
+    form.add_field("file", content, filename="u.pdf", content_type="application/pdf")
+    uploaded = await browser.post(f"{client_page}/documents", data=form, allow_redirects=False)
+    assert uploaded.status == 303, await uploaded.text()
+    page = await (await browser.get(client_page)).text()
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page and XSS not in page
+    assert 'class="badge own"' in page
+    link = re.search(r'href="(/ui/documents/[0-9a-f-]+/content)"', page).group(1)
+    download = await browser.get(link)
+    assert download.status == 200 and await download.read() == content
+    found = await browser.post("/ui/clients/find", data={"csrf": csrf, "personal_number": "191212121212"},
+                               allow_redirects=False)
+    assert found.headers["Location"] == client_page
+    missing = await browser.post("/ui/clients/find", data={"csrf": csrf, "personal_number": "19900101-0017"})
+    assert missing.status == 404 and "Ingen klient med det numret." in await missing.text()
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events WHERE actor_sub = 'anna' ORDER BY seq")]
+    assert actions[:3] == ["client.register", "client.read", "relation.open"]
+    assert {"document.create", "document.list", "document.read_content", "client.lookup"} <= set(actions)
+    assert "19121212" not in str(await db.fetch("SELECT * FROM audit_events"))
+
+
+async def test_consent_form_shows_errors_beside_fields_then_records_and_revokes(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": "19121212-1212",
+                                                           "name": "Tolvan"}, allow_redirects=False)).headers["Location"]
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    fields = {"csrf": csrf, "from_organisation": "malmo-stad", "from_domain": "social", "to_organisation": "region-skane",
+              "to_domain": "health", "given_by": "client", "form": "written", "note": XSS,
+              "valid_until": (SWEDEN_NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")}
+    bad = await browser.post(f"{client_page}/consents", data={**fields, "to_domain": "social", "to_organisation": "malmo-stad"})
+    html = await bad.text()
+    assert bad.status == 422 and 'aria-invalid="true"' in html and "field-error" in html
+    written = aiohttp.FormData(list(fields.items()) + [("categories", "assessment"), ("purposes", "care")])
+    bad = await browser.post(f"{client_page}/consents", data=written)
+    assert bad.status == 422 and "evidence" in (await bad.text()).lower()
+    verbal = aiohttp.FormData(list({**fields, "form": "verbal"}.items()) + [("categories", "assessment"), ("purposes", "care")])
+    ok = await browser.post(f"{client_page}/consents", data=verbal, allow_redirects=False)
+    assert ok.status == 303, await ok.text()
+    page = await (await browser.get(f"{client_page}/consents")).text()
+    assert "status-active" in page
+    consent_id = re.search(r'/ui/consents/([0-9a-f-]+)/revoke', page).group(1)
+    fhir = await browser.get(f"/ui/consents/{consent_id}/fhir")
+    assert fhir.status == 200 and '"resourceType": "Consent"' in (await fhir.text()).replace("&#34;", '"')
+    await browser.post(f"/ui/consents/{consent_id}/revoke", data={"csrf": csrf, "reason": "Klienten ångrade sig"})
+    page = await (await browser.get(f"{client_page}/consents")).text()
+    assert "status-revoked" in page and "/revoke" not in page
+    assert await db.fetchval("SELECT revoked_at IS NOT NULL FROM consents WHERE id = $1", uuid.UUID(consent_id))
+
+
+async def test_auditor_pages(browser, tokens, api):
+    await api.unit("iof-norr")
+    headers = api.staff("iof-norr")
+    person = await api.register(headers)
+    await api.relation(headers, person["id"])
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"])
+    home = await browser.get("/ui/", allow_redirects=False)
+    assert home.headers["Location"] == "/ui/audit/events"
+    for path in ("/ui/audit/events", "/ui/audit/chain", "/ui/audit/emergency-reviews", "/ui/audit/anomalies",
+                 f"/ui/clients/{person['id']}/access-log", f"/ui/audit/events?client_id={person['id']}&decision=allow"):
+        response = await browser.get(path)
+        assert response.status == 200, (path, await response.text())
+    assert "relation.open" in await (await browser.get("/ui/audit/events")).text()
+    bad = await browser.get("/ui/audit/events?client_id=nope")
+    assert bad.status == 422
+    content = await browser.get("/ui/clients")
+    assert content.status == 200  # the page exists; client content stays closed:
+    assert (await browser.get(f"/ui/clients/{person['id']}")).status in (403, 404)
+
+
+async def test_english_on_request(browser, tokens, api):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": "/ui/clients"})
+    page = await (await browser.get("/ui/clients")).text()
+    assert '<html lang="en">' in page and "Sign out" in page and "Find client" in page
+
+
+def test_every_template_string_has_its_english():
+    templates = Path(__file__).resolve().parents[2] / "service" / "ui" / "templates"
+    asked = set()
+    for path in templates.glob("*.html"):
+        asked |= set(re.findall(r'''t\(\s*["']([^"']+)["']\s*\)''', path.read_text()))
+    missing = sorted(text for text in asked if text not in EN)
+    assert not missing, missing
