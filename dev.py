@@ -2,7 +2,7 @@
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
     python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL)
-    python3 dev.py test    # install runtime + test deps into .venv, run the whole test suite
+    python3 dev.py test    # install runtime + test deps into .venv (and Chromium for browser tests), run every test
 
 Extra arguments go to `python -m service serve` or to pytest. Dependencies are
 installed only when the pinned requirement files changed since the last install.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -42,6 +43,24 @@ def _ensure_venv(requirements: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
+def _ensure_chromium() -> None:
+    """Headless Chromium for the browser tests, from Debian's packages when it is missing and we may install.
+
+    Without it (no root, no apt), the browser tests skip and say why; everything else runs.
+    """
+    if shutil.which("chromium") or os.environ.get("BRYGGA_SKIP_BROWSER_INSTALL"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("chromium is not installed and cannot be installed here (needs root and apt-get): browser tests will skip",
+              flush=True)
+        return
+    print("installing chromium and chromium-driver (Debian packages) for the browser tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"],
+                   check=True, env=env)
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     os.chdir(ROOT)
@@ -50,6 +69,7 @@ def main(argv: list[str]) -> int:
         os.execv(PYTHON, [str(PYTHON), "-m", "service", "serve", *rest])
     if command == "test":
         _ensure_venv("requirements-dev.txt")
+        _ensure_chromium()
         os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
     print(__doc__)
     return 0 if command in ("help", "-h", "--help") else 2

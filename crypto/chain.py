@@ -171,6 +171,20 @@ class ChainVerifier:
             return True
         return self._accept(seq, chained.hash)
 
+    def add_versioned(self, seq: int, versioned: tuple | list | None, prev_seq: int | None,
+                      prev_hash: bytes | None, chain_hash: bytes | None) -> bool:
+        """add() for rows read as `[FORMAT_VERSION, *values]` with the link's fields beside them.
+
+        The common case (sealed, linked right) costs one encoding and one hash; anything
+        else goes through add(), which classifies it.
+        """
+        if (chain_hash is not None and versioned is not None and self.problem is None and self._unsealed_from is None
+                and prev_seq == self.head_seq and prev_hash == self.head_hash
+                and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash):
+            return self._accept(seq, chain_hash)
+        values = tuple(versioned[1:]) if versioned is not None else None
+        return self.add(seq, values, Link(prev_seq, prev_hash, chain_hash) if chain_hash is not None else None)
+
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
         self.checked += 1
         self.head_seq, self.head_hash = seq, chain_hash

@@ -15,7 +15,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Link, Verdict
+from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Verdict
 from policies.audit import decide_access_log, decide_audit
 from policies.roles import Permission
 
@@ -27,7 +27,7 @@ from ..store import audit_events as events_store
 from ..store import facts as facts_store
 from .access import raise_if_denied
 
-_VALUES = slice(2, 2 + len(EVENT_FIELDS))  # the event's chain values in a walk row
+_VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -118,13 +118,12 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                                               bytes(row["signature"]))
                        for row in await chain_store.checkpoints(conn)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
-        add = verifier.add
+        add = verifier.add_versioned
         async for rows in chain_store.walk(conn):
             for row in rows:
-                prev_hash = row[-2]
-                chained = Link(row[-3], prev_hash, row[-1]) if prev_hash is not None else None
-                if not add(row[0], tuple(row[_VALUES]) if row[1] else None, chained):
+                if not add(row[0], row[_VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
                     return verifier.finish()
+        return verifier.finish()
         return verifier.finish()
 
 

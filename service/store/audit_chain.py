@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from crypto.chain import EVENT_FIELDS, GENESIS
+from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, GENESIS
 
 from ..audit import RECORDING_LOCK
 
@@ -37,7 +37,7 @@ VALUES ($1, $2, $3, $4, $5)
 """
 # Events in seq order with their links: a merge over both primary keys, no sort.
 _walk_sql = f"""
-SELECT e.seq, true AS has_event, {EVENT_VALUES}, c.prev_seq, c.prev_hash, c.hash
+SELECT e.seq, {FORMAT_VERSION} AS version, {EVENT_VALUES}, c.prev_seq, c.prev_hash, c.hash
 FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq
 ORDER BY e.seq
 """
@@ -90,12 +90,12 @@ async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes
 
 
 async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncIterator[list]:
-    """Batches of rows in seq order: (seq, has_event, the EVENT_FIELDS values…, prev_seq, prev_hash, hash).
+    """Batches of rows in seq order: (seq, FORMAT_VERSION, the EVENT_FIELDS values…, prev_seq, prev_hash, hash).
 
-    A link whose event was deleted comes in its place with has_event false and no
-    values. Run it inside a REPEATABLE READ transaction so the walk sees one state.
+    Row[1:-3] is what crypto.chain encodes. A link whose event was deleted comes in
+    its place with version and values null. Run it inside a REPEATABLE READ transaction so the walk sees one state.
     """
-    orphans = [(row["seq"], False, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
+    orphans = [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
                for row in await conn.fetch(_orphan_links_sql)]
     cursor = await conn.cursor(_walk_sql)
     while rows := await cursor.fetch(batch):

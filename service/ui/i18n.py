@@ -154,6 +154,13 @@ EN: dict[str, str] = {
     "Rättningar behövs": "Corrections needed",
     "Sparat.": "Saved.",
     "Språk": "Language",
+    "Från- och till-zon måste vara olika.": "The from and to zones must differ.",
+    "Perioden är ogiltig: slutet måste komma efter början och inom den längsta tillåtna tiden.":
+        "The period is invalid: it must end after it starts, within the longest period allowed.",
+    "Ett skriftligt samtycke kräver det underskrivna formuläret (ett dokument i kategorin consent_form).":
+        "Written consent needs the signed form (a document of category consent_form).",
+    "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.":
+        "A minor needs the guardian's consent or a recorded maturity assessment.",
 }
 
 

@@ -20,7 +20,7 @@ log = logging.getLogger("brygga.ui")
 SIGN_IN = "/ui/sign-in"
 # No inline script or style anywhere: the policy forbids both, so injected markup stays inert.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

@@ -22,6 +22,13 @@ from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 from . import session as sessions
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
+# The consent rules' codes (policies/consents.py) in the staff's words; i18n.EN has them in English.
+RULE_TEXT = {
+    "same_zone": "Från- och till-zon måste vara olika.",
+    "invalid_period": "Perioden är ogiltig: slutet måste komma efter början och inom den längsta tillåtna tiden.",
+    "evidence_required": "Ett skriftligt samtycke kräver det underskrivna formuläret (ett dokument i kategorin consent_form).",
+    "minor_requires_guardian_or_maturity": "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.",
+}
 EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
 
 
@@ -196,9 +203,10 @@ async def grant_consent(request: web.Request) -> web.Response:
             errors.setdefault(field, error["msg"])
         return await _consents_view(request, client_id, errors=errors, values=values, status=422)
     except ValidationFailed as exc:
-        errors = {key.replace(".", "_"): value for key, value in _field_errors(exc).items()}
-        if exc.code not in ("validation_failed",):
-            errors.setdefault(exc.code, str(exc))
+        rule = RULE_TEXT.get(exc.code)
+        errors = {key.replace(".", "_"): rule or value for key, value in _field_errors(exc).items()}
+        if rule:
+            errors[exc.code] = rule
         return await _consents_view(request, client_id, errors=errors, values=values, status=422)
     return redirect(request, f"/ui/clients/{client_id}/consents")
 

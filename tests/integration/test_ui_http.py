@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
 from service.ui.i18n import EN
+from service.ui.staff import RULE_TEXT
 from tests import files
 
 SWEDEN_NOW = datetime.now()
@@ -129,7 +130,7 @@ async def test_consent_form_shows_errors_beside_fields_then_records_and_revokes(
     assert bad.status == 422 and 'aria-invalid="true"' in html and "field-error" in html
     written = aiohttp.FormData(list(fields.items()) + [("categories", "assessment"), ("purposes", "care")])
     bad = await browser.post(f"{client_page}/consents", data=written)
-    assert bad.status == 422 and "evidence" in (await bad.text()).lower()
+    assert bad.status == 422 and "underskrivna formuläret" in await bad.text()
     verbal = aiohttp.FormData(list({**fields, "form": "verbal"}.items()) + [("categories", "assessment"), ("purposes", "care")])
     ok = await browser.post(f"{client_page}/consents", data=verbal, allow_redirects=False)
     assert ok.status == 303, await ok.text()
@@ -177,5 +178,51 @@ def test_every_template_string_has_its_english():
     asked = set()
     for path in templates.glob("*.html"):
         asked |= set(re.findall(r'''t\(\s*["']([^"']+)["']\s*\)''', path.read_text()))
-    missing = sorted(text for text in asked if text not in EN)
+    missing = sorted(text for text in asked | set(RULE_TEXT.values()) if text not in EN)
     assert not missing, missing
+
+
+def luhn_number(birth: str, serial: str = "238") -> str:
+    """A valid personal number YYYYMMDD-NNNC for `birth` (YYYYMMDD)."""
+    digits = birth[2:] + serial
+    total = 0
+    for i, d in enumerate(digits):
+        n = int(d) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return f"{birth}-{serial}{(10 - total % 10) % 10}"
+
+
+async def test_a_minors_own_consent_needs_the_maturity_assessment_shown_beside_the_field(browser, tokens, api):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    minor = luhn_number(f"{datetime.now().year - 15}0101")
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": minor,
+                                                           "name": "Unga Ung"}, allow_redirects=False)).headers["Location"]
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    fields = [("csrf", csrf), ("from_organisation", "malmo-stad"), ("from_domain", "social"),
+              ("to_organisation", "vgr"), ("to_domain", "health"), ("given_by", "client"), ("form", "verbal"),
+              ("valid_until", (SWEDEN_NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")),
+              ("categories", "*"), ("purposes", "care")]
+    refused = await browser.post(f"{client_page}/consents", data=aiohttp.FormData(fields))
+    html = await refused.text()
+    assert refused.status == 422 and "mognadsbedömning" in html and 'role="alert"' in html
+    accepted = await browser.post(f"{client_page}/consents", data=aiohttp.FormData(fields + [("maturity_assessed", "on")]),
+                                  allow_redirects=False)
+    assert accepted.status == 303, await accepted.text()
+
+
+async def test_emergency_access_shows_a_banner_while_active(browser, tokens, api):
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    social = api.staff("iof-norr")
+    person = await api.register(social)
+    await api.relation(social, person["id"])
+    csrf = await sign_in(browser, tokens, sub="bertil", unit="beroende", roles=["staff"])
+    await browser.post(f"/ui/clients/{person['id']}/relation", data={"csrf": csrf})
+    assert "Nödåtkomst aktiv" not in await (await browser.get(f"/ui/clients/{person['id']}")).text()
+    short = await browser.post(f"/ui/clients/{person['id']}/emergency", data={"csrf": csrf, "reason": "kort", "domain": "health"})
+    assert short.status == 422
+    opened = await browser.post(f"/ui/clients/{person['id']}/emergency",
+                                data={"csrf": csrf, "reason": "Medvetslös patient, behöver läkemedelslistan", "domain": "health"})
+    page = await opened.text()
+    assert opened.status == 200 and "Nödåtkomst aktiv till" in page and 'class="banner"' in page
