@@ -6,7 +6,9 @@ client's extract), recorded before anything is returned; denials too.
 from __future__ import annotations
 
 import base64
+import gc
 import json
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from uuid import UUID
@@ -119,10 +121,17 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                        for row in await chain_store.checkpoints(conn)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
         add = verifier.add_versioned
-        async for rows in chain_store.walk(conn):
-            for row in rows:
-                if not add(row[0], row[_VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
-                    return verifier.finish()
+        threshold = gc.get_threshold()
+        gc.set_threshold(50_000, *threshold[1:])  # a walk allocates millions of short-lived rows; collect less often
+        try:
+            async with aclosing(chain_store.walk(conn)) as batches:
+                async for rows in batches:
+                    for row in rows:
+                        if not add(row[0], row[_VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
+                            return verifier.finish()
+        finally:
+            gc.set_threshold(*threshold)
+        return verifier.finish()
         return verifier.finish()
         return verifier.finish()
 

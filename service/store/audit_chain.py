@@ -1,6 +1,8 @@
 """The audit chain's SQL: what the sealer reads and writes, what verification walks."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
@@ -98,13 +100,21 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncIterator[lis
     orphans = [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
                for row in await conn.fetch(_orphan_links_sql)]
     cursor = await conn.cursor(_walk_sql)
-    while rows := await cursor.fetch(batch):
-        if orphans and orphans[0][0] < rows[-1][0]:
-            merged = sorted([*rows, *[o for o in orphans if o[0] < rows[-1][0]]], key=lambda row: row[0])
-            orphans = [o for o in orphans if o[0] >= rows[-1][0]]
-            yield merged
-        else:
-            yield rows
+    # The next batch is fetched (PostgreSQL on one core) while the caller hashes this one (Python on the other).
+    pending = asyncio.ensure_future(cursor.fetch(batch))
+    try:
+        while rows := await pending:
+            pending = asyncio.ensure_future(cursor.fetch(batch))
+            if orphans and orphans[0][0] < rows[-1][0]:
+                merged = sorted([*rows, *[o for o in orphans if o[0] < rows[-1][0]]], key=lambda row: row[0])
+                orphans = [o for o in orphans if o[0] >= rows[-1][0]]
+                yield merged
+            else:
+                yield rows
+    finally:
+        if not pending.done():
+            with contextlib.suppress(Exception):
+                await pending  # one operation at a time on a connection: let it finish before the transaction ends
     if orphans:
         yield orphans
 
