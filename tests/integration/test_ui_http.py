@@ -226,3 +226,41 @@ async def test_emergency_access_shows_a_banner_while_active(browser, tokens, api
                                 data={"csrf": csrf, "reason": "Medvetslös patient, behöver läkemedelslistan", "domain": "health"})
     page = await opened.text()
     assert opened.status == 200 and "Nödåtkomst aktiv till" in page and 'class="banner"' in page
+
+
+async def test_sign_out_and_a_session_that_loses_its_unit_end_at_once(browser, tokens, api):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    assert (await browser.get("/ui/clients", allow_redirects=False)).status == 200
+    response = await browser.patch("/v1/units/iof-norr", headers=api.admin, json={"active": False})
+    assert response.status == 200
+    ended = await browser.get("/ui/clients", allow_redirects=False)
+    assert (ended.status, ended.headers["Location"]) == (303, "/ui/sign-in?expired=1")
+    assert (await browser.get("/ui/clients", allow_redirects=False)).status == 303  # the token left the cookie
+    await browser.patch("/v1/units/iof-norr", headers=api.admin, json={"active": True})
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    out = await browser.post("/ui/sign-out", data={"csrf": csrf}, allow_redirects=False)
+    assert (out.status, out.headers["Location"]) == (303, "/ui/sign-in")
+    assert (await browser.get("/ui/clients", allow_redirects=False)).status == 303
+
+
+async def test_an_auditor_records_a_verdict_through_the_page(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    social, clinician = api.staff("iof-norr"), api.staff("beroende", sub="bertil")
+    person = await api.register(social)
+    for headers in (social, clinician):
+        await api.relation(headers, person["id"])
+    opened = await browser.post(f"/v1/clients/{person['id']}/emergency-access", headers=clinician,
+                                json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
+    grant = (await opened.json())["id"]
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"])
+    page = await (await browser.get("/ui/audit/emergency-reviews")).text()
+    assert "Medvetslös patient" in page and f"/ui/audit/emergency-reviews/{grant}" in page
+    saved = await browser.post(f"/ui/audit/emergency-reviews/{grant}",
+                               data={"csrf": csrf_of(page), "verdict": "justified", "comment": "Akut läge, rimligt"},
+                               allow_redirects=False)
+    assert saved.status == 303
+    reviewed = await (await browser.get("/ui/audit/emergency-reviews?status=reviewed")).text()
+    assert "Akut läge, rimligt" in reviewed and "befogad" in reviewed
+    assert await db.fetchval("SELECT verdict FROM emergency_reviews WHERE grant_id = $1::text::uuid", grant) == "justified"
