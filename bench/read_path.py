@@ -1,0 +1,263 @@
+"""The read path under load: Brygga's full document read against a bare aiohttp + PostgreSQL baseline.
+
+    .venv/bin/python bench/read_path.py [--quick] [--seconds 15] [--concurrency 32]
+
+One embedded PostgreSQL (temp dir). Two servers, each its own process on 127.0.0.1:
+- baseline: an aiohttp handler that fetches a 64 KiB blob by id from a plain table and
+  returns it: no auth, no policy, no audit, no crypto (this file, --serve-baseline);
+- Brygga (`python -m service serve`): JWT check, facts, decision, audit event committed,
+  decrypt, stream 64 KiB (GET /v1/documents/{id}/content).
+A load generator in a third process keeps `--concurrency` requests in flight for
+`--seconds`, against each server in turn (baseline, Brygga, baseline, Brygga), and
+reports throughput and p50/p99 latency; the best of the two runs of each counts.
+Targets (issue 7): Brygga ≥ 50 % of the baseline's throughput; its p99 ≤ 2× the baseline's.
+Exits 0 whatever the numbers; stops everything it started.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+SIZE = 64 * 1024
+ISSUER, AUDIENCE, UNIT = "https://idp.bench.brygga", "brygga", "bench-unit"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the baseline server (its own process) ------------------------------------------------------
+
+def serve_baseline(dsn: str, port: int) -> None:
+    import asyncpg
+    from aiohttp import web
+
+    pool_key = web.AppKey("pool", asyncpg.Pool)
+
+    async def blob(request: web.Request) -> web.Response:
+        async with request.app[pool_key].acquire() as conn:
+            data = await conn.fetchval("SELECT data FROM blobs WHERE id = $1", request.match_info["id"])
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ready"})
+
+    async def pool(app: web.Application):
+        app[pool_key] = await asyncpg.create_pool(dsn, min_size=2, max_size=10, command_timeout=30)
+        yield
+        await app[pool_key].close()
+
+    app = web.Application()
+    app.cleanup_ctx.append(pool)
+    app.router.add_get("/blob/{id}", blob)
+    app.router.add_get("/readyz", ready)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# --- the load generator (its own process) -------------------------------------------------------
+
+def generate_load(url: str, seconds: float, concurrency: int, headers: dict) -> None:
+    import aiohttp
+
+    async def run() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    async with session.get(url) as response:
+                        body = await response.read()
+                    if response.status != 200 or len(body) != SIZE:
+                        errors += 1
+                    latencies.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+        latencies.sort()
+        return {"requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
+                "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
+                "mean": statistics.fmean(latencies)}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.poll() is not None:
+                break
+            try:
+                async with session.get(base + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{base} is not ready:\n{log.read_text()[-3000:]}")
+
+
+async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
+    import aiohttp
+    import asyncpg
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from crypto import FileKeyProvider
+    from service.database import migrate, with_database
+
+    conn = await asyncpg.connect(server_dsn)
+    for name in ("brygga_bench", "baseline_bench"):
+        await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    conn = await asyncpg.connect(with_database(server_dsn, "brygga_bench"))
+    await migrate(conn)
+    await conn.close()
+    blob = os.urandom(SIZE)
+    conn = await asyncpg.connect(with_database(server_dsn, "baseline_bench"))
+    await conn.execute("CREATE TABLE blobs (id text PRIMARY KEY, data bytea NOT NULL);"
+                       "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL")
+    await conn.execute("INSERT INTO blobs VALUES ('b1', $1)", blob)
+    await conn.close()
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    (tmp / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}))
+    FileKeyProvider(tmp / "keyring.json").init()
+
+    def bearer(sub: str, roles: list[str], unit: str | None = None) -> dict:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "name": sub, "roles": roles, "iat": now,
+                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {})}
+        return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})}
+
+    ports = free_port(), free_port()
+    env = {**os.environ, "DATABASE_URL": with_database(server_dsn, "brygga_bench"), "BRYGGA_JWKS": str(tmp / "jwks.json"),
+           "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
+           "BRYGGA_PORT": str(ports[0]), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga")}
+    serve = [sys.executable, "-m", "service", "serve"]
+    if profile:  # py-spy samples the server for the whole run (raw collapsed stacks)
+        serve = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "250", "-f", "raw", "-o", profile, "--", *serve]
+    procs = [spawn(serve, env, tmp / "brygga.log"),
+             spawn([sys.executable, __file__, "--serve-baseline", with_database(server_dsn, "baseline_bench"),
+                    str(ports[1])], dict(os.environ), tmp / "baseline.log")]
+    brygga, baseline = f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
+    await wait_ready(brygga, procs[0], tmp / "brygga.log")
+    await wait_ready(baseline, procs[1], tmp / "baseline.log")
+
+    admin, staff = bearer("admin-1", ["admin"]), bearer("bench-staff", ["staff"], UNIT)
+    async with aiohttp.ClientSession() as session:
+        async def post(path: str, headers: dict, **kwargs) -> dict:
+            async with session.post(brygga + path, headers=headers, **kwargs) as response:
+                if response.status not in (200, 201):
+                    raise RuntimeError(f"POST {path}: {response.status} {await response.text()}")
+                return await response.json()
+        await post("/v1/units", admin, json={"id": UNIT, "name": "Bench", "organisation": "malmo-stad", "domain": "social"})
+        client = (await post("/v1/clients", staff, json={"personal_number": "19121212-1212", "name": "Bench"}))["id"]
+        await post(f"/v1/clients/{client}/relations", staff, json={})
+        form = aiohttp.FormData()
+        form.add_field("metadata", json.dumps({"category": "other", "title": "Bench"}), content_type="application/json")
+        form.add_field("file", b"%PDF-1.4\n" + blob[: SIZE - 15] + b"\n%%EOF", filename="b.pdf",
+                       content_type="application/pdf")
+        document = (await post(f"/v1/clients/{client}/documents", staff, data=form))["id"]
+    return staff, procs, f"{brygga}/v1/documents/{document}/content", f"{baseline}/blob/b1", {}
+
+
+def load(url: str, seconds: float, concurrency: int, headers: dict) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--load", url, str(seconds), str(concurrency), json.dumps(headers)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-baseline":
+        serve_baseline(sys.argv[2], int(sys.argv[3]))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        generate_load(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 s per run instead of 15")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", help="write py-spy's raw profile of the Brygga server to this file")
+    args = parser.parse_args()
+    seconds = 5.0 if args.quick else args.seconds
+
+    from service.database import EmbeddedPostgres
+
+    tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-"))
+    postgres = EmbeddedPostgres(tmp / "postgres")
+    procs: list[subprocess.Popen] = []
+    try:
+        server_dsn = postgres.start()
+        staff, procs, brygga_url, baseline_url, _ = asyncio.run(prepare(tmp, server_dsn, args.profile))
+        load(brygga_url, 2, args.concurrency, staff)  # warm up both: pools, prepared statements, caches
+        load(baseline_url, 2, args.concurrency, {})
+        runs: dict[str, list[dict]] = {"baseline": [], "brygga": []}
+        for _ in range(2):
+            runs["baseline"].append(load(baseline_url, seconds, args.concurrency, {}))
+            runs["brygga"].append(load(brygga_url, seconds, args.concurrency, staff))
+            print(f"  baseline {runs['baseline'][-1]['rps']:.0f}/s, brygga {runs['brygga'][-1]['rps']:.0f}/s",
+                  file=sys.stderr, flush=True)
+    finally:
+        for proc in procs:
+            proc.send_signal(2 if args.profile else 15)  # py-spy writes its profile on SIGINT
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        postgres.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    best = {name: max(results, key=lambda r: r["rps"]) for name, results in runs.items()}
+    base, ours = best["baseline"], best["brygga"]
+    print(f"\nBrygga read path ({os.cpu_count()} cores, 64 KiB, {args.concurrency} concurrent clients, "
+          f"{seconds:.0f} s per run, best of 2)")
+    print(f"{'':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, result in (("baseline", base), ("brygga", ours)):
+        print(f"{name:<10}{result['rps']:>9.0f}{result['p50'] * 1000:>9.1f}{result['p99'] * 1000:>9.1f}{result['errors']:>8}")
+    ratio, p99_ratio = ours["rps"] / base["rps"], ours["p99"] / base["p99"]
+    print(f"throughput ratio {ratio:.2f}; p99 ratio {p99_ratio:.2f}")
+    print("targets:")
+    print(f"  throughput ≥ 0.50 of baseline: {ratio:.2f} → {'met' if ratio >= 0.5 else 'NOT met'}")
+    print(f"  p99 ≤ 2× baseline p99: {p99_ratio:.2f} → {'met' if p99_ratio <= 2 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
