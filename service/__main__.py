@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,13 +23,47 @@ log = logging.getLogger("brygga")
 STARTUP_ERRORS = (SettingsError, KeyRingError, JwksError, DatabaseError, OSError)
 
 
+SHUTDOWN_GRACE = 10.0  # seconds requests in flight get to finish after SIGTERM / SIGINT
+
+
 def _serve(settings: Settings, _: argparse.Namespace) -> int:
     from .app import create_app
 
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=10
-    )
+    asyncio.run(_run(create_app(settings), settings))
     return 0
+
+
+async def _run(app: web.Application, settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    First the listening socket closes (new connections are refused); requests in flight, uploads still
+    sending their body included, get SHUTDOWN_GRACE seconds to finish; only then are connections closed
+    (aiohttp's own shutdown stops reading request bodies at once, which would strand an upload) and the
+    resources released: the pool, the sealer and the embedded database.
+    """
+    from .http.middleware import IN_FLIGHT
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()  # opens the resources: a failure here is a start-up error
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)  # a second signal stops at once
+        in_flight = app[IN_FLIGHT]
+        log.info("stopping: no new connections; letting requests in flight finish",
+                 extra={"in_flight": in_flight.count, "grace_seconds": SHUTDOWN_GRACE})
+        await site.stop()
+        if not await in_flight.drain(SHUTDOWN_GRACE):
+            log.warning("stopping: requests still in flight after the grace period are cut",
+                        extra={"in_flight": in_flight.count})
+    finally:
+        await runner.cleanup()
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -208,8 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log_level)
         return run(settings, args)
     except STARTUP_ERRORS as exc:
-        print(f"brygga: {exc}", file=sys.stderr)
+        print(f"brygga: {_startup_message(exc)}", file=sys.stderr)
         return 1
+
+
+def _startup_message(exc: Exception) -> str:
+    """One line: for a file-system error the path and what is wrong with it (read-only, full, not a directory)."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        hint = ""
+        data_dir = os.environ.get("BRYGGA_DATA_DIR", "./var")
+        with contextlib.suppress(ValueError, OSError):
+            if Path(path).resolve().is_relative_to(Path(data_dir).resolve()):
+                hint = f" (in the data dir, BRYGGA_DATA_DIR={data_dir})"
+        return f"cannot use {path}: {exc.strerror}{hint}"
+    return str(exc)
 
 
 if __name__ == "__main__":

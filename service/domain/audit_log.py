@@ -132,8 +132,6 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         finally:
             gc.set_threshold(*threshold)
         return verifier.finish()
-        return verifier.finish()
-        return verifier.finish()
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,

@@ -112,7 +112,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 
 @routes.get(
     "/v1/audit/verify", summary="Walk the hash chain and every signed checkpoint; name the first bad seq",
-    permission=Permission.AUDIT_READ, responses={200: VerifyOut},
+    permission=Permission.AUDIT_READ, responses={200: VerifyOut}, errors=((422, "validation_failed"),),
     query=(("checkpoint_seq", "integer", "a checkpoint you kept: its seq"),
            ("checkpoint_hash", "string", "…and its hash (hex); the chain must still hold it, else truncated")),
 )

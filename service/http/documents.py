@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import aclosing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from datetime import UTC, datetime
 from uuid import UUID
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
 from crypto import DecryptionFailed
@@ -29,11 +31,34 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 _NOT_FOUND = ((404, "not_found"),)
 
 
-async def _metadata(part: BodyPartReader | None) -> DocumentMetadataIn:
-    if part is None or part.name != "metadata":
+@contextmanager
+def _framing(what: str) -> Iterator[None]:
+    """A malformed multipart body is the caller's error (400 invalid_request), never a 500.
+
+    aiohttp raises ValueError for a missing or wrong boundary, a body that ends early or a second read after the
+    end, LineTooLong for a part header line over 8 KiB (e.g. a 10,000-character filename), and
+    RequestPayloadError / ContentEncodingError for a body it cannot decode.
+    """
+    try:
+        yield
+    except (ValueError, HttpProcessingError, RequestPayloadError):
+        raise InvalidRequest(f"the multipart body is malformed ({what})") from None
+
+
+async def _next_part(reader: MultipartReader, what: str) -> BodyPartReader | MultipartReader | None:
+    with _framing(what):
+        return await reader.next()
+
+
+async def _metadata(part: BodyPartReader | MultipartReader | None) -> DocumentMetadataIn:
+    if not isinstance(part, BodyPartReader) or part.name != "metadata":
         raise InvalidRequest("the first part must be `metadata` (JSON), then `file`")
     raw = bytearray()
-    while chunk := await part.read_chunk(8192):
+    while True:
+        with _framing("metadata"):
+            chunk = await part.read_chunk(8192)
+        if not chunk:
+            break
         raw += chunk
         if len(raw) > _METADATA_LIMIT:
             raise InvalidRequest("the metadata part is too large")
@@ -46,9 +71,13 @@ async def _metadata(part: BodyPartReader | None) -> DocumentMetadataIn:
 
 
 async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(_CHUNK):
+    while True:
+        with _framing("file"):
+            chunk = await part.read_chunk(_CHUNK)
+        if not chunk:
+            break
         yield chunk
-    if await reader.next() is not None:
+    if await _next_part(reader, "after file") is not None:
         raise InvalidRequest("nothing may follow the `file` part")
 
 
@@ -67,9 +96,10 @@ async def upload_document(request: web.Request) -> web.Response:
         raise InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters")
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("send the document as multipart/form-data")
-    reader = await request.multipart()
-    metadata = await _metadata(await reader.next())
-    part = await reader.next()
+    with _framing("boundary"):
+        reader = await request.multipart()
+    metadata = await _metadata(await _next_part(reader, "first part"))
+    part = await _next_part(reader, "second part")
     if not isinstance(part, BodyPartReader) or part.name != "file":
         raise InvalidRequest("the second part must be `file`")
     upload = documents.Upload(category=metadata.category, title=metadata.title, declared_type=part.headers.get("Content-Type"),
@@ -108,7 +138,8 @@ async def list_documents(request: web.Request) -> web.Response:
 
 @routes.get(
     "/v1/documents/{document_id}", summary="A document's metadata (a tombstone once shredded)",
-    permission=Permission.DOCUMENT_READ_METADATA, responses={200: Document}, errors=_NOT_FOUND, headers=_PURPOSE_HEADER,
+    permission=Permission.DOCUMENT_READ_METADATA, responses={200: Document}, headers=_PURPOSE_HEADER,
+    errors=((404, "not_found"), (422, "validation_failed")),  # 422: a Brygga-Purpose that is not one of the purposes
 )
 async def read_document(request: web.Request) -> web.Response:
     caller = await authenticate(request)
@@ -126,8 +157,9 @@ def _purpose(request: web.Request) -> str:
 
 @routes.get(
     "/v1/documents/{document_id}/content", summary="The plaintext, streamed after each segment is authenticated",
-    permission=Permission.DOCUMENT_READ_CONTENT, responses={200: "the document's bytes, with its stored Content-Type"},
-    content_type="application/octet-stream",
+    permission=Permission.DOCUMENT_READ_CONTENT,
+    responses={200: "the document's bytes, with its stored Content-Type (one of the allowed types)"},
+    content_type="*/*",  # whichever allowed type the document has; never anything else (API.md "Documents")
     headers=_PURPOSE_HEADER,
     errors=((404, "not_found"), (410, "shredded"), (422, "validation_failed"), (500, "integrity_error")),
 )
@@ -151,6 +183,8 @@ async def stream_content(request: web.Request, caller, document_id: UUID, *, pur
             "Content-Disposition": "attachment",
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
+            # Should a browser render it after all (a PDF that is also HTML): no script, no fetch, a unique origin.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
         })
         response.content_length = content.size
         await response.prepare(request)

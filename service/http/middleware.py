@@ -10,19 +10,63 @@ import uuid
 
 import asyncpg
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from crypto import DecryptionFailed
 
-from ..errors import BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge
+from ..errors import (BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge,
+                      ValidationFailed)
 from ..logs import request_id_var
 from ..metrics import http_latency, http_requests
 from .context import REQUEST_ID
 
 log = logging.getLogger("brygga.http")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-# Errors that mean the database is unreachable right now, not that the request was wrong.
+# Errors that mean the database is unreachable right now, not that the request was wrong. InternalClientError is
+# what asyncpg raises when the server ended a pooled connection (a FATAL on shutdown) after the pool handed it out
+# but before the socket closed (MagicStack/asyncpg#1069): the connection is dropped on release, a retry gets a new one.
 _DATABASE_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                  asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError)
+                  asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.exceptions.AdminShutdownError,
+                  asyncpg.exceptions.CrashShutdownError)
+# The response a handler already started streaming (set by add_request_id when it is prepared).
+_STARTED = web.RequestKey("started_response", web.StreamResponse)
+
+
+_OUT_OF_RANGE = ValidationFailed(
+    [{"field": "", "message": "a value is out of range or holds a character that cannot be stored (such as U+0000)"}])
+
+
+class InFlight:
+    """The requests being handled, so a shutdown can let them finish before it closes connections."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if not self.count:
+            self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """From now on answer with `Connection: close`; wait until no request is in flight. False on timeout."""
+        self.draining = True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+            return True
+        except TimeoutError:
+            return False
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
 def problem_response(error: BryggaError, request_id: str) -> web.Response:
@@ -40,6 +84,18 @@ def problem_response(error: BryggaError, request_id: str) -> web.Response:
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
+
+
+def _cut(request: web.Request, started: web.StreamResponse, instead: web.StreamResponse) -> web.StreamResponse:
+    """A streamed response failed after it was prepared: a second response would land inside its body.
+
+    Cut the connection instead, so the client sees a body shorter than its Content-Length (a failed download),
+    never another response's bytes in it; hand back the started response, so aiohttp writes nothing more.
+    """
+    log.warning("response cut mid-stream", extra={"status": started.status, "instead": instead.status})
+    if request.transport is not None:
+        request.transport.abort()
+    return started
 
 
 def _from_http_exception(exc: web.HTTPException) -> BryggaError:
@@ -64,6 +120,9 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
+    in_flight = request.config_dict.get(IN_FLIGHT)
+    if in_flight is not None:
+        in_flight.enter()
     try:
         try:
             response = await handler(request)
@@ -71,6 +130,18 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             response = problem_response(exc, request_id)
         except web.HTTPException as exc:
             response = problem_response(_from_http_exception(exc), request_id)
+            if isinstance(exc, web.HTTPMethodNotAllowed):
+                response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))  # RFC 9110 15.5.6: a 405 names them
+        except (RequestPayloadError, HttpProcessingError) as exc:
+            # A body aiohttp cannot read (Content-Encoding that does not decode, a chunked body cut short).
+            response = problem_response(InvalidRequest(f"the request body could not be read: {type(exc).__name__}"),
+                                        request_id)
+        except (asyncpg.DataError, OverflowError) as exc:
+            # A value from the request the database cannot hold: U+0000 in text, a date before year 1 once in
+            # UTC, an integer past int64 (in a cursor, a query parameter, a body). The request is wrong, not
+            # the server; handlers should refuse these where they parse, this keeps a miss from being a 500.
+            log.warning("request value refused by the database", extra={"error": type(exc).__name__})
+            response = problem_response(_OUT_OF_RANGE, request_id)
         except _DATABASE_DOWN as exc:
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
@@ -81,6 +152,9 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         except Exception:
             log.exception("unhandled error")
             response = problem_response(BryggaError("an internal error occurred; quote the request id"), request_id)
+        streamed = request.get(_STARTED)
+        if streamed is not None and response is not streamed:
+            response = _cut(request, streamed, response)
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
         elapsed = time.perf_counter() - started
         http_requests.labels(request.method, route, str(response.status)).inc()
@@ -89,13 +163,18 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             "request",
             extra={"method": request.method, "route": route, "status": response.status, "ms": round(elapsed * 1000, 2)},
         )
+        if in_flight is not None and in_flight.draining and not response.prepared:
+            response.force_close()  # shutting down: the client must not send another request on this connection
         return response
     finally:
+        if in_flight is not None:
+            in_flight.leave()
         request_id_var.reset(token)
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every response, streamed ones too, carries X-Request-Id."""
+    request[_STARTED] = response
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers["X-Request-Id"] = request_id

@@ -1,14 +1,69 @@
 """Request and response bodies as pydantic models: validation and the OpenAPI schemas in one place."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
+# document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
+# then stripped.
+_WHITE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+          "\u2028\u2029\u202f\u205f\u3000")  # Unicode White_Space
+_WS = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # the same, as a class
+# Never in a one-line text (names, titles): C0 and C1 controls (U+0000 cannot even be stored), line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) that make
+# text display as something it is not ("Beslut\u202eFDP.exe" shows as "Beslutexe.PDF"). Refused, not stripped:
+# what is stored is what the caller sent. The marks U+200E/U+200F/U+061C stay allowed (Arabic, Hebrew).
+_NOT_IN_A_LINE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+LINE_PATTERN = f"^[^{_NOT_IN_A_LINE}]*[^{_NOT_IN_A_LINE}{_WS}][^{_NOT_IN_A_LINE}]*$"
+_LINE = re.compile(LINE_PATTERN)
+_VISIBLE = re.compile(f"[^{_WS}]")
+
+
+def _one_line(value: str) -> str:
+    if not _LINE.fullmatch(value):
+        raise ValueError("must be one line with a visible character, without control characters, line separators or "
+                         "bidirectional embeddings, overrides or isolates (U+202A-U+202E, U+2066-U+2069)")
+    return value.strip(_WHITE)
+
+
+def _not_blank(value: str) -> str:
+    if not _VISIBLE.search(value):
+        raise ValueError("must have a visible character")
+    return value.strip(_WHITE)
+
+
+def line(max_length: int) -> Any:
+    """One line of text: 1..max_length characters, a visible one among them, no controls or bidi overrides."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_one_line),
+                     Field(json_schema_extra={"pattern": LINE_PATTERN})]
+
+
+def paragraph(max_length: int, *, min_length: int = 1) -> Any:
+    """Free text (line breaks allowed): min..max characters as sent, not blank; stripped.
+
+    With min_length > 1 the minimum counts from the first to the last visible character, as the pattern says.
+    """
+    if min_length <= 1:
+        pattern, check = f"[^{_WS}]", _not_blank
+    else:
+        pattern = f"^[{_WS}]*[^{_WS}][\\s\\S]{{{min_length - 2},}}[^{_WS}][{_WS}]*$"
+        compiled = re.compile(pattern)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise ValueError(f"must have at least {min_length} characters besides surrounding blanks")
+            return value.strip(_WHITE)
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(check),
+                     Field(json_schema_extra={"pattern": pattern})]
+
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Text = line(200)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -134,18 +189,22 @@ class DocumentMetadataIn(Body):
     """The `metadata` part of an upload."""
 
     category: Category
-    title: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+    title: line(200) = Field(description="one line, at most 200 characters; control characters and bidirectional "
+                                          "embeddings, overrides and isolates are refused (422)")
 
 
 class UploadForm(BaseModel):
-    """multipart/form-data, parts in this order: `metadata` (JSON DocumentMetadataIn), then `file`."""
+    """multipart/form-data, parts in this order: `metadata` (JSON DocumentMetadataIn), then `file`; nothing else."""
 
-    metadata: str = Field(description="JSON: {\"category\", \"title\"}")
+    model_config = ConfigDict(extra="forbid")
+
+    # An object part: OpenAPI 3.1's default encoding for it is application/json, which is what it is.
+    metadata: DocumentMetadataIn = Field(description="JSON: {\"category\", \"title\"} (application/json)")
     file: bytes = Field(json_schema_extra={"format": "binary", "contentMediaType": "application/octet-stream"})
 
 
 class ReasonIn(Body):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+    reason: paragraph(1000)
 
 
 class ZoneOut(Out):
@@ -227,7 +286,7 @@ class ConsentOut(Out):
 
 
 class EmergencyIn(Body):
-    reason: Annotated[str, StringConstraints(min_length=20, max_length=2000, strip_whitespace=True)]
+    reason: paragraph(2000, min_length=20)
     domain: DomainName = Field(default="health", description="the domain whose records the grant opens (must be permitted)")
 
 

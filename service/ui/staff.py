@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from ..domain import clients, consents, documents, relations
 from ..errors import BryggaError, NotFound, ValidationFailed
 from ..fhir import consent_resource
-from ..http.documents import stream_content
-from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn
+from ..http.documents import _framing, _next_part, stream_content
+from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
 from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 from . import session as sessions
 
@@ -117,22 +117,34 @@ async def open_emergency(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
     client_id = _uuid(request, "client_id")
-    reader = await request.multipart()
+    with _framing("boundary"):
+        reader = await request.multipart()
     fields: dict[str, str] = {}
-    part = await reader.next()
-    while isinstance(part, BodyPartReader) and part.name != "file":
-        fields[part.name or ""] = (await part.text())[:1000]
-        part = await reader.next()
+    part = await _next_part(reader, "form field")
+    while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
+        with _framing("form field"):
+            fields[part.name or ""] = (await part.text())[:1000]
+        part = await _next_part(reader, "form field")
     if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
         raise CsrfRefused("the form's CSRF token does not match this session")
-    if not isinstance(part, BodyPartReader) or fields.get("category") not in CATEGORIES or not fields.get("title", "").strip():
-        raise ValidationFailed([{"field": "file", "message": "choose a category, a title and a file"}])
+    if not isinstance(part, BodyPartReader):
+        raise ValidationFailed([{"field": "file", "message": "choose a file"}])
+    try:  # the API's metadata rules (category, title length, no control or bidi characters)
+        metadata = DocumentMetadataIn.model_validate_json(
+            json.dumps({"category": fields.get("category", ""), "title": fields.get("title", "")}))
+    except ValidationError as exc:
+        raise ValidationFailed([{"field": str(error["loc"][0]) if error["loc"] else "title", "message": error["msg"]}
+                                for error in exc.errors()]) from None
 
     async def chunks():
-        while chunk := await part.read_chunk(64 * 1024):
+        while True:
+            with _framing("file"):
+                chunk = await part.read_chunk(64 * 1024)
+            if not chunk:
+                return
             yield chunk
 
-    upload_ = documents.Upload(category=fields["category"], title=fields["title"].strip()[:200],
+    upload_ = documents.Upload(category=metadata.category, title=metadata.title,
                                declared_type=part.headers.get("Content-Type"), chunks=chunks())
     await documents.create(rt(request), caller(request), client_id, upload_)
     return redirect(request, f"/ui/clients/{client_id}")

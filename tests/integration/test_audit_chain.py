@@ -350,3 +350,14 @@ async def test_one_sealer_at_a_time_and_a_new_one_resumes_the_chain_after_a_cras
     seqs = [row["seq"] for row in await db.fetch("SELECT seq FROM audit_chain ORDER BY seq")]
     assert seqs[:len(first_seqs)] == first_seqs and seqs == [r["seq"] for r in await db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
     assert (await verdict(rt, db)).ok
+
+
+async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_application_role(rt):
+    """The pool skips the RESET query (service/database.py): what matters must still hold after a failure."""
+    async with rt.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("SELECT 1")  # left open, as a handler that raised mid-way would
+    async with rt.pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT current_user") == "brygga_app"

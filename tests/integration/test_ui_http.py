@@ -264,3 +264,28 @@ async def test_an_auditor_records_a_verdict_through_the_page(browser, tokens, ap
     reviewed = await (await browser.get("/ui/audit/emergency-reviews?status=reviewed")).text()
     assert "Akut läge, rimligt" in reviewed and "befogad" in reviewed
     assert await db.fetchval("SELECT verdict FROM emergency_reviews WHERE grant_id = $1::text::uuid", grant) == "justified"
+
+
+@pytest.mark.parametrize("title,status", [("x" * 201, 422), ("Rapport\u202egnp.exe", 422), ("ok\x07", 422), ("Bra titel", 303)])
+async def test_the_upload_form_applies_the_apis_title_rules(browser, tokens, api, db, title, status):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": "19121212-1212",
+                                                           "name": "Tolvan"}, allow_redirects=False)).headers["Location"]
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    form = aiohttp.FormData()
+    for key, value in (("csrf", csrf), ("category", "assessment"), ("title", title)):
+        form.add_field(key, value)
+    form.add_field("file", files.pdf(), filename="u.pdf", content_type="application/pdf")
+    response = await browser.post(f"{client_page}/documents", data=form, allow_redirects=False)
+    assert response.status == status
+    assert await db.fetchval("SELECT count(*) FROM documents") == (1 if status == 303 else 0)
+
+
+async def test_a_broken_multipart_upload_is_an_error_page_not_a_crash(browser, tokens, api):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    response = await browser.post(f"/ui/clients/{uuid.uuid4()}/documents", data=b"--nope\r\ngarbage",
+                                  headers={"Content-Type": "multipart/form-data; boundary=other"})
+    assert response.status == 400 and response.content_type == "text/html"
+    assert csrf
