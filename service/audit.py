@@ -58,6 +58,18 @@ class Caller:
 # who holds it to know when every number below a committed one is final (sealer.py).
 RECORDING_LOCK = 7_264_002
 
+_EVENT_CTE = f"""
+WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK})),
+event AS (INSERT INTO audit_events (
+    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
+    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
+    request_id, remote_addr, flagged
+) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, $8::uuid, $9::uuid, $10::uuid,
+         $11::text, $12::text, $13::text[], $14::text, $15::text, $16::text, $17::boolean
+  FROM registered
+RETURNING seq)
+"""
+_EVENT_PARAMS = 17
 _insert_event_sql = f"""
 WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))
 INSERT INTO audit_events (
@@ -114,13 +126,45 @@ async def record_before_read(
     return await _insert(conn, action, caller, decision, client_id, document_id, None, purpose)
 
 
+async def record_then_read(
+    conn: asyncpg.Connection,
+    action: Action,
+    read: tuple[str, tuple],
+    *,
+    caller: Caller,
+    decision: Decision,
+    client_id: UUID | None = None,
+    document_id: UUID | None = None,
+    purpose: str | None = None,
+) -> list[asyncpg.Record]:
+    """record_before_read() and a SELECT in one statement, one round trip: the rows come back after the commit.
+
+    `read` is (SQL, args) with its parameters written `{0}`, `{1}`, …. PostgreSQL runs a
+    data-modifying CTE to completion whether or not the SELECT uses it, and asyncpg
+    returns the rows only once the statement's implicit transaction has committed, so
+    nothing read here can leave before its event is durable. An allowed content
+    download reads its first segments this way.
+    """
+    if conn.is_in_transaction():
+        raise RuntimeError("audit.record_then_read commits its event itself; call it outside a transaction")
+    sql, args = read
+    then = sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(len(args))))
+    return await conn.fetch(_EVENT_CTE + then, *_values(action, caller, decision, client_id, document_id, None, purpose),
+                            *args)
+
+
 async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, decision: Decision,
                   client_id: UUID | None, document_id: UUID | None, consent_id: UUID | None,
                   purpose: str | None) -> int:
+    return await conn.fetchval(_insert_event_sql, *_values(action, caller, decision, client_id, document_id,
+                                                           consent_id, purpose))
+
+
+def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID | None, document_id: UUID | None,
+            consent_id: UUID | None, purpose: str | None) -> tuple:
     who = caller.principal
     decisions.labels(action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
-    return await conn.fetchval(
-        _insert_event_sql,
+    return (
         who.sub,
         who.name,
         who.unit,

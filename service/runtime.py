@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from crypto import FieldSealer, KeyProvider, KeyRing
+from policies.model import Zone
 from policies.decide import PolicyConfig
 
 from .auth import TokenVerifier
@@ -79,6 +80,9 @@ class Runtime:
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
     audit_sealer: AuditSealer | None = None
+    # A unit's zone never changes (only `active` does): remembered, so the hot read path can
+    # check `active` inside its facts query instead of in a round trip of its own.
+    unit_zones: dict[str, Zone] = field(default_factory=dict)
 
     @property
     def policy(self) -> PolicyConfig:

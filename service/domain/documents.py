@@ -33,6 +33,7 @@ from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import facts as facts_store
 from ..store import documents as documents_store
 from .access import raise_if_denied
+from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
 _RECORD = "document"
@@ -273,14 +274,25 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     """Decide, commit the audit event, then open the content for streaming.
 
     Raises Forbidden, NotFound, Gone. Segments raise DecryptionFailed when tampered.
-    One connection serves the request: the facts, the event, then the segments.
+    One connection serves the request: the facts (with the caller's unit still active:
+    authenticate(unit_checked_later=True) left that check here), the event with the
+    first segments, then the rest of the segments.
     """
     conn = await rt.pool.acquire()
     try:
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
-        await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,
-                                       purpose=purpose, client_id=row["client_id"] if row else None,
-                                       document_id=document_id)
+        if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
+            await unit_zone(rt, caller.principal.unit)  # the fresh check the handler left to this query; raises UnknownUnit
+        client_id = row["client_id"] if row else None
+        first = None
+        read = rt.blobs.first_batch(document_id, count=row["segment_count"]) if decision else None
+        if read is not None:  # the event and the first segments in one round trip, rows only after the commit
+            first = await audit.record_then_read(conn, Action.DOCUMENT_READ_CONTENT, read, caller=caller,
+                                                 decision=decision, purpose=purpose, client_id=client_id,
+                                                 document_id=document_id)
+        else:
+            await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,
+                                           purpose=purpose, client_id=client_id, document_id=document_id)
         raise_if_denied(decision)  # the event is committed before any content byte can leave
         try:
             key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
@@ -291,15 +303,16 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     except BaseException:
         await rt.pool.release(conn)
         raise
-    return Content(row["content_type"], row["size"], _plaintext(rt, conn, decryptor, document_id, row["segment_count"]))
+    segments = _plaintext(rt, conn, decryptor, document_id, row["segment_count"], first)
+    return Content(row["content_type"], row["size"], segments)
 
 
 async def _plaintext(rt: Runtime, conn: asyncpg.Connection, decryptor: StreamDecryptor, document_id: UUID,
-                     count: int) -> AsyncIterator[bytes]:
+                     count: int, first: list | None = None) -> AsyncIterator[bytes]:
     """The segments, decrypted in order; gives the connection back to the pool when done or abandoned."""
     try:
         index = 0
-        async for ciphertext in rt.blobs.read(conn, document_id, count=count):
+        async for ciphertext in rt.blobs.read(conn, document_id, count=count, first=first):
             yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
             index += 1
     finally:

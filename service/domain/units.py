@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.model import Principal
+from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
 
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
 from .access import raise_if_denied
@@ -56,3 +56,13 @@ async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active:
     if row is None:
         raise NotFound(f"no unit {unit_id}")
     return unit_json(row)
+
+
+async def unit_zone(rt: Runtime, unit_id: str) -> Zone:
+    """The zone of an existing, active unit, remembered; raises UnknownUnit."""
+    async with rt.pool.acquire() as conn:
+        unit = await units_store.get(conn, unit_id)
+    if unit is None or not unit["active"]:
+        raise UnknownUnit("the token's unit does not exist or is inactive")
+    zone = rt.unit_zones[unit_id] = Zone(unit["organisation"], unit["domain"])
+    return zone

@@ -164,7 +164,7 @@ def _purpose(request: web.Request) -> str:
     errors=((404, "not_found"), (410, "shredded"), (422, "validation_failed"), (500, "integrity_error")),
 )
 async def read_content(request: web.Request) -> web.StreamResponse:
-    caller = await authenticate(request)
+    caller = await authenticate(request, unit_checked_later=True)  # open_content's facts query checks the unit
     return await stream_content(request, caller, path_uuid(request, "document_id"), purpose=_purpose(request))
 
 

@@ -23,8 +23,16 @@ class BlobStore(Protocol):
         """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
         ...
 
-    def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int) -> AsyncIterator[bytes]:
-        """Yield the `count` segments in order; raises DecryptionFailed when one is missing."""
+    def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
+             first: Sequence[asyncpg.Record] | None = None) -> AsyncIterator[bytes]:
+        """Yield the `count` segments in order; raises DecryptionFailed when one is missing.
+
+        `first`: rows the `first_batch` query already brought (index, ciphertext).
+        """
+        ...
+
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple] | None:
+        """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event, or None."""
         ...
 
     async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
@@ -39,6 +47,7 @@ WHERE document_id = $1 AND index >= $2 AND index < $3
 ORDER BY index
 """
 _delete_segments_sql = "DELETE FROM document_segments WHERE document_id = $1"
+_first_segments_sql = "SELECT index, ciphertext FROM document_segments WHERE document_id = {0} AND index < {1} ORDER BY index"
 
 
 class PostgresBlobStore:
@@ -53,10 +62,17 @@ class PostgresBlobStore:
         elif segments:
             await conn.executemany(_insert_segment_sql, [(document_id, first_index + n, s) for n, s in enumerate(segments)])
 
-    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int) -> AsyncIterator[bytes]:
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+        return _first_segments_sql, (document_id, min(self.read_batch, count))
+
+    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
+                   first: Sequence[asyncpg.Record] | None = None) -> AsyncIterator[bytes]:
         for start in range(0, count, self.read_batch):
             stop = min(start + self.read_batch, count)
-            rows = await conn.fetch(_read_segments_sql, document_id, start, stop)
+            if start == 0 and first is not None:
+                rows = first
+            else:
+                rows = await conn.fetch(_read_segments_sql, document_id, start, stop)
             if [row["index"] for row in rows] != list(range(start, stop)):
                 raise DecryptionFailed()  # a missing segment is tampering, like a changed one
             for row in rows:

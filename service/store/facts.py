@@ -45,6 +45,7 @@ d.created_at, d.created_by
 """
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},
+       coalesce((SELECT u.active FROM units u WHERE u.id = $2), false) AS caller_unit_active,
        {_relation.format(client="d.client_id")}, clock_timestamp() AS now,
        {_consents_json.format(client="d.client_id")}, {_grants_json.format(client="d.client_id")}
 FROM documents d WHERE d.id = $1

@@ -337,3 +337,17 @@ async def test_abandoned_downloads_give_their_connections_back(client, world):
     assert pool.get_idle_size() == pool.get_size()
     response = await client.get(f"/v1/documents/{document['id']}/content", headers=world["iof"])
     assert await response.read() == content
+
+
+async def test_a_deactivated_unit_is_shut_out_of_content_at_once_though_its_zone_is_remembered(client, api, world, db):
+    """The download checks the unit inside its facts query (no round trip of its own): still at once."""
+    document = await created(client, world["iof"], world["client"])
+    path = f"/v1/documents/{document['id']}/content"
+    assert (await client.get(path, headers=world["iof"])).status == 200  # the zone is now remembered
+    assert (await client.patch("/v1/units/malmo-iof", headers=api.admin, json={"active": False})).status == 200
+    refused = await client.get(path, headers=world["iof"])
+    assert refused.status == 401 and (await refused.json())["code"] == "unknown_unit"
+    unknown = await client.get(f"/v1/documents/{uuid.uuid4()}/content", headers=world["iof"])
+    assert unknown.status == 401  # an unknown document does not skip the check
+    assert (await client.patch("/v1/units/malmo-iof", headers=api.admin, json={"active": True})).status == 200
+    assert (await client.get(path, headers=world["iof"])).status == 200
