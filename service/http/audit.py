@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from uuid import UUID
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from ..errors import ValidationFailed
 from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid
+from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")
@@ -38,18 +37,6 @@ def _invalid(name: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": name, "message": message}])
 
 
-def _instant(query, name: str) -> datetime | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise _invalid(name, "must be an ISO 8601 instant with an offset, e.g. 2026-11-25T08:00:00+01:00")
-    return value
-
 
 def _filters(request: web.Request) -> EventFilter:
     query = request.query
@@ -68,7 +55,7 @@ def _filters(request: web.Request) -> EventFilter:
     flagged = query.get("flagged")
     if flagged not in (None, "true", "false"):
         raise _invalid("flagged", "must be true or false")
-    since, until = _instant(query, "since"), _instant(query, "until")
+    since, until = query_instant(request, "since"), query_instant(request, "until")
     if since and until and since >= until:
         raise _invalid("until", "must be after since")
     return EventFilter(client_id=client_id, actor=query.get("actor"), unit=query.get("unit"), action=action,

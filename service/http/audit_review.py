@@ -15,7 +15,7 @@ from ..errors import ValidationFailed
 from ..store.audit_review import STATUSES
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
+from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
 from .schemas import Body, Out, Page
 
 routes = Routes("audit")
@@ -127,20 +127,6 @@ async def review_emergency(request: web.Request) -> web.Response:
 )
 async def anomaly_report(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    report = await audit_review.anomalies(runtime(request), caller, since=_instant(request, "since"),
-                                          until=_instant(request, "until"))
+    report = await audit_review.anomalies(runtime(request), caller, since=query_instant(request, "since"),
+                                          until=query_instant(request, "until"))
     return json_response(AnomalyReport, report)
-
-
-def _instant(request: web.Request, name: str) -> datetime | None:
-    """An ISO 8601 instant (with offset) from the query, in UTC; None when absent; 422 validation_failed otherwise."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed([{"field": name, "message": "must be an ISO 8601 instant with offset, e.g. 2026-11-25T08:00:00Z"}])
-    return value.astimezone(UTC)

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -131,3 +132,18 @@ PAGE_QUERY = (
     ("limit", "integer", "page size, 1 to 500 (default 50)"),
     ("cursor", "string", "opaque cursor from next_cursor of the previous page"),
 )
+
+
+def query_instant(request: web.Request, name: str) -> datetime | None:
+    """An ISO 8601 instant with an offset from the query, in UTC; None when absent; 422 validation_failed otherwise."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+        value = value.astimezone(UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a date, or one that leaves the calendar once in UTC
+        value = None
+    if value is None:
+        raise ValidationFailed([{"field": name, "message": "must be an ISO 8601 instant with an offset, e.g. 2026-11-25T08:00:00Z"}])
+    return value
