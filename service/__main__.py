@@ -1,4 +1,4 @@
-"""Command line: `python -m service [serve|migrate|keys|audit|token]` (API.md "Operation")."""
+"""Command line: `python -m service [serve|migrate|keys|audit|token|demo]` (API.md "Operation")."""
 from __future__ import annotations
 
 import argparse
@@ -193,6 +193,36 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held, keys
             await asyncio.to_thread(embedded.stop)
 
 
+def _demo(settings: Settings, _: argparse.Namespace) -> int:
+    """Load the demo scenario (service/demo.py) into the database, through the domain functions."""
+    from .app import open_database
+    from .auth import TokenVerifier, load_jwks
+    from .database import create_pool
+    from .demo import load
+    from .devkeys import ensure_dev_keys
+    from .runtime import KeyRingHolder, Runtime
+
+    async def run() -> None:
+        ensure_dev_keys(settings)
+        keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
+        verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
+                                 audience=settings.jwt_audience)
+        dsn, embedded = await open_database(settings)
+        try:
+            pool = await create_pool(dsn, min_size=1, max_size=2)
+            try:
+                await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier))
+            finally:
+                await pool.close()
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+    asyncio.run(run())
+    print("sign in at /ui/ as e.g. unit malmo-iof (social services) or malmo-beroendecentrum (the clinic), role staff")
+    return 0
+
+
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from .devkeys import ensure_dev_keys, mint_dev_token
 
@@ -225,6 +255,8 @@ def parser() -> argparse.ArgumentParser:
     export_parser = audit_commands.add_parser("export", help="write the whole log as NDJSON, from one snapshot")
     export_parser.add_argument("--out", help="file to write (default: standard output)")
     audit_parser.set_defaults(run=_audit)
+    commands.add_parser("demo", help="load a realistic two-zone scenario (Malmö, Alingsås); safe to run again").set_defaults(
+        run=_demo)
     token = commands.add_parser("token", help="print a development token signed by the development key")
     token.add_argument("--sub", required=True, help="subject, e.g. an HSA-id")
     token.add_argument("--unit", help="unit id (every role but admin and auditor needs one)")
