@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         )
         dsn, embedded = await open_database(settings)
         try:
-            pool = await create_pool(dsn)
+            pool = await create_pool(dsn, max_size=settings.db_pool_size)
         except BaseException:
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)

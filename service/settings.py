@@ -45,6 +45,7 @@ class Settings:
         default_factory=lambda: (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     )
     log_level: str = "INFO"
+    db_pool_size: int = 20  # connections per replica: a download holds one through its audit commit
 
     @property
     def dev_dir(self) -> Path:
@@ -169,4 +170,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                        defaults.anomaly_relations_per_day),
         metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
+        db_pool_size=_get(env, "BRYGGA_DB_POOL_SIZE", _int_between(2, 500), defaults.db_pool_size),
     )

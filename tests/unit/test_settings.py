@@ -61,6 +61,12 @@ BAD_VALUES = [
     ("DATABASE_URL", "mysql://x"),
     ("BRYGGA_JWKS", "/nonexistent/brygga/jwks.json"),
     ("BRYGGA_LOG_LEVEL", "LOUD"),
+    ("BRYGGA_DB_POOL_SIZE", "1"),
+    ("BRYGGA_DB_POOL_SIZE", "many"),
+    ("BRYGGA_AUDIT_SEAL_INTERVAL", "-1"),
+    ("BRYGGA_AUDIT_SEAL_INTERVAL", "nan"),
+    ("BRYGGA_ANOMALY_CLIENTS_PER_DAY", "0"),
+    ("BRYGGA_MIGRATION_DATABASE_URL", "mysql://x"),
     ("BRYGGA_METRICS_ALLOW", "not-a-network"),
     ("BRYGGA_METRICS_ALLOW", "10.0.0.0/8,not-a-network"),
     ("BRYGGA_DOMAINS", "Police"),
@@ -142,6 +148,8 @@ def test_metrics_allow_parses_networks() -> None:
 def test_log_level_is_case_insensitive_and_upper_cased() -> None:
     assert load_settings({"BRYGGA_LOG_LEVEL": "debug"}).log_level == "DEBUG"
     assert load_settings({"BRYGGA_LOG_LEVEL": "Warning"}).log_level == "WARNING"
+    assert load_settings({"BRYGGA_DB_POOL_SIZE": "40"}).db_pool_size == 40
+    assert load_settings({"BRYGGA_AUDIT_SEAL_INTERVAL": "0"}).audit_seal_interval == 0
 
 
 def test_numeric_limits_parse() -> None:
