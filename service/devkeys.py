@@ -25,10 +25,22 @@ DEV_KID = "brygga-dev-1"
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (mode 0600) whole or not at all: a full disk leaves no empty key file behind.
+
+    A temporary file beside it is written and fsynced, then linked into place; the link
+    fails if `path` appeared meanwhile (another starter won), like O_EXCL did.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def ensure_dev_keys(settings: Settings) -> None:
