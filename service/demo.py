@@ -17,6 +17,7 @@ from policies.model import Principal, Role, Zone
 
 from .audit import Caller
 from .domain import clients, consents, documents, relations, units
+from .http.cursor import START
 from .http.schemas import ConsentIn
 from .runtime import Runtime
 
@@ -72,7 +73,7 @@ async def load(rt: Runtime, say=print) -> dict[str, int]:
         created["documents"] += new
     # Tolvan lets the addiction clinic read social services' assessments, for care, for 90 days.
     iof = _caller("malmo-iof", zones["malmo-iof"])
-    history = await consents.page(rt, iof, client_ids[0], after=(_epoch(), uuid.UUID(int=0)), limit=10)
+    history = await consents.page(rt, iof, client_ids[0], after=START, limit=10)
     if not history:
         body = ConsentIn.model_validate_json(json.dumps({
             "from": {"organisation": "malmo-stad", "domain": "social"},
@@ -88,7 +89,3 @@ async def load(rt: Runtime, say=print) -> dict[str, int]:
         f"{created['consents']} consents created ({', '.join(u[0] for u in UNITS)})")
     return created
 
-
-def _epoch():
-    from datetime import UTC, datetime
-    return datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Auditors' review: the emergency-access queue with verdicts, and the anomaly report."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -93,16 +93,9 @@ async def list_emergency_reviews(request: web.Request) -> web.Response:
     if status not in STATUSES:
         raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
     after_cursor, limit = page_params(request)
-    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
-    if after_cursor:
-        opened_at, grant_id = cursor.decode(after_cursor, length=2)
-        try:
-            after = (datetime.fromisoformat(opened_at), UUID(grant_id))
-        except ValueError:
-            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    after = cursor.decode_time_id(after_cursor)
     items = await audit_review.emergency_queue(runtime(request), caller, status=status, after=after, limit=limit + 1)
-    next_cursor = cursor.encode([items[limit - 1]["opened_at"].isoformat(), str(items[limit - 1]["id"])]) \
-        if len(items) > limit else None
+    next_cursor = cursor.encode_time_id(items[limit - 1]["opened_at"], items[limit - 1]["id"]) if len(items) > limit else None
     return json_response(Page[EmergencyQueueItem], {"items": items[:limit], "next_cursor": next_cursor})
 
 

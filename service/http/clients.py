@@ -1,15 +1,12 @@
 """Clients and their relations: /v1/clients…"""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import UUID
 
 from aiohttp import web
 
 from policies.roles import Permission
 
 from ..domain import clients, relations
-from ..errors import ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
 from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
@@ -83,14 +80,7 @@ async def list_relations(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
     after, limit = page_params(request)
-    key = _relation_key(*cursor.decode(after, length=2)) if after else (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
+    key = cursor.decode_time_id(after)
     items = await relations.page_in_zone(runtime(request), caller, client_id, after=key, limit=limit + 1)
-    next_cursor = cursor.encode([items[limit - 1]["started_at"].isoformat(), items[limit - 1]["id"]]) if len(items) > limit else None
+    next_cursor = cursor.encode_time_id(items[limit - 1]["started_at"], items[limit - 1]["id"]) if len(items) > limit else None
     return json_response(Page[Relation], {"items": items[:limit], "next_cursor": next_cursor})
-
-
-def _relation_key(started_at: str, relation_id: str) -> tuple[datetime, UUID]:
-    try:
-        return datetime.fromisoformat(started_at), UUID(relation_id)
-    except ValueError:
-        raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None

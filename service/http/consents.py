@@ -1,15 +1,12 @@
 """Consents and emergency access: /v1/clients/{id}/consents, /v1/consents/{id}…, /v1/clients/{id}/emergency-access."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import UUID
 
 from aiohttp import web
 
 from policies.roles import Permission
 
 from ..domain import consents
-from ..errors import ValidationFailed
 from ..fhir import consent_resource
 from . import cursor
 from .context import authenticate, runtime
@@ -40,17 +37,11 @@ async def list_consents(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
     after_cursor, limit = page_params(request)
-    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
-    if after_cursor:
-        recorded_at, consent_id = cursor.decode(after_cursor, length=2)
-        try:
-            after = (datetime.fromisoformat(recorded_at), UUID(consent_id))
-        except ValueError:
-            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    after = cursor.decode_time_id(after_cursor)
     items = await consents.page(runtime(request), caller, client_id, after=after, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
-    next_cursor = cursor.encode([items[-1]["recorded_at"].isoformat(), str(items[-1]["id"])]) if more else None
+    next_cursor = cursor.encode_time_id(items[-1]["recorded_at"], items[-1]["id"]) if more else None
     return json_response(Page[ConsentOut], {"items": items, "next_cursor": next_cursor})
 
 

@@ -5,7 +5,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
-from datetime import UTC, datetime
 from uuid import UUID
 
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -32,7 +31,7 @@ _NOT_FOUND = ((404, "not_found"),)
 
 
 @contextmanager
-def _framing(what: str) -> Iterator[None]:
+def multipart_framing(what: str) -> Iterator[None]:
     """A malformed multipart body is the caller's error (400 invalid_request), never a 500.
 
     aiohttp raises ValueError for a missing or wrong boundary, a body that ends early or a second read after the
@@ -45,8 +44,8 @@ def _framing(what: str) -> Iterator[None]:
         raise InvalidRequest(f"the multipart body is malformed ({what})") from None
 
 
-async def _next_part(reader: MultipartReader, what: str) -> BodyPartReader | MultipartReader | None:
-    with _framing(what):
+async def next_part(reader: MultipartReader, what: str) -> BodyPartReader | MultipartReader | None:
+    with multipart_framing(what):
         return await reader.next()
 
 
@@ -55,7 +54,7 @@ async def _metadata(part: BodyPartReader | MultipartReader | None) -> DocumentMe
         raise InvalidRequest("the first part must be `metadata` (JSON), then `file`")
     raw = bytearray()
     while True:
-        with _framing("metadata"):
+        with multipart_framing("metadata"):
             chunk = await part.read_chunk(8192)
         if not chunk:
             break
@@ -72,12 +71,12 @@ async def _metadata(part: BodyPartReader | MultipartReader | None) -> DocumentMe
 
 async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
     while True:
-        with _framing("file"):
+        with multipart_framing("file"):
             chunk = await part.read_chunk(_CHUNK)
         if not chunk:
             break
         yield chunk
-    if await _next_part(reader, "after file") is not None:
+    if await next_part(reader, "after file") is not None:
         raise InvalidRequest("nothing may follow the `file` part")
 
 
@@ -96,10 +95,10 @@ async def upload_document(request: web.Request) -> web.Response:
         raise InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters")
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("send the document as multipart/form-data")
-    with _framing("boundary"):
+    with multipart_framing("boundary"):
         reader = await request.multipart()
-    metadata = await _metadata(await _next_part(reader, "first part"))
-    part = await _next_part(reader, "second part")
+    metadata = await _metadata(await next_part(reader, "first part"))
+    part = await next_part(reader, "second part")
     if not isinstance(part, BodyPartReader) or part.name != "file":
         raise InvalidRequest("the second part must be `file`")
     upload = documents.Upload(category=metadata.category, title=metadata.title, declared_type=part.headers.get("Content-Type"),
@@ -123,16 +122,10 @@ async def list_documents(request: web.Request) -> web.Response:
     category = request.query.get("category") or None
     if category is not None and category not in CATEGORIES:
         raise ValidationFailed([{"field": "category", "message": f"must be one of {', '.join(CATEGORIES)}"}])
-    after = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
-    if after_cursor:
-        created_at, document_id = cursor.decode(after_cursor, length=2)
-        try:
-            after = (datetime.fromisoformat(created_at), UUID(document_id))
-        except ValueError:
-            raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}]) from None
+    after = cursor.decode_time_id(after_cursor)
     items, more = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit,
                                        purpose=_purpose(request))
-    next_cursor = cursor.encode([items[-1]["created_at"].isoformat(), str(items[-1]["id"])]) if more else None
+    next_cursor = cursor.encode_time_id(items[-1]["created_at"], items[-1]["id"]) if more else None
     return json_response(Page[Document], {"items": items, "next_cursor": next_cursor})
 
 

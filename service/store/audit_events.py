@@ -15,7 +15,7 @@ _EVENT_COLUMNS = """
 # Actions in which someone read the client's data: what the client's extract lists.
 READ_ACTIONS = ("client.lookup", "client.read", "relation.list", "document.list", "document.read_metadata",
                 "document.read_content", "consent.read")
-_extract_sql = f"""
+_extract_sql = """
 SELECT e.seq, e.at, e.actor_name, e.actor_unit, e.actor_organisation, e.action, e.document_id, e.basis,
        e.purpose, e.flagged
 FROM audit_events e

@@ -1,7 +1,7 @@
 """Auditor pages: the event log, the chain's status, the emergency review queue, anomalies, the client's extract."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from aiohttp import web
@@ -9,6 +9,7 @@ from aiohttp import web
 from ..audit import Action
 from ..domain import audit_log, audit_review
 from ..errors import ValidationFailed
+from ..http.cursor import START
 from ..store.audit_events import EventFilter
 from .staff import SWEDEN, _uuid
 from .pages import caller, form, page, redirect, render, rt
@@ -71,7 +72,7 @@ async def chain(request: web.Request) -> web.Response:
 async def reviews(request: web.Request) -> web.Response:
     status = request.query.get("status") if request.query.get("status") in ("open", "reviewed", "all") else "open"
     items = await audit_review.emergency_queue(rt(request), caller(request), status=status,
-                                              after=(datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0)), limit=200)
+                                              after=START, limit=200)
     return render(request, "audit_reviews.html", grants=items, status=status)
 
 

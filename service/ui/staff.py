@@ -5,7 +5,7 @@ Every page calls the same domain functions as the API: the same decisions, the s
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from ..domain import clients, consents, documents, relations
 from ..errors import BryggaError, NotFound, ValidationFailed
 from ..fhir import consent_resource
-from ..http.documents import _framing, _next_part, stream_content
+from ..http.cursor import START
+from ..http.documents import multipart_framing, next_part, stream_content
 from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
 from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 from . import session as sessions
@@ -29,7 +30,6 @@ RULE_TEXT = {
     "evidence_required": "Ett skriftligt samtycke kräver det underskrivna formuläret (ett dokument i kategorin consent_form).",
     "minor_requires_guardian_or_maturity": "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.",
 }
-EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), UUID(int=0))
 
 
 def _uuid(request: web.Request, name: str) -> UUID:
@@ -85,7 +85,7 @@ async def client_page(request: web.Request) -> web.Response:
     except NotFound:
         # No relation (or no such client): nothing is shown but the way to open one.
         return render(request, "client_no_relation.html", http_status=404, client_id=client_id)
-    items, _ = await documents.page(runtime, who, client_id, category=None, after=EPOCH, limit=200)
+    items, _ = await documents.page(runtime, who, client_id, category=None, after=START, limit=200)
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
         emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
@@ -117,14 +117,14 @@ async def open_emergency(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
     client_id = _uuid(request, "client_id")
-    with _framing("boundary"):
+    with multipart_framing("boundary"):
         reader = await request.multipart()
     fields: dict[str, str] = {}
-    part = await _next_part(reader, "form field")
+    part = await next_part(reader, "form field")
     while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
-        with _framing("form field"):
+        with multipart_framing("form field"):
             fields[part.name or ""] = (await part.text())[:1000]
-        part = await _next_part(reader, "form field")
+        part = await next_part(reader, "form field")
     if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
         raise CsrfRefused("the form's CSRF token does not match this session")
     if not isinstance(part, BodyPartReader):
@@ -138,7 +138,7 @@ async def upload(request: web.Request) -> web.Response:
 
     async def chunks():
         while True:
-            with _framing("file"):
+            with multipart_framing("file"):
                 chunk = await part.read_chunk(64 * 1024)
             if not chunk:
                 return
@@ -181,8 +181,8 @@ def _consent_body(data: dict[str, str], multi: dict[str, list[str]]) -> dict[str
 
 async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict, values: dict, status: int = 200):
     runtime, who = rt(request), caller(request)
-    history = await consents.page(runtime, who, client_id, after=EPOCH, limit=200)
-    items, _ = await documents.page(runtime, who, client_id, category="consent_form", after=EPOCH, limit=200)
+    history = await consents.page(runtime, who, client_id, after=START, limit=200)
+    items, _ = await documents.page(runtime, who, client_id, category="consent_form", after=START, limit=200)
     zone = who.principal.zone
     defaults = {"from_organisation": zone.organisation if zone else "", "from_domain": zone.domain if zone else "",
                 "given_by": "client", "form": "written", "categories": [], "purposes": ["care"]}

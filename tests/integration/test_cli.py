@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -16,22 +14,12 @@ from pathlib import Path
 import jwt
 import psutil
 
+from tests.processes import free_port as _free_port
+from tests.processes import gone as _gone
+from tests.processes import run_cli as _cli
+from tests.processes import service_env as _env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRYGGA_", "DATABASE_URL"))}
-    return {**env, "BRYGGA_DATA_DIR": str(data_dir), **extra}
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "service", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _call(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -44,19 +32,6 @@ def _call(method: str, url: str, token: str | None = None, body: dict | None = N
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def _gone(pid: int, seconds: float = 5) -> bool:
-    """The process has exited (a zombie awaiting its reaper counts as exited)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
@@ -94,7 +69,7 @@ def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert server.returncode == 0, stderr
-    assert _gone(postmaster), "embedded PostgreSQL still running after shutdown"
+    assert _gone(postmaster, seconds=5), "embedded PostgreSQL still running after shutdown"
     assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists()
     logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any("DEVELOPMENT" in entry["message"] for entry in logs)

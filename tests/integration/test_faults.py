@@ -28,6 +28,10 @@ import psutil
 import pytest
 
 from service.database import EmbeddedPostgres, ensure_database, with_database
+from tests.processes import free_port as _free_port
+from tests.processes import gone as _gone
+from tests.processes import run_cli as _cli
+from tests.processes import service_env as _env
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -46,35 +50,6 @@ def work() -> Iterator[Path]:
         print(f"kept {directory}")
         return
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRYGGA_", "DATABASE_URL"))}
-    return {**env, "BRYGGA_DATA_DIR": str(data_dir), **extra}
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "service", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _gone(pid: int, seconds: float = 10) -> bool:
-    """The process has exited (a zombie awaiting its reaper counts as exited)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _personal_number(n: int) -> str:
