@@ -9,7 +9,9 @@ One embedded PostgreSQL (temp dir). Two servers, each its own process on 127.0.0
   decrypt, stream 64 KiB (GET /v1/documents/{id}/content).
 A load generator in a third process keeps `--concurrency` requests in flight for
 `--seconds`, against each server in turn (baseline, Brygga, baseline, Brygga), and
-reports throughput and p50/p99 latency; the best of the two runs of each counts.
+reports throughput and p50/p99 latency; the best of the two runs of each counts. It also reports the
+CPU time each server and PostgreSQL spent per request, and how idle the machine was: steadier than
+throughput on a shared machine, and they say which side a change helped.
 Targets (issue 7): Brygga ≥ 50 % of the baseline's throughput; its p99 ≤ 2× the baseline's.
 Exits 0 whatever the numbers; stops everything it started.
 """
@@ -194,12 +196,42 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tup
     return staff, procs, f"{brygga}/v1/documents/{document}/content", f"{baseline}/blob/b1", {}
 
 
-def load(url: str, seconds: float, concurrency: int, headers: dict) -> dict:
+def cpu_seconds(processes: list) -> float:
+    """CPU time (user + system) the processes and their children used so far; processes gone count 0."""
+    import psutil
+
+    total = 0.0
+    for root in processes:
+        try:
+            family = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in family:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def load(url: str, seconds: float, concurrency: int, headers: dict, server=None, postgres=None) -> dict:
+    """One load run; with the server's and PostgreSQL's processes, also their CPU time per request (µs)."""
+    import psutil
+
+    before = (cpu_seconds([server]), cpu_seconds([postgres])) if server else None
+    machine = psutil.cpu_times()
     result = subprocess.run([sys.executable, __file__, "--load", url, str(seconds), str(concurrency), json.dumps(headers)],
                             cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
-    return json.loads(result.stdout)
+    outcome = json.loads(result.stdout)
+    if before is not None:
+        outcome["server_us"] = (cpu_seconds([server]) - before[0]) / outcome["requests"] * 1e6
+        outcome["postgres_us"] = (cpu_seconds([postgres]) - before[1]) / outcome["requests"] * 1e6
+    after = psutil.cpu_times()
+    outcome["idle"] = (after.idle - machine.idle) / (sum(after) - sum(machine))
+    return outcome
 
 
 def main() -> int:
@@ -227,10 +259,14 @@ def main() -> int:
         staff, procs, brygga_url, baseline_url, _ = asyncio.run(prepare(tmp, server_dsn, args.profile))
         load(brygga_url, 2, args.concurrency, staff)  # warm up both: pools, prepared statements, caches
         load(baseline_url, 2, args.concurrency, {})
+        import psutil
+
+        pg = psutil.Process(int((postgres.pgdata / "postmaster.pid").read_text().split()[0]))
+        servers = {"baseline": psutil.Process(procs[1].pid), "brygga": psutil.Process(procs[0].pid)}
         runs: dict[str, list[dict]] = {"baseline": [], "brygga": []}
         for _ in range(2):
-            runs["baseline"].append(load(baseline_url, seconds, args.concurrency, {}))
-            runs["brygga"].append(load(brygga_url, seconds, args.concurrency, staff))
+            runs["baseline"].append(load(baseline_url, seconds, args.concurrency, {}, servers["baseline"], pg))
+            runs["brygga"].append(load(brygga_url, seconds, args.concurrency, staff, servers["brygga"], pg))
             print(f"  baseline {runs['baseline'][-1]['rps']:.0f}/s, brygga {runs['brygga'][-1]['rps']:.0f}/s",
                   file=sys.stderr, flush=True)
     finally:
@@ -248,9 +284,10 @@ def main() -> int:
     base, ours = best["baseline"], best["brygga"]
     print(f"\nBrygga read path ({os.cpu_count()} cores, 64 KiB, {args.concurrency} concurrent clients, "
           f"{seconds:.0f} s per run, best of 2)")
-    print(f"{'':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'server µs/req':>15}{'postgres µs/req':>17}{'idle':>6}")
     for name, result in (("baseline", base), ("brygga", ours)):
-        print(f"{name:<10}{result['rps']:>9.0f}{result['p50'] * 1000:>9.1f}{result['p99'] * 1000:>9.1f}{result['errors']:>8}")
+        print(f"{name:<10}{result['rps']:>9.0f}{result['p50'] * 1000:>9.1f}{result['p99'] * 1000:>9.1f}{result['errors']:>8}"
+              f"{result['server_us']:>15.0f}{result['postgres_us']:>17.0f}{result['idle']:>6.0%}")
     ratio, p99_ratio = ours["rps"] / base["rps"], ours["p99"] / base["p99"]
     print(f"throughput ratio {ratio:.2f}; p99 ratio {p99_ratio:.2f}")
     print("targets:")

@@ -11,6 +11,7 @@ import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -263,58 +264,74 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
 
 @dataclass(slots=True)
 class Content:
-    """An opened document: metadata for the headers, and its plaintext as an async iterator of segments."""
+    """An opened document: metadata for the headers, its first segments' plaintext, and the rest to stream.
+
+    `rest` is None when `head` is the whole document (its connection is back in the pool);
+    otherwise it holds the connection until it is exhausted or closed (aclose), and raises
+    DecryptionFailed on a tampered or missing segment.
+    """
 
     content_type: str
     size: int
-    segments: AsyncIterator[bytes]
+    head: list[bytes]
+    rest: AsyncIterator[bytes] | None
 
 
 async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str) -> Content:
-    """Decide, commit the audit event, then open the content for streaming.
+    """Decide, commit the audit event, then decrypt the first segments and open the rest for streaming.
 
-    Raises Forbidden, NotFound, Gone. Segments raise DecryptionFailed when tampered.
-    One connection serves the request: the facts (with the caller's unit still active:
-    authenticate(unit_checked_later=True) left that check here), the event with the
-    first segments, then the rest of the segments.
+    Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
+    segments fail authentication. One connection serves the request: the facts (with the
+    caller's unit still active: authenticate(unit_checked_later=True) left that check here),
+    the event with the first segments, then the rest of the segments.
     """
     conn = await rt.pool.acquire()
+    streaming = False
     try:
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
         if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
             await unit_zone(rt, caller.principal.unit)  # the fresh check the handler left to this query; raises UnknownUnit
         client_id = row["client_id"] if row else None
-        first = None
-        read = rt.blobs.first_batch(document_id, count=row["segment_count"]) if decision else None
-        if read is not None:  # the event and the first segments in one round trip, rows only after the commit
-            first = await audit.record_then_read(conn, Action.DOCUMENT_READ_CONTENT, read, caller=caller,
-                                                 decision=decision, purpose=purpose, client_id=client_id,
-                                                 document_id=document_id)
-        else:
+        if not decision:
             await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,
                                            purpose=purpose, client_id=client_id, document_id=document_id)
-        raise_if_denied(decision)  # the event is committed before any content byte can leave
+            raise_if_denied(decision)
+        count = row["segment_count"]
+        # The event and the first segments in one round trip; the rows come only after the event's commit.
+        rows = await audit.record_then_read(conn, Action.DOCUMENT_READ_CONTENT, rt.blobs.first_batch(document_id, count=count),
+                                            caller=caller, decision=decision, purpose=purpose, client_id=client_id,
+                                            document_id=document_id)
         try:
             key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
             decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
+            head = [decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
+                    for index, ciphertext in enumerate(rt.blobs.first_ciphertexts(rows, count=count))]
         except DecryptionFailed:
+            await rt.pool.release(conn)
+            conn = None
             await record_integrity_failure(rt, caller, document_id)
             raise
-    except BaseException:
-        await rt.pool.release(conn)
-        raise
-    segments = _plaintext(rt, conn, decryptor, document_id, row["segment_count"], first)
-    return Content(row["content_type"], row["size"], segments)
+        rest = None
+        if len(head) < count:
+            rest = _plaintext(rt, conn, decryptor, document_id, start=len(head), count=count)
+            streaming = True
+        return Content(row["content_type"], row["size"], head, rest)
+    finally:
+        if conn is not None and not streaming:
+            await rt.pool.release(conn)
 
 
-async def _plaintext(rt: Runtime, conn: asyncpg.Connection, decryptor: StreamDecryptor, document_id: UUID,
-                     count: int, first: list | None = None) -> AsyncIterator[bytes]:
-    """The segments, decrypted in order; gives the connection back to the pool when done or abandoned."""
+async def _plaintext(rt: Runtime, conn: asyncpg.Connection, decryptor: StreamDecryptor, document_id: UUID, *,
+                     start: int, count: int) -> AsyncIterator[bytes]:
+    """Segments start..count-1, decrypted in order; gives the connection back to the pool when done or closed."""
     try:
-        index = 0
-        async for ciphertext in rt.blobs.read(conn, document_id, count=count, first=first):
-            yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
-            index += 1
+        # Closed explicitly when this one is: an abandoned async generator is finalized through the loop's
+        # thread-safe callback (a self-pipe write and a task per download).
+        async with aclosing(rt.blobs.read(conn, document_id, start=start, count=count)) as ciphertexts:
+            index = start
+            async for ciphertext in ciphertexts:
+                yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
+                index += 1
     finally:
         await rt.pool.release(conn)
 

@@ -161,32 +161,30 @@ async def read_content(request: web.Request) -> web.StreamResponse:
     return await stream_content(request, caller, path_uuid(request, "document_id"), purpose=_purpose(request))
 
 
+_CONTENT_HEADERS = {
+    "Content-Disposition": "attachment",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    # Should a browser render it after all (a PDF that is also HTML): no script, no fetch, a unique origin.
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
 async def stream_content(request: web.Request, caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
-    """Decide, audit, then stream the authenticated plaintext (the API and the web interface both answer so)."""
+    """Decide, audit, then send the authenticated plaintext (the API and the web interface both answer so)."""
     rt = runtime(request)
-    content = await documents.open_content(rt, caller, document_id, purpose=purpose)
-    async with aclosing(content.segments):  # hands the connection back even if the client goes away
-        try:
-            first = await anext(content.segments)  # a tampered first segment is still a clean 500
-        except DecryptionFailed:
-            await documents.record_integrity_failure(rt, caller, document_id)
-            raise
-        headers = {
-            "Content-Type": content.content_type,
-            "Content-Disposition": "attachment",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-            # Should a browser render it after all (a PDF that is also HTML): no script, no fetch, a unique origin.
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        }
-        if len(first) == content.size:  # one segment, authenticated as the last: headers and body in one write
-            return web.Response(body=first, headers=headers)
+    content = await documents.open_content(rt, caller, document_id, purpose=purpose)  # a tampered start is a clean 500
+    headers = {"Content-Type": content.content_type, **_CONTENT_HEADERS}
+    if content.rest is None:  # all of it authenticated already (its connection is back): headers and body in one write
+        return web.Response(body=content.head[0] if len(content.head) == 1 else b"".join(content.head), headers=headers)
+    async with aclosing(content.rest):  # hands the connection back even if the client goes away
         response = web.StreamResponse(headers=headers)
         response.content_length = content.size
         await response.prepare(request)
-        await response.write(first)
+        for segment in content.head:
+            await response.write(segment)
         try:
-            async for segment in content.segments:
+            async for segment in content.rest:
                 await response.write(segment)
         except DecryptionFailed:
             # Bytes already went out: never send unauthenticated ones, cut the connection instead.

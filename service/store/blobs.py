@@ -23,16 +23,16 @@ class BlobStore(Protocol):
         """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
         ...
 
-    def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
-             first: Sequence[asyncpg.Record] | None = None) -> AsyncIterator[bytes]:
-        """Yield the `count` segments in order; raises DecryptionFailed when one is missing.
-
-        `first`: rows the `first_batch` query already brought (index, ciphertext).
-        """
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+        """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event."""
         ...
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple] | None:
-        """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event, or None."""
+    def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
+        """The segments the first_batch rows hold, in order; raises DecryptionFailed when one is missing."""
+        ...
+
+    def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncIterator[bytes]:
+        """Yield segments start..count-1 in order; raises DecryptionFailed when one is missing."""
         ...
 
     async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
@@ -50,6 +50,12 @@ _delete_segments_sql = "DELETE FROM document_segments WHERE document_id = $1"
 _first_segments_sql = "SELECT index, ciphertext FROM document_segments WHERE document_id = {0} AND index < {1} ORDER BY index"
 
 
+def _ciphertexts(rows: Sequence[asyncpg.Record], start: int, stop: int) -> list[bytes]:
+    if len(rows) != stop - start or any(row["index"] != start + n for n, row in enumerate(rows)):
+        raise DecryptionFailed()  # a missing segment is tampering, like a changed one
+    return [row["ciphertext"] for row in rows]
+
+
 class PostgresBlobStore:
     """Segments as rows of document_segments, read back in batches."""
 
@@ -65,18 +71,14 @@ class PostgresBlobStore:
     def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
         return _first_segments_sql, (document_id, min(self.read_batch, count))
 
-    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
-                   first: Sequence[asyncpg.Record] | None = None) -> AsyncIterator[bytes]:
-        for start in range(0, count, self.read_batch):
-            stop = min(start + self.read_batch, count)
-            if start == 0 and first is not None:
-                rows = first
-            else:
-                rows = await conn.fetch(_read_segments_sql, document_id, start, stop)
-            if [row["index"] for row in rows] != list(range(start, stop)):
-                raise DecryptionFailed()  # a missing segment is tampering, like a changed one
-            for row in rows:
-                yield row["ciphertext"]
+    def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
+        return _ciphertexts(rows, 0, min(self.read_batch, count))
+
+    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncIterator[bytes]:
+        for batch_start in range(start, count, self.read_batch):
+            stop = min(batch_start + self.read_batch, count)
+            for ciphertext in _ciphertexts(await conn.fetch(_read_segments_sql, document_id, batch_start, stop), batch_start, stop):
+                yield ciphertext
 
     async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
         return int((await conn.execute(_delete_segments_sql, document_id)).split()[-1])
