@@ -7,6 +7,7 @@ number, name, title or content.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -16,7 +17,7 @@ import asyncpg
 from policies.decision import Decision
 from policies.model import Principal
 
-from .metrics import decisions
+from .metrics import child, decisions
 
 
 class Action(StrEnum):
@@ -148,9 +149,14 @@ async def record_then_read(
     if conn.is_in_transaction():
         raise RuntimeError("audit.record_then_read commits its event itself; call it outside a transaction")
     sql, args = read
-    then = sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(len(args))))
-    return await conn.fetch(_EVENT_CTE + then, *_values(action, caller, decision, client_id, document_id, None, purpose),
-                            *args)
+    return await conn.fetch(_event_then(sql, len(args)), *_values(action, caller, decision, client_id, document_id, None,
+                                                                  purpose), *args)
+
+
+@functools.lru_cache(maxsize=64)
+def _event_then(sql: str, count: int) -> str:
+    """The event CTE followed by `sql`, its `{n}` placeholders numbered after the event's parameters (made once)."""
+    return _EVENT_CTE + sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(count)))
 
 
 async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, decision: Decision,
@@ -163,7 +169,7 @@ async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, deci
 def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID | None, document_id: UUID | None,
             consent_id: UUID | None, purpose: str | None) -> tuple:
     who = caller.principal
-    decisions.labels(action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
+    child(decisions, action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
     return (
         who.sub,
         who.name,

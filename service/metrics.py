@@ -1,7 +1,10 @@
 """Prometheus metrics: request latency and counts by route, access decisions by outcome, audit sealing."""
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 http_requests = Counter("brygga_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 http_latency = Histogram(
@@ -12,3 +15,12 @@ decisions = Counter("brygga_access_decisions_total", "Audited access decisions",
 audit_sealed = Counter("brygga_audit_sealed_events_total", "Audit events sealed into the hash chain")
 audit_seal_lag = Gauge("brygga_audit_seal_lag_seconds", "Age of the newest event when it was sealed")
 audit_checkpoints = Counter("brygga_audit_checkpoints_total", "Signed checkpoints of the audit chain")
+
+
+@functools.lru_cache(maxsize=4096)
+def child(metric: MetricWrapperBase, *labels: str):
+    """metric.labels(*labels), remembered: prometheus_client validates the values and takes a lock on every call.
+
+    Label values here come from fixed sets (methods, route templates, statuses, actions), so the cache stays small.
+    """
+    return metric.labels(*labels)

@@ -84,10 +84,14 @@ class Runtime:
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)
 
+    _policy: tuple[Settings, PolicyConfig] | None = field(default=None, init=False, repr=False)
+
     @property
     def policy(self) -> PolicyConfig:
-        """The rule configuration (where emergency access may open), from settings."""
-        return PolicyConfig(emergency_domains=frozenset(self.settings.emergency_domains))
+        """The rule configuration (where emergency access may open), from settings; made once per settings."""
+        if self._policy is None or self._policy[0] is not self.settings:
+            self._policy = (self.settings, PolicyConfig(emergency_domains=frozenset(self.settings.emergency_domains)))
+        return self._policy[1]
 
     @property
     def keyring(self) -> KeyRing:

@@ -5,8 +5,9 @@ import asyncio
 import json
 import logging
 import re
+import itertools
+import os
 import time
-import uuid
 
 import asyncpg
 from aiohttp import web
@@ -18,11 +19,30 @@ from crypto import DecryptionFailed
 from ..errors import (BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge,
                       ValidationFailed)
 from ..logs import request_id_var
-from ..metrics import http_latency, http_requests
+from ..metrics import child, http_latency, http_requests
 from .context import REQUEST_ID
 
 log = logging.getLogger("brygga.http")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_REQUEST_IDS = itertools.count(1)
+_PROCESS_PREFIX = os.urandom(8).hex()  # made anew in each process (a fork included: see _new_prefix)
+
+
+def _new_prefix() -> None:
+    global _PROCESS_PREFIX, _REQUEST_IDS
+    _PROCESS_PREFIX, _REQUEST_IDS = os.urandom(8).hex(), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique without a system call: a random per-process prefix and a counter.
+
+    A request id only has to be unique (logs and audit events quote it); it is not a secret, and a
+    client may send its own in X-Request-Id.
+    """
+    return f"{_PROCESS_PREFIX}{next(_REQUEST_IDS):016x}"
 # Errors that mean the database is unreachable right now, not that the request was wrong. InternalClientError is
 # what asyncpg raises when the server ended a pooled connection (a FATAL on shutdown) after the pool handed it out
 # but before the socket closed (MagicStack/asyncpg#1069): the connection is dropped on release, a retry gets a new one.
@@ -116,7 +136,7 @@ def _from_http_exception(exc: web.HTTPException) -> BryggaError:
 async def request_context(request: web.Request, handler) -> web.StreamResponse:
     """Give the request an id, answer every failure as problem+json, count and log it."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
@@ -157,12 +177,11 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             response = _cut(request, streamed, response)
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
         elapsed = time.perf_counter() - started
-        http_requests.labels(request.method, route, str(response.status)).inc()
-        http_latency.labels(request.method, route).observe(elapsed)
-        log.info(
-            "request",
-            extra={"method": request.method, "route": route, "status": response.status, "ms": round(elapsed * 1000, 2)},
-        )
+        child(http_requests, request.method, route, str(response.status)).inc()
+        child(http_latency, request.method, route).observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"method": request.method, "route": route, "status": response.status,
+                                       "ms": round(elapsed * 1000, 2)})
         if in_flight is not None and in_flight.draining and not response.prepared:
             response.force_close()  # shutting down: the client must not send another request on this connection
         return response

@@ -56,6 +56,10 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def _json_list(text: str) -> list:
+    return [] if text == "[]" else json.loads(text)  # most decisions have neither consents nor grants
+
+
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
     consents = tuple(
         Consent(
@@ -64,11 +68,11 @@ def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts 
             categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
             valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
         )
-        for c in json.loads(row["consents"])
+        for c in _json_list(row["consents"])
     )
     grants = tuple(
         EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]), expires_at=_time(g["expires_at"]))
-        for g in json.loads(row["grants"])
+        for g in _json_list(row["grants"])
     )
     return Facts(client_exists=client_exists, caller_relation_active=row["caller_relation_active"], document=document,
                  now=row["now"], consents=consents, emergency_grants=grants)
