@@ -13,6 +13,7 @@ from ..database import pending_migrations
 from ..errors import BryggaError, NotFound
 from ..openapi import OPENAPI
 from .context import runtime
+from .middleware import IN_FLIGHT
 from .routing import Routes, json_response
 from .schemas import Health, Ready
 
@@ -31,7 +32,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/readyz", summary="Readiness: database reachable, migrations current, key ring loaded",
+    "/readyz", summary="Readiness: database reachable, migrations current, key ring loaded, not shutting down",
     responses={200: Ready}, errors=((503, "not_ready"),),
 )
 async def readyz(request: web.Request) -> web.Response:
@@ -50,6 +51,10 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:  # any failure to reach the database is "not ready", never a 500
         checks["database"] = f"unreachable: {type(exc).__name__}"
         checks["migrations"] = "unknown"
+    in_flight = request.config_dict.get(IN_FLIGHT)
+    if in_flight is not None and in_flight.draining:
+        # SIGTERM came: the listener is closed, but a balancer polling on a kept-alive connection must stop sending.
+        checks["shutdown"] = "draining"
     failing = sorted(name for name, state in checks.items() if state != "ok")
     if failing:
         raise NotReady(f"failing checks: {', '.join(failing)}", checks=checks)

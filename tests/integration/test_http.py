@@ -5,6 +5,7 @@ import json
 import logging
 
 from service.http.context import RUNTIME
+from service.http.middleware import IN_FLIGHT
 from service.logs import JsonFormatter
 
 
@@ -66,6 +67,18 @@ async def test_readyz_ok_then_names_failing_checks(client, db):
     client.server.app[RUNTIME].pool.terminate()
     body = await (await client.get("/readyz")).json()
     assert body["status"] == 503 and body["checks"]["database"].startswith("unreachable")
+
+
+async def test_readyz_says_not_ready_while_draining(client):
+    in_flight = client.server.app[IN_FLIGHT]
+    in_flight.draining = True  # what SIGTERM sets (serve's graceful shutdown)
+    try:
+        body = await (await client.get("/readyz")).json()
+    finally:
+        in_flight.draining = False
+    _assert_problem(body, 503, "not_ready")
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "keyring": "ok", "shutdown": "draining"}
+    assert (await client.get("/readyz")).status == 200
 
 
 async def test_database_down_is_503_problem(client, api):
