@@ -52,10 +52,11 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     for name in re.findall(r"\{(\w+)\}", endpoint.path):
         schema = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
-    for name, description in endpoint.headers:
-        params.append({"name": name, "in": "header", "required": False, "description": description, "schema": {"type": "string"}})
+    for name, description, *schema in endpoint.headers:
+        params.append({"name": name, "in": "header", "required": False, "description": description,
+                       "schema": dict(schema[0]) if schema else {"type": "string"}})
     for name, kind, description in endpoint.query:
-        schema: dict[str, Any] = {"type": kind}
+        schema: dict[str, Any] = dict(kind) if isinstance(kind, dict) else {"type": kind}
         if name == "limit":
             schema |= {"minimum": 1, "maximum": 500, "default": 50}
         params.append({"name": name, "in": "query", "required": False, "description": description, "schema": schema})

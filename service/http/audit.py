@@ -14,21 +14,21 @@ from ..errors import ValidationFailed
 from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant
+from .routing import FREE_TEXT, INSTANT, PAGE_QUERY, Routes, free_text, json_response, page_params, path_uuid, query_instant
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")
 NDJSON = "application/x-ndjson"
 
 _EVENT_QUERY = (
-    ("client_id", "string", "events about this client (uuid)"),
-    ("actor", "string", "events by this user (the token's sub)"),
-    ("unit", "string", "events by users of this unit"),
-    ("action", "string", "one action, e.g. document.read_content"),
-    ("decision", "string", "allow or deny"),
+    ("client_id", {"type": "string", "format": "uuid"}, "events about this client"),
+    ("actor", FREE_TEXT, "events by this user (the token's sub)"),
+    ("unit", FREE_TEXT, "events by users of this unit"),
+    ("action", {"type": "string", "enum": [action.value for action in Action]}, "one audited action"),
+    ("decision", {"type": "string", "enum": ["allow", "deny"]}, "allow or deny"),
     ("flagged", "boolean", "true: only emergency accesses; false: only the others"),
-    ("since", "string", "ISO 8601 instant with offset: events at or after it"),
-    ("until", "string", "ISO 8601 instant with offset: events before it"),
+    ("since", INSTANT, "events at or after this instant"),
+    ("until", INSTANT, "events before this instant"),
     *PAGE_QUERY,
 )
 
@@ -58,7 +58,7 @@ def _filters(request: web.Request) -> EventFilter:
     since, until = query_instant(request, "since"), query_instant(request, "until")
     if since and until and since >= until:
         raise _invalid("until", "must be after since")
-    return EventFilter(client_id=client_id, actor=query.get("actor"), unit=query.get("unit"), action=action,
+    return EventFilter(client_id=client_id, actor=free_text(request, "actor"), unit=free_text(request, "unit"), action=action,
                        decision=decision, flagged=None if flagged is None else flagged == "true", since=since, until=until)
 
 
@@ -100,8 +100,9 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 @routes.get(
     "/v1/audit/verify", summary="Walk the hash chain and every signed checkpoint; name the first bad seq",
     permission=Permission.AUDIT_READ, responses={200: VerifyOut}, errors=((422, "validation_failed"),),
-    query=(("checkpoint_seq", "integer", "a checkpoint you kept: its seq"),
-           ("checkpoint_hash", "string", "…and its hash (hex); the chain must still hold it, else truncated")),
+    query=(("checkpoint_seq", {"type": "integer", "minimum": 0}, "a checkpoint you kept: its seq"),
+           ("checkpoint_hash", {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "…and its hash (hex); the chain must still hold it, else truncated")),
 )
 async def verify(request: web.Request) -> web.Response:
     caller = await authenticate(request)
@@ -128,7 +129,10 @@ async def verify(request: web.Request) -> web.Response:
 async def list_checkpoints(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     after_cursor, limit = page_params(request)
-    latest = request.query.get("latest") == "true"
+    latest = request.query.get("latest", "false")
+    if latest not in ("true", "false"):
+        raise _invalid("latest", "must be true or false")
+    latest = latest == "true"
     items, last = await audit_log.checkpoints(runtime(request), caller, after=_after_seq(after_cursor), limit=limit,
                                               latest=latest)
     next_cursor = cursor.encode([str(last)]) if last is not None else None

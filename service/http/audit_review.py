@@ -15,7 +15,7 @@ from ..errors import ValidationFailed
 from ..store.audit_review import STATUSES
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
+from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
 from .schemas import Body, Out, Page
 
 routes = Routes("audit")
@@ -76,10 +76,10 @@ class AnomalyReport(Out):
     findings: list[AnomalyFinding]
 
 
-_STATUS_QUERY = (("status", "string", "open (no verdict yet; default), reviewed or all"),)
+_STATUS_QUERY = (("status", {"type": "string", "enum": list(STATUSES)}, "open (no verdict yet; default), reviewed or all"),)
 _WINDOW_QUERY = (
-    ("since", "string", "ISO 8601 instant with offset, inclusive (default: 7 days before until)"),
-    ("until", "string", "ISO 8601 instant with offset, exclusive (default: now); at most 366 days after since"),
+    ("since", INSTANT, "inclusive (default: 7 days before until)"),
+    ("until", INSTANT, "exclusive (default: now); at most 366 days after since"),
 )
 
 

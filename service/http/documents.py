@@ -83,7 +83,8 @@ async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIt
 @routes.post(
     "/v1/clients/{client_id}/documents", summary="Upload a document (multipart: metadata, then file), streamed and encrypted",
     permission=Permission.DOCUMENT_CREATE, body=UploadForm, body_media="multipart/form-data",
-    headers=(("Idempotency-Key", "a retry with the same key and the same content returns the first document (≤ 128 chars)"),),
+    headers=(("Idempotency-Key", "a retry with the same key and the same content returns the first document",
+              {"type": "string", "pattern": f"^{_IDEMPOTENCY_KEY.pattern}$"}),),
     responses={201: Document, 200: Document},
     errors=((400, "empty_file"), (404, "not_found"), (409, "idempotency_conflict"), (415, "content_type_mismatch")),
 )
@@ -107,19 +108,20 @@ async def upload_document(request: web.Request) -> web.Response:
     return json_response(Document, document, status=201 if created else 200)
 
 
-_PURPOSE_HEADER = (("Brygga-Purpose", f"why the caller reads: {', '.join(PURPOSES)} (default care); a consent opens only for its purposes"),)
+_PURPOSE_HEADER = (("Brygga-Purpose", "why the caller reads (default care); a consent opens only for its purposes",
+                    {"type": "string", "enum": list(PURPOSES)}),)
 
 
 @routes.get(
     "/v1/clients/{client_id}/documents", summary="The client's documents the caller may see, and only those",
     permission=Permission.DOCUMENT_LIST, responses={200: Page[Document]}, errors=_NOT_FOUND, headers=_PURPOSE_HEADER,
-    query=(("category", "string", f"one of {', '.join(CATEGORIES)}"), *PAGE_QUERY),
+    query=(("category", {"type": "string", "enum": list(CATEGORIES)}, "only documents of this category"), *PAGE_QUERY),
 )
 async def list_documents(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
     after_cursor, limit = page_params(request)
-    category = request.query.get("category") or None
+    category = request.query.get("category")
     if category is not None and category not in CATEGORIES:
         raise ValidationFailed([{"field": "category", "message": f"must be one of {', '.join(CATEGORIES)}"}])
     after = cursor.decode_time_id(after_cursor)

@@ -38,8 +38,10 @@ class Endpoint:
     body: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)
     errors: tuple[tuple[int, str], ...] = ()
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
-    headers: tuple[tuple[str, str], ...] = ()  # request headers: (name, description)
+    # (name, type or JSON Schema, description): a schema when the handler accepts less than the bare type,
+    # so the document states the rule the handler enforces (an enum, a format, a pattern).
+    query: tuple[tuple[str, str | dict, str], ...] = ()
+    headers: tuple[tuple[str, str] | tuple[str, str, dict], ...] = ()  # request headers: (name, description[, schema])
     content_type: str = "application/json"  # of the success response
     body_media: str = "application/json"
 
@@ -134,10 +136,24 @@ PAGE_QUERY = (
 )
 
 
+# The OpenAPI schema of a query parameter query_instant reads: RFC 3339 date-time (an offset is required).
+INSTANT = {"type": "string", "format": "date-time"}
+# A free-text query value the database compares with stored text: anything but U+0000, which PostgreSQL cannot hold.
+FREE_TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
+
+
+def free_text(request: web.Request, name: str) -> str | None:
+    """A free-text query value, or None; 422 validation_failed for U+0000 (PostgreSQL text cannot hold it)."""
+    value = request.query.get(name)
+    if value is not None and "\x00" in value:
+        raise ValidationFailed([{"field": name, "message": "must not contain U+0000"}])
+    return value
+
+
 def query_instant(request: web.Request, name: str) -> datetime | None:
     """An ISO 8601 instant with an offset from the query, in UTC; None when absent; 422 validation_failed otherwise."""
     raw = request.query.get(name)
-    if not raw:
+    if raw is None:
         return None
     try:
         value = datetime.fromisoformat(raw)

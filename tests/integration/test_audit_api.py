@@ -98,12 +98,20 @@ async def test_pages_with_a_cursor(client, world, auditor):
     ({"client_id": "nope"}, "client_id"), ({"action": "document.eat"}, "action"), ({"decision": "maybe"}, "decision"),
     ({"flagged": "yes"}, "flagged"), ({"since": "yesterday"}, "since"), ({"since": "2026-01-01T00:00:00"}, "since"),
     ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"), ({"cursor": "bm9wZQ"}, "cursor"),
-    ({"limit": "0"}, "limit"),
+    ({"limit": "0"}, "limit"), ({"until": ""}, "until"), ({"actor": "a\x00b"}, "actor"), ({"unit": "\x00"}, "unit"),
 ])
 async def test_bad_filters_are_422(client, world, auditor, query, field):
     response = await client.get("/v1/audit/events", headers=auditor, params=query)
     assert response.status == 422 and response.content_type == "application/problem+json"
-    assert field in json.dumps(await response.json())
+    assert [error["field"] for error in (await response.json())["errors"]] == [field]
+
+
+@pytest.mark.parametrize("latest", ["", "yes", "True", "null"])
+async def test_checkpoints_latest_is_true_or_false(client, world, auditor, latest):
+    response = await client.get("/v1/audit/checkpoints", headers=auditor, params={"latest": latest})
+    assert response.status == 422
+    assert [error["field"] for error in (await response.json())["errors"]] == ["latest"]
+    assert (await client.get("/v1/audit/checkpoints", headers=auditor, params={"latest": "false"})).status == 200
 
 
 async def test_ndjson_streams_every_match(client, world, auditor, db):

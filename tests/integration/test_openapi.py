@@ -59,3 +59,20 @@ async def test_every_ref_resolves(client):
 def test_every_declared_endpoint_is_unique():
     keys = [(e.method, e.path) for e in endpoints()]
     assert len(keys) == len(set(keys))
+
+
+async def test_query_parameters_state_the_rules_their_handlers_enforce(client):
+    """Enums, formats and patterns are in the document, so a client (or schemathesis) knows them."""
+    spec = await (await client.get("/v1/openapi.json")).json()
+
+    def schema(path: str, name: str, where: str = "query") -> dict:
+        return next(p["schema"] for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name and p["in"] == where)
+
+    assert "document.read_content" in schema("/v1/audit/events", "action")["enum"]
+    assert schema("/v1/audit/events", "decision")["enum"] == ["allow", "deny"]
+    assert schema("/v1/audit/events", "client_id") == {"type": "string", "format": "uuid"}
+    assert schema("/v1/audit/events", "since") == {"type": "string", "format": "date-time"}
+    assert schema("/v1/audit/verify", "checkpoint_hash")["pattern"] == "^[0-9a-f]{64}$"
+    assert schema("/v1/audit/emergency-reviews", "status")["enum"] == ["open", "reviewed", "all"]
+    assert "sip" in schema("/v1/clients/{client_id}/documents", "category")["enum"]
+    assert "care" in schema("/v1/documents/{document_id}", "Brygga-Purpose", "header")["enum"]
