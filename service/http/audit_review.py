@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from policies.roles import Permission
 
@@ -16,15 +16,14 @@ from ..store.audit_review import STATUSES
 from . import cursor
 from .context import authenticate, runtime
 from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
-from .schemas import Body, Out, Page
+from .schemas import Body, Out, Page, paragraph
 
 routes = Routes("audit")
 
 
 class EmergencyReviewIn(Body):
     verdict: Literal["justified", "unjustified"]
-    comment: Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)] = Field(
-        description="why; stored sealed")
+    comment: paragraph(2000) = Field(description="why; stored sealed")
 
 
 class EmergencyVerdict(Out):

@@ -43,23 +43,46 @@ def line(max_length: int) -> Any:
                      Field(json_schema_extra={"pattern": LINE_PATTERN})]
 
 
+# Never in free text (reasons, notes, comments) either: the controls but tab, line feed and carriage return, and the
+# bidirectional embeddings, overrides and isolates. An auditor reads these beside the access they explain.
+_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_TEXT_WS = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # White_Space less the controls
+_FORBIDDEN_IN_TEXT = re.compile(f"[{_NOT_IN_TEXT}]")
+_TEXT_RULE = ("without control characters (but tab and line breaks) or bidirectional embeddings, overrides or "
+              "isolates (U+202A-U+202E, U+2066-U+2069)")
+
+
+def _text(value: str) -> str:
+    if _FORBIDDEN_IN_TEXT.search(value):
+        raise ValueError(f"must be text {_TEXT_RULE}")
+    return value
+
+
 def paragraph(max_length: int, *, min_length: int = 1) -> Any:
-    """Free text (line breaks allowed): min..max characters as sent, not blank; stripped.
+    """Free text (line breaks allowed): min..max characters as sent, not blank, no controls or bidi overrides; stripped.
 
     With min_length > 1 the minimum counts from the first to the last visible character, as the pattern says.
     """
     if min_length <= 1:
-        pattern, check = f"[^{_WS}]", _not_blank
+        pattern = f"^[^{_NOT_IN_TEXT}]*[^{_NOT_IN_TEXT}{_TEXT_WS}][^{_NOT_IN_TEXT}]*$"
+        check = _not_blank
     else:
-        pattern = f"^[{_WS}]*[^{_WS}][\\s\\S]{{{min_length - 2},}}[^{_WS}][{_WS}]*$"
-        compiled = re.compile(pattern)
+        pattern = (f"^[{_TEXT_WS}]*[^{_NOT_IN_TEXT}{_TEXT_WS}][^{_NOT_IN_TEXT}]{{{min_length - 2},}}"
+                   f"[^{_NOT_IN_TEXT}{_TEXT_WS}][{_TEXT_WS}]*$")
+        compiled = re.compile(f"^[{_WS}]*[^{_WS}][\\s\\S]{{{min_length - 2},}}[^{_WS}][{_WS}]*$")
 
         def check(value: str) -> str:
             if not compiled.fullmatch(value):
                 raise ValueError(f"must have at least {min_length} characters besides surrounding blanks")
             return value.strip(_WHITE)
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(check),
-                     Field(json_schema_extra={"pattern": pattern})]
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_text),
+                     AfterValidator(check), Field(json_schema_extra={"pattern": pattern})]
+
+
+def text(max_length: int) -> Any:
+    """Optional free text: up to max_length characters, blank allowed, no controls or bidi overrides; kept as sent."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_text),
+                     Field(json_schema_extra={"pattern": f"^[^{_NOT_IN_TEXT}]*$"})]
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
@@ -255,7 +278,7 @@ class ConsentIn(Body):
     form: Literal["written", "verbal", "electronic"]
     maturity_assessed: bool = False
     evidence_document_id: UUID | None = None
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    note: text(2000) | None = None
 
 
 class RecipientOut(ZoneOut):
