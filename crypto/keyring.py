@@ -14,11 +14,14 @@ File layout (JSON, every key base64):
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import secrets
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,9 +108,7 @@ class FileKeyProvider:
         return _parse(self._read())
 
     def init(self) -> KeyRing:
-        """Create a new ring; raises KeyRingError if the file exists (never overwrite keys)."""
-        if self.path.exists():
-            raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it")
+        """Create a new ring; raises KeyRingError if the file exists (never overwrite keys, not even in a race)."""
         document = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -115,17 +116,40 @@ class FileKeyProvider:
             "pepper": _b64(secrets.token_bytes(KEY_BYTES)),
             "audit_signing_keys": [{"id": "audit-1", "private_key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()}],
         }
-        self._write(document)
+        with self._locked():
+            if self.path.exists():
+                raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it")
+            self._write(document, replace=False)
         return _parse(document)
 
     def rotate(self) -> int:
-        """Add a new KEK version (which then wraps and seals); returns it."""
-        document = self._read()
-        ring = _parse(document)
-        version = ring.current_kek_version + 1
-        document["keks"].append({"version": version, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()})
-        self._write(document)
+        """Add a new KEK version (which then wraps and seals); returns it.
+
+        Read, add and write happen under an exclusive lock: two rotations at once would otherwise both add
+        version n+1, and data keys wrapped under the one that lost would never open again.
+        """
+        with self._locked():
+            document = self._read()
+            ring = _parse(document)
+            version = ring.current_kek_version + 1
+            document["keks"].append({"version": version, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()})
+            self._write(document)
         return version
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the ring's directory, for changes (readers need none: writes are atomic).
+
+        The directory, not a lock file beside the ring: nothing is left behind, and the ring's own file
+        is replaced by every change, so a lock on it would not hold across one.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _read(self) -> dict:
         try:
@@ -142,7 +166,9 @@ class FileKeyProvider:
             raise KeyRingError(f"key ring {self.path} is not a {FORMAT} version {FORMAT_VERSION} file")
         return document
 
-    def _write(self, document: dict) -> None:
+    def _write(self, document: dict, *, replace: bool = True) -> None:
+        """Write whole or not at all: a temporary file, fsynced, then renamed over the ring (or, for a new
+        ring, linked to its name, which fails rather than overwrite a ring that appeared meanwhile)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keyring-", suffix=".tmp")
         try:
@@ -151,10 +177,18 @@ class FileKeyProvider:
                 json.dump(document, handle, indent=2)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            if replace:
+                os.replace(tmp, self.path)
+            else:
+                try:
+                    os.link(tmp, self.path)
+                except FileExistsError:
+                    raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if not replace:
+            Path(tmp).unlink()
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
