@@ -105,9 +105,10 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
         pool = await create_pool(dsn, min_size=1, max_size=2)
         try:
             if args.keys_command == "status":
-                for version, count in (await keys.status(pool, keyring)).items():
-                    mark = "  (newest: wraps new keys)" if version == keyring.current_kek_version else ""
-                    print(f"KEK version {version}: {count} data keys{mark}")
+                for version, (wrapped, sealed) in (await keys.status(pool, keyring)).items():
+                    mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
+                    missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
+                    print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}")
                 return 0
             done, left = await keys.rewrap_all(
                 pool, keyring, batch=args.batch,
@@ -243,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("rotate", help="add a new KEK version, which wraps every new data key")
     rewrap_parser = keys_commands.add_parser("rewrap", help="re-wrap existing data keys under the newest KEK (online, resumable)")
     rewrap_parser.add_argument("--batch", type=int, default=500, help="data keys per transaction (default 500)")
-    keys_commands.add_parser("status", help="KEK versions and how many data keys each wraps")
+    keys_commands.add_parser("status", help="KEK versions, how many data keys each wraps and fields it sealed")
     keys.set_defaults(run=_keys)
     audit_parser = commands.add_parser("audit", help="verify or export the audit log")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)

@@ -11,11 +11,17 @@ from crypto.envelope import KeyBinding, WrappedKey, rewrap
 from ..store import keys as keys_store
 
 
-async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, int]:
-    """Every KEK version of the ring with how many data keys it wraps (0 for unused ones)."""
+async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, tuple[int, int]]:
+    """Every KEK version of the ring (and any the data names) with (data keys it wraps, fields it sealed).
+
+    A version is in use while either count is above 0: sealed fields (names, titles, reasons) keep the
+    version that sealed them, so a version rewrap emptied of data keys may still be needed.
+    """
     async with pool.acquire() as conn:
-        counts = await keys_store.count_by_version(conn)
-    return {version: counts.get(version, 0) for version in sorted(set(keyring.keks) | set(counts))}
+        wrapped = await keys_store.count_by_version(conn)
+        sealed = await keys_store.count_sealed_by_version(conn)
+    versions = sorted(set(keyring.keks) | set(wrapped) | set(sealed))
+    return {version: (wrapped.get(version, 0), sealed.get(version, 0)) for version in versions}
 
 
 async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,

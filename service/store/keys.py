@@ -1,4 +1,4 @@
-"""Wrapped data keys by KEK version: what `keys status` counts and `keys rewrap` moves."""
+"""Wrapped data keys and sealed fields by KEK version: what `keys status` counts and `keys rewrap` moves."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -8,6 +8,19 @@ import asyncpg
 _count_by_version_sql = """
 SELECT kek_version, count(*) AS keys FROM documents WHERE dek_wrapped IS NOT NULL GROUP BY kek_version ORDER BY kek_version
 """
+# Every sealed column (crypto/fields.py): byte 0 is the format, bytes 1..4 the KEK version that sealed it (big-endian).
+# tests/integration/test_keys_cli.py checks this list against the schema's `*_sealed` columns.
+SEALED_COLUMNS = (
+    ("clients", "personal_number_sealed"), ("clients", "name_sealed"),
+    ("documents", "title_sealed"), ("documents", "block_reason_sealed"), ("documents", "shred_reason_sealed"),
+    ("consents", "note_sealed"), ("consents", "revoke_reason_sealed"),
+    ("emergency_grants", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
+)
+_sealed_version = "(get_byte({0}, 1)::bigint << 24) + (get_byte({0}, 2) << 16) + (get_byte({0}, 3) << 8) + get_byte({0}, 4)"
+_count_sealed_sql = "SELECT version, sum(fields)::bigint AS fields FROM (" + " UNION ALL ".join(
+    f"SELECT {_sealed_version.format(column)} AS version, count(*) AS fields FROM {table} "
+    f"WHERE {column} IS NOT NULL GROUP BY 1" for table, column in SEALED_COLUMNS
+) + ") per_column GROUP BY version ORDER BY version"
 _count_older_sql = "SELECT count(*) FROM documents WHERE dek_wrapped IS NOT NULL AND kek_version < $1"
 # Rows being shredded or rewrapped elsewhere are skipped, not waited for: the job stays online.
 _lock_older_sql = """
@@ -22,6 +35,11 @@ _set_wrapped_sql = "UPDATE documents SET kek_version = $2, dek_wrapped = $3 WHER
 async def count_by_version(conn: asyncpg.Connection) -> dict[int, int]:
     """How many live data keys each KEK version wraps."""
     return {row["kek_version"]: row["keys"] for row in await conn.fetch(_count_by_version_sql)}
+
+
+async def count_sealed_by_version(conn: asyncpg.Connection) -> dict[int, int]:
+    """How many sealed fields each KEK version's field key sealed (they stay with it: `keys rewrap` moves data keys)."""
+    return {row["version"]: row["fields"] for row in await conn.fetch(_count_sealed_sql)}
 
 
 async def count_older(conn: asyncpg.Connection, version: int) -> int:

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.store.keys import SEALED_COLUMNS
 from tests import files
 from tests.conftest import Api
 from tests.integration.test_documents import created
@@ -63,9 +64,21 @@ async def test_rotate_rewrap_status(own_ring_client, tokens, db, database_url, t
     assert "rewrapped 2/3" in rewrapped.stdout and "rewrapped 3/3" in rewrapped.stdout
     assert await db.fetchval("SELECT array_agg(DISTINCT kek_version) FROM documents") == [2]
     assert await db.fetch("SELECT document_id, index, ciphertext FROM document_segments ORDER BY 1, 2") == segments_before
-    assert "KEK version 1: 0 data keys" in _keys("status", env=env).stdout
+    status = _keys("status", env=env).stdout
+    # The data keys moved; the fields sealed under version 1 (the client's name and number, the old titles) did not,
+    # and status says so: version 1 must stay in the ring.
+    sealed_v1 = 2 + 3  # personal number and name of the one client, the titles of the three old documents
+    assert f"KEK version 1: 0 data keys, {sealed_v1} sealed fields" in status
+    assert "KEK version 2: 4 data keys, 1 sealed fields  (newest" in status
     assert _keys("rewrap", env=env).stdout.strip().startswith("done: 0")  # resumable: nothing left
 
     for document in old + [new]:
         response = await client.get(f"/v1/documents/{document['id']}/content", headers=staff)
         assert response.status == 200 and len(await response.read()) == 70_000
+
+
+async def test_status_counts_every_sealed_column_of_the_schema(db):
+    """A new `*_sealed` column must join SEALED_COLUMNS, or status would call a version unused that still seals it."""
+    columns = await db.fetch("SELECT table_name, column_name FROM information_schema.columns "
+                             "WHERE table_schema = 'public' AND column_name LIKE '%\\_sealed'")
+    assert {(r["table_name"], r["column_name"]) for r in columns} == set(SEALED_COLUMNS)
