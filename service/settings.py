@@ -46,6 +46,9 @@ class Settings:
     )
     log_level: str = "INFO"
     db_pool_size: int = 20  # connections per replica: a download holds one through its audit commit
+    # The web session cookie's Secure attribute: "auto" when the request came over TLS to this process,
+    # "always" behind a proxy that terminates TLS (the service then sees plain HTTP).
+    secure_cookies: str = "auto"
 
     @property
     def dev_dir(self) -> Path:
@@ -128,6 +131,14 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.lower()
+    return parse
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 60:
@@ -171,4 +182,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
         db_pool_size=_get(env, "BRYGGA_DB_POOL_SIZE", _int_between(2, 500), defaults.db_pool_size),
+        secure_cookies=_get(env, "BRYGGA_SECURE_COOKIES", _one_of("auto", "always"), defaults.secure_cookies),
     )

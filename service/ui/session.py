@@ -1,7 +1,7 @@
 """The web interface's session: a sealed cookie holding the bearer token, a CSRF secret and the language.
 
 Stateless, so any replica serves it: AES-256-GCM under the key ring (crypto/fields.py,
-bound to the record `ui_session`), HttpOnly, SameSite=Strict, Secure over TLS, Path=/ui.
+bound to the record `ui_session`), HttpOnly, SameSite=Strict, Secure over TLS (or always: BRYGGA_SECURE_COOKIES), Path=/ui.
 It lives no longer than its token; every request verifies the token again, so a
 session ends when the token expires or its unit is deactivated.
 """
@@ -66,8 +66,9 @@ def store(request: web.Request, response: web.StreamResponse, session: Session) 
     max_age = None
     if session.expires is not None:
         max_age = max(0, session.expires - int(runtime(request).clock().timestamp()))
+    secure = request.secure or runtime(request).settings.secure_cookies == "always"  # TLS ended at a proxy
     response.set_cookie(COOKIE, base64.urlsafe_b64encode(sealed).decode().rstrip("="), path="/ui", httponly=True,
-                        secure=request.secure, samesite="Strict", max_age=max_age)
+                        secure=secure, samesite="Strict", max_age=max_age)
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -49,7 +50,16 @@ async def test_pages_need_a_session_and_carry_security_headers(browser):
     assert page.status == 200 and page.content_type == "text/html"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["X-Frame-Options"] == "DENY"
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
+    assert "Secure" not in cookie  # plain HTTP here, and BRYGGA_SECURE_COOKIES is auto
     assert '<html lang="sv">' in await page.text()
+
+
+async def test_behind_a_tls_proxy_the_session_cookie_is_secure(settings):
+    app = create_app(replace(settings, secure_cookies="always"))  # TLS ended at the proxy: plain HTTP reaches us
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/ui/clients", allow_redirects=False)
+    attributes = [part.strip().lower() for part in response.headers["Set-Cookie"].split(";")]
+    assert "secure" in attributes and "httponly" in attributes
 
 
 async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens, api):

@@ -63,6 +63,7 @@ BAD_VALUES = [
     ("BRYGGA_LOG_LEVEL", "LOUD"),
     ("BRYGGA_DB_POOL_SIZE", "1"),
     ("BRYGGA_DB_POOL_SIZE", "many"),
+    ("BRYGGA_SECURE_COOKIES", "never"),
     ("BRYGGA_AUDIT_SEAL_INTERVAL", "-1"),
     ("BRYGGA_AUDIT_SEAL_INTERVAL", "nan"),
     ("BRYGGA_ANOMALY_CLIENTS_PER_DAY", "0"),
@@ -149,6 +150,8 @@ def test_log_level_is_case_insensitive_and_upper_cased() -> None:
     assert load_settings({"BRYGGA_LOG_LEVEL": "debug"}).log_level == "DEBUG"
     assert load_settings({"BRYGGA_LOG_LEVEL": "Warning"}).log_level == "WARNING"
     assert load_settings({"BRYGGA_DB_POOL_SIZE": "40"}).db_pool_size == 40
+    assert load_settings({}).secure_cookies == "auto"
+    assert load_settings({"BRYGGA_SECURE_COOKIES": "Always"}).secure_cookies == "always"
     assert load_settings({"BRYGGA_AUDIT_SEAL_INTERVAL": "0"}).audit_seal_interval == 0
 
 
