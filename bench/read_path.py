@@ -198,6 +198,17 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tup
     return staff, procs, f"{brygga}/v1/documents/{document}/content", f"{baseline}/blob/b1", {}
 
 
+def stop(procs: list[subprocess.Popen], signum: int = 15, timeout: float = 15) -> None:
+    """Signal each process, wait for it, kill it if it does not end in time."""
+    for proc in procs:
+        proc.send_signal(signum)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def cpu_seconds(processes: list) -> float:
     """CPU time (user + system) the processes and their children used so far; processes gone count 0."""
     import psutil
@@ -275,13 +286,7 @@ def main() -> int:
             print(f"  round {number}: baseline {base['rps']:.0f}/s, brygga {ours['rps']:.0f}/s, "
                   f"ratio {ours['rps'] / base['rps']:.2f}, p99 ratio {ours['p99'] / base['p99']:.2f}", file=sys.stderr, flush=True)
     finally:
-        for proc in procs:
-            proc.send_signal(2 if args.profile else 15)  # py-spy writes its profile on SIGINT
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(procs, 2 if args.profile else 15)  # py-spy writes its profile on SIGINT
         postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

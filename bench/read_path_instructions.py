@@ -92,13 +92,7 @@ def main() -> int:
         ours = measure(brygga_url, staff, procs[0].pid, tmp, args.requests, args.concurrency)
         base = measure(baseline_url, {}, procs[1].pid, tmp, args.requests, args.concurrency)
     finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        read_path.stop(procs, timeout=60)  # valgrind takes its time to write its last dump
         postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nInstructions per request, server process only ({args.requests} requests of 64 KiB, "
