@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,28 +33,18 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-import jwt
 import psutil
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-from crypto import FileKeyProvider  # noqa: E402
+from bench.harness import ROOT, UNIT, free_port, identity, server_env, spawn, stop  # noqa: E402
 from service.database import EmbeddedPostgres, migrate, with_database  # noqa: E402
 
 MiB = 1024 * 1024
 # N per size: enough that even the baseline's (fast) download phase takes over a second.
 SIZES = ((64 * 1024, "64 KiB", 1600), (MiB, "1 MiB", 400), (40 * MiB, "40 MiB", 12))
-ISSUER, AUDIENCE, UNIT = "https://idp.bench.brygga", "brygga", "bench-unit"
 METADATA = json.dumps({"category": "other", "title": "Benchmark document"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pdf(size: int) -> bytes:
@@ -104,11 +93,6 @@ class Target:
                 got += len(chunk)
         if got != size:
             raise RuntimeError(f"{self.name} download: {got} bytes, expected {size}")
-
-
-def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def aes_ceiling(total: int = 256 * MiB, block: int = 64 * 1024) -> tuple[float, float]:
@@ -172,23 +156,11 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list[subprocess.
     conn = await asyncpg.connect(with_database(server_dsn, "brygga_bench"))
     await migrate(conn)
     await conn.close()
-    signing_key = ec.generate_private_key(ec.SECP256R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(signing_key.public_key()))
-    (tmp / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}))
-    FileKeyProvider(tmp / "keyring.json").init()
-
-    def bearer(sub: str, roles: list[str], unit: str | None = None) -> dict:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "name": sub, "roles": roles, "iat": now,
-                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {})}
-        return {"Authorization": "Bearer " + jwt.encode(claims, signing_key, algorithm="ES256", headers={"kid": "bench"})}
+    bearer = identity(tmp)
 
     aes = aes_ceiling()  # before the servers start, so nothing else runs
     ports = free_port(), free_port()
-    env = {**os.environ, "DATABASE_URL": with_database(server_dsn, "brygga_bench"), "BRYGGA_JWKS": str(tmp / "jwks.json"),
-           "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
-           "BRYGGA_PORT": str(ports[0]), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga"),
-           "BRYGGA_MAX_DOCUMENT_BYTES": str(64 * MiB)}
+    env = server_env(tmp, with_database(server_dsn, "brygga_bench"), ports[0], BRYGGA_MAX_DOCUMENT_BYTES=str(64 * MiB))
     procs.append(spawn([sys.executable, "-m", "service", "serve"], env, tmp / "brygga.log"))
     procs.append(spawn([sys.executable, str(ROOT / "bench" / "baseline_server.py"),
                         with_database(server_dsn, "baseline_bench"), str(ports[1])], dict(os.environ), tmp / "baseline.log"))
@@ -251,13 +223,7 @@ def main() -> int:
         server_dsn = postgres.start()
         asyncio.run(bench(quick, tmp, server_dsn, procs))
     finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(procs)
         postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

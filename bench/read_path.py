@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,18 +32,12 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
+from bench.harness import ROOT, UNIT, free_port, identity, server_env, spawn, stop  # noqa: E402
+
 SIZE = 64 * 1024
-ISSUER, AUDIENCE, UNIT = "https://idp.bench.brygga", "brygga", "bench-unit"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the baseline server (its own process) ------------------------------------------------------
@@ -110,11 +103,6 @@ def generate_load(url: str, seconds: float, concurrency: int, headers: dict) -> 
 
 # --- the run ------------------------------------------------------------------------------------
 
-def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
 async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
     import aiohttp
 
@@ -135,10 +123,6 @@ async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
 async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
     import aiohttp
     import asyncpg
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from crypto import FileKeyProvider
     from service.database import migrate, with_database
 
     conn = await asyncpg.connect(server_dsn)
@@ -155,21 +139,9 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tup
     await conn.execute("INSERT INTO blobs VALUES ('b1', $1)", blob)
     await conn.close()
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    (tmp / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}))
-    FileKeyProvider(tmp / "keyring.json").init()
-
-    def bearer(sub: str, roles: list[str], unit: str | None = None) -> dict:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "name": sub, "roles": roles, "iat": now,
-                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {})}
-        return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})}
-
+    bearer = identity(tmp)
     ports = free_port(), free_port()
-    env = {**os.environ, "DATABASE_URL": with_database(server_dsn, "brygga_bench"), "BRYGGA_JWKS": str(tmp / "jwks.json"),
-           "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
-           "BRYGGA_PORT": str(ports[0]), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga")}
+    env = server_env(tmp, with_database(server_dsn, "brygga_bench"), ports[0])
     serve = [sys.executable, "-m", "service", "serve"]
     if profile:  # py-spy samples the server for the whole run (raw collapsed stacks)
         serve = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "250", "-f", "raw", "-o", profile, "--", *serve]
@@ -196,17 +168,6 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tup
                        content_type="application/pdf")
         document = (await post(f"/v1/clients/{client}/documents", staff, data=form))["id"]
     return staff, procs, f"{brygga}/v1/documents/{document}/content", f"{baseline}/blob/b1", {}
-
-
-def stop(procs: list[subprocess.Popen], signum: int = 15, timeout: float = 15) -> None:
-    """Signal each process, wait for it, kill it if it does not end in time."""
-    for proc in procs:
-        proc.send_signal(signum)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def cpu_seconds(processes: list) -> float:

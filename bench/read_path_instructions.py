@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import read_path  # noqa: E402  (the same servers and setup)
+from bench.harness import stop  # noqa: E402  (read_path put the project on the path)
 
 
 async def _requests(url: str, count: int, concurrency: int, headers: dict) -> int:
@@ -92,7 +93,7 @@ def main() -> int:
         ours = measure(brygga_url, staff, procs[0].pid, tmp, args.requests, args.concurrency)
         base = measure(baseline_url, {}, procs[1].pid, tmp, args.requests, args.concurrency)
     finally:
-        read_path.stop(procs, timeout=60)  # valgrind takes its time to write its last dump
+        stop(procs, timeout=60)  # valgrind takes its time to write its last dump
         postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nInstructions per request, server process only ({args.requests} requests of 64 KiB, "

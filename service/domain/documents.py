@@ -264,29 +264,30 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
 
 @dataclass(slots=True)
 class Content:
-    """An opened document: metadata for the headers, its first segments' plaintext, and the rest to stream.
+    """An opened document: metadata for the headers, its first segment's plaintext, and the rest to stream.
 
-    `rest` is None when `head` is the whole document (its connection is back in the pool);
-    otherwise it holds the connection until it is exhausted or closed (aclose), and raises
-    DecryptionFailed on a tampered or missing segment.
+    `rest` is None for a one-segment document (its connection is back in the pool); otherwise it
+    yields the following segments' plaintext, holds the connection while it still reads from the
+    database, and must be exhausted or closed (aclose). It raises DecryptionFailed on a tampered
+    or missing segment.
     """
 
     content_type: str
     size: int
-    head: list[bytes]
+    first: bytes
     rest: AsyncIterator[bytes] | None
 
 
 async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str) -> Content:
-    """Decide, commit the audit event, then decrypt the first segments and open the rest for streaming.
+    """Decide, commit the audit event, then decrypt the first segment and open the rest for streaming.
 
     Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
-    segments fail authentication. One connection serves the request: the facts (with the
+    segment fails authentication. One connection serves the request: the facts (with the
     caller's unit still active: authenticate(unit_checked_later=True) left that check here),
-    the event with the first segments, then the rest of the segments.
+    the event with the first batch of segments, then the later batches.
     """
     conn = await rt.pool.acquire()
-    streaming = False
+    handed_on = False
     try:
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
         if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
@@ -297,43 +298,54 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
                                            purpose=purpose, client_id=client_id, document_id=document_id)
             raise_if_denied(decision)
         count = row["segment_count"]
-        # The event and the first segments in one round trip; the rows come only after the event's commit.
+        # The event and the first batch in one round trip; the rows come only after the event's commit.
         rows = await audit.record_then_read(conn, Action.DOCUMENT_READ_CONTENT, rt.blobs.first_batch(document_id, count=count),
                                             caller=caller, decision=decision, purpose=purpose, client_id=client_id,
                                             document_id=document_id)
         try:
             key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
             decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
-            head = [decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
-                    for index, ciphertext in enumerate(rt.blobs.first_ciphertexts(rows, count=count))]
+            batch = rt.blobs.first_ciphertexts(rows, count=count)
+            if not batch:
+                raise DecryptionFailed()  # no segment at all: the row's count was tampered with
+            first = decryptor.decrypt_segment(0, batch[0], last=count == 1)
         except DecryptionFailed:
             await rt.pool.release(conn)
             conn = None
             await record_integrity_failure(rt, caller, document_id)
             raise
         rest = None
-        if len(head) < count:
-            rest = _plaintext(rt, conn, decryptor, document_id, start=len(head), count=count)
-            streaming = True
-        return Content(row["content_type"], row["size"], head, rest)
+        if count > 1:  # the batch's other segments are decrypted as they are sent: the client reads meanwhile
+            more = len(batch) < count
+            rest = _plaintext(rt, conn if more else None, decryptor, document_id, batch, count=count)
+            handed_on = more
+        return Content(row["content_type"], row["size"], first, rest)
     finally:
-        if conn is not None and not streaming:
+        if conn is not None and not handed_on:
             await rt.pool.release(conn)
 
 
-async def _plaintext(rt: Runtime, conn: asyncpg.Connection, decryptor: StreamDecryptor, document_id: UUID, *,
-                     start: int, count: int) -> AsyncIterator[bytes]:
-    """Segments start..count-1, decrypted in order; gives the connection back to the pool when done or closed."""
+async def _plaintext(rt: Runtime, conn: asyncpg.Connection | None, decryptor: StreamDecryptor, document_id: UUID,
+                     batch: list[bytes], *, count: int) -> AsyncIterator[bytes]:
+    """Segments 1..count-1 decrypted in order: the rest of `batch`, then (with `conn`) the later batches from the store.
+
+    Gives `conn` back to the pool when done or closed.
+    """
     try:
+        for index in range(1, len(batch)):
+            yield decryptor.decrypt_segment(index, batch[index], last=index == count - 1)
+        if conn is None:
+            return
         # Closed explicitly when this one is: an abandoned async generator is finalized through the loop's
         # thread-safe callback (a self-pipe write and a task per download).
-        async with aclosing(rt.blobs.read(conn, document_id, start=start, count=count)) as ciphertexts:
-            index = start
+        async with aclosing(rt.blobs.read(conn, document_id, start=len(batch), count=count)) as ciphertexts:
+            index = len(batch)
             async for ciphertext in ciphertexts:
                 yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
                 index += 1
     finally:
-        await rt.pool.release(conn)
+        if conn is not None:
+            await rt.pool.release(conn)
 
 
 async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUID) -> None:

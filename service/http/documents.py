@@ -177,14 +177,13 @@ async def stream_content(request: web.Request, caller, document_id: UUID, *, pur
     rt = runtime(request)
     content = await documents.open_content(rt, caller, document_id, purpose=purpose)  # a tampered start is a clean 500
     headers = {"Content-Type": content.content_type, **_CONTENT_HEADERS}
-    if content.rest is None:  # all of it authenticated already (its connection is back): headers and body in one write
-        return web.Response(body=content.head[0] if len(content.head) == 1 else b"".join(content.head), headers=headers)
+    if content.rest is None:  # one segment, its connection already back: headers and body in one write
+        return web.Response(body=content.first, headers=headers)
     async with aclosing(content.rest):  # hands the connection back even if the client goes away
         response = web.StreamResponse(headers=headers)
         response.content_length = content.size
         await response.prepare(request)
-        for segment in content.head:
-            await response.write(segment)
+        await response.write(content.first)
         try:
             async for segment in content.rest:
                 await response.write(segment)

@@ -1,0 +1,65 @@
+"""What the benchmarks that run Brygga as a server share: ports, processes, a signing key and its tokens."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ISSUER, AUDIENCE, UNIT = "https://idp.bench.brygga", "brygga", "bench-unit"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """Start a process in the project's root, its output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop(procs: list[subprocess.Popen], signum: int = 15, timeout: float = 15) -> None:
+    """Signal each process, wait for it, kill it if it does not end in time."""
+    for proc in procs:
+        proc.send_signal(signum)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def identity(tmp: Path) -> Callable[..., dict]:
+    """Write a JWKS (one ES256 key) and a key ring under `tmp`; return bearer(sub, roles, unit=None) -> headers."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from crypto import FileKeyProvider
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    (tmp / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}))
+    FileKeyProvider(tmp / "keyring.json").init()
+
+    def bearer(sub: str, roles: list[str], unit: str | None = None) -> dict:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "name": sub, "roles": roles, "iat": now,
+                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {})}
+        return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})}
+
+    return bearer
+
+
+def server_env(tmp: Path, dsn: str, port: int, **extra: str) -> dict:
+    """The environment of a Brygga server under `tmp` on `port`, with identity(tmp)'s keys."""
+    import os
+
+    return {**os.environ, "DATABASE_URL": dsn, "BRYGGA_JWKS": str(tmp / "jwks.json"),
+            "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
+            "BRYGGA_PORT": str(port), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga"), **extra}
