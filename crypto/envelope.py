@@ -24,6 +24,7 @@ otherwise), so the associated data parses one way only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ def wrap(keyring: KeyRing, key: DataKey, *, binding: KeyBinding) -> WrappedKey:
     return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT]) + nonce + body)
 
 
+@functools.lru_cache(maxsize=32)
+def _kek_aead(kek: bytes) -> AESGCM:
+    """The AEAD of a KEK, made once: every download unwraps its data key under one of a few KEKs."""
+    return AESGCM(kek)
+
+
 def unwrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> DataKey:
     """Decrypt a wrapped DEK; raises DecryptionFailed on any tamper, wrong binding or unknown KEK version."""
     version, sealed = wrapped.kek_version, wrapped.ciphertext
@@ -135,7 +142,7 @@ def unwrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> Dat
     ):
         raise DecryptionFailed()
     try:
-        aead = AESGCM(keyring.kek(version))
+        aead = _kek_aead(keyring.kek(version))
     except KeyRingError:
         raise DecryptionFailed() from None
     nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]

@@ -67,6 +67,7 @@ _OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SH
 # SIP (coordinated individual plan) crosses only under a consent naming it, for coordination (SoL 2:7; HSL 16:4).
 _SIP = "sip"
 _SIP_PURPOSE = "coordination"
+_OWN_ZONE = allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")  # immutable, so shared
 
 
 def decide_unknown_document(request: Request) -> Decision:
@@ -98,12 +99,12 @@ def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG
     if not facts.caller_relation_active:
         return deny(Reason.NO_RELATION, legal_basis="PDL 4:1")
     if document is None:
-        return allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")
+        return _OWN_ZONE
     # The client's block (spärr) holds everywhere outside the owning unit, consent and emergency notwithstanding.
     if document.blocked and document.unit != who.unit:
         return deny(Reason.BLOCKED, legal_basis="PDL 4:4")
     if document.zone == who.zone:
-        decision = allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")
+        decision = _OWN_ZONE
     else:
         # Secrecy holds between zones, even under one roof (OSL 8:2, 25:1, 26:1): only the client opens it.
         decision = _across_zones(request, facts, document, config)

@@ -72,8 +72,10 @@ def roles_allowed(permission: Permission) -> frozenset[Role]:
     return ROLE_PERMISSIONS[permission]
 
 
+_ROLE_HELD = allow(Basis.ROLE, legal_basis="PDL 4:3")  # decisions are immutable: one serves every call
+_ROLE_MISSING = deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:3")
+
+
 def role_gate(roles: Iterable[Role], permission: Permission) -> Decision:
     """Allow when any of `roles` holds `permission`; checked before anything else."""
-    if ROLE_PERMISSIONS[permission].isdisjoint(roles):
-        return deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:3")
-    return allow(Basis.ROLE, legal_basis="PDL 4:3")
+    return _ROLE_MISSING if ROLE_PERMISSIONS[permission].isdisjoint(roles) else _ROLE_HELD

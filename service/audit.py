@@ -169,7 +169,8 @@ async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, deci
 def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID | None, document_id: UUID | None,
             consent_id: UUID | None, purpose: str | None) -> tuple:
     who = caller.principal
-    child(decisions, action.value, "allow" if decision.allowed else "deny", str(decision.basis).split(":")[0]).inc()
+    basis, outcome = str(decision.basis), "allow" if decision.allowed else "deny"
+    child(decisions, action.value, outcome, basis.split(":", 1)[0]).inc()
     return (
         who.sub,
         who.name,
@@ -181,8 +182,8 @@ def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID 
         client_id,
         document_id,
         consent_id,
-        "allow" if decision.allowed else "deny",
-        str(decision.basis),
+        outcome,
+        basis,
         [reason.value for reason in decision.reason_codes],
         purpose,
         caller.request_id,

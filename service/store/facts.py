@@ -56,26 +56,26 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _json_list(text: str) -> list:
-    return [] if text == "[]" else json.loads(text)  # most decisions have neither consents nor grants
+def _consent(c: dict) -> Consent:
+    return Consent(
+        id=c["id"], from_zone=Zone(c["from_organisation"], c["from_domain"]),
+        to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
+        categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
+        valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
+    )
+
+
+def _grant(g: dict) -> EmergencyGrant:
+    return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]),
+                          expires_at=_time(g["expires_at"]))
 
 
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
-    consents = tuple(
-        Consent(
-            id=c["id"], from_zone=Zone(c["from_organisation"], c["from_domain"]),
-            to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
-            categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
-            valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
-        )
-        for c in _json_list(row["consents"])
-    )
-    grants = tuple(
-        EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]), expires_at=_time(g["expires_at"]))
-        for g in _json_list(row["grants"])
-    )
+    # Most decisions have neither consents nor grants: "[]" is neither parsed nor iterated.
+    consents, grants = row["consents"], row["grants"]
     return Facts(client_exists=client_exists, caller_relation_active=row["caller_relation_active"], document=document,
-                 now=row["now"], consents=consents, emergency_grants=grants)
+                 now=row["now"], consents=() if consents == "[]" else tuple(map(_consent, json.loads(consents))),
+                 emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))))
 
 
 def _args(principal: Principal) -> tuple:
