@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -58,8 +59,6 @@ def identity(tmp: Path) -> Callable[..., dict]:
 
 def server_env(tmp: Path, dsn: str, port: int, **extra: str) -> dict:
     """The environment of a Brygga server under `tmp` on `port`, with identity(tmp)'s keys."""
-    import os
-
     return {**os.environ, "DATABASE_URL": dsn, "BRYGGA_JWKS": str(tmp / "jwks.json"),
             "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
             "BRYGGA_PORT": str(port), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga"), **extra}

@@ -71,17 +71,7 @@ event AS (INSERT INTO audit_events (
 RETURNING seq)
 """
 _EVENT_PARAMS = 17
-_insert_event_sql = f"""
-WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))
-INSERT INTO audit_events (
-    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
-    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
-    request_id, remote_addr, flagged
-) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, $8::uuid, $9::uuid, $10::uuid,
-         $11::text, $12::text, $13::text[], $14::text, $15::text, $16::text, $17::boolean
-  FROM registered
-RETURNING seq
-"""
+_insert_event_sql = _EVENT_CTE + "SELECT seq FROM event"
 
 
 async def record(
