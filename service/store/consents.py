@@ -36,8 +36,9 @@ SELECT EXISTS (SELECT 1 FROM documents
 """
 _unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
 _insert_grant_sql = """
-INSERT INTO emergency_grants (id, client_id, unit_id, sub, reason_sealed, expires_at)
-VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(hours => $6))
+INSERT INTO emergency_grants (id, client_id, unit_id, sub, reason_sealed, opened_at, expires_at)
+SELECT $1, $2, $3, $4, $5, clock.t, clock.t + make_interval(hours => $6)
+FROM (SELECT clock_timestamp() AS t) AS clock
 RETURNING id, opened_at, expires_at
 """
 
