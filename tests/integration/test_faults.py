@@ -109,9 +109,20 @@ class Service:
         try:
             return self.process.wait(seconds)
         except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL the service if it still runs: a test's cleanup, whatever happened before."""
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-            raise
+
+    def kill_all(self) -> None:
+        """kill(), then any PostgreSQL left running on the data dir (a test that failed before a clean stop)."""
+        self.kill()
+        for pid in _postmasters_of(self.pgdata):
+            os.kill(pid, signal.SIGKILL)
 
     @property
     def pgdata(self) -> Path:
@@ -420,9 +431,7 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
         assert service.stop() == 0, service.log_tail()
     finally:
         stop_traffic.set()
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
+        service.kill()
         await asyncio.to_thread(pg.stop)
 
 
@@ -498,11 +507,7 @@ async def test_kill_9_mid_upload_leaves_nothing_and_the_service_restarts_on_the_
         assert _gone(postmaster), "embedded PostgreSQL still running after a clean stop"
         assert not (service.pgdata / "postmaster.pid").exists()
     finally:
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
-        for pid in _postmasters_of(service.pgdata):
-            os.kill(pid, signal.SIGKILL)
+        service.kill_all()
 
 
 # --- 3. the data dir cannot be written -------------------------------------------------------------------------------
@@ -603,11 +608,7 @@ async def test_full_disk_is_a_one_line_error_and_the_next_start_after_freeing_sp
         assert service.stop() == 0, service.log_tail()
         assert _gone(postmaster)
     finally:
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
-        for pid in _postmasters_of(service.pgdata):
-            os.kill(pid, signal.SIGKILL)
+        service.kill_all()
 
 
 # --- 4. graceful shutdown --------------------------------------------------------------------------------------------
@@ -668,8 +669,4 @@ async def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_stops
         assert finished == {("GET", 200), ("POST", 201)}, service.log_tail()
         assert not [e for e in entries if e["level"] == "error"], service.log_tail()
     finally:
-        if service.process is not None and service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
-        for pid in _postmasters_of(service.pgdata):
-            os.kill(pid, signal.SIGKILL)
+        service.kill_all()
