@@ -108,3 +108,9 @@ class ServiceUnavailable(BryggaError):
     """A dependency (the database) is down; retry later."""
 
     status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class StorageFull(ServiceUnavailable):
+    """The database has no disk space left for this write; nothing of it was kept. An operator must free space."""
+
+    code, title = "storage_full", "Storage full"

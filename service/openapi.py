@@ -33,7 +33,7 @@ def _implied_errors(endpoint: Endpoint) -> list[tuple[int, str]]:
     if any(name == "limit" for name, _, _ in endpoint.query):
         errors += [(422, "validation_failed")]
     if endpoint.path.startswith("/v1/") and endpoint.authenticated:
-        errors += [(500, "internal_error"), (503, "service_unavailable")]
+        errors += [(500, "internal_error"), (503, "service_unavailable"), (503, "storage_full")]
     return errors
 
 

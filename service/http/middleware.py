@@ -16,8 +16,8 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from crypto import DecryptionFailed
 
-from ..errors import (BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, TooLarge,
-                      ValidationFailed)
+from ..errors import (BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, StorageFull,
+                      TooLarge, ValidationFailed)
 from ..logs import request_id_var
 from ..metrics import child, http_latency, http_requests
 from .context import REQUEST_ID
@@ -165,6 +165,19 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         except _DATABASE_DOWN as exc:
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
+            response.headers["Retry-After"] = "2"
+        except asyncpg.exceptions.DiskFullError:
+            # SQLSTATE 53100: the statement failed and its transaction rolled back, so nothing of it is
+            # kept; reads stop too, as every read must write its audit event first.
+            log.error("database out of disk space")
+            response = problem_response(StorageFull("the database is out of disk space; retry once an operator has freed some"),
+                                        request_id)
+            response.headers["Retry-After"] = "30"
+        except asyncpg.exceptions.InsufficientResourcesError as exc:
+            # The rest of SQLSTATE class 53 (out of memory, too many connections, a configured limit): the
+            # server's state, not the request's, and it passes.
+            log.warning("database out of resources", extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
+            response = problem_response(ServiceUnavailable("the database is out of resources; retry shortly"), request_id)
             response.headers["Retry-After"] = "2"
         except DecryptionFailed:
             log.error("stored ciphertext failed authentication", extra={"route": request.match_info.route.resource.canonical})

@@ -611,6 +611,63 @@ async def test_full_disk_is_a_one_line_error_and_the_next_start_after_freeing_sp
         service.kill_all()
 
 
+async def test_database_out_of_space_while_serving_is_503_storage_full_and_keeps_nothing(work):
+    """PostgreSQL cannot extend a table during an upload (ENOSPC, SQLSTATE 53100): 503 storage_full with
+    Retry-After, nothing of the upload kept, reads go on; once there is space the same upload works and the
+    audit chain verifies. The segments table sits on a 1 MiB tmpfs tablespace: a full disk under the WAL
+    makes PostgreSQL stop (PANIC) instead, which the PostgreSQL-restart test covers."""
+    if not _can_mount_tmpfs(work):
+        pytest.skip("a real ENOSPC needs a tmpfs in a private mount namespace (CAP_SYS_ADMIN)")
+    service = Service(work, work / "var")
+    small = work / "small"
+    small.mkdir()
+    service.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            await service.ready(session)
+            staff, client_id = await _setup_client(session, service)
+            kept = await _upload(session, service, staff, client_id, _text(256 * 1024))
+        assert service.stop() == 0, service.log_tail()
+        # Again, in a mount namespace where `small` is a 1 MiB tmpfs of the server's user (it runs as its own as root).
+        owner = service.pgdata.stat().st_uid
+        script = (f"mount -t tmpfs -o size=1m,mode=0700,uid={owner} tmpfs '{small}' || exit 97\n"
+                  f"exec '{sys.executable}' -m service serve\n")
+        with open(service.log_path, "ab") as log:
+            service.process = subprocess.Popen(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=service.env,
+                                               stdout=subprocess.DEVNULL, stderr=log)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            await service.ready(session)
+            conn = await asyncpg.connect(service.superuser_dsn())
+            try:
+                await conn.execute(f"CREATE TABLESPACE small LOCATION '{small}'")
+                await conn.execute("ALTER TABLE document_segments SET TABLESPACE small")
+                documents = await conn.fetchval("SELECT count(*) FROM documents")
+                head, tail = _multipart_parts("Journal")
+                async with session.post(f"{service.base}/v1/clients/{client_id}/documents",
+                                        data=head + _text(4 * MiB) + tail,
+                                        headers=_auth(staff, **{"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})) as response:
+                    assert response.status == 503 and response.content_type == "application/problem+json", await response.text()
+                    problem = await response.json(content_type=None)
+                    assert problem["code"] == "storage_full" and int(response.headers["Retry-After"]) > 0, problem
+                assert await conn.fetchval("SELECT count(*) FROM documents") == documents
+                assert await conn.fetchval("SELECT count(*) FROM document_segments s "
+                                           "WHERE NOT EXISTS (SELECT FROM documents d WHERE d.id = s.document_id)") == 0
+                # Reads go on: their audit events are not on the full tablespace.
+                async with session.get(f"{service.base}/v1/documents/{kept}/content", headers=_auth(staff)) as response:
+                    assert response.status == 200 and await response.read() == _text(256 * 1024)
+                await conn.execute("ALTER TABLE document_segments SET TABLESPACE pg_default")
+                await conn.execute("DROP TABLESPACE small")
+                await _upload(session, service, staff, client_id, _text(4 * MiB))
+            finally:
+                await conn.close()
+        assert service.stop() == 0, service.log_tail()
+        assert [e["level"] for e in service.log_entries() if e["message"] == "database out of disk space"] == ["error"]
+        verified = await asyncio.to_thread(_cli, "audit", "verify", env=service.env)
+        assert verified.returncode == 0 and verified.stdout.startswith("intact"), verified.stdout + verified.stderr
+    finally:
+        service.kill_all()
+
+
 # --- 4. graceful shutdown --------------------------------------------------------------------------------------------
 
 async def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_stops_postgres(work):

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from dataclasses import replace
+from urllib.parse import urlsplit
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from service.app import create_app
 from service.http.context import RUNTIME
 from service.http.middleware import IN_FLIGHT
 from service.logs import JsonFormatter
@@ -88,13 +94,35 @@ async def test_database_down_is_503_problem(client, api):
     assert response.headers["Retry-After"]
 
 
+async def test_database_out_of_connections_is_503_problem(settings, db, tokens):
+    """SQLSTATE class 53 besides a full disk (here 53300, too many connections for the login) is the server's
+    state, not the request's: 503 service_unavailable with Retry-After, not a 500."""
+    login = f"brygga_limited_{uuid.uuid4().hex[:8]}"
+    await db.execute(f"CREATE ROLE {login} LOGIN CONNECTION LIMIT 2 IN ROLE brygga_app")
+    try:
+        url = urlsplit(settings.database_url)
+        limited = replace(settings, database_url=url._replace(netloc=f"{login}@{url.netloc.rpartition('@')[2]}").geturl())
+        async with TestClient(TestServer(create_app(limited))) as client:
+            pool = client.server.app[RUNTIME].pool
+            held = [await pool.acquire(), await pool.acquire()]  # the two the pool opened: a request needs a third
+            try:
+                response = await client.get("/v1/units", headers=tokens.auth(sub="admin-1", roles=["admin"]))
+                _assert_problem(await response.json(), 503, "service_unavailable")
+                assert response.headers["Retry-After"]
+            finally:
+                for conn in held:
+                    await pool.release(conn)
+            assert (await client.get("/v1/units", headers=tokens.auth(sub="admin-1", roles=["admin"]))).status == 200
+    finally:
+        await db.execute(f"DROP ROLE {login}")
+
+
 async def test_metrics_on_loopback_only(client, settings):
     await client.get("/healthz")
     response = await client.get("/metrics")
     text = await response.text()
     assert response.status == 200 and response.content_type == "text/plain"
     assert 'brygga_http_requests_total{method="GET",route="/healthz",status="200"}' in text
-    from dataclasses import replace
     import ipaddress
 
     client.server.app[RUNTIME].settings = replace(settings, metrics_allow=(ipaddress.ip_network("10.0.0.0/8"),))
