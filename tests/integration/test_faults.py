@@ -152,7 +152,8 @@ def _auth(token: str, **headers: str) -> dict[str, str]:
 
 
 async def _setup_client(session: aiohttp.ClientSession, service: Service) -> tuple[str, str]:
-    """A unit, a staff token of it, a client with a relation: (staff token, client id)."""
+    """Once the service is ready: a unit, a staff token of it, a client with a relation: (staff token, client id)."""
+    await service.ready(session)
     admin = service.token("--sub", "admin-1", "--roles", "admin")
     unit = {"id": "malmo-iof", "name": "IFO", "organisation": "malmo-stad", "domain": "social"}
     async with session.post(f"{service.base}/v1/units", json=unit, headers=_auth(admin)) as response:
@@ -178,6 +179,12 @@ def _multipart_parts(title: str) -> tuple[bytes, bytes]:
             + f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"note.txt\"\r\n"
             "Content-Type: text/plain\r\n\r\n").encode()
     return head, f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+async def _audit_intact(service: Service) -> None:
+    """`audit verify` (the CLI, on the service's data) finds the chain intact."""
+    verified = await asyncio.to_thread(_cli, "audit", "verify", env=service.env)
+    assert verified.returncode == 0 and verified.stdout.startswith("intact"), verified.stdout + verified.stderr
 
 
 def _text(size: int) -> bytes:
@@ -313,7 +320,6 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
     try:
         service.start()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-            await service.ready(session)
             staff, client_id = await _setup_client(session, service)
             counter = iter(range(1, 10**9))
 
@@ -426,13 +432,54 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
                 await asyncio.sleep(0.2)
         finally:
             await conn.close()
-        verified = await asyncio.to_thread(_cli, "audit", "verify", env=service.env)
-        assert verified.returncode == 0 and verified.stdout.startswith("intact"), verified.stdout + verified.stderr
+        await _audit_intact(service)
         assert service.stop() == 0, service.log_tail()
     finally:
         stop_traffic.set()
         service.kill()
         await asyncio.to_thread(pg.stop)
+
+
+async def test_embedded_postgres_killed_is_started_again_by_the_service(work):
+    """kill -9 of the embedded postmaster under a running service: meanwhile requests answer 503 problem+json;
+    the service starts the server again by itself (same socket, so the pool reconnects), the document reads
+    again, and after a clean stop the audit chain verifies."""
+    service = Service(work, work / "var")
+    service.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            staff, client_id = await _setup_client(session, service)
+            content = _text(100 * 1024)
+            document_id = await _upload(session, service, staff, client_id, content)
+            killed = service.postmaster_pid()
+            os.kill(killed, signal.SIGKILL)
+            assert await asyncio.to_thread(_gone, killed)
+            deadline = time.monotonic() + 60
+            while True:  # backends of the dead postmaster may still answer for a moment: wait for a new one
+                async with session.get(f"{service.base}/v1/documents/{document_id}/content", headers=_auth(staff)) as response:
+                    body = await response.read()
+                    if response.status == 200:
+                        assert body == content
+                        with contextlib.suppress(OSError, ValueError):
+                            if service.postmaster_pid() != killed:
+                                break
+                    else:
+                        assert response.status == 503 and response.content_type == "application/problem+json", body[:300]
+                assert time.monotonic() < deadline, f"the database did not come back:\n{service.log_tail()}"
+                await asyncio.sleep(0.1)
+            async with session.get(f"{service.base}/readyz") as response:
+                assert response.status == 200, await response.text()
+            restarted = "embedded database started again after it stopped unexpectedly"
+            while restarted not in {e["message"] for e in service.log_entries()}:  # the wheel returns a moment later
+                assert time.monotonic() < deadline, service.log_tail()
+                await asyncio.sleep(0.1)
+        [postmaster] = _postmasters_of(service.pgdata)
+        assert postmaster != killed
+        assert service.stop() == 0, service.log_tail()
+        assert _gone(postmaster), "the embedded database started again must stop with the service"
+        await _audit_intact(service)
+    finally:
+        service.kill_all()
 
 
 # --- 2. kill -9 of the service mid-upload ----------------------------------------------------------------------------
@@ -472,7 +519,6 @@ async def test_kill_9_mid_upload_leaves_nothing_and_the_service_restarts_on_the_
     service.start()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            await service.ready(session)
             staff, client_id = await _setup_client(session, service)
             documents = 0
             # First only the service dies (its PostgreSQL lives on, orphaned); then both, as a power cut would.
@@ -500,8 +546,7 @@ async def test_kill_9_mid_upload_leaves_nothing_and_the_service_restarts_on_the_
                                        headers=_auth(staff)) as response:
                     assert response.status == 200 and await response.read() == content
 
-            verified = await asyncio.to_thread(_cli, "audit", "verify", env=service.env)
-            assert verified.returncode == 0 and verified.stdout.startswith("intact"), verified.stdout + verified.stderr
+            await _audit_intact(service)
         postmaster = service.postmaster_pid()
         assert service.stop() == 0, service.log_tail()
         assert _gone(postmaster), "embedded PostgreSQL still running after a clean stop"
@@ -624,7 +669,6 @@ async def test_database_out_of_space_while_serving_is_503_storage_full_and_keeps
     service.start()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            await service.ready(session)
             staff, client_id = await _setup_client(session, service)
             kept = await _upload(session, service, staff, client_id, _text(256 * 1024))
         assert service.stop() == 0, service.log_tail()
@@ -662,8 +706,7 @@ async def test_database_out_of_space_while_serving_is_503_storage_full_and_keeps
                 await conn.close()
         assert service.stop() == 0, service.log_tail()
         assert [e["level"] for e in service.log_entries() if e["message"] == "database out of disk space"] == ["error"]
-        verified = await asyncio.to_thread(_cli, "audit", "verify", env=service.env)
-        assert verified.returncode == 0 and verified.stdout.startswith("intact"), verified.stdout + verified.stderr
+        await _audit_intact(service)
     finally:
         service.kill_all()
 
@@ -675,7 +718,6 @@ async def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_stops
     service.start()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            await service.ready(session)
             staff, client_id = await _setup_client(session, service)
             document = _text(24 * MiB)
             document_id = await _upload(session, service, staff, client_id, document)
