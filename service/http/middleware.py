@@ -53,6 +53,7 @@ _DATABASE_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError
 _STARTED = web.RequestKey("started_response", web.StreamResponse)
 
 
+_INTERNAL = "an internal error occurred; quote the request id"
 _OUT_OF_RANGE = ValidationFailed(
     [{"field": "", "message": "a value is out of range or holds a character that cannot be stored (such as U+0000)"}])
 
@@ -103,6 +104,28 @@ def problem_response(error: BryggaError, request_id: str) -> web.Response:
     response = web.Response(status=error.status, body=json.dumps(body), content_type="application/problem+json")
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+def out_of_resources(exc: asyncpg.exceptions.InsufficientResourcesError, request_id: str) -> web.Response:
+    """The answer to SQLSTATE class 53: the database's state, which passes, unless a configured limit is exceeded.
+
+    53100 (disk full): the statement's transaction rolled back, nothing of it is kept, and reads stop too, as
+    every read writes its audit event first. 53400 (a limit such as temp_file_limit that this request's query
+    exceeds) fails the same way on every retry, so it is a 500. The rest (out of memory, too many connections
+    for the login) pass: 503 with Retry-After.
+    """
+    if isinstance(exc, asyncpg.exceptions.DiskFullError):
+        log.error("database out of disk space")
+        response = problem_response(StorageFull("the database is out of disk space; retry once space is freed"), request_id)
+        response.headers["Retry-After"] = "30"
+    elif isinstance(exc, asyncpg.exceptions.ConfigurationLimitExceededError):
+        log.error("database limit exceeded", extra={"sqlstate": exc.sqlstate, "error": str(exc)})
+        response = problem_response(BryggaError(_INTERNAL), request_id)
+    else:
+        log.warning("database out of resources", extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
+        response = problem_response(ServiceUnavailable("the database is out of resources; retry shortly"), request_id)
+        response.headers["Retry-After"] = "2"
     return response
 
 
@@ -166,25 +189,14 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
             response.headers["Retry-After"] = "2"
-        except asyncpg.exceptions.DiskFullError:
-            # SQLSTATE 53100: the statement failed and its transaction rolled back, so nothing of it is
-            # kept; reads stop too, as every read must write its audit event first.
-            log.error("database out of disk space")
-            response = problem_response(StorageFull("the database is out of disk space; retry once an operator has freed some"),
-                                        request_id)
-            response.headers["Retry-After"] = "30"
         except asyncpg.exceptions.InsufficientResourcesError as exc:
-            # The rest of SQLSTATE class 53 (out of memory, too many connections, a configured limit): the
-            # server's state, not the request's, and it passes.
-            log.warning("database out of resources", extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
-            response = problem_response(ServiceUnavailable("the database is out of resources; retry shortly"), request_id)
-            response.headers["Retry-After"] = "2"
+            response = out_of_resources(exc, request_id)
         except DecryptionFailed:
             log.error("stored ciphertext failed authentication", extra={"route": request.match_info.route.resource.canonical})
             response = problem_response(IntegrityError("stored data failed its integrity check"), request_id)
         except Exception:
             log.exception("unhandled error")
-            response = problem_response(BryggaError("an internal error occurred; quote the request id"), request_id)
+            response = problem_response(BryggaError(_INTERNAL), request_id)
         streamed = request.get(_STARTED)
         if streamed is not None and response is not streamed:
             response = _cut(request, streamed, response)
