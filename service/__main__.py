@@ -67,12 +67,11 @@ async def _run(app: web.Application, settings: Settings) -> None:
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from .app import open_database
+    from .app import database
 
     async def run() -> None:
-        _, embedded = await open_database(settings)
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+        async with database(settings):
+            pass
 
     asyncio.run(run())
     print("migrations are current")
@@ -95,33 +94,25 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _keys_with_database(settings: Settings, provider: FileKeyProvider, args: argparse.Namespace) -> int:
-    from .app import open_database
+    from .app import database
     from .database import create_pool
     from .domain import keys
 
     keyring = provider.load()
-    dsn, embedded = await open_database(settings)
-    try:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        try:
-            if args.keys_command == "status":
-                for version, (wrapped, sealed) in (await keys.status(pool, keyring)).items():
-                    mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
-                    missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
-                    print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}")
-                return 0
-            done, left = await keys.rewrap_all(
-                pool, keyring, batch=args.batch,
-                progress=lambda n, total: print(f"rewrapped {n}/{total}", flush=True),
-            )
-            print(f"done: {done} data keys now under KEK version {keyring.current_kek_version}"
-                  + (f"; {left} were in use, run again" if left else ""))
-            return 0 if not left else 3
-        finally:
-            await pool.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+    async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
+        if args.keys_command == "status":
+            for version, (wrapped, sealed) in (await keys.status(pool, keyring)).items():
+                mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
+                missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
+                print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}")
+            return 0
+        done, left = await keys.rewrap_all(
+            pool, keyring, batch=args.batch,
+            progress=lambda n, total: print(f"rewrapped {n}/{total}", flush=True),
+        )
+        print(f"done: {done} data keys now under KEK version {keyring.current_kek_version}"
+              + (f"; {left} were in use, run again" if left else ""))
+        return 0 if not left else 3
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,14 +154,13 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held, keys
     from policies.model import Principal, Role
 
     from . import audit
-    from .app import open_database
+    from .app import database
     from .audit_file import export
     from .database import connect_options
     from .domain.audit_log import verify_chain
 
     keyring = FileKeyProvider(settings.effective_keyring_path).load()
-    dsn, embedded = await open_database(settings)
-    try:
+    async with database(settings) as dsn:
         conn = await asyncpg.connect(dsn, **connect_options())
         try:
             operator = audit.Caller(Principal(sub=f"cli:{getpass.getuser()}", name=None, roles=frozenset({Role.AUDITOR})),
@@ -189,35 +179,19 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held, keys
             return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held))
         finally:
             await conn.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
 
 
 def _demo(settings: Settings, _: argparse.Namespace) -> int:
     """Load the demo scenario (service/demo.py) into the database, through the domain functions."""
-    from .app import open_database
-    from .auth import TokenVerifier, load_jwks
+    from .app import database, open_keys
     from .database import create_pool
     from .demo import load
-    from .devkeys import ensure_dev_keys
-    from .runtime import KeyRingHolder, Runtime
+    from .runtime import Runtime
 
     async def run() -> None:
-        ensure_dev_keys(settings)
-        keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
-        verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
-                                 audience=settings.jwt_audience)
-        dsn, embedded = await open_database(settings)
-        try:
-            pool = await create_pool(dsn, min_size=1, max_size=2)
-            try:
-                await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier))
-            finally:
-                await pool.close()
-        finally:
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
+        keys, verifier = open_keys(settings)
+        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
+            await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier))
 
     asyncio.run(run())
     print("sign in at /ui/ as e.g. unit malmo-iof (social services) or malmo-beroendecentrum (the clinic), role staff")

@@ -87,6 +87,26 @@ async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | Non
     return dsn, embedded
 
 
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[str]:
+    """open_database for a command that runs and ends: the DSN; an embedded server is stopped after the block."""
+    dsn, embedded = await open_database(settings)
+    try:
+        yield dsn
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
+    """The key ring (re-read when its file changes) and the token verifier; development keys made first if asked."""
+    ensure_dev_keys(settings)
+    keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
+    verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
+                             audience=settings.jwt_audience)
+    return keys, verifier
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """A Brygga application; resources open when it starts."""
     app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT)
@@ -98,11 +118,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.on_response_prepare.append(add_request_id)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        ensure_dev_keys(settings)
-        keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
-        verifier = TokenVerifier(
-            load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        )
+        keys, verifier = open_keys(settings)
         dsn, embedded = await open_database(settings)
         try:
             pool = await create_pool(dsn, max_size=settings.db_pool_size)

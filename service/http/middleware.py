@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
-import re
-import itertools
 import os
+import re
 import time
 
 import asyncpg
