@@ -167,33 +167,41 @@ class FileKeyProvider:
         return document
 
     def _write(self, document: dict, *, replace: bool = True) -> None:
-        """Write whole or not at all: a temporary file, fsynced, then renamed over the ring (or, for a new
-        ring, linked to its name, which fails rather than overwrite a ring that appeared meanwhile)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keyring-", suffix=".tmp")
         try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(document, handle, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if replace:
-                os.replace(tmp, self.path)
-            else:
-                try:
-                    os.link(tmp, self.path)
-                except FileExistsError:
-                    raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if not replace:
-            Path(tmp).unlink()
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            write_private(self.path, json.dumps(document, indent=2).encode(), replace=replace)
+        except FileExistsError:
+            raise KeyRingError(f"key ring {self.path} already exists; refusing to overwrite it") from None
+
+
+def write_private(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write `data` to `path` (mode 0600) whole or not at all, even on a full disk or a crash.
+
+    A temporary file beside it is written and fsynced, then renamed over `path` (`replace`) or linked
+    to its name, which raises FileExistsError rather than overwrite a file that appeared meanwhile;
+    the directory is fsynced so the name survives a crash too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if not replace:
+        Path(tmp).unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _parse(document: dict) -> KeyRing:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from crypto import FileKeyProvider
+from crypto.keyring import write_private
 
 from .settings import Settings
 
@@ -24,34 +23,15 @@ log = logging.getLogger("brygga.devkeys")
 DEV_KID = "brygga-dev-1"
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` (mode 0600) whole or not at all: a full disk leaves no empty key file behind.
-
-    A temporary file beside it is written and fsynced, then linked into place; the link
-    fails if `path` appeared meanwhile (another starter won), like O_EXCL did.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def ensure_dev_keys(settings: Settings) -> None:
     """Create whichever development key material is needed and missing; log loudly when it does."""
     if settings.jwks_path is None and not settings.effective_jwks_path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        _write_private(settings.dev_signing_key_path, pem)
+        write_private(settings.dev_signing_key_path, pem, replace=False)
         public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
         jwks = {"keys": [{**public, "kid": DEV_KID, "alg": "ES256", "use": "sig"}]}
-        _write_private(settings.effective_jwks_path, json.dumps(jwks, indent=2).encode())
+        write_private(settings.effective_jwks_path, json.dumps(jwks, indent=2).encode(), replace=False)
         log.warning(
             "DEVELOPMENT token-signing key and JWKS created in %s: for development only, "
             "set BRYGGA_JWKS to your identity provider's keys in production", settings.dev_dir

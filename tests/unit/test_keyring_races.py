@@ -51,4 +51,4 @@ def test_concurrent_inits_make_one_ring_and_the_others_refuse(tmp_path: Path):
     winners = [pepper for pepper in outcomes if pepper is not None]
     assert len(winners) == 1
     assert FileKeyProvider(path).load().pepper == winners[0]  # the ring on disk is the one its creator was told of
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".keyring-")]  # no temporary file left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind
