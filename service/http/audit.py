@@ -14,7 +14,8 @@ from ..errors import ValidationFailed
 from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
-from .routing import FREE_TEXT, INSTANT, PAGE_QUERY, Routes, free_text, json_response, page_params, path_uuid, query_instant
+from .routing import (FREE_TEXT, INSTANT, PAGE_QUERY, Routes, free_text, json_response, page_params, path_uuid, query_bool,
+                      query_instant)
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")
@@ -52,14 +53,12 @@ def _filters(request: web.Request) -> EventFilter:
     decision = query.get("decision")
     if decision not in (None, "allow", "deny"):
         raise _invalid("decision", "must be allow or deny")
-    flagged = query.get("flagged")
-    if flagged not in (None, "true", "false"):
-        raise _invalid("flagged", "must be true or false")
+    flagged = query_bool(request, "flagged")
     since, until = query_instant(request, "since"), query_instant(request, "until")
     if since and until and since >= until:
         raise _invalid("until", "must be after since")
     return EventFilter(client_id=client_id, actor=free_text(request, "actor"), unit=free_text(request, "unit"), action=action,
-                       decision=decision, flagged=None if flagged is None else flagged == "true", since=since, until=until)
+                       decision=decision, flagged=flagged, since=since, until=until)
 
 
 def _after_seq(after_cursor: str | None) -> int:
@@ -129,10 +128,7 @@ async def verify(request: web.Request) -> web.Response:
 async def list_checkpoints(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     after_cursor, limit = page_params(request)
-    latest = request.query.get("latest", "false")
-    if latest not in ("true", "false"):
-        raise _invalid("latest", "must be true or false")
-    latest = latest == "true"
+    latest = query_bool(request, "latest") or False
     items, last = await audit_log.checkpoints(runtime(request), caller, after=_after_seq(after_cursor), limit=limit,
                                               latest=latest)
     next_cursor = cursor.encode([str(last)]) if last is not None else None

@@ -150,6 +150,14 @@ def free_text(request: web.Request, name: str) -> str | None:
     return value
 
 
+def query_bool(request: web.Request, name: str) -> bool | None:
+    """A boolean query value (`true` or `false`, nothing else), or None; 422 validation_failed otherwise."""
+    raw = request.query.get(name)
+    if raw not in (None, "true", "false"):
+        raise ValidationFailed([{"field": name, "message": "must be true or false"}])
+    return None if raw is None else raw == "true"
+
+
 def query_instant(request: web.Request, name: str) -> datetime | None:
     """An ISO 8601 instant with an offset from the query, in UTC; None when absent; 422 validation_failed otherwise."""
     raw = request.query.get(name)
