@@ -1,0 +1,50 @@
+"""The needs-and-risk analysis (PDL 4:3) written out on its own, role by permission.
+
+The property tests' reference model reads `ROLE_PERMISSIONS` itself, so it would
+mirror a mistake there (say, `system` gaining consent revocation). This table is
+typed in independently from API.md "Tokens" and API-1.1.md; a change to who may
+do what must change both, on purpose.
+"""
+from __future__ import annotations
+
+import pytest
+
+from policies.model import Role
+from policies.roles import Permission, role_gate
+
+A, AU, S, SY, M = Role.ADMIN, Role.AUDITOR, Role.STAFF, Role.SYSTEM, Role.UNIT_MANAGER
+
+# permission name -> the roles that hold it, and no others.
+EXPECTED: dict[str, set[Role]] = {
+    "audit:extract": {AU, M},
+    "audit:read": {AU},
+    "audit:review": {AU},
+    "clients:lookup": {S, M, SY},
+    "clients:read": {S, M},
+    "clients:register": {S, M, SY},
+    "consents:grant": {S, M},
+    "consents:read": {S, M},
+    "consents:revoke": {S, M},
+    "documents:block": {S, M},
+    "documents:create": {S, M, SY},
+    "documents:list": {S, M, SY},
+    "documents:read_content": {S, M},
+    "documents:read_metadata": {S, M, SY},
+    "documents:shred": {M},
+    "emergency:open": {S, M},
+    "relations:end": {S, M, SY},
+    "relations:list": {S, M},
+    "relations:open": {S, M, SY},
+    "units:list": set(Role),
+    "units:write": {A},
+}
+
+
+def test_the_matrix_names_every_permission_there_is() -> None:
+    assert set(EXPECTED) == {permission.value for permission in Permission}
+
+
+@pytest.mark.parametrize("permission", sorted(EXPECTED))
+@pytest.mark.parametrize("role", sorted(Role))
+def test_each_role_holds_exactly_the_permissions_of_the_matrix(role: Role, permission: str) -> None:
+    assert bool(role_gate([role], Permission(permission))) is (role in EXPECTED[permission])
