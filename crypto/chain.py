@@ -15,9 +15,14 @@ Format (version 1), so that an auditor can re-implement it:
 
 `ChainVerifier` walks rows in sequence order, holding O(1) state, and reports the
 first bad sequence number and why: modified, missing, reordered, inserted,
-bad_signature or truncated. Without a secret in the chain itself, someone who
-rewrites the whole tail after an event can only be caught by a signed checkpoint
-(or one the auditor kept); that is what checkpoints are for.
+bad_signature or truncated. The database hands it rows in sequence order; an
+export file hands them in the order of its lines, which an editor can change, so
+the verifier also checks that order. Two events swapped are `reordered` at the
+lower seq whether their contents traded seqs (all the database allows) or whole
+lines traded places in a file: the same tampering gets the same answer online and
+offline. Without a secret in the chain itself, someone who rewrites the whole tail
+after an event can only be caught by a signed checkpoint (or one the auditor kept);
+that is what checkpoints are for.
 """
 from __future__ import annotations
 
@@ -126,6 +131,9 @@ class _Suspect:
 class ChainVerifier:
     """Feed rows in sequence order (`add`), then `finish()`; stops at the first problem.
 
+    After a bad link or a gap the walk goes on (cheaply) while the answer may still
+    change: a swap partner, or a row that turns up after higher ones (a moved line).
+
     `checkpoints` maps seq → signed checkpoint; `public_keys` maps key id → key.
     `held` is a (seq, hash) checkpoint the auditor kept: it must still be in the chain.
     """
@@ -141,14 +149,26 @@ class ChainVerifier:
     _unsealed_from: int | None = None
     _suspect: _Suspect | None = None
     _visited: set[int] = field(default_factory=set)
+    _top: int | None = None  # the highest seq seen so far
+    _late: int | None = None  # the lowest seq that came after a higher one: a row out of its place
+    _gap: bool = False  # a link named a predecessor not seen: the walk goes on to see whether it comes later
 
     def add(self, seq: int, values: tuple | None, chained: Link | None) -> bool:
         """One row: the event's values (None when only its link exists) and its link (None: not sealed yet).
 
-        Returns False once a problem is known (further rows are ignored).
+        Returns False once the answer is known (further rows are ignored).
         """
-        if self.problem is not None and self._suspect is None:
+        if self._top is not None and seq <= self._top:
+            # Out of its place: rows come in sequence order, so only an edited file has this.
+            self._late = seq if self._late is None else min(self._late, seq)
+            if self.problem is None:
+                self.problem, self.first_bad_seq, self._gap = "reordered", seq, True  # made final in finish()
+            return True
+        self._top = seq
+        if self.problem is not None and self._suspect is None and not self._gap:
             return False
+        if self._gap:
+            return True  # only rows out of place matter now (above)
         if self._suspect is not None:
             return self._look_for_swap(seq, values, chained)
         if values is None:
@@ -160,7 +180,9 @@ class ChainVerifier:
         if self._unsealed_from is not None:
             return self._fail(self._unsealed_from, "inserted")  # sealing goes in order: no hole before a seal
         if chained.prev_seq > self.head_seq:
-            return self._fail(chained.prev_seq, "missing")  # its predecessor in the chain is gone
+            # Its predecessor in the chain is not here: gone, or its line moved further down the file.
+            self.problem, self.first_bad_seq, self._gap = "missing", chained.prev_seq, True
+            return True
         if chained.prev_seq < self.head_seq:
             return self._fail(self.head_seq, "inserted")  # the event before it was not in the chain
         if chained.prev_hash != self.head_hash and link(chained.prev_hash, values) == chained.hash:
@@ -179,7 +201,7 @@ class ChainVerifier:
         else goes through add(), which classifies it.
         """
         if (chain_hash is not None and versioned is not None and self.problem is None and self._unsealed_from is None
-                and prev_seq == self.head_seq and prev_hash == self.head_hash
+                and seq > self.head_seq and prev_seq == self.head_seq and prev_hash == self.head_hash
                 and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash):
             return self._accept(seq, chain_hash)
         values = tuple(versioned[1:]) if versioned is not None else None
@@ -187,6 +209,7 @@ class ChainVerifier:
 
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
         self.checked += 1
+        self._top = seq  # add_versioned's fast path comes here without add()
         self.head_seq, self.head_hash = seq, chain_hash
         checkpoint = self.checkpoints.get(seq)
         if checkpoint is not None:
@@ -230,11 +253,15 @@ class ChainVerifier:
         return True
 
     def _fail(self, seq: int, problem: str) -> bool:
-        self.problem, self.first_bad_seq, self._suspect = problem, seq, None
+        self.problem, self.first_bad_seq, self._suspect, self._gap = problem, seq, None, False
         return False
 
     def finish(self) -> Verdict:
-        self._suspect = None
+        self._suspect, self._gap = None, False
+        if self._late is not None and (self.first_bad_seq is None or self._late <= self.first_bad_seq):
+            # A row turned up after a higher one: the first place out of order is the lowest such seq
+            # (for two rows swapped, the lower of the two, as when their contents trade seqs).
+            self.problem, self.first_bad_seq = "reordered", self._late
         if self.problem is None:
             for seq in sorted(self.checkpoints):
                 if seq in self._visited:

@@ -81,6 +81,9 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     """(verdict, whether the keys came from the export itself). Raises ExportError on a malformed line.
 
     Keys from the export prove only that it is consistent: pass the keys you trust.
+    Events go to the verifier the online walk uses in the order of their lines; it
+    checks that order itself, so lines moved in the file get the answer their
+    contents moved between seqs get online (reordered, not a gap).
     """
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}

@@ -49,6 +49,8 @@ class Settings:
     # The web session cookie's Secure attribute: "auto" when the request came over TLS to this process,
     # "always" behind a proxy that terminates TLS (the service then sees plain HTTP).
     secure_cookies: str = "auto"
+    # A web session unused this long is over (server-side: the saved cookie opens nothing after it).
+    ui_session_idle_minutes: int = 30
 
     @property
     def dev_dir(self) -> Path:
@@ -183,4 +185,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
         db_pool_size=_get(env, "BRYGGA_DB_POOL_SIZE", _int_between(2, 500), defaults.db_pool_size),
         secure_cookies=_get(env, "BRYGGA_SECURE_COOKIES", _one_of("auto", "always"), defaults.secure_cookies),
+        ui_session_idle_minutes=_get(env, "BRYGGA_UI_SESSION_IDLE_MINUTES", _int_between(1, 24 * 60),
+                                     defaults.ui_session_idle_minutes),
     )

@@ -73,21 +73,20 @@ async def form(request: web.Request) -> dict[str, str]:
 
 
 def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
-    """Wrap a page handler: the caller from the session (else to sign-in), domain errors as pages."""
+    """Wrap a page handler: the session resolved, the caller from it (else to sign-in), domain errors as pages."""
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
-            session = sessions.load(request)
+            session = await sessions.resolve(request)  # the one database look-up for the session
             try:
                 if signed_in:
-                    if not session.signed_in():
-                        return redirect(request, SIGN_IN)
+                    if not session.signed_in():  # never signed in, or signed out, expired, idle: the cookie is replaced
+                        return redirect(request, f"{SIGN_IN}?expired=1" if session.lapsed else SIGN_IN)
                     request[CALLER] = await caller_of(request, session.token)
                 return await handler(request)
-            except (Unauthorized, UnknownUnit):
-                fresh = sessions.new(session.lang)
+            except (Unauthorized, UnknownUnit):  # the token expired or its unit was deactivated: the session is over
                 response = redirect(request, f"{SIGN_IN}?expired=1")
-                sessions.store(request, response, fresh)
+                await sessions.end(request, response)
                 return response
             except CsrfRefused:
                 return render(request, "error.html", http_status=403, message="Formuläret hade gått ut. Försök igen.")

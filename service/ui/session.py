@@ -1,23 +1,34 @@
-"""The web interface's session: a sealed cookie holding the bearer token, a CSRF secret and the language.
+"""The web interface's session: a sealed cookie (CSRF secret, language, session id) and a row on the server.
 
-Stateless, so any replica serves it: AES-256-GCM under the key ring (crypto/fields.py,
-bound to the record `ui_session`), HttpOnly, SameSite=Strict, Secure over TLS (or always: BRYGGA_SECURE_COOKIES), Path=/ui.
-It lives no longer than its token; every request verifies the token again, so a
-session ends when the token expires or its unit is deactivated.
+Signed in, the session lives in `ui_sessions` (service/store/ui_sessions.py): the cookie
+carries a random 256-bit id, the table its SHA-256 and the bearer token sealed (bound
+to the row). Signing out ends the row, so a cookie saved before it opens nothing; so
+do a session unused for BRYGGA_UI_SESSION_IDLE_MINUTES and one past its token's exp.
+Every page looks the row up (one statement on its primary key, which also marks it
+seen) and verifies the token again, so a session also ends when its unit is deactivated.
+Before sign-in the session is the cookie alone (a CSRF secret for the sign-in form and
+the language), so an anonymous visitor writes nothing to the database.
+
+The cookie is sealed with AES-256-GCM under the key ring (crypto/fields.py, bound to the
+record `ui_session`): HttpOnly, SameSite=Strict, Secure over TLS (or always:
+BRYGGA_SECURE_COOKIES), Path=/ui. Any replica serves it.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import secrets
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from crypto import DecryptionFailed
 
 from ..http.context import runtime
+from ..store import ui_sessions as store_sessions
 
 COOKIE = "brygga_session"
 LANGUAGES = ("sv", "en")
@@ -28,44 +39,142 @@ _SESSION = web.RequestKey("ui_session", object)
 @dataclass(frozen=True, slots=True)
 class Session:
     csrf: str
-    token: str | None = None
     lang: str = "sv"
+    sid: bytes | None = None  # the server-side session's id: only the cookie holds it, the table its hash
+    token: str | None = None  # from the live session's row
     expires: int | None = None  # the token's exp (Unix seconds)
     fresh: bool = False  # not yet sent to the browser
+    lapsed: bool = False  # the cookie named a session that is over (ended, expired, idle) or unknown
 
     def signed_in(self) -> bool:
         return self.token is not None
 
 
-def new(lang: str = "sv") -> Session:
-    return Session(csrf=secrets.token_urlsafe(32), lang=lang, fresh=True)
+def new(lang: str = "sv", *, lapsed: bool = False) -> Session:
+    return Session(csrf=secrets.token_urlsafe(32), lang=lang, fresh=True, lapsed=lapsed)
+
+
+def id_hash(sid: bytes) -> bytes:
+    """What the table keeps of a session id: its SHA-256 (the id is 256 random bits, so no salt is needed)."""
+    return hashlib.sha256(sid).digest()
+
+
+def _token_seal(sid: bytes) -> dict[str, str]:
+    return {"record": "ui_session", "record_id": id_hash(sid).hex(), "field": "token"}
+
+
+def _now(request: web.Request) -> datetime:
+    return runtime(request).clock()
+
+
+def _cookie(request: web.Request) -> dict | None:
+    """The cookie's contents; None when absent, tampered with or sealed by another key ring."""
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        data = json.loads(runtime(request).sealer.open(sealed, **_SEAL))
+        return data if isinstance(data, dict) and isinstance(data.get("c"), str) else None
+    except (ValueError, TypeError, DecryptionFailed):
+        return None
+
+
+async def resolve(request: web.Request) -> Session:
+    """The request's session, its row looked up once (page() calls this first); a new anonymous one otherwise.
+
+    A cookie naming a session that is over gets a new anonymous session (`lapsed`), which
+    replaces the cookie in the answer; so does a cookie of the old stateless kind (a token inside).
+    """
+    if _SESSION in request:
+        return request[_SESSION]
+    data = _cookie(request)
+    lang = data.get("l") if data is not None and data.get("l") in LANGUAGES else "sv"
+    if data is None:
+        session = new()
+    elif "t" in data:  # the old stateless kind, a token inside
+        session = new(lang, lapsed=True)
+    elif "s" in data:
+        live = await _live(request, data["s"])
+        session = replace(live, csrf=data["c"], lang=lang) if live is not None else new(lang, lapsed=True)
+    else:
+        session = Session(csrf=data["c"], lang=lang)
+    request[_SESSION] = session
+    return session
+
+
+async def _live(request: web.Request, encoded: object) -> Session | None:
+    """The session the cookie's id names, if it is live (and now seen); None otherwise."""
+    try:
+        sid = base64.urlsafe_b64decode(str(encoded) + "=" * (-len(str(encoded)) % 4))
+    except ValueError:
+        return None
+    rt = runtime(request)
+    idle = timedelta(minutes=rt.settings.ui_session_idle_minutes)
+    async with rt.pool.acquire() as conn:
+        row = await store_sessions.touch(conn, id_hash(sid), now=_now(request), idle=idle)
+    if row is None:
+        return None
+    try:
+        token = rt.sealer.open_text(bytes(row["token_sealed"]), **_token_seal(sid))
+    except DecryptionFailed:
+        return None  # sealed under a key no longer in the ring: sign in again
+    return Session(csrf="", sid=sid, token=token, expires=int(row["expires_at"].timestamp()))
 
 
 def load(request: web.Request) -> Session:
-    """The request's session, or a new anonymous one (with its own CSRF secret)."""
-    if _SESSION in request:
+    """The session resolve() found for this request."""
+    try:
         return request[_SESSION]
-    session = None
-    raw = request.cookies.get(COOKIE)
-    if raw:
-        try:
-            sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-            data = json.loads(runtime(request).sealer.open(sealed, **_SEAL))
-            session = Session(csrf=data["c"], token=data.get("t"), lang=data.get("l", "sv"), expires=data.get("e"))
-        except (ValueError, KeyError, TypeError, DecryptionFailed):
-            session = None  # tampered, from another key ring, or old: start over
-    request[_SESSION] = session or new()
-    return request[_SESSION]
+    except KeyError:
+        raise RuntimeError("the session is resolved by page() before a handler runs") from None
+
+
+async def begin(request: web.Request, response: web.StreamResponse, *, token: str, sub: str, unit: str | None,
+                exp: int) -> Session:
+    """Start a server-side session for a verified token and send its cookie; ends the one this browser had.
+
+    A new session id and CSRF secret with every sign-in: anything planted before it is worthless after.
+    Sessions over for more than a day are deleted on the way (sign-ins are rare; pages never wait for it).
+    """
+    rt = runtime(request)
+    previous = load(request)
+    sid = secrets.token_bytes(32)
+    now = _now(request)
+    async with rt.pool.acquire() as conn, conn.transaction():
+        if previous.sid is not None:
+            await store_sessions.end(conn, id_hash(previous.sid), now=now)
+        await store_sessions.insert(conn, id_hash=id_hash(sid), sub=sub, unit=unit,
+                                    token_sealed=rt.sealer.seal(token, **_token_seal(sid)), now=now,
+                                    expires_at=datetime.fromtimestamp(exp, UTC))
+        await store_sessions.purge(conn, now=now, idle=timedelta(minutes=rt.settings.ui_session_idle_minutes))
+    session = replace(new(previous.lang), sid=sid, token=token, expires=exp)
+    store(request, response, session)
+    return session
+
+
+async def end(request: web.Request, response: web.StreamResponse) -> None:
+    """End this browser's session on the server (sign-out, or its token no longer valid) and send an anonymous cookie."""
+    session = load(request)
+    if session.sid is not None:
+        async with runtime(request).pool.acquire() as conn:
+            await store_sessions.end(conn, id_hash(session.sid), now=_now(request))
+    store(request, response, new(session.lang))
 
 
 def store(request: web.Request, response: web.StreamResponse, session: Session) -> None:
-    """Send `session` as the cookie (and remember it for the rest of the request)."""
+    """Send `session` as the cookie (and remember it for the rest of the request).
+
+    The cookie holds the CSRF secret, the language and the session id; never the token.
+    """
     request[_SESSION] = replace(session, fresh=False)
-    payload = json.dumps({"c": session.csrf, "t": session.token, "l": session.lang, "e": session.expires})
-    sealed = runtime(request).sealer.seal(payload, **_SEAL)
+    payload = {"c": session.csrf, "l": session.lang}
+    if session.sid is not None:
+        payload["s"] = base64.urlsafe_b64encode(session.sid).decode().rstrip("=")
+    sealed = runtime(request).sealer.seal(json.dumps(payload), **_SEAL)
     max_age = None
     if session.expires is not None:
-        max_age = max(0, session.expires - int(runtime(request).clock().timestamp()))
+        max_age = max(0, session.expires - int(_now(request).timestamp()))
     secure = request.secure or runtime(request).settings.secure_cookies == "always"  # TLS ended at a proxy
     response.set_cookie(COOKIE, base64.urlsafe_b64encode(sealed).decode().rstrip("="), path="/ui", httponly=True,
                         secure=secure, samesite="Strict", max_age=max_age)

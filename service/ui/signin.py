@@ -27,13 +27,10 @@ def _development(request: web.Request) -> bool:
 
 
 async def begin(request: web.Request, token: str, response: web.StreamResponse) -> None:
-    """Verify `token` (signature, time, unit) and make it the session's; raises Unauthorized."""
+    """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized."""
     caller = await caller_of(request, token)
     claims = rt(request).verifier.verify(token)
-    session = sessions.load(request)
-    # a new CSRF secret with every sign-in: a token planted before it is worthless after
-    signed_in = replace(sessions.new(session.lang), token=token, expires=claims.exp)
-    sessions.store(request, response, signed_in)
+    await sessions.begin(request, response, token=token, sub=claims.sub, unit=claims.unit, exp=claims.exp)
     request[CALLER] = caller
 
 
@@ -67,9 +64,10 @@ async def sign_in(request: web.Request) -> web.Response:
 
 @page(signed_in=False)
 async def sign_out(request: web.Request) -> web.Response:
+    """End the session on the server (a saved copy of the cookie opens nothing after this) and forget it here."""
     await form(request)
     response = redirect(request, SIGN_IN)
-    sessions.store(request, response, sessions.new(sessions.load(request).lang))
+    await sessions.end(request, response)
     return response
 
 

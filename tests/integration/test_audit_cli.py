@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.http.context import RUNTIME
-from tests.integration.test_audit_chain import accesses
+from tests.integration.test_audit_chain import accesses, tamper
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,6 +101,28 @@ async def test_swapped_lines_are_reordered(exported, tmp_path):
     _write(forged, items)
     result = _audit("verify", "--file", str(forged), "--public-key", str(keys), env={"PATH": os.environ["PATH"]})
     assert result.returncode == 1 and f"first bad seq {a['seq']}: reordered" in result.stdout, result.stdout
+
+
+async def test_two_events_swapped_get_the_same_answer_online_and_offline(exported, tmp_path, db):
+    """Swapping two lines of the export (seq, event and link move together) is the swap a database allows
+    (contents trade seqs): both are reordered at the lower seq, not a gap reported as missing."""
+    env, export, keys = exported
+    items = _lines(export)
+    at = [i for i, item in enumerate(items) if "seq" in item]
+    a, b = items[at[3]]["seq"], items[at[7]]["seq"]
+    items[at[3]], items[at[7]] = items[at[7]], items[at[3]]
+    forged = tmp_path / "lines-swapped.ndjson"
+    _write(forged, items)
+    offline = _audit("verify", "--file", str(forged), "--public-key", str(keys), env={"PATH": os.environ["PATH"]})
+    columns = "at, actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, " \
+              "client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged"
+    await tamper(db, f"""
+        UPDATE audit_events t SET ({columns}) = (SELECT {columns} FROM audit_events s WHERE s.seq = CASE t.seq WHEN $1 THEN $2 ELSE $1 END)
+        WHERE t.seq IN ($1, $2)""", a, b)
+    online = _audit("verify", env=env)
+    verdict = re.compile(r"first bad seq (\d+): (\w+)")
+    assert offline.returncode == online.returncode == 1, offline.stdout + online.stdout
+    assert verdict.search(offline.stdout).groups() == verdict.search(online.stdout).groups() == (str(a), "reordered")
 
 
 async def test_a_cut_tail_needs_a_checkpoint_to_be_seen(exported, tmp_path):

@@ -1,17 +1,25 @@
 """The web interface over plain HTTP: sessions, CSRF, the staff and auditor pages, escaping, languages."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
 import re
+import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.database import with_user
+from service.http.context import RUNTIME
 from service.ui.i18n import EN
 from service.ui.staff import RULE_TEXT
 from tests import files
@@ -299,3 +307,138 @@ async def test_a_broken_multipart_upload_is_an_error_page_not_a_crash(browser, t
                                   headers={"Content-Type": "multipart/form-data; boundary=other"})
     assert response.status == 400 and response.content_type == "text/html"
     assert csrf
+
+
+# --- Server-side sessions (#11 item 13): signing out ends the session, not just the browser's copy ---
+
+def session_cookie(client) -> str:
+    """The session cookie's value as the client holds it (what someone could copy from the browser)."""
+    return next(morsel.value for morsel in client.session.cookie_jar if morsel.key == "brygga_session")
+
+
+async def replay(client, cookie: str, path: str = "/ui/clients") -> aiohttp.ClientResponse:
+    """GET `path` from a fresh browser that presents only `cookie` (a saved copy)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as other:
+        response = await other.get(client.make_url(path), headers={"Cookie": f"brygga_session={cookie}"},
+                                   allow_redirects=False)
+        await response.read()
+        return response
+
+
+def sealed_cookie(client, payload: dict) -> str:
+    """A cookie sealed with the service's own key ring, as only the service could make it."""
+    sealed = client.server.app[RUNTIME].sealer.seal(json.dumps(payload), record="ui_session", record_id="cookie",
+                                                    field="session")
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def opened_cookie(client, cookie: str) -> dict:
+    sealed = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+    return json.loads(client.server.app[RUNTIME].sealer.open(sealed, record="ui_session", record_id="cookie",
+                                                             field="session"))
+
+
+async def test_a_cookie_saved_before_sign_out_opens_nothing_after_it(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": "19121212-1212",
+                                                           "name": "Tolvan"}, allow_redirects=False)).headers["Location"]
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    saved = session_cookie(browser)
+    assert (await replay(browser, saved, client_page)).status == 200  # the copy works while the session lives
+    reads = await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'client.read'")
+    out = await browser.post("/ui/sign-out", data={"csrf": csrf}, allow_redirects=False)
+    assert (out.status, out.headers["Location"]) == (303, "/ui/sign-in")
+    for path in (client_page, "/ui/clients"):
+        replayed = await replay(browser, saved, path)
+        assert (replayed.status, replayed.headers.get("Location")) == (303, "/ui/sign-in?expired=1")
+        cleared = replayed.cookies["brygga_session"].value
+        assert cleared != saved and "s" not in opened_cookie(browser, cleared)  # an anonymous session replaces it
+    forged_post = await browser.post(f"{client_page}/relation", data={"csrf": csrf}, allow_redirects=False,
+                                     headers={"Cookie": f"brygga_session={saved}"})
+    assert forged_post.status == 303 and forged_post.headers["Location"].startswith("/ui/sign-in")
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'client.read'") == reads  # no access
+    assert await db.fetchval("SELECT count(*) FROM ui_sessions WHERE ended_at IS NOT NULL") == 1
+
+
+async def test_a_session_unused_for_the_idle_time_is_over(settings, tokens, api, db):
+    now = [datetime.now(UTC)]
+    app = create_app(replace(settings, ui_session_idle_minutes=10), clock=lambda: now[0])
+    async with TestClient(TestServer(app), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        await api.unit("iof-norr")
+        hours = int(time.time()) + 4 * 3600
+        await sign_in(client, tokens, sub="anna", unit="iof-norr", roles=["staff"], exp=hours)
+        for minutes in (9, 9, 9):  # idle counts from the last page, not from sign-in
+            now[0] += timedelta(minutes=minutes)
+            assert (await client.get("/ui/clients", allow_redirects=False)).status == 200
+        saved = session_cookie(client)
+        now[0] += timedelta(minutes=11)
+        idle = await client.get("/ui/clients", allow_redirects=False)
+        assert (idle.status, idle.headers["Location"]) == (303, "/ui/sign-in?expired=1")
+        assert (await replay(client, saved)).status == 303  # over for every copy of the cookie
+        assert await db.fetchval("SELECT last_seen_at FROM ui_sessions") == now[0] - timedelta(minutes=11)
+
+
+async def test_a_tampered_unknown_or_old_style_cookie_is_signed_out(browser, tokens, api):
+    await api.unit("iof-norr")
+    await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    genuine = session_cookie(browser)
+    tampered = genuine[:20] + ("A" if genuine[20] != "A" else "B") + genuine[21:]
+    response = await replay(browser, tampered)
+    assert (response.status, response.headers["Location"]) == (303, "/ui/sign-in")
+    assert response.cookies["brygga_session"].value not in (tampered, genuine)
+    unknown = sealed_cookie(browser, {"c": "x" * 43, "l": "sv", "s": base64.urlsafe_b64encode(os.urandom(32)).decode()})
+    response = await replay(browser, unknown)
+    assert (response.status, response.headers["Location"]) == (303, "/ui/sign-in?expired=1")
+    # the stateless cookie of before, a valid token inside, sealed by the service itself: no longer a session
+    old = sealed_cookie(browser, {"c": "x" * 43, "l": "sv", "e": int(time.time()) + 600,
+                                  "t": tokens(sub="anna", unit="iof-norr", roles=["staff"])})
+    response = await replay(browser, old)
+    assert (response.status, response.headers["Location"]) == (303, "/ui/sign-in?expired=1")
+    assert (await browser.get("/ui/clients", allow_redirects=False)).status == 200  # the genuine session lives on
+
+
+async def test_the_database_holds_no_session_id_and_no_readable_token(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    token = tokens(sub="anna", unit="iof-norr", roles=["staff"])
+    html = await (await browser.get("/ui/sign-in")).text()
+    await browser.post("/ui/sign-in", data={"csrf": csrf_of(html), "token": token}, allow_redirects=False)
+    contents = opened_cookie(browser, session_cookie(browser))
+    assert set(contents) == {"c", "l", "s"}  # the cookie: CSRF secret, language, session id; no token
+    sid = base64.urlsafe_b64decode(contents["s"] + "=" * (-len(contents["s"]) % 4))
+    assert len(sid) == 32
+    row = await db.fetchrow("SELECT * FROM ui_sessions")
+    assert bytes(row["id_hash"]) == hashlib.sha256(sid).digest()
+    assert (row["sub"], row["unit"], row["ended_at"]) == ("anna", "iof-norr", None)
+    dump = (await db.fetchval("SELECT string_agg(t::text, '') FROM ui_sessions t")).lower()
+    for secret in (sid.hex(), contents["s"].lower(), token.lower(), token.split(".")[1].lower()):
+        assert secret not in dump
+    assert sid not in bytes(row["token_sealed"]) and token.encode() not in bytes(row["token_sealed"])
+
+
+async def test_sessions_under_the_application_role_and_old_ones_cleaned_up(pg_server_dsn, database_url, settings,
+                                                                          tokens, api, db):
+    name = f"svc_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_server_dsn)
+    try:
+        await admin.execute(f"CREATE ROLE {name} LOGIN IN ROLE brygga_app")
+    finally:
+        await admin.close()
+    now = [datetime.now(UTC)]
+    app = create_app(replace(settings, database_url=with_user(database_url, name)), clock=lambda: now[0])
+    async with TestClient(TestServer(app), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        await api.unit("iof-norr")
+        csrf = await sign_in(client, tokens, sub="anna", unit="iof-norr", roles=["staff"], exp=int(time.time()) + 3 * 86400)
+        assert (await client.post("/ui/sign-out", data={"csrf": csrf}, allow_redirects=False)).status == 303
+        await sign_in(client, tokens, sub="bertil", unit="iof-norr", roles=["staff"], exp=int(time.time()) + 3 * 86400)
+        assert [r["sub"] for r in await db.fetch("SELECT sub FROM ui_sessions ORDER BY created_at")] == ["anna", "bertil"]
+        now[0] += timedelta(hours=25)  # anna's ended a day ago, bertil's idle as long: both go at the next sign-in
+        await sign_in(client, tokens, sub="cecilia", unit="iof-norr", roles=["staff"], exp=int(time.time()) + 3 * 86400)
+        assert [r["sub"] for r in await db.fetch("SELECT sub FROM ui_sessions")] == ["cecilia"]
+    login = await asyncpg.connect(with_user(database_url, name))
+    try:  # the service may mark sessions seen and ended, nothing else of a row
+        assert await login.fetchval("SELECT has_column_privilege('ui_sessions', 'ended_at', 'UPDATE')") is True
+        assert await login.fetchval("SELECT has_column_privilege('ui_sessions', 'token_sealed', 'UPDATE')") is False
+        assert await login.fetchval("SELECT has_column_privilege('ui_sessions', 'id_hash', 'UPDATE')") is False
+    finally:
+        await login.close()

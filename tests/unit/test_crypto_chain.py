@@ -82,6 +82,25 @@ def test_each_kind_of_damage_at_its_seq():
     assert (verify(swapped).first_bad_seq, verify(swapped).problem) == (3, "reordered")
 
 
+def test_moved_rows_are_reordered_as_swapped_contents_are():
+    """A file can move whole rows (seq and link with them); the database can only move contents between seqs.
+
+    Both are the same tampering and get the same answer: reordered, at the first place out of order.
+    """
+    rows = chain(range(1, 11))
+    swapped = [rows[7] if r[0] == 3 else rows[2] if r[0] == 8 else r for r in rows]
+    assert (verify(swapped).first_bad_seq, verify(swapped).problem) == (3, "reordered")
+    neighbours = rows[:3] + [rows[4], rows[3]] + rows[5:]
+    assert (verify(neighbours).first_bad_seq, verify(neighbours).problem) == (4, "reordered")
+    to_the_end = [r for r in rows if r[0] != 5] + [rows[4]]
+    assert (verify(to_the_end).first_bad_seq, verify(to_the_end).problem) == (5, "reordered")
+    unsealed = rows + [(12, event(12), None), (11, event(11), None)]
+    assert (verify(unsealed).first_bad_seq, verify(unsealed).problem) == (11, "reordered")
+    # a gap whose events never turn up is still what it was: missing
+    gone = [r for r in rows if r[0] not in (4, 5)]
+    assert (verify(gone).first_bad_seq, verify(gone).problem) == (5, "missing")
+
+
 def test_checkpoints_catch_a_rewritten_chain_a_forged_signature_and_a_cut_tail():
     rows = chain(range(1, 11))
     good = checkpoint(rows, 7)

@@ -64,6 +64,8 @@ BAD_VALUES = [
     ("BRYGGA_DB_POOL_SIZE", "1"),
     ("BRYGGA_DB_POOL_SIZE", "many"),
     ("BRYGGA_SECURE_COOKIES", "never"),
+    ("BRYGGA_UI_SESSION_IDLE_MINUTES", "0"),
+    ("BRYGGA_UI_SESSION_IDLE_MINUTES", "half an hour"),
     ("BRYGGA_AUDIT_SEAL_INTERVAL", "-1"),
     ("BRYGGA_AUDIT_SEAL_INTERVAL", "nan"),
     ("BRYGGA_ANOMALY_CLIENTS_PER_DAY", "0"),
@@ -153,6 +155,8 @@ def test_log_level_is_case_insensitive_and_upper_cased() -> None:
     assert load_settings({}).secure_cookies == "auto"
     assert load_settings({"BRYGGA_SECURE_COOKIES": "Always"}).secure_cookies == "always"
     assert load_settings({"BRYGGA_AUDIT_SEAL_INTERVAL": "0"}).audit_seal_interval == 0
+    assert load_settings({}).ui_session_idle_minutes == 30
+    assert load_settings({"BRYGGA_UI_SESSION_IDLE_MINUTES": "15"}).ui_session_idle_minutes == 15
 
 
 def test_numeric_limits_parse() -> None:
