@@ -60,6 +60,8 @@ from .model import ALL_ORGANISATIONS, Principal, Role, Zone
 from .roles import Permission, role_gate
 
 _LOG_REVIEW = "HSLF-FS 2016:40 4:9"
+# The permissions whose decisions need the token's `organisations` claim (403 `no_organisation` without it).
+ORGANISATION_PERMISSIONS = frozenset({Permission.AUDIT_EXTRACT, Permission.AUDIT_READ, Permission.AUDIT_REVIEW})
 _SCOPE_BASIS = "OSL 8:2, 25:1, 26:1"
 
 
