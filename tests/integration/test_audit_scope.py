@@ -12,6 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
 from policies.audit import LogScope, sees, withholds
@@ -19,6 +20,8 @@ from policies.model import Zone
 from service.http.context import RUNTIME
 from tests.integration.test_consents import consent_body
 from tests.integration.test_documents import created
+from tests.integration.test_ui_http import browser, sign_in  # noqa: F401 (browser: the web interface's fixture)
+from tests.processes import run_cli, service_env
 
 SOCIAL = Zone("malmo-stad", "social")
 HEALTH = Zone("region-skane", "health")
@@ -330,3 +333,62 @@ async def test_the_analyst_is_an_installation_role_with_no_audit_rights_yet(clie
         assert response.status == 403 and (await response.json())["code"] == "forbidden_role", path
     refused = await client.get(f"/v1/clients/{world['client']}/access-log", headers=analyst)
     assert (await refused.json())["code"] == "forbidden_role"
+
+
+# --- the web interface calls the same functions
+
+
+def rows_of(html: str, unit: str) -> int:
+    return html.count(f"<td>{unit}</td>")
+
+
+async def test_the_web_pages_are_scoped_the_same(browser, world, tokens):
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=["malmo-stad"])
+    events = await (await browser.get("/ui/audit/events")).text()
+    assert rows_of(events, "malmo-beroendecentrum") == 1 and rows_of(events, "malmo-iof") > 3
+    assert "Medvetslös" not in await (await browser.get("/ui/audit/emergency-reviews?status=all")).text()
+    extract = await (await browser.get(f"/ui/clients/{world['client']}/access-log")).text()
+    assert rows_of(extract, "malmo-beroendecentrum") == 1
+
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=["*"])
+    assert rows_of(await (await browser.get("/ui/audit/events")).text(), "malmo-beroendecentrum") > 3
+    assert "Medvetslös" in await (await browser.get("/ui/audit/emergency-reviews?status=all")).text()
+
+    await sign_in(browser, tokens, sub="hsa-chef", unit="malmo-iof", roles=["unit_manager"])
+    extract = await (await browser.get(f"/ui/clients/{world['client']}/access-log")).text()
+    assert rows_of(extract, "malmo-beroendecentrum") == 1 and rows_of(extract, "malmo-iof") >= 2
+
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=None)
+    refused = await browser.get("/ui/audit/events")
+    assert refused.status == 403
+
+
+# --- the development token
+
+
+def test_the_dev_token_command_needs_organisations_for_an_auditor(tmp_path):
+    env = service_env(tmp_path, BRYGGA_DEV="1")
+    refused = run_cli("token", "--sub", "astrid", "--roles", "auditor", env=env)
+    assert refused.returncode == 2 and refused.stdout == "" and "--organisations" in refused.stderr
+    for given, claim in (("malmo-stad, region-skane", ["malmo-stad", "region-skane"]), ("*", ["*"])):
+        minted = run_cli("token", "--sub", "astrid", "--roles", "auditor", "--organisations", given, env=env)
+        assert minted.returncode == 0, minted.stderr
+        assert jwt.decode(minted.stdout.strip(), options={"verify_signature": False})["organisations"] == claim
+    staff = run_cli("token", "--sub", "anna", "--unit", "malmo-iof", "--roles", "staff", env=env)
+    assert "organisations" not in jwt.decode(staff.stdout.strip(), options={"verify_signature": False})
+
+
+async def test_the_openapi_document_names_no_organisation_where_it_is_answered(client):
+    spec = await (await client.get("/v1/openapi.json")).json()
+
+    def forbidden(path, method="get"):
+        return spec["paths"][path][method]["responses"]["403"]["content"]["application/problem+json"]["schema"][
+            "allOf"][1]["properties"]["code"]["enum"]
+
+    for path in ("/v1/audit/events", "/v1/audit/verify", "/v1/audit/checkpoints", "/v1/audit/public-key",
+                 "/v1/audit/anomalies", QUEUE, "/v1/clients/{client_id}/access-log"):
+        assert forbidden(path) == ["forbidden_role", "no_organisation"], path
+    assert forbidden(f"{QUEUE}/{{grant_id}}", "post") == ["forbidden_role", "no_organisation"]
+    assert forbidden("/v1/units") == ["forbidden_role"]
+    assert "organisations" in spec["components"]["securitySchemes"]["bearer"]["description"]
+    assert "analyst" in spec["paths"]["/v1/units"]["get"]["description"]
