@@ -104,6 +104,7 @@ def withholds(scope: LogScope, *, allowed: bool, names_record: bool, record_zone
 
 
 def _scoped(principal: Principal) -> bool:
+    """Whether the token named the organisations it audits (service/auth.py drops an ill-formed claim)."""
     return principal.organisations is not None
 
 
@@ -126,7 +127,8 @@ def decide_audit(principal: Principal, permission: Permission) -> Decision:
 
 
 def _as_auditor(principal: Principal) -> bool:
-    """An extract is the auditor's when the token is an auditor's with organisations, or is no unit manager's."""
+    """Whether an extract is made as an auditor: an auditor's token with organisations; one without them
+    too (to be refused `no_organisation`) unless it is also a unit manager's, who extracts as the manager."""
     return Role.AUDITOR in principal.roles and (_scoped(principal) or Role.UNIT_MANAGER not in principal.roles)
 
 
