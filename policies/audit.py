@@ -1,21 +1,135 @@
-"""Who may read the audit log and the client's log extract.
+"""Who may read the audit log and the client's log extract, and which part of it.
 
 The log must be checked, systematically and recurrently (HSLF-FS 2016:40 ch. 4, check):
 that is the auditor's work, which never includes document content. The client has
 a right to learn who read their records (PDL 8:5, check): an auditor, or the
 manager of a unit that has a relation with the client, produces the extract.
+
+The log is itself secret between zones. An event says that someone opened a
+client's record in a zone (OSL 25:1, 26:1), and secrecy holds between the
+organisations and between two branches of one authority (OSL 8:2), also toward
+the other zone's auditors. So a reader sees a part of the log, its `LogScope`:
+
+- an auditor (or analyst) the organisations their token names in its claim
+  `organisations`; `["*"]`, given explicitly, is the installation's own security
+  officer, who sees everything. A token without the claim is refused
+  (`no_organisation`): an auditor who audits no one in particular audits no one.
+- a unit manager, for the client's extract, their own zone.
+
+An event belongs to its actor's zone and to the zones of the record it names, read
+at query time from immutable facts (the chained event format stays as it is):
+
+- a document event: the document's zone (`documents.organisation`/`domain` never change);
+- a consent event: the consent's holding (`from`) zone and its receiving (`to`) zone,
+  both parties to it;
+- any other event (a client, a relation, a list, an emergency grant): only the actor's
+  zone: the actor acted on their own zone's record of the client. An emergency grant
+  is its opener's unit's.
+
+A reader sees an event when they cover its actor's zone or one of its record's zones.
+An event by an installation-wide actor (auditor, admin: no zone) naming no record is
+seen only by the `*` auditor.
+
+What the other zone learns. A health unit's reads of its own records are not the
+social auditor's business, so they are not shown at all. A social staff member's
+*allowed* read of a health document (under consent or emergency) reached the social
+zone lawfully: the social auditor sees it whole, as the health auditor does. A social
+staff member's *denied* attempt on a health document is for the social auditor to
+see (their own staff probing is exactly what log review looks for), but the event
+holds what the server found, not only what the staff member sent: the client the
+document belongs to and the reason it was refused (`no_relation` vs
+`unknown_document` says whether it exists). So for a denied event naming a document
+or consent that the reader does not cover, or that does not exist (the two must look
+alike), the client id and reason codes are withheld (`withholds`). The per-event
+hashes are withheld from every reader but the `*` auditor: with all other fields of
+an event in hand, a hash lets one test guesses of the withheld ones (which client?),
+and the next event's `prev_hash` is the hash of one they may not see. Chain status,
+checkpoints and public keys stay whole: a checkpoint's hash cannot be tested without
+the hash before it.
+
+Organisations, not zones, for auditors: the contract (API-1.1 "Side doors closed")
+names the claim so; an auditor of a municipality audits both its domains.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from .decision import Basis, Decision, Reason, allow, deny
-from .model import Principal, Role
+from .model import ALL_ORGANISATIONS, Principal, Role, Zone
 from .roles import Permission, role_gate
+
+_LOG_REVIEW = "HSLF-FS 2016:40 4:9"
+# The permissions whose decisions need the token's `organisations` claim (403 `no_organisation` without it).
+ORGANISATION_PERMISSIONS = frozenset({Permission.AUDIT_EXTRACT, Permission.AUDIT_READ, Permission.AUDIT_REVIEW})
+_SCOPE_BASIS = "OSL 8:2, 25:1, 26:1"
+
+
+@dataclass(frozen=True, slots=True)
+class LogScope:
+    """The part of the log a reader sees; by default nothing.
+
+    `whole`: everything (the `*` auditor). `organisations`: every zone of these
+    organisations (an auditor). `zone`: one zone (a unit manager's extract).
+    """
+
+    whole: bool = False
+    organisations: frozenset[str] = frozenset()
+    zone: Zone | None = None
+
+    def covers(self, zone: Zone | None) -> bool:
+        """Whether `zone` (None: no zone, an installation-wide actor or no record) is the reader's."""
+        if self.whole:
+            return True
+        if zone is None:
+            return False
+        if self.zone is not None:
+            return zone == self.zone
+        return zone.organisation in self.organisations
+
+
+WHOLE = LogScope(whole=True)
+
+
+def sees(scope: LogScope, *, actor_zone: Zone | None, record_zones: Iterable[Zone]) -> bool:
+    """Whether the reader sees an event by an actor of `actor_zone` naming a record held in `record_zones`."""
+    return scope.covers(actor_zone) or any(scope.covers(zone) for zone in record_zones)
+
+
+def withholds(scope: LogScope, *, allowed: bool, names_record: bool, record_zones: Iterable[Zone]) -> bool:
+    """Whether a seen event's client id and reason codes are withheld: a denied attempt on a document or
+    consent the reader does not cover or that does not exist (what the server found, not what was sent)."""
+    return (not scope.whole and not allowed and names_record
+            and not any(scope.covers(zone) for zone in record_zones))
+
+
+def _scoped(principal: Principal) -> bool:
+    """Whether the token named the organisations it audits (service/auth.py drops an ill-formed claim)."""
+    return principal.organisations is not None
+
+
+def auditor_scope(principal: Principal) -> LogScope:
+    """The organisations an auditor whose call was allowed sees: all with `*`, else those the token names."""
+    organisations = principal.organisations or frozenset()
+    if ALL_ORGANISATIONS in organisations:
+        return WHOLE
+    return LogScope(organisations=organisations)
 
 
 def decide_audit(principal: Principal, permission: Permission) -> Decision:
-    """Reading, verifying or reviewing the log: auditors only."""
+    """Reading, verifying or reviewing the log: auditors only, and only those whose token names organisations."""
     gate = role_gate(principal.roles, permission)
-    return allow(Basis.ROLE, legal_basis="HSLF-FS 2016:40 4:9") if gate else gate
+    if not gate:
+        return gate
+    if not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)
+
+
+def _as_auditor(principal: Principal) -> bool:
+    """Whether an extract is made as an auditor: an auditor's token with organisations; one without them
+    too (to be refused `no_organisation`) unless it is also a unit manager's, who extracts as the manager."""
+    return Role.AUDITOR in principal.roles and (_scoped(principal) or Role.UNIT_MANAGER not in principal.roles)
 
 
 def decide_access_log(principal: Principal, *, client_exists: bool, relation_active: bool) -> Decision:
@@ -23,22 +137,36 @@ def decide_access_log(principal: Principal, *, client_exists: bool, relation_act
     gate = role_gate(principal.roles, Permission.AUDIT_EXTRACT)
     if not gate:
         return gate
+    if _as_auditor(principal) and not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
     if not client_exists:
         return deny(Reason.UNKNOWN_CLIENT, legal_basis="PDL 8:5")
-    if Role.AUDITOR in principal.roles:
-        return allow(Basis.ROLE, legal_basis="PDL 8:5; HSLF-FS 2016:40 4:9")
+    if _as_auditor(principal):
+        return allow(Basis.ROLE, legal_basis=f"PDL 8:5; {_LOG_REVIEW}")
     if not relation_active:
         return deny(Reason.NO_RELATION, legal_basis="PDL 4:1")
     return allow(Basis.RELATION, legal_basis="PDL 8:5")
 
 
-def decide_review(principal: Principal, *, grant_exists: bool, grant_sub: str | None) -> Decision:
-    """A verdict on an emergency access: an auditor, never on an access of their own (no one judges themself)."""
+def extract_scope(principal: Principal) -> LogScope:
+    """Whose accesses an allowed extract lists: an auditor's organisations; for a unit manager the accesses to
+    records their zone holds and those made by their zone, nothing of another zone's own work (OSL 8:2)."""
+    if _as_auditor(principal):
+        return auditor_scope(principal)
+    return LogScope(zone=principal.zone) if principal.zone is not None else LogScope()
+
+
+def decide_review(principal: Principal, *, grant_exists: bool, grant_sub: str | None,
+                  grant_zone: Zone | None) -> Decision:
+    """A verdict on an emergency access: an auditor of the organisation whose unit opened it (another
+    organisation's grant is not there for them), never on an access of their own (no one judges themself)."""
     gate = role_gate(principal.roles, Permission.AUDIT_REVIEW)
     if not gate:
         return gate
-    if not grant_exists:
-        return deny(Reason.UNKNOWN_GRANT, legal_basis="HSLF-FS 2016:40 4:9")
+    if not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    if not grant_exists or not auditor_scope(principal).covers(grant_zone):
+        return deny(Reason.UNKNOWN_GRANT, legal_basis=f"{_LOG_REVIEW}; {_SCOPE_BASIS}")
     if grant_sub == principal.sub:
-        return deny(Reason.OWN_EMERGENCY, legal_basis="HSLF-FS 2016:40 4:9")
-    return allow(Basis.ROLE, legal_basis="HSLF-FS 2016:40 4:9")
+        return deny(Reason.OWN_EMERGENCY, legal_basis=_LOG_REVIEW)
+    return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     FORBIDDEN_ROLE = "forbidden_role"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"
+    NO_ORGANISATION = "no_organisation"
     NO_RELATION = "no_relation"
     NO_UNIT = "no_unit"
     NOT_OWNING_UNIT = "not_owning_unit"

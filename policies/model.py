@@ -10,6 +10,7 @@ class Role(StrEnum):
     """Roles a token may carry (API.md "Tokens")."""
 
     ADMIN = "admin"
+    ANALYST = "analyst"  # indicators without names (a later issue); today only what every role has
     AUDITOR = "auditor"
     STAFF = "staff"
     SYSTEM = "system"
@@ -17,7 +18,11 @@ class Role(StrEnum):
 
 
 # Roles that act for the whole installation and carry no unit.
-INSTALLATION_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+INSTALLATION_ROLES = frozenset({Role.ADMIN, Role.ANALYST, Role.AUDITOR})
+# Roles that read the log and so must say whose log (the token's `organisations` claim).
+ORGANISATION_ROLES = frozenset({Role.ANALYST, Role.AUDITOR})
+# `organisations: ["*"]`: every organisation, only ever given explicitly (the installation's own security officer).
+ALL_ORGANISATIONS = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class Principal:
     roles: frozenset[Role]
     unit: str | None = None
     zone: Zone | None = None
+    # An auditor's or analyst's organisations (claim `organisations`), {"*"} for all; None when not claimed.
+    organisations: frozenset[str] | None = None
 
 
 ALL_CATEGORIES = "*"

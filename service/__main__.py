@@ -199,11 +199,18 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from .devkeys import ensure_dev_keys, mint_dev_token
+    from .devkeys import ensure_dev_keys, mint_dev_token, split_organisations
 
-    ensure_dev_keys(settings)
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
-    print(mint_dev_token(settings, sub=args.sub, roles=roles, unit=args.unit, name=args.name, minutes=args.minutes))
+    organisations = split_organisations(args.organisations)
+    if organisations is None and {"auditor", "analyst"} & set(roles):
+        print("an auditor's or analyst's token must name the organisations it audits: --organisations "
+              "malmo-stad,region-skane (or --organisations '*' for the installation's own security officer)",
+              file=sys.stderr)
+        return 2
+    ensure_dev_keys(settings)
+    print(mint_dev_token(settings, sub=args.sub, roles=roles, unit=args.unit, name=args.name, minutes=args.minutes,
+                         organisations=organisations))
     return 0
 
 
@@ -234,8 +241,10 @@ def parser() -> argparse.ArgumentParser:
         run=_demo)
     token = commands.add_parser("token", help="print a development token signed by the development key")
     token.add_argument("--sub", required=True, help="subject, e.g. an HSA-id")
-    token.add_argument("--unit", help="unit id (every role but admin and auditor needs one)")
-    token.add_argument("--roles", required=True, help="comma-separated: staff,unit_manager,auditor,admin,system")
+    token.add_argument("--unit", help="unit id (every role but admin, analyst and auditor needs one)")
+    token.add_argument("--roles", required=True, help="comma-separated: staff,unit_manager,auditor,analyst,admin,system")
+    token.add_argument("--organisations", help="comma-separated organisation ids an auditor or analyst audits "
+                                               "(required for them; '*' only for the installation's security officer)")
     token.add_argument("--name", help="display name")
     token.add_argument("--minutes", type=int, default=60, help="lifetime (default 60)")
     token.set_defaults(run=_token)

@@ -8,6 +8,7 @@ from outside the JWKS are all refused before any signature check.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -17,13 +18,14 @@ from typing import Any
 
 import jwt
 
-from policies.model import INSTALLATION_ROLES, Principal, Role, Zone
+from policies.model import ALL_ORGANISATIONS, INSTALLATION_ROLES, ORGANISATION_ROLES, Principal, Role, Zone
 
 from .errors import Unauthorized
 
 ACCEPTED_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 LEEWAY_SECONDS = 60
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+_ORGANISATION_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")  # as units.organisation
 
 
 class JwksError(ValueError):
@@ -40,6 +42,7 @@ class TokenClaims:
     unit: str | None
     exp: int
     not_before: int | None = None  # the later of nbf and iat, when given
+    organisations: frozenset[str] | None = None  # an auditor's or analyst's; None when absent or ill-formed
 
 
 def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
@@ -157,10 +160,28 @@ def _claims(claims: dict[str, Any]) -> TokenClaims:
     if unit is not None and (not isinstance(unit, str) or not unit):
         raise Unauthorized("token unit claim is not a unit id")
     if unit is None and not known <= INSTALLATION_ROLES:
-        raise Unauthorized("token lacks the unit claim, which every role but admin and auditor needs")
+        raise Unauthorized("token lacks the unit claim, which every role but admin, analyst and auditor needs")
     starts = [int(claims[c]) for c in ("nbf", "iat") if isinstance(claims.get(c), (int, float))]
+    organisations = _organisations(claims.get("organisations")) if known & ORGANISATION_ROLES else None
     return TokenClaims(sub=sub, name=name, roles=known, unit=unit, exp=int(claims["exp"]),
-                       not_before=max(starts) if starts else None)
+                       not_before=max(starts) if starts else None, organisations=organisations)
+
+
+def _organisations(value: Any) -> frozenset[str] | None:
+    """The `organisations` claim: a non-empty list of organisation ids, or exactly `["*"]`.
+
+    Anything else (absent, empty, not a list, not ids, `*` beside ids) counts as absent:
+    the token stays valid for what needs no organisation (listing units), and each call
+    that reads the log answers 403 `no_organisation` (policies/audit.py) and is audited,
+    rather than a 401 that would not say what the token lacks.
+    """
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        return None
+    if value == [ALL_ORGANISATIONS]:
+        return frozenset(value)
+    if not all(_ORGANISATION_ID.fullmatch(item) for item in value):
+        return None
+    return frozenset(value)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -175,4 +196,5 @@ def bearer_token(authorization: str | None) -> str:
 
 def principal(claims: TokenClaims, zone: Zone | None) -> Principal:
     """The Principal for verified claims and the zone of their (existing, active) unit."""
-    return Principal(sub=claims.sub, name=claims.name, roles=claims.roles, unit=claims.unit, zone=zone)
+    return Principal(sub=claims.sub, name=claims.name, roles=claims.roles, unit=claims.unit, zone=zone,
+                     organisations=claims.organisations)

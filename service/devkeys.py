@@ -45,10 +45,20 @@ def ensure_dev_keys(settings: Settings) -> None:
         )
 
 
+def split_organisations(text: str | None) -> list[str] | None:
+    """The `organisations` claim from comma-separated text ("malmo-stad,region-skane", or "*"); None when empty."""
+    organisations = [part.strip() for part in (text or "").split(",") if part.strip()]
+    return organisations or None
+
+
 def mint_dev_token(
-    settings: Settings, *, sub: str, roles: list[str], unit: str | None = None, name: str | None = None, minutes: int = 60
+    settings: Settings, *, sub: str, roles: list[str], unit: str | None = None, name: str | None = None, minutes: int = 60,
+    organisations: list[str] | None = None,
 ) -> str:
-    """A token signed by the development key; raises FileNotFoundError when there is none."""
+    """A token signed by the development key; raises FileNotFoundError when there is none.
+
+    `organisations`: the claim an auditor's or analyst's token needs (ids, or ["*"]); left out when None.
+    """
     if settings.jwks_path is not None:
         raise FileNotFoundError("BRYGGA_JWKS is set: tokens come from your identity provider, not the development key")
     key = serialization.load_pem_private_key(settings.dev_signing_key_path.read_bytes(), password=None)
@@ -66,4 +76,6 @@ def mint_dev_token(
         claims["unit"] = unit
     if name:
         claims["name"] = name
+    if organisations is not None:
+        claims["organisations"] = organisations
     return jwt.encode(claims, key, algorithm="ES256", headers={"kid": DEV_KID})

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, built from the route tables so it cannot drift from the routes.
 
 Besides what each route declares, the errors every route of a kind can answer
-are added here once: 401/403 for authenticated routes, 400/413/415/422 for
-routes with a body, 422 for paginated routes, 500/503 for every /v1 route.
+are added here once: 401/403 for authenticated routes (and 403 no_organisation
+where an auditor's token must name organisations), 400/413/415/422 for routes
+with a body, 422 for paginated routes, 500/503 for every /v1 route.
 """
 from __future__ import annotations
 
@@ -14,12 +15,21 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from policies.audit import ORGANISATION_PERMISSIONS
 from policies.roles import roles_allowed
 
 from .http.routing import Endpoint
 from .http.schemas import Problem
 
 OPENAPI = web.AppKey("openapi", dict)
+_TOKEN_CLAIMS = (
+    "A JWT from the installation's identity provider: iss, aud, exp, sub, roles (staff, unit_manager, system, "
+    "admin, auditor, analyst), unit (every role but admin, analyst and auditor), name. An auditor's or analyst's "
+    "token carries `organisations`: a non-empty list of the organisation ids it audits, or exactly [\"*\"] for "
+    "the installation's own security officer; without it (or with an empty or malformed one) every call that "
+    "reads the audit log is 403 no_organisation. The auditor sees events whose actor or whose document or "
+    "consent belongs to one of those organisations, and their emergency grants; chain status, checkpoints and "
+    "public keys whole.")
 _REF = "#/components/schemas/{model}"
 
 
@@ -27,6 +37,8 @@ def _implied_errors(endpoint: Endpoint) -> list[tuple[int, str]]:
     errors = list(endpoint.errors)
     if endpoint.authenticated:
         errors += [(401, "invalid_token"), (401, "unknown_unit"), (403, "forbidden_role")]
+    if endpoint.permission in ORGANISATION_PERMISSIONS:
+        errors += [(403, "no_organisation")]
     if endpoint.body is not None:
         errors += [(400, "invalid_json"), (400, "invalid_request"), (413, "too_large"), (415, "unsupported_media_type"),
                    (422, "validation_failed")]
@@ -127,6 +139,7 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         "paths": dict(paths),
         "components": {
             "schemas": top.get("$defs", {}),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                           "description": _TOKEN_CLAIMS}},
         },
     }

@@ -124,9 +124,17 @@ def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> SigningKeys:
     return keys
 
 
+# Roles whose tokens name the organisations they audit (API-1.1 "Side doors closed in v1.1").
+ORGANISATION_ROLES = frozenset({"auditor", "analyst"})
+
+
 @dataclass
 class TokenFactory:
-    """Mints real signed tokens; every claim can be overridden or removed (value None)."""
+    """Mints real signed tokens; every claim can be overridden or removed (value None).
+
+    An auditor's or analyst's token carries `organisations: ["*"]` (the whole installation)
+    unless the test names its organisations, or passes `organisations=None` to leave it out.
+    """
 
     keys: SigningKeys
 
@@ -139,6 +147,8 @@ class TokenFactory:
                                    "exp": now + 600}
         if unit is not None:
             payload["unit"] = unit
+        if isinstance(payload["roles"], list) and ORGANISATION_ROLES & set(map(str, payload["roles"])):
+            payload["organisations"] = ["*"]
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
         signing_key = key if key is not None else self.keys.private[alg]

@@ -2,6 +2,10 @@
 
 Every read of the log is itself an event (`audit.read`, `audit.extract` for a
 client's extract), recorded before anything is returned; denials too.
+
+Events, the export and extracts show the reader's part of the log only (policies/audit.py
+`LogScope`: an auditor's organisations, a unit manager's zone); verification, checkpoints
+and public keys are whole. The web interface calls these same functions.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Verdict
-from policies.audit import decide_access_log, decide_audit
+from policies.audit import LogScope, auditor_scope, decide_access_log, decide_audit, extract_scope
 from policies.roles import Permission
 
 from .. import audit
@@ -36,8 +40,13 @@ def _hex(value: bytes | None) -> str | None:
     return bytes(value).hex() if value is not None else None
 
 
-def event_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An event as the contract shows it (plus `prev_seq`); `hash` is null until sealed."""
+def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
+    """An event as the contract shows it (plus `prev_seq`); `hash` is null until sealed.
+
+    For a reader of part of the log (`whole` false) the hashes are null, and a row marked
+    `withheld` shows no client id and no reason codes (policies/audit.py says why).
+    """
+    withheld = bool(row["withheld"])
     zone = None
     if row["actor_organisation"] is not None:
         zone = {"organisation": row["actor_organisation"], "domain": row["actor_domain"]}
@@ -45,11 +54,12 @@ def event_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "seq": row["seq"], "at": row["at"],
         "actor": {"sub": row["actor_sub"], "name": row["actor_name"], "unit": row["actor_unit"], "zone": zone,
                   "roles": list(row["actor_roles"])},
-        "action": row["action"], "client_id": row["client_id"], "document_id": row["document_id"],
-        "consent_id": row["consent_id"], "decision": row["decision"], "basis": row["basis"],
-        "reason_codes": list(row["reason_codes"]), "purpose": row["purpose"], "request_id": row["request_id"],
-        "remote_addr": row["remote_addr"], "flagged": row["flagged"],
-        "prev_seq": row["prev_seq"], "prev_hash": _hex(row["prev_hash"]), "hash": _hex(row["hash"]),
+        "action": row["action"], "client_id": None if withheld else row["client_id"],
+        "document_id": row["document_id"], "consent_id": row["consent_id"], "decision": row["decision"],
+        "basis": row["basis"], "reason_codes": [] if withheld else list(row["reason_codes"]), "purpose": row["purpose"],
+        "request_id": row["request_id"], "remote_addr": row["remote_addr"], "flagged": row["flagged"],
+        "prev_seq": row["prev_seq"], "prev_hash": _hex(row["prev_hash"]) if whole else None,
+        "hash": _hex(row["hash"]) if whole else None,
     }
 
 
@@ -65,35 +75,38 @@ def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str]:
                     "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}}
 
 
-async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ) -> None:
+async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ) -> LogScope:
+    """Decide and record a read of the log; the reader's scope, or raises Forbidden."""
     async with rt.pool.acquire() as conn, conn.transaction():
         decision = decide_audit(caller.principal, permission)
         await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
     raise_if_denied(decision)
+    return auditor_scope(caller.principal)
 
 
 async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *, after: int,
                limit: int) -> tuple[list[dict], int | None]:
-    """(events, next cursor seq or None); raises Forbidden."""
-    await _read(rt, caller)
+    """(the caller's events, next cursor seq or None); raises Forbidden."""
+    scope = await _read(rt, caller)
     async with rt.pool.acquire() as conn:
-        rows = await events_store.page(conn, filters, after=after, limit=limit + 1)
+        rows = await events_store.page(conn, filters, scope=scope, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return [event_json(row) for row in rows], rows[-1]["seq"] if more else None
+    return [event_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
 
 
 async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
-    """NDJSON lines of every matching event, oldest first, from one snapshot; raises Forbidden before the first."""
-    await _read(rt, caller)
-    return _lines(rt, filters)
+    """NDJSON lines of every matching event the caller sees, oldest first, from one snapshot; raises Forbidden
+    before the first."""
+    scope = await _read(rt, caller)
+    return _lines(rt, filters, scope)
 
 
-async def _lines(rt: Runtime, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
+async def _lines(rt: Runtime, filters: events_store.EventFilter, scope: LogScope) -> AsyncIterator[bytes]:
     async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         batch: list[bytes] = []
-        async for row in events_store.stream(conn, filters):
-            batch.append(ndjson(event_json(row)))
+        async for row in events_store.stream(conn, filters, scope=scope):
+            batch.append(ndjson(event_json(row, whole=scope.whole)))
             if len(batch) >= 500:
                 yield b"".join(batch)
                 batch.clear()
@@ -106,7 +119,7 @@ def ndjson(item: dict) -> bytes:
 
 
 async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None = None) -> Verdict:
-    """Walk the whole chain and every checkpoint; raises Forbidden."""
+    """Walk the whole chain and every checkpoint (whole for every auditor: hashes name no one); raises Forbidden."""
     await _read(rt, caller)
     async with rt.pool.acquire() as conn:
         return await verify_chain(conn, rt.keyring.audit_public_keys, held=held)
@@ -156,7 +169,11 @@ def public_keys(rt: Runtime) -> list[dict]:
 
 async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int,
                      limit: int) -> tuple[list[dict], int | None]:
-    """Who read the client's data: (entries, next cursor seq or None). Raises Forbidden, NotFound."""
+    """Who read the client's data, as far as the caller may know it: (entries, next cursor seq or None).
+
+    An auditor's extract covers their organisations; a unit manager's the reads of records their zone
+    holds and the reads made by their zone (policies/audit.py `extract_scope`). Raises Forbidden, NotFound.
+    """
     async with rt.pool.acquire() as conn:
         async with conn.transaction():
             facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
@@ -164,7 +181,8 @@ async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int
                                          relation_active=facts.caller_relation_active)
             await audit.record(conn, Action.AUDIT_EXTRACT, caller=caller, decision=decision, client_id=client_id)
         raise_if_denied(decision)
-        rows = await events_store.extract(conn, client_id, after=after, limit=limit + 1)
+        rows = await events_store.extract(conn, client_id, scope=extract_scope(caller.principal), after=after,
+                                          limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [{"seq": row["seq"], "at": row["at"], "action": row["action"], "document_id": row["document_id"],

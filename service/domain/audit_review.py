@@ -3,6 +3,10 @@
 Every call is an event in the transaction of its read or write: the queue and the
 report as `audit.read`, a verdict as `emergency.review` naming the grant's client;
 denials too. The emergency reason and the verdict's comment are sealed at rest.
+
+An auditor sees the grants opened by units of their organisations, and the anomalies
+found in the events they see (policies/audit.py `LogScope`); a verdict on another
+organisation's grant is 404, as if there were none.
 """
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from policies.audit import decide_audit, decide_review
+from policies.audit import auditor_scope, decide_audit, decide_review
 from policies.decision import Reason, deny
+from policies.model import Zone
 from policies.roles import Permission
 
 from .. import audit
@@ -48,12 +53,14 @@ def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
 
 async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tuple[datetime, UUID],
                           limit: int) -> list[dict]:
-    """Emergency grants in `status` (open, reviewed, all) after the key `after`, oldest first; raises Forbidden."""
+    """The caller's organisations' emergency grants in `status` (open, reviewed, all) after the key `after`,
+    oldest first; raises Forbidden."""
     async with rt.pool.acquire() as conn, conn.transaction():
         decision = decide_audit(caller.principal, Permission.AUDIT_READ)
         rows = []
         if decision:
-            rows = await review_store.grants_page(conn, status=status, after=after, limit=limit)
+            rows = await review_store.grants_page(conn, scope=auditor_scope(caller.principal), status=status,
+                                                  after=after, limit=limit)
         await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
     raise_if_denied(decision)
     return [grant_json(rt, row) for row in rows]
@@ -62,12 +69,13 @@ async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tu
 async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, comment: str) -> dict:
     """Record the one, final verdict on an emergency grant, the comment sealed.
 
-    Raises Forbidden, NotFound (no such grant), Conflict `already_reviewed`.
+    Raises Forbidden, NotFound (no such grant, or another organisation's), Conflict `already_reviewed`.
     """
     principal = caller.principal
     async with rt.pool.acquire() as conn, conn.transaction():
         grant = await review_store.grant(conn, grant_id)
-        decision = decide_review(principal, grant_exists=grant is not None, grant_sub=grant["sub"] if grant else None)
+        decision = decide_review(principal, grant_exists=grant is not None, grant_sub=grant["sub"] if grant else None,
+                                 grant_zone=Zone(grant["organisation"], grant["domain"]) if grant else None)
         row = None
         if decision:
             sealed = rt.sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
@@ -95,7 +103,8 @@ def report_window(*, since: datetime | None, until: datetime | None, now: dateti
 
 
 async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, until: datetime | None) -> dict:
-    """Findings in [since, until) (default: the last 7 days); raises Forbidden, ValidationFailed."""
+    """Findings in [since, until) (default: the last 7 days) over the events and grants the caller sees;
+    raises Forbidden, ValidationFailed."""
     now = rt.clock()
     since, until = report_window(since=since, until=until, now=now)
     settings = rt.settings
@@ -103,10 +112,11 @@ async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, unti
         decision = decide_audit(caller.principal, Permission.AUDIT_READ)
         days, grants = [], []
         if decision:
+            scope = auditor_scope(caller.principal)
             days = await review_store.per_day_counts(
-                conn, since=since, until=until, clients_per_day=settings.anomaly_clients_per_day,
+                conn, scope=scope, since=since, until=until, clients_per_day=settings.anomaly_clients_per_day,
                 denials_per_day=settings.anomaly_denials_per_day, relations_per_day=settings.anomaly_relations_per_day)
-            grants = await review_store.unreviewed_grants(conn, since=since, until=until,
+            grants = await review_store.unreviewed_grants(conn, scope=scope, since=since, until=until,
                                                         opened_before=now - REVIEW_DUE)
         await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
     raise_if_denied(decision)

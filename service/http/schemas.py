@@ -344,12 +344,20 @@ class Actor(Out):
     roles: list[str]
 
 
+_WITHHELD = ("; null (with reason_codes empty) on a denied attempt on a document or consent that the auditor's "
+             "organisations do not hold: what the server found there is the other zone's")
+_WHOLE_ONLY = "; null for an auditor whose organisations are not [\"*\"] (a hash lets one test guesses of hidden fields)"
+
+
 class AuditEvent(Out):
+    """An audit event. An auditor sees the events whose actor, or whose document or consent, belongs to one of
+    the organisations in their token's `organisations` claim; `["*"]` sees every event."""
+
     seq: int
     at: datetime
     actor: Actor
     action: str
-    client_id: UUID | None
+    client_id: UUID | None = Field(description="the client the event is about" + _WITHHELD)
     document_id: UUID | None
     consent_id: UUID | None
     decision: Literal["allow", "deny"]
@@ -360,8 +368,9 @@ class AuditEvent(Out):
     remote_addr: str | None
     flagged: bool
     prev_seq: int | None = Field(description="the sealed event before this one (extension); null until sealed")
-    prev_hash: str | None = Field(description="hex SHA-256; null until sealed")
-    hash: str | None = Field(description="hex SHA-256 over prev_hash and the event's canonical bytes; null until sealed")
+    prev_hash: str | None = Field(description="hex SHA-256; null until sealed" + _WHOLE_ONLY)
+    hash: str | None = Field(description="hex SHA-256 over prev_hash and the event's canonical bytes; null until sealed"
+                             + _WHOLE_ONLY)
 
 
 class ChainHead(Out):
@@ -410,6 +419,9 @@ class ExtractActor(Out):
 
 
 class AccessLogEntry(Out):
+    """One read of the client's data. An auditor's extract lists those their organisations made or whose record
+    they hold; a unit manager's those made by their own zone or of records their zone holds."""
+
     seq: int
     at: datetime
     actor: ExtractActor

@@ -1,6 +1,8 @@
 """Auditors' review: emergency grants with their verdicts, and the anomaly report's queries.
 
-Days are Swedish calendar days: `(at AT TIME ZONE 'Europe/Stockholm')::date`.
+Days are Swedish calendar days: `(at AT TIME ZONE 'Europe/Stockholm')::date`. Each query
+takes the auditor's `LogScope`: a grant is its opening unit's organisation's; the anomaly
+counts run over the events the auditor sees (store/audit_events.py `scope_sql`).
 """
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+
+from policies.audit import LogScope
+
+from .audit_events import scope_sql
 
 # Status filters of the queue: a grant is open until it has a verdict.
 STATUSES = ("open", "reviewed", "all")
@@ -27,10 +33,15 @@ JOIN units u ON u.id = g.unit_id
 LEFT JOIN emergency_reviews r ON r.grant_id = g.id
 WHERE ($1::text = 'all' OR ($1::text = 'reviewed') = (r.grant_id IS NOT NULL))
   AND (g.opened_at, g.id) > ($2::timestamptz, $3::uuid)
+  AND ($5::boolean OR u.organisation = ANY($6::text[]))
 ORDER BY g.opened_at, g.id
 LIMIT $4
 """
-_grant_sql = "SELECT id, client_id, sub FROM emergency_grants WHERE id = $1"
+_grant_sql = """
+SELECT g.id, g.client_id, g.sub, u.organisation, u.domain
+FROM emergency_grants g JOIN units u ON u.id = g.unit_id
+WHERE g.id = $1
+"""
 # The primary key keeps one verdict per grant; a second (even a concurrent one) inserts nothing.
 _insert_review_sql = """
 INSERT INTO emergency_reviews (grant_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
@@ -52,8 +63,8 @@ WITH counted AS (
            count(DISTINCT e.client_id) FILTER (WHERE e.decision = 'allow' AND e.action = 'relation.open') AS relations_opened,
            array_agg(DISTINCT e.actor_unit) FILTER (WHERE e.decision = 'allow' AND e.action = 'relation.open'
                                                     AND e.actor_unit IS NOT NULL) AS relation_units
-    FROM audit_events e
-    WHERE e.at >= $1 AND e.at < $2
+    FROM audit_events e {joins}
+    WHERE e.at >= $1 AND e.at < $2 AND {seen}
     GROUP BY 1, 2
 )
 SELECT * FROM (SELECT counted.*, clients_read > $4 AS many_clients_read, denials >= $5 AS repeated_denials,
@@ -69,21 +80,28 @@ _unreviewed_grants_sql = f"""
 SELECT g.id, g.sub, g.unit_id, g.opened_at, (g.opened_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
        {_accesses} AS accesses
 FROM emergency_grants g
+JOIN units u ON u.id = g.unit_id
 WHERE g.opened_at >= $1 AND g.opened_at < $2 AND g.opened_at < $3
+  AND ($4::boolean OR u.organisation = ANY($5::text[]))
   AND NOT EXISTS (SELECT 1 FROM emergency_reviews r WHERE r.grant_id = g.id)
 ORDER BY g.opened_at, g.id
 """
 
 
-async def grants_page(conn: asyncpg.Connection, *, status: str, after: tuple[datetime, UUID],
+def _organisations(scope: LogScope) -> tuple[bool, list[str]]:
+    """An auditor's scope as ($whole, $organisations); a zone scope (a unit manager's) covers no grant here."""
+    return scope.whole, sorted(scope.organisations)
+
+
+async def grants_page(conn: asyncpg.Connection, *, scope: LogScope, status: str, after: tuple[datetime, UUID],
                       limit: int) -> list[asyncpg.Record]:
-    """Emergency grants in `status` (open, reviewed, all) opened after the key `after`, oldest first,
-    with unit zone, access count and verdict (null columns when none)."""
-    return await conn.fetch(_grants_page_sql, status, *after, limit)
+    """Emergency grants of the organisations in `scope`, in `status` (open, reviewed, all), opened after the
+    key `after`, oldest first, with unit zone, access count and verdict (null columns when none)."""
+    return await conn.fetch(_grants_page_sql, status, *after, limit, *_organisations(scope))
 
 
 async def grant(conn: asyncpg.Connection, grant_id: UUID) -> asyncpg.Record | None:
-    """The grant's id, client and the staff member who opened it, or None."""
+    """The grant's id, client, the staff member who opened it and their unit's zone, or None."""
     return await conn.fetchrow(_grant_sql, grant_id)
 
 
@@ -93,16 +111,20 @@ async def insert_review(conn: asyncpg.Connection, grant_id: UUID, *, verdict: st
     return await conn.fetchrow(_insert_review_sql, grant_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
 
 
-async def per_day_counts(conn: asyncpg.Connection, *, since: datetime, until: datetime, clients_per_day: int,
-                         denials_per_day: int, relations_per_day: int) -> list[asyncpg.Record]:
-    """(actor, day) rows of [since, until) with at least one finding, named by kind (true or false): more than
-    `clients_per_day` clients read, at least `denials_per_day` denials, more than `relations_per_day`
-    clients a relation was opened to; with the counts and the units of each."""
-    return await conn.fetch(_per_day_sql, since, until, list(CLIENT_READ_ACTIONS), clients_per_day, denials_per_day,
-                            relations_per_day)
+async def per_day_counts(conn: asyncpg.Connection, *, scope: LogScope, since: datetime, until: datetime,
+                         clients_per_day: int, denials_per_day: int, relations_per_day: int) -> list[asyncpg.Record]:
+    """(actor, day) rows of [since, until), counted over the events in `scope`, with at least one finding,
+    named by kind (true or false): more than `clients_per_day` clients read, at least `denials_per_day`
+    denials, more than `relations_per_day` clients a relation was opened to; with the counts and the units
+    of each."""
+    scoped = scope_sql(scope, 7)
+    sql = _per_day_sql.format(joins=scoped.joins, seen=scoped.seen)
+    return await conn.fetch(sql, since, until, list(CLIENT_READ_ACTIONS), clients_per_day, denials_per_day,
+                            relations_per_day, *scoped.params)
 
 
-async def unreviewed_grants(conn: asyncpg.Connection, *, since: datetime, until: datetime,
+async def unreviewed_grants(conn: asyncpg.Connection, *, scope: LogScope, since: datetime, until: datetime,
                             opened_before: datetime) -> list[asyncpg.Record]:
-    """Grants opened in [since, until) and before `opened_before` that have no verdict, oldest first."""
-    return await conn.fetch(_unreviewed_grants_sql, since, until, opened_before)
+    """Grants of the organisations in `scope` opened in [since, until) and before `opened_before` that have
+    no verdict, oldest first."""
+    return await conn.fetch(_unreviewed_grants_sql, since, until, opened_before, *_organisations(scope))

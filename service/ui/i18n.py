@@ -22,6 +22,8 @@ EN: dict[str, str] = {
     "Enhet": "Unit",
     "ingen (administratör eller granskare)": "none (admin or auditor)",
     "Roller": "Roles",
+    "Granskade organisationer (granskare, analytiker): kommaseparerade, eller *":
+        "Organisations audited (auditor, analyst): comma-separated, or *",
     "Token från organisationens identitetstjänst": "Token from your organisation's identity provider",
     "Klistra in en bearer-token (JWT).": "Paste a bearer token (JWT).",
     "Sessionen har gått ut eller token godtogs inte. Logga in igen.": "The session has ended or the token was not accepted. Sign in again.",

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from policies.model import Role
 
-from ..devkeys import mint_dev_token
+from ..devkeys import mint_dev_token, split_organisations
 from ..errors import Unauthorized, UnknownUnit
 from ..http.context import caller_of
 from ..store import units as units_store
@@ -50,7 +50,8 @@ async def sign_in(request: web.Request) -> web.Response:
     if _development(request) and data.get("sub"):
         roles = [role for role in ROLES if data.get(f"role_{role}")]
         token = mint_dev_token(rt(request).settings, sub=data["sub"].strip(), roles=roles,
-                               unit=data.get("unit") or None, name=data.get("name") or None, minutes=60)
+                               unit=data.get("unit") or None, name=data.get("name") or None, minutes=60,
+                               organisations=split_organisations(data.get("organisations")))
     else:
         token = data.get("token", "").strip()
     response = redirect(request, "/ui/")

@@ -72,11 +72,12 @@ class Person:
         response = await self.page.goto(self.base + path)
         return response
 
-    async def sign_in(self, sub: str, name: str, unit: str | None, roles: list[str]) -> None:
+    async def sign_in(self, sub: str, name: str, unit: str | None, roles: list[str], organisations: str = "") -> None:
         await self.go("/ui/sign-in")
         await self.page.get_by_label("Användar-id").fill(sub)
         await self.page.get_by_label("Namn", exact=True).fill(name)
         await self.page.get_by_label("Enhet", exact=True).select_option(unit or "")
+        await self.page.locator("#organisations").fill(organisations)
         for role in ("staff", "unit_manager", "auditor", "admin", "system"):
             await self.page.locator(f"#role_{role}").set_checked(role in roles)
         await self.page.locator("form:has(#sub) button[type=submit]").click()
@@ -158,7 +159,7 @@ async def test_a_clinic_day(chromium, service, tmp_path):
 
     # The auditor finds the clinician's reads and verifies the chain.
     auditor = await person(chromium, service)
-    await auditor.sign_in("hsa-astrid", "Astrid Granskare", None, ["auditor"])
+    await auditor.sign_in("hsa-astrid", "Astrid Granskare", None, ["auditor"], organisations="*")
     apage = auditor.page
     await auditor.go("/ui/audit/events?actor=hsa-bertil&action=document.read_content")
     rows = apage.locator("table.events tbody tr")
