@@ -299,3 +299,30 @@ async def test_a_broken_multipart_upload_is_an_error_page_not_a_crash(browser, t
                                   headers={"Content-Type": "multipart/form-data; boundary=other"})
     assert response.status == 400 and response.content_type == "text/html"
     assert csrf
+
+
+async def test_the_development_sign_in_exists_only_with_brygga_dev(settings, tmp_path):
+    """Without BRYGGA_DEV=1 and without BRYGGA_JWKS the app does not start (no key anyone could sign in with);
+    with BRYGGA_JWKS the form takes only a token; with BRYGGA_DEV=1 and no JWKS the form mints one."""
+    from service.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="^BRYGGA_JWKS"):
+        async with TestClient(TestServer(create_app(replace(settings, jwks_path=None)))):
+            pass
+    assert not (settings.data_dir / "dev").exists()
+
+    async with TestClient(TestServer(create_app(replace(settings, dev=True))),
+                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:  # BRYGGA_JWKS wins over BRYGGA_DEV
+        html = await (await client.get("/ui/sign-in")).text()
+        assert 'name="sub"' not in html
+        minted = await client.post("/ui/sign-in", data={"csrf": csrf_of(html), "sub": "admin-1", "role_admin": "on"},
+                                   allow_redirects=False)
+        assert minted.status == 401
+
+    dev = replace(settings, jwks_path=None, keyring_path=None, dev=True, data_dir=tmp_path / "dev-var")
+    async with TestClient(TestServer(create_app(dev)), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        html = await (await client.get("/ui/sign-in")).text()
+        assert 'name="sub"' in html
+        minted = await client.post("/ui/sign-in", data={"csrf": csrf_of(html), "sub": "admin-1", "role_admin": "on"},
+                                   allow_redirects=False)
+        assert (minted.status, minted.headers["Location"]) == (303, "/ui/")
