@@ -86,13 +86,15 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise UnsupportedMediaType("send the body as application/json")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's stack limit
         raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "", "message": "the body must be a JSON object"}])
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):  # nested past pydantic's limit (200)
+            raise InvalidJson("the body is not valid JSON (nested too deep)") from None
         raise body_error(exc) from None
 
 

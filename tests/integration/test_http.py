@@ -1,12 +1,14 @@
 """HTTP hygiene: problem+json everywhere, request ids, body errors, health, readiness, metrics, logs."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
@@ -43,6 +45,29 @@ async def test_malformed_json_and_wrong_media_type(client, api):
     _assert_problem(await response.json(), 422, "validation_failed")
     response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "text/plain"}, data=b'{"id": "x"}')
     _assert_problem(await response.json(), 415, "unsupported_media_type")
+
+
+async def test_deeply_nested_json_is_400_not_a_crash(client, api):
+    """50,000 levels of nesting blow Python's recursion limit in json.loads: a client error, not a 500."""
+    json_headers = {**api.admin, "Content-Type": "application/json"}
+    past_pydantic = b'{"id":' + b"[" * 300 + b"]" * 300 + b"}"  # json.loads takes it, pydantic's parser (200) not
+    for deep in (b"[" * 50_000 + b"]" * 50_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, past_pydantic):
+        response = await client.post("/v1/units", headers=json_headers, data=deep)
+        _assert_problem(await response.json(), 400, "invalid_json")
+    await api.unit("malmo-iof")
+    staff = api.staff("malmo-iof")
+    client_id = (await api.register(staff))["id"]
+    form = aiohttp.FormData()
+    form.add_field("metadata", b'{"category":' * 4_000 + b"1" + b"}" * 4_000, content_type="application/json")
+    form.add_field("file", b"%PDF-1.4 hello", filename="a.pdf", content_type="application/pdf")
+    response = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=form)
+    _assert_problem(await response.json(), 400, "invalid_json")
+    # the cursor is JSON too (base64url): one nested past the limit is not a cursor of ours
+    deep_cursor = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode().rstrip("=")
+    response = await client.get("/v1/units", headers=api.admin, params={"cursor": deep_cursor})
+    _assert_problem(await response.json(), 422, "validation_failed")
+    response = await client.get(f"/v1/clients/{client_id}/documents", headers=staff, params={"cursor": deep_cursor})
+    _assert_problem(await response.json(), 422, "validation_failed")
 
 
 async def test_request_id_is_echoed_when_safe_and_generated_otherwise(client):
