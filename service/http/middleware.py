@@ -171,6 +171,9 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
         except BryggaError as exc:
             response = problem_response(exc, request_id)
+        except web.HTTPRedirection as exc:  # a redirect is an answer, not a problem: it keeps its Location
+            response = web.Response(status=exc.status, headers={
+                name: exc.headers[name] for name in ("Location",) if name in exc.headers})
         except web.HTTPException as exc:
             response = problem_response(_from_http_exception(exc), request_id)
             if isinstance(exc, web.HTTPMethodNotAllowed):

@@ -9,11 +9,12 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
 from service.http.context import RUNTIME
-from service.http.middleware import IN_FLIGHT
+from service.http.middleware import IN_FLIGHT, request_context
 from service.logs import JsonFormatter
 
 
@@ -68,6 +69,19 @@ async def test_deeply_nested_json_is_400_not_a_crash(client, api):
     _assert_problem(await response.json(), 422, "validation_failed")
     response = await client.get(f"/v1/clients/{client_id}/documents", headers=staff, params={"cursor": deep_cursor})
     _assert_problem(await response.json(), 422, "validation_failed")
+
+
+async def test_a_redirect_raised_by_a_handler_keeps_its_location():
+    """The error middleware turns exceptions into problems; a redirect is not one: 302 with Location, no body."""
+    async def moved(request):
+        raise web.HTTPFound("/elsewhere")
+
+    app = web.Application(middlewares=[request_context])
+    app.router.add_get("/moved", moved)
+    async with TestClient(TestServer(app)) as test_client:
+        response = await test_client.get("/moved", allow_redirects=False)
+        assert (response.status, response.headers["Location"]) == (302, "/elsewhere")
+        assert response.content_type != "application/problem+json"
 
 
 async def test_request_id_is_echoed_when_safe_and_generated_otherwise(client):

@@ -54,6 +54,15 @@ async def test_pages_need_a_session_and_carry_security_headers(browser):
     assert '<html lang="sv">' in await page.text()
 
 
+async def test_ui_without_its_slash_redirects_to_the_start_page(browser):
+    response = await browser.get("/ui", allow_redirects=False)
+    assert response.status in (302, 303) and response.headers["Location"] == "/ui/"
+    assert response.content_type != "application/problem+json"
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Content-Type-Options"] == "nosniff"
+    followed = await browser.get("/ui")
+    assert followed.status == 200 and followed.url.path == "/ui/sign-in"
+
+
 async def test_behind_a_tls_proxy_the_session_cookie_is_secure(settings):
     app = create_app(replace(settings, secure_cookies="always"))  # TLS ended at the proxy: plain HTTP reaches us
     async with TestClient(TestServer(app)) as client:
