@@ -192,6 +192,23 @@ async def test_english_on_request(browser, tokens, api):
     assert '<html lang="en">' in page and "Sign out" in page and "Find client" in page
 
 
+async def test_the_language_form_returns_only_to_a_page_of_the_interface(browser):
+    """`back` becomes the Location header: CR/LF would split it (the connection died), another origin would make
+    the form an open redirect. Both are refused with 400, the language unchanged; a page under /ui/ is where it goes."""
+    csrf = csrf_of(await (await browser.get("/ui/sign-in")).text())
+    for back in ("/ui/clients\r\nSet-Cookie: brygga_ui=stolen", "/ui/\nx", "//evil.example/ui/", "https://evil.example/ui/",
+                 "/ui/\\evil.example", "/uifoo", "/ui/ x", "javascript:alert(1)"):
+        refused = await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": back},
+                                     allow_redirects=False)
+        assert refused.status == 400, back
+        assert "Location" not in refused.headers and "stolen" not in refused.headers.get("Set-Cookie", "")
+        assert '<html lang="sv">' in await refused.text()
+    for back, location in (("/ui/clients?q=a&b=1", "/ui/clients?q=a&b=1"), ("", "/ui/"),
+                           ("/ui/clients/å", "/ui/clients/%C3%A5")):
+        moved = await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": back}, allow_redirects=False)
+        assert (moved.status, moved.headers["Location"]) == (303, location)
+
+
 def test_every_template_string_has_its_english():
     templates = Path(__file__).resolve().parents[2] / "service" / "ui" / "templates"
     asked = set()
