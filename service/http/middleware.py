@@ -219,6 +219,24 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         request_id_var.reset(token)
 
 
+# What a response says of the software behind it: nothing (aiohttp's default names Python's and its own version).
+SERVER = "brygga"
+_CACHEABLE = "/ui/static/"  # versioned file names (append_version): a new version is a new URL
+
+
+async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: no response is stored by a cache or sniffed as another type, none names its software.
+
+    JSON and pages carry names, titles and personal numbers: `Cache-Control: no-store` (unless the handler chose,
+    and except the versioned static files) and `X-Content-Type-Options: nosniff` on every response, problems and
+    downloads included. aiohttp has set `Server` by now; it is dropped.
+    """
+    response.headers.pop("Server", None)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if not request.path.startswith(_CACHEABLE):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every response, streamed ones too, carries X-Request-Id."""
     request[_STARTED] = response
