@@ -94,6 +94,16 @@ async def test_issued_in_the_future_is_refused(client, tokens):
     assert status == 401
 
 
+async def test_token_times_must_be_json_numbers(client, tokens):
+    """A real signed token with exp, nbf or iat as a numeric string, or a boolean, is refused (PyJWT took them)."""
+    now = int(time.time())
+    for times in ({"exp": str(now + 600)}, {"exp": True}, {"nbf": str(now)}, {"iat": str(now)}, {"nbf": False},
+                  {"iat": True}, {"exp": [now + 600]}):
+        status, body = await _status(client, tokens(roles=["admin"], **times))
+        assert (status, body["code"]) == (401, "invalid_token"), times
+    assert (await _status(client, tokens(roles=["admin"], exp=now + 600.5, nbf=now - 5.25, iat=float(now))))[0] == 200
+
+
 async def test_wrong_issuer(client, tokens):
     assert (await _status(client, tokens(roles=["admin"], iss="https://evil.example")))[0] == 401
 
