@@ -32,7 +32,7 @@ from .database import (
 )
 from .devkeys import ensure_dev_keys
 from .http import audit, audit_review, clients, consents, documents, system, units
-from .http.context import RUNTIME
+from .http.context import ATTEMPTED, RUNTIME, attempted_actions
 from .http import protocol
 from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers, request_context
 from .http.routing import Endpoint
@@ -117,6 +117,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
     app[OPENAPI] = build_openapi(endpoints(), version=__version__)
+    app[ATTEMPTED] = attempted_actions(endpoints())
     ui.setup(app)
     app.on_response_prepare.append(add_request_id)
     app.on_response_prepare.append(common_headers)

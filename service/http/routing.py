@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from policies.roles import Permission
 
+from ..audit import Action
 from ..errors import InvalidJson, InvalidRequest, NotFound, UnsupportedMediaType, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +45,9 @@ class Endpoint:
     headers: tuple[tuple[str, str] | tuple[str, str, dict], ...] = ()  # request headers: (name, description[, schema])
     content_type: str = "application/json"  # of the success response
     body_media: str = "application/json"
+    # The audited action, where the permission's own (http.context) is not it: a refusal for the token's
+    # unit is recorded under it.
+    action: Action | None = None
 
     @property
     def authenticated(self) -> bool:
