@@ -76,10 +76,10 @@ async def caller_of(request: web.Request, token: str, *, unit_checked_later: boo
     """
     rt = runtime(request)
     claims = rt.verifier.verify(token)
-    caller = Caller(principal=principal(claims, None), request_id=request[REQUEST_ID], remote_addr=request.remote)
-    if claims.unit is None:
-        return caller
-    zone = rt.unit_zones.get(claims.unit) if unit_checked_later else None
-    if zone is None:
-        zone = await unit_zone(rt, caller, action)
-    return Caller(principal=principal(claims, zone), request_id=caller.request_id, remote_addr=caller.remote_addr)
+    zone = None
+    if claims.unit is not None:
+        zone = rt.unit_zones.get(claims.unit) if unit_checked_later else None
+        if zone is None:
+            unchecked = Caller(principal=principal(claims, None), request_id=request[REQUEST_ID], remote_addr=request.remote)
+            zone = await unit_zone(rt, unchecked, action)
+    return Caller(principal=principal(claims, zone), request_id=request[REQUEST_ID], remote_addr=request.remote)
