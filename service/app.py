@@ -111,8 +111,7 @@ def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """A Brygga application; resources open when it starts."""
     protocol.install()  # requests aiohttp's parser refuses are answered as problems too, without echoing them
-    app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT,
-                          handler_args=protocol.HANDLER_ARGS)
+    app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT)
     app[IN_FLIGHT] = InFlight()  # the serve command waits on it before closing connections (graceful shutdown)
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)

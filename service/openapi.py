@@ -124,9 +124,9 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
             "version": version,
             "description": "Secure documents and consent across the secrecy boundary between social services and health care. "
                            "Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`. "
-                           "An Authorization header over 8 KiB is 401 `invalid_token`; a request whose headers or "
-                           "request line HTTP parsing refuses (a header over 16 KiB) is 400 `invalid_request`, both "
-                           "problem+json that do not quote the request.",
+                           "A request that HTTP parsing refuses (a header, an Authorization header included, or the "
+                           "request line over 8190 bytes) is 400 `invalid_request`, problem+json that does not quote "
+                           "the request.",
         },
         "paths": dict(paths),
         "components": {

@@ -25,10 +25,8 @@ from .middleware import SERVER, new_request_id, problem_response
 
 log = logging.getLogger("brygga.http")
 
-# aiohttp's parser limit for one header field (default 8190 bytes). Above our own limit for a bearer token
-# (auth.MAX_AUTHORIZATION, 8 KiB), so an oversized token reaches the app and gets its 401 invalid_token;
-# a header over this one is the 400 below.
-HANDLER_ARGS = {"max_field_size": 16 * 1024}
+# aiohttp's parser limits stay at their defaults (8190 bytes a header field or the request line): the same
+# limit applies to a multipart part's headers, where a longer one (a 10,000-character file name) is refused.
 
 
 def handle_error(self: web.RequestHandler, request: web.BaseRequest, status: int = 500,
