@@ -61,7 +61,7 @@ async def test_deeply_nested_json_is_400_not_a_crash(client, api):
     staff = api.staff("malmo-iof")
     client_id = (await api.register(staff))["id"]
     form = aiohttp.FormData()
-    form.add_field("metadata", b'{"category":' * 4_000 + b"1" + b"}" * 4_000, content_type="application/json")
+    form.add_field("metadata", '{"category":' * 4_000 + "1" + "}" * 4_000, content_type="application/json")
     form.add_field("file", b"%PDF-1.4 hello", filename="a.pdf", content_type="application/pdf")
     response = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=form)
     _assert_problem(await response.json(), 400, "invalid_json")
