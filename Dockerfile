@@ -10,6 +10,8 @@ COPY policies policies
 COPY service service
 COPY migrations migrations
 USER brygga
+# No BRYGGA_DEV: without BRYGGA_JWKS and BRYGGA_KEYRING the image stops at start-up, naming the setting,
+# rather than make development keys that anyone reaching the port could sign in with.
 ENV BRYGGA_HOST=0.0.0.0 BRYGGA_PORT=8080 BRYGGA_DATA_DIR=/srv/brygga/var
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
-    python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL)
+    python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL, BRYGGA_DEV=1)
     python3 dev.py test    # install runtime + test deps into .venv (and Chromium for browser tests), run every test
 
-Extra arguments go to `python -m service serve` or to pytest. Dependencies are
+Extra arguments go to `python -m service serve` or to pytest. `serve` sets BRYGGA_DEV=1:
+development keys and the development sign-in, which `python -m service serve` alone
+never makes (it stops instead, naming BRYGGA_JWKS or BRYGGA_KEYRING). Dependencies are
 installed only when the pinned requirement files changed since the last install.
 """
 from __future__ import annotations
@@ -66,6 +68,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "serve":
         _ensure_venv("requirements.txt")
+        os.environ["BRYGGA_DEV"] = "1"  # a developer's machine: development keys and sign-in
         os.execv(PYTHON, [str(PYTHON), "-m", "service", "serve", *rest])
     if command == "test":
         _ensure_venv("requirements-dev.txt")

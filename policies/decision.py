@@ -42,6 +42,8 @@ class Reason(StrEnum):
     UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_GRANT = "unknown_grant"
     UNKNOWN_RELATION = "unknown_relation"
+    UNKNOWN_UNIT = "unknown_unit"
+    UNIT_INACTIVE = "unit_inactive"
     UNIT_NOT_COVERED = "unit_not_covered"
 
 

@@ -199,8 +199,9 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from .devkeys import ensure_dev_keys, mint_dev_token, split_organisations
+    from .devkeys import ensure_dev_keys, mint_dev_token, require_dev_tokens, split_organisations
 
+    require_dev_tokens(settings)  # before ensure_dev_keys, whose error would name a key file, not BRYGGA_DEV
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     organisations = split_organisations(args.organisations)
     if organisations is None and {"auditor", "analyst"} & set(roles):
@@ -219,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the HTTP API (the default)").set_defaults(run=_serve)
     commands.add_parser("migrate", help="apply pending database migrations and exit").set_defaults(run=_migrate)
-    keys = commands.add_parser("keys", help="manage the key ring (BRYGGA_KEYRING, or the development ring)")
+    keys = commands.add_parser("keys", help="manage the key ring (BRYGGA_KEYRING, or with BRYGGA_DEV=1 the development ring)")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("init", help="create a new key ring at BRYGGA_KEYRING (refuses to overwrite)")
     keys_commands.add_parser("rotate", help="add a new KEK version, which wraps every new data key")
@@ -239,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
     audit_parser.set_defaults(run=_audit)
     commands.add_parser("demo", help="load a realistic two-zone scenario (Malmö, Alingsås); safe to run again").set_defaults(
         run=_demo)
-    token = commands.add_parser("token", help="print a development token signed by the development key")
+    token = commands.add_parser("token", help="print a development token signed by the development key (BRYGGA_DEV=1)")
     token.add_argument("--sub", required=True, help="subject, e.g. an HSA-id")
     token.add_argument("--unit", help="unit id (every role but admin, analyst and auditor needs one)")
     token.add_argument("--roles", required=True, help="comma-separated: staff,unit_manager,auditor,analyst,admin,system")

@@ -32,8 +32,9 @@ from .database import (
 )
 from .devkeys import ensure_dev_keys
 from .http import audit, audit_review, clients, consents, documents, system, units
-from .http.context import RUNTIME
-from .http.middleware import IN_FLIGHT, InFlight, add_request_id, request_context
+from .http.context import ATTEMPTED, RUNTIME, attempted_actions
+from .http import protocol
+from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from . import ui
@@ -109,13 +110,16 @@ def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """A Brygga application; resources open when it starts."""
+    protocol.install()  # requests aiohttp's parser refuses are answered as problems too, without echoing them
     app = web.Application(middlewares=[request_context], client_max_size=JSON_BODY_LIMIT)
     app[IN_FLIGHT] = InFlight()  # the serve command waits on it before closing connections (graceful shutdown)
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
     app[OPENAPI] = build_openapi(endpoints(), version=__version__)
+    app[ATTEMPTED] = attempted_actions(endpoints())
     ui.setup(app)
     app.on_response_prepare.append(add_request_id)
+    app.on_response_prepare.append(common_headers)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         keys, verifier = open_keys(settings)

@@ -21,7 +21,8 @@ from .metrics import child, decisions
 
 
 class Action(StrEnum):
-    """Audited actions (API.md "Audit"); `client.lookup`, `relation.list`, `emergency.review` extend the contract."""
+    """Audited actions (API.md "Audit"); `client.lookup`, `relation.list`, `emergency.review`, `auth.unknown_unit`
+    extend the contract."""
 
     CLIENT_LOOKUP = "client.lookup"
     CLIENT_READ = "client.read"
@@ -40,6 +41,7 @@ class Action(StrEnum):
     EMERGENCY_REVIEW = "emergency.review"
     AUDIT_READ = "audit.read"
     AUDIT_EXTRACT = "audit.extract"
+    AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"

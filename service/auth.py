@@ -143,7 +143,19 @@ class TokenVerifier:
             raise Unauthorized(f"token lacks the {exc.claim} claim") from None
         except jwt.PyJWTError:
             raise Unauthorized("token signature or claims are invalid") from None
+        _numeric_dates(claims)
         return _claims(claims)
+
+
+def _numeric_dates(claims: dict[str, Any]) -> None:
+    """exp, nbf and iat are JSON numbers (RFC 7519 NumericDate); raises Unauthorized otherwise.
+
+    PyJWT checks them with int(), which also takes "1796096864" and true: a token whose times are strings or
+    booleans is not one any identity provider issues, and nbf/iat as strings escaped our own not-before check.
+    """
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], (int, float))):
+            raise Unauthorized(f"token {name} claim is not a number")
 
 
 def _claims(claims: dict[str, Any]) -> TokenClaims:

@@ -134,7 +134,11 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         "info": {
             "title": "Brygga",
             "version": version,
-            "description": "Secure documents and consent across the secrecy boundary between social services and health care.",
+            "description": "Secure documents and consent across the secrecy boundary between social services and health care. "
+                           "Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`. "
+                           "A request that HTTP parsing refuses (a header, an Authorization header included, or the "
+                           "request line over 8190 bytes) is 400 `invalid_request`, problem+json that does not quote "
+                           "the request.",
         },
         "paths": dict(paths),
         "components": {

@@ -51,6 +51,10 @@ class Settings:
     secure_cookies: str = "auto"
     # A web session unused this long is over (server-side: the saved cookie opens nothing after it).
     ui_session_idle_minutes: int = 30
+    # BRYGGA_DEV=1: development keys (a token-signing key next to the service, a key ring in the data dir) and the
+    # development sign-in. Never implied by a missing setting: a production start without BRYGGA_JWKS or
+    # BRYGGA_KEYRING stops instead of trusting keys anyone who reaches the port could use.
+    dev: bool = False
 
     @property
     def dev_dir(self) -> Path:
@@ -58,12 +62,29 @@ class Settings:
         return self.data_dir / "dev"
 
     @property
+    def dev_tokens(self) -> bool:
+        """The service trusts its own development signing key: BRYGGA_DEV=1 and no BRYGGA_JWKS."""
+        return self.dev and self.jwks_path is None
+
+    @property
     def effective_jwks_path(self) -> Path:
-        return self.jwks_path or self.dev_dir / "jwks.json"
+        """BRYGGA_JWKS, else (BRYGGA_DEV=1 only) the development JWKS; raises SettingsError naming the setting."""
+        if self.jwks_path is not None:
+            return self.jwks_path
+        if not self.dev:
+            raise SettingsError("BRYGGA_JWKS: set it to your identity provider's JWKS (an issuer, BRYGGA_OIDC_ISSUER, "
+                                "is not supported yet); development keys only with BRYGGA_DEV=1")
+        return self.dev_dir / "jwks.json"
 
     @property
     def effective_keyring_path(self) -> Path:
-        return self.keyring_path or self.dev_dir / "keyring.json"
+        """BRYGGA_KEYRING, else (BRYGGA_DEV=1 only) the development ring; raises SettingsError naming the setting."""
+        if self.keyring_path is not None:
+            return self.keyring_path
+        if not self.dev:
+            raise SettingsError("BRYGGA_KEYRING: set it to the key ring (`python -m service keys init` creates one); "
+                                "a development ring only with BRYGGA_DEV=1")
+        return self.dev_dir / "keyring.json"
 
     @property
     def dev_signing_key_path(self) -> Path:
@@ -141,6 +162,12 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _flag(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise ValueError(f"must be 1 or 0, got {raw!r}")
+    return raw == "1"
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 60:
@@ -187,4 +214,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secure_cookies=_get(env, "BRYGGA_SECURE_COOKIES", _one_of("auto", "always"), defaults.secure_cookies),
         ui_session_idle_minutes=_get(env, "BRYGGA_UI_SESSION_IDLE_MINUTES", _int_between(1, 24 * 60),
                                      defaults.ui_session_idle_minutes),
+        dev=_get(env, "BRYGGA_DEV", _flag, defaults.dev),
     )

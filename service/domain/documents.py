@@ -291,7 +291,7 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     try:
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
         if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
-            await unit_zone(rt, caller.principal.unit)  # the fresh check the handler left to this query; raises UnknownUnit
+            await unit_zone(rt, caller, Action.DOCUMENT_READ_CONTENT)  # the check the handler left here: audits, raises
         client_id = row["client_id"] if row else None
         if not decision:
             await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,

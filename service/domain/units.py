@@ -1,11 +1,15 @@
 """Units: created and (de)activated by admins; readable by every signed-in role."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
+from policies.units import unit_gate
 
+from .. import audit
+from ..audit import Action, Caller
 from ..errors import Conflict, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
@@ -58,11 +62,22 @@ async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active:
     return unit_json(row)
 
 
-async def unit_zone(rt: Runtime, unit_id: str) -> Zone:
-    """The zone of an existing, active unit, remembered; raises UnknownUnit."""
+async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
+    """The zone of the caller's unit, which must exist and be active (policies.units), remembered; raises UnknownUnit.
+
+    The caller's token has verified, so a refusal is an access decision and is audited in its own transaction
+    before UnknownUnit is raised: the actor, the unit (with its zone when it exists), the roles, `action` (the
+    one the request was for) and unknown_unit or unit_inactive.
+    """
+    unit_id = caller.principal.unit
     async with rt.pool.acquire() as conn:
         unit = await units_store.get(conn, unit_id)
-    if unit is None or not unit["active"]:
-        raise UnknownUnit("the token's unit does not exist or is inactive")
+        decision = unit_gate(None if unit is None else unit["active"])
+        if not decision:
+            zone = None if unit is None else Zone(unit["organisation"], unit["domain"])
+            async with conn.transaction():
+                await audit.record(conn, action, caller=replace(caller, principal=replace(caller.principal, zone=zone)),
+                                   decision=decision)
+            raise UnknownUnit("the token's unit does not exist or is inactive")
     zone = rt.unit_zones[unit_id] = Zone(unit["organisation"], unit["domain"])
     return zone

@@ -18,7 +18,7 @@ def decode(cursor: str, *, length: int) -> list[Any]:
     """The sort key in `cursor`; 422 validation_failed when it is not one of ours."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a forged cursor nested past Python's stack limit
         key = None
     if not isinstance(key, list) or len(key) != length or not all(isinstance(part, str) for part in key):
         raise ValidationFailed([{"field": "cursor", "message": "not a cursor this endpoint issued"}])

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from crypto import DecryptionFailed
 from policies.roles import Permission
 
+from ..audit import Action
 from ..domain import documents
 from ..errors import InvalidJson, InvalidRequest, UnsupportedMediaType, ValidationFailed
 from . import cursor
@@ -230,7 +231,7 @@ async def block_document(request: web.Request) -> web.Response:
 
 @routes.post(
     "/v1/documents/{document_id}/unblock", summary="Lift the client's block",
-    permission=Permission.DOCUMENT_BLOCK, body=ReasonIn, responses={200: Document},
+    permission=Permission.DOCUMENT_BLOCK, action=Action.DOCUMENT_UNBLOCK, body=ReasonIn, responses={200: Document},
     errors=((403, "not_owning_unit"), (404, "not_found")),
 )
 async def unblock_document(request: web.Request) -> web.Response:

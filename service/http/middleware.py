@@ -171,6 +171,9 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
         except BryggaError as exc:
             response = problem_response(exc, request_id)
+        except web.HTTPRedirection as exc:  # a redirect is an answer, not a problem: it keeps its Location
+            response = web.Response(status=exc.status, headers={
+                name: exc.headers[name] for name in ("Location",) if name in exc.headers})
         except web.HTTPException as exc:
             response = problem_response(_from_http_exception(exc), request_id)
             if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -214,6 +217,24 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         if in_flight is not None:
             in_flight.leave()
         request_id_var.reset(token)
+
+
+# What a response says of the software behind it: nothing (aiohttp's default names Python's and its own version).
+SERVER = "brygga"
+_CACHEABLE = "/ui/static/"  # versioned file names (append_version): a new version is a new URL
+
+
+async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: no response is stored by a cache or sniffed as another type, none names its software.
+
+    JSON and pages carry names, titles and personal numbers: `Cache-Control: no-store` (unless the handler chose,
+    and except the versioned static files) and `X-Content-Type-Options: nosniff` on every response, problems and
+    downloads included. aiohttp has set `Server` by now; it is dropped.
+    """
+    response.headers.pop("Server", None)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if not request.path.startswith(_CACHEABLE):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from policies.roles import Permission
 
+from ..audit import Action
 from ..errors import InvalidJson, InvalidRequest, NotFound, UnsupportedMediaType, ValidationFailed
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +45,9 @@ class Endpoint:
     headers: tuple[tuple[str, str] | tuple[str, str, dict], ...] = ()  # request headers: (name, description[, schema])
     content_type: str = "application/json"  # of the success response
     body_media: str = "application/json"
+    # The audited action, where the permission's own (http.context) is not it: a refusal for the token's
+    # unit is recorded under it.
+    action: Action | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -86,13 +90,15 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise UnsupportedMediaType("send the body as application/json")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's stack limit
         raise InvalidJson("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "", "message": "the body must be a JSON object"}])
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):  # nested past pydantic's limit (200)
+            raise InvalidJson("the body is not valid JSON (nested too deep)") from None
         raise body_error(exc) from None
 
 

@@ -12,12 +12,14 @@ import jinja2
 from aiohttp import web
 
 from . import auditor, signin, staff
+from .pages import redirect
 
 HERE = Path(__file__).resolve().parent
 
 
 async def _root(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/ui/")
+    """/ui without its slash: to the start page (a redirect with its Location, like every other)."""
+    return redirect(request, "/ui/")
 
 
 def setup(app: web.Application) -> None:

@@ -6,14 +6,16 @@ would verify its ID/access token and call `begin()` the same way.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from urllib.parse import quote
 
 from aiohttp import web
 
 from policies.model import Role
 
 from ..devkeys import mint_dev_token, split_organisations
-from ..errors import Unauthorized, UnknownUnit
+from ..errors import InvalidRequest, Unauthorized, UnknownUnit
 from ..http.context import caller_of
 from ..store import units as units_store
 from . import session as sessions
@@ -23,7 +25,8 @@ ROLES = [role.value for role in Role]
 
 
 def _development(request: web.Request) -> bool:
-    return rt(request).settings.jwks_path is None  # the service verifies tokens of its own development key
+    """The development sign-in: only with BRYGGA_DEV=1 and the service trusting its own development key."""
+    return rt(request).settings.dev_tokens
 
 
 async def begin(request: web.Request, token: str, response: web.StreamResponse) -> None:
@@ -72,11 +75,26 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
+# A page of this interface: /ui/ and what follows, without whitespace, control characters (CR/LF would split the
+# Location header) or a backslash (which browsers read as a slash). Starting with "/ui/" it cannot name another
+# origin (no //host, no scheme).
+_BACK = re.compile(r"/ui/[^\x00-\x20\x7f-\x9f\\]*")
+
+
+def _back(value: str | None) -> str:
+    """Where the language form returns to: a page under /ui/ (default /ui/); raises InvalidRequest otherwise."""
+    if not value:
+        return "/ui/"
+    if not _BACK.fullmatch(value):
+        raise InvalidRequest("back must be a page of this interface (a path under /ui/)")
+    return quote(value, safe="/?&=%:@!$'()*+,;~-._")  # a header is ASCII: other characters percent-encoded
+
+
 @page(signed_in=False)
 async def language(request: web.Request) -> web.Response:
     data = await form(request)
     lang = data.get("lang") if data.get("lang") in sessions.LANGUAGES else "sv"
-    response = redirect(request, data.get("back") if (data.get("back") or "").startswith("/ui/") else "/ui/")
+    response = redirect(request, _back(data.get("back")))
     sessions.store(request, response, replace(sessions.load(request), lang=lang))
     return finish(request, response)
 

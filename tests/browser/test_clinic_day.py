@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 @pytest.fixture
 async def service(settings, tmp_path):
     """The service in development mode (its own development key signs the sign-in form's tokens)."""
-    dev = dataclasses.replace(settings, jwks_path=None, keyring_path=None, data_dir=tmp_path / "var",
+    dev = dataclasses.replace(settings, jwks_path=None, keyring_path=None, dev=True, data_dir=tmp_path / "var",
                               audit_seal_interval=0.05)
     ensure_dev_keys(dev)
     server = TestServer(create_app(dev), host="127.0.0.1")

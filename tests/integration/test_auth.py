@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -94,6 +95,16 @@ async def test_issued_in_the_future_is_refused(client, tokens):
     assert status == 401
 
 
+async def test_token_times_must_be_json_numbers(client, tokens):
+    """A real signed token with exp, nbf or iat as a numeric string, or a boolean, is refused (PyJWT took them)."""
+    now = int(time.time())
+    for times in ({"exp": str(now + 600)}, {"exp": True}, {"nbf": str(now)}, {"iat": str(now)}, {"nbf": False},
+                  {"iat": True}, {"exp": [now + 600]}):
+        status, body = await _status(client, tokens(roles=["admin"], **times))
+        assert (status, body["code"]) == (401, "invalid_token"), times
+    assert (await _status(client, tokens(roles=["admin"], exp=now + 600.5, nbf=now - 5.25, iat=float(now))))[0] == 200
+
+
 async def test_wrong_issuer(client, tokens):
     assert (await _status(client, tokens(roles=["admin"], iss="https://evil.example")))[0] == 401
 
@@ -155,6 +166,68 @@ async def test_inactive_unit_is_refused_at_once(client, api, tokens):
     assert response.status == 200 and (await response.json())["active"] is False
     status, body = await _status(client, staff["Authorization"].split(" ", 1)[1])
     assert (status, body["code"]) == (401, "unknown_unit")
+
+
+async def _unit_refusals(db) -> list[tuple]:
+    rows = await db.fetch("SELECT * FROM audit_events WHERE reason_codes && ARRAY['unit_inactive', 'unknown_unit'] "
+                          "ORDER BY seq")
+    return [(r["actor_sub"], r["actor_name"], r["actor_unit"], r["actor_organisation"], r["actor_domain"],
+             list(r["actor_roles"]), r["action"], r["decision"], list(r["reason_codes"]), r["request_id"]) for r in rows]
+
+
+async def test_a_token_of_a_deactivated_or_unknown_unit_is_refused_and_the_refusal_audited(client, api, tokens, db,
+                                                                                           signing_keys):
+    """A verified token whose unit is gone is an access attempt like any other: the auditor sees who, which unit,
+    what for and why; a token that does not verify leaves no event (anyone can send garbage)."""
+    await api.unit("lerum-mini-maria", organisation="lerums-kommun")
+    staff = api.staff("lerum-mini-maria", sub="hsa-lerum-1")
+    person = await api.register(staff)
+    assert (await client.patch("/v1/units/lerum-mini-maria", headers=api.admin, json={"active": False})).status == 200
+    assert await _unit_refusals(db) == []
+
+    response = await client.get(f"/v1/clients/{person['id']}", headers={**staff, "X-Request-Id": "refused-1"})
+    assert (response.status, (await response.json())["code"]) == (401, "unknown_unit")
+    response = await client.get(UNITS, headers={**staff, "X-Request-Id": "refused-2"})  # no audited action of its own
+    assert (response.status, (await response.json())["code"]) == (401, "unknown_unit")
+    ghost = tokens.auth(sub="hsa-ghost", unit="no-such-unit", roles=["staff", "unit_manager"])
+    response = await client.post("/v1/clients/lookup", headers={**ghost, "X-Request-Id": "refused-3"},
+                                 json={"personal_number": "19121212-1212"})
+    assert (response.status, (await response.json())["code"]) == (401, "unknown_unit")
+    name = "Name of hsa-lerum-1"
+    assert await _unit_refusals(db) == [
+        ("hsa-lerum-1", name, "lerum-mini-maria", "lerums-kommun", "social", ["staff"], "client.read", "deny",
+         ["unit_inactive"], "refused-1"),
+        ("hsa-lerum-1", name, "lerum-mini-maria", "lerums-kommun", "social", ["staff"], "auth.unknown_unit", "deny",
+         ["unit_inactive"], "refused-2"),
+        ("hsa-ghost", "Name of hsa-ghost", "no-such-unit", None, None, ["staff", "unit_manager"], "client.lookup", "deny",
+         ["unknown_unit"], "refused-3"),
+    ]
+    # not verified: signed by a key Brygga does not trust, expired, or not a JWT at all; none is recorded
+    for token in (tokens(unit="lerum-mini-maria", key=signing_keys.outsider, kid="test-ES256"),
+                  tokens(unit="lerum-mini-maria", exp=int(time.time()) - 3600), "garbage"):
+        assert (await _status(client, token, f"/v1/clients/{person['id']}"))[0] == 401
+    assert len(await _unit_refusals(db)) == 3
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE decision = 'deny'") == 3
+
+
+async def test_a_download_with_a_remembered_unit_is_refused_and_audited_once_the_unit_is_deactivated(client, api, db):
+    """Downloads check the unit inside their facts query (the unit's zone is remembered): that road audits too."""
+    await api.unit("lerum-mini-maria", organisation="lerums-kommun")
+    staff = api.staff("lerum-mini-maria", sub="hsa-lerum-1")
+    person = await api.register(staff)
+    await api.relation(staff, person["id"])
+    form = aiohttp.FormData()
+    form.add_field("metadata", json.dumps({"category": "journal_note", "title": "Anteckning"}),
+                   content_type="application/json")
+    form.add_field("file", b"%PDF-1.4 hello", filename="a.pdf", content_type="application/pdf")
+    document = await (await client.post(f"/v1/clients/{person['id']}/documents", headers=staff, data=form)).json()
+    assert (await client.get(f"/v1/documents/{document['id']}/content", headers=staff)).status == 200
+    assert (await client.patch("/v1/units/lerum-mini-maria", headers=api.admin, json={"active": False})).status == 200
+    response = await client.get(f"/v1/documents/{document['id']}/content", headers={**staff, "X-Request-Id": "dl-1"})
+    assert (response.status, (await response.json())["code"]) == (401, "unknown_unit")
+    assert await _unit_refusals(db) == [
+        ("hsa-lerum-1", "Name of hsa-lerum-1", "lerum-mini-maria", "lerums-kommun", "social", ["staff"],
+         "document.read_content", "deny", ["unit_inactive"], "dl-1")]
 
 
 async def test_admin_and_auditor_need_no_unit(client, tokens):

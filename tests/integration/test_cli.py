@@ -36,7 +36,7 @@ def _call(method: str, url: str, token: str | None = None, body: dict | None = N
 
 def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
     port = _free_port()
-    env = _env(tmp_path / "var", BRYGGA_PORT=str(port))
+    env = _env(tmp_path / "var", BRYGGA_PORT=str(port), BRYGGA_DEV="1")
     server = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -82,6 +82,20 @@ def test_bad_setting_names_the_variable(tmp_path):
     assert result.stderr.startswith("brygga: BRYGGA_PORT:")
 
 
+def test_without_brygga_dev_there_are_no_development_keys_and_no_start(tmp_path):
+    """The Docker image listens on 0.0.0.0: a missing BRYGGA_JWKS must stop it, not make a key anyone can sign with."""
+    env = _env(tmp_path / "var", BRYGGA_PORT=str(_free_port()))
+    result = _cli("serve", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("brygga: BRYGGA_JWKS: "), result.stderr
+    assert "BRYGGA_DEV=1" in result.stderr and "Traceback" not in result.stderr
+    minted = _cli("token", "--sub", "admin-1", "--roles", "admin", env=env)
+    assert minted.returncode == 1 and minted.stdout == ""
+    assert minted.stderr.startswith("brygga: BRYGGA_DEV: "), minted.stderr
+    assert _cli("keys", "rotate", env=env).stderr.startswith("brygga: BRYGGA_KEYRING: ")
+    assert not (tmp_path / "var" / "dev").exists()
+
+
 def test_keys_init_creates_a_private_ring_once(tmp_path):
     ring = tmp_path / "ring.json"
     env = _env(tmp_path, BRYGGA_KEYRING=str(ring))
@@ -95,7 +109,7 @@ def test_keys_init_creates_a_private_ring_once(tmp_path):
 
 def test_a_world_readable_key_ring_stops_start_up(tmp_path):
     ring = tmp_path / "ring.json"
-    env = _env(tmp_path, BRYGGA_KEYRING=str(ring))
+    env = _env(tmp_path, BRYGGA_KEYRING=str(ring), BRYGGA_DEV="1")  # development JWKS, the configured ring
     _cli("keys", "init", env=env)
     ring.chmod(0o644)
     result = _cli("serve", env={**env, "BRYGGA_PORT": str(_free_port())})

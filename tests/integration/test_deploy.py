@@ -70,3 +70,12 @@ def test_docker_compose_accepts_the_file():
     result = subprocess.run(["docker", "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin:/usr/local/bin", "POSTGRES_PASSWORD": "x", "BRYGGA_SERVICE_PASSWORD": "y"})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_and_compose_never_turn_on_development_keys():
+    """The image listens on 0.0.0.0: development keys there would let anyone reaching the port mint an admin."""
+    for name in ("Dockerfile", "docker-compose.yml"):
+        text = (ROOT / name).read_text()
+        assert not re.search(r"^[^#]*BRYGGA_DEV\b", text, re.MULTILINE), name
+    compose = (ROOT / "docker-compose.yml").read_text().split("\n  brygga:\n", 1)[1]
+    assert "BRYGGA_JWKS:" in compose and "BRYGGA_KEYRING:" in compose

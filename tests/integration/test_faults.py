@@ -66,7 +66,7 @@ class Service:
 
     def __init__(self, tmp_path: Path, data_dir: Path, **extra_env: str) -> None:
         self.port = _free_port()
-        self.env = _env(data_dir, BRYGGA_PORT=str(self.port), **extra_env)
+        self.env = _env(data_dir, BRYGGA_PORT=str(self.port), BRYGGA_DEV="1", **extra_env)  # development keys
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = tmp_path / f"service-{self.port}.log"
@@ -581,7 +581,7 @@ def test_data_dir_under_a_file_is_a_one_line_error_naming_the_path(work):
     blocker = work / "not-a-directory"
     blocker.write_text("a regular file where a directory should be\n")
     data = blocker / "var"
-    result = _cli("serve", env=_env(data, BRYGGA_PORT=str(_free_port())))
+    result = _cli("serve", env=_env(data, BRYGGA_PORT=str(_free_port()), BRYGGA_DEV="1"))
     line = _one_line_error(result)
     assert str(blocker) in line and "Not a directory" in line, line
     assert blocker.read_text() == "a regular file where a directory should be\n"
@@ -590,7 +590,7 @@ def test_data_dir_under_a_file_is_a_one_line_error_naming_the_path(work):
 def test_read_only_data_dir_is_a_one_line_error_naming_the_path(work):
     data = work / "ro"
     data.mkdir()
-    env = _env(data / "var", BRYGGA_PORT=str(_free_port()))
+    env = _env(data / "var", BRYGGA_PORT=str(_free_port()), BRYGGA_DEV="1")
     if _can_mount_tmpfs(work):
         script = f"mount -t tmpfs -o ro,size=1m tmpfs '{data}' && exec '{sys.executable}' -m service serve"
         result = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=env, capture_output=True,

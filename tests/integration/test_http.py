@@ -1,17 +1,22 @@
 """HTTP hygiene: problem+json everywhere, request ids, body errors, health, readiness, metrics, logs."""
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
+import re
 import uuid
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
 from service.http.context import RUNTIME
-from service.http.middleware import IN_FLIGHT
+from service.http.middleware import IN_FLIGHT, request_context
 from service.logs import JsonFormatter
 
 
@@ -43,6 +48,109 @@ async def test_malformed_json_and_wrong_media_type(client, api):
     _assert_problem(await response.json(), 422, "validation_failed")
     response = await client.post("/v1/units", headers={**api.admin, "Content-Type": "text/plain"}, data=b'{"id": "x"}')
     _assert_problem(await response.json(), 415, "unsupported_media_type")
+
+
+async def test_deeply_nested_json_is_400_not_a_crash(client, api):
+    """50,000 levels of nesting blow Python's recursion limit in json.loads: a client error, not a 500."""
+    json_headers = {**api.admin, "Content-Type": "application/json"}
+    past_pydantic = b'{"id":' + b"[" * 300 + b"]" * 300 + b"}"  # json.loads takes it, pydantic's parser (200) not
+    for deep in (b"[" * 50_000 + b"]" * 50_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, past_pydantic):
+        response = await client.post("/v1/units", headers=json_headers, data=deep)
+        _assert_problem(await response.json(), 400, "invalid_json")
+    await api.unit("malmo-iof")
+    staff = api.staff("malmo-iof")
+    client_id = (await api.register(staff))["id"]
+    form = aiohttp.FormData()
+    form.add_field("metadata", '{"category":' * 4_000 + "1" + "}" * 4_000, content_type="application/json")
+    form.add_field("file", b"%PDF-1.4 hello", filename="a.pdf", content_type="application/pdf")
+    response = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=form)
+    _assert_problem(await response.json(), 400, "invalid_json")
+    # the cursor is JSON too (base64url): one nested past the limit is not a cursor of ours
+    deep_cursor = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode().rstrip("=")
+    response = await client.get("/v1/units", headers=api.admin, params={"cursor": deep_cursor})
+    _assert_problem(await response.json(), 422, "validation_failed")
+    response = await client.get(f"/v1/clients/{client_id}/documents", headers=staff, params={"cursor": deep_cursor})
+    _assert_problem(await response.json(), 422, "validation_failed")
+
+
+async def test_a_redirect_raised_by_a_handler_keeps_its_location():
+    """The error middleware turns exceptions into problems; a redirect is not one: 302 with Location, no body."""
+    async def moved(request):
+        raise web.HTTPFound("/elsewhere")
+
+    app = web.Application(middlewares=[request_context])
+    app.router.add_get("/moved", moved)
+    async with TestClient(TestServer(app)) as test_client:
+        response = await test_client.get("/moved", allow_redirects=False)
+        assert (response.status, response.headers["Location"]) == (302, "/elsewhere")
+        assert response.content_type != "application/problem+json"
+
+
+async def test_every_response_is_no_store_nosniff_and_names_no_software(client, api):
+    """Names, titles and personal numbers travel in JSON: no cache may keep them, no browser may sniff them."""
+    await api.unit("malmo-iof")
+    staff = api.staff("malmo-iof")
+    person = await api.register(staff)
+    await api.relation(staff, person["id"])
+    form = aiohttp.FormData()
+    form.add_field("metadata", json.dumps({"category": "journal_note", "title": "Anteckning"}), content_type="application/json")
+    form.add_field("file", b"%PDF-1.4 hello", filename="a.pdf", content_type="application/pdf")
+    uploaded = await client.post(f"/v1/clients/{person['id']}/documents", headers=staff, data=form)
+    assert uploaded.status == 201
+    document = await uploaded.json()
+    answers = [uploaded,
+               await client.get(f"/v1/clients/{person['id']}", headers=staff),
+               await client.get(f"/v1/clients/{person['id']}/documents", headers=staff),
+               await client.get(f"/v1/documents/{document['id']}/content", headers=staff),
+               await client.get("/v1/units", headers=api.admin),
+               await client.get("/v1/units"),  # 401 problem
+               await client.get("/v1/nothing-here"),  # 404 outside any route
+               await client.get("/v1/openapi.json"),
+               await client.get("/healthz"),
+               await client.get("/ui/sign-in"),
+               await client.get("/ui/clients", allow_redirects=False)]
+    for response in answers:
+        where = f"{response.method} {response.url.path} {response.status}"
+        assert response.headers.get("Cache-Control") == "no-store", where
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", where
+        assert "Server" not in response.headers, where
+    assert {r.status for r in answers} >= {200, 201, 303, 401, 404}
+
+
+async def _raw(client, request: bytes) -> tuple[bytes, bytes]:
+    """Send `request` as bytes on a new connection; the response's head and body (the server closes after it)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+        return head, await asyncio.wait_for(reader.readexactly(length), 10)
+    finally:
+        writer.close()
+
+
+async def test_an_oversized_authorization_header_is_a_problem_that_does_not_echo_the_token(client):
+    """aiohttp refused a header over 8190 bytes with text/plain quoting its first 100 bytes (the token's start).
+
+    A token just under the limit is still an ordinary 401 problem."""
+    secret = "eyJTOKENSTART" + "A" * 64
+    for size, status, code in ((9 * 1024, 400, "invalid_request"), (20 * 1024, 400, "invalid_request")):
+        token = (secret + "B" * size)[:size]
+        head, body = await _raw(client, b"GET /v1/units HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                        b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+        assert re.match(rb"HTTP/1\.[01] %d " % status, head), head  # aiohttp's parser errors answer as HTTP/1.0
+        assert b"application/problem+json" in head and b"nosniff" in head and b"no-store" in head
+        assert b"aiohttp" not in head and b"Python" not in head
+        problem = json.loads(body)
+        assert (problem["status"], problem["code"]) == (status, code)
+        assert b"TOKENSTART" not in body and b"AAAA" not in body and b"Bearer" not in body
+    head, body = await _raw(client, b"GET /v1/units HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    b"Authorization: Bearer " + b"A" * 8000 + b"\r\n\r\n")
+    assert re.match(rb"HTTP/1\.1 401 ", head) and json.loads(body)["code"] == "invalid_token"
+    head, body = await _raw(client, b"NOT HTTP AT ALL\r\n\r\n")
+    assert re.match(rb"HTTP/1\.[01] 400 ", head), head
+    assert json.loads(body)["code"] == "invalid_request" and b"aiohttp" not in head
 
 
 async def test_request_id_is_echoed_when_safe_and_generated_otherwise(client):

@@ -62,6 +62,15 @@ async def test_pages_need_a_session_and_carry_security_headers(browser):
     assert '<html lang="sv">' in await page.text()
 
 
+async def test_ui_without_its_slash_redirects_to_the_start_page(browser):
+    response = await browser.get("/ui", allow_redirects=False)
+    assert response.status in (302, 303) and response.headers["Location"] == "/ui/"
+    assert response.content_type != "application/problem+json"
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Content-Type-Options"] == "nosniff"
+    followed = await browser.get("/ui")
+    assert followed.status == 200 and followed.url.path == "/ui/sign-in"
+
+
 async def test_behind_a_tls_proxy_the_session_cookie_is_secure(settings):
     app = create_app(replace(settings, secure_cookies="always"))  # TLS ended at the proxy: plain HTTP reaches us
     async with TestClient(TestServer(app)) as client:
@@ -189,6 +198,23 @@ async def test_english_on_request(browser, tokens, api):
     await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": "/ui/clients"})
     page = await (await browser.get("/ui/clients")).text()
     assert '<html lang="en">' in page and "Sign out" in page and "Find client" in page
+
+
+async def test_the_language_form_returns_only_to_a_page_of_the_interface(browser):
+    """`back` becomes the Location header: CR/LF would split it (the connection died), another origin would make
+    the form an open redirect. Both are refused with 400, the language unchanged; a page under /ui/ is where it goes."""
+    csrf = csrf_of(await (await browser.get("/ui/sign-in")).text())
+    for back in ("/ui/clients\r\nSet-Cookie: brygga_ui=stolen", "/ui/\nx", "//evil.example/ui/", "https://evil.example/ui/",
+                 "/ui/\\evil.example", "/uifoo", "/ui/ x", "javascript:alert(1)"):
+        refused = await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": back},
+                                     allow_redirects=False)
+        assert refused.status == 400, back
+        assert "Location" not in refused.headers and "stolen" not in refused.headers.get("Set-Cookie", "")
+        assert '<html lang="sv">' in await refused.text()
+    for back, location in (("/ui/clients?q=a&b=1", "/ui/clients?q=a&b=1"), ("", "/ui/"),
+                           ("/ui/clients/å", "/ui/clients/%C3%A5")):
+        moved = await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": back}, allow_redirects=False)
+        assert (moved.status, moved.headers["Location"]) == (303, location)
 
 
 def test_every_template_string_has_its_english():
@@ -442,3 +468,30 @@ async def test_sessions_under_the_application_role_and_old_ones_cleaned_up(pg_se
         assert await login.fetchval("SELECT has_column_privilege('ui_sessions', 'id_hash', 'UPDATE')") is False
     finally:
         await login.close()
+
+
+async def test_the_development_sign_in_exists_only_with_brygga_dev(settings, tmp_path):
+    """Without BRYGGA_DEV=1 and without BRYGGA_JWKS the app does not start (no key anyone could sign in with);
+    with BRYGGA_JWKS the form takes only a token; with BRYGGA_DEV=1 and no JWKS the form mints one."""
+    from service.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="^BRYGGA_JWKS"):
+        async with TestClient(TestServer(create_app(replace(settings, jwks_path=None)))):
+            pass
+    assert not (settings.data_dir / "dev").exists()
+
+    async with TestClient(TestServer(create_app(replace(settings, dev=True))),
+                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:  # BRYGGA_JWKS wins over BRYGGA_DEV
+        html = await (await client.get("/ui/sign-in")).text()
+        assert 'name="sub"' not in html
+        minted = await client.post("/ui/sign-in", data={"csrf": csrf_of(html), "sub": "admin-1", "role_admin": "on"},
+                                   allow_redirects=False)
+        assert minted.status == 401
+
+    dev = replace(settings, jwks_path=None, keyring_path=None, dev=True, data_dir=tmp_path / "dev-var")
+    async with TestClient(TestServer(create_app(dev)), cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        html = await (await client.get("/ui/sign-in")).text()
+        assert 'name="sub"' in html
+        minted = await client.post("/ui/sign-in", data={"csrf": csrf_of(html), "sub": "admin-1", "role_admin": "on"},
+                                   allow_redirects=False)
+        assert (minted.status, minted.headers["Location"]) == (303, "/ui/")

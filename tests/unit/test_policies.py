@@ -81,3 +81,23 @@ def test_a_principal_without_unit_never_reaches_client_data():
     # Defence in depth: auth refuses such tokens, and the policy does not rely on it.
     decision = decide(Request(_principal(Role.STAFF, unit=None), Permission.CLIENT_READ), Facts(True, True))
     assert not decision and decision.reason_codes == (Reason.NO_UNIT,)
+
+
+def test_the_unit_gate_allows_only_an_active_unit_and_says_why_not():
+    from policies.units import unit_gate
+
+    assert unit_gate(True) and unit_gate(True).legal_basis == "PDL 4:3"
+    assert not unit_gate(False) and unit_gate(False).reason_codes == (Reason.UNIT_INACTIVE,)
+    assert not unit_gate(None) and unit_gate(None).reason_codes == (Reason.UNKNOWN_UNIT,)
+
+
+def test_a_refusal_for_the_tokens_unit_is_audited_under_the_action_its_route_stands_for():
+    from service.app import endpoints
+    from service.audit import Action
+    from service.http.context import attempted_actions
+
+    by_name = {handler.__name__: action for handler, action in attempted_actions(endpoints()).items()}
+    assert by_name["unblock_document"] == Action.DOCUMENT_UNBLOCK
+    assert by_name["block_document"] == Action.DOCUMENT_BLOCK
+    assert by_name["read_content"] == Action.DOCUMENT_READ_CONTENT
+    assert by_name["list_units"] == Action.AUTH_UNKNOWN_UNIT

@@ -75,6 +75,8 @@ BAD_VALUES = [
     ("BRYGGA_DOMAINS", "Police"),
     ("BRYGGA_DOMAINS", "school,Police"),
     ("BRYGGA_DOMAINS", "skola-vård"),
+    ("BRYGGA_DEV", "yes"),
+    ("BRYGGA_DEV", "true"),
 ]
 
 
@@ -192,6 +194,7 @@ ALL_VARIABLES = [
     "BRYGGA_DOMAINS",
     "BRYGGA_METRICS_ALLOW",
     "BRYGGA_LOG_LEVEL",
+    "BRYGGA_DEV",
 ]
 
 
@@ -205,7 +208,7 @@ def test_empty_values_fall_back_to_defaults(blank: str) -> None:
 
 
 def test_effective_paths_default_to_dev_dir_under_data_dir(tmp_path: Path) -> None:
-    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path)})
+    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path), "BRYGGA_DEV": "1"})
     data_dir = tmp_path.resolve()
     assert settings.dev_dir == data_dir / "dev"
     assert settings.effective_jwks_path == data_dir / "dev" / "jwks.json"
@@ -213,7 +216,7 @@ def test_effective_paths_default_to_dev_dir_under_data_dir(tmp_path: Path) -> No
 
 
 def test_effective_paths_default_under_default_data_dir() -> None:
-    settings = load_settings({})
+    settings = load_settings({"BRYGGA_DEV": "1"})
     assert settings.effective_jwks_path == Path("var").resolve() / "dev" / "jwks.json"
     assert settings.effective_keyring_path == Path("var").resolve() / "dev" / "keyring.json"
 
@@ -227,3 +230,30 @@ def test_effective_paths_use_configured_files(tmp_path: Path) -> None:
     assert settings.effective_jwks_path == jwks
     assert settings.effective_keyring_path == keyring
     assert settings.keyring_path == keyring
+    assert not settings.dev_tokens
+
+
+# --------------------------------------------------------------------------- development keys only on request
+
+
+def test_development_keys_are_off_unless_brygga_dev_is_1() -> None:
+    assert load_settings({}).dev is False and load_settings({"BRYGGA_DEV": "0"}).dev is False
+    assert load_settings({"BRYGGA_DEV": "1"}).dev is True
+    assert not load_settings({}).dev_tokens and load_settings({"BRYGGA_DEV": "1"}).dev_tokens
+
+
+def test_without_brygga_dev_a_missing_jwks_or_key_ring_names_the_setting(tmp_path: Path) -> None:
+    """No silent development keys: a production start without BRYGGA_JWKS would trust a key anyone could use."""
+    settings = load_settings({"BRYGGA_DATA_DIR": str(tmp_path)})
+    with pytest.raises(SettingsError, match="^BRYGGA_JWKS: .*BRYGGA_DEV=1"):
+        settings.effective_jwks_path
+    with pytest.raises(SettingsError, match="^BRYGGA_KEYRING: .*BRYGGA_DEV=1"):
+        settings.effective_keyring_path
+    assert not (tmp_path / "dev").exists()
+
+
+def test_a_configured_jwks_is_used_even_with_brygga_dev_and_then_no_development_tokens(tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    settings = load_settings({"BRYGGA_JWKS": str(jwks), "BRYGGA_DEV": "1"})
+    assert settings.effective_jwks_path == jwks and not settings.dev_tokens
