@@ -12,11 +12,12 @@ import jinja2
 from aiohttp import web
 
 from . import auditor, signin, staff
-from .pages import redirect
+from .pages import page, redirect
 
 HERE = Path(__file__).resolve().parent
 
 
+@page(signed_in=False)
 async def _root(request: web.Request) -> web.Response:
     """/ui without its slash: to the start page (a redirect with its Location, like every other)."""
     return redirect(request, "/ui/")
