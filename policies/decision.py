@@ -24,7 +24,9 @@ class Reason(StrEnum):
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_PENDING = "consent_pending"
     CONSENT_REVOKED = "consent_revoked"
-    EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"
+    EMERGENCY_DOMAIN_NOT_COVERED = "emergency_domain_not_covered"  # a grant for another domain than the document's
+    EMERGENCY_DOMAIN_NOT_PERMITTED = "emergency_domain_not_permitted"  # opening a grant for a domain not configured
+    EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"  # the caller's unit (or the document's domain) is not permitted
     FORBIDDEN_ROLE = "forbidden_role"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"

@@ -60,10 +60,11 @@ class Consent:
 
 @dataclass(frozen=True, slots=True)
 class EmergencyGrant:
-    """Time-boxed, reasoned emergency access of one person in one unit to one client."""
+    """Time-boxed, reasoned emergency access of one person in one unit to one client's records of one domain."""
 
     id: str
     sub: str
     unit: str
     opened_at: datetime
     expires_at: datetime
+    domain: str  # the domain whose records it opens, and no other

@@ -12,7 +12,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from policies.consents import ConsentDraft, check_draft, status
-from policies.decide import Facts, Request, decide
+from policies.decide import Facts, Request, decide, decide_emergency_open
+from policies.decide import may_open_emergency as unit_may_open_emergency
 from policies.decision import Decision, Reason, deny
 from policies.model import Consent, Zone
 from policies.personal_number import is_minor
@@ -20,7 +21,7 @@ from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import ValidationFailed
+from ..errors import Forbidden, ValidationFailed
 from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import consents as consents_store
@@ -183,30 +184,41 @@ async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) 
 
 
 async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict:
-    """Open time-boxed emergency access to the client's records in a permitted domain; flagged for review.
+    """Open time-boxed emergency access to the client's records of `domain`; flagged for review.
 
-    Raises Forbidden, NotFound, ValidationFailed(emergency_not_permitted).
+    The grant opens that domain only. Raises Forbidden (a forbidden role; emergency_not_permitted: the
+    caller's unit is of a domain that may not open emergency access), NotFound, ValidationFailed
+    (emergency_not_permitted: `domain` is not one emergency access may open).
     """
     principal = caller.principal
-    if domain not in rt.settings.emergency_domains:
-        raise ValidationFailed([{"field": "domain", "message": f"emergency access may open only {', '.join(rt.settings.emergency_domains) or 'nothing'}"}],
-                               code="emergency_not_permitted")
+    permitted = ", ".join(rt.settings.emergency_domains) or "nothing"
+    answers = {
+        Reason.EMERGENCY_NOT_PERMITTED: lambda: Forbidden(
+            f"units of your domain may not open emergency access (permitted: {permitted})", code="emergency_not_permitted"),
+        Reason.EMERGENCY_DOMAIN_NOT_PERMITTED: lambda: ValidationFailed(
+            [{"field": "domain", "message": f"emergency access may open only {permitted}"}], code="emergency_not_permitted"),
+    }
+    grant_id = uuid4()
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide(Request(principal, Permission.EMERGENCY_OPEN), facts, rt.policy)
+        decision = decide_emergency_open(Request(principal, Permission.EMERGENCY_OPEN), facts, domain=domain,
+                                         grant_id=str(grant_id), config=rt.policy)
         row = None
         if decision:
-            grant_id = uuid4()
-            # The opening itself is flagged and names the grant, so review starts from the audit log.
-            decision = Decision(True, f"emergency:{grant_id}", (), "BrB 24:4; Lag (2022:913)", flagged=True)
             row = await consents_store.insert_grant(
-                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub,
+                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
                 reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
                 hours=rt.settings.emergency_hours,
             )
         await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision)
-    return {"id": row["id"], "client_id": client_id, "domain": domain, "opened_at": row["opened_at"], "expires_at": row["expires_at"]}
+    raise_if_denied(decision, answers)
+    return {"id": row["id"], "client_id": client_id, "domain": row["domain"], "opened_at": row["opened_at"],
+            "expires_at": row["expires_at"]}
+
+
+def may_open_emergency(rt: Runtime, caller: Caller) -> bool:
+    """Whether the caller's unit is of a domain whose units may open emergency access (the UI offers it only then)."""
+    return unit_may_open_emergency(caller.principal, rt.policy)
 
 
 async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict | None:

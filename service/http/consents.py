@@ -76,9 +76,10 @@ async def read_consent_fhir(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/v1/clients/{client_id}/emergency-access", summary="Open time-boxed emergency access (nödåtkomst), flagged for review",
+    "/v1/clients/{client_id}/emergency-access",
+    summary="Open time-boxed emergency access (nödåtkomst) to one domain's records, flagged for review",
     permission=Permission.EMERGENCY_OPEN, body=EmergencyIn, responses={201: EmergencyOut},
-    errors=(*_NOT_FOUND, (422, "emergency_not_permitted")),
+    errors=(*_NOT_FOUND, (403, "emergency_not_permitted"), (422, "emergency_not_permitted")),
 )
 async def open_emergency(request: web.Request) -> web.Response:
     caller = await authenticate(request)

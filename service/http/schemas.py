@@ -310,7 +310,8 @@ class ConsentOut(Out):
 
 class EmergencyIn(Body):
     reason: paragraph(2000, min_length=20)
-    domain: DomainName = Field(default="health", description="the domain whose records the grant opens (must be permitted)")
+    domain: DomainName = Field(default="health", description="the domain whose records the grant opens, and no other "
+                                                             "(must be permitted: BRYGGA_EMERGENCY_DOMAINS)")
 
 
 class EmergencyOut(Out):

@@ -36,10 +36,10 @@ SELECT EXISTS (SELECT 1 FROM documents
 """
 _unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
 _insert_grant_sql = """
-INSERT INTO emergency_grants (id, client_id, unit_id, sub, reason_sealed, opened_at, expires_at)
-SELECT $1, $2, $3, $4, $5, clock.t, clock.t + make_interval(hours => $6)
+INSERT INTO emergency_grants (id, client_id, unit_id, sub, domain, reason_sealed, opened_at, expires_at)
+SELECT $1, $2, $3, $4, $5, $6, clock.t, clock.t + make_interval(hours => $7)
 FROM (SELECT clock_timestamp() AS t) AS clock
-RETURNING id, opened_at, expires_at
+RETURNING id, domain, opened_at, expires_at
 """
 
 
@@ -75,10 +75,10 @@ async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | 
     return await conn.fetchrow(_unit_zone_sql, unit_id)
 
 
-async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: UUID, unit: str, sub: str,
+async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: UUID, unit: str, sub: str, domain: str,
                        reason_sealed: bytes, hours: int) -> asyncpg.Record:
-    """Open an emergency grant that expires `hours` from now (database clock)."""
-    return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, reason_sealed, hours)
+    """Open an emergency grant to the client's records of `domain` that expires `hours` from now (database clock)."""
+    return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, domain, reason_sealed, hours)
 
 
 _active_grant_sql = """

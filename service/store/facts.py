@@ -25,7 +25,8 @@ _consents_json = """
 """
 _grants_json = """
 (SELECT coalesce(json_agg(json_build_object(
-     'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'opened_at', g.opened_at, 'expires_at', g.expires_at)), '[]')
+     'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'domain', g.domain, 'opened_at', g.opened_at,
+     'expires_at', g.expires_at)), '[]')
  FROM emergency_grants g
  WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock_timestamp()) AS grants
 """
@@ -67,7 +68,7 @@ def _consent(c: dict) -> Consent:
 
 def _grant(g: dict) -> EmergencyGrant:
     return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]),
-                          expires_at=_time(g["expires_at"]))
+                          expires_at=_time(g["expires_at"]), domain=g["domain"])
 
 
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:

@@ -89,8 +89,10 @@ async def client_page(request: web.Request) -> web.Response:
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
         emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
+    # The emergency form only for units that may open emergency access (policies: health care's road by default).
     return render(request, "client.html", client=client, documents=items, emergency=emergency, categories=CATEGORIES,
-                  domains=runtime.settings.emergency_domains, errors={}, values={})
+                  domains=runtime.settings.emergency_domains, errors={}, values={},
+                  may_open_emergency=consents.may_open_emergency(runtime, who))
 
 
 @page()

@@ -1,6 +1,7 @@
 """Consents and emergency access end to end: nothing crosses a zone without a consent that covers it, right now."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -251,6 +252,66 @@ async def test_emergency_rules(client, clinic, db):
     lifetime = datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(grant["opened_at"])
     assert opened.status == 201 and lifetime == timedelta(hours=4)
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'emergency.open' AND flagged") == 1
+    assert await db.fetchval("SELECT domain FROM emergency_grants WHERE id = $1", uuid.UUID(grant["id"])) == "health"
+    # The refused domain is decided in policies/ like every access, and audited as a denial.
+    refused = await db.fetch("SELECT decision, reason_codes FROM audit_events WHERE action = 'emergency.open' "
+                             "AND decision = 'deny'")
+    assert [list(r["reason_codes"]) for r in refused] == [["emergency_domain_not_permitted"]]
+
+
+async def test_an_emergency_grant_opens_only_the_domain_it_was_opened_for(settings, client, clinic, db):
+    """With BRYGGA_EMERGENCY_DOMAINS=health,social a grant for health reads health records, not social ones."""
+    people, client_id = clinic
+    clinician = people["clinician"]
+    social = await created(client, people["iof"], client_id, category="assessment", title="Utredning")
+    health = await created(client, people["minimaria"], client_id, category="journal_note", title="Mini-Maria")
+    reason = "Medvetslös patient, akut behov av uppgifter om medicinering"
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, emergency_domains=("health", "social"))))) as both:
+        opened = await both.post(f"/v1/clients/{client_id}/emergency-access", headers=clinician,
+                                 json={"reason": reason, "domain": "health"})
+        assert opened.status == 201 and (await opened.json())["domain"] == "health"
+        health_grant = (await opened.json())["id"]
+        assert await visible(both, clinician, client_id) == {"Mini-Maria": f"emergency:{health_grant}"}
+        assert (await both.get(f"/v1/documents/{health['id']}/content", headers=clinician)).status == 200
+        assert (await both.get(f"/v1/documents/{social['id']}/content", headers=clinician)).status == 404
+        assert (await both.get(f"/v1/documents/{social['id']}", headers=clinician)).status == 404
+        denied = await db.fetchrow("SELECT decision, reason_codes FROM audit_events WHERE action = 'document.read_content' "
+                                   "AND document_id = $1", uuid.UUID(social["id"]))
+        assert (denied["decision"], list(denied["reason_codes"])) == ("deny", ["emergency_domain_not_covered"])
+        # A grant opened for social records opens them, on its own basis.
+        opened = await both.post(f"/v1/clients/{client_id}/emergency-access", headers=clinician,
+                                 json={"reason": reason, "domain": "social"})
+        social_grant = (await opened.json())["id"]
+        assert (await both.get(f"/v1/documents/{social['id']}/content", headers=clinician)).status == 200
+        assert await visible(both, clinician, client_id) == {"Mini-Maria": f"emergency:{health_grant}",
+                                                             "Utredning": f"emergency:{social_grant}"}
+    stored = await db.fetch("SELECT id::text, domain FROM emergency_grants ORDER BY opened_at")
+    assert [(r["id"], r["domain"]) for r in stored] == [(health_grant, "health"), (social_grant, "social")]
+
+
+@pytest.mark.parametrize("emergency_domains", [("health",), ("health", "social")])
+async def test_only_units_of_a_permitted_domain_open_emergency_access(settings, client, clinic, db, emergency_domains):
+    """Emergency access is health care's rule: social staff open none by default (403, audited as a denial)."""
+    people, client_id = clinic
+    await created(client, people["minimaria"], client_id, category="journal_note", title="Mini-Maria")
+    body = {"reason": "Klienten medvetslös i väntrummet, behöver veta vad som ordinerats", "domain": "health"}
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, emergency_domains=emergency_domains)))) as app:
+        response = await app.post(f"/v1/clients/{client_id}/emergency-access", headers=people["iof"], json=body)
+        if "social" in emergency_domains:  # an installation that chose to let social services open it
+            assert response.status == 201, await response.text()
+            return
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (403, "emergency_not_permitted"), problem
+        # Decided before the client is looked at: an unknown client answers the same.
+        unknown = await app.post(f"/v1/clients/{uuid.uuid4()}/emergency-access", headers=people["iof"], json=body)
+        assert (unknown.status, (await unknown.json())["code"]) == (403, "emergency_not_permitted")
+        assert await visible(app, people["iof"], client_id) == {}
+    assert await db.fetchval("SELECT count(*) FROM emergency_grants") == 0
+    events = await db.fetch("SELECT decision, basis, flagged, reason_codes, client_id::text FROM audit_events "
+                            "WHERE action = 'emergency.open' ORDER BY seq")
+    assert [(e["decision"], e["basis"], e["flagged"], list(e["reason_codes"])) for e in events] == [
+        ("deny", "none", False, ["emergency_not_permitted"])] * 2
+    assert events[0]["client_id"] == client_id
 
 
 async def test_revocation_is_effective_on_every_replica(settings, tokens, clinic, client):

@@ -238,6 +238,22 @@ async def test_emergency_access_shows_a_banner_while_active(browser, tokens, api
     assert opened.status == 200 and "Nödåtkomst aktiv till" in page and 'class="banner"' in page
 
 
+async def test_social_staff_are_not_offered_emergency_access(browser, tokens, api, db):
+    """Emergency access is health care's road: no form for a social unit, and a forged post is refused and audited."""
+    await api.unit("iof-norr")
+    social = api.staff("iof-norr", sub="anna")
+    person = await api.register(social)
+    await api.relation(social, person["id"])
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    page = await (await browser.get(f"/ui/clients/{person['id']}")).text()
+    assert "/emergency" not in page and "Öppna nödåtkomst" not in page
+    forged = await browser.post(f"/ui/clients/{person['id']}/emergency",
+                                data={"csrf": csrf, "reason": "Medvetslös patient, behöver läkemedelslistan", "domain": "health"})
+    assert forged.status == 403
+    assert await db.fetchval("SELECT count(*) FROM emergency_grants") == 0
+    assert await db.fetchval("SELECT reason_codes FROM audit_events WHERE action = 'emergency.open'") == ["emergency_not_permitted"]
+
+
 async def test_sign_out_and_a_session_that_loses_its_unit_end_at_once(browser, tokens, api):
     await api.unit("iof-norr")
     csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])

@@ -1,11 +1,11 @@
 """Property-based tests of decide(): a reference written from the rules, and invariants.
 
 The reference below (`reference`) is written from the specification of the access
-rules (role gate → unit → client → relations:open → uploader → not uploader →
-relation → no document → block → zone / consent / emergency → owning unit →
-shredded), independently of policies/decide.py; the first property checks that the
-two agree on every generated world. The invariants after it are phrased directly
-on the world, without the reference.
+rules (role gate → unit → opening emergency access only from a unit of a permitted
+domain → client → relations:open → uploader → not uploader → relation → no document
+→ block → zone / consent / emergency → owning unit → shredded), independently of
+policies/decide.py; the first property checks that the two agree on every generated
+world. The invariants after it are phrased directly on the world, without the reference.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide
+from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide, decide_emergency_open
 from policies.model import Consent, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
@@ -42,8 +42,8 @@ OFFSETS = tuple(timedelta(seconds=s) for s in (-30 * 86400, -3600, -1, 0, 1, 360
     timedelta(microseconds=-1), timedelta(microseconds=1))
 
 # Around 3000 worlds for the reference, fewer for each invariant: the whole file runs in about 20 s.
-EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "across_zones": 800, "dead_consents": 500,
-            "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
+EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "emergency_open": 400, "across_zones": 800,
+            "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
 
 
 def _settings(n: int):
@@ -142,12 +142,17 @@ def _visibility(request: Request, facts: Facts, config: PolicyConfig) -> Outcome
     opening = sorted(cid for cid, failure in failures.items() if failure is None)
     if opening:
         return _granted(f"consent:{opening[0]}")
-    grants = sorted(g.id for g in facts.emergency_grants if _grant_active(g, who, now))
-    permitted = doc.zone.domain in config.emergency_domains
-    if grants and permitted:
-        return _granted(f"emergency:{grants[0]}", flagged=True)
+    # A grant opens the domain it was opened for, and only while both that domain and the holder's own
+    # domain are ones the configuration lets emergency access reach and open.
+    active = [g for g in facts.emergency_grants if _grant_active(g, who, now)]
+    for_this_domain = sorted(g.id for g in active if g.domain == doc.zone.domain)
+    permitted = {doc.zone.domain, who.zone.domain} <= config.emergency_domains
+    if for_this_domain and permitted:
+        return _granted(f"emergency:{for_this_domain[0]}", flagged=True)
     why = {failure for failure in failures.values() if failure is not None}
-    if grants and not permitted:
+    if len(for_this_domain) < len(active):
+        why.add("emergency_domain_not_covered")
+    if for_this_domain and not permitted:
         why.add("emergency_not_permitted")
     return _refused(*sorted(why)) if why else _refused("no_consent")
 
@@ -158,6 +163,8 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
         return _refused("forbidden_role")
     if who.unit is None or who.zone is None:
         return _refused("no_unit")
+    if permission == Permission.EMERGENCY_OPEN and who.zone.domain not in config.emergency_domains:
+        return _refused("emergency_not_permitted")  # health care's road: other units never open it
     if not facts.client_exists:
         return _refused("unknown_client")
     if permission == Permission.RELATION_OPEN:
@@ -181,6 +188,16 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
     if permission == Permission.DOCUMENT_READ_CONTENT and doc.shredded:
         return _refused("shredded")
     return visible
+
+
+def reference_emergency_open(request: Request, facts: Facts, config: PolicyConfig, domain: str, grant_id: str) -> Outcome:
+    """Opening a grant: everything the reference asks of the request, then the domain asked for must be permitted."""
+    general = reference(request, facts, config)
+    if not general.allowed:
+        return general
+    if domain not in config.emergency_domains:
+        return _refused("emergency_domain_not_permitted")
+    return _granted(f"emergency:{grant_id}", flagged=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +306,8 @@ def worlds(draw) -> World:
     for gid in _ids(draw, "e", draw(_INDEX) % 4):
         gsub = sub if _chance(draw, 75) else _pick(draw, SUBS)
         gunit = unit if unit is not None and _chance(draw, 75) else _pick(draw, all_units)
-        grants.append(EmergencyGrant(gid, gsub, gunit, _instant(draw, now), _instant(draw, now)))
+        gdomain = document.zone.domain if document is not None and _chance(draw, 60) else _pick(draw, DOMAINS)
+        grants.append(EmergencyGrant(gid, gsub, gunit, _instant(draw, now), _instant(draw, now), gdomain))
 
     facts = Facts(
         client_exists=not _chance(draw, 8),
@@ -369,6 +387,18 @@ def test_decide_agrees_with_the_reference_on_cross_zone_reads(world):
     _agree(world)
 
 
+@_settings(EXAMPLES["emergency_open"])
+@given(worlds(), st.sampled_from(DOMAINS + ("elderly_care",)))
+def test_opening_emergency_access_agrees_with_the_reference(world, domain):
+    request = replace(world.request, permission=Permission.EMERGENCY_OPEN)
+    facts = replace(world.facts, document=None)  # a grant is opened on the client, not on one document
+    got = decide_emergency_open(request, facts, domain=domain, grant_id="g1", config=world.config)
+    want = reference_emergency_open(request, facts, world.config, domain, "g1")
+    event(f"{'allow' if want.allowed else 'deny'}: {','.join(want.reasons or ())}")
+    assert (got.allowed, str(got.basis), got.flagged, tuple(map(str, got.reason_codes))) == (
+        want.allowed, want.basis, want.flagged, want.reasons), (got, want)
+
+
 # ---------------------------------------------------------------------------------------------
 # Invariants, phrased on the world directly
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +446,9 @@ def test_never_across_zones_without_a_covering_consent_or_a_permitted_emergency(
         now = world.facts.now
         assert grant.sub == who.sub and grant.unit == who.unit
         assert now is not None and grant.opened_at <= now < grant.expires_at
+        assert grant.domain == doc.zone.domain  # a grant opens its own domain, no other
         assert doc.zone.domain in world.config.emergency_domains
+        assert who.zone.domain in world.config.emergency_domains  # held by a unit that may open one
         assert decision.flagged
     else:
         pytest.fail(f"allowed across zones on basis {decision.basis!r}")
@@ -558,20 +590,46 @@ def test_a_pending_consent_opens_at_valid_from_and_closes_at_valid_until():
 
 
 def test_emergency_opens_only_health_by_default():
-    grant = EmergencyGrant("e1", "anna", "iof-norr", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-    social_worker = _staff("iof-norr", SOCIAL)
-    health_record = _document("journal_note", zone=HEALTH, unit="vc-centrum")
-    decision = _read(health_record, who=social_worker, grants=(grant,))
+    region = Zone("region-skane", "health")
+    grant = EmergencyGrant("e1", "anna", "vc-centrum", NOW - timedelta(hours=1), NOW + timedelta(hours=1), "health")
+    other_region_record = _document("journal_note", zone=region, unit="psykiatri")
+    decision = _read(other_region_record, grants=(grant,))
     assert decision and decision.basis == "emergency:e1" and decision.flagged
     # A health professional's emergency grant does not open social services' documents by default.
-    nurse_grant = replace(grant, unit="vc-centrum")
-    denied = _read(_document(), _consent(valid_until=NOW), grants=(nurse_grant,))
+    social_grant = replace(grant, domain="social")
+    denied = _read(_document(), _consent(valid_until=NOW), grants=(social_grant,))
     assert not denied and _codes(denied) == ("consent_expired", "emergency_not_permitted")
-    opened = _read(_document(), grants=(nurse_grant,), config=PolicyConfig(frozenset({"social", "health"})))
+    both = PolicyConfig(frozenset({"social", "health"}))
+    opened = _read(_document(), grants=(social_grant,), config=both)
     assert opened.basis == "emergency:e1" and opened.flagged
+    # A grant opens the domain it was opened for, and no other, whatever the configuration permits.
+    assert _codes(_read(_document(), grants=(grant,), config=both)) == ("emergency_domain_not_covered",)
     # Someone else's grant, an expired one, or one from another unit of the caller: nothing to open.
-    for other in (replace(grant, sub="bertil"), replace(grant, expires_at=NOW), replace(grant, unit="iof-soder")):
-        assert _codes(_read(health_record, who=social_worker, grants=(other,))) == ("no_consent",)
+    for other in (replace(grant, sub="bertil"), replace(grant, expires_at=NOW), replace(grant, unit="vc-oster")):
+        assert _codes(_read(other_region_record, grants=(other,))) == ("no_consent",)
     # The block holds against the emergency too.
-    blocked = replace(health_record, blocked=True)
-    assert _codes(_read(blocked, who=social_worker, grants=(grant,))) == ("blocked",)
+    blocked = replace(other_region_record, blocked=True)
+    assert _codes(_read(blocked, grants=(grant,))) == ("blocked",)
+
+
+def test_social_staff_neither_open_nor_use_emergency_access_by_default():
+    social_worker = _staff("iof-norr", SOCIAL)
+    facts = Facts(True, True, None, NOW)
+    opening = decide_emergency_open(Request(social_worker, Permission.EMERGENCY_OPEN), facts, domain="health", grant_id="g")
+    assert not opening and _codes(opening) == ("emergency_not_permitted",)
+    # Decided on the unit alone, before the client: an unknown client gets the same answer.
+    unknown = decide(Request(social_worker, Permission.EMERGENCY_OPEN), Facts(False, False))
+    assert _codes(unknown) == ("emergency_not_permitted",)
+    # A grant a social unit holds (opened before the rule, or before the configuration changed) opens nothing.
+    grant = EmergencyGrant("e1", "anna", "iof-norr", NOW - timedelta(hours=1), NOW + timedelta(hours=1), "health")
+    health_record = _document("journal_note", zone=HEALTH, unit="vc-centrum")
+    assert _codes(_read(health_record, who=social_worker, grants=(grant,))) == ("emergency_not_permitted",)
+    # Where the installation permits social services too, both work.
+    both = PolicyConfig(frozenset({"social", "health"}))
+    assert decide_emergency_open(Request(social_worker, Permission.EMERGENCY_OPEN), facts, domain="health",
+                                 grant_id="g", config=both).basis == "emergency:g"
+    assert _read(health_record, who=social_worker, grants=(grant,), config=both).basis == "emergency:e1"
+    # A health unit may not open a domain the configuration does not name.
+    nurse = _staff()
+    refused = decide_emergency_open(Request(nurse, Permission.EMERGENCY_OPEN), facts, domain="social", grant_id="g")
+    assert _codes(refused) == ("emergency_domain_not_permitted",)
