@@ -4,7 +4,8 @@ Pure: facts in, decision out; no I/O and no clock (`facts.now` is the database's
 clock, read in the same round trip as the facts). Order: role gate → (opening
 emergency access: the caller's unit of a permitted domain) → the client exists →
 uploader (system metadata) → an active relation of the caller's unit → block →
-same zone → a consent covering (from zone, to zone/unit, category, purpose, now) →
+same zone → a consent confirmed by the holding zone covering (from zone, to
+zone/unit, category, purpose, now) →
 an emergency grant for the document's domain, of a unit and into a domain both
 permitted → deny.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .consents import is_confirmed, status
 from .decision import Basis, Decision, Reason, allow, deny
 from .model import ALL_CATEGORIES, Consent, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
@@ -149,6 +151,34 @@ def decide_emergency_open(request: Request, facts: Facts, *, domain: str, grant_
     return allow(f"emergency:{grant_id}", legal_basis=_EMERGENCY_LAW, flagged=True)
 
 
+def decide_consent(request: Request, facts: Facts, consent: Consent, config: PolicyConfig = DEFAULT_CONFIG) -> Decision:
+    """A decision on one consent (read, revoke, confirm) of the client `facts` describe.
+
+    The rules of decide() first (role, client, relation); then the caller's zone must be one the consent
+    names (the zones holding and receiving a client's records are themselves sensitive: others get
+    not_party, a 404). Confirming is the holding (from) zone's alone (not_holding_zone): secrecy is its
+    to lift, with the client (OSL 12:2; 25:1, 26:1); a revoked or expired consent cannot be confirmed.
+    Confirming a confirmed one changes nothing and is allowed.
+    """
+    decision = decide(request, facts, config)
+    if not decision:
+        return decision
+    who = request.principal
+    if who.zone not in (consent.from_zone, consent.to_zone):
+        return deny(Reason.NOT_PARTY, legal_basis="OSL 25:1, 26:1")
+    if request.permission is Permission.CONSENT_CONFIRM:
+        if who.zone != consent.from_zone:
+            return deny(Reason.NOT_HOLDING_ZONE, legal_basis="OSL 12:2; 25:1, 26:1")
+        if facts.now is None:
+            return deny(Reason.NO_CONSENT)  # without a clock nothing can be shown to be in force
+        now_status = status(consent, now=facts.now)
+        if now_status == "revoked":
+            return deny(Reason.CONSENT_REVOKED, legal_basis="OSL 12:2")
+        if now_status == "expired":
+            return deny(Reason.CONSENT_EXPIRED, legal_basis="OSL 12:2")
+    return decision
+
+
 def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, purpose: str, now: datetime) -> Reason | None:
     """None when `consent` opens `document` to `principal` for `purpose` at `now`, else why not."""
     if consent.to_unit is not None and consent.to_unit != principal.unit:
@@ -159,6 +189,9 @@ def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, p
         return Reason.CONSENT_PENDING
     if now >= consent.valid_until:
         return Reason.CONSENT_EXPIRED
+    # Recorded by the receiving zone: it opens nothing until the zone holding the records confirms it.
+    if not is_confirmed(consent, now=now):
+        return Reason.CONSENT_UNCONFIRMED
     if document.category == _SIP:
         if _SIP not in consent.categories:
             return Reason.CATEGORY_NOT_COVERED

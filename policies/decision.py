@@ -24,6 +24,7 @@ class Reason(StrEnum):
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_PENDING = "consent_pending"
     CONSENT_REVOKED = "consent_revoked"
+    CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone
     EMERGENCY_DOMAIN_NOT_COVERED = "emergency_domain_not_covered"  # a grant for another domain than the document's
     EMERGENCY_DOMAIN_NOT_PERMITTED = "emergency_domain_not_permitted"  # opening a grant for a domain not configured
     EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"  # the caller's unit (or the document's domain) is not permitted
@@ -32,6 +33,7 @@ class Reason(StrEnum):
     NO_CONSENT = "no_consent"
     NO_RELATION = "no_relation"
     NO_UNIT = "no_unit"
+    NOT_HOLDING_ZONE = "not_holding_zone"  # only the zone that holds the information confirms a consent
     NOT_OWNING_UNIT = "not_owning_unit"
     NOT_PARTY = "not_party"
     NOT_UPLOADER = "not_uploader"

@@ -45,7 +45,12 @@ ALL_CATEGORIES = "*"
 @dataclass(frozen=True, slots=True)
 class Consent:
     """The client's permission that categories may go from one zone to another zone (or one unit of it),
-    for purposes, between two instants (OSL 12:2). Never edited; revocation is a timestamp."""
+    for purposes, between two instants (OSL 12:2). Never edited; confirmation and revocation are timestamps.
+
+    `confirmed_at`: when the holding (from) zone stood behind it: at recording when one of its units
+    recorded it (or the client gave it themself), later when a unit of it confirmed one the receiving
+    zone recorded. Until then (None, the default) it opens nothing.
+    """
 
     id: str
     from_zone: Zone
@@ -56,6 +61,7 @@ class Consent:
     valid_from: datetime
     valid_until: datetime
     revoked_at: datetime | None = None
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ _consents_json = """
      'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
      'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
      'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
-     'valid_until', c.valid_until, 'revoked_at', c.revoked_at)), '[]')
+     'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at)), '[]')
  FROM consents c WHERE c.client_id = {client} AND c.to_organisation = $3 AND c.to_domain = $4) AS consents
 """
 _grants_json = """
@@ -63,6 +63,7 @@ def _consent(c: dict) -> Consent:
         to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
         categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
         valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
+        confirmed_at=_time(c["confirmed_at"]),
     )
 
 

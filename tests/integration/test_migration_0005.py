@@ -4,6 +4,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import pytest
+
 from service.database import load_migrations, migrate
 
 NOW = datetime.now(UTC)
@@ -41,3 +44,31 @@ async def test_grants_opened_before_0005_open_health_records(db):
     # New grants must say which domain they open: there is no default any more.
     assert await db.fetchval("SELECT column_default FROM information_schema.columns "
                              "WHERE table_name = 'emergency_grants' AND column_name = 'domain'") is None
+
+
+async def test_consents_recorded_before_0005_count_as_confirmed_at_their_recording(db):
+    """Recorded under v1's rules, they stay in force; the ones the receiving zone recorded are marked as such."""
+    await _at_0004(db)
+    client_id = await _client(db)
+    consents = {}
+    for name, recorder, revoked in (("holding", "iof", False), ("receiving", "beroende", False), ("revoked", "iof", True)):
+        consents[name] = uuid.uuid4()
+        await db.execute(
+            "INSERT INTO consents (id, client_id, from_organisation, from_domain, to_organisation, to_domain, categories,"
+            " purposes, valid_from, valid_until, given_by, form, maturity_assessed, recorded_by, recorded_by_unit)"
+            " VALUES ($1, $2, 'malmo-stad', 'social', 'region-skane', 'health', '{*}', '{care}', $3, $4, 'client',"
+            " 'verbal', false, $5, $6)", consents[name], client_id, NOW - timedelta(days=1), NOW + timedelta(days=30),
+            f"hsa-{recorder}", recorder)
+        if revoked:
+            await db.execute("UPDATE consents SET revoked_at = clock_timestamp(), revoked_by = 'hsa-iof' WHERE id = $1",
+                             consents[name])
+    await migrate(db)
+    rows = {r["id"]: r for r in await db.fetch(
+        "SELECT id, recorded_at, confirmed_at, confirmed_by, confirmed_by_unit FROM consents")}
+    assert all(row["confirmed_at"] == row["recorded_at"] for row in rows.values())
+    assert [(rows[consents[name]]["confirmed_by"], rows[consents[name]]["confirmed_by_unit"])
+            for name in ("holding", "receiving", "revoked")] == [
+        ("hsa-iof", "iof"), ("brygga:v1-rules", None), ("hsa-iof", "iof")]
+    # The trigger is back on: nothing else changes.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await db.execute("UPDATE consents SET categories = '{sip}' WHERE id = $1", consents["holding"])

@@ -3,9 +3,12 @@
 The reference below (`reference`) is written from the specification of the access
 rules (role gate → unit → opening emergency access only from a unit of a permitted
 domain → client → relations:open → uploader → not uploader → relation → no document
-→ block → zone / consent / emergency → owning unit → shredded), independently of
+→ block → zone / consent (in force, confirmed by the holding zone, covering) /
+emergency (the grant's own domain) → owning unit → shredded), independently of
 policies/decide.py; the first property checks that the two agree on every generated
 world. The invariants after it are phrased directly on the world, without the reference.
+Opening emergency access and the decisions on one consent (read, revoke, confirm)
+have small references of their own at the end.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide, decide_emergency_open
+from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide, decide_consent, decide_emergency_open
 from policies.model import Consent, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
@@ -42,8 +45,8 @@ OFFSETS = tuple(timedelta(seconds=s) for s in (-30 * 86400, -3600, -1, 0, 1, 360
     timedelta(microseconds=-1), timedelta(microseconds=1))
 
 # Around 3000 worlds for the reference, fewer for each invariant: the whole file runs in about 20 s.
-EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "emergency_open": 400, "across_zones": 800,
-            "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
+EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "emergency_open": 400, "on_consent": 400,
+            "across_zones": 800, "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
 
 
 def _settings(n: int):
@@ -120,10 +123,15 @@ def _content_failure(consent: Consent, category: str, purpose: str) -> str | Non
     return None
 
 
+def _unconfirmed(consent: Consent, now: datetime) -> str | None:
+    """A consent the receiving zone recorded counts only from the holding zone's confirmation on."""
+    return None if consent.confirmed_at is not None and not consent.confirmed_at > now else "consent_unconfirmed"
+
+
 def _first_failure(consent: Consent, who: Principal, category: str, purpose: str, now: datetime) -> str | None:
     if not (consent.to_unit is None or consent.to_unit == who.unit):
         return "unit_not_covered"
-    return _in_force(consent, now) or _content_failure(consent, category, purpose)
+    return _in_force(consent, now) or _unconfirmed(consent, now) or _content_failure(consent, category, purpose)
 
 
 def _grant_active(grant: EmergencyGrant, who: Principal, now: datetime) -> bool:
@@ -299,7 +307,10 @@ def worlds(draw) -> World:
         valid_from = _instant(draw, now)
         valid_until = _instant(draw, now) if _chance(draw, 40) else valid_from + timedelta(days=365)
         revoked_at = None if _chance(draw, 60) else _instant(draw, now)
-        consents.append(Consent(cid, from_zone, to_zone, to_unit, categories, purposes, valid_from, valid_until, revoked_at))
+        # Mostly confirmed (at recording, or later by the holding zone: perhaps after now); sometimes still waiting.
+        confirmed_at = None if _chance(draw, 20) else _instant(draw, now)
+        consents.append(Consent(cid, from_zone, to_zone, to_unit, categories, purposes, valid_from, valid_until, revoked_at,
+                                confirmed_at))
 
     # Emergency grants: the caller's (in its unit or another), or someone else's; active or not.
     grants = []
@@ -349,7 +360,8 @@ def cross_zone_reads(draw) -> World:
         frozenset({purpose}) | _subset(draw, PURPOSES),
         now - _pick(draw, [timedelta(0), timedelta(days=1)]),
         now + _pick(draw, [timedelta(microseconds=1), timedelta(days=1)]),
-        _pick(draw, [None, now + timedelta(microseconds=1), now + timedelta(days=2)]))
+        _pick(draw, [None, now + timedelta(microseconds=1), now + timedelta(days=2)]),
+        now - _pick(draw, [timedelta(0), timedelta(days=2)]))
     consents = list(world.facts.consents)
     consents.insert(draw(_INDEX) % (len(consents) + 1), covering)
     permission = _pick(draw, [Permission.DOCUMENT_READ_CONTENT, Permission.DOCUMENT_READ_METADATA])
@@ -415,6 +427,8 @@ def _opens_now(consent: Consent, world: World) -> bool:
         return False
     if not consent.valid_from <= now < consent.valid_until:
         return False
+    if consent.confirmed_at is None or consent.confirmed_at > now:  # the holding zone has not stood behind it
+        return False
     if doc.category == "sip":
         return "sip" in consent.categories and purpose == "coordination" and "coordination" in consent.purposes
     return bool({doc.category, WILDCARD} & consent.categories) and purpose in consent.purposes
@@ -463,6 +477,19 @@ def test_revoked_or_expired_consents_never_open(world):
             if (c.revoked_at is not None and c.revoked_at <= now) or now >= c.valid_until]
     decision = world.with_consents(dead).decide()
     assert not str(decision.basis).startswith("consent:"), decision
+
+
+@_settings(EXAMPLES["dead_consents"])
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_consents_the_holding_zone_has_not_confirmed_never_open(world):
+    now = world.facts.now
+    assume(now is not None)
+    waiting = [c for c in world.facts.consents if c.confirmed_at is None or c.confirmed_at > now]
+    decision = world.with_consents(waiting).decide()
+    assert not str(decision.basis).startswith("consent:"), decision
+    # Confirming them later changes nothing before the confirmation's instant.
+    later = [replace(c, confirmed_at=now + timedelta(microseconds=1)) for c in world.facts.consents]
+    assert not str(world.with_consents(later).decide().basis).startswith("consent:")
 
 
 @st.composite
@@ -536,9 +563,10 @@ def _document(category: str = "assessment", zone: Zone = SOCIAL, unit: str = "io
 
 
 def _consent(cid: str = "c1", *, categories=("*",), purposes=("care",), to_unit=None, from_zone=SOCIAL,
-             to_zone=HEALTH, valid_from=NOW - DAY, valid_until=NOW + DAY, revoked_at=None) -> Consent:
+             to_zone=HEALTH, valid_from=NOW - DAY, valid_until=NOW + DAY, revoked_at=None,
+             confirmed_at=NOW - DAY) -> Consent:
     return Consent(cid, from_zone, to_zone, to_unit, frozenset(categories), frozenset(purposes),
-                   valid_from, valid_until, revoked_at)
+                   valid_from, valid_until, revoked_at, confirmed_at)
 
 
 def _read(document: DocumentFacts, *consents: Consent, purpose: str = "care", who: Principal | None = None,
@@ -633,3 +661,60 @@ def test_social_staff_neither_open_nor_use_emergency_access_by_default():
     nurse = _staff()
     refused = decide_emergency_open(Request(nurse, Permission.EMERGENCY_OPEN), facts, domain="social", grant_id="g")
     assert _codes(refused) == ("emergency_domain_not_permitted",)
+
+
+def test_a_consent_opens_only_once_the_holding_zone_confirmed_it():
+    assert _codes(_read(_document(), _consent(confirmed_at=None))) == ("consent_unconfirmed",)
+    assert _codes(_read(_document(), _consent(confirmed_at=NOW + timedelta(microseconds=1)))) == ("consent_unconfirmed",)
+    assert _read(_document(), _consent(confirmed_at=NOW)).basis == "consent:c1"
+    # A revoked, pending or expired one says so first: confirming it would not help.
+    assert _codes(_read(_document(), _consent(confirmed_at=None, revoked_at=NOW))) == ("consent_revoked",)
+    assert _codes(_read(_document(), _consent(confirmed_at=None, valid_until=NOW))) == ("consent_expired",)
+    # A confirmed consent beside a waiting one opens on its own.
+    decision = _read(_document(), _consent("c1", confirmed_at=None), _consent("c2"))
+    assert decision.basis == "consent:c2"
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions on one consent (read, revoke, confirm), against a reference of their own
+# ---------------------------------------------------------------------------------------------
+
+def reference_on_consent(request: Request, facts: Facts, consent: Consent, config: PolicyConfig) -> Outcome:
+    """The client rules, then: only the zones a consent names act on it; only the holding zone confirms,
+    and never a revoked or expired consent."""
+    general = reference(request, facts, config)
+    if not general.allowed:
+        return general
+    zone, now = request.principal.zone, facts.now
+    if zone != consent.from_zone and zone != consent.to_zone:
+        return _refused("not_party")
+    if request.permission == Permission.CONSENT_CONFIRM:
+        if zone != consent.from_zone:
+            return _refused("not_holding_zone")
+        if now is None:
+            return Outcome(False, "none", None)
+        if consent.revoked_at is not None and not consent.revoked_at > now:
+            return _refused("consent_revoked")
+        if not now < consent.valid_until:
+            return _refused("consent_expired")
+    return general
+
+
+@_settings(EXAMPLES["on_consent"])
+@given(worlds(), st.sampled_from([Permission.CONSENT_CONFIRM, Permission.CONSENT_READ, Permission.CONSENT_REVOKE]),
+       st.integers(0, 99))
+def test_decisions_on_one_consent_agree_with_the_reference(world, permission, which):
+    assume(world.facts.consents)
+    consent = world.facts.consents[which % len(world.facts.consents)]
+    if world.who.zone is not None and which % 3 == 0:  # often the caller's zone is the holding one
+        consent = replace(consent, from_zone=world.who.zone)
+    request = replace(world.request, permission=permission)
+    facts = replace(world.facts, document=None)
+    got = decide_consent(request, facts, consent, world.config)
+    want = reference_on_consent(request, facts, consent, world.config)
+    event(f"{permission}: {'allow' if want.allowed else ','.join(want.reasons or ('?',))}")
+    assert (got.allowed, str(got.basis)) == (want.allowed, want.basis), (got, want)
+    if want.reasons is None:
+        assert got.reason_codes
+    else:
+        assert tuple(map(str, got.reason_codes)) == want.reasons, (got, want)
