@@ -48,7 +48,8 @@ def random_consent(rng: random.Random, index: int) -> Consent:
                    categories=frozenset(rng.sample(CATEGORIES, rng.randint(1, 4))),
                    purposes=frozenset(rng.sample(PURPOSES, rng.randint(1, 3))),
                    valid_from=start, valid_until=start + timedelta(days=rng.randint(1, 700)),
-                   revoked_at=NOW - timedelta(days=1) if rng.random() < 0.2 else None)
+                   revoked_at=NOW - timedelta(days=1) if rng.random() < 0.2 else None,
+                   confirmed_at=start)  # recorded (or confirmed) by the holding zone
 
 
 def rate(function, seconds: float) -> float:
@@ -73,10 +74,12 @@ async def load_world(dsn: str, consents: list[Consent]) -> uuid.UUID:
                                [(c, c.bytes) for c in clients])
         await conn.executemany(
             "INSERT INTO consents (id, client_id, from_organisation, from_domain, to_organisation, to_domain, categories,"
-            " purposes, valid_from, valid_until, given_by, form, maturity_assessed, recorded_by, recorded_by_unit)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'client', 'verbal', false, 'bench', 'unit-malmo-stad-social')",
+            " purposes, valid_from, valid_until, given_by, form, maturity_assessed, recorded_by, recorded_by_unit,"
+            " confirmed_at, confirmed_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'client', 'verbal', false, 'bench', 'unit-malmo-stad-social',"
+            " $11, 'bench')",
             [(uuid.uuid4(), clients[i % 1000], c.from_zone.organisation, c.from_zone.domain, c.to_zone.organisation,
-              c.to_zone.domain, sorted(c.categories), sorted(c.purposes), c.valid_from, c.valid_until)
+              c.to_zone.domain, sorted(c.categories), sorted(c.purposes), c.valid_from, c.valid_until, c.confirmed_at)
              for i, c in enumerate(consents)])
         await conn.execute("INSERT INTO relations (id, client_id, unit_id, started_by) VALUES ($1, $2, $3, 'bench')",
                            uuid.uuid4(), clients[0], CALLER.unit)

@@ -3,6 +3,12 @@
 A consent must be scoped (recipient zone or unit, categories, purposes, period) and
 not overly general; written consent needs the signed form as evidence; a minor's own
 consent counts only with a recorded maturity assessment (OSL 12:2, 12:3; FB 6:11).
+
+Secrecy is the holding zone's (OSL 25:1, 26:1), so the holding (from) zone stands
+behind every consent that opens its records: one its own unit records is confirmed
+at once; one the receiving (to) zone records waits, `awaiting_confirmation`, opening
+nothing, until a unit of the holding zone confirms it. A consent the client gives
+themself (the client's own view, OSL 12:1, not built yet) needs no one's confirmation.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import Literal
 
 from .model import Consent, Zone
 
-Status = Literal["pending", "active", "expired", "revoked"]
+Status = Literal["awaiting_confirmation", "pending", "active", "expired", "revoked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +33,10 @@ class ConsentDraft:
     form: str
     maturity_assessed: bool
     has_evidence: bool  # an active consent_form document of the same client was named
-    recorder_zone: Zone
+    recorder_zone: Zone | None  # the recording unit's zone; None only when the client records it
+    # The client gives it themself, in their own view (API-1.1 "The client's own view"; not built yet):
+    # no staff member records it, and no zone needs to confirm it.
+    recorded_by_client: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +51,7 @@ def check_draft(draft: ConsentDraft, *, client_is_minor: bool, max_days: int) ->
     problems = []
     if draft.from_zone == draft.to_zone:
         problems.append(RuleViolation("same_zone", "to", "from and to are the same zone; inside a zone no consent is needed"))
-    if draft.recorder_zone not in (draft.from_zone, draft.to_zone):
+    if not draft.recorded_by_client and draft.recorder_zone not in (draft.from_zone, draft.to_zone):
         problems.append(RuleViolation("validation_failed", "from", "the recording unit's zone must be the from or the to zone"))
     if draft.valid_until <= draft.valid_from:
         problems.append(RuleViolation("invalid_period", "valid_until", "must be after valid_from"))
@@ -59,12 +68,32 @@ def check_draft(draft: ConsentDraft, *, client_is_minor: bool, max_days: int) ->
     return problems
 
 
+def confirmed_on_recording(draft: ConsentDraft) -> bool:
+    """Whether the consent is confirmed as it is recorded: by a unit of the holding (from) zone, or by the client.
+
+    One recorded by the receiving (to) zone is not: the zone that holds the records has not stood behind it.
+    """
+    return draft.recorded_by_client or draft.recorder_zone == draft.from_zone
+
+
+def is_confirmed(consent: Consent, *, now: datetime) -> bool:
+    """Whether the holding zone (or the client) stood behind the consent by `now`."""
+    return consent.confirmed_at is not None and consent.confirmed_at <= now
+
+
 def status(consent: Consent, *, now: datetime) -> Status:
-    """pending before valid_from, revoked once revoked, expired from valid_until, else active."""
+    """revoked once revoked; expired from valid_until; awaiting_confirmation until the holding zone confirms it;
+    pending before valid_from; else active.
+
+    An unconfirmed consent that was revoked or expired says so (it can no longer be confirmed); one that
+    waits for confirmation says so before valid_from too, so the holding zone finds it.
+    """
     if consent.revoked_at is not None and consent.revoked_at <= now:
         return "revoked"
-    if now < consent.valid_from:
-        return "pending"
     if now >= consent.valid_until:
         return "expired"
+    if not is_confirmed(consent, now=now):
+        return "awaiting_confirmation"
+    if now < consent.valid_from:
+        return "pending"
     return "active"

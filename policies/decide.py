@@ -1,16 +1,20 @@
 """decide(request, facts) -> Decision: the access rules on one screen (DESIGN.md "The decision").
 
 Pure: facts in, decision out; no I/O and no clock (`facts.now` is the database's
-clock, read in the same round trip as the facts). Order: role gate → the client
-exists → uploader (system metadata) → an active relation of the caller's unit →
-block → same zone → a consent covering (from zone, to zone/unit, category,
-purpose, now) → an emergency grant permitted for the document's domain → deny.
+clock, read in the same round trip as the facts). Order: role gate → (opening
+emergency access: the caller's unit of a permitted domain) → the client exists →
+uploader (system metadata) → an active relation of the caller's unit → block →
+same zone → a consent confirmed by the holding zone covering (from zone, to
+zone/unit, category, purpose, now) →
+an emergency grant for the document's domain, of a unit and into a domain both
+permitted → deny.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .consents import is_confirmed, status
 from .decision import Basis, Decision, Reason, allow, deny
 from .model import ALL_CATEGORIES, Consent, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
@@ -68,12 +72,21 @@ _OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SH
 _SIP = "sip"
 _SIP_PURPOSE = "coordination"
 _OWN_ZONE = allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")  # immutable, so shared
+# Emergency access is health care's road: the emergency rule of coherent records (Lag (2022:913); PDL) and
+# necessity (BrB 24:4). Social services have no such rule, so by default their units open none.
+_EMERGENCY_LAW = "BrB 24:4; Lag (2022:913)"
+_EMERGENCY_NOT_PERMITTED = deny(Reason.EMERGENCY_NOT_PERMITTED, legal_basis=_EMERGENCY_LAW)
 
 
 def decide_unknown_document(request: Request) -> Decision:
     """For a document id that does not exist: the role gate still comes first."""
     gate = role_gate(request.principal.roles, request.permission)
     return gate if not gate else deny(Reason.UNKNOWN_DOCUMENT)
+
+
+def may_open_emergency(principal: Principal, config: PolicyConfig = DEFAULT_CONFIG) -> bool:
+    """Whether the principal's unit is of a domain whose units may open emergency access at all."""
+    return principal.zone is not None and principal.zone.domain in config.emergency_domains
 
 
 def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG) -> Decision:
@@ -84,6 +97,9 @@ def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG
         return gate
     if who.unit is None or who.zone is None:
         return deny(Reason.NO_UNIT, legal_basis="PDL 4:1")
+    # Like a role: a unit of a domain not permitted may never open emergency access, whoever the client is.
+    if request.permission is Permission.EMERGENCY_OPEN and not may_open_emergency(who, config):
+        return _EMERGENCY_NOT_PERMITTED
     # Existence is not revealed: an unknown client and one without relation both read as 404.
     if not facts.client_exists:
         return deny(Reason.UNKNOWN_CLIENT, legal_basis="PDL 4:1")
@@ -117,6 +133,52 @@ def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG
     return decision
 
 
+def decide_emergency_open(request: Request, facts: Facts, *, domain: str, grant_id: str,
+                          config: PolicyConfig = DEFAULT_CONFIG) -> Decision:
+    """Whether `request` may open emergency grant `grant_id` to the client's records of `domain`.
+
+    The rules of decide() first (role, the caller's unit of a permitted domain, the client, a relation);
+    then `domain` must be one emergency access may open. Allowed, the decision names the grant and is
+    flagged, so review starts from the audit log. Raises ValueError for another permission.
+    """
+    if request.permission is not Permission.EMERGENCY_OPEN:
+        raise ValueError(f"decide_emergency_open decides {Permission.EMERGENCY_OPEN}, not {request.permission}")
+    decision = decide(request, facts, config)
+    if not decision:
+        return decision
+    if domain not in config.emergency_domains:
+        return deny(Reason.EMERGENCY_DOMAIN_NOT_PERMITTED, legal_basis=_EMERGENCY_LAW)
+    return allow(f"emergency:{grant_id}", legal_basis=_EMERGENCY_LAW, flagged=True)
+
+
+def decide_consent(request: Request, facts: Facts, consent: Consent, config: PolicyConfig = DEFAULT_CONFIG) -> Decision:
+    """A decision on one consent (read, revoke, confirm) of the client `facts` describe.
+
+    The rules of decide() first (role, client, relation); then the caller's zone must be one the consent
+    names (the zones holding and receiving a client's records are themselves sensitive: others get
+    not_party, a 404). Confirming is the holding (from) zone's alone (not_holding_zone): secrecy is its
+    to lift, with the client (OSL 12:2; 25:1, 26:1); a revoked or expired consent cannot be confirmed.
+    Confirming a confirmed one changes nothing and is allowed.
+    """
+    decision = decide(request, facts, config)
+    if not decision:
+        return decision
+    who = request.principal
+    if who.zone not in (consent.from_zone, consent.to_zone):
+        return deny(Reason.NOT_PARTY, legal_basis="OSL 25:1, 26:1")
+    if request.permission is Permission.CONSENT_CONFIRM:
+        if who.zone != consent.from_zone:
+            return deny(Reason.NOT_HOLDING_ZONE, legal_basis="OSL 12:2; 25:1, 26:1")
+        if facts.now is None:
+            return deny(Reason.NO_CONSENT)  # without a clock nothing can be shown to be in force
+        now_status = status(consent, now=facts.now)
+        if now_status == "revoked":
+            return deny(Reason.CONSENT_REVOKED, legal_basis="OSL 12:2")
+        if now_status == "expired":
+            return deny(Reason.CONSENT_EXPIRED, legal_basis="OSL 12:2")
+    return decision
+
+
 def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, purpose: str, now: datetime) -> Reason | None:
     """None when `consent` opens `document` to `principal` for `purpose` at `now`, else why not."""
     if consent.to_unit is not None and consent.to_unit != principal.unit:
@@ -127,6 +189,9 @@ def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, p
         return Reason.CONSENT_PENDING
     if now >= consent.valid_until:
         return Reason.CONSENT_EXPIRED
+    # Recorded by the receiving zone: it opens nothing until the zone holding the records confirms it.
+    if not is_confirmed(consent, now=now):
+        return Reason.CONSENT_UNCONFIRMED
     if document.category == _SIP:
         if _SIP not in consent.categories:
             return Reason.CATEGORY_NOT_COVERED
@@ -156,10 +221,14 @@ def _across_zones(request: Request, facts: Facts, document: DocumentFacts, confi
     if covering:
         chosen = min(covering, key=lambda consent: consent.id)
         return allow(f"consent:{chosen.id}", legal_basis="OSL 12:2")
-    # Emergency (necessity): reasoned, time-boxed, flagged for review; only where configured (BrB 24:4; PDL).
+    # Emergency (necessity): reasoned, time-boxed, flagged for review. A grant opens the domain it was opened
+    # for and no other, and only while the policy permits both that domain and the holder's unit's domain.
     for grant in sorted(facts.emergency_grants, key=lambda grant: grant.id):
         if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at:
-            if document.zone.domain in config.emergency_domains:
-                return allow(f"emergency:{grant.id}", legal_basis="BrB 24:4; Lag (2022:913)", flagged=True)
-            reasons.add(Reason.EMERGENCY_NOT_PERMITTED)
+            if grant.domain != document.zone.domain:
+                reasons.add(Reason.EMERGENCY_DOMAIN_NOT_COVERED)
+            elif document.zone.domain in config.emergency_domains and may_open_emergency(who, config):
+                return allow(f"emergency:{grant.id}", legal_basis=_EMERGENCY_LAW, flagged=True)
+            else:
+                reasons.add(Reason.EMERGENCY_NOT_PERMITTED)
     return deny(*sorted(reasons or {Reason.NO_CONSENT}), legal_basis="OSL 25:1, 26:1, 8:2")

@@ -52,7 +52,12 @@ ALL_CATEGORIES = "*"
 @dataclass(frozen=True, slots=True)
 class Consent:
     """The client's permission that categories may go from one zone to another zone (or one unit of it),
-    for purposes, between two instants (OSL 12:2). Never edited; revocation is a timestamp."""
+    for purposes, between two instants (OSL 12:2). Never edited; confirmation and revocation are timestamps.
+
+    `confirmed_at`: when the holding (from) zone stood behind it: at recording when one of its units
+    recorded it (or the client gave it themself), later when a unit of it confirmed one the receiving
+    zone recorded. Until then (None, the default) it opens nothing.
+    """
 
     id: str
     from_zone: Zone
@@ -63,14 +68,16 @@ class Consent:
     valid_from: datetime
     valid_until: datetime
     revoked_at: datetime | None = None
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EmergencyGrant:
-    """Time-boxed, reasoned emergency access of one person in one unit to one client."""
+    """Time-boxed, reasoned emergency access of one person in one unit to one client's records of one domain."""
 
     id: str
     sub: str
     unit: str
     opened_at: datetime
     expires_at: datetime
+    domain: str  # the domain whose records it opens, and no other

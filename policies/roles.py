@@ -24,6 +24,7 @@ class Permission(StrEnum):
     CLIENT_LOOKUP = "clients:lookup"
     CLIENT_READ = "clients:read"
     CLIENT_REGISTER = "clients:register"
+    CONSENT_CONFIRM = "consents:confirm"
     CONSENT_GRANT = "consents:grant"
     CONSENT_READ = "consents:read"
     CONSENT_REVOKE = "consents:revoke"
@@ -49,6 +50,7 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.CLIENT_LOOKUP: _CLIENT_WORK_OR_SYSTEM,
     Permission.CLIENT_READ: _CLIENT_WORK,
     Permission.CLIENT_REGISTER: _CLIENT_WORK_OR_SYSTEM,
+    Permission.CONSENT_CONFIRM: _CLIENT_WORK,
     Permission.CONSENT_GRANT: _CLIENT_WORK,
     Permission.CONSENT_READ: _CLIENT_WORK,
     Permission.CONSENT_REVOKE: _CLIENT_WORK,

@@ -22,11 +22,12 @@ from .metrics import child, decisions
 
 class Action(StrEnum):
     """Audited actions (API.md "Audit"); `client.lookup`, `relation.list`, `emergency.review`, `auth.unknown_unit`
-    extend the contract."""
+    extend the contract, `consent.confirm` is API-1.1's."""
 
     CLIENT_LOOKUP = "client.lookup"
     CLIENT_READ = "client.read"
     CLIENT_REGISTER = "client.register"
+    CONSENT_CONFIRM = "consent.confirm"
     CONSENT_GRANT = "consent.grant"
     CONSENT_READ = "consent.read"
     CONSENT_REVOKE = "consent.revoke"

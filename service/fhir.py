@@ -3,7 +3,8 @@
 Mapping: scope patient-privacy; category LOINC 59284-0 (patient consent); policyRule
 OPTIN; provision permit with the period, the recipient (zone or unit) and source
 zone as actors, purposes as v3 ActReason where one fits (else Brygga's own system),
-categories as provision.class. Status: pending → proposed, active → active,
+categories as provision.class. Status: pending and awaiting_confirmation (recorded by
+the receiving zone, not yet confirmed by the holding zone) → proposed, active → active,
 expired and revoked → inactive (revoked also ends the provision period).
 """
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-_STATUS = {"pending": "proposed", "active": "active", "expired": "inactive", "revoked": "inactive"}
+_STATUS = {"awaiting_confirmation": "proposed", "pending": "proposed", "active": "active", "expired": "inactive",
+           "revoked": "inactive"}
 _ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 _PURPOSE = {"care": (_ACT_REASON, "TREAT", "treatment"), "coordination": (_ACT_REASON, "COC", "coordination of care")}
 _BRYGGA = "urn:brygga"

@@ -1,7 +1,9 @@
-"""Consents and emergency access: recorded, read, revoked, each decided by policies and audited.
+"""Consents and emergency access: recorded, confirmed, read, revoked, each decided by policies and audited.
 
 Staff see the consents whose from or to zone is their own zone: a consent names
-the zones that hold the client's information, which is itself sensitive.
+the zones that hold the client's information, which is itself sensitive. One the
+receiving zone records waits for a unit of the holding zone to confirm it
+(policies/consents.py); the holding zone sees it in its list to do so.
 """
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from policies.consents import ConsentDraft, check_draft, status
-from policies.decide import Facts, Request, decide
+from policies.consents import ConsentDraft, Status, check_draft, confirmed_on_recording, status
+from policies.decide import Facts, Request, decide, decide_consent, decide_emergency_open
+from policies.decide import may_open_emergency as unit_may_open_emergency
 from policies.decision import Decision, Reason, deny
 from policies.model import Consent, Zone
 from policies.personal_number import is_minor
@@ -20,7 +23,7 @@ from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import ValidationFailed
+from ..errors import Conflict, Forbidden, ValidationFailed
 from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import consents as consents_store
@@ -40,6 +43,7 @@ def _model(row: Any) -> Consent:
         to_zone=Zone(row["to_organisation"], row["to_domain"]), to_unit=row["to_unit"],
         categories=frozenset(row["categories"]), purposes=frozenset(row["purposes"]),
         valid_from=row["valid_from"], valid_until=row["valid_until"], revoked_at=row["revoked_at"],
+        confirmed_at=row["confirmed_at"],
     )
 
 
@@ -66,11 +70,15 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
         "recorded_at": row["recorded_at"],
         "revoked_at": row["revoked_at"],
         "revoked_by": row["revoked_by"],
+        "confirmed_at": row["confirmed_at"],
+        "confirmed_by": row["confirmed_by"],
+        "confirmed_by_unit": row["confirmed_by_unit"],
     }
 
 
 async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict:
-    """Record a consent (pending until valid_from). Raises Forbidden, NotFound, ConsentRuleBroken."""
+    """Record a consent: active (pending until valid_from) when the holding zone records it, else awaiting
+    the holding zone's confirmation. Raises Forbidden, NotFound, ConsentRuleBroken."""
     principal = caller.principal
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=principal)
@@ -81,7 +89,7 @@ async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict
         await audit.record(conn, Action.CONSENT_GRANT, caller=caller, decision=decision, client_id=client_id,
                            consent_id=row["id"] if row else None)
     raise_if_denied(decision)
-    return consent_json(rt, row, now=facts.now)
+    return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 
 async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: Any, facts: Facts) -> Any:
@@ -116,11 +124,14 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         maturity_assessed=body.maturity_assessed, evidence_document_id=evidence,
         note_sealed=rt.sealer.seal(note, record=_RECORD, record_id=str(consent_id), field="note") if note else None,
         recorded_by=principal.sub, recorded_by_name=principal.name, recorded_by_unit=principal.unit,
+        confirmed=confirmed_on_recording(draft),
     )
 
 
-async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID], limit: int) -> list[dict]:
-    """The client's consent history from or to the caller's zone; raises Forbidden, NotFound."""
+async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID], limit: int,
+               status_now: Status | None = None) -> list[dict]:
+    """The client's consent history from or to the caller's zone (`status_now`: only those with that status now);
+    raises Forbidden, NotFound."""
     principal = caller.principal
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=principal)
@@ -128,25 +139,23 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[dat
         rows = []
         if decision:
             rows = await consents_store.page_for_zone(conn, client_id, organisation=principal.zone.organisation,
-                                                      domain=principal.zone.domain, after=after, limit=limit)
+                                                      domain=principal.zone.domain, after=after, limit=limit,
+                                                      now=facts.now, status=status_now)
         await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision)
     return [consent_json(rt, row, now=facts.now) for row in rows]
 
 
 async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, consent_id: UUID,
-                   permission: Permission) -> tuple[Any, Facts | None, Decision]:
-    """The consent, the facts, and the decision: the client rule, and the caller's zone must be party to it."""
+                   permission: Permission, *, lock: bool = False) -> tuple[Any, Facts | None, Decision]:
+    """The consent, the facts, and the decision (policies.decide_consent: the client rule, the caller's zone
+    party to it, and what `permission` asks besides); `lock` holds the row until the transaction ends."""
     principal = caller.principal
-    row = await consents_store.get(conn, consent_id)
+    row = await consents_store.get(conn, consent_id, lock=lock)
     if row is None:
         return None, None, _unknown(principal, permission)
     facts = await facts_store.for_client(conn, row["client_id"], principal=principal)
-    decision = decide(Request(principal, permission), facts, rt.policy)
-    parties = (Zone(row["from_organisation"], row["from_domain"]), Zone(row["to_organisation"], row["to_domain"]))
-    if decision and principal.zone not in parties:
-        decision = deny(Reason.NOT_PARTY)
-    return row, facts, decision
+    return row, facts, decide_consent(Request(principal, permission), facts, _model(row), rt.policy)
 
 
 def _unknown(principal: Any, permission: Permission) -> Decision:
@@ -182,31 +191,69 @@ async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) 
     return consent_json(rt, row, now=now)
 
 
-async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict:
-    """Open time-boxed emergency access to the client's records in a permitted domain; flagged for review.
+async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict:
+    """Confirm, for the holding zone, a consent the receiving zone recorded: it opens from now on.
 
-    Raises Forbidden, NotFound, ValidationFailed(emergency_not_permitted).
+    Confirming a confirmed consent changes nothing (its first confirmation stands). Raises Forbidden
+    (not_holding_zone: the receiving zone, which sees the consent, cannot confirm it), NotFound (other
+    zones, no relation), Conflict (consent_revoked, consent_expired).
+    """
+    answers = {
+        Reason.NOT_HOLDING_ZONE: lambda: Forbidden("only a unit of the zone holding the records confirms a consent",
+                                                   code="not_holding_zone"),
+        Reason.CONSENT_REVOKED: lambda: Conflict("the consent was revoked; it cannot be confirmed", code="consent_revoked"),
+        Reason.CONSENT_EXPIRED: lambda: Conflict("the consent has expired; it cannot be confirmed", code="consent_expired"),
+    }
+    principal = caller.principal
+    async with rt.pool.acquire() as conn, conn.transaction():
+        # Locked: a revocation committed meanwhile waits, so what is decided on is what is confirmed.
+        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_CONFIRM, lock=True)
+        now = facts.now if facts else None
+        if decision and row["confirmed_at"] is None:
+            row = await consents_store.confirm(conn, consent_id, by=principal.sub, unit=principal.unit) or row
+            now = row["confirmed_at"] or now
+        await audit.record(conn, Action.CONSENT_CONFIRM, caller=caller, decision=decision,
+                           client_id=row["client_id"] if row else None, consent_id=consent_id)
+    raise_if_denied(decision, answers)
+    return consent_json(rt, row, now=now)
+
+
+async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict:
+    """Open time-boxed emergency access to the client's records of `domain`; flagged for review.
+
+    The grant opens that domain only. Raises Forbidden (a forbidden role; emergency_not_permitted: the
+    caller's unit is of a domain that may not open emergency access), NotFound, ValidationFailed
+    (emergency_not_permitted: `domain` is not one emergency access may open).
     """
     principal = caller.principal
-    if domain not in rt.settings.emergency_domains:
-        raise ValidationFailed([{"field": "domain", "message": f"emergency access may open only {', '.join(rt.settings.emergency_domains) or 'nothing'}"}],
-                               code="emergency_not_permitted")
+    permitted = ", ".join(rt.settings.emergency_domains) or "nothing"
+    answers = {
+        Reason.EMERGENCY_NOT_PERMITTED: lambda: Forbidden(
+            f"units of your domain may not open emergency access (permitted: {permitted})", code="emergency_not_permitted"),
+        Reason.EMERGENCY_DOMAIN_NOT_PERMITTED: lambda: ValidationFailed(
+            [{"field": "domain", "message": f"emergency access may open only {permitted}"}], code="emergency_not_permitted"),
+    }
+    grant_id = uuid4()
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide(Request(principal, Permission.EMERGENCY_OPEN), facts, rt.policy)
+        decision = decide_emergency_open(Request(principal, Permission.EMERGENCY_OPEN), facts, domain=domain,
+                                         grant_id=str(grant_id), config=rt.policy)
         row = None
         if decision:
-            grant_id = uuid4()
-            # The opening itself is flagged and names the grant, so review starts from the audit log.
-            decision = Decision(True, f"emergency:{grant_id}", (), "BrB 24:4; Lag (2022:913)", flagged=True)
             row = await consents_store.insert_grant(
-                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub,
+                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
                 reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
                 hours=rt.settings.emergency_hours,
             )
         await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision)
-    return {"id": row["id"], "client_id": client_id, "domain": domain, "opened_at": row["opened_at"], "expires_at": row["expires_at"]}
+    raise_if_denied(decision, answers)
+    return {"id": row["id"], "client_id": client_id, "domain": row["domain"], "opened_at": row["opened_at"],
+            "expires_at": row["expires_at"]}
+
+
+def may_open_emergency(rt: Runtime, caller: Caller) -> bool:
+    """Whether the caller's unit is of a domain whose units may open emergency access (the UI offers it only then)."""
+    return unit_may_open_emergency(caller.principal, rt.policy)
 
 
 async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict | None:

@@ -33,6 +33,7 @@ _ACTION_OF: dict[Permission, Action] = {
     Permission.CLIENT_LOOKUP: Action.CLIENT_LOOKUP,
     Permission.CLIENT_READ: Action.CLIENT_READ,
     Permission.CLIENT_REGISTER: Action.CLIENT_REGISTER,
+    Permission.CONSENT_CONFIRM: Action.CONSENT_CONFIRM,
     Permission.CONSENT_GRANT: Action.CONSENT_GRANT,
     Permission.CONSENT_READ: Action.CONSENT_READ,
     Permission.CONSENT_REVOKE: Action.CONSENT_REVOKE,

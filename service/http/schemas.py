@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from policies.consents import Status as ConsentStatus
+
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
 # then stripped.
@@ -289,7 +291,9 @@ class ConsentOut(Out):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
     id: UUID
     client_id: UUID
-    status: Literal["pending", "active", "expired", "revoked"]
+    status: ConsentStatus = Field(
+        description="awaiting_confirmation: recorded by the receiving (to) zone, it opens nothing until a unit of the "
+                    "holding (from) zone confirms it (POST /v1/consents/{id}/confirm)")
     from_: ZoneOut = Field(alias="from")
     to: RecipientOut
     categories: list[str]
@@ -306,11 +310,17 @@ class ConsentOut(Out):
     recorded_at: datetime
     revoked_at: datetime | None
     revoked_by: str | None
+    confirmed_at: datetime | None = Field(description="when the holding zone stood behind it: at recording when one "
+                                                      "of its units recorded it; null while awaiting confirmation")
+    confirmed_by: str | None = Field(description="who confirmed it; 'brygga:v1-rules' for a consent the receiving "
+                                                 "zone recorded before confirmation existed (counted as confirmed)")
+    confirmed_by_unit: str | None
 
 
 class EmergencyIn(Body):
     reason: paragraph(2000, min_length=20)
-    domain: DomainName = Field(default="health", description="the domain whose records the grant opens (must be permitted)")
+    domain: DomainName = Field(default="health", description="the domain whose records the grant opens, and no other "
+                                                             "(must be permitted: BRYGGA_EMERGENCY_DOMAINS)")
 
 
 class EmergencyOut(Out):

@@ -1,4 +1,4 @@
-"""Consents (history never edited: only revoked, once) and emergency grants."""
+"""Consents (history never edited: only confirmed, once, and revoked, once) and emergency grants."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,21 +9,43 @@ import asyncpg
 _consent_columns = """
 id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories, purposes,
 valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id, note_sealed,
-recorded_by, recorded_by_name, recorded_by_unit, recorded_at, revoked_at, revoked_by
+recorded_by, recorded_by_name, recorded_by_unit, recorded_at, revoked_at, revoked_by,
+confirmed_at, confirmed_by, confirmed_by_unit
 """
+# Confirmed as it is recorded ($20) when the holding zone records it: the recorder confirms it, at the same instant.
 _insert_consent_sql = f"""
 INSERT INTO consents (id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories,
                       purposes, valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id,
-                      note_sealed, recorded_by, recorded_by_name, recorded_by_unit)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                      note_sealed, recorded_by, recorded_by_name, recorded_by_unit, recorded_at,
+                      confirmed_at, confirmed_by, confirmed_by_unit)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, clock.t,
+       CASE WHEN $20::boolean THEN clock.t END, CASE WHEN $20::boolean THEN $17::text END,
+       CASE WHEN $20::boolean THEN $19::text END
+FROM (SELECT clock_timestamp() AS t) AS clock
 RETURNING {_consent_columns}
 """
 _get_consent_sql = f"SELECT {_consent_columns} FROM consents WHERE id = $1"
+_lock_consent_sql = f"SELECT {_consent_columns} FROM consents WHERE id = $1 FOR UPDATE"
+# policies.consents.status in SQL, at the instant $7, so a list can be filtered by status and still page;
+# tests/integration/test_consents.py checks the two agree for every status.
+_status_sql = """
+CASE WHEN revoked_at IS NOT NULL AND revoked_at <= $7 THEN 'revoked'
+     WHEN $7 >= valid_until THEN 'expired'
+     WHEN confirmed_at IS NULL OR confirmed_at > $7 THEN 'awaiting_confirmation'
+     WHEN $7 < valid_from THEN 'pending'
+     ELSE 'active' END
+"""
 _client_consents_sql = f"""
 SELECT {_consent_columns} FROM consents
 WHERE client_id = $1 AND (($2, $3) = (from_organisation, from_domain) OR ($2, $3) = (to_organisation, to_domain))
   AND (recorded_at, id) > ($4, $5)
+  AND ($8::text IS NULL OR {_status_sql} = $8::text)
 ORDER BY recorded_at, id LIMIT $6
+"""
+_confirm_sql = f"""
+UPDATE consents SET confirmed_at = clock_timestamp(), confirmed_by = $2, confirmed_by_unit = $3
+WHERE id = $1 AND confirmed_at IS NULL AND revoked_at IS NULL
+RETURNING {_consent_columns}
 """
 _revoke_sql = f"""
 UPDATE consents SET revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason_sealed = $3
@@ -36,29 +58,38 @@ SELECT EXISTS (SELECT 1 FROM documents
 """
 _unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
 _insert_grant_sql = """
-INSERT INTO emergency_grants (id, client_id, unit_id, sub, reason_sealed, opened_at, expires_at)
-SELECT $1, $2, $3, $4, $5, clock.t, clock.t + make_interval(hours => $6)
+INSERT INTO emergency_grants (id, client_id, unit_id, sub, domain, reason_sealed, opened_at, expires_at)
+SELECT $1, $2, $3, $4, $5, $6, clock.t, clock.t + make_interval(hours => $7)
 FROM (SELECT clock_timestamp() AS t) AS clock
-RETURNING id, opened_at, expires_at
+RETURNING id, domain, opened_at, expires_at
 """
 
 
 async def insert(conn: asyncpg.Connection, **values: object) -> asyncpg.Record:
-    """Record a consent; `values` are the columns of _insert_consent_sql by name."""
+    """Record a consent; `values` are the columns of _insert_consent_sql by name, and `confirmed`:
+    whether the recording confirms it (the recorder and the recording's instant), or it waits."""
     order = ("id", "client_id", "from_organisation", "from_domain", "to_organisation", "to_domain", "to_unit",
              "categories", "purposes", "valid_from", "valid_until", "given_by", "form", "maturity_assessed",
-             "evidence_document_id", "note_sealed", "recorded_by", "recorded_by_name", "recorded_by_unit")
+             "evidence_document_id", "note_sealed", "recorded_by", "recorded_by_name", "recorded_by_unit", "confirmed")
     return await conn.fetchrow(_insert_consent_sql, *(values[name] for name in order))
 
 
-async def get(conn: asyncpg.Connection, consent_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(_get_consent_sql, consent_id)
+async def get(conn: asyncpg.Connection, consent_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    """The consent, or None; `lock`: held until the transaction ends, so no revocation slips in between."""
+    return await conn.fetchrow(_lock_consent_sql if lock else _get_consent_sql, consent_id)
 
 
 async def page_for_zone(conn: asyncpg.Connection, client_id: UUID, *, organisation: str, domain: str,
-                        after: tuple[datetime, UUID], limit: int) -> list[asyncpg.Record]:
-    """The client's consents from or to one zone, oldest first, revoked and expired included."""
-    return await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit)
+                        after: tuple[datetime, UUID], limit: int, now: datetime,
+                        status: str | None = None) -> list[asyncpg.Record]:
+    """The client's consents from or to one zone, oldest first, revoked and expired included;
+    `status`: only those with that status at `now`."""
+    return await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit, now, status)
+
+
+async def confirm(conn: asyncpg.Connection, consent_id: UUID, *, by: str, unit: str) -> asyncpg.Record | None:
+    """Confirm now; None when it was confirmed before (its first confirmation stands) or is revoked."""
+    return await conn.fetchrow(_confirm_sql, consent_id, by, unit)
 
 
 async def revoke(conn: asyncpg.Connection, consent_id: UUID, *, by: str, reason_sealed: bytes) -> asyncpg.Record | None:
@@ -75,10 +106,10 @@ async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | 
     return await conn.fetchrow(_unit_zone_sql, unit_id)
 
 
-async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: UUID, unit: str, sub: str,
+async def insert_grant(conn: asyncpg.Connection, *, grant_id: UUID, client_id: UUID, unit: str, sub: str, domain: str,
                        reason_sealed: bytes, hours: int) -> asyncpg.Record:
-    """Open an emergency grant that expires `hours` from now (database clock)."""
-    return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, reason_sealed, hours)
+    """Open an emergency grant to the client's records of `domain` that expires `hours` from now (database clock)."""
+    return await conn.fetchrow(_insert_grant_sql, grant_id, client_id, unit, sub, domain, reason_sealed, hours)
 
 
 _active_grant_sql = """

@@ -20,12 +20,13 @@ _consents_json = """
      'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
      'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
      'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
-     'valid_until', c.valid_until, 'revoked_at', c.revoked_at)), '[]')
+     'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at)), '[]')
  FROM consents c WHERE c.client_id = {client} AND c.to_organisation = $3 AND c.to_domain = $4) AS consents
 """
 _grants_json = """
 (SELECT coalesce(json_agg(json_build_object(
-     'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'opened_at', g.opened_at, 'expires_at', g.expires_at)), '[]')
+     'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'domain', g.domain, 'opened_at', g.opened_at,
+     'expires_at', g.expires_at)), '[]')
  FROM emergency_grants g
  WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock_timestamp()) AS grants
 """
@@ -62,12 +63,13 @@ def _consent(c: dict) -> Consent:
         to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
         categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
         valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
+        confirmed_at=_time(c["confirmed_at"]),
     )
 
 
 def _grant(g: dict) -> EmergencyGrant:
     return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]),
-                          expires_at=_time(g["expires_at"]))
+                          expires_at=_time(g["expires_at"]), domain=g["domain"])
 
 
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:

@@ -92,6 +92,11 @@ EN: dict[str, str] = {
     "Anteckning": "Note",
     "Spara samtycke": "Save consent",
     "väntande": "pending",
+    "väntar på bekräftelse": "awaiting confirmation",
+    "Bekräfta": "Confirm",
+    "väntar på zonen som har uppgifterna": "waiting for the zone that holds the records",
+    "Samtycken som mottagande zon har registrerat väntar på er bekräftelse. De öppnar ingenting förrän en enhet i er zon bekräftar dem.":
+        "Consents recorded by the receiving zone await your confirmation. They open nothing until a unit of your zone confirms them.",
     "aktivt": "active",
     "utgånget": "expired",
     "återkallat": "revoked",

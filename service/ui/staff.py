@@ -89,8 +89,10 @@ async def client_page(request: web.Request) -> web.Response:
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
         emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
+    # The emergency form only for units that may open emergency access (policies: health care's road by default).
     return render(request, "client.html", client=client, documents=items, emergency=emergency, categories=CATEGORIES,
-                  domains=runtime.settings.emergency_domains, errors={}, values={})
+                  domains=runtime.settings.emergency_domains, errors={}, values={},
+                  may_open_emergency=consents.may_open_emergency(runtime, who))
 
 
 @page()
@@ -186,9 +188,12 @@ async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict,
     zone = who.principal.zone
     defaults = {"from_organisation": zone.organisation if zone else "", "from_domain": zone.domain if zone else "",
                 "given_by": "client", "form": "written", "categories": [], "purposes": ["care"]}
+    # Consents the receiving zone recorded wait for a unit of the holding (from) zone: its units get the button.
+    holding = [c for c in history if c["status"] == "awaiting_confirmation" and zone is not None
+               and (c["from"]["organisation"], c["from"]["domain"]) == (zone.organisation, zone.domain)]
     return render(request, "consents.html", http_status=status, client_id=client_id, consents=history, forms=items,
                   categories=CATEGORIES, purposes=PURPOSES, errors=errors, values={**defaults, **values},
-                  domains=runtime.settings.domains)
+                  domains=runtime.settings.domains, to_confirm={c["id"] for c in holding})
 
 
 @page()
@@ -233,6 +238,13 @@ async def revoke_consent(request: web.Request) -> web.Response:
 
 
 @page()
+async def confirm_consent(request: web.Request) -> web.Response:
+    await form(request)
+    confirmed = await consents.confirm(rt(request), caller(request), _uuid(request, "consent_id"))
+    return redirect(request, f"/ui/clients/{confirmed['client_id']}/consents")
+
+
+@page()
 async def consent_fhir(request: web.Request) -> web.Response:
     _, consent = await consents.read(rt(request), caller(request), _uuid(request, "consent_id"))
     text = json.dumps(consent_resource(consent), indent=2, ensure_ascii=False, default=str)
@@ -250,6 +262,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/ui/clients/{client_id}/consents", consents_page),
         web.post("/ui/clients/{client_id}/consents", grant_consent),
         web.post("/ui/consents/{consent_id}/revoke", revoke_consent),
+        web.post("/ui/consents/{consent_id}/confirm", confirm_consent),
         web.get("/ui/consents/{consent_id}/fhir", consent_fhir),
     ]
 

@@ -1,6 +1,7 @@
 """Consents and emergency access end to end: nothing crosses a zone without a consent that covers it, right now."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -195,7 +196,9 @@ async def test_history_read_and_never_edited(client, clinic, db):
     await client.post(f"/v1/consents/{first['id']}/revoke", headers=people["iof"], json={"reason": "återkallat"})
     second = await (await grant(client, people["clinician"], client_id, categories=["*"])).json()
     history = await (await client.get(f"/v1/clients/{client_id}/consents", headers=people["iof"])).json()
-    assert [(c["id"], c["status"]) for c in history["items"]] == [(first["id"], "revoked"), (second["id"], "active")]
+    # Recorded by the receiving zone, the second waits for the holding zone (API-1.1; it was active at once in v1).
+    assert [(c["id"], c["status"]) for c in history["items"]] == [(first["id"], "revoked"),
+                                                                  (second["id"], "awaiting_confirmation")]
     assert (await client.get(f"/v1/clients/{client_id}/consents", headers=people["alingsas"])).status == 200
     assert (await (await client.get(f"/v1/clients/{client_id}/consents", headers=people["alingsas"])).json())["items"] == []
     one = await client.get(f"/v1/consents/{first['id']}", headers=people["clinician"])
@@ -251,6 +254,66 @@ async def test_emergency_rules(client, clinic, db):
     lifetime = datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(grant["opened_at"])
     assert opened.status == 201 and lifetime == timedelta(hours=4)
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'emergency.open' AND flagged") == 1
+    assert await db.fetchval("SELECT domain FROM emergency_grants WHERE id = $1", uuid.UUID(grant["id"])) == "health"
+    # The refused domain is decided in policies/ like every access, and audited as a denial.
+    refused = await db.fetch("SELECT decision, reason_codes FROM audit_events WHERE action = 'emergency.open' "
+                             "AND decision = 'deny'")
+    assert [list(r["reason_codes"]) for r in refused] == [["emergency_domain_not_permitted"]]
+
+
+async def test_an_emergency_grant_opens_only_the_domain_it_was_opened_for(settings, client, clinic, db):
+    """With BRYGGA_EMERGENCY_DOMAINS=health,social a grant for health reads health records, not social ones."""
+    people, client_id = clinic
+    clinician = people["clinician"]
+    social = await created(client, people["iof"], client_id, category="assessment", title="Utredning")
+    health = await created(client, people["minimaria"], client_id, category="journal_note", title="Mini-Maria")
+    reason = "Medvetslös patient, akut behov av uppgifter om medicinering"
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, emergency_domains=("health", "social"))))) as both:
+        opened = await both.post(f"/v1/clients/{client_id}/emergency-access", headers=clinician,
+                                 json={"reason": reason, "domain": "health"})
+        assert opened.status == 201 and (await opened.json())["domain"] == "health"
+        health_grant = (await opened.json())["id"]
+        assert await visible(both, clinician, client_id) == {"Mini-Maria": f"emergency:{health_grant}"}
+        assert (await both.get(f"/v1/documents/{health['id']}/content", headers=clinician)).status == 200
+        assert (await both.get(f"/v1/documents/{social['id']}/content", headers=clinician)).status == 404
+        assert (await both.get(f"/v1/documents/{social['id']}", headers=clinician)).status == 404
+        denied = await db.fetchrow("SELECT decision, reason_codes FROM audit_events WHERE action = 'document.read_content' "
+                                   "AND document_id = $1", uuid.UUID(social["id"]))
+        assert (denied["decision"], list(denied["reason_codes"])) == ("deny", ["emergency_domain_not_covered"])
+        # A grant opened for social records opens them, on its own basis.
+        opened = await both.post(f"/v1/clients/{client_id}/emergency-access", headers=clinician,
+                                 json={"reason": reason, "domain": "social"})
+        social_grant = (await opened.json())["id"]
+        assert (await both.get(f"/v1/documents/{social['id']}/content", headers=clinician)).status == 200
+        assert await visible(both, clinician, client_id) == {"Mini-Maria": f"emergency:{health_grant}",
+                                                             "Utredning": f"emergency:{social_grant}"}
+    stored = await db.fetch("SELECT id::text, domain FROM emergency_grants ORDER BY opened_at")
+    assert [(r["id"], r["domain"]) for r in stored] == [(health_grant, "health"), (social_grant, "social")]
+
+
+@pytest.mark.parametrize("emergency_domains", [("health",), ("health", "social")])
+async def test_only_units_of_a_permitted_domain_open_emergency_access(settings, client, clinic, db, emergency_domains):
+    """Emergency access is health care's rule: social staff open none by default (403, audited as a denial)."""
+    people, client_id = clinic
+    await created(client, people["minimaria"], client_id, category="journal_note", title="Mini-Maria")
+    body = {"reason": "Klienten medvetslös i väntrummet, behöver veta vad som ordinerats", "domain": "health"}
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, emergency_domains=emergency_domains)))) as app:
+        response = await app.post(f"/v1/clients/{client_id}/emergency-access", headers=people["iof"], json=body)
+        if "social" in emergency_domains:  # an installation that chose to let social services open it
+            assert response.status == 201, await response.text()
+            return
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (403, "emergency_not_permitted"), problem
+        # Decided before the client is looked at: an unknown client answers the same.
+        unknown = await app.post(f"/v1/clients/{uuid.uuid4()}/emergency-access", headers=people["iof"], json=body)
+        assert (unknown.status, (await unknown.json())["code"]) == (403, "emergency_not_permitted")
+        assert await visible(app, people["iof"], client_id) == {}
+    assert await db.fetchval("SELECT count(*) FROM emergency_grants") == 0
+    events = await db.fetch("SELECT decision, basis, flagged, reason_codes, client_id::text FROM audit_events "
+                            "WHERE action = 'emergency.open' ORDER BY seq")
+    assert [(e["decision"], e["basis"], e["flagged"], list(e["reason_codes"])) for e in events] == [
+        ("deny", "none", False, ["emergency_not_permitted"])] * 2
+    assert events[0]["client_id"] == client_id
 
 
 async def test_revocation_is_effective_on_every_replica(settings, tokens, clinic, client):
@@ -264,3 +327,150 @@ async def test_revocation_is_effective_on_every_replica(settings, tokens, clinic
         revoked = await client.post(f"/v1/consents/{consent['id']}/revoke", headers=people["iof"], json={"reason": "nu"})
         assert revoked.status == 200
         assert (await replica.get(path, headers=people["clinician"])).status == 404
+
+
+# --- Consents the receiving zone records wait for the holding zone (API-1.1 "Side doors closed")
+
+
+async def confirm(client, headers, consent_id):
+    return await client.post(f"/v1/consents/{consent_id}/confirm", headers=headers)
+
+
+async def consent_events(db, action: str) -> list[tuple]:
+    rows = await db.fetch("SELECT actor_sub, decision, reason_codes, consent_id::text FROM audit_events "
+                          "WHERE action = $1 ORDER BY seq", action)
+    return [(r["actor_sub"], r["decision"], list(r["reason_codes"]), r["consent_id"]) for r in rows]
+
+
+async def listed(client, headers, client_id, status: str | None = None) -> list[tuple[str, str]]:
+    query = f"?status={status}" if status else ""
+    response = await client.get(f"/v1/clients/{client_id}/consents{query}", headers=headers)
+    assert response.status == 200, await response.text()
+    return [(c["id"], c["status"]) for c in (await response.json())["items"]]
+
+
+async def test_a_consent_the_receiving_zone_records_opens_nothing_until_the_holding_zone_confirms_it(client, api, clinic, db):
+    """The clinic records 'social services may give us their assessments': nothing opens until social services confirm."""
+    people, client_id = clinic
+    clinician, iof = people["clinician"], people["iof"]
+    assessment = await created(client, iof, client_id, category="assessment", title="Utredning")
+    response = await grant(client, clinician, client_id)
+    recorded = await response.json()
+    assert response.status == 201 and recorded["status"] == "awaiting_confirmation"
+    assert (recorded["confirmed_at"], recorded["confirmed_by"], recorded["confirmed_by_unit"]) == (None, None, None)
+    consent_id = recorded["id"]
+
+    # Nothing opens: not listed, no content, the refusal audited with its reason.
+    assert await visible(client, clinician, client_id) == {}
+    assert await visible(client, people["psychiatry"], client_id, "coordination") == {}
+    assert (await client.get(f"/v1/documents/{assessment['id']}/content", headers=clinician)).status == 404
+    refused = await db.fetchval("SELECT reason_codes FROM audit_events WHERE action = 'document.read_content'")
+    assert list(refused) == ["consent_unconfirmed"]
+    fhir = await (await client.get(f"/v1/consents/{consent_id}/fhir", headers=clinician)).json()
+    assert fhir["status"] == "proposed"
+
+    # The holding zone sees it waiting; so does the receiving zone; other zones see nothing.
+    assert await listed(client, iof, client_id, "awaiting_confirmation") == [(consent_id, "awaiting_confirmation")]
+    assert await listed(client, clinician, client_id, "awaiting_confirmation") == [(consent_id, "awaiting_confirmation")]
+    assert await listed(client, people["alingsas"], client_id, "awaiting_confirmation") == []
+
+    # Other zones: 404, as if there were none; the receiving zone cannot confirm its own recording (403);
+    # a unit of the holding zone without a relation with the client: 404.
+    await api.unit("malmo-iof-norr", organisation="malmo-stad", domain="social")
+    stranger = api.staff("malmo-iof-norr", sub="hsa-stranger")
+    for headers in (people["alingsas"], people["minimaria"], stranger):
+        assert (await confirm(client, headers, consent_id)).status == 404
+    for headers in (clinician, people["psychiatry"]):
+        answer = await confirm(client, headers, consent_id)
+        assert (answer.status, (await answer.json())["code"]) == (403, "not_holding_zone")
+    unknown = str(uuid.uuid4())
+    assert (await confirm(client, iof, unknown)).status == 404
+    assert await visible(client, clinician, client_id) == {}
+
+    # Social services confirm: it opens from then on, on the consent's own basis.
+    confirmed = await confirm(client, iof, consent_id)
+    body = await confirmed.json()
+    assert confirmed.status == 200 and body["status"] == "active"
+    assert (body["confirmed_by"], body["confirmed_by_unit"]) == ("hsa-iof", "malmo-iof") and body["confirmed_at"]
+    assert await visible(client, clinician, client_id) == {"Utredning": f"consent:{consent_id}"}
+    assert (await client.get(f"/v1/documents/{assessment['id']}/content", headers=clinician)).status == 200
+    assert await listed(client, iof, client_id, "awaiting_confirmation") == []
+    assert await listed(client, iof, client_id, "active") == [(consent_id, "active")]
+    # Confirming again changes nothing: the first confirmation stands.
+    again = await (await confirm(client, iof, consent_id)).json()
+    assert again["confirmed_at"] == body["confirmed_at"] and again["status"] == "active"
+
+    assert await consent_events(db, "consent.confirm") == [
+        ("hsa-alingsas", "deny", ["not_party"], consent_id),
+        ("hsa-minimaria", "deny", ["not_party"], consent_id),
+        ("hsa-stranger", "deny", ["no_relation"], consent_id),
+        ("hsa-clinician", "deny", ["not_holding_zone"], consent_id),
+        ("hsa-psychiatry", "deny", ["not_holding_zone"], consent_id),
+        ("hsa-iof", "deny", ["unknown_consent"], unknown),
+        ("hsa-iof", "allow", [], consent_id),
+        ("hsa-iof", "allow", [], consent_id),
+    ]
+
+
+async def test_a_consent_the_holding_zone_records_is_confirmed_as_it_is_recorded(client, clinic):
+    people, client_id = clinic
+    recorded = await (await grant(client, people["iof"], client_id)).json()
+    assert recorded["status"] == "active"
+    assert (recorded["confirmed_by"], recorded["confirmed_by_unit"]) == ("hsa-iof", "malmo-iof")
+    assert recorded["confirmed_at"] == recorded["recorded_at"]
+    # Recorded by the receiving zone before valid_from: waiting first, then pending once confirmed.
+    later = await (await grant(client, people["clinician"], client_id, valid_from=_iso(timedelta(days=1)))).json()
+    assert later["status"] == "awaiting_confirmation"
+    assert (await (await confirm(client, people["iof"], later["id"])).json())["status"] == "pending"
+
+
+@pytest.mark.parametrize("ending", ["revoked", "expired"])
+async def test_a_revoked_or_expired_awaiting_consent_cannot_be_confirmed(client, clinic, db, ending):
+    people, client_id = clinic
+    overrides = {"valid_from": _iso(-timedelta(days=3)), "valid_until": _iso(-timedelta(days=1))} if ending == "expired" else {}
+    consent = await (await grant(client, people["clinician"], client_id, **overrides)).json()
+    if ending == "revoked":  # the receiving zone withdraws it (or the holding zone refuses it) before confirmation
+        revoked = await client.post(f"/v1/consents/{consent['id']}/revoke", headers=people["clinician"],
+                                    json={"reason": "registrerat av misstag"})
+        assert (await revoked.json())["status"] == "revoked"
+    response = await confirm(client, people["iof"], consent["id"])
+    assert (response.status, (await response.json())["code"]) == (409, f"consent_{ending}")
+    assert await db.fetchval("SELECT confirmed_at FROM consents WHERE id = $1", uuid.UUID(consent["id"])) is None
+    assert await consent_events(db, "consent.confirm") == [("hsa-iof", "deny", [f"consent_{ending}"], consent["id"])]
+
+
+async def test_the_status_filter_lists_what_each_consent_shows(client, clinic):
+    """The list's status filter (SQL) and each consent's status (policies.consents.status) agree."""
+    people, client_id = clinic
+    iof, clinician = people["iof"], people["clinician"]
+    await grant(client, iof, client_id)  # active
+    await grant(client, iof, client_id, valid_from=_iso(timedelta(days=1)))  # pending
+    await grant(client, iof, client_id, valid_from=_iso(-timedelta(days=3)), valid_until=_iso(-timedelta(days=1)))
+    await grant(client, clinician, client_id)  # awaiting confirmation
+    revoked = await (await grant(client, iof, client_id)).json()
+    await client.post(f"/v1/consents/{revoked['id']}/revoke", headers=iof, json={"reason": "återkallat"})
+    everything = await listed(client, iof, client_id)
+    assert sorted(status for _, status in everything) == ["active", "awaiting_confirmation", "expired", "pending", "revoked"]
+    for status in ("awaiting_confirmation", "pending", "active", "expired", "revoked"):
+        assert await listed(client, iof, client_id, status) == [c for c in everything if c[1] == status], status
+    bad = await client.get(f"/v1/clients/{client_id}/consents?status=waiting", headers=iof)
+    assert (bad.status, (await bad.json())["code"]) == (422, "validation_failed")
+
+
+async def test_the_database_lets_one_confirmation_through_and_nothing_else(client, clinic, db):
+    people, client_id = clinic
+    waiting = uuid.UUID((await (await grant(client, people["clinician"], client_id)).json())["id"])
+    confirm_sql = "UPDATE consents SET confirmed_at = clock_timestamp(), confirmed_by = 'x', confirmed_by_unit = 'malmo-iof'"
+    for statement in (f"{confirm_sql}, categories = '{{*}}' WHERE id = $1",  # a confirmation that edits besides
+                      "UPDATE consents SET confirmed_by = 'x' WHERE id = $1"):  # half a confirmation
+        with pytest.raises((asyncpg.InsufficientPrivilegeError, asyncpg.CheckViolationError)):
+            await db.execute(statement, waiting)
+    await db.execute(f"{confirm_sql} WHERE id = $1", waiting)
+    for statement in (f"{confirm_sql} WHERE id = $1",  # a second confirmation
+                      "UPDATE consents SET confirmed_at = NULL, confirmed_by = NULL, confirmed_by_unit = NULL WHERE id = $1"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute(statement, waiting)
+    revoked = uuid.UUID((await (await grant(client, people["clinician"], client_id)).json())["id"])
+    await client.post(f"/v1/consents/{revoked}/revoke", headers=people["clinician"], json={"reason": "fel"})
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # a revoked consent is never confirmed
+        await db.execute(f"{confirm_sql} WHERE id = $1", revoked)

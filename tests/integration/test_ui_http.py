@@ -272,6 +272,22 @@ async def test_emergency_access_shows_a_banner_while_active(browser, tokens, api
     assert opened.status == 200 and "Nödåtkomst aktiv till" in page and 'class="banner"' in page
 
 
+async def test_social_staff_are_not_offered_emergency_access(browser, tokens, api, db):
+    """Emergency access is health care's road: no form for a social unit, and a forged post is refused and audited."""
+    await api.unit("iof-norr")
+    social = api.staff("iof-norr", sub="anna")
+    person = await api.register(social)
+    await api.relation(social, person["id"])
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    page = await (await browser.get(f"/ui/clients/{person['id']}")).text()
+    assert "/emergency" not in page and "Öppna nödåtkomst" not in page
+    forged = await browser.post(f"/ui/clients/{person['id']}/emergency",
+                                data={"csrf": csrf, "reason": "Medvetslös patient, behöver läkemedelslistan", "domain": "health"})
+    assert forged.status == 403
+    assert await db.fetchval("SELECT count(*) FROM emergency_grants") == 0
+    assert await db.fetchval("SELECT reason_codes FROM audit_events WHERE action = 'emergency.open'") == ["emergency_not_permitted"]
+
+
 async def test_sign_out_and_a_session_that_loses_its_unit_end_at_once(browser, tokens, api):
     await api.unit("iof-norr")
     csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
@@ -495,3 +511,43 @@ async def test_the_development_sign_in_exists_only_with_brygga_dev(settings, tmp
         minted = await client.post("/ui/sign-in", data={"csrf": csrf_of(html), "sub": "admin-1", "role_admin": "on"},
                                    allow_redirects=False)
         assert (minted.status, minted.headers["Location"]) == (303, "/ui/")
+
+
+async def test_the_holding_unit_confirms_a_waiting_consent_on_the_consents_page(browser, tokens, api, db):
+    """The clinic records a consent from social services: it waits, and social services see and confirm it."""
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    social, clinician = api.staff("iof-norr", sub="anna"), api.staff("beroende", sub="bertil")
+    person = await api.register(social)
+    for headers in (social, clinician):
+        await api.relation(headers, person["id"])
+    body = {"from": {"organisation": "malmo-stad", "domain": "social"},
+            "to": {"organisation": "region-skane", "domain": "health", "unit": None}, "categories": ["assessment"],
+            "purposes": ["care"], "valid_until": (datetime.now().astimezone() + timedelta(days=30)).isoformat(),
+            "given_by": "client", "form": "verbal"}
+    recorded = await browser.post(f"/v1/clients/{person['id']}/consents", headers=clinician, json=body)
+    consent_id = (await recorded.json())["id"]
+    page_path = f"/ui/clients/{person['id']}/consents"
+
+    # The receiving zone sees it waiting, in words, without a button.
+    await sign_in(browser, tokens, sub="bertil", unit="beroende", roles=["staff"])
+    page = await (await browser.get(page_path)).text()
+    assert "status-awaiting_confirmation" in page and "väntar på bekräftelse" in page
+    assert f"/ui/consents/{consent_id}/confirm" not in page and "väntar på zonen som har uppgifterna" in page
+
+    # The holding zone sees it with the button, and a notice.
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    page = await (await browser.get(page_path)).text()
+    assert f'action="/ui/consents/{consent_id}/confirm"' in page and "väntar på er bekräftelse" in page
+    refused = await browser.post(f"/ui/consents/{consent_id}/confirm", data={"csrf": "forged"})
+    assert refused.status == 403
+    assert await db.fetchval("SELECT confirmed_at FROM consents WHERE id = $1", uuid.UUID(consent_id)) is None
+    await browser.post("/ui/language", data={"csrf": csrf, "lang": "en", "back": page_path})
+    english = await (await browser.get(page_path)).text()
+    assert "awaiting confirmation" in english and ">Confirm</button>" in english
+    confirmed = await browser.post(f"/ui/consents/{consent_id}/confirm", data={"csrf": csrf}, allow_redirects=False)
+    assert (confirmed.status, confirmed.headers["Location"]) == (303, page_path)
+    page = await (await browser.get(page_path)).text()
+    assert "status-active" in page and f"/ui/consents/{consent_id}/confirm" not in page
+    assert await db.fetchval("SELECT confirmed_by FROM consents WHERE id = $1", uuid.UUID(consent_id)) == "anna"
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'consent.confirm' AND decision = 'allow'") == 1

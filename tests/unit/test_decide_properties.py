@@ -1,11 +1,14 @@
 """Property-based tests of decide(): a reference written from the rules, and invariants.
 
 The reference below (`reference`) is written from the specification of the access
-rules (role gate → unit → client → relations:open → uploader → not uploader →
-relation → no document → block → zone / consent / emergency → owning unit →
-shredded), independently of policies/decide.py; the first property checks that the
-two agree on every generated world. The invariants after it are phrased directly
-on the world, without the reference.
+rules (role gate → unit → opening emergency access only from a unit of a permitted
+domain → client → relations:open → uploader → not uploader → relation → no document
+→ block → zone / consent (in force, confirmed by the holding zone, covering) /
+emergency (the grant's own domain) → owning unit → shredded), independently of
+policies/decide.py; the first property checks that the two agree on every generated
+world. The invariants after it are phrased directly on the world, without the reference.
+Opening emergency access and the decisions on one consent (read, revoke, confirm)
+have small references of their own at the end.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide
+from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide, decide_consent, decide_emergency_open
 from policies.model import Consent, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
@@ -42,8 +45,8 @@ OFFSETS = tuple(timedelta(seconds=s) for s in (-30 * 86400, -3600, -1, 0, 1, 360
     timedelta(microseconds=-1), timedelta(microseconds=1))
 
 # Around 3000 worlds for the reference, fewer for each invariant: the whole file runs in about 20 s.
-EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "across_zones": 800, "dead_consents": 500,
-            "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
+EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "emergency_open": 400, "on_consent": 400,
+            "across_zones": 800, "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
 
 
 def _settings(n: int):
@@ -120,10 +123,15 @@ def _content_failure(consent: Consent, category: str, purpose: str) -> str | Non
     return None
 
 
+def _unconfirmed(consent: Consent, now: datetime) -> str | None:
+    """A consent the receiving zone recorded counts only from the holding zone's confirmation on."""
+    return None if consent.confirmed_at is not None and not consent.confirmed_at > now else "consent_unconfirmed"
+
+
 def _first_failure(consent: Consent, who: Principal, category: str, purpose: str, now: datetime) -> str | None:
     if not (consent.to_unit is None or consent.to_unit == who.unit):
         return "unit_not_covered"
-    return _in_force(consent, now) or _content_failure(consent, category, purpose)
+    return _in_force(consent, now) or _unconfirmed(consent, now) or _content_failure(consent, category, purpose)
 
 
 def _grant_active(grant: EmergencyGrant, who: Principal, now: datetime) -> bool:
@@ -142,12 +150,17 @@ def _visibility(request: Request, facts: Facts, config: PolicyConfig) -> Outcome
     opening = sorted(cid for cid, failure in failures.items() if failure is None)
     if opening:
         return _granted(f"consent:{opening[0]}")
-    grants = sorted(g.id for g in facts.emergency_grants if _grant_active(g, who, now))
-    permitted = doc.zone.domain in config.emergency_domains
-    if grants and permitted:
-        return _granted(f"emergency:{grants[0]}", flagged=True)
+    # A grant opens the domain it was opened for, and only while both that domain and the holder's own
+    # domain are ones the configuration lets emergency access reach and open.
+    active = [g for g in facts.emergency_grants if _grant_active(g, who, now)]
+    for_this_domain = sorted(g.id for g in active if g.domain == doc.zone.domain)
+    permitted = {doc.zone.domain, who.zone.domain} <= config.emergency_domains
+    if for_this_domain and permitted:
+        return _granted(f"emergency:{for_this_domain[0]}", flagged=True)
     why = {failure for failure in failures.values() if failure is not None}
-    if grants and not permitted:
+    if len(for_this_domain) < len(active):
+        why.add("emergency_domain_not_covered")
+    if for_this_domain and not permitted:
         why.add("emergency_not_permitted")
     return _refused(*sorted(why)) if why else _refused("no_consent")
 
@@ -158,6 +171,8 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
         return _refused("forbidden_role")
     if who.unit is None or who.zone is None:
         return _refused("no_unit")
+    if permission == Permission.EMERGENCY_OPEN and who.zone.domain not in config.emergency_domains:
+        return _refused("emergency_not_permitted")  # health care's road: other units never open it
     if not facts.client_exists:
         return _refused("unknown_client")
     if permission == Permission.RELATION_OPEN:
@@ -181,6 +196,16 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
     if permission == Permission.DOCUMENT_READ_CONTENT and doc.shredded:
         return _refused("shredded")
     return visible
+
+
+def reference_emergency_open(request: Request, facts: Facts, config: PolicyConfig, domain: str, grant_id: str) -> Outcome:
+    """Opening a grant: everything the reference asks of the request, then the domain asked for must be permitted."""
+    general = reference(request, facts, config)
+    if not general.allowed:
+        return general
+    if domain not in config.emergency_domains:
+        return _refused("emergency_domain_not_permitted")
+    return _granted(f"emergency:{grant_id}", flagged=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,14 +307,18 @@ def worlds(draw) -> World:
         valid_from = _instant(draw, now)
         valid_until = _instant(draw, now) if _chance(draw, 40) else valid_from + timedelta(days=365)
         revoked_at = None if _chance(draw, 60) else _instant(draw, now)
-        consents.append(Consent(cid, from_zone, to_zone, to_unit, categories, purposes, valid_from, valid_until, revoked_at))
+        # Mostly confirmed (at recording, or later by the holding zone: perhaps after now); sometimes still waiting.
+        confirmed_at = None if _chance(draw, 20) else _instant(draw, now)
+        consents.append(Consent(cid, from_zone, to_zone, to_unit, categories, purposes, valid_from, valid_until, revoked_at,
+                                confirmed_at))
 
     # Emergency grants: the caller's (in its unit or another), or someone else's; active or not.
     grants = []
     for gid in _ids(draw, "e", draw(_INDEX) % 4):
         gsub = sub if _chance(draw, 75) else _pick(draw, SUBS)
         gunit = unit if unit is not None and _chance(draw, 75) else _pick(draw, all_units)
-        grants.append(EmergencyGrant(gid, gsub, gunit, _instant(draw, now), _instant(draw, now)))
+        gdomain = document.zone.domain if document is not None and _chance(draw, 60) else _pick(draw, DOMAINS)
+        grants.append(EmergencyGrant(gid, gsub, gunit, _instant(draw, now), _instant(draw, now), gdomain))
 
     facts = Facts(
         client_exists=not _chance(draw, 8),
@@ -331,7 +360,8 @@ def cross_zone_reads(draw) -> World:
         frozenset({purpose}) | _subset(draw, PURPOSES),
         now - _pick(draw, [timedelta(0), timedelta(days=1)]),
         now + _pick(draw, [timedelta(microseconds=1), timedelta(days=1)]),
-        _pick(draw, [None, now + timedelta(microseconds=1), now + timedelta(days=2)]))
+        _pick(draw, [None, now + timedelta(microseconds=1), now + timedelta(days=2)]),
+        now - _pick(draw, [timedelta(0), timedelta(days=2)]))
     consents = list(world.facts.consents)
     consents.insert(draw(_INDEX) % (len(consents) + 1), covering)
     permission = _pick(draw, [Permission.DOCUMENT_READ_CONTENT, Permission.DOCUMENT_READ_METADATA])
@@ -369,6 +399,18 @@ def test_decide_agrees_with_the_reference_on_cross_zone_reads(world):
     _agree(world)
 
 
+@_settings(EXAMPLES["emergency_open"])
+@given(worlds(), st.sampled_from(DOMAINS + ("elderly_care",)))
+def test_opening_emergency_access_agrees_with_the_reference(world, domain):
+    request = replace(world.request, permission=Permission.EMERGENCY_OPEN)
+    facts = replace(world.facts, document=None)  # a grant is opened on the client, not on one document
+    got = decide_emergency_open(request, facts, domain=domain, grant_id="g1", config=world.config)
+    want = reference_emergency_open(request, facts, world.config, domain, "g1")
+    event(f"{'allow' if want.allowed else 'deny'}: {','.join(want.reasons or ())}")
+    assert (got.allowed, str(got.basis), got.flagged, tuple(map(str, got.reason_codes))) == (
+        want.allowed, want.basis, want.flagged, want.reasons), (got, want)
+
+
 # ---------------------------------------------------------------------------------------------
 # Invariants, phrased on the world directly
 # ---------------------------------------------------------------------------------------------
@@ -384,6 +426,8 @@ def _opens_now(consent: Consent, world: World) -> bool:
     if consent.revoked_at is not None and consent.revoked_at <= now:
         return False
     if not consent.valid_from <= now < consent.valid_until:
+        return False
+    if consent.confirmed_at is None or consent.confirmed_at > now:  # the holding zone has not stood behind it
         return False
     if doc.category == "sip":
         return "sip" in consent.categories and purpose == "coordination" and "coordination" in consent.purposes
@@ -416,7 +460,9 @@ def test_never_across_zones_without_a_covering_consent_or_a_permitted_emergency(
         now = world.facts.now
         assert grant.sub == who.sub and grant.unit == who.unit
         assert now is not None and grant.opened_at <= now < grant.expires_at
+        assert grant.domain == doc.zone.domain  # a grant opens its own domain, no other
         assert doc.zone.domain in world.config.emergency_domains
+        assert who.zone.domain in world.config.emergency_domains  # held by a unit that may open one
         assert decision.flagged
     else:
         pytest.fail(f"allowed across zones on basis {decision.basis!r}")
@@ -431,6 +477,19 @@ def test_revoked_or_expired_consents_never_open(world):
             if (c.revoked_at is not None and c.revoked_at <= now) or now >= c.valid_until]
     decision = world.with_consents(dead).decide()
     assert not str(decision.basis).startswith("consent:"), decision
+
+
+@_settings(EXAMPLES["dead_consents"])
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_consents_the_holding_zone_has_not_confirmed_never_open(world):
+    now = world.facts.now
+    assume(now is not None)
+    waiting = [c for c in world.facts.consents if c.confirmed_at is None or c.confirmed_at > now]
+    decision = world.with_consents(waiting).decide()
+    assert not str(decision.basis).startswith("consent:"), decision
+    # Confirming them later changes nothing before the confirmation's instant.
+    later = [replace(c, confirmed_at=now + timedelta(microseconds=1)) for c in world.facts.consents]
+    assert not str(world.with_consents(later).decide().basis).startswith("consent:")
 
 
 @st.composite
@@ -504,9 +563,10 @@ def _document(category: str = "assessment", zone: Zone = SOCIAL, unit: str = "io
 
 
 def _consent(cid: str = "c1", *, categories=("*",), purposes=("care",), to_unit=None, from_zone=SOCIAL,
-             to_zone=HEALTH, valid_from=NOW - DAY, valid_until=NOW + DAY, revoked_at=None) -> Consent:
+             to_zone=HEALTH, valid_from=NOW - DAY, valid_until=NOW + DAY, revoked_at=None,
+             confirmed_at=NOW - DAY) -> Consent:
     return Consent(cid, from_zone, to_zone, to_unit, frozenset(categories), frozenset(purposes),
-                   valid_from, valid_until, revoked_at)
+                   valid_from, valid_until, revoked_at, confirmed_at)
 
 
 def _read(document: DocumentFacts, *consents: Consent, purpose: str = "care", who: Principal | None = None,
@@ -558,20 +618,103 @@ def test_a_pending_consent_opens_at_valid_from_and_closes_at_valid_until():
 
 
 def test_emergency_opens_only_health_by_default():
-    grant = EmergencyGrant("e1", "anna", "iof-norr", NOW - timedelta(hours=1), NOW + timedelta(hours=1))
-    social_worker = _staff("iof-norr", SOCIAL)
-    health_record = _document("journal_note", zone=HEALTH, unit="vc-centrum")
-    decision = _read(health_record, who=social_worker, grants=(grant,))
+    region = Zone("region-skane", "health")
+    grant = EmergencyGrant("e1", "anna", "vc-centrum", NOW - timedelta(hours=1), NOW + timedelta(hours=1), "health")
+    other_region_record = _document("journal_note", zone=region, unit="psykiatri")
+    decision = _read(other_region_record, grants=(grant,))
     assert decision and decision.basis == "emergency:e1" and decision.flagged
     # A health professional's emergency grant does not open social services' documents by default.
-    nurse_grant = replace(grant, unit="vc-centrum")
-    denied = _read(_document(), _consent(valid_until=NOW), grants=(nurse_grant,))
+    social_grant = replace(grant, domain="social")
+    denied = _read(_document(), _consent(valid_until=NOW), grants=(social_grant,))
     assert not denied and _codes(denied) == ("consent_expired", "emergency_not_permitted")
-    opened = _read(_document(), grants=(nurse_grant,), config=PolicyConfig(frozenset({"social", "health"})))
+    both = PolicyConfig(frozenset({"social", "health"}))
+    opened = _read(_document(), grants=(social_grant,), config=both)
     assert opened.basis == "emergency:e1" and opened.flagged
+    # A grant opens the domain it was opened for, and no other, whatever the configuration permits.
+    assert _codes(_read(_document(), grants=(grant,), config=both)) == ("emergency_domain_not_covered",)
     # Someone else's grant, an expired one, or one from another unit of the caller: nothing to open.
-    for other in (replace(grant, sub="bertil"), replace(grant, expires_at=NOW), replace(grant, unit="iof-soder")):
-        assert _codes(_read(health_record, who=social_worker, grants=(other,))) == ("no_consent",)
+    for other in (replace(grant, sub="bertil"), replace(grant, expires_at=NOW), replace(grant, unit="vc-oster")):
+        assert _codes(_read(other_region_record, grants=(other,))) == ("no_consent",)
     # The block holds against the emergency too.
-    blocked = replace(health_record, blocked=True)
-    assert _codes(_read(blocked, who=social_worker, grants=(grant,))) == ("blocked",)
+    blocked = replace(other_region_record, blocked=True)
+    assert _codes(_read(blocked, grants=(grant,))) == ("blocked",)
+
+
+def test_social_staff_neither_open_nor_use_emergency_access_by_default():
+    social_worker = _staff("iof-norr", SOCIAL)
+    facts = Facts(True, True, None, NOW)
+    opening = decide_emergency_open(Request(social_worker, Permission.EMERGENCY_OPEN), facts, domain="health", grant_id="g")
+    assert not opening and _codes(opening) == ("emergency_not_permitted",)
+    # Decided on the unit alone, before the client: an unknown client gets the same answer.
+    unknown = decide(Request(social_worker, Permission.EMERGENCY_OPEN), Facts(False, False))
+    assert _codes(unknown) == ("emergency_not_permitted",)
+    # A grant a social unit holds (opened before the rule, or before the configuration changed) opens nothing.
+    grant = EmergencyGrant("e1", "anna", "iof-norr", NOW - timedelta(hours=1), NOW + timedelta(hours=1), "health")
+    health_record = _document("journal_note", zone=HEALTH, unit="vc-centrum")
+    assert _codes(_read(health_record, who=social_worker, grants=(grant,))) == ("emergency_not_permitted",)
+    # Where the installation permits social services too, both work.
+    both = PolicyConfig(frozenset({"social", "health"}))
+    assert decide_emergency_open(Request(social_worker, Permission.EMERGENCY_OPEN), facts, domain="health",
+                                 grant_id="g", config=both).basis == "emergency:g"
+    assert _read(health_record, who=social_worker, grants=(grant,), config=both).basis == "emergency:e1"
+    # A health unit may not open a domain the configuration does not name.
+    nurse = _staff()
+    refused = decide_emergency_open(Request(nurse, Permission.EMERGENCY_OPEN), facts, domain="social", grant_id="g")
+    assert _codes(refused) == ("emergency_domain_not_permitted",)
+
+
+def test_a_consent_opens_only_once_the_holding_zone_confirmed_it():
+    assert _codes(_read(_document(), _consent(confirmed_at=None))) == ("consent_unconfirmed",)
+    assert _codes(_read(_document(), _consent(confirmed_at=NOW + timedelta(microseconds=1)))) == ("consent_unconfirmed",)
+    assert _read(_document(), _consent(confirmed_at=NOW)).basis == "consent:c1"
+    # A revoked, pending or expired one says so first: confirming it would not help.
+    assert _codes(_read(_document(), _consent(confirmed_at=None, revoked_at=NOW))) == ("consent_revoked",)
+    assert _codes(_read(_document(), _consent(confirmed_at=None, valid_until=NOW))) == ("consent_expired",)
+    # A confirmed consent beside a waiting one opens on its own.
+    decision = _read(_document(), _consent("c1", confirmed_at=None), _consent("c2"))
+    assert decision.basis == "consent:c2"
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions on one consent (read, revoke, confirm), against a reference of their own
+# ---------------------------------------------------------------------------------------------
+
+def reference_on_consent(request: Request, facts: Facts, consent: Consent, config: PolicyConfig) -> Outcome:
+    """The client rules, then: only the zones a consent names act on it; only the holding zone confirms,
+    and never a revoked or expired consent."""
+    general = reference(request, facts, config)
+    if not general.allowed:
+        return general
+    zone, now = request.principal.zone, facts.now
+    if zone != consent.from_zone and zone != consent.to_zone:
+        return _refused("not_party")
+    if request.permission == Permission.CONSENT_CONFIRM:
+        if zone != consent.from_zone:
+            return _refused("not_holding_zone")
+        if now is None:
+            return Outcome(False, "none", None)
+        if consent.revoked_at is not None and not consent.revoked_at > now:
+            return _refused("consent_revoked")
+        if not now < consent.valid_until:
+            return _refused("consent_expired")
+    return general
+
+
+@_settings(EXAMPLES["on_consent"])
+@given(worlds(), st.sampled_from([Permission.CONSENT_CONFIRM, Permission.CONSENT_READ, Permission.CONSENT_REVOKE]),
+       st.integers(0, 99))
+def test_decisions_on_one_consent_agree_with_the_reference(world, permission, which):
+    assume(world.facts.consents)
+    consent = world.facts.consents[which % len(world.facts.consents)]
+    if world.who.zone is not None and which % 3 == 0:  # often the caller's zone is the holding one
+        consent = replace(consent, from_zone=world.who.zone)
+    request = replace(world.request, permission=permission)
+    facts = replace(world.facts, document=None)
+    got = decide_consent(request, facts, consent, world.config)
+    want = reference_on_consent(request, facts, consent, world.config)
+    event(f"{permission}: {'allow' if want.allowed else ','.join(want.reasons or ('?',))}")
+    assert (got.allowed, str(got.basis)) == (want.allowed, want.basis), (got, want)
+    if want.reasons is None:
+        assert got.reason_codes
+    else:
+        assert tuple(map(str, got.reason_codes)) == want.reasons, (got, want)

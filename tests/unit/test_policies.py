@@ -1,13 +1,15 @@
-"""The role gate and the client decision: pure, ordered, with reasons."""
+"""The role gate, the client decision and a consent's status: pure, ordered, with reasons."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from policies.consents import ConsentDraft, check_draft, confirmed_on_recording, status
 from policies.decide import Facts, Request, decide
 from policies.decision import Basis, Reason
-from policies.model import Principal, Role, Zone
+from policies.model import Consent, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission, role_gate
 
 ZONE = Zone("malmo-stad", "social")
@@ -101,3 +103,41 @@ def test_a_refusal_for_the_tokens_unit_is_audited_under_the_action_its_route_sta
     assert by_name["block_document"] == Action.DOCUMENT_BLOCK
     assert by_name["read_content"] == Action.DOCUMENT_READ_CONTENT
     assert by_name["list_units"] == Action.AUTH_UNKNOWN_UNIT
+
+
+# --- consents: who confirms, and the status a consent shows
+
+_SOCIAL, _HEALTH = Zone("malmo-stad", "social"), Zone("region-skane", "health")
+_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def _draft(recorder: Zone | None, *, by_client: bool = False) -> ConsentDraft:
+    return ConsentDraft(from_zone=_SOCIAL, to_zone=_HEALTH, valid_from=_NOW, valid_until=_NOW + timedelta(days=30),
+                        given_by="client", form="verbal", maturity_assessed=False, has_evidence=False,
+                        recorder_zone=recorder, recorded_by_client=by_client)
+
+
+def test_the_holding_zone_confirms_as_it_records_the_receiving_zone_does_not():
+    assert confirmed_on_recording(_draft(_SOCIAL))
+    assert not confirmed_on_recording(_draft(_HEALTH))
+    # The seam for the client's own view (issue 18): given by the client themself, no zone needs to confirm it.
+    assert confirmed_on_recording(_draft(None, by_client=True))
+    assert check_draft(_draft(None, by_client=True), client_is_minor=False, max_days=730) == []
+    assert [p.code for p in check_draft(_draft(None), client_is_minor=False, max_days=730)] == ["validation_failed"]
+
+
+@pytest.mark.parametrize("valid_from,valid_until,revoked_at,confirmed_at,expected", [
+    (-1, 1, None, -1, "active"),
+    (1, 2, None, -1, "pending"),
+    (-1, 1, None, None, "awaiting_confirmation"),
+    (1, 2, None, None, "awaiting_confirmation"),  # before valid_from too: the holding zone must find it
+    (-1, 1, None, 1, "awaiting_confirmation"),  # confirmed only from its confirmation on
+    (-2, -1, None, None, "expired"),  # can no longer be confirmed
+    (-1, 1, 0, None, "revoked"),
+    (-1, 1, 0, -1, "revoked"),
+])
+def test_a_consents_status(valid_from, valid_until, revoked_at, confirmed_at, expected):
+    hours = lambda n: None if n is None else _NOW + timedelta(hours=n)  # noqa: E731
+    consent = Consent("c", _SOCIAL, _HEALTH, None, frozenset({"*"}), frozenset({"care"}), hours(valid_from),
+                      hours(valid_until), hours(revoked_at), hours(confirmed_at))
+    assert status(consent, now=_NOW) == expected

@@ -22,6 +22,7 @@ EXPECTED: dict[str, set[Role]] = {
     "clients:lookup": {S, M, SY},
     "clients:read": {S, M},
     "clients:register": {S, M, SY},
+    "consents:confirm": {S, M},
     "consents:grant": {S, M},
     "consents:read": {S, M},
     "consents:revoke": {S, M},
