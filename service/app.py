@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         keys, verifier = open_keys(settings)
         dsn, embedded = await open_database(settings)
         try:
-            pool = await create_pool(dsn, max_size=settings.db_pool_size)
+            pool = await create_pool(dsn, max_size=settings.db_pool_size, acquire_timeout=settings.db_acquire_timeout)
         except BaseException:
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)

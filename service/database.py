@@ -27,6 +27,8 @@ from urllib.parse import quote
 import asyncpg
 import psutil
 
+from .errors import PoolExhausted
+
 log = logging.getLogger("brygga.database")
 T = TypeVar("T")
 
@@ -476,14 +478,71 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+class BoundedPool:
+    """An asyncpg pool whose acquire() waits at most `acquire_timeout` seconds, then raises PoolExhausted (503).
+
+    Without a bound, a pool held by slow requests (uploads that stall, a burst) leaves every later request
+    waiting without an answer, /readyz included; with it they are told to retry shortly (Retry-After). An
+    explicit `timeout` still wins. Everything else is the asyncpg pool's own (attributes are passed through).
+    """
+
+    __slots__ = ("_pool", "acquire_timeout")
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        self._pool = pool
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> _BoundedAcquire:
+        seconds = self.acquire_timeout if timeout is None else timeout
+        return _BoundedAcquire(self._pool.acquire(timeout=seconds), seconds)
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+
+class _BoundedAcquire:
+    """pool.acquire(timeout=…) that says why it failed: PoolExhausted instead of a bare TimeoutError.
+
+    Usable like asyncpg's own: `async with pool.acquire() as conn` or `conn = await pool.acquire()`.
+    """
+
+    __slots__ = ("_context", "_seconds")
+
+    def __init__(self, context, seconds: float) -> None:
+        self._context, self._seconds = context, seconds
+
+    @contextlib.contextmanager
+    def _exhausted(self) -> Iterator[None]:
+        try:
+            yield
+        except TimeoutError:
+            log.warning("no database connection free in time", extra={"seconds": self._seconds})
+            raise PoolExhausted(f"no database connection became free within {self._seconds:g} s; retry shortly") from None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        with self._exhausted():
+            return await self._context.__aenter__()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self._context.__aexit__(*exc_info)
+
+    def __await__(self):
+        return self._acquired().__await__()
+
+    async def _acquired(self) -> asyncpg.Connection:
+        with self._exhausted():
+            return await self._context
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0,
-                      role: str | None = APP_ROLE) -> asyncpg.Pool:
-    """An asyncpg pool acting as `role`; raises DatabaseError with the reason when it cannot connect."""
+                      role: str | None = APP_ROLE, acquire_timeout: float | None = None) -> asyncpg.Pool | BoundedPool:
+    """An asyncpg pool acting as `role` (a BoundedPool with `acquire_timeout`); raises DatabaseError when it cannot connect."""
     try:
-        return await asyncio.wait_for(
+        pool = await asyncio.wait_for(
             asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session,
                                 **connect_options(role)), timeout
         )
+        return pool if acquire_timeout is None else BoundedPool(pool, acquire_timeout)
     except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
         raise DatabaseError(f"cannot act as the application role {role!r}: {exc}; grant it to the login "
                             f"(`GRANT {role} TO <login>`) or " + RUN_AS_OWNER) from exc

@@ -14,6 +14,7 @@ class BryggaError(Exception):
     status = 500
     code = "internal_error"
     title = "Internal error"
+    retry_after: int | None = None  # seconds; sent as Retry-After when set
 
     def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
         self.detail = detail or self.title
@@ -80,6 +81,12 @@ class MethodNotAllowed(BryggaError):
     status, code, title = 405, "method_not_allowed", "Method not allowed"
 
 
+class RequestTimeout(BryggaError):
+    """The client stopped sending the body it began (BRYGGA_BODY_CHUNK_TIMEOUT); nothing of the request was kept."""
+
+    status, code, title = 408, "request_timeout", "Request timeout"
+
+
 class Conflict(BryggaError):
     """The request conflicts with the current state."""
 
@@ -108,6 +115,12 @@ class ServiceUnavailable(BryggaError):
     """A dependency (the database) is down; retry later."""
 
     status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class PoolExhausted(ServiceUnavailable):
+    """No database connection became free within BRYGGA_DB_ACQUIRE_TIMEOUT: the caller retries instead of hanging."""
+
+    retry_after = 2
 
 
 class StorageFull(ServiceUnavailable):

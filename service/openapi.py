@@ -117,6 +117,11 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict]) -> dict[st
         }
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == 503 and "service_unavailable" in codes:
+            response["headers"] = {"Retry-After": {
+                "description": "seconds to wait before retrying (the database is unreachable or no connection "
+                               "became free within BRYGGA_DB_ACQUIRE_TIMEOUT)",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
         operation["responses"][str(status)] = response
     return operation
 

@@ -1,6 +1,7 @@
 """What request handling needs, built once at start-up and shared by every request."""
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from policies.model import Zone
 from policies.decide import PolicyConfig
 
 from .auth import TokenVerifier
+from .database import BoundedPool
 from .sealer import AuditSealer
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
@@ -74,7 +76,7 @@ class Runtime:
     """Settings, the database pool, keys, the blob store and the clock (injectable for tests)."""
 
     settings: Settings
-    pool: asyncpg.Pool
+    pool: asyncpg.Pool | BoundedPool  # the service's is bounded (BRYGGA_DB_ACQUIRE_TIMEOUT); the CLI's need not be
     keys: KeyRingHolder
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
@@ -85,6 +87,7 @@ class Runtime:
     unit_zones: dict[str, Zone] = field(default_factory=dict)
 
     _policy: tuple[Settings, PolicyConfig] | None = field(default=None, init=False, repr=False)
+    _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     @property
     def policy(self) -> PolicyConfig:
@@ -92,6 +95,17 @@ class Runtime:
         if self._policy is None or self._policy[0] is not self.settings:
             self._policy = (self.settings, PolicyConfig(emergency_domains=frozenset(self.settings.emergency_domains)))
         return self._policy[1]
+
+    @property
+    def upload_slots(self) -> asyncio.Semaphore:
+        """Uploads streaming into the database at once: at most half the pool, made once.
+
+        An upload holds its connection while its body arrives, at the client's pace; the other half of the
+        pool stays for everything else, however many uploads stall (each until BRYGGA_BODY_CHUNK_TIMEOUT).
+        """
+        if self._upload_slots is None:
+            self._upload_slots = asyncio.Semaphore(max(1, self.settings.db_pool_size // 2))
+        return self._upload_slots
 
     @property
     def keyring(self) -> KeyRing:

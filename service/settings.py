@@ -46,6 +46,11 @@ class Settings:
     )
     log_level: str = "INFO"
     db_pool_size: int = 20  # connections per replica: a download holds one through its audit commit
+    # Seconds a request waits for a pool connection before it is answered 503 service_unavailable (Retry-After):
+    # a full pool makes callers retry instead of hanging without an answer.
+    db_acquire_timeout: float = 5.0
+    # Seconds an upload may go without a byte of its body before it fails (408 request_timeout, nothing kept).
+    body_chunk_timeout: float = 30.0
     # The web session cookie's Secure attribute: "auto" when the request came over TLS to this process,
     # "always" behind a proxy that terminates TLS (the service then sees plain HTTP).
     secure_cookies: str = "auto"
@@ -175,6 +180,19 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _positive_seconds(high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+        if not 0 < value <= high:  # also refuses nan
+            raise ValueError(f"must be more than 0 and at most {high:g} seconds, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -211,6 +229,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_allow=_get(env, "BRYGGA_METRICS_ALLOW", _networks, defaults.metrics_allow),
         log_level=_get(env, "BRYGGA_LOG_LEVEL", _log_level, defaults.log_level),
         db_pool_size=_get(env, "BRYGGA_DB_POOL_SIZE", _int_between(2, 500), defaults.db_pool_size),
+        db_acquire_timeout=_get(env, "BRYGGA_DB_ACQUIRE_TIMEOUT", _positive_seconds(60), defaults.db_acquire_timeout),
+        body_chunk_timeout=_get(env, "BRYGGA_BODY_CHUNK_TIMEOUT", _positive_seconds(600), defaults.body_chunk_timeout),
         secure_cookies=_get(env, "BRYGGA_SECURE_COOKIES", _one_of("auto", "always"), defaults.secure_cookies),
         ui_session_idle_minutes=_get(env, "BRYGGA_UI_SESSION_IDLE_MINUTES", _int_between(1, 24 * 60),
                                      defaults.ui_session_idle_minutes),

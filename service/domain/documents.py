@@ -7,11 +7,12 @@ comes last, so a failed, refused or interrupted upload leaves nothing behind.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,11 +25,11 @@ from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document
 from policies.decision import Decision, Reason, deny
-from policies.roles import Permission
+from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import BryggaError, TooLarge, UnsupportedMediaType
+from ..errors import BryggaError, PoolExhausted, RequestTimeout, TooLarge, UnsupportedMediaType
 from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import facts as facts_store
@@ -116,59 +117,132 @@ def _check_type(head: bytes, declared: str | None) -> str:
     return sniffed
 
 
-async def _replay(rt: Runtime, existing: Any, upload: Upload, head: bytes, ended: bool) -> None:
-    """A retry under a used Idempotency-Key: the first document if the bytes are the same, else 409."""
-    mac, size = rt.sealer.content_mac(), len(head)
-    mac.update(head)
-    if not ended:
-        async for chunk in upload.chunks:
-            size += len(chunk)
-            if size > rt.settings.max_document_bytes:
-                break
-            mac.update(chunk)
-    stored = existing["content_mac"]
-    if size != existing["size"] or stored is None or not hmac.compare_digest(mac.digest(), stored):
-        raise IdempotencyConflict("the key was used before for other content")
+async def _bounded(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`chunks`, each awaited at most `seconds` after the one before; RequestTimeout (408) when the client stalls.
+
+    A stalled upload holds its database connection and transaction (after the head) until this fires, and the
+    transaction's rollback then leaves nothing behind.
+    """
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(f"the upload stopped: nothing of its body came for {seconds:g} s") from None
+        yield chunk
+
+
+@asynccontextmanager
+async def _upload_connection(rt: Runtime) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection for an upload, within the uploads' share of the pool (Runtime.upload_slots).
+
+    Waiting for the share is bounded like waiting for the pool (PoolExhausted, 503 with Retry-After).
+    """
+    slots, seconds = rt.upload_slots, rt.settings.db_acquire_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            await slots.acquire()
+    except TimeoutError:
+        raise PoolExhausted(f"no upload slot became free within {seconds:g} s; retry shortly") from None
+    try:
+        async with rt.pool.acquire() as conn:
+            yield conn
+    finally:
+        slots.release()
+
+
+async def gate_upload(rt: Runtime, caller: Caller, client_id: UUID | None) -> None:
+    """The role gate before anything of an upload's body is read (API-1.1 "Order of checks"); audited when it refuses.
+
+    A caller whose role may never upload learns nothing about the body's validity. Raises Forbidden.
+    """
+    decision = role_gate(caller.principal.roles, Permission.DOCUMENT_CREATE)
+    if not decision:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
+        raise_if_denied(decision)
 
 
 async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -> tuple[dict, bool]:
     """Encrypt and store an upload as it streams in; (document, created). A replayed key returns (first, False).
 
-    Raises Forbidden, NotFound, EmptyFile, UnsupportedMediaType, ContentTypeMismatch, TooLarge, IdempotencyConflict.
+    The file's first bytes are read and checked before a database connection is taken, so a client that
+    stalls before them holds none; after them the upload holds one of the uploads' share of the pool until it
+    ends, fails, or stops sending for BRYGGA_BODY_CHUNK_TIMEOUT.
+
+    Raises Forbidden, NotFound, EmptyFile, UnsupportedMediaType, ContentTypeMismatch, TooLarge, IdempotencyConflict,
+    RequestTimeout, PoolExhausted.
     """
     principal = caller.principal
-    async with rt.pool.acquire() as conn:
-        facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts, rt.policy)
-        if not decision:
-            async with conn.transaction():
-                await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
-            raise_if_denied(decision)
-        existing = None
-        if upload.idempotency_key:
-            existing = await documents_store.by_idempotency_key(conn, unit=principal.unit, key=upload.idempotency_key)
-            if existing is not None and existing["client_id"] != client_id:
-                raise IdempotencyConflict("the key was used before for another client's document")
-        head, ended = await _head(upload.chunks, SNIFF_BYTES)
+    async with aclosing(_bounded(upload.chunks, rt.settings.body_chunk_timeout)) as chunks:
+        head, ended = await _head(chunks, SNIFF_BYTES)
         content_type = _check_type(head, upload.declared_type)
-        try:
-            async with conn.transaction():
+        async with _upload_connection(rt) as conn:
+            facts = await facts_store.for_client(conn, client_id, principal=principal)
+            decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts, rt.policy)
+            if not decision:
+                async with conn.transaction():
+                    await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
+                raise_if_denied(decision)
+            if upload.idempotency_key:
+                existing = await documents_store.id_by_idempotency_key(conn, unit=principal.unit,
+                                                                       key=upload.idempotency_key)
                 if existing is not None:
-                    await _replay(rt, existing, upload, head, ended)
-                    row = existing
-                else:
-                    row = await _store(rt, conn, caller, client_id, upload, content_type, head, ended)
-                await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision,
-                                   client_id=client_id, document_id=row["id"])
-        except documents_store.IdempotencyKeyTaken:
-            raise IdempotencyConflict("a concurrent upload used the same key; retry to get its document") from None
+                    return await _replay(rt, conn, caller, client_id, existing, upload, chunks, head, ended), False
+            try:
+                async with conn.transaction():
+                    row = await _store(rt, conn, caller, client_id, upload, chunks, content_type, head, ended)
+                    await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision,
+                                       client_id=client_id, document_id=row["id"])
+            except documents_store.IdempotencyKeyTaken:
+                raise IdempotencyConflict("a concurrent upload used the same key; retry to get its document") from None
     shown = decide(Request(principal, Permission.DOCUMENT_READ_METADATA),
                    dataclasses.replace(facts, document=facts_store.document_facts(row)), rt.policy)
-    return document_json(rt, row, shown), existing is None
+    return document_json(rt, row, shown), True
+
+
+async def _replay(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, document_id: UUID,
+                  upload: Upload, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> dict:
+    """A retry under a used Idempotency-Key: the first document, decided and audited like a read of its metadata.
+
+    The answer carries the first document's title, so the caller must be one who may read it (another
+    caller of the unit may not: a system reads only its own uploads): else the read's 404/403. Only then
+    are the metadata and the bytes compared: the same, or 409 idempotency_conflict (a comparison
+    against what the caller may not read would be an oracle).
+    """
+    row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA)
+    if not decision:
+        async with conn.transaction():
+            await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
+                               client_id=row["client_id"] if row else None, document_id=document_id)
+        raise_if_denied(decision)
+    if row["client_id"] != client_id:
+        raise IdempotencyConflict("the key was used before for another client's document")
+    title = rt.sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(document_id), field="title")
+    if row["category"] != upload.category or not hmac.compare_digest(title.encode(), upload.title.encode()):
+        raise IdempotencyConflict("the key was used before with other metadata (category or title)")
+    mac, size = rt.sealer.content_mac(), len(head)
+    mac.update(head)
+    if not ended:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > rt.settings.max_document_bytes:
+                break
+            mac.update(chunk)
+    stored = row["content_mac"]
+    if size != row["size"] or stored is None or not hmac.compare_digest(mac.digest(), stored):
+        raise IdempotencyConflict("the key was used before for other content")
+    async with conn.transaction():
+        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
+                           client_id=client_id, document_id=document_id)
+    return document_json(rt, row, decision)
 
 
 async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, upload: Upload,
-                 content_type: str, head: bytes, ended: bool) -> dict[str, Any]:
+                 chunks: AsyncIterator[bytes], content_type: str, head: bytes, ended: bool) -> dict[str, Any]:
     """Encrypt segment by segment and write as it comes; the document row last. Raises TooLarge."""
     principal, limit = caller.principal, rt.settings.max_document_bytes
     document_id = uuid4()
@@ -198,7 +272,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
 
     await feed(head)
     if not ended:
-        async for chunk in upload.chunks:
+        async for chunk in chunks:
             await feed(chunk)
     await write(segmenter.finish(), flush=True)
     document = documents_store.NewDocument(

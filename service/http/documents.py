@@ -1,10 +1,12 @@
 """Documents: streamed multipart upload, listing, metadata, streamed download, shredding, blocking."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import aclosing, contextmanager
+from typing import TypeVar
 from uuid import UUID
 
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -17,7 +19,7 @@ from policies.roles import Permission
 
 from ..audit import Action
 from ..domain import documents
-from ..errors import InvalidJson, InvalidRequest, UnsupportedMediaType, ValidationFailed
+from ..errors import InvalidJson, InvalidRequest, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
 from .routing import PAGE_QUERY, Routes, body_error, json_response, page_params, path_uuid, read_body
@@ -29,6 +31,10 @@ _METADATA_LIMIT = 64 * 1024
 _CHUNK = 64 * 1024
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 _NOT_FOUND = ((404, "not_found"),)
+# What an upload's body may carry beyond the document (BRYGGA_MAX_DOCUMENT_BYTES): the metadata part and the
+# multipart framing (boundaries, part headers; aiohttp allows a header line up to 8 KiB).
+UPLOAD_FRAMING = _METADATA_LIMIT + 64 * 1024
+T = TypeVar("T")
 
 
 @contextmanager
@@ -45,18 +51,26 @@ def multipart_framing(what: str) -> Iterator[None]:
         raise InvalidRequest(f"the multipart body is malformed ({what})") from None
 
 
-async def next_part(reader: MultipartReader, what: str) -> BodyPartReader | MultipartReader | None:
-    with multipart_framing(what):
-        return await reader.next()
+async def body_read(awaitable: Awaitable[T], what: str, seconds: float | None = None) -> T:
+    """One read of a multipart body: malformed is 400 invalid_request; nothing for `seconds` is 408 request_timeout."""
+    try:
+        async with asyncio.timeout(seconds):
+            with multipart_framing(what):
+                return await awaitable
+    except TimeoutError:
+        raise RequestTimeout(f"the upload stopped: nothing of its body came for {seconds:g} s") from None
 
 
-async def _metadata(part: BodyPartReader | MultipartReader | None) -> DocumentMetadataIn:
+async def next_part(reader: MultipartReader, what: str, seconds: float | None = None) -> BodyPartReader | MultipartReader | None:
+    return await body_read(reader.next(), what, seconds)
+
+
+async def _metadata(part: BodyPartReader | MultipartReader | None, seconds: float) -> DocumentMetadataIn:
     if not isinstance(part, BodyPartReader) or part.name != "metadata":
         raise InvalidRequest("the first part must be `metadata` (JSON), then `file`")
     raw = bytearray()
     while True:
-        with multipart_framing("metadata"):
-            chunk = await part.read_chunk(8192)
+        chunk = await body_read(part.read_chunk(8192), "metadata", seconds)
         if not chunk:
             break
         raw += chunk
@@ -71,6 +85,7 @@ async def _metadata(part: BodyPartReader | MultipartReader | None) -> DocumentMe
 
 
 async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
+    """The file part's bytes as they arrive (documents.create bounds the wait for each)."""
     while True:
         with multipart_framing("file"):
             chunk = await part.read_chunk(_CHUNK)
@@ -81,31 +96,57 @@ async def _file_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIt
         raise InvalidRequest("nothing may follow the `file` part")
 
 
+def refuse_declared_too_large(request: web.Request, max_document_bytes: int) -> None:
+    """413 too_large for a declared Content-Length no upload within the limit can have, before a byte is read.
+
+    The body may exceed the document limit by the multipart framing: the metadata part (at most 64 KiB),
+    boundaries and part headers (UPLOAD_FRAMING). A body without Content-Length (chunked) is held to the limit
+    as it streams.
+    """
+    if request.content_length is not None and request.content_length > max_document_bytes + UPLOAD_FRAMING:
+        raise TooLarge(f"the declared body is over the limit of {max_document_bytes} bytes for the document "
+                       f"and {UPLOAD_FRAMING} for the multipart framing")
+
+
+def _uuid_or_none(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
 @routes.post(
     "/v1/clients/{client_id}/documents", summary="Upload a document (multipart: metadata, then file), streamed and encrypted",
     permission=Permission.DOCUMENT_CREATE, body=UploadForm, body_media="multipart/form-data",
-    headers=(("Idempotency-Key", "a retry with the same key and the same content returns the first document",
-              {"type": "string", "pattern": f"^{_IDEMPOTENCY_KEY.pattern}$"}),),
+    headers=(("Idempotency-Key", "a retry with the same key, metadata and content returns the first document (to a "
+              "caller who may read it)", {"type": "string", "pattern": f"^{_IDEMPOTENCY_KEY.pattern}$"}),),
     responses={201: Document, 200: Document},
-    errors=((400, "empty_file"), (404, "not_found"), (409, "idempotency_conflict"), (415, "content_type_mismatch")),
+    errors=((400, "empty_file"), (404, "not_found"), (408, "request_timeout"), (409, "idempotency_conflict"),
+            (415, "content_type_mismatch")),
 )
 async def upload_document(request: web.Request) -> web.Response:
+    """Checks in the contract's order: token, role (audited), path, headers, declared size, metadata, the file's head;
+    only then does documents.create take a database connection (a client that stalls before holds none)."""
     caller = await authenticate(request)
+    rt = runtime(request)
+    await documents.gate_upload(rt, caller, _uuid_or_none(request.match_info["client_id"]))
     client_id = path_uuid(request, "client_id")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidRequest("Idempotency-Key must be 1 to 128 visible ASCII characters")
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("send the document as multipart/form-data")
+    refuse_declared_too_large(request, rt.settings.max_document_bytes)
+    seconds = rt.settings.body_chunk_timeout
     with multipart_framing("boundary"):
         reader = await request.multipart()
-    metadata = await _metadata(await next_part(reader, "first part"))
-    part = await next_part(reader, "second part")
+    metadata = await _metadata(await next_part(reader, "first part", seconds), seconds)
+    part = await next_part(reader, "second part", seconds)
     if not isinstance(part, BodyPartReader) or part.name != "file":
         raise InvalidRequest("the second part must be `file`")
     upload = documents.Upload(category=metadata.category, title=metadata.title, declared_type=part.headers.get("Content-Type"),
                               chunks=_file_chunks(reader, part), idempotency_key=key)
-    document, created = await documents.create(runtime(request), caller, client_id, upload)
+    document, created = await documents.create(rt, caller, client_id, upload)
     return json_response(Document, document, status=201 if created else 200)
 
 

@@ -104,6 +104,8 @@ def problem_response(error: BryggaError, request_id: str) -> web.Response:
     response = web.Response(status=error.status, body=json.dumps(body), content_type="application/problem+json")
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -23,7 +23,7 @@ INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, t
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING created_at
 """
-_by_idempotency_key_sql = f"SELECT {_document_columns} FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
+_by_idempotency_key_sql = "SELECT d.id FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
 _client_documents_sql = f"""
 SELECT {_document_columns} FROM documents d
 WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
@@ -79,9 +79,9 @@ async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
         raise
 
 
-async def by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str) -> asyncpg.Record | None:
-    """The unit's document created with `key`, or None."""
-    return await conn.fetchrow(_by_idempotency_key_sql, unit, key)
+async def id_by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str) -> UUID | None:
+    """The id of the unit's document created with `key`, or None."""
+    return await conn.fetchval(_by_idempotency_key_sql, unit, key)
 
 
 async def page_of_client(

@@ -17,7 +17,7 @@ from ..domain import clients, consents, documents, relations
 from ..errors import BryggaError, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
-from ..http.documents import multipart_framing, next_part, stream_content
+from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
 from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
 from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 from . import session as sessions
@@ -119,6 +119,7 @@ async def open_emergency(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
     client_id = _uuid(request, "client_id")
+    refuse_declared_too_large(request, rt(request).settings.max_document_bytes)
     with multipart_framing("boundary"):
         reader = await request.multipart()
     fields: dict[str, str] = {}
