@@ -257,3 +257,15 @@ def test_a_configured_jwks_is_used_even_with_brygga_dev_and_then_no_development_
     jwks.write_text('{"keys": []}')
     settings = load_settings({"BRYGGA_JWKS": str(jwks), "BRYGGA_DEV": "1"})
     assert settings.effective_jwks_path == jwks and not settings.dev_tokens
+
+
+def test_waits_for_a_pool_connection_and_for_an_upload_body_are_bounded_seconds() -> None:
+    defaults = load_settings({})
+    assert (defaults.db_acquire_timeout, defaults.body_chunk_timeout) == (5.0, 30.0)
+    settings = load_settings({"BRYGGA_DB_ACQUIRE_TIMEOUT": "0.5", "BRYGGA_BODY_CHUNK_TIMEOUT": "120"})
+    assert (settings.db_acquire_timeout, settings.body_chunk_timeout) == (0.5, 120.0)
+    for name, value in (("BRYGGA_DB_ACQUIRE_TIMEOUT", "0"), ("BRYGGA_DB_ACQUIRE_TIMEOUT", "61"),
+                        ("BRYGGA_DB_ACQUIRE_TIMEOUT", "nan"), ("BRYGGA_BODY_CHUNK_TIMEOUT", "-1"),
+                        ("BRYGGA_BODY_CHUNK_TIMEOUT", "forever"), ("BRYGGA_BODY_CHUNK_TIMEOUT", "601")):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: value})
