@@ -23,6 +23,7 @@ import asyncpg
 from crypto import DecryptionFailed
 from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
+from policies.candidates import candidates
 from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document
 from policies.decision import Decision, Reason, deny
 from policies.roles import Permission, role_gate
@@ -312,7 +313,9 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
                after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> tuple[list[dict], bool]:
     """The documents of the client the caller may see, and only those; (page, more). Raises Forbidden, NotFound.
 
-    The list decision and each document's decision use the same facts, loaded once.
+    The list decision and each document's decision use the same facts, loaded once. The store reads only the
+    candidates (policies.candidates: the zones and categories the caller's zone, consents and grants can
+    open), so a page costs by what it shows, not by what other zones hold; decide() confirms each.
     """
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
@@ -320,9 +323,11 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
         visible: list[dict] = []
         if decision:
             request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
+            selected = candidates(request, facts, rt.policy)  # what decide() could allow: rows of other zones stay unread
             batch = max(2 * limit, 100)
             while len(visible) <= limit:
-                rows = await documents_store.page_of_client(conn, client_id, category=category, after=after, limit=batch)
+                rows = await documents_store.page_of_client(conn, client_id, selected, category=category, after=after,
+                                                            limit=batch)
                 for row in rows:
                     document_facts = facts_store.document_facts(row)
                     document_decision = decide(request, dataclasses.replace(facts, document=document_facts), rt.policy)

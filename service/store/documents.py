@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from policies.candidates import Candidates
 from policies.model import Zone
 
 from .facts import DOCUMENT_COLUMNS
@@ -24,10 +25,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING created_at
 """
 _by_idempotency_key_sql = "SELECT d.id FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
+# The candidates (policies/candidates.py) as a table: (organisation, domain, category), the category NULL for
+# every one and '*' for every one but sip; the zones of the emergency domains are those the client has
+# documents in. Each zone is read as a range of documents_client_zone, in list order, so rows of zones that
+# nothing opens are never read; the conditions inside a zone say what Candidates.admits says.
 _client_documents_sql = f"""
-SELECT {_document_columns} FROM documents d
-WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
-ORDER BY d.created_at, d.id
+WITH scope (organisation, domain, category) AS (
+    SELECT * FROM unnest($6::text[], $7::text[], $8::text[])
+    UNION ALL
+    SELECT DISTINCT e.organisation, e.domain, NULL::text FROM documents e
+    WHERE cardinality($9::text[]) > 0 AND e.client_id = $1 AND e.domain = ANY($9::text[])
+), zones AS (SELECT DISTINCT organisation, domain FROM scope)
+SELECT page.* FROM zones CROSS JOIN LATERAL (
+    SELECT {_document_columns} FROM documents d
+    WHERE d.client_id = $1 AND d.organisation = zones.organisation AND d.domain = zones.domain
+      AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
+      AND (NOT d.blocked OR d.unit_id = $10)
+      AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))
+      AND EXISTS (SELECT 1 FROM scope s
+                  WHERE s.organisation = d.organisation AND s.domain = d.domain
+                    AND (s.category IS NULL OR s.category = d.category OR (s.category = '*' AND d.category <> 'sip')))
+    ORDER BY d.created_at, d.id
+    LIMIT $5
+) page
+ORDER BY page.created_at, page.id
 LIMIT $5
 """
 _shred_sql = """
@@ -85,10 +106,21 @@ async def id_by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str
 
 
 async def page_of_client(
-    conn: asyncpg.Connection, client_id: UUID, *, category: str | None, after: tuple[datetime, UUID], limit: int
+    conn: asyncpg.Connection, client_id: UUID, candidates: Candidates, *, category: str | None,
+    after: tuple[datetime, UUID], limit: int,
 ) -> list[asyncpg.Record]:
-    """The client's documents after `after` in (created_at, id) order, before any visibility filter."""
-    return await conn.fetch(_client_documents_sql, client_id, category, *after, limit)
+    """The client's documents after `after` in (created_at, id) order that `candidates` admits, and no others.
+
+    A superset of what the caller may see: the caller's decide() confirms each.
+    """
+    if candidates.unit is None:
+        return []
+    zones, categories = [zone for zone, _ in candidates.scope], [category for _, category in candidates.scope]
+    return await conn.fetch(
+        _client_documents_sql, client_id, category, *after, limit,
+        [zone.organisation for zone in zones], [zone.domain for zone in zones], categories,
+        sorted(candidates.emergency_domains), candidates.unit, candidates.uploader,
+    )
 
 
 async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes) -> bool:

@@ -1,0 +1,44 @@
+"""policies.candidates: a list selects every document decide() could allow (a superset), on random worlds.
+
+The worlds are those of test_decide_properties (zones, units, consents in and out of force, grants,
+blocks, roles, purposes, clocks). If a candidate set ever left out a document decide() allows, a list
+would hide what the caller may see; the store's SQL says what `admits` says (tested against the API in
+tests/integration/test_document_list_candidates.py).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from policies.candidates import NOTHING, candidates
+from policies.roles import Permission, role_gate
+from tests.unit.test_decide_properties import _settings, cross_zone_reads, worlds
+
+_ON_ONE_DOCUMENT = (Permission.DOCUMENT_READ_METADATA, Permission.DOCUMENT_READ_CONTENT, Permission.DOCUMENT_BLOCK,
+                    Permission.DOCUMENT_SHRED)
+
+
+@_settings(1000)
+@given(st.one_of(worlds(), cross_zone_reads()), st.sampled_from(_ON_ONE_DOCUMENT))
+def test_every_document_decide_allows_is_a_candidate(world, permission):
+    if world.document is None:
+        return
+    world = replace(world, request=replace(world.request, permission=permission))
+    decision = world.decide()
+    listed = candidates(world.request, replace(world.facts, document=None), world.config)
+    event("allowed" if decision else "denied")
+    if decision:
+        event(f"allowed: {str(decision.basis).split(':')[0]}")
+        assert listed.admits(world.document), (decision, listed)
+
+
+@_settings(300)
+@given(worlds())
+def test_nothing_is_a_candidate_for_a_caller_without_unit_client_or_role(world):
+    facts = replace(world.facts, document=None)
+    request = replace(world.request, permission=Permission.DOCUMENT_READ_METADATA)
+    if world.who.unit is None or world.who.zone is None or not facts.client_exists or not role_gate(
+            world.who.roles, request.permission):
+        assert candidates(request, facts, world.config) == NOTHING
