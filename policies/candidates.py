@@ -11,7 +11,8 @@ A candidate is a document
 - of the caller's own zone (PDL 4:1; OSL 25:1, 26:1), any category;
 - of the from-zone of a consent that covers the caller now, in a category it names, or any but `sip`
   under `*` (`sip` only by name, for coordination) (OSL 12:2);
-- of a domain where emergency access may open, while the caller holds a grant (BrB 24:4; Lag 2022:913);
+- of the domain a grant the caller holds was opened for, where emergency access may open (BrB 24:4;
+  Lag 2022:913);
 and, whichever of these, blocked only in the caller's own unit (PDL 4:4). A clinic system without a
 staff role sees only what it uploaded itself, in its unit.
 """
@@ -37,7 +38,7 @@ class Candidates:
 
     unit: str | None  # None: nothing at all
     scope: tuple[tuple[Zone, str | None], ...] = ()
-    emergency_domains: frozenset[str] = frozenset()  # every zone of these, every category
+    emergency_domains: frozenset[str] = frozenset()  # every zone of these (the caller's grants'), every category
     uploader: str | None = None  # only the documents this sub uploaded in `unit`
 
     def admits(self, document: DocumentFacts) -> bool:
@@ -78,7 +79,7 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
             probe = DocumentFacts(unit="", zone=consent.from_zone, category=category, blocked=False, created_by="")
             if covers(consent, document=probe, principal=who, purpose=request.purpose, now=now) is None:
                 scope.append((consent.from_zone, category))
-    granted = any(grant.sub == who.sub and grant.unit == who.unit and grant.expires_at > now
-                  for grant in facts.emergency_grants)
+    granted = frozenset(grant.domain for grant in facts.emergency_grants
+                        if grant.sub == who.sub and grant.unit == who.unit and grant.expires_at > now)
     return Candidates(unit=who.unit, scope=tuple(dict.fromkeys(scope)),
-                      emergency_domains=config.emergency_domains if granted else frozenset())
+                      emergency_domains=granted & config.emergency_domains)
