@@ -125,15 +125,19 @@ async def _bounded(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterato
     transaction's rollback then leaves nothing behind.
     """
     iterator = aiter(chunks)
-    while True:
-        try:
-            async with asyncio.timeout(seconds):
-                chunk = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise RequestTimeout(f"the upload stopped: nothing of its body came for {seconds:g} s") from None
-        yield chunk
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(seconds):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise RequestTimeout(f"the upload stopped: nothing of its body came for {seconds:g} s") from None
+            yield chunk
+    finally:
+        if hasattr(iterator, "aclose"):  # closed with this one, not left to the loop's finalizer
+            await iterator.aclose()
 
 
 @asynccontextmanager
