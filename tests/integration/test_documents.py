@@ -193,7 +193,7 @@ async def test_visibility_own_zone_only(client, world):
     listing = await (await client.get(f"/v1/clients/{world['client']}/documents", headers=world["health"])).json()
     assert listing == {"items": [], "next_cursor": None}
     missing = await client.get(f"/v1/documents/{uuid.uuid4()}", headers=world["health"])
-    assert await missing.json() != {} and missing.status == 404
+    assert (missing.status, (await missing.json())["code"]) == (404, "not_found")
 
 
 async def test_no_relation_no_documents(client, api, world):
