@@ -32,6 +32,19 @@ def _zone_reference(organisation: str, domain: str, unit: str | None = None) -> 
     return {"identifier": {"system": f"{_BRYGGA}:zone", "value": f"{organisation}/{domain}"}, "display": f"{organisation}/{domain}"}
 
 
+def _verification(consent: dict[str, Any]) -> dict[str, Any]:
+    """Verified once the holding zone stands behind the consent (its confirmation), by whom and when.
+
+    A consent the receiving zone recorded and the holding zone has not confirmed is not verified: a
+    FHIR consumer must not take the receiver's own recording for the custodian's (OSL 12:2).
+    """
+    if consent.get("confirmed_at") is None:
+        return {"verified": False}
+    return {"verified": True,
+            "verifiedWith": {"identifier": {"system": f"{_BRYGGA}:staff", "value": consent["confirmed_by"]}},
+            "verificationDate": _instant(consent["confirmed_at"])}
+
+
 def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
     """The FHIR R4 Consent for a consent object as the API returns it."""
     end = consent["valid_until"]
@@ -56,8 +69,7 @@ def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
         "performer": [performer],
         "organization": [_zone_reference(consent["from"]["organisation"], consent["from"]["domain"])],
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-        "verification": [{"verified": True, "verifiedWith": {"identifier": {"system": f"{_BRYGGA}:staff", "value": consent["recorded_by"]}},
-                          "verificationDate": _instant(consent["recorded_at"])}],
+        "verification": [_verification(consent)],
         "provision": {
             "type": "permit",
             "period": {"start": _instant(consent["valid_from"]), "end": _instant(end)},

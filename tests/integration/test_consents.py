@@ -237,6 +237,8 @@ async def test_fhir_r4_consent(client, clinic):
     assert recipient["reference"]["identifier"]["value"] == "malmo-psykiatri"
     assert {p["code"] for p in provision["purpose"]} == {"TREAT", "COC"}
     assert {c["code"] for c in provision["class"]} == {"sip", "assessment"}
+    assert resource["verification"] == [{"verified": True, "verificationDate": resource["verification"][0]["verificationDate"],
+                                         "verifiedWith": {"identifier": {"system": "urn:brygga:staff", "value": "hsa-iof"}}}]
     await client.post(f"/v1/consents/{consent['id']}/revoke", headers=people["iof"], json={"reason": "återkallat"})
     revoked = await (await client.get(f"/v1/consents/{consent['id']}/fhir", headers=people["iof"])).json()
     assert revoked["status"] == "inactive" and revoked["provision"]["period"]["end"] < provision["period"]["end"]
@@ -367,7 +369,7 @@ async def test_a_consent_the_receiving_zone_records_opens_nothing_until_the_hold
     refused = await db.fetchval("SELECT reason_codes FROM audit_events WHERE action = 'document.read_content'")
     assert list(refused) == ["consent_unconfirmed"]
     fhir = await (await client.get(f"/v1/consents/{consent_id}/fhir", headers=clinician)).json()
-    assert fhir["status"] == "proposed"
+    assert fhir["status"] == "proposed" and fhir["verification"] == [{"verified": False}]  # the receiver's word alone
 
     # The holding zone sees it waiting; so does the receiving zone; other zones see nothing.
     assert await listed(client, iof, client_id, "awaiting_confirmation") == [(consent_id, "awaiting_confirmation")]
