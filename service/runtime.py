@@ -16,7 +16,6 @@ from policies.model import Zone
 from policies.decide import PolicyConfig
 
 from .auth import TokenVerifier
-from .database import BoundedPool
 from .sealer import AuditSealer
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
@@ -76,7 +75,7 @@ class Runtime:
     """Settings, the database pool, keys, the blob store and the clock (injectable for tests)."""
 
     settings: Settings
-    pool: asyncpg.Pool | BoundedPool  # the service's is bounded (BRYGGA_DB_ACQUIRE_TIMEOUT); the CLI's need not be
+    pool: asyncpg.Pool  # the service's is a BoundedPool (BRYGGA_DB_ACQUIRE_TIMEOUT); the CLI's need not be
     keys: KeyRingHolder
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
