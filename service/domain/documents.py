@@ -349,9 +349,9 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
 class Content:
     """An opened document: metadata for the headers, its first segment's plaintext, and the rest to stream.
 
-    `rest` is None for a one-segment document (its connection is back in the pool); otherwise it
-    yields the following segments' plaintext, holds the connection while it still reads from the
-    database, and must be exhausted or closed (aclose). It raises DecryptionFailed on a tampered
+    `rest` is None for a one-segment document; otherwise it yields the following segments'
+    plaintext, taking a connection only while it reads a batch, and must be exhausted or closed
+    (aclose). It raises DecryptionFailed on a tampered
     or missing segment.
     """
 
@@ -365,12 +365,12 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     """Decide, commit the audit event, then decrypt the first segment and open the rest for streaming.
 
     Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
-    segment fails authentication. One connection serves the request: the facts (with the
+    segment fails authentication. One connection serves the decision: the facts (with the
     caller's unit still active: authenticate(unit_checked_later=True) left that check here),
-    the event with the first batch of segments, then the later batches.
+    then the event with the first batch of segments; it is back in the pool before the first
+    byte is sent, and each later batch takes one of its own (_plaintext).
     """
     conn = await rt.pool.acquire()
-    handed_on = False
     try:
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
         if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
@@ -399,36 +399,33 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
             raise
         rest = None
         if count > 1:  # the batch's other segments are decrypted as they are sent: the client reads meanwhile
-            more = len(batch) < count
-            rest = _plaintext(rt, conn if more else None, decryptor, document_id, batch, count=count)
-            handed_on = more
+            rest = _plaintext(rt, decryptor, document_id, batch, count=count)
         return Content(row["content_type"], row["size"], first, rest)
-    finally:
-        if conn is not None and not handed_on:
-            await rt.pool.release(conn)
-
-
-async def _plaintext(rt: Runtime, conn: asyncpg.Connection | None, decryptor: StreamDecryptor, document_id: UUID,
-                     batch: list[bytes], *, count: int) -> AsyncIterator[bytes]:
-    """Segments 1..count-1 decrypted in order: the rest of `batch`, then (with `conn`) the later batches from the store.
-
-    Gives `conn` back to the pool when done or closed.
-    """
-    try:
-        for index in range(1, len(batch)):
-            yield decryptor.decrypt_segment(index, batch[index], last=index == count - 1)
-        if conn is None:
-            return
-        # Closed explicitly when this one is: an abandoned async generator is finalized through the loop's
-        # thread-safe callback (a self-pipe write and a task per download).
-        async with aclosing(rt.blobs.read(conn, document_id, start=len(batch), count=count)) as ciphertexts:
-            index = len(batch)
-            async for ciphertext in ciphertexts:
-                yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
-                index += 1
     finally:
         if conn is not None:
             await rt.pool.release(conn)
+
+
+async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, batch: list[bytes], *,
+                     count: int) -> AsyncIterator[bytes]:
+    """Segments 1..count-1 decrypted in order: the rest of `batch`, then the later batches from the store.
+
+    Each later batch is read on a connection taken for that read alone and given back before its
+    segments are sent: a client that stops reading (its socket full) then holds no database
+    connection, so however many downloads stall, the pool serves everyone else (a batch is
+    `len(batch)` segments, 1 MiB by default: one short acquire per MiB sent).
+    """
+    for index in range(1, len(batch)):
+        yield decryptor.decrypt_segment(index, batch[index], last=index == count - 1)
+    step = len(batch)
+    for start in range(len(batch), count, step):
+        stop = min(start + step, count)
+        async with rt.pool.acquire() as conn:
+            async with aclosing(rt.blobs.read(conn, document_id, start=start, count=stop)) as read:
+                ciphertexts = [ciphertext async for ciphertext in read]
+        for offset, ciphertext in enumerate(ciphertexts):
+            index = start + offset
+            yield decryptor.decrypt_segment(index, ciphertext, last=index == count - 1)
 
 
 async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUID) -> None:

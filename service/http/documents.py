@@ -221,14 +221,24 @@ async def stream_content(request: web.Request, caller, document_id: UUID, *, pur
     headers = {"Content-Type": content.content_type, **_CONTENT_HEADERS}
     if content.rest is None:  # one segment, its connection already back: headers and body in one write
         return web.Response(body=content.first, headers=headers)
-    async with aclosing(content.rest):  # hands the connection back even if the client goes away
+    seconds = rt.settings.body_chunk_timeout
+    async with aclosing(content.rest):  # stops reading batches even if the client goes away
         response = web.StreamResponse(headers=headers)
         response.content_length = content.size
         await response.prepare(request)
-        await response.write(content.first)
         try:
+            # A client that stops reading is cut after BRYGGA_BODY_CHUNK_TIMEOUT without progress, as an
+            # upload that stops sending is: it holds no database connection meanwhile, but a socket and a task.
+            async with asyncio.timeout(seconds):
+                await response.write(content.first)
             async for segment in content.rest:
-                await response.write(segment)
+                async with asyncio.timeout(seconds):
+                    await response.write(segment)
+        except TimeoutError:
+            log.warning("a download's client stopped reading; connection cut", extra={"document_id": str(document_id)})
+            if request.transport is not None:
+                request.transport.abort()
+            return response
         except DecryptionFailed:
             # Bytes already went out: never send unauthenticated ones, cut the connection instead.
             log.error("stored ciphertext failed authentication mid-stream", extra={"document_id": str(document_id)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from dataclasses import replace
 
 import aiohttp
@@ -212,3 +213,68 @@ async def test_a_declared_content_length_over_the_limit_is_413_before_the_body_i
     rt.settings = replace(rt.settings, max_document_bytes=100_000)
     made = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=_form(files.pdf(100_000)))
     assert made.status == 201, await made.text()
+
+
+async def test_three_times_the_pool_of_stalled_downloads_leave_every_other_request_answered(small):
+    """A download takes a connection only while it reads a batch: clients that stop reading hold none."""
+    client, staff, client_id = small
+    content = files.pdf(9 * 1024 * 1024)  # 9 batches of 16 segments
+    made = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=_form(content))
+    assert made.status == 201, await made.text()
+    document = await made.json()
+    pool = client.server.app[RUNTIME].pool
+    request = (f"GET /v1/documents/{document['id']}/content HTTP/1.1\r\nHost: {client.server.host}\r\n"
+               f"Authorization: {staff['Authorization']}\r\n\r\n").encode()
+    stalled = []
+    for _ in range(3 * pool.get_max_size()):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the reader's side fills at once
+        sock.connect((client.server.host, client.server.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(request)
+        await reader.readexactly(1000)  # the download has begun; then this client reads no more
+        stalled.append(writer)
+    try:
+        await asyncio.sleep(0.5)  # the service writes until the sockets are full, then waits on them
+        async with asyncio.timeout(HANG):
+            assert (await client.get("/readyz")).status == 200
+            metadata = await client.get(f"/v1/documents/{document['id']}", headers=staff)
+            assert metadata.status == 200, await metadata.text()
+            whole = await client.get(f"/v1/documents/{document['id']}/content", headers=staff)
+            assert whole.status == 200 and await whole.read() == content
+    finally:
+        for writer in stalled:
+            writer.close()
+    async with asyncio.timeout(HANG):
+        while pool.get_idle_size() != pool.get_size():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_download_whose_client_stops_reading_is_cut_after_the_chunk_timeout(settings, tokens):
+    settings = replace(settings, body_chunk_timeout=1.0)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        api = Api(client, tokens)
+        await api.unit("malmo-iof", organisation="malmo-stad", domain="social")
+        staff = api.staff("malmo-iof")
+        person = await api.register(staff)
+        await api.relation(staff, person["id"])
+        content = files.pdf(9 * 1024 * 1024)
+        made = await client.post(f"/v1/clients/{person['id']}/documents", headers=staff, data=_form(content))
+        document = await made.json()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((client.server.host, client.server.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write((f"GET /v1/documents/{document['id']}/content HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: {staff['Authorization']}\r\n\r\n").encode())
+        await reader.readexactly(1000)
+        await asyncio.sleep(3)  # more than the timeout without reading: the service gives up on this client
+        received = 1000
+        try:
+            async with asyncio.timeout(HANG):
+                while chunk := await reader.read(65536):
+                    received += len(chunk)
+        except ConnectionResetError:
+            pass
+        writer.close()
+        assert received < len(content)  # cut, not sent to the end
