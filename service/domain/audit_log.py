@@ -97,7 +97,11 @@ async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *
 
 async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
     """NDJSON lines of every matching event the caller sees, oldest first, from one snapshot; raises Forbidden
-    before the first."""
+    before the first.
+
+    The generator holds a pool connection and a transaction until it ends: consume it inside
+    `contextlib.aclosing`, so a consumer that stops early (a client gone mid-stream) hands them back.
+    """
     scope = await _read(rt, caller)
     return _lines(rt, filters, scope)
 

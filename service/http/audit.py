@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import aclosing
 from uuid import UUID
 
 from aiohttp import web
@@ -83,11 +84,13 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     filters = _filters(request)
     rt = runtime(request)
     if _wants_ndjson(request):
-        lines = await audit_log.stream(rt, caller, filters)
-        response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
-        await response.prepare(request)
-        async for chunk in lines:
-            await response.write(chunk)
+        # The stream holds a pool connection and a transaction: closed whatever ends it (a client that goes
+        # away makes a write raise), or each abandoned export would keep its connection for good.
+        async with aclosing(await audit_log.stream(rt, caller, filters)) as lines:
+            response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+            await response.prepare(request)
+            async for chunk in lines:
+                await response.write(chunk)
         await response.write_eof()
         return response
     after_cursor, limit = page_params(request)
