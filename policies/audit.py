@@ -40,7 +40,9 @@ holds what the server found, not only what the staff member sent: the client the
 document belongs to and the reason it was refused (`no_relation` vs
 `unknown_document` says whether it exists). So for a denied event naming a document
 or consent that the reader does not cover, or that does not exist (the two must look
-alike), the client id and reason codes are withheld (`withholds`). The per-event
+alike), the client id and reason codes are withheld (`withholds`). The mirror image, the other
+zone's denied attempt on the reader's own record, shows its client (the record is the reader's)
+but not its reason codes: they tell the other zone's facts (`withholds_reasons`). The per-event
 hashes are withheld from every reader but the `*` auditor: with all other fields of
 an event in hand, a hash lets one test guesses of the withheld ones (which client?),
 and the next event's `prev_hash` is the hash of one they may not see. Chain status,
@@ -101,6 +103,23 @@ def withholds(scope: LogScope, *, allowed: bool, names_record: bool, record_zone
     consent the reader does not cover or that does not exist (what the server found, not what was sent)."""
     return (not scope.whole and not allowed and names_record
             and not any(scope.covers(zone) for zone in record_zones))
+
+
+def withholds_reasons(scope: LogScope, *, allowed: bool, actor_zone: Zone | None, names_record: bool,
+                      record_zones: Iterable[Zone]) -> bool:
+    """Whether a seen event's reason codes are withheld: wherever its client id is (`withholds`), and on a
+    denial the reader sees only because of its record, by an actor whose zone is not theirs.
+
+    The reasons of another zone's refused attempt on the reader's record are that zone's facts: the relation
+    is checked first, so `consent_unconfirmed` or `category_not_covered` say the clinic has an active care
+    relation with the client and `no_relation` that it has none; `emergency_domain_not_covered` shows a
+    health emergency grant (OSL 25:1, 26:1, 8:2). The reader sees that it was denied, and the client (the
+    record is theirs), not why. A unit manager's extract lists allowed reads only, so it shows no reasons.
+    """
+    if scope.whole or allowed:
+        return False
+    return (not scope.covers(actor_zone)
+            or withholds(scope, allowed=allowed, names_record=names_record, record_zones=record_zones))
 
 
 def _scoped(principal: Principal) -> bool:

@@ -43,10 +43,12 @@ def _hex(value: bytes | None) -> str | None:
 def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
     """An event as the contract shows it (plus `prev_seq`); `hash` is null until sealed.
 
-    For a reader of part of the log (`whole` false) the hashes are null, and a row marked
-    `withheld` shows no client id and no reason codes (policies/audit.py says why).
+    For a reader of part of the log (`whole` false) the hashes are null, a row marked
+    `withheld` shows no client id and no reason codes, one marked `reasons_withheld` no reason codes
+    (policies/audit.py says why).
     """
     withheld = bool(row["withheld"])
+    reasons_withheld = withheld or bool(row["reasons_withheld"])
     zone = None
     if row["actor_organisation"] is not None:
         zone = {"organisation": row["actor_organisation"], "domain": row["actor_domain"]}
@@ -56,7 +58,7 @@ def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
                   "roles": list(row["actor_roles"])},
         "action": row["action"], "client_id": None if withheld else row["client_id"],
         "document_id": row["document_id"], "consent_id": row["consent_id"], "decision": row["decision"],
-        "basis": row["basis"], "reason_codes": [] if withheld else list(row["reason_codes"]), "purpose": row["purpose"],
+        "basis": row["basis"], "reason_codes": [] if reasons_withheld else list(row["reason_codes"]), "purpose": row["purpose"],
         "request_id": row["request_id"], "remote_addr": row["remote_addr"], "flagged": row["flagged"],
         "prev_seq": row["prev_seq"], "prev_hash": _hex(row["prev_hash"]) if whole else None,
         "hash": _hex(row["hash"]) if whole else None,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from policies.audit import LogScope, sees, withholds
+from policies.audit import LogScope, sees, withholds, withholds_reasons
 from policies.model import Zone
 from service.http.context import RUNTIME
 from tests.integration.test_consents import consent_body
@@ -168,13 +168,46 @@ async def test_a_denied_attempt_on_the_other_zones_record_names_no_client_and_no
         assert (event["client_id"], event["reason_codes"], event["basis"]) == (None, [], "none")
         assert event["action"] == "document.read_metadata"
     assert {k for k in health if health[k] != nothing[k]} <= {"seq", "at", "document_id", "request_id", "prev_seq"}
-    # The clinic's auditor holds the note: they see the attempt whole.
-    [whole] = [e for e in await all_events(client, auditor(tokens, "region-skane"), actor="hsa-iof")
+    # The clinic's auditor holds the note: they see the attempt's client, but not why the social worker was
+    # refused (the social side's facts: withholds_reasons); the whole log's auditor sees it whole.
+    [regional] = [e for e in await all_events(client, auditor(tokens, "region-skane"), actor="hsa-iof")
+                  if e["document_id"] == world["health"]]
+    assert (regional["client_id"], regional["reason_codes"]) == (world["client"], [])
+    [whole] = [e for e in await all_events(client, auditor(tokens, "*"), actor="hsa-iof")
                if e["document_id"] == world["health"]]
     assert whole["client_id"] == world["client"] and whole["reason_codes"] not in ([], ["unknown_document"])
     # The stored event is whole, as it was chained.
     stored = await db.fetchrow("SELECT client_id, reason_codes FROM audit_events WHERE seq = $1", health["seq"])
     assert str(stored["client_id"]) == world["client"] and stored["reason_codes"] == whole["reason_codes"]
+
+
+async def test_the_other_zones_denied_attempt_on_your_record_shows_the_client_but_not_why(client, world, tokens, db):
+    """Fails on the old code: the municipal auditor saw why the clinician was refused the social note
+    (`category_not_covered`: the clinic has an active care relation with the client, a health-side fact)."""
+    note = await created(client, world["iof"], world["client"], category="journal_note", title="Journalanteckning")
+    refused = await client.get(f"/v1/documents/{note['id']}", headers=world["clinician"])
+    assert refused.status == 404
+    stored = await db.fetchrow("SELECT seq, client_id, reason_codes FROM audit_events WHERE document_id = $1 "
+                               "AND actor_sub = 'hsa-clinician'", uuid.UUID(note["id"]))
+    assert stored["reason_codes"] and str(stored["client_id"]) == world["client"]
+    [municipal] = [e for e in await all_events(client, auditor(tokens, "malmo-stad"), decision="deny")
+                   if e["seq"] == stored["seq"]]
+    assert (municipal["decision"], municipal["client_id"], municipal["reason_codes"]) == ("deny", world["client"], [])
+    # The clinic's auditor sees their staff member's attempt on a record not theirs as before: no client, no
+    # reasons (withholds); the whole log's auditor sees it whole.
+    [regional] = [e for e in await all_events(client, auditor(tokens, "region-skane"), decision="deny")
+                  if e["seq"] == stored["seq"]]
+    assert (regional["client_id"], regional["reason_codes"]) == (None, [])
+    [whole] = [e for e in await all_events(client, auditor(tokens, "*"), decision="deny") if e["seq"] == stored["seq"]]
+    assert (whole["client_id"], whole["reason_codes"]) == (world["client"], list(stored["reason_codes"]))
+    # The NDJSON export withholds the same.
+    export = await client.get("/v1/audit/events", headers={**auditor(tokens, "malmo-stad"), "Accept": "application/x-ndjson"},
+                              params={"decision": "deny"})
+    [line] = [e for e in map(json.loads, (await export.text()).splitlines()) if e["seq"] == stored["seq"]]
+    assert (line["client_id"], line["reason_codes"]) == (world["client"], [])
+    # Reading the log is itself audited.
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'audit.read' AND actor_sub = 'auditor-1' "
+                             "AND decision = 'allow'") >= 4
 
 
 async def test_a_client_filter_does_not_name_the_withheld_client(client, world, tokens):
@@ -197,18 +230,22 @@ async def test_every_scope_is_the_whole_log_filtered_by_the_rule(client, world, 
         for event in whole:
             zones = await record_zones(db, event)
             if sees(scope, actor_zone=actor_zone(event), record_zones=zones):
-                expected[event["seq"]] = withholds(scope, allowed=event["decision"] == "allow",
-                                                   names_record=bool(event["document_id"] or event["consent_id"]),
-                                                   record_zones=zones)
+                facts = dict(allowed=event["decision"] == "allow",
+                             names_record=bool(event["document_id"] or event["consent_id"]), record_zones=zones)
+                expected[event["seq"]] = (withholds(scope, **facts),
+                                          withholds_reasons(scope, actor_zone=actor_zone(event), **facts))
         assert set(seen) == set(expected), organisations
-        for seq, withheld in expected.items():
+        for seq, (withheld, reasons_withheld) in expected.items():
             event, original = seen[seq], next(e for e in whole if e["seq"] == seq)
             assert event["hash"] is None and event["prev_hash"] is None
-            hidden = {"hash", "prev_hash"} | ({"client_id", "reason_codes"} if withheld else set())
+            hidden = ({"hash", "prev_hash"} | ({"client_id"} if withheld else set())
+                      | ({"reason_codes"} if reasons_withheld else set()))
             assert {k: v for k, v in event.items() if k not in hidden} == \
                    {k: v for k, v in original.items() if k not in hidden}
             if withheld:
-                assert (event["client_id"], event["reason_codes"]) == (None, [])
+                assert event["client_id"] is None
+            if reasons_withheld:
+                assert event["reason_codes"] == []
 
 
 async def test_the_ndjson_export_is_scoped_the_same(client, world, tokens):
