@@ -40,12 +40,22 @@ holds what the server found, not only what the staff member sent: the client the
 document belongs to and the reason it was refused (`no_relation` vs
 `unknown_document` says whether it exists). So for a denied event naming a document
 or consent that the reader does not cover, or that does not exist (the two must look
-alike), the client id and reason codes are withheld (`withholds`). The per-event
-hashes are withheld from every reader but the `*` auditor: with all other fields of
-an event in hand, a hash lets one test guesses of the withheld ones (which client?),
-and the next event's `prev_hash` is the hash of one they may not see. Chain status,
-checkpoints and public keys stay whole: a checkpoint's hash cannot be tested without
-the hash before it.
+alike), the client id and reason codes are withheld (`withholds`). The mirror image, the other
+zone's denied attempt on the reader's own record, shows its client (the record is the reader's)
+but not its reason codes: they tell the other zone's facts (`withholds_reasons`). Chain hashes
+are withheld from every reader but the `*` auditor, wherever they appear: with all other
+fields of an event in hand, the chain hash before it and its own let one test guesses of
+the withheld fields (which client? which reason: `unknown_document` or `blocked`, does the
+document exist, does it carry a block?), and the next event's `prev_hash` is the hash of
+one they may not see. So a scoped auditor gets no per-event hash, verification tells them
+ok, the number checked, the first bad seq and the problem, with the head's seq but no hash,
+and checkpoints with seq, time and key id but no hash or signature: two consecutive
+checkpoints in a quiet period are the hashes before and after one event. Verifying a
+checkpoint one holds (`checkpoint_seq`, `checkpoint_hash`) is for the `*` auditor only
+(`decide_verify`, 403 `whole_log_only`): it stops the walk at any seq one names and answers
+with the chain hash there. This deviates from API-1.1 ("chain status, checkpoints and public
+keys are whole") for scoped auditors, because the hashes are an oracle over fields withheld
+from them (OSL 8:2, 25:1, 26:1). Public keys stay whole: they name no one.
 
 Organisations, not zones, for auditors: the contract (API-1.1 "Side doors closed")
 names the claim so; an auditor of a municipality audits both its domains.
@@ -103,6 +113,23 @@ def withholds(scope: LogScope, *, allowed: bool, names_record: bool, record_zone
             and not any(scope.covers(zone) for zone in record_zones))
 
 
+def withholds_reasons(scope: LogScope, *, allowed: bool, actor_zone: Zone | None, names_record: bool,
+                      record_zones: Iterable[Zone]) -> bool:
+    """Whether a seen event's reason codes are withheld: wherever its client id is (`withholds`), and on a
+    denial the reader sees only because of its record, by an actor whose zone is not theirs.
+
+    The reasons of another zone's refused attempt on the reader's record are that zone's facts: the relation
+    is checked first, so `consent_unconfirmed` or `category_not_covered` say the clinic has an active care
+    relation with the client and `no_relation` that it has none; `emergency_domain_not_covered` shows a
+    health emergency grant (OSL 25:1, 26:1, 8:2). The reader sees that it was denied, and the client (the
+    record is theirs), not why. A unit manager's extract lists allowed reads only, so it shows no reasons.
+    """
+    if scope.whole or allowed:
+        return False
+    return (not scope.covers(actor_zone)
+            or withholds(scope, allowed=allowed, names_record=names_record, record_zones=record_zones))
+
+
 def _scoped(principal: Principal) -> bool:
     """Whether the token named the organisations it audits (service/auth.py drops an ill-formed claim)."""
     return principal.organisations is not None
@@ -124,6 +151,18 @@ def decide_audit(principal: Principal, permission: Permission) -> Decision:
     if not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
     return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)
+
+
+def decide_verify(principal: Principal, *, held_checkpoint: bool) -> Decision:
+    """Verifying the chain: as reading the log; against a checkpoint the caller holds, the `*` auditor only.
+
+    A held checkpoint stops the walk at the seq it names and the answer reports the chain hash there: for a
+    scoped auditor an oracle over the client ids and reason codes withheld from them (module docstring).
+    """
+    decision = decide_audit(principal, Permission.AUDIT_READ)
+    if not decision or not held_checkpoint or auditor_scope(principal).whole:
+        return decision
+    return deny(Reason.WHOLE_LOG_ONLY, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
 
 
 def _as_auditor(principal: Principal) -> bool:

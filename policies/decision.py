@@ -49,6 +49,7 @@ class Reason(StrEnum):
     UNKNOWN_UNIT = "unknown_unit"
     UNIT_INACTIVE = "unit_inactive"
     UNIT_NOT_COVERED = "unit_not_covered"
+    WHOLE_LOG_ONLY = "whole_log_only"  # verifying a held checkpoint: the whole log's auditor only (policies/audit.py)
 
 
 @dataclass(frozen=True, slots=True)

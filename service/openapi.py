@@ -28,8 +28,10 @@ _TOKEN_CLAIMS = (
     "token carries `organisations`: a non-empty list of the organisation ids it audits, or exactly [\"*\"] for "
     "the installation's own security officer; without it (or with an empty or malformed one) every call that "
     "reads the audit log is 403 no_organisation. The auditor sees events whose actor or whose document or "
-    "consent belongs to one of those organisations, and their emergency grants; chain status, checkpoints and "
-    "public keys whole.")
+    "consent belongs to one of those organisations, and their emergency grants; chain status (ok, checked, "
+    "first bad seq, problem, head seq), checkpoints (seq, at, key id) and public keys whole, but chain hashes "
+    "and checkpoint signatures only with [\"*\"] (null otherwise: they would test guesses of withheld fields), "
+    "and verifying a held checkpoint is 403 whole_log_only without it.")
 _REF = "#/components/schemas/{model}"
 
 

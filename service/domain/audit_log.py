@@ -4,8 +4,12 @@ Every read of the log is itself an event (`audit.read`, `audit.extract` for a
 client's extract), recorded before anything is returned; denials too.
 
 Events, the export and extracts show the reader's part of the log only (policies/audit.py
-`LogScope`: an auditor's organisations, a unit manager's zone); verification, checkpoints
-and public keys are whole. The web interface calls these same functions.
+`LogScope`: an auditor's organisations, a unit manager's zone). Verification walks the whole
+chain and checkpoints are all listed, but only the whole log's (`*`) auditor gets chain hashes,
+signatures and held-checkpoint verification: for a scoped auditor the hashes are an oracle over
+the fields withheld from them (OSL 8:2, 25:1, 26:1; policies/audit.py says how), a deviation
+from API-1.1's "chain status, checkpoints and public keys are whole". Public keys are whole.
+The web interface calls these same functions.
 """
 from __future__ import annotations
 
@@ -22,10 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Verdict
-from policies.audit import LogScope, auditor_scope, decide_access_log, decide_audit, extract_scope
+from policies.audit import (LogScope, auditor_scope, decide_access_log, decide_audit, decide_verify,
+                           extract_scope)
+from policies.decision import Decision, Reason
 from policies.roles import Permission
 
 from .. import audit
+from ..errors import Forbidden
 from ..audit import Action, Caller
 from ..runtime import Runtime
 from ..store import audit_chain as chain_store
@@ -43,10 +50,12 @@ def _hex(value: bytes | None) -> str | None:
 def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
     """An event as the contract shows it (plus `prev_seq`); `hash` is null until sealed.
 
-    For a reader of part of the log (`whole` false) the hashes are null, and a row marked
-    `withheld` shows no client id and no reason codes (policies/audit.py says why).
+    For a reader of part of the log (`whole` false) the hashes are null, a row marked
+    `withheld` shows no client id and no reason codes, one marked `reasons_withheld` no reason codes
+    (policies/audit.py says why).
     """
     withheld = bool(row["withheld"])
+    reasons_withheld = withheld or bool(row["reasons_withheld"])
     zone = None
     if row["actor_organisation"] is not None:
         zone = {"organisation": row["actor_organisation"], "domain": row["actor_domain"]}
@@ -56,16 +65,25 @@ def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
                   "roles": list(row["actor_roles"])},
         "action": row["action"], "client_id": None if withheld else row["client_id"],
         "document_id": row["document_id"], "consent_id": row["consent_id"], "decision": row["decision"],
-        "basis": row["basis"], "reason_codes": [] if withheld else list(row["reason_codes"]), "purpose": row["purpose"],
+        "basis": row["basis"], "reason_codes": [] if reasons_withheld else list(row["reason_codes"]), "purpose": row["purpose"],
         "request_id": row["request_id"], "remote_addr": row["remote_addr"], "flagged": row["flagged"],
         "prev_seq": row["prev_seq"], "prev_hash": _hex(row["prev_hash"]) if whole else None,
         "hash": _hex(row["hash"]) if whole else None,
     }
 
 
-def checkpoint_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"seq": row["seq"], "hash": bytes(row["hash"]).hex(), "at": row["at"],
-            "signature": base64.b64encode(bytes(row["signature"])).decode(), "key_id": row["key_id"]}
+def checkpoint_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
+    """A checkpoint as the contract shows it; for a scoped reader (`whole` false) without hash and signature."""
+    return {"seq": row["seq"], "hash": bytes(row["hash"]).hex() if whole else None, "at": row["at"],
+            "signature": base64.b64encode(bytes(row["signature"])).decode() if whole else None, "key_id": row["key_id"]}
+
+
+def verdict_json(verdict: Verdict, *, whole: bool = True) -> dict[str, Any]:
+    """A verification's result as the contract shows it; for a scoped reader (`whole` false) the head without
+    its hash."""
+    return {"ok": verdict.ok, "checked": verdict.checked,
+            "head": {"seq": verdict.head_seq, "hash": verdict.head_hash.hex() if whole else None},
+            "first_bad_seq": verdict.first_bad_seq, "problem": verdict.problem}
 
 
 def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str]:
@@ -75,12 +93,18 @@ def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str]:
                     "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}}
 
 
-async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ) -> LogScope:
-    """Decide and record a read of the log; the reader's scope, or raises Forbidden."""
+_WHOLE_LOG_ONLY = {Reason.WHOLE_LOG_ONLY: lambda: Forbidden(
+    "verifying a held checkpoint is for the auditor of the whole log (organisations [\"*\"])", code="whole_log_only")}
+
+
+async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ, *,
+                decision: Decision | None = None) -> LogScope:
+    """Decide (unless `decision` is given) and record a read of the log; the reader's scope, or raises Forbidden."""
     async with rt.pool.acquire() as conn, conn.transaction():
-        decision = decide_audit(caller.principal, permission)
+        if decision is None:  # (a denial is falsy: no `or`)
+            decision = decide_audit(caller.principal, permission)
         await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
-    raise_if_denied(decision)
+    raise_if_denied(decision, _WHOLE_LOG_ONLY)
     return auditor_scope(caller.principal)
 
 
@@ -97,7 +121,11 @@ async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *
 
 async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
     """NDJSON lines of every matching event the caller sees, oldest first, from one snapshot; raises Forbidden
-    before the first."""
+    before the first.
+
+    The generator holds a pool connection and a transaction until it ends: consume it inside
+    `contextlib.aclosing`, so a consumer that stops early (a client gone mid-stream) hands them back.
+    """
     scope = await _read(rt, caller)
     return _lines(rt, filters, scope)
 
@@ -118,11 +146,15 @@ def ndjson(item: dict) -> bytes:
     return (json.dumps(item, default=str, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
-async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None = None) -> Verdict:
-    """Walk the whole chain and every checkpoint (whole for every auditor: hashes name no one); raises Forbidden."""
-    await _read(rt, caller)
+async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None = None) -> dict[str, Any]:
+    """Walk the whole chain and every checkpoint, and against `held` (seq, hash), a checkpoint the caller kept;
+    the result as the contract shows it. Raises Forbidden: `held` is the whole log's auditor's only, and only
+    they get the head's hash (policies/audit.py `decide_verify`). A `held` seq need not be a signed checkpoint's:
+    it is the caller's own value (a head they noted)."""
+    scope = await _read(rt, caller, decision=decide_verify(caller.principal, held_checkpoint=held is not None))
     async with rt.pool.acquire() as conn:
-        return await verify_chain(conn, rt.keyring.audit_public_keys, held=held)
+        verdict = await verify_chain(conn, rt.keyring.audit_public_keys, held=held)
+    return verdict_json(verdict, whole=scope.whole)
 
 
 async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed25519PublicKey], *,
@@ -149,13 +181,14 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
                       latest: bool = False) -> tuple[list[dict], int | None]:
-    """Signed checkpoints after seq `after`, oldest first (or only the newest); raises Forbidden."""
-    await _read(rt, caller)
+    """Signed checkpoints after seq `after`, oldest first (or only the newest); hash and signature for the whole
+    log's auditor only (policies/audit.py); raises Forbidden."""
+    scope = await _read(rt, caller)
     async with rt.pool.acquire() as conn:
         rows = await chain_store.checkpoint_page(conn, after=after, limit=limit + 1, latest=latest)
     more = len(rows) > limit
     rows = rows[:limit]
-    return [checkpoint_json(row) for row in rows], rows[-1]["seq"] if more else None
+    return [checkpoint_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
 
 
 async def read_keys(rt: Runtime, caller: Caller) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import aclosing
 from uuid import UUID
 
 from aiohttp import web
@@ -83,11 +84,13 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     filters = _filters(request)
     rt = runtime(request)
     if _wants_ndjson(request):
-        lines = await audit_log.stream(rt, caller, filters)
-        response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
-        await response.prepare(request)
-        async for chunk in lines:
-            await response.write(chunk)
+        # The stream holds a pool connection and a transaction: closed whatever ends it (a client that goes
+        # away makes a write raise), or each abandoned export would keep its connection for good.
+        async with aclosing(await audit_log.stream(rt, caller, filters)) as lines:
+            response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+            await response.prepare(request)
+            async for chunk in lines:
+                await response.write(chunk)
         await response.write_eof()
         return response
     after_cursor, limit = page_params(request)
@@ -98,8 +101,11 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 
 @routes.get(
     "/v1/audit/verify", summary="Walk the hash chain and every signed checkpoint; name the first bad seq",
-    permission=Permission.AUDIT_READ, responses={200: VerifyOut}, errors=((422, "validation_failed"),),
-    query=(("checkpoint_seq", {"type": "integer", "minimum": 0}, "a checkpoint you kept: its seq"),
+    permission=Permission.AUDIT_READ, responses={200: VerifyOut},
+    errors=((403, "whole_log_only"), (422, "validation_failed")),
+    query=(("checkpoint_seq", {"type": "integer", "minimum": 0},
+            "a checkpoint (or head) you kept: its seq; the whole log's auditor only (organisations [\"*\"]), "
+            "else 403 whole_log_only"),
            ("checkpoint_hash", {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "…and its hash (hex); the chain must still hold it, else truncated")),
 )
@@ -113,11 +119,7 @@ async def verify(request: web.Request) -> web.Response:
         if chain_hash is None or not re.fullmatch(r"[0-9a-f]{64}", chain_hash):
             raise _invalid("checkpoint_hash", "64 lower-case hex digits, given together with checkpoint_seq")
         held = (int(seq), bytes.fromhex(chain_hash))
-    result = await audit_log.verify(runtime(request), caller, held=held)
-    return json_response(VerifyOut, {
-        "ok": result.ok, "checked": result.checked, "head": {"seq": result.head_seq, "hash": result.head_hash.hex()},
-        "first_bad_seq": result.first_bad_seq, "problem": result.problem,
-    })
+    return json_response(VerifyOut, await audit_log.verify(runtime(request), caller, held=held))
 
 
 @routes.get(

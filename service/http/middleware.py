@@ -10,7 +10,7 @@ import re
 import time
 
 import asyncpg
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -49,6 +49,24 @@ def new_request_id() -> str:
 _DATABASE_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                   asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.exceptions.AdminShutdownError,
                   asyncpg.exceptions.CrashShutdownError)
+# The access log's status for a request whose client went away before its answer was sent (nginx's 499).
+CLIENT_CLOSED = 499
+
+
+def _client_gone(request: web.Request, exc: BaseException) -> bool:
+    """Whether `exc` is the client's connection failing, not the database's.
+
+    A write to a client that went away raises a ConnectionError (aiohttp: ClientConnectionResetError on a
+    closed transport, ConnectionError("Connection lost") from a write waiting to drain), an OSError and so in
+    _DATABASE_DOWN. It is the client's when this request's own transport is gone or closing; a failing
+    database socket leaves the client's transport open, so that stays "database unavailable".
+    """
+    if not isinstance(exc, ConnectionError):
+        return False
+    transport = request.transport
+    return isinstance(exc, ClientConnectionResetError) or transport is None or transport.is_closing()
+
+
 # The response a handler already started streaming (set by add_request_id when it is prepared).
 _STARTED = web.RequestKey("started_response", web.StreamResponse)
 
@@ -168,6 +186,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
     in_flight = request.config_dict.get(IN_FLIGHT)
     if in_flight is not None:
         in_flight.enter()
+    status = None  # what the access log and metrics say, when not the response's own status
     try:
         try:
             response = await handler(request)
@@ -191,9 +210,14 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             log.warning("request value refused by the database", extra={"error": type(exc).__name__})
             response = problem_response(_OUT_OF_RANGE, request_id)
         except _DATABASE_DOWN as exc:
-            log.warning("database unavailable", extra={"error": type(exc).__name__})
-            response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
-            response.headers["Retry-After"] = "2"
+            if _client_gone(request, exc):
+                # Nothing to answer and nothing wrong with the service: the access log says 499 (client closed).
+                status = CLIENT_CLOSED
+                response = request.get(_STARTED) or web.Response(status=CLIENT_CLOSED)
+            else:
+                log.warning("database unavailable", extra={"error": type(exc).__name__})
+                response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
+                response.headers["Retry-After"] = "2"
         except asyncpg.exceptions.InsufficientResourcesError as exc:
             response = out_of_resources(exc, request_id)
         except DecryptionFailed:
@@ -207,10 +231,11 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
             response = _cut(request, streamed, response)
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
         elapsed = time.perf_counter() - started
-        child(http_requests, request.method, route, str(response.status)).inc()
+        status = status or response.status
+        child(http_requests, request.method, route, str(status)).inc()
         child(http_latency, request.method, route).observe(elapsed)
         if log.isEnabledFor(logging.INFO):
-            log.info("request", extra={"method": request.method, "route": route, "status": response.status,
+            log.info("request", extra={"method": request.method, "route": route, "status": status,
                                        "ms": round(elapsed * 1000, 2)})
         if in_flight is not None and in_flight.draining and not response.prepared:
             response.force_close()  # shutting down: the client must not send another request on this connection

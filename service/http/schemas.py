@@ -385,7 +385,8 @@ class AuditEvent(Out):
 
 class ChainHead(Out):
     seq: int
-    hash: str
+    hash: str | None = Field(description="null for an auditor of named organisations: chain hashes would let them "
+                                         "test guesses of fields withheld from them")
 
 
 class VerifyOut(Out):
@@ -398,9 +399,11 @@ class VerifyOut(Out):
 
 class CheckpointOut(Out):
     seq: int
-    hash: str
+    hash: str | None = Field(description="null for an auditor of named organisations (as signature): chain hashes "
+                                         "would let them test guesses of fields withheld from them")
     at: datetime
-    signature: str = Field(description="base64 Ed25519 signature (crypto/chain.py gives the signed bytes)")
+    signature: str | None = Field(description="base64 Ed25519 signature (crypto/chain.py gives the signed bytes); "
+                                              "null for an auditor of named organisations")
     key_id: str
 
 

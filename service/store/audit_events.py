@@ -36,18 +36,21 @@ LEFT JOIN consents k ON k.id = e.consent_id
 
 @dataclass(frozen=True, slots=True)
 class ScopeSql:
-    """A LogScope as SQL over `e` (+ _RECORD_JOINS): joins, the seen condition, the withheld expression."""
+    """A LogScope as SQL over `e` (+ _RECORD_JOINS): joins, the seen condition, the withheld expressions
+    (`withheld`: client id and reason codes, policies.audit.withholds; `reasons_withheld`: reason codes,
+    policies.audit.withholds_reasons)."""
 
     joins: str
     seen: str
     withheld: str
+    reasons_withheld: str
     params: list
 
 
 def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
     """The scope's SQL, its parameters numbered from `first_param`; no joins for the whole log."""
     if scope.whole:
-        return ScopeSql("", "true", "false", [])
+        return ScopeSql("", "true", "false", "false", [])
     if scope.zone is not None:
         org, dom = f"${first_param}::text", f"${first_param + 1}::text"
         params = [scope.zone.organisation, scope.zone.domain]
@@ -62,9 +65,11 @@ def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
             return f"{organisation} = ANY({orgs})"
     record = (f"coalesce({covers('d.organisation', 'd.domain')} OR {covers('k.from_organisation', 'k.from_domain')}"
               f" OR {covers('k.to_organisation', 'k.to_domain')}, false)")
-    seen = f"(coalesce({covers('e.actor_organisation', 'e.actor_domain')}, false) OR {record})"
+    actor = f"coalesce({covers('e.actor_organisation', 'e.actor_domain')}, false)"
+    seen = f"({actor} OR {record})"
     withheld = f"(e.decision = 'deny' AND (e.document_id IS NOT NULL OR e.consent_id IS NOT NULL) AND NOT {record})"
-    return ScopeSql(_RECORD_JOINS, seen, withheld, params)
+    reasons_withheld = f"(e.decision = 'deny' AND (NOT {actor} OR {withheld}))"
+    return ScopeSql(_RECORD_JOINS, seen, withheld, reasons_withheld, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +106,15 @@ class EventFilter:
 
 
 def _select(scope: ScopeSql, where: str) -> str:
-    return (f"SELECT {_EVENT_COLUMNS}, {scope.withheld} AS withheld FROM audit_events e "
+    return (f"SELECT {_EVENT_COLUMNS}, {scope.withheld} AS withheld, {scope.reasons_withheld} AS reasons_withheld "
+            f"FROM audit_events e "
             f"LEFT JOIN audit_chain c ON c.seq = e.seq {scope.joins} WHERE {scope.seen} AND {where}")
 
 
 async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope, after: int,
                limit: int) -> list[asyncpg.Record]:
     """Events in `scope` matching `filters` with seq greater than `after`, oldest first; `withheld` marks
-    those whose client id and reason codes the reader may not see."""
+    those whose client id and reason codes the reader may not see, `reasons_withheld` those whose reason codes."""
     scoped = scope_sql(scope, 3)
     where, params = filters.where(3 + len(scoped.params), withheld=scoped.withheld)
     return await conn.fetch(_select(scoped, f"e.seq > $1 AND {where}") + " ORDER BY e.seq LIMIT $2", after, limit,

@@ -3,19 +3,21 @@
 A unit manager's client extract covers the reads of records their zone holds and the reads
 made by their zone; an auditor sees the events of the organisations their token names
 (`organisations`), `["*"]` all of them; without the claim 403 `no_organisation`. Chain
-status, checkpoints and public keys stay whole.
+status, checkpoints and public keys stay whole, but chain hashes and checkpoint signatures
+are the whole log's auditor's only, as is verifying a held checkpoint (403 `whole_log_only`).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
-from policies.audit import LogScope, sees, withholds
+from policies.audit import LogScope, sees, withholds, withholds_reasons
 from policies.model import Zone
 from service.http.context import RUNTIME
 from tests.integration.test_consents import consent_body
@@ -168,13 +170,46 @@ async def test_a_denied_attempt_on_the_other_zones_record_names_no_client_and_no
         assert (event["client_id"], event["reason_codes"], event["basis"]) == (None, [], "none")
         assert event["action"] == "document.read_metadata"
     assert {k for k in health if health[k] != nothing[k]} <= {"seq", "at", "document_id", "request_id", "prev_seq"}
-    # The clinic's auditor holds the note: they see the attempt whole.
-    [whole] = [e for e in await all_events(client, auditor(tokens, "region-skane"), actor="hsa-iof")
+    # The clinic's auditor holds the note: they see the attempt's client, but not why the social worker was
+    # refused (the social side's facts: withholds_reasons); the whole log's auditor sees it whole.
+    [regional] = [e for e in await all_events(client, auditor(tokens, "region-skane"), actor="hsa-iof")
+                  if e["document_id"] == world["health"]]
+    assert (regional["client_id"], regional["reason_codes"]) == (world["client"], [])
+    [whole] = [e for e in await all_events(client, auditor(tokens, "*"), actor="hsa-iof")
                if e["document_id"] == world["health"]]
     assert whole["client_id"] == world["client"] and whole["reason_codes"] not in ([], ["unknown_document"])
     # The stored event is whole, as it was chained.
     stored = await db.fetchrow("SELECT client_id, reason_codes FROM audit_events WHERE seq = $1", health["seq"])
     assert str(stored["client_id"]) == world["client"] and stored["reason_codes"] == whole["reason_codes"]
+
+
+async def test_the_other_zones_denied_attempt_on_your_record_shows_the_client_but_not_why(client, world, tokens, db):
+    """Fails on the old code: the municipal auditor saw why the clinician was refused the social note
+    (`category_not_covered`: the clinic has an active care relation with the client, a health-side fact)."""
+    note = await created(client, world["iof"], world["client"], category="journal_note", title="Journalanteckning")
+    refused = await client.get(f"/v1/documents/{note['id']}", headers=world["clinician"])
+    assert refused.status == 404
+    stored = await db.fetchrow("SELECT seq, client_id, reason_codes FROM audit_events WHERE document_id = $1 "
+                               "AND actor_sub = 'hsa-clinician'", uuid.UUID(note["id"]))
+    assert stored["reason_codes"] and str(stored["client_id"]) == world["client"]
+    [municipal] = [e for e in await all_events(client, auditor(tokens, "malmo-stad"), decision="deny")
+                   if e["seq"] == stored["seq"]]
+    assert (municipal["decision"], municipal["client_id"], municipal["reason_codes"]) == ("deny", world["client"], [])
+    # The clinic's auditor sees their staff member's attempt on a record not theirs as before: no client, no
+    # reasons (withholds); the whole log's auditor sees it whole.
+    [regional] = [e for e in await all_events(client, auditor(tokens, "region-skane"), decision="deny")
+                  if e["seq"] == stored["seq"]]
+    assert (regional["client_id"], regional["reason_codes"]) == (None, [])
+    [whole] = [e for e in await all_events(client, auditor(tokens, "*"), decision="deny") if e["seq"] == stored["seq"]]
+    assert (whole["client_id"], whole["reason_codes"]) == (world["client"], list(stored["reason_codes"]))
+    # The NDJSON export withholds the same.
+    export = await client.get("/v1/audit/events", headers={**auditor(tokens, "malmo-stad"), "Accept": "application/x-ndjson"},
+                              params={"decision": "deny"})
+    [line] = [e for e in map(json.loads, (await export.text()).splitlines()) if e["seq"] == stored["seq"]]
+    assert (line["client_id"], line["reason_codes"]) == (world["client"], [])
+    # Reading the log is itself audited.
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'audit.read' AND actor_sub = 'auditor-1' "
+                             "AND decision = 'allow'") >= 4
 
 
 async def test_a_client_filter_does_not_name_the_withheld_client(client, world, tokens):
@@ -197,18 +232,22 @@ async def test_every_scope_is_the_whole_log_filtered_by_the_rule(client, world, 
         for event in whole:
             zones = await record_zones(db, event)
             if sees(scope, actor_zone=actor_zone(event), record_zones=zones):
-                expected[event["seq"]] = withholds(scope, allowed=event["decision"] == "allow",
-                                                   names_record=bool(event["document_id"] or event["consent_id"]),
-                                                   record_zones=zones)
+                facts = dict(allowed=event["decision"] == "allow",
+                             names_record=bool(event["document_id"] or event["consent_id"]), record_zones=zones)
+                expected[event["seq"]] = (withholds(scope, **facts),
+                                          withholds_reasons(scope, actor_zone=actor_zone(event), **facts))
         assert set(seen) == set(expected), organisations
-        for seq, withheld in expected.items():
+        for seq, (withheld, reasons_withheld) in expected.items():
             event, original = seen[seq], next(e for e in whole if e["seq"] == seq)
             assert event["hash"] is None and event["prev_hash"] is None
-            hidden = {"hash", "prev_hash"} | ({"client_id", "reason_codes"} if withheld else set())
+            hidden = ({"hash", "prev_hash"} | ({"client_id"} if withheld else set())
+                      | ({"reason_codes"} if reasons_withheld else set()))
             assert {k: v for k, v in event.items() if k not in hidden} == \
                    {k: v for k, v in original.items() if k not in hidden}
             if withheld:
-                assert (event["client_id"], event["reason_codes"]) == (None, [])
+                assert event["client_id"] is None
+            if reasons_withheld:
+                assert event["reason_codes"] == []
 
 
 async def test_the_ndjson_export_is_scoped_the_same(client, world, tokens):
@@ -278,15 +317,50 @@ async def test_the_emergency_queue_and_verdicts_are_the_opening_organisations(cl
     assert (await client.post(f"{QUEUE}/{world['grant']}", headers=regional, json=verdict)).status == 201
 
 
-async def test_chain_status_checkpoints_and_keys_are_whole_for_a_scoped_auditor(client, world, tokens, db):
+async def test_a_scoped_auditor_gets_chain_status_and_checkpoints_without_hashes(client, world, tokens, db):
+    """Fails on the old code: a scoped auditor got the head's hash and every checkpoint's hash and signature,
+    an oracle over the client ids and reason codes withheld from them. The whole log's auditor keeps them."""
     await client.server.app[RUNTIME].audit_sealer.catch_up()  # seals, and signs the first checkpoint
     scoped, everyone = auditor(tokens, "vgr"), auditor(tokens, "*")
     assert await all_events(client, scoped) == []  # no event of theirs
-    for path in ("/v1/audit/checkpoints", "/v1/audit/public-key", "/v1/audit/verify"):
-        assert await get_json(client, path, scoped) == await get_json(client, path, everyone), path
-    assert (await get_json(client, "/v1/audit/checkpoints", scoped))["items"]
+    assert await get_json(client, "/v1/audit/public-key", scoped) == await get_json(client, "/v1/audit/public-key", everyone)
+    whole_verdict = await get_json(client, "/v1/audit/verify", everyone)
+    head = await db.fetchrow("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+    assert whole_verdict["head"] == {"seq": head["seq"], "hash": bytes(head["hash"]).hex()}
     verdict = await get_json(client, "/v1/audit/verify", scoped)
     assert verdict["ok"] and verdict["checked"] == await db.fetchval("SELECT count(*) FROM audit_chain") > 10
+    assert verdict == {**whole_verdict, "head": {"seq": whole_verdict["head"]["seq"], "hash": None}}
+    for query in ({}, {"latest": "true"}):
+        whole_items = (await get_json(client, "/v1/audit/checkpoints", everyone, **query))["items"]
+        items = (await get_json(client, "/v1/audit/checkpoints", scoped, **query))["items"]
+        assert whole_items and all(c["hash"] and c["signature"] for c in whole_items)
+        assert items == [{**c, "hash": None, "signature": None} for c in whole_items], query
+    assert bytes(head["hash"]).hex() not in json.dumps([verdict, items])
+
+
+async def test_verifying_a_held_checkpoint_is_the_whole_log_auditors_only(client, world, tokens, db):
+    """Fails on the old code: any seq with a wrong hash stopped the walk there and answered the chain hash at
+    that seq (truncated), for a scoped auditor too. The refusal is audited."""
+    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    target = await db.fetchrow("SELECT seq, hash FROM audit_chain WHERE seq = (SELECT max(seq) FROM audit_chain) - 3")
+    wrong = {"checkpoint_seq": str(target["seq"]), "checkpoint_hash": "0" * 64}
+    right = {"checkpoint_seq": str(target["seq"]), "checkpoint_hash": bytes(target["hash"]).hex()}
+    scoped = auditor(tokens, "malmo-stad", sub="auditor-scoped")
+    for query in (wrong, right):
+        response = await client.get("/v1/audit/verify", headers=scoped, params=query)
+        problem = await response.json()
+        assert (response.status, problem["code"]) == (403, "whole_log_only"), problem
+        assert bytes(target["hash"]).hex() not in json.dumps(problem)
+    denials = await db.fetch("SELECT action, decision, reason_codes FROM audit_events WHERE actor_sub = 'auditor-scoped'")
+    assert [tuple(r) for r in denials] == [("audit.read", "deny", ["whole_log_only"])] * 2
+    # The whole log's auditor holds their own values, at any seq (not only a signed checkpoint's): as before.
+    everyone = auditor(tokens, "*")
+    assert target["seq"] not in {c["seq"] for c in (await get_json(client, "/v1/audit/checkpoints", everyone))["items"]}
+    held = await get_json(client, "/v1/audit/verify", everyone, **right)
+    assert held["ok"] is True
+    truncated = await get_json(client, "/v1/audit/verify", everyone, **wrong)
+    assert (truncated["ok"], truncated["problem"]) == (False, "truncated")
+    assert truncated["head"] == {"seq": target["seq"], "hash": bytes(target["hash"]).hex()}
 
 
 BAD_CLAIMS = [None, [], "malmo-stad", ["malmo-stad", 7], ["*", "malmo-stad"], ["Malmö Stad"], {"malmo-stad": True}]
@@ -343,7 +417,11 @@ def rows_of(html: str, unit: str) -> int:
 
 
 async def test_the_web_pages_are_scoped_the_same(browser, world, tokens):
+    await browser.server.app[RUNTIME].audit_sealer.catch_up()  # seals, and signs a checkpoint
     await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=["malmo-stad"])
+    chain = await (await browser.get("/ui/audit/chain")).text()
+    assert 'id="chain-status"' in chain and 'id="checkpoint"' in chain
+    assert not re.search(r"[0-9a-f]{64}", chain)  # no chain hash (and no signature) for a scoped auditor
     events = await (await browser.get("/ui/audit/events")).text()
     assert rows_of(events, "malmo-beroendecentrum") == 1 and rows_of(events, "malmo-iof") > 3
     assert "Medvetslös" not in await (await browser.get("/ui/audit/emergency-reviews?status=all")).text()
@@ -351,6 +429,7 @@ async def test_the_web_pages_are_scoped_the_same(browser, world, tokens):
     assert rows_of(extract, "malmo-beroendecentrum") == 1
 
     await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=["*"])
+    assert len(re.findall(r"[0-9a-f]{64}", await (await browser.get("/ui/audit/chain")).text())) == 2
     assert rows_of(await (await browser.get("/ui/audit/events")).text(), "malmo-beroendecentrum") > 3
     assert "Medvetslös" in await (await browser.get("/ui/audit/emergency-reviews?status=all")).text()
 
@@ -385,9 +464,10 @@ async def test_the_openapi_document_names_no_organisation_where_it_is_answered(c
         return spec["paths"][path][method]["responses"]["403"]["content"]["application/problem+json"]["schema"][
             "allOf"][1]["properties"]["code"]["enum"]
 
-    for path in ("/v1/audit/events", "/v1/audit/verify", "/v1/audit/checkpoints", "/v1/audit/public-key",
+    for path in ("/v1/audit/events", "/v1/audit/checkpoints", "/v1/audit/public-key",
                  "/v1/audit/anomalies", QUEUE, "/v1/clients/{client_id}/access-log"):
         assert forbidden(path) == ["forbidden_role", "no_organisation"], path
+    assert sorted(forbidden("/v1/audit/verify")) == ["forbidden_role", "no_organisation", "whole_log_only"]
     assert forbidden(f"{QUEUE}/{{grant_id}}", "post") == ["forbidden_role", "no_organisation"]
     assert forbidden("/v1/units") == ["forbidden_role"]
     assert "organisations" in spec["components"]["securitySchemes"]["bearer"]["description"]

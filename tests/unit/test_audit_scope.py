@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from policies.audit import (WHOLE, LogScope, auditor_scope, decide_access_log, decide_audit, decide_review,
-                            extract_scope, sees, withholds)
+                            extract_scope, sees, withholds, withholds_reasons)
 from policies.decision import Basis, Reason
 from policies.model import Principal, Role, Zone
 from policies.roles import Permission
@@ -113,6 +113,19 @@ def test_withholds_only_a_denial_on_a_record_not_held():
     assert not withholds(MUNICIPAL, allowed=False, names_record=True, record_zones=[SOCIAL])
     assert not withholds(MUNICIPAL, allowed=False, names_record=False, record_zones=[])
     assert not withholds(WHOLE, allowed=False, names_record=True, record_zones=[HEALTH])
+
+
+def test_withholds_the_reasons_of_the_other_zones_denial_on_your_record():
+    own_record = dict(names_record=True, record_zones=[SOCIAL])
+    assert withholds_reasons(MUNICIPAL, allowed=False, actor_zone=HEALTH, **own_record)
+    assert withholds_reasons(MUNICIPAL, allowed=False, actor_zone=None, **own_record)  # an installation-wide actor
+    assert not withholds_reasons(MUNICIPAL, allowed=True, actor_zone=HEALTH, **own_record)
+    assert not withholds_reasons(MUNICIPAL, allowed=False, actor_zone=SOCIAL, **own_record)  # their own staff
+    assert not withholds_reasons(MUNICIPAL, allowed=False, actor_zone=MUNICIPAL_HEALTH, **own_record)
+    assert not withholds_reasons(WHOLE, allowed=False, actor_zone=HEALTH, **own_record)
+    # Where the client id is withheld, the reasons are too.
+    assert withholds_reasons(MUNICIPAL, allowed=False, actor_zone=SOCIAL, names_record=True, record_zones=[HEALTH])
+    assert not withholds_reasons(MUNICIPAL, allowed=False, actor_zone=SOCIAL, names_record=False, record_zones=[])
 
 
 # --- the claim
