@@ -1,6 +1,7 @@
 """The audit log for auditors: events, export, verification, checkpoints, keys; the client's extract."""
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import aclosing
 from uuid import UUID
@@ -86,11 +87,20 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     if _wants_ndjson(request):
         # The stream holds a pool connection and a transaction: closed whatever ends it (a client that goes
         # away makes a write raise), or each abandoned export would keep its connection for good.
+        # A reader that takes nothing for BRYGGA_BODY_CHUNK_TIMEOUT is cut, as a download's is: else one that stays
+        # connected and reads nothing would hold its connection and snapshot for as long as it likes.
+        seconds = rt.settings.body_chunk_timeout
         async with aclosing(await audit_log.stream(rt, caller, filters)) as lines:
             response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
             await response.prepare(request)
-            async for chunk in lines:
-                await response.write(chunk)
+            try:
+                async for chunk in lines:
+                    async with asyncio.timeout(seconds):
+                        await response.write(chunk)
+            except TimeoutError:
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
         await response.write_eof()
         return response
     after_cursor, limit = page_params(request)

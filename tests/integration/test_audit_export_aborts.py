@@ -86,3 +86,28 @@ async def test_more_aborted_exports_than_the_pool_leave_every_connection_in_the_
     assert "database unavailable" not in messages
     assert "response cut mid-stream" not in messages
     assert any(getattr(record, "status", None) == 499 for record in caplog.records if record.getMessage() == "request")
+
+
+async def test_an_export_whose_reader_stays_but_reads_nothing_is_cut_and_gives_its_connection_back(settings, tokens, db):
+    await db.execute(f"""
+        INSERT INTO audit_events (actor_sub, actor_name, actor_roles, action, decision, basis)
+        SELECT 'bulk', repeat('x', 2000), '{{staff}}', 'client.read', 'allow', 'own_zone'
+        FROM generate_series(1, {EVENTS})""")
+    settings = replace(settings, db_pool_size=POOL, db_acquire_timeout=2.0, body_chunk_timeout=1.0)
+    async with TestClient(ServedAsInProduction(create_app(settings))) as client:
+        headers = tokens.auth(sub="auditor-1", roles=["auditor"])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (client.server.host, client.server.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write((f"GET /v1/audit/events HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n"
+                      f"Authorization: {headers['Authorization']}\r\n\r\n").encode())
+        await reader.readuntil(b"\r\n\r\n")  # the export streams; this reader now stays and reads nothing
+        pool = client.server.app[RUNTIME].pool
+        try:
+            async with asyncio.timeout(HANG):
+                while pool.get_idle_size() != pool.get_size():
+                    await asyncio.sleep(0.1)
+        finally:
+            writer.close()
