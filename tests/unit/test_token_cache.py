@@ -12,7 +12,14 @@ from service.auth import LEEWAY_SECONDS, TokenVerifier, load_jwks
 from service.errors import Unauthorized
 
 ISSUER, AUDIENCE = "https://idp.test", "brygga"
-NOW = int(time.time())  # PyJWT checks the first verification against the real clock
+NOW = int(time.time())  # PyJWT checks the first verification against the real clock: set anew for each test
+
+
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Each test's NOW is its own start: read once at import, a long suite run left these tokens expired."""
+    global NOW
+    NOW = int(time.time())
 
 
 class Clock:
