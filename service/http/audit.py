@@ -1,7 +1,6 @@
 """The audit log for auditors: events, export, verification, checkpoints, keys; the client's extract."""
 from __future__ import annotations
 
-import asyncio
 import re
 from contextlib import aclosing
 from uuid import UUID
@@ -17,7 +16,7 @@ from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
 from .routing import (FREE_TEXT, INSTANT, PAGE_QUERY, Routes, free_text, json_response, page_params, path_uuid, query_bool,
-                      query_instant)
+                      query_instant, write_within)
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")
@@ -87,20 +86,11 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     if _wants_ndjson(request):
         # The stream holds a pool connection and a transaction: closed whatever ends it (a client that goes
         # away makes a write raise), or each abandoned export would keep its connection for good.
-        # A reader that takes nothing for BRYGGA_BODY_CHUNK_TIMEOUT is cut, as a download's is: else one that stays
-        # connected and reads nothing would hold its connection and snapshot for as long as it likes.
-        seconds = rt.settings.body_chunk_timeout
         async with aclosing(await audit_log.stream(rt, caller, filters)) as lines:
             response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
             await response.prepare(request)
-            try:
-                async for chunk in lines:
-                    async with asyncio.timeout(seconds):
-                        await response.write(chunk)
-            except TimeoutError:
-                if request.transport is not None:
-                    request.transport.abort()
-                return response
+            if not await write_within(request, response, lines, rt.settings.body_chunk_timeout):
+                return response  # a reader that took nothing was cut: else it would hold the connection and snapshot
         await response.write_eof()
         return response
     after_cursor, limit = page_params(request)

@@ -22,7 +22,7 @@ from ..domain import documents
 from ..errors import InvalidJson, InvalidRequest, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, body_error, json_response, page_params, path_uuid, read_body
+from .routing import PAGE_QUERY, Routes, body_error, json_response, page_params, path_uuid, read_body, write_within
 from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, UploadForm
 
 log = logging.getLogger("brygga.http.documents")
@@ -214,6 +214,14 @@ _CONTENT_HEADERS = {
 }
 
 
+async def _body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The first segment's plaintext, then the rest's; closing it closes the rest (which stops reading batches)."""
+    async with aclosing(rest):
+        yield first
+        async for segment in rest:
+            yield segment
+
+
 async def stream_content(request: web.Request, caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
     """Decide, audit, then send the authenticated plaintext (the API and the web interface both answer so)."""
     rt = runtime(request)
@@ -221,24 +229,14 @@ async def stream_content(request: web.Request, caller, document_id: UUID, *, pur
     headers = {"Content-Type": content.content_type, **_CONTENT_HEADERS}
     if content.rest is None:  # one segment, its connection already back: headers and body in one write
         return web.Response(body=content.first, headers=headers)
-    seconds = rt.settings.body_chunk_timeout
-    async with aclosing(content.rest):  # stops reading batches even if the client goes away
+    async with aclosing(_body(content.first, content.rest)) as body:  # closed even if the client goes away
         response = web.StreamResponse(headers=headers)
         response.content_length = content.size
         await response.prepare(request)
         try:
-            # A client that stops reading is cut after BRYGGA_BODY_CHUNK_TIMEOUT without progress, as an
-            # upload that stops sending is: it holds no database connection meanwhile, but a socket and a task.
-            async with asyncio.timeout(seconds):
-                await response.write(content.first)
-            async for segment in content.rest:
-                async with asyncio.timeout(seconds):
-                    await response.write(segment)
-        except TimeoutError:
-            log.warning("a download's client stopped reading; connection cut", extra={"document_id": str(document_id)})
-            if request.transport is not None:
-                request.transport.abort()
-            return response
+            if not await write_within(request, response, body, rt.settings.body_chunk_timeout):
+                log.warning("a download's client stopped reading; connection cut", extra={"document_id": str(document_id)})
+                return response
         except DecryptionFailed:
             # Bytes already went out: never send unauthenticated ones, cut the connection instead.
             log.error("stored ciphertext failed authentication mid-stream", extra={"document_id": str(document_id)})

@@ -6,9 +6,10 @@ describes them from the same declarations.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -177,3 +178,22 @@ def query_instant(request: web.Request, name: str) -> datetime | None:
     if value is None:
         raise ValidationFailed([{"field": name, "message": "must be an ISO 8601 instant with an offset, e.g. 2026-11-25T08:00:00Z"}])
     return value
+
+
+async def write_within(request: web.Request, response: web.StreamResponse, chunks: AsyncIterable[bytes],
+                       seconds: float) -> bool:
+    """Write `chunks` to a prepared streamed response, each within `seconds`; False when the client stopped reading.
+
+    A client that takes nothing for BRYGGA_BODY_CHUNK_TIMEOUT is cut (its connection aborted), as an upload that
+    stops sending is: else it holds a task, a socket and whatever the stream holds for as long as it likes.
+    Errors of `chunks` itself propagate.
+    """
+    try:
+        async for chunk in chunks:
+            async with asyncio.timeout(seconds):
+                await response.write(chunk)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        return False
+    return True
