@@ -74,22 +74,24 @@ class Settings:
     @property
     def effective_jwks_path(self) -> Path:
         """BRYGGA_JWKS, else (BRYGGA_DEV=1 only) the development JWKS; raises SettingsError naming the setting."""
-        if self.jwks_path is not None:
-            return self.jwks_path
-        if not self.dev:
-            raise SettingsError("BRYGGA_JWKS: set it to your identity provider's JWKS (an issuer, BRYGGA_OIDC_ISSUER, "
-                                "is not supported yet); development keys only with BRYGGA_DEV=1")
-        return self.dev_dir / "jwks.json"
+        return self._configured_or_dev(
+            self.jwks_path, "jwks.json", "BRYGGA_JWKS: set it to your identity provider's JWKS (an issuer, "
+            "BRYGGA_OIDC_ISSUER, is not supported yet); development keys only with BRYGGA_DEV=1")
 
     @property
     def effective_keyring_path(self) -> Path:
         """BRYGGA_KEYRING, else (BRYGGA_DEV=1 only) the development ring; raises SettingsError naming the setting."""
-        if self.keyring_path is not None:
-            return self.keyring_path
+        return self._configured_or_dev(
+            self.keyring_path, "keyring.json", "BRYGGA_KEYRING: set it to the key ring (`python -m service keys init` "
+            "creates one); a development ring only with BRYGGA_DEV=1")
+
+    def _configured_or_dev(self, configured: Path | None, dev_file: str, refusal: str) -> Path:
+        """`configured`, else the development file in dev_dir, which exists only with BRYGGA_DEV=1 (else `refusal`)."""
+        if configured is not None:
+            return configured
         if not self.dev:
-            raise SettingsError("BRYGGA_KEYRING: set it to the key ring (`python -m service keys init` creates one); "
-                                "a development ring only with BRYGGA_DEV=1")
-        return self.dev_dir / "keyring.json"
+            raise SettingsError(refusal)
+        return self.dev_dir / dev_file
 
     @property
     def dev_signing_key_path(self) -> Path:
