@@ -117,13 +117,18 @@ class ServiceUnavailable(BryggaError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
-class PoolExhausted(ServiceUnavailable):
-    """No database connection became free within BRYGGA_DB_ACQUIRE_TIMEOUT: the caller retries instead of hanging."""
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is down, restarting or out of resources: retry in a moment (Retry-After: 2)."""
 
     retry_after = 2
+
+
+class PoolExhausted(DatabaseUnavailable):
+    """No database connection became free within BRYGGA_DB_ACQUIRE_TIMEOUT: the caller retries instead of hanging."""
 
 
 class StorageFull(ServiceUnavailable):
     """The database has no disk space left for this write; nothing of it was kept. An operator must free space."""
 
     code, title = "storage_full", "Storage full"
+    retry_after = 30

@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from crypto import DecryptionFailed
 
-from ..errors import (BryggaError, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, StorageFull,
+from ..errors import (BryggaError, DatabaseUnavailable, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, StorageFull,
                       TooLarge, ValidationFailed)
 from ..logs import request_id_var
 from ..metrics import child, http_latency, http_requests
@@ -138,14 +138,12 @@ def out_of_resources(exc: asyncpg.exceptions.InsufficientResourcesError, request
     if isinstance(exc, asyncpg.exceptions.DiskFullError):
         log.error("database out of disk space")
         response = problem_response(StorageFull("the database is out of disk space; retry once space is freed"), request_id)
-        response.headers["Retry-After"] = "30"
     elif isinstance(exc, asyncpg.exceptions.ConfigurationLimitExceededError):
         log.error("database limit exceeded", extra={"sqlstate": exc.sqlstate, "error": str(exc)})
         response = problem_response(BryggaError(_INTERNAL), request_id)
     else:
         log.warning("database out of resources", extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate})
-        response = problem_response(ServiceUnavailable("the database is out of resources; retry shortly"), request_id)
-        response.headers["Retry-After"] = "2"
+        response = problem_response(DatabaseUnavailable("the database is out of resources; retry shortly"), request_id)
     return response
 
 
@@ -216,8 +214,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
                 response = request.get(_STARTED) or web.Response(status=CLIENT_CLOSED)
             else:
                 log.warning("database unavailable", extra={"error": type(exc).__name__})
-                response = problem_response(ServiceUnavailable("the database is unavailable; retry shortly"), request_id)
-                response.headers["Retry-After"] = "2"
+                response = problem_response(DatabaseUnavailable("the database is unavailable; retry shortly"), request_id)
         except asyncpg.exceptions.InsufficientResourcesError as exc:
             response = out_of_resources(exc, request_id)
         except DecryptionFailed:
