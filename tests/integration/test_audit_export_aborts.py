@@ -32,13 +32,18 @@ class ServedAsInProduction(TestServer):
         return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
 
 
-@pytest.fixture
-async def small(settings, tokens, db):
-    """The service with a pool of 4 connections and a log of ~9 MB as NDJSON."""
+async def _fill_log(db) -> None:
+    """EVENTS events of ~2.3 KB as NDJSON lines: several times what the socket buffers hold."""
     await db.execute(f"""
         INSERT INTO audit_events (actor_sub, actor_name, actor_roles, action, decision, basis)
         SELECT 'bulk', repeat('x', 2000), '{{staff}}', 'client.read', 'allow', 'own_zone'
         FROM generate_series(1, {EVENTS})""")
+
+
+@pytest.fixture
+async def small(settings, tokens, db):
+    """The service with a pool of 4 connections and a log of ~9 MB as NDJSON."""
+    await _fill_log(db)
     settings = replace(settings, db_pool_size=POOL, db_acquire_timeout=2.0)
     async with TestClient(ServedAsInProduction(create_app(settings))) as client:
         yield client, tokens.auth(sub="auditor-1", roles=["auditor"])
@@ -89,10 +94,7 @@ async def test_more_aborted_exports_than_the_pool_leave_every_connection_in_the_
 
 
 async def test_an_export_whose_reader_stays_but_reads_nothing_is_cut_and_gives_its_connection_back(settings, tokens, db):
-    await db.execute(f"""
-        INSERT INTO audit_events (actor_sub, actor_name, actor_roles, action, decision, basis)
-        SELECT 'bulk', repeat('x', 2000), '{{staff}}', 'client.read', 'allow', 'own_zone'
-        FROM generate_series(1, {EVENTS})""")
+    await _fill_log(db)
     settings = replace(settings, db_pool_size=POOL, db_acquire_timeout=2.0, body_chunk_timeout=1.0)
     async with TestClient(ServedAsInProduction(create_app(settings))) as client:
         headers = tokens.auth(sub="auditor-1", roles=["auditor"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import aiohttp
@@ -30,17 +32,23 @@ HANG = 30  # seconds: only a hang takes this long
 PAST_HEAD = 150_000
 
 
-@pytest.fixture
-async def small(settings, tokens):
-    """The service with a pool of 2 connections (uploads get 1 of them), answering 503 after a 1 s wait."""
-    settings = replace(settings, db_pool_size=2, db_acquire_timeout=1.0, body_chunk_timeout=HANG * 4)
-    async with TestClient(TestServer(create_app(settings))) as client:
+@asynccontextmanager
+async def _service(settings, tokens, **changes) -> AsyncIterator[tuple[TestClient, dict, str]]:
+    """The service with `changes` to its settings, a unit, its staff member and a client with a relation."""
+    async with TestClient(TestServer(create_app(replace(settings, **changes)))) as client:
         api = Api(client, tokens)
         await api.unit("malmo-iof", organisation="malmo-stad", domain="social")
         staff = api.staff("malmo-iof")
         person = await api.register(staff)
         await api.relation(staff, person["id"])
         yield client, staff, person["id"]
+
+
+@pytest.fixture
+async def small(settings, tokens):
+    """The service with a pool of 2 connections (uploads get 1 of them), answering 503 after a 1 s wait."""
+    async with _service(settings, tokens, db_pool_size=2, db_acquire_timeout=1.0, body_chunk_timeout=HANG * 4) as service:
+        yield service
 
 
 def _start_of_upload(client, headers: dict, client_id: str, file_bytes: bytes, *, declared: int = 1_000_000,
@@ -251,15 +259,9 @@ async def test_three_times_the_pool_of_stalled_downloads_leave_every_other_reque
 
 
 async def test_a_download_whose_client_stops_reading_is_cut_after_the_chunk_timeout(settings, tokens):
-    settings = replace(settings, body_chunk_timeout=1.0)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        api = Api(client, tokens)
-        await api.unit("malmo-iof", organisation="malmo-stad", domain="social")
-        staff = api.staff("malmo-iof")
-        person = await api.register(staff)
-        await api.relation(staff, person["id"])
+    async with _service(settings, tokens, body_chunk_timeout=1.0) as (client, staff, client_id):
         content = files.pdf(9 * 1024 * 1024)
-        made = await client.post(f"/v1/clients/{person['id']}/documents", headers=staff, data=_form(content))
+        made = await client.post(f"/v1/clients/{client_id}/documents", headers=staff, data=_form(content))
         document = await made.json()
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
