@@ -32,8 +32,8 @@ from policies.decision import Decision, Reason
 from policies.roles import Permission
 
 from .. import audit
-from ..errors import Forbidden
 from ..audit import Action, Caller
+from ..errors import Forbidden
 from ..runtime import Runtime
 from ..store import audit_chain as chain_store
 from ..store import audit_events as events_store
