@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .decide import DocumentFacts, Facts, PolicyConfig, Request, covers
-from .model import ALL_CATEGORIES, Role, Zone
+from .model import ALL_CATEGORIES, CATEGORIES, Role, Zone
 from .roles import Permission, role_gate
 
 _CLIENT_WORK = frozenset({Role.STAFF, Role.UNIT_MANAGER})
@@ -53,6 +53,20 @@ class Candidates:
         return any(zone == document.zone and (category is None or category == document.category
                                               or (category == ALL_CATEGORIES and document.category != _SIP))
                    for zone, category in self.scope)
+
+
+    def ranges(self) -> tuple[tuple[Zone, str | None], ...]:
+        """`scope` as disjoint (zone, category) ranges for the store to read, category None for every one: "*"
+        spelled out as its categories, and a zone's categories dropped where the zone is whole. A category a
+        caller may not open is then never read, not even to be dropped (#11: its number cannot be timed)."""
+        whole = {zone for zone, category in self.scope if category is None}
+        ranges: dict[tuple[Zone, str | None], None] = {(zone, None): None for zone in whole}
+        for zone, category in self.scope:
+            if zone in whole or category is None:
+                continue
+            for named in (c for c in CATEGORIES if c != _SIP) if category == ALL_CATEGORIES else (category,):
+                ranges[(zone, named)] = None
+        return tuple(ranges)
 
 
 NOTHING = Candidates(unit=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, get_args
 
 
 class Role(StrEnum):
@@ -47,6 +48,12 @@ class Principal:
 
 
 ALL_CATEGORIES = "*"
+# Document categories (the documents table's CHECK says the same) and purposes of use (API.md).
+Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
+                   "consent_form", "other"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+Purpose = Literal["care", "case_handling", "coordination", "followup"]
+PURPOSES: tuple[str, ...] = get_args(Purpose)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from policies.consents import Status as ConsentStatus
+from policies.model import CATEGORIES, PURPOSES, Category, Purpose  # noqa: F401 (the domain vocabulary, re-exported)
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -203,11 +204,6 @@ class Problem(Out):
 
 
 # --- documents
-Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
-                   "consent_form", "other"]
-CATEGORIES: tuple[str, ...] = Category.__args__
-Purpose = Literal["care", "case_handling", "coordination", "followup"]
-PURPOSES: tuple[str, ...] = Purpose.__args__
 
 
 class DocumentMetadataIn(Body):

@@ -7,6 +7,7 @@ from and to zones), joined at query time from facts that never change.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -38,13 +39,49 @@ LEFT JOIN consents k ON k.id = e.consent_id
 class ScopeSql:
     """A LogScope as SQL over `e` (+ _RECORD_JOINS): joins, the seen condition, the withheld expressions
     (`withheld`: client id and reason codes, policies.audit.withholds; `reasons_withheld`: reason codes,
-    policies.audit.withholds_reasons)."""
+    policies.audit.withholds_reasons); `covers(organisation, domain)` the scope's test of a zone's columns,
+    None for the whole log."""
 
     joins: str
     seen: str
     withheld: str
     reasons_withheld: str
     params: list
+    covers: Callable[[str, str], str] | None = None
+    zones: str | None = None
+
+    def client_seqs(self, client: str, condition: str, limit: str | None = None) -> str | None:
+        """The seqs of the client's events this scope sees, read only from what it sees; None for the whole log.
+
+        Three kinds of index range, cut by `condition` (over `e` and _RECORD_JOINS) and each to its first
+        `limit` by seq: for each zone of the scope, the client's events by its actors
+        (audit_events_client_actor_zone); for each document of the client in those zones
+        (documents_client_zone), the events naming it (audit_events_document); for each consent of the
+        client from or to them, the events naming it (audit_events_consent). Their union is `seen` for
+        the client; the events other zones keep of the client are never read, so their number cannot
+        be timed (#11). Each range is ordered by its whole index key, its equalities written as `= ANY`
+        of one, so that only its own index yields that order: no plan walks the log by seq instead.
+        """
+        if self.covers is None or self.zones is None:
+            return None
+        covers = self.covers
+
+        def first(order: str) -> str:
+            return f" ORDER BY {order} LIMIT {limit}" if limit else ""
+        by_actor = (f"SELECT x.seq FROM ({self.zones}) z CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
+                    f"{_RECORD_JOINS} WHERE e.client_id = {client} AND e.actor_organisation = ANY(ARRAY[z.org]) "
+                    f"AND e.actor_domain = ANY(ARRAY[z.dom]) AND {condition}"
+                    f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
+        by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
+                       f"AND dd.organisation = z.org AND dd.domain = z.dom "
+                       f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e {_RECORD_JOINS} "
+                       f"WHERE e.document_id = ANY(ARRAY[dd.id]) AND {condition}{first('e.document_id, e.seq')}) x")
+        by_consent = (f"SELECT x.seq FROM consents kk CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
+                      f"{_RECORD_JOINS} WHERE e.consent_id = ANY(ARRAY[kk.id]) AND {condition}"
+                      f"{first('e.consent_id, e.seq')}) x "
+                      f"WHERE kk.client_id = {client} AND ({covers('kk.from_organisation', 'kk.from_domain')} "
+                      f"OR {covers('kk.to_organisation', 'kk.to_domain')})")
+        return f"({by_actor}) UNION ({by_document}) UNION ({by_consent})"
 
 
 def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
@@ -57,19 +94,23 @@ def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
 
         def covers(organisation: str, domain: str) -> str:
             return f"({organisation} = {org} AND {domain} = {dom})"
+        zones = f"SELECT {org} AS org, {dom} AS dom"
     else:
         orgs = f"${first_param}::text[]"
         params = [sorted(scope.organisations)]
 
         def covers(organisation: str, domain: str) -> str:
             return f"{organisation} = ANY({orgs})"
+        # An actor's zone is its unit's (auth.principal) and units are never deleted: these are every zone
+        # of the organisations an actor or a document can have.
+        zones = f"SELECT DISTINCT organisation AS org, domain AS dom FROM units WHERE organisation = ANY({orgs})"
     record = (f"coalesce({covers('d.organisation', 'd.domain')} OR {covers('k.from_organisation', 'k.from_domain')}"
               f" OR {covers('k.to_organisation', 'k.to_domain')}, false)")
     actor = f"coalesce({covers('e.actor_organisation', 'e.actor_domain')}, false)"
     seen = f"({actor} OR {record})"
     withheld = f"(e.decision = 'deny' AND (e.document_id IS NOT NULL OR e.consent_id IS NOT NULL) AND NOT {record})"
     reasons_withheld = f"(e.decision = 'deny' AND (NOT {actor} OR {withheld}))"
-    return ScopeSql(_RECORD_JOINS, seen, withheld, reasons_withheld, params)
+    return ScopeSql(_RECORD_JOINS, seen, withheld, reasons_withheld, params, covers, zones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +146,25 @@ class EventFilter:
         return (" AND ".join(clauses) or "true"), params
 
 
-def _select(scope: ScopeSql, where: str) -> str:
+def _select(scope: ScopeSql, where: str, seqs: str | None = None) -> str:
+    """Events of `scope` matching `where`; among `seqs` (a query of seqs) when given."""
     return (f"SELECT {_EVENT_COLUMNS}, {scope.withheld} AS withheld, {scope.reasons_withheld} AS reasons_withheld "
-            f"FROM audit_events e "
-            f"LEFT JOIN audit_chain c ON c.seq = e.seq {scope.joins} WHERE {scope.seen} AND {where}")
+            f"FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq {scope.joins} "
+            f"WHERE {_among(seqs)}{scope.seen} AND {where}")
+
+
+def _among(seqs: str | None) -> str:
+    """The condition that an event is among `seqs`, fetched by primary key (an array, so that no plan joins
+    the whole log to them)."""
+    return f"e.seq = ANY(ARRAY({seqs})) AND " if seqs else ""
+
+
+def _client_param(filters: EventFilter, scoped: ScopeSql, params: list, first_param: int) -> str | None:
+    """For a scoped reader's client filter, the client's placeholder (appended to `params`); else None."""
+    if filters.client_id is None or scoped.covers is None:
+        return None
+    params.append(filters.client_id)
+    return f"${first_param + len(params) - 1}::uuid"
 
 
 async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope, after: int,
@@ -116,24 +172,33 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     """Events in `scope` matching `filters` with seq greater than `after`, oldest first; `withheld` marks
     those whose client id and reason codes the reader may not see, `reasons_withheld` those whose reason codes."""
     scoped = scope_sql(scope, 3)
-    where, params = filters.where(3 + len(scoped.params), withheld=scoped.withheld)
-    return await conn.fetch(_select(scoped, f"e.seq > $1 AND {where}") + " ORDER BY e.seq LIMIT $2", after, limit,
+    first = 3 + len(scoped.params)
+    where, params = filters.where(first, withheld=scoped.withheld)
+    condition = f"e.seq > $1 AND {where}"
+    client = _client_param(filters, scoped, params, first)
+    seqs = scoped.client_seqs(client, condition, "$2") if client else None
+    return await conn.fetch(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2", after, limit,
                             *scoped.params, *params)
 
 
 def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope, prefetch: int = 2000):
     """A cursor over every event in `scope` matching `filters`, oldest first (inside a transaction)."""
     scoped = scope_sql(scope, 1)
-    where, params = filters.where(1 + len(scoped.params), withheld=scoped.withheld)
-    return conn.cursor(_select(scoped, where) + " ORDER BY e.seq", *scoped.params, *params, prefetch=prefetch)
+    first = 1 + len(scoped.params)
+    where, params = filters.where(first, withheld=scoped.withheld)
+    client = _client_param(filters, scoped, params, first)
+    seqs = scoped.client_seqs(client, where) if client else None
+    return conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq", *scoped.params, *params,
+                       prefetch=prefetch)
 
 
 async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope, after: int,
                   limit: int) -> list[asyncpg.Record]:
     """The allowed reads of the client's data in `scope` after seq `after`, oldest first (none is withheld:
-    withholding concerns denials only)."""
+    withholding concerns denials only); a scoped extract reads only what the scope sees (ScopeSql.client_seqs)."""
     scoped = scope_sql(scope, 5)
+    condition = "e.client_id = $1 AND e.decision = 'allow' AND e.action = ANY($2::text[]) AND e.seq > $3"
+    seqs = scoped.client_seqs("$1::uuid", condition, "$4")
     sql = (f"SELECT {_EXTRACT_COLUMNS} FROM audit_events e {scoped.joins} "
-           f"WHERE e.client_id = $1 AND e.decision = 'allow' AND e.action = ANY($2::text[]) AND e.seq > $3 "
-           f"AND {scoped.seen} ORDER BY e.seq LIMIT $4")
+           f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $4")
     return await conn.fetch(sql, client_id, list(READ_ACTIONS), after, limit, *scoped.params)

@@ -19,7 +19,7 @@ from .audit_events import scope_sql
 STATUSES = ("open", "reviewed", "all")
 
 # The accesses made under a grant: events whose basis names it, the opening itself left out. Every such
-# event names the grant's client, so the count walks that client's events (index audit_events_client).
+# event names the grant's client, so the count walks that client's events (index audit_events_client_actor_zone).
 _accesses = """
 (SELECT count(*) FROM audit_events e
  WHERE e.client_id = g.client_id AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')

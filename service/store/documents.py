@@ -25,28 +25,43 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING created_at
 """
 _by_idempotency_key_sql = "SELECT d.id FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
-# The candidates (policies/candidates.py) as a table: (organisation, domain, category), the category NULL for
-# every one and '*' for every one but sip; the zones of the emergency domains are those the client has
-# documents in. Each zone is read as a range of documents_client_zone, in list order, so rows of zones that
-# nothing opens are never read; the conditions inside a zone say what Candidates.admits says.
+# Besides the range: a unit's own blocked documents only (PDL 4:4), a clinic system's own uploads only.
+_limits = """
+          AND (NOT d.blocked OR d.unit_id = $10)
+          AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))"""
+# The candidates' ranges (policies/candidates.py Candidates.ranges) as a table: (organisation, domain, category),
+# the category NULL for every one; the zones of the emergency domains, those the client has documents in, are
+# whole (from units: a document's zone is its unit's, and units are never deleted). A whole zone is read as a range of documents_client_zone, a zone's category as a range of
+# documents_client_zone_category, each in list order: rows of zones and categories that nothing opens are never
+# read. Each range is ordered by its index's whole key, its equalities written as `= ANY` of one, so that only
+# its own index yields that order and no plan walks a wider range (all the client's documents) and filters.
 _client_documents_sql = f"""
-WITH scope (organisation, domain, category) AS (
+WITH given (organisation, domain, category) AS (
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[])
+    UNION
+    SELECT DISTINCT u.organisation, u.domain, NULL::text FROM units u WHERE u.domain = ANY($9::text[])
+), ranges AS (
+    SELECT * FROM given r
+    WHERE r.category IS NULL OR NOT EXISTS (SELECT 1 FROM given w WHERE w.category IS NULL
+                                            AND (w.organisation, w.domain) = (r.organisation, r.domain))
+)
+SELECT page.* FROM (
+    SELECT z.* FROM ranges r CROSS JOIN LATERAL (
+        SELECT {_document_columns} FROM documents d
+        WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
+          AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_limits}
+        ORDER BY d.organisation, d.domain, d.created_at, d.id
+        LIMIT $5
+    ) z WHERE r.category IS NULL
     UNION ALL
-    SELECT DISTINCT e.organisation, e.domain, NULL::text FROM documents e
-    WHERE cardinality($9::text[]) > 0 AND e.client_id = $1 AND e.domain = ANY($9::text[])
-), zones AS (SELECT DISTINCT organisation, domain FROM scope)
-SELECT page.* FROM zones CROSS JOIN LATERAL (
-    SELECT {_document_columns} FROM documents d
-    WHERE d.client_id = $1 AND d.organisation = zones.organisation AND d.domain = zones.domain
-      AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
-      AND (NOT d.blocked OR d.unit_id = $10)
-      AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))
-      AND EXISTS (SELECT 1 FROM scope s
-                  WHERE s.organisation = d.organisation AND s.domain = d.domain
-                    AND (s.category IS NULL OR s.category = d.category OR (s.category = '*' AND d.category <> 'sip')))
-    ORDER BY d.created_at, d.id
-    LIMIT $5
+    SELECT z.* FROM ranges r CROSS JOIN LATERAL (
+        SELECT {_document_columns} FROM documents d
+        WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
+          AND d.category = ANY(ARRAY[r.category]) AND ($2::text IS NULL OR d.category = $2)
+          AND (d.created_at, d.id) > ($3, $4) {_limits}
+        ORDER BY d.organisation, d.domain, d.category, d.created_at, d.id
+        LIMIT $5
+    ) z WHERE r.category IS NOT NULL
 ) page
 ORDER BY page.created_at, page.id
 LIMIT $5
@@ -115,7 +130,8 @@ async def page_of_client(
     """
     if candidates.unit is None:
         return []
-    zones, categories = [zone for zone, _ in candidates.scope], [category for _, category in candidates.scope]
+    ranges = candidates.ranges()
+    zones, categories = [zone for zone, _ in ranges], [category for _, category in ranges]
     return await conn.fetch(
         _client_documents_sql, client_id, category, *after, limit,
         [zone.organisation for zone in zones], [zone.domain for zone in zones], categories,

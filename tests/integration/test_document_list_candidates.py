@@ -18,6 +18,7 @@ import pytest
 from service.http.context import RUNTIME
 from service.store import documents as documents_store
 from tests import files
+from tests.plans import Explained, rows_read
 
 SOCIAL_MALMO = {"organisation": "malmo-stad", "domain": "social"}
 SOCIAL_LUND = {"organisation": "lund", "domain": "social"}
@@ -174,3 +175,54 @@ async def test_the_store_reads_no_document_of_a_zone_nothing_opens(client, api, 
     # still sees them all.
     fetched.clear()
     assert len(await _listed(client, people["halland"], client_id, "care", None)) == 4 + 200 + 3
+
+
+async def _copies(db, sealer, template: uuid.UUID, count: int, *, other_clients: int = 0) -> None:
+    """`count` copies of a document, each with its own id and title sealed to it; spread over `other_clients`
+    new clients when asked (their numbers and names are not read)."""
+    clients = [uuid.uuid4() for _ in range(other_clients)]
+    await db.executemany("INSERT INTO clients (id, personal_number_index, personal_number_sealed, name_sealed, "
+                         "birth_date) VALUES ($1, $2, '\\x00', '\\x00', '1980-01-01')",
+                         [(c, c.bytes) for c in clients])
+    copies = [uuid.uuid4() for _ in range(count)]
+    await db.executemany("""
+        INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
+                               content_mac, kek_version, dek_wrapped, stream_header, segment_count, created_by, created_at)
+        SELECT $2, coalesce($5, client_id), unit_id, organisation, domain, category,
+               $3, content_type, size, content_mac, kek_version, dek_wrapped, stream_header, segment_count, created_by,
+               created_at + $4 * interval '1 millisecond'
+        FROM documents WHERE id = $1""",
+        [(template, copy, sealer.seal(f"copy {n}", record="document", record_id=str(copy), field="title"), n,
+          clients[n % len(clients)] if clients else None) for n, copy in enumerate(copies, 1)])
+    await db.execute("ANALYZE documents")
+
+
+async def test_a_list_reads_no_document_of_a_category_its_consent_does_not_name(client, world, db, monkeypatch):
+    """The clinic may read Malmö's assessments and SIPs only: 300 more of Malmö's decisions and of Halland's
+    notes are not read at all for its list (counted from the executed plan), on a table of many clients."""
+    people, client_id = world["people"], world["client"]
+    sealer = client.server.app[RUNTIME].sealer
+    by_title = {d["title"]: uuid.UUID(d["id"]) for d in world["documents"]}
+    await _copies(db, sealer, by_title["assessment of clinic"], 3000, other_clients=300)
+    reads = []
+    page_of_client = documents_store.page_of_client
+
+    async def explained(conn, *args, **kwargs):
+        plans = Explained(conn)
+        rows = await page_of_client(plans, *args, **kwargs)
+        reads.append(rows_read(plans.plans[0], "documents"))
+        return rows
+
+    monkeypatch.setattr(documents_store, "page_of_client", explained)
+
+    async def listing() -> tuple[list[str], list[int]]:
+        reads.clear()
+        listed = {(purpose, category): await _listed(client, people["clinic"], client_id, purpose, category)
+                  for purpose in ("care", "coordination") for category in (None, "decision")}
+        return listed, list(reads)
+
+    before = await listing()
+    await _copies(db, sealer, by_title["decision of iof"], 300)
+    await _copies(db, sealer, by_title["journal_note of halland"], 300)
+    assert await listing() == before
+    assert any(before[0].values())

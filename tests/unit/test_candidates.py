@@ -42,3 +42,21 @@ def test_nothing_is_a_candidate_for_a_caller_without_unit_client_or_role(world):
     if world.who.unit is None or world.who.zone is None or not facts.client_exists or not role_gate(
             world.who.roles, request.permission):
         assert candidates(request, facts, world.config) == NOTHING
+
+
+@_settings(1000)
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_the_ranges_read_exactly_the_scope_each_document_once(world):
+    """The store reads Candidates.ranges(): every document the scope admits lies in exactly one range, and no
+    document it does not admit lies in any (a range of a category the caller may not open is never read)."""
+    if world.document is None:
+        return
+    listed = candidates(world.request, replace(world.facts, document=None), world.config)
+    if listed.unit is None:
+        assert listed.ranges() == ()
+        return
+    document = replace(world.document, blocked=False)
+    by_scope = replace(listed, emergency_domains=frozenset(), uploader=None)
+    hits = [r for r in listed.ranges() if r[0] == document.zone and r[1] in (None, document.category)]
+    event(f"ranges hit: {len(hits)}")
+    assert len(hits) == (1 if by_scope.admits(document) else 0), (listed.scope, document)
