@@ -26,8 +26,6 @@ PYTHON = VENV / "bin" / "python"
 
 def _ensure_venv(requirements: str) -> None:
     """Create .venv and install `requirements` unless the same files were installed before."""
-    if sys.version_info < (3, 11):
-        sys.exit(f"Brygga needs Python 3.11 or newer, this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)

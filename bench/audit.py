@@ -38,10 +38,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 

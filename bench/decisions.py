@@ -26,11 +26,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policies.decide import DocumentFacts, Facts, Request, decide  # noqa: E402
-from policies.model import Consent, Principal, Role, Zone  # noqa: E402
-from policies.roles import Permission  # noqa: E402
-from service.database import EmbeddedPostgres, migrate, with_database  # noqa: E402
-from service.store import facts as facts_store  # noqa: E402
+from policies.decide import DocumentFacts, Facts, Request, decide
+from policies.model import Consent, Principal, Role, Zone
+from policies.roles import Permission
+from service.database import EmbeddedPostgres, migrate, with_database
+from service.store import facts as facts_store
 
 ZONES = [Zone(org, domain) for org in ("malmo-stad", "region-skane", "alingsas-kommun", "vgr") for domain in ("social", "health")]
 CATEGORIES = ["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral", "consent_form", "other"]

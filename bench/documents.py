@@ -199,14 +199,14 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list[subprocess.
           + (" --quick" if quick else ""))
     print(f"{'size':<9}{'op':<10}{'baseline MiB/s':>15}{'brygga MiB/s':>15}{'ratio':>8}")
     for _, label, _ in SIZES:
-        for op, (base, ours) in zip(("upload", "download"), results[label]):
+        for op, (base, ours) in zip(("upload", "download"), results[label], strict=True):
             print(f"{label:<9}{op:<10}{base:>15.1f}{ours:>15.1f}{ours / base:>8.2f}")
     print(f"AES-256-GCM raw (cryptography, 64 KiB blocks): encrypt {aes[0]:.0f} MiB/s, decrypt {aes[1]:.0f} MiB/s")
     (b_before, b_peak), (o_before, o_peak) = rss
     print(f"40 MiB upload RSS: brygga {o_before:.0f} → peak {o_peak:.0f} MiB (+{o_peak - o_before:.0f} MiB); "
           f"baseline {b_before:.0f} → peak {b_peak:.0f} MiB (+{b_peak - b_before:.0f} MiB)")
     print("targets:")
-    for op, (base, ours) in zip(("upload", "download"), results["1 MiB"]):
+    for op, (base, ours) in zip(("upload", "download"), results["1 MiB"], strict=True):
         print(f"  1 MiB {op} ≥ 0.70 of baseline: {ours / base:.2f} → {'met' if ours / base >= 0.70 else 'NOT met'}")
     growth = o_peak - o_before
     print(f"  40 MiB upload RSS growth < 64 MiB: +{growth:.0f} MiB → {'met' if growth < 64 else 'NOT met'}")

@@ -123,6 +123,7 @@ async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
 async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
     import aiohttp
     import asyncpg
+
     from service.database import migrate, with_database
 
     conn = await asyncpg.connect(server_dsn)
@@ -252,8 +253,8 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     median = statistics.median
-    ratio = median(ours["rps"] / base["rps"] for base, ours in zip(runs["baseline"], runs["brygga"]))
-    p99_ratio = median(ours["p99"] / base["p99"] for base, ours in zip(runs["baseline"], runs["brygga"]))
+    ratio = median(ours["rps"] / base["rps"] for base, ours in zip(runs["baseline"], runs["brygga"], strict=True))
+    p99_ratio = median(ours["p99"] / base["p99"] for base, ours in zip(runs["baseline"], runs["brygga"], strict=True))
     print(f"\nBrygga read path ({os.cpu_count()} cores, 64 KiB, {args.concurrency} concurrent clients, "
           f"{rounds} rounds of {seconds:.0f} s each; medians)")
     print(f"{'':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'server µs/req':>15}{'postgres µs/req':>17}{'idle':>6}")

@@ -28,8 +28,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import read_path  # noqa: E402  (the same servers and setup)
-from bench.harness import stop  # noqa: E402  (read_path put the project on the path)
+import read_path
+
+from bench.harness import stop
 
 
 async def _requests(url: str, count: int, concurrency: int, headers: dict) -> int:

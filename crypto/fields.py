@@ -75,7 +75,8 @@ class FieldSealer:
             aead = self._aead(version)
         except KeyRingError:
             raise DecryptionFailed() from None
-        header, nonce, body = sealed[: _HEADER.size], sealed[_HEADER.size : _HEADER.size + _NONCE_BYTES], sealed[_HEADER.size + _NONCE_BYTES :]
+        body_start = _HEADER.size + _NONCE_BYTES
+        header, nonce, body = sealed[: _HEADER.size], sealed[_HEADER.size : body_start], sealed[body_start:]
         try:
             return aead.decrypt(nonce, body, header + _context(record, record_id, field))
         except InvalidTag:
@@ -85,7 +86,7 @@ class FieldSealer:
         """`open` for text fields."""
         return self.open(sealed, record=record, record_id=record_id, field=field).decode()
 
-    def content_mac(self) -> "hmac.HMAC":
+    def content_mac(self) -> hmac.HMAC:
         """A fresh keyed MAC for document content (idempotent retries compare it); keyed by the pepper."""
         return hmac.new(self._keyring.pepper, b"brygga/content-mac/v1\x1f", hashlib.sha256)
 

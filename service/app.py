@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crypto import FileKeyProvider
 
-from . import __version__
+from . import __version__, ui
 from .auth import TokenVerifier, load_jwks
 from .database import (
     APP_ROLE,
@@ -31,13 +31,11 @@ from .database import (
     with_user,
 )
 from .devkeys import ensure_dev_keys
-from .http import audit, audit_review, clients, consents, documents, system, units
+from .http import audit, audit_review, clients, consents, documents, protocol, system, units
 from .http.context import ATTEMPTED, RUNTIME, attempted_actions
-from .http import protocol
 from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers, request_context
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
-from . import ui
 from .runtime import KeyRingHolder, Runtime, utc_now
 from .sealer import AuditSealer
 from .settings import Settings

@@ -551,5 +551,5 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeou
     except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
         raise DatabaseError(f"cannot act as the application role {role!r}: {exc}; grant it to the login "
                             f"(`GRANT {role} TO <login>`) or " + RUN_AS_OWNER) from exc
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from crypto import FieldSealer, KeyProvider, KeyRing
-from policies.model import Zone
 from policies.decide import PolicyConfig
+from policies.model import Zone
 
 from .auth import TokenVerifier
 from .sealer import AuditSealer

@@ -158,7 +158,7 @@ def _names(raw: str) -> tuple[str, ...]:
 
 
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+    return tuple(ipaddress.ip_network(part.strip(), strict=True) for part in raw.split(",") if part.strip())
 
 
 def _one_of(*choices: str) -> Callable[[str], str]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 from uuid import UUID
 
@@ -25,9 +25,8 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto.chain import EVENT_FIELDS, Checkpoint, ChainVerifier, Verdict
-from policies.audit import (LogScope, auditor_scope, decide_access_log, decide_audit, decide_verify,
-                           extract_scope)
+from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Verdict
+from policies.audit import LogScope, auditor_scope, decide_access_log, decide_audit, decide_verify, extract_scope
 from policies.decision import Decision, Reason
 from policies.roles import Permission
 

@@ -33,8 +33,8 @@ from ..audit import Action, Caller
 from ..errors import BryggaError, PoolExhausted, RequestTimeout, TooLarge, UnsupportedMediaType
 from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
-from ..store import facts as facts_store
 from ..store import documents as documents_store
+from ..store import facts as facts_store
 from .access import raise_if_denied
 from .units import unit_zone
 

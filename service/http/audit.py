@@ -15,8 +15,19 @@ from ..errors import ValidationFailed
 from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
-from .routing import (FREE_TEXT, INSTANT, PAGE_QUERY, Routes, free_text, json_response, page_params, path_uuid, query_bool,
-                      query_instant, write_within)
+from .routing import (
+    FREE_TEXT,
+    INSTANT,
+    PAGE_QUERY,
+    Routes,
+    free_text,
+    json_response,
+    page_params,
+    path_uuid,
+    query_bool,
+    query_instant,
+    write_within,
+)
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")

@@ -1,7 +1,6 @@
 """Clients and their relations: /v1/clients…"""
 from __future__ import annotations
 
-
 from aiohttp import web
 
 from policies.roles import Permission

@@ -14,7 +14,7 @@ from ..fhir import consent_resource
 from . import cursor
 from .context import authenticate, runtime
 from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
-from .schemas import ConsentIn, ConsentOut, Empty, EmergencyIn, EmergencyOut, FhirConsent, Page, ReasonIn
+from .schemas import ConsentIn, ConsentOut, EmergencyIn, EmergencyOut, Empty, FhirConsent, Page, ReasonIn
 
 routes = Routes("consents")
 _NOT_FOUND = ((404, "not_found"),)

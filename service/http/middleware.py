@@ -16,8 +16,17 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from crypto import DecryptionFailed
 
-from ..errors import (BryggaError, DatabaseUnavailable, IntegrityError, InvalidRequest, MethodNotAllowed, NotFound, StorageFull,
-                      TooLarge, ValidationFailed)
+from ..errors import (
+    BryggaError,
+    DatabaseUnavailable,
+    IntegrityError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    StorageFull,
+    TooLarge,
+    ValidationFailed,
+)
 from ..logs import request_id_var
 from ..metrics import child, http_latency, http_requests
 from .context import REQUEST_ID

@@ -106,7 +106,7 @@ async def read_body(request: web.Request, model: type[M]) -> M:
 def body_error(exc: ValidationError) -> Exception:
     # Only location and message: an error's input may be a personal number.
     errors = [{"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]} for error in exc.errors()]
-    unknown = [e["field"] for e, raw in zip(errors, exc.errors()) if raw["type"] == "extra_forbidden"]
+    unknown = [e["field"] for e, raw in zip(errors, exc.errors(), strict=True) if raw["type"] == "extra_forbidden"]
     if unknown:
         return InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
     return ValidationFailed(errors)

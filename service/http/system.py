@@ -39,7 +39,7 @@ async def readyz(request: web.Request) -> web.Response:
     rt = runtime(request)
     checks = {"database": "ok", "migrations": "ok", "keyring": "ok"}
     try:
-        rt.keyring  # re-read when its file changed; a broken ring is "not ready", never a 500
+        _ = rt.keyring  # re-read when its file changed; a broken ring is "not ready", never a 500
     except KeyRingError as exc:
         checks["keyring"] = f"failed: {exc}"
     try:
@@ -48,7 +48,7 @@ async def readyz(request: web.Request) -> web.Response:
                 pending = await pending_migrations(conn)
         if pending:
             checks["migrations"] = f"pending: {', '.join(pending)}"
-    except Exception as exc:  # any failure to reach the database is "not ready", never a 500
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "not ready", never a 500
         checks["database"] = f"unreachable: {type(exc).__name__}"
         checks["migrations"] = "unknown"
     in_flight = request.config_dict.get(IN_FLIGHT)

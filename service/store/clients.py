@@ -6,7 +6,6 @@ from uuid import UUID
 
 import asyncpg
 
-
 _insert_client_sql = """
 INSERT INTO clients (id, personal_number_index, personal_number_sealed, name_sealed, birth_date, created_by_unit)
 VALUES ($1, $2, $3, $4, $5, $6)

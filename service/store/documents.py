@@ -30,10 +30,10 @@ _limits = """
           AND (NOT d.blocked OR d.unit_id = $10)
           AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))"""
 # The candidates' ranges (policies/candidates.py Candidates.ranges) as a table: (organisation, domain, category),
-# the category NULL for every one; the zones of the emergency domains, those the client has documents in, are
-# whole (from units: a document's zone is its unit's, and units are never deleted). A whole zone is read as a range of documents_client_zone, a zone's category as a range of
-# documents_client_zone_category, each in list order: rows of zones and categories that nothing opens are never
-# read. Each range is ordered by its index's whole key, its equalities written as `= ANY` of one, so that only
+# the category NULL for every one; the zones of the emergency domains are whole (from units: a document's zone is
+# its unit's, and units are never deleted). A whole zone is read as a range of documents_client_zone, a zone's
+# category as a range of documents_client_zone_category, each in list order: rows of zones and categories that
+# nothing opens are never read. Each range is ordered by its index's whole key, its equalities written as `= ANY` of one, so that only
 # its own index yields that order and no plan walks a wider range (all the client's documents) and filters.
 _client_documents_sql = f"""
 WITH given (organisation, domain, category) AS (

@@ -11,8 +11,8 @@ from ..domain import audit_log, audit_review
 from ..errors import ValidationFailed
 from ..http.cursor import START
 from ..store.audit_events import EventFilter
-from .staff import SWEDEN, _uuid
 from .pages import caller, form, page, redirect, render, rt
+from .staff import SWEDEN, _uuid
 
 PAGE = 50
 

@@ -36,7 +36,8 @@ EN: dict[str, str] = {
     "Registrera": "Register",
     "Klient": "Client",
     "Född": "Born",
-    "Du har ingen aktiv relation med klienten. Öppna en relation om du deltar i vården eller ärendet.": "You have no active relation with this client. Open one if you take part in the care or case.",
+    "Du har ingen aktiv relation med klienten. Öppna en relation om du deltar i vården eller ärendet.":
+        "You have no active relation with this client. Open one if you take part in the care or case.",
     "Öppna relation": "Open relation",
     "Dokument": "Documents",
     "Inga dokument som du får se.": "No documents you may see.",

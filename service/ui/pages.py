@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 

@@ -19,8 +19,8 @@ from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
 from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
-from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 from . import session as sessions
+from .pages import CsrfRefused, caller, form, page, redirect, render, rt
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 # The consent rules' codes (policies/consents.py) in the staff's words; i18n.EN has them in English.
@@ -268,4 +268,4 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-__all__ = ["routes", "BryggaError"]
+__all__ = ["BryggaError", "routes"]

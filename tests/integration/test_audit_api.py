@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +68,7 @@ async def test_hash_is_null_until_sealed(client, world, auditor):
     after = (await events(client, auditor, limit="500"))["items"]
     sealed = [e for e in after if e["seq"] <= before[-1]["seq"]]
     assert all(len(e["hash"]) == 64 and len(e["prev_hash"]) == 64 for e in sealed)
-    assert all(b["prev_hash"] == a["hash"] and b["prev_seq"] == a["seq"] for a, b in zip(sealed, sealed[1:]))
+    assert all(b["prev_hash"] == a["hash"] and b["prev_seq"] == a["seq"] for a, b in itertools.pairwise(sealed))
 
 
 async def test_filters(client, world, auditor):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 
 import asyncpg
 import pytest
@@ -61,7 +62,7 @@ async def test_every_committed_event_is_sealed_in_one_unbroken_chain(rt, api, db
     assert seqs == events and len(seqs) == 14  # register, relation.open, 12 reads
     rows = await db.fetch("SELECT seq, prev_seq, prev_hash, hash FROM audit_chain ORDER BY seq")
     assert rows[0]["prev_seq"] == 0 and bytes(rows[0]["prev_hash"]) == GENESIS
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         assert after["prev_seq"] == before["seq"] and after["prev_hash"] == before["hash"]
     result = await verdict(rt, db)
     assert result.ok and result.checked == len(seqs) and result.head_seq == seqs[-1]

@@ -243,11 +243,11 @@ async def test_many_clients_read_in_a_day(client, auditor, db):
 async def test_days_are_swedish_days(client, auditor, db):
     clients = [uuid.uuid4() for _ in range(3)]
     # 23:30 UTC on the 14th is 00:30 on the 15th in Stockholm: two reads on the 14th, one on the 15th.
-    for client_id, when in zip(clients, (at(DAY, 12), at(DAY, 22, 30), at(DAY, 23, 30))):
+    for client_id, when in zip(clients, (at(DAY, 12), at(DAY, 22, 30), at(DAY, 23, 30)), strict=True):
         await insert_event(db, actor="hsa-evening", action="client.read", at=when, client_id=client_id)
     # 23:10 and 23:20 UTC on the 15th and 10:00 UTC on the 16th: three reads on the 16th in Stockholm.
     day = DAY + timedelta(days=1)
-    for client_id, when in zip(clients, (at(day, 23, 10), at(day, 23, 20), at(day + timedelta(days=1), 10))):
+    for client_id, when in zip(clients, (at(day, 23, 10), at(day, 23, 20), at(day + timedelta(days=1), 10)), strict=True):
         await insert_event(db, actor="hsa-night", action="client.read", at=when, client_id=client_id)
     findings = by_kind(await report(client, auditor), "many_clients_read")
     assert [(f["actor"], f["day"]) for f in findings] == [("hsa-night", "2025-01-16")]
@@ -294,7 +294,8 @@ async def test_emergency_access_without_a_verdict_after_24_hours(client, emergen
     overdue, reviewed = [await open_grant(client, emergency["clinician"], emergency["client_id"]) for _ in range(2)]
     opened = datetime.now(UTC) - timedelta(hours=30)
     for grant in (overdue, reviewed):
-        await db.execute("UPDATE emergency_grants SET opened_at = $2::timestamptz, expires_at = $2::timestamptz + interval '4 hours' WHERE id = $1",
+        await db.execute("UPDATE emergency_grants SET opened_at = $2::timestamptz, "
+                         "expires_at = $2::timestamptz + interval '4 hours' WHERE id = $1",
                          uuid.UUID(grant["id"]), opened)
     assert (await review(client, auditor, reviewed["id"])).status == 201
     body = await report(client, auditor, "")
@@ -309,7 +310,7 @@ async def test_emergency_access_without_a_verdict_after_24_hours(client, emergen
 async def test_the_default_window_is_the_last_seven_days(client, auditor, db):
     now = datetime.now(UTC)
     for age, actor in ((timedelta(days=8), "hsa-old"), (timedelta(days=6), "hsa-recent")):
-        for n in range(3):
+        for _n in range(3):
             await insert_event(db, actor=actor, action="client.read", at=now - age, client_id=uuid.uuid4())
     body = await report(client, auditor, "")
     since, until = datetime.fromisoformat(body["since"]), datetime.fromisoformat(body["until"])

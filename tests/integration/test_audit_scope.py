@@ -291,7 +291,8 @@ async def test_anomalies_count_only_the_events_an_auditor_sees(client, world, to
 
 async def test_unreviewed_emergency_access_is_the_opening_organisations(client, world, tokens, db):
     opened = datetime.now(UTC) - timedelta(hours=30)
-    await db.execute("UPDATE emergency_grants SET opened_at = $2::timestamptz, expires_at = $2::timestamptz + interval '4 hours' WHERE id = $1",
+    await db.execute("UPDATE emergency_grants SET opened_at = $2::timestamptz, "
+                     "expires_at = $2::timestamptz + interval '4 hours' WHERE id = $1",
                      uuid.UUID(world["grant"]), opened)
     for organisations, expected in ((["region-skane"], 1), (["malmo-stad"], 0), (["*"], 1)):
         report = await get_json(client, "/v1/audit/anomalies", auditor(tokens, *organisations), since=(

@@ -68,7 +68,7 @@ async def _hide(db, document_id: str, count: int) -> None:
     (LogScope(zone=SOCIAL), "health"), (LogScope(organisations=frozenset({SOCIAL.organisation})), "health"),
     (LogScope(zone=HEALTH), "social"), (LogScope(organisations=frozenset({HEALTH.organisation})), "social"),
 ], ids=["social zone", "municipality", "clinic zone", "region"])
-async def test_the_other_zones_events_are_not_read(world, db, scope, hidden):  # noqa: F811 (world: the fixture)
+async def test_the_other_zones_events_are_not_read(world, db, scope, hidden):
     """From a log where the other zone already has some events of the client to one where it has ten times
     as many: the reader's queries read the same events (the planner has statistics of a busy log both times)."""
     client_id = uuid.UUID(world["client"])
@@ -80,7 +80,7 @@ async def test_the_other_zones_events_are_not_read(world, db, scope, hidden):  #
     assert before["events"][1] and before["extract"][1]
 
 
-async def test_the_whole_log_reader_touches_what_it_sees(world, db):  # noqa: F811 (world: the fixture)
+async def test_the_whole_log_reader_touches_what_it_sees(world, db):
     """The measure is not blind: the installation's auditor sees the hidden events and reads them."""
     client_id = uuid.UUID(world["client"])
     await _others(db, OTHERS)
@@ -106,7 +106,7 @@ async def _paged(read, limit: int) -> list:
 
 
 @pytest.mark.parametrize("scope", SCOPES, ids=["social zone", "clinic zone", "municipality", "both", "whole"])
-async def test_a_client_filter_pages_through_what_the_scope_shows_of_the_client(world, db, scope):  # noqa: F811
+async def test_a_client_filter_pages_through_what_the_scope_shows_of_the_client(world, db, scope):
     """The union of index ranges, cut to each page, is exactly the scope's events of the client, page by
     page in every filter, with the same withheld marks; the extract likewise."""
     client_id = uuid.UUID(world["client"])

@@ -37,7 +37,8 @@ def _call(method: str, url: str, token: str | None = None, body: dict | None = N
 def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
     port = _free_port()
     env = _env(tmp_path / "var", BRYGGA_PORT=str(port), BRYGGA_DEV="1")
-    server = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -55,7 +56,8 @@ def test_serve_embedded_token_curl_and_clean_stop(tmp_path):
             assert stat.S_IMODE((dev / name).stat().st_mode) == 0o600, name
 
         admin = _cli("token", "--sub", "admin-1", "--roles", "admin", env=env).stdout.strip()
-        assert _call("POST", f"{base}/v1/units", admin, {"id": "malmo-iof", "name": "IFO", "organisation": "malmo-stad", "domain": "social"})[0] == 201
+        unit = {"id": "malmo-iof", "name": "IFO", "organisation": "malmo-stad", "domain": "social"}
+        assert _call("POST", f"{base}/v1/units", admin, unit)[0] == 201
         staff = _cli("token", "--sub", "hsa-1", "--unit", "malmo-iof", "--roles", "staff", "--name", "Sara", env=env).stdout.strip()
         claims = jwt.decode(staff, options={"verify_signature": False})
         assert (claims["unit"], claims["roles"], claims["iss"], claims["aud"]) == ("malmo-iof", ["staff"], "brygga-dev", "brygga")

@@ -37,13 +37,13 @@ async def world(api):
     return {"iof": iof, "jour": jour, "health": health, "client": client["id"]}
 
 
-async def upload(client, headers, client_id, content: bytes = None, **kwargs) -> aiohttp.ClientResponse:
+async def upload(client, headers, client_id, content: bytes | None = None, **kwargs) -> aiohttp.ClientResponse:
     extra = kwargs.pop("extra_headers", {})
     return await client.post(f"/v1/clients/{client_id}/documents", headers={**headers, **extra},
                              data=form(content if content is not None else files.pdf(), **kwargs))
 
 
-async def created(client, headers, client_id, content: bytes = None, **kwargs) -> dict:
+async def created(client, headers, client_id, content: bytes | None = None, **kwargs) -> dict:
     response = await upload(client, headers, client_id, content, **kwargs)
     assert response.status == 201, await response.text()
     return await response.json()

@@ -3,8 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from policies.audit import (WHOLE, LogScope, auditor_scope, decide_access_log, decide_audit, decide_review,
-                            extract_scope, sees, withholds, withholds_reasons)
+from policies.audit import (
+    WHOLE,
+    LogScope,
+    auditor_scope,
+    decide_access_log,
+    decide_audit,
+    decide_review,
+    extract_scope,
+    sees,
+    withholds,
+    withholds_reasons,
+)
 from policies.decision import Basis, Reason
 from policies.model import Principal, Role, Zone
 from policies.roles import Permission

@@ -24,7 +24,7 @@ KEYS = {"audit-1": KEY.public_key()}
 def event(seq: int, **changes) -> tuple:
     values = dict(zip(EVENT_FIELDS, (seq, 1_764_000_000_000_000 + seq, "anna", "Anna Å", "iof", "malmo-stad", "social",
                                      ["staff"], "client.read", "6f1c0f0e-0000-4000-8000-000000000001", None, None,
-                                     "allow", "own_zone", [], "care", f"r-{seq}", "10.0.0.1", False)))
+                                     "allow", "own_zone", [], "care", f"r-{seq}", "10.0.0.1", False), strict=True))
     values.update(changes)
     return tuple(values.values())
 
@@ -41,7 +41,8 @@ def chain(seqs) -> list[tuple[int, tuple, Link]]:
 
 def checkpoint(rows, index: int, key=KEY, key_id="audit-1") -> Checkpoint:
     seq, _, chained = rows[index]
-    return Checkpoint(seq, chained.hash, 1_764_000_000_000_000, key_id, sign_checkpoint(key, key_id, seq, chained.hash, 1_764_000_000_000_000))
+    at_us = 1_764_000_000_000_000
+    return Checkpoint(seq, chained.hash, at_us, key_id, sign_checkpoint(key, key_id, seq, chained.hash, at_us))
 
 
 def verify(rows, checkpoints=(), held=None):

@@ -169,7 +169,7 @@ def test_two_encryptions_of_the_same_content_differ() -> None:
     first = Document(plaintext, key=key, document_id=document_id)
     second = Document(plaintext, key=key, document_id=document_id)
     assert first.header != second.header
-    assert all(a != b for a, b in zip(first.segments, second.segments))
+    assert all(a != b for a, b in zip(first.segments, second.segments, strict=True))
     assert first.decrypt() == second.decrypt() == plaintext
 
 

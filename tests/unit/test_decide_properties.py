@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -38,9 +38,9 @@ ORGANISATIONS = ("malmo", "lund", "region-skane")
 SUBS = ("anna", "bertil", "clinic-system")
 WILDCARD = "*"
 
-BASE = datetime(2025, 3, 30, 1, 30, tzinfo=timezone.utc)  # around the switch to summer time, for fun
+BASE = datetime(2025, 3, 30, 1, 30, tzinfo=UTC)  # around the switch to summer time, for fun
 # The same instants written in other offsets: comparisons must be on instants, not wall clocks.
-TIMEZONES = (timezone.utc, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
+TIMEZONES = (UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
 # Offsets from `now`, dense around the boundaries (valid_from <= now < valid_until, revoked_at <= now).
 OFFSETS = tuple(timedelta(seconds=s) for s in (-30 * 86400, -3600, -1, 0, 1, 3600, 30 * 86400)) + (
     timedelta(microseconds=-1), timedelta(microseconds=1))
@@ -556,7 +556,7 @@ def test_decide_is_deterministic_and_leaves_its_inputs_alone(world):
 
 SOCIAL = Zone("malmo", "social")
 HEALTH = Zone("malmo", "health")
-NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 

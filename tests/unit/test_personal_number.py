@@ -22,7 +22,7 @@ TODAY = date(2026, 11, 25)
 def luhn(nine: str) -> str:
     """Independent, simple Luhn: weights 2,1,2,... from the left, sum the digit sums."""
     weights = [2, 1, 2, 1, 2, 1, 2, 1, 2]
-    total = sum(sum(int(c) for c in str(int(d) * w)) for d, w in zip(nine, weights))
+    total = sum(sum(int(c) for c in str(int(d) * w)) for d, w in zip(nine, weights, strict=True))
     return str((10 - total % 10) % 10)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -108,7 +108,7 @@ def test_a_refusal_for_the_tokens_unit_is_audited_under_the_action_its_route_sta
 # --- consents: who confirms, and the status a consent shows
 
 _SOCIAL, _HEALTH = Zone("malmo-stad", "social"), Zone("region-skane", "health")
-_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def _draft(recorder: Zone | None, *, by_client: bool = False) -> ConsentDraft:

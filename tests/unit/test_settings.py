@@ -8,7 +8,6 @@ import pytest
 
 from service.settings import Settings, SettingsError, load_settings
 
-
 # --------------------------------------------------------------------------- defaults (API.md "Operation")
 
 
