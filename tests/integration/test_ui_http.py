@@ -23,6 +23,7 @@ from service.http.context import RUNTIME
 from service.ui.i18n import EN
 from service.ui.staff import RULE_TEXT
 from tests import files
+from tests.integration.test_consents import consent_body
 
 SWEDEN_NOW = datetime.now()
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -79,7 +80,7 @@ async def test_behind_a_tls_proxy_the_session_cookie_is_secure(settings):
     assert "secure" in attributes and "httponly" in attributes
 
 
-async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens, api):
+async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens, api, db):
     await browser.get("/ui/sign-in")
     response = await browser.post("/ui/sign-in", data={"csrf": "forged", "token": tokens(sub="x", roles=["auditor"])},
                                   allow_redirects=False)
@@ -92,6 +93,70 @@ async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens
     assert refused.status == 403
     assert (await browser.post("/ui/clients", data={"new_personal_number": "19121212-1212", "name": "T"},
                                allow_redirects=False)).status == 403
+    assert await db.fetchval("SELECT count(*) FROM clients") == 0
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE actor_sub IN ('x', 'anna') "
+                             "AND action LIKE 'client.%'") == 0
+
+
+_TABLES = ("clients", "relations", "documents", "consents", "emergency_grants", "emergency_reviews", "audit_events")
+
+
+async def _snapshot(db) -> dict:
+    """Every row the service could have written, counted, and the consents' revocations and confirmations."""
+    counts = {table: await db.fetchval(f"SELECT count(*) FROM {table}") for table in _TABLES}
+    counts["consent changes"] = await db.fetch("SELECT id, revoked_at, confirmed_at FROM consents ORDER BY id")
+    return counts
+
+
+async def test_no_form_writes_anything_without_the_sessions_csrf_token(browser, tokens, api, client, db):
+    """Each form that changes something, posted with everything right but the CSRF token: 403, nothing written
+    (no row, no audit event, no revocation or confirmation)."""
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    iof, clinic = api.staff("iof-norr", sub="anna"), api.staff("beroende", sub="bo")
+    person = (await api.register(iof))["id"]
+    for headers in (iof, clinic):
+        await api.relation(headers, person)
+    consent = await client.post(f"/v1/clients/{person}/consents", headers=clinic, json=consent_body())
+    assert consent.status == 201, await consent.text()
+    waiting = (await consent.json())["id"]  # recorded by the receiving zone: the holding zone may confirm it
+    grant = await client.post(f"/v1/clients/{person}/emergency-access", headers=clinic,
+                              json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
+    assert grant.status == 201, await grant.text()
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    forged = csrf[::-1]
+    upload = aiohttp.FormData([("csrf", forged), ("category", "assessment"), ("title", "Utredning")])
+    upload.add_field("file", files.pdf(800), filename="a.pdf", content_type="application/pdf")
+    valid_until = (SWEDEN_NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    consent_form = aiohttp.FormData([
+        ("csrf", forged), ("from_organisation", "malmo-stad"), ("from_domain", "social"),
+        ("to_organisation", "region-skane"), ("to_domain", "health"), ("given_by", "client"), ("form", "verbal"),
+        ("valid_until", valid_until), ("categories", "assessment"), ("purposes", "care")])
+    posts = [
+        ("/ui/clients", {"csrf": forged, "new_personal_number": "19900101-0017", "name": "Ny"}),
+        (f"/ui/clients/{person}/relation", {"csrf": forged}),
+        (f"/ui/clients/{person}/emergency", {"csrf": forged, "reason": "Medvetslös patient, behöver läkemedelslistan"}),
+        (f"/ui/clients/{person}/documents", upload),
+        (f"/ui/clients/{person}/consents", consent_form),
+        (f"/ui/consents/{waiting}/confirm", {"csrf": forged}),
+        (f"/ui/consents/{waiting}/revoke", {"csrf": forged, "reason": "Klienten ångrade sig"}),
+    ]
+    before = await _snapshot(db)
+    for path, data in posts:
+        response = await browser.post(path, data=data, allow_redirects=False)
+        assert response.status == 403, (path, response.status)
+        assert await _snapshot(db) == before, path
+    await browser.post("/ui/sign-out", data={"csrf": csrf})
+    await sign_in(browser, tokens, sub="auditor-1", roles=["auditor"], organisations=["region-skane"])
+    page = await browser.get("/ui/audit/emergency-reviews")  # reading the queue is audited: counted from here
+    assert page.status == 200
+    before = await _snapshot(db)
+    grant_id = (await grant.json())["id"]
+    response = await browser.post(f"/ui/audit/emergency-reviews/{grant_id}", allow_redirects=False,
+                                  data={"csrf": csrf_of(await page.text())[::-1], "verdict": "justified",
+                                        "comment": "Styrkt i journalen"})
+    assert response.status == 403
+    assert await _snapshot(db) == before
 
 
 async def test_a_bad_token_and_an_expired_session_send_you_to_sign_in(browser, tokens, api):
