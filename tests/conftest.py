@@ -43,9 +43,22 @@ def pg_server_dsn() -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
     server = EmbeddedPostgres(directory / "data")
     dsn = server.start()
+    asyncio.run(_throwaway(dsn))
     yield dsn
     server.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _throwaway(dsn: str) -> None:
+    """The test server's data is thrown away after the run: no waiting for the disk (a database per test is
+    created from the template in a few milliseconds instead of half a second)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
