@@ -28,6 +28,9 @@ _EXTRACT_COLUMNS = """
     e.seq, e.at, e.actor_name, e.actor_unit, e.actor_organisation, e.action, e.document_id, e.basis, e.purpose,
     e.flagged
 """
+# The events of audit_events_client_actor_zone: all but denials naming a record, which a client's view reads
+# by their record (ScopeSql.client_seqs). Written out the same wherever that index is to be used.
+NOT_DENIED_ON_RECORD = "NOT (e.decision = 'deny' AND (e.document_id IS NOT NULL OR e.consent_id IS NOT NULL))"
 # The zones of the record an event names, for a scoped reader: documents and consents keep their zones for ever.
 _RECORD_JOINS = """
 LEFT JOIN documents d ON d.id = e.document_id
@@ -50,37 +53,46 @@ class ScopeSql:
     covers: Callable[[str, str], str] | None = None
     zones: str | None = None
 
-    def client_seqs(self, client: str, condition: str, limit: str | None = None) -> str | None:
-        """The seqs of the client's events this scope sees, read only from what it sees; None for the whole log.
+    def client_seqs(self, client: str, condition: str, limit: str | None = None) -> str:
+        """The seqs of the client's events this scope sees, read only from what it sees.
 
         Three kinds of index range, cut by `condition` (over `e` and _RECORD_JOINS) and each to its first
-        `limit` by seq: for each zone of the scope, the client's events by its actors
-        (audit_events_client_actor_zone); for each document of the client in those zones
+        `limit` by seq: for each zone of the scope, the client's events by its actors, but for denials
+        naming a record (audit_events_client_actor_zone); for each document of the client in those zones
         (documents_client_zone), the events naming it (audit_events_document); for each consent of the
         client from or to them, the events naming it (audit_events_consent). Their union is `seen` for
-        the client; the events other zones keep of the client are never read, so their number cannot
-        be timed (#11). Each range is ordered by its whole index key, its equalities written as `= ANY`
-        of one, so that only its own index yields that order: no plan walks the log by seq instead.
+        the client but for withheld events, which no client filter matches: a denial naming a record
+        is seen by its record when the record is the scope's, and withheld when not. So the events other
+        zones keep of the client are never read, nor the scope's own staff's denials on records it does
+        not hold (the client of a record it may not see), and their number cannot be timed (#11). Each
+        range is ordered by its whole index key, its equalities written as `= ANY` of one, so that only
+        its own index yields that order: no plan walks the log by seq instead. The whole log's reader
+        reads the same indexes, all its zones' ranges of the client at once.
         """
-        if self.covers is None or self.zones is None:
-            return None
-        covers = self.covers
-
         def first(order: str) -> str:
             return f" ORDER BY {order} LIMIT {limit}" if limit else ""
-        by_actor = (f"SELECT x.seq FROM ({self.zones}) z CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
-                    f"{_RECORD_JOINS} WHERE e.client_id = {client} AND e.actor_organisation = ANY(ARRAY[z.org]) "
-                    f"AND e.actor_domain = ANY(ARRAY[z.dom]) AND {condition}"
-                    f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
-        by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
-                       f"AND dd.organisation = z.org AND dd.domain = z.dom "
-                       f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e {_RECORD_JOINS} "
-                       f"WHERE e.document_id = ANY(ARRAY[dd.id]) AND {condition}{first('e.document_id, e.seq')}) x")
-        by_consent = (f"SELECT x.seq FROM consents kk CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
-                      f"{_RECORD_JOINS} WHERE e.consent_id = ANY(ARRAY[kk.id]) AND {condition}"
-                      f"{first('e.consent_id, e.seq')}) x "
-                      f"WHERE kk.client_id = {client} AND ({covers('kk.from_organisation', 'kk.from_domain')} "
-                      f"OR {covers('kk.to_organisation', 'kk.to_domain')})")
+
+        def events_naming(column: str, record: str) -> str:
+            return (f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e {_RECORD_JOINS} "
+                    f"WHERE e.{column} = ANY(ARRAY[{record}]) AND {condition}{first(f'e.{column}, e.seq')}) x")
+        by_actor_where = f"e.client_id = {client} AND {NOT_DENIED_ON_RECORD} AND {condition}"
+        if self.covers is None or self.zones is None:
+            # Every zone's range at once, in the index's order, not by seq: cut by seq it would be the whole
+            # log's walk by seq (the primary key) until `limit` of the client's events had come by.
+            by_actor = f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where}"
+            by_document = f"SELECT x.seq FROM documents dd {events_naming('document_id', 'dd.id')} WHERE dd.client_id = {client}"
+            consents = "true"
+        else:
+            by_actor = (f"SELECT x.seq FROM ({self.zones}) z CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
+                        f"{_RECORD_JOINS} WHERE {by_actor_where} AND e.actor_organisation = ANY(ARRAY[z.org]) "
+                        f"AND e.actor_domain = ANY(ARRAY[z.dom])"
+                        f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
+            by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
+                           f"AND dd.organisation = z.org AND dd.domain = z.dom {events_naming('document_id', 'dd.id')}")
+            consents = (f"({self.covers('kk.from_organisation', 'kk.from_domain')} "
+                        f"OR {self.covers('kk.to_organisation', 'kk.to_domain')})")
+        by_consent = (f"SELECT x.seq FROM consents kk {events_naming('consent_id', 'kk.id')} "
+                      f"WHERE kk.client_id = {client} AND {consents}")
         return f"({by_actor}) UNION ({by_document}) UNION ({by_consent})"
 
 
@@ -159,9 +171,9 @@ def _among(seqs: str | None) -> str:
     return f"e.seq = ANY(ARRAY({seqs})) AND " if seqs else ""
 
 
-def _client_param(filters: EventFilter, scoped: ScopeSql, params: list, first_param: int) -> str | None:
-    """For a scoped reader's client filter, the client's placeholder (appended to `params`); else None."""
-    if filters.client_id is None or scoped.covers is None:
+def _client_param(filters: EventFilter, params: list, first_param: int) -> str | None:
+    """For a client filter, the client's placeholder (appended to `params`); else None."""
+    if filters.client_id is None:
         return None
     params.append(filters.client_id)
     return f"${first_param + len(params) - 1}::uuid"
@@ -175,7 +187,7 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     first = 3 + len(scoped.params)
     where, params = filters.where(first, withheld=scoped.withheld)
     condition = f"e.seq > $1 AND {where}"
-    client = _client_param(filters, scoped, params, first)
+    client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, condition, "$2") if client else None
     return await conn.fetch(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2", after, limit,
                             *scoped.params, *params)
@@ -186,7 +198,7 @@ def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope, p
     scoped = scope_sql(scope, 1)
     first = 1 + len(scoped.params)
     where, params = filters.where(first, withheld=scoped.withheld)
-    client = _client_param(filters, scoped, params, first)
+    client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, where) if client else None
     return conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq", *scoped.params, *params,
                        prefetch=prefetch)

@@ -25,16 +25,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING created_at
 """
 _by_idempotency_key_sql = "SELECT d.id FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"
-# Besides the range: a unit's own blocked documents only (PDL 4:4), a clinic system's own uploads only.
-_limits = """
-          AND (NOT d.blocked OR d.unit_id = $10)
-          AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))"""
+# Besides the range: a clinic system's own uploads only.
+_uploader = "AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))"
 # The candidates' ranges (policies/candidates.py Candidates.ranges) as a table: (organisation, domain, category),
 # the category NULL for every one; the zones of the emergency domains are whole (from units: a document's zone is
-# its unit's, and units are never deleted). A whole zone is read as a range of documents_client_zone, a zone's
-# category as a range of documents_client_zone_category, each in list order: rows of zones and categories that
-# nothing opens are never read. Each range is ordered by its index's whole key, its equalities written as `= ANY` of one, so that only
-# its own index yields that order and no plan walks a wider range (all the client's documents) and filters.
+# its unit's, and units are never deleted). A whole zone's open documents are read as a range of
+# documents_client_zone_open, a zone's category's as a range of documents_client_zone_category, and blocked
+# documents only the caller's unit's (PDL 4:4), as a range of documents_client_unit_blocked; each in list order,
+# so rows of zones, categories and blocks that nothing opens are never read. Each range is ordered by its index's
+# whole key, its equalities written as `= ANY` of one, so that only its own index yields that order and no plan
+# walks a wider range (all the client's documents) and filters.
 _client_documents_sql = f"""
 WITH given (organisation, domain, category) AS (
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[])
@@ -49,7 +49,7 @@ SELECT page.* FROM (
     SELECT z.* FROM ranges r CROSS JOIN LATERAL (
         SELECT {_document_columns} FROM documents d
         WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
-          AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_limits}
+          AND NOT d.blocked AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_uploader}
         ORDER BY d.organisation, d.domain, d.created_at, d.id
         LIMIT $5
     ) z WHERE r.category IS NULL
@@ -57,11 +57,21 @@ SELECT page.* FROM (
     SELECT z.* FROM ranges r CROSS JOIN LATERAL (
         SELECT {_document_columns} FROM documents d
         WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
-          AND d.category = ANY(ARRAY[r.category]) AND ($2::text IS NULL OR d.category = $2)
-          AND (d.created_at, d.id) > ($3, $4) {_limits}
+          AND d.category = ANY(ARRAY[r.category]) AND NOT d.blocked AND ($2::text IS NULL OR d.category = $2)
+          AND (d.created_at, d.id) > ($3, $4) {_uploader}
         ORDER BY d.organisation, d.domain, d.category, d.created_at, d.id
         LIMIT $5
     ) z WHERE r.category IS NOT NULL
+    UNION ALL
+    SELECT * FROM (
+        SELECT {_document_columns} FROM documents d
+        WHERE d.client_id = $1 AND d.unit_id = ANY(ARRAY[$10::text]) AND d.blocked
+          AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_uploader}
+          AND EXISTS (SELECT 1 FROM ranges r WHERE (r.organisation, r.domain) = (d.organisation, d.domain)
+                                               AND (r.category IS NULL OR r.category = d.category))
+        ORDER BY d.unit_id, d.created_at, d.id
+        LIMIT $5
+    ) own_blocked
 ) page
 ORDER BY page.created_at, page.id
 LIMIT $5

@@ -50,6 +50,22 @@ async def _others(db, count: int) -> None:
                      f"WHERE seq = (SELECT max(seq) FROM audit_events WHERE action = 'document.read_content')", count)
 
 
+async def _probe(db, document_id: str, count: int) -> None:
+    """`count` more denied attempts on a document by a zone that does not hold it (withheld from that zone's
+    readers: the event still names the document's client)."""
+    template = await db.fetchval(
+        "SELECT max(e.seq) FROM audit_events e JOIN documents d ON d.id = e.document_id WHERE d.id = $1 "
+        "AND e.decision = 'deny' AND (e.actor_organisation, e.actor_domain) <> (d.organisation, d.domain)",
+        uuid.UUID(document_id))
+    assert template is not None
+    columns = ("at, actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, "
+               "client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, "
+               "flagged")
+    await db.execute(f"INSERT INTO audit_events ({columns}) SELECT {columns} FROM audit_events, "
+                     f"generate_series(1, $2) WHERE seq = $1", template, count)
+    await db.execute("ANALYZE audit_events")
+
+
 async def _hide(db, document_id: str, count: int) -> None:
     """`count` more reads and denials of a document by its own zone, as the service records them."""
     template = await db.fetchval(
@@ -80,6 +96,20 @@ async def test_the_other_zones_events_are_not_read(world, db, scope, hidden):
     assert before["events"][1] and before["extract"][1]
 
 
+@pytest.mark.parametrize("scope", [LogScope(zone=SOCIAL), LogScope(organisations=frozenset({SOCIAL.organisation}))],
+                         ids=["social zone", "municipality"])
+async def test_the_own_staffs_withheld_probes_are_not_read(world, db, scope):
+    """The social worker's denied attempts on the clinic's note name the client, withheld from the social
+    zone's readers (they would tell that the note is the client's): a client filter does not read them either,
+    so its time does not tell it."""
+    client_id = uuid.UUID(world["client"])
+    await _others(db, OTHERS)
+    await _probe(db, world["health"], HIDDEN // 10)
+    before = await _reads(db, client_id, scope)
+    await _probe(db, world["health"], HIDDEN)
+    assert await _reads(db, client_id, scope) == before
+
+
 async def test_the_whole_log_reader_touches_what_it_sees(world, db):
     """The measure is not blind: the installation's auditor sees the hidden events and reads them."""
     client_id = uuid.UUID(world["client"])
@@ -89,6 +119,7 @@ async def test_the_whole_log_reader_touches_what_it_sees(world, db):
     await _hide(db, world["health"], HIDDEN)
     after = await _reads(db, client_id, LogScope(whole=True))
     assert after["events, denials"][0] > before["events, denials"][0] + HIDDEN // 3
+    assert all(read < OTHERS for read, _ in after.values())  # by index: not the other clients' events
 
 
 SCOPES = [LogScope(zone=SOCIAL), LogScope(zone=HEALTH), LogScope(organisations=frozenset({SOCIAL.organisation})),

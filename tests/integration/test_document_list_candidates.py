@@ -177,7 +177,7 @@ async def test_the_store_reads_no_document_of_a_zone_nothing_opens(client, api, 
     assert len(await _listed(client, people["halland"], client_id, "care", None)) == 4 + 200 + 3
 
 
-async def _copies(db, sealer, template: uuid.UUID, count: int, *, other_clients: int = 0) -> None:
+async def _copies(db, sealer, template: uuid.UUID, count: int, *, other_clients: int = 0, blocked: bool = False) -> None:
     """`count` copies of a document, each with its own id and title sealed to it; spread over `other_clients`
     new clients when asked (their numbers and names are not read)."""
     clients = [uuid.uuid4() for _ in range(other_clients)]
@@ -194,12 +194,16 @@ async def _copies(db, sealer, template: uuid.UUID, count: int, *, other_clients:
         FROM documents WHERE id = $1""",
         [(template, copy, sealer.seal(f"copy {n}", record="document", record_id=str(copy), field="title"), n,
           clients[n % len(clients)] if clients else None) for n, copy in enumerate(copies, 1)])
+    if blocked:
+        await db.execute("UPDATE documents SET blocked = true, blocked_at = now(), blocked_by = 'test' "
+                         "WHERE id = ANY($1::uuid[])", copies)
     await db.execute("ANALYZE documents")
 
 
 async def test_a_list_reads_no_document_of_a_category_its_consent_does_not_name(client, world, db, monkeypatch):
-    """The clinic may read Malmö's assessments and SIPs only: 300 more of Malmö's decisions and of Halland's
-    notes are not read at all for its list (counted from the executed plan), on a table of many clients."""
+    """The clinic may read Malmö's assessments and SIPs only, and no document blocked for another unit: 300 more
+    of Malmö's decisions, of its assessments blocked for its own unit and of Halland's notes are not read at all
+    for its list (counted from the executed plan), on a table of many clients."""
     people, client_id = world["people"], world["client"]
     sealer = client.server.app[RUNTIME].sealer
     by_title = {d["title"]: uuid.UUID(d["id"]) for d in world["documents"]}
@@ -223,6 +227,7 @@ async def test_a_list_reads_no_document_of_a_category_its_consent_does_not_name(
 
     before = await listing()
     await _copies(db, sealer, by_title["decision of iof"], 300)
+    await _copies(db, sealer, by_title["assessment of iof"], 300, blocked=True)
     await _copies(db, sealer, by_title["journal_note of halland"], 300)
     assert await listing() == before
     assert any(before[0].values())
