@@ -325,6 +325,7 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
         facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
         decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts, rt.policy)
         visible: list[dict] = []
+        crossed: list[tuple[int, UUID, Decision]] = []  # (position on the page from 1, id, decision)
         if decision:
             request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
             selected = candidates(request, facts, rt.policy)  # what decide() could allow: rows of other zones stay unread
@@ -337,10 +338,19 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
                     document_decision = decide(request, dataclasses.replace(facts, document=document_facts), rt.policy)
                     if document_decision:
                         visible.append(document_json(rt, row, document_decision))
+                        if document_facts.zone != caller.principal.zone:
+                            crossed.append((len(visible), row["id"], document_decision))
                 if len(rows) < batch:
                     break
                 after = (rows[-1]["created_at"], rows[-1]["id"])
         await audit.record(conn, Action.DOCUMENT_LIST, caller=caller, decision=decision, client_id=client_id, purpose=purpose)
+        # A list shows the metadata of each document on it. Of another zone's, that is a read across the boundary
+        # (under a consent or an emergency grant) that the holding zone's log and the client's extract must show
+        # (PDL 4:3, 8:5; OSL 12:2): one document.read_metadata event each, under the basis that allowed it.
+        for position, document_id, document_decision in crossed:
+            if position <= limit:  # on the page: the one read ahead to know of a next page is not shown
+                await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=document_decision,
+                                   client_id=client_id, document_id=document_id, purpose=purpose)
     raise_if_denied(decision)
     return visible[:limit], len(visible) > limit
 

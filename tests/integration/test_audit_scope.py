@@ -473,3 +473,19 @@ async def test_the_openapi_document_names_no_organisation_where_it_is_answered(c
     assert forbidden("/v1/units") == ["forbidden_role"]
     assert "organisations" in spec["components"]["securitySchemes"]["bearer"]["description"]
     assert "analyst" in spec["paths"]["/v1/units"]["get"]["description"]
+
+
+async def test_a_list_that_shows_the_other_zones_documents_is_in_the_holding_zones_log(client, world, tokens, db):
+    """The clinic's list shows the social assessment under the consent: the social zone's extract and auditor see
+    that read of metadata (one event per such document, under the consent), and the clinic's own note on the
+    same list makes no such event."""
+    listed = await get_json(client, f"/v1/clients/{world['client']}/documents", world["clinician"])
+    assert {d["id"] for d in listed["items"]} == {world["social"], world["health"]}
+    rows = await db.fetch("SELECT document_id, basis FROM audit_events WHERE action = 'document.read_metadata' "
+                          "AND actor_sub = 'hsa-clinician' ORDER BY seq")
+    assert [(str(r["document_id"]), r["basis"]) for r in rows] == [(world["social"], f"consent:{world['consent']}")]
+    extract_entries = await extract(client, world["social_manager"], world["client"])
+    assert ("malmo-beroendecentrum", "document.read_metadata", world["social"]) in {
+        (e["actor"]["unit"], e["action"], e["document_id"]) for e in extract_entries}
+    seen = await all_events(client, auditor(tokens, "malmo-stad"), client_id=world["client"])
+    assert any(e["action"] == "document.read_metadata" and e["actor"]["unit"] == "malmo-beroendecentrum" for e in seen)
