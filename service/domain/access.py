@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import NoReturn
+from uuid import UUID
 
 from policies.decision import Decision, Reason
 
+from .. import audit
+from ..audit import Action, Caller
 from ..errors import BryggaError, Forbidden, Gone, NotFound
+from ..runtime import Runtime
+from ..store import audit_review as review_store
 
 Answers = Mapping[Reason, Callable[[], BryggaError]]
 
@@ -34,3 +40,22 @@ def raise_if_denied(decision: Decision, answers: Answers | None = None) -> None:
     if Reason.SHREDDED in decision.reason_codes:
         raise Gone("the document was shredded; its content no longer exists")
     raise NotFound()
+
+
+async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action | None, *,
+                 client_id: UUID | None = None, document_id: UUID | None = None,
+                 consent_id: UUID | None = None, grant_id: UUID | None = None) -> NoReturn:
+    """Record a refusal made before anything was read (the role gate) under `action`, then raise its error.
+
+    The event names the ids of the request's path, and an emergency grant's client (as a verdict's event does).
+    No action: the call has no audited action (units), and the refusal is only answered.
+    """
+    if action is not None:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            if grant_id is not None and client_id is None:
+                grant = await review_store.grant(conn, grant_id)
+                client_id = grant["client_id"] if grant is not None else None
+            await audit.record(conn, action, caller=caller, decision=decision, client_id=client_id,
+                               document_id=document_id, consent_id=consent_id)
+    raise_if_denied(decision)
+    raise AssertionError("refuse() takes a denial")  # pragma: no cover - an allowed decision is a caller's bug

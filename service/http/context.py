@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
 
 from aiohttp import web
 
-from policies.roles import Permission
+from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
 from ..auth import bearer_token, principal
+from ..domain.access import refuse
 from ..domain.units import unit_zone
 from ..runtime import Runtime
 from .routing import Endpoint, Handler
@@ -21,8 +24,16 @@ def runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
-# The audited action each route's handler stands for (set by the app from the route tables): a request refused
-# for its token's unit is audited under the action it asked for.
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A route's permission (its role gate) and the audited action its handler stands for."""
+
+    permission: Permission | None
+    action: Action
+
+
+# Each route handler's Gate (set by the app from the route tables): a request refused for its token's unit or
+# its roles is audited under the action it asked for.
 ATTEMPTED = web.AppKey("attempted_actions", dict)
 # By permission, where the permission names one audited action; a route whose handler does another says so
 # itself (Endpoint.action). Permissions outside (units) are audited as auth.unknown_unit.
@@ -50,22 +61,50 @@ _ACTION_OF: dict[Permission, Action] = {
 }
 
 
-def attempted_actions(endpoints: Iterable[Endpoint]) -> dict[Handler, Action]:
-    """Handler → the audited action its route stands for (app start-up)."""
-    return {endpoint.handler: endpoint.action or _ACTION_OF.get(endpoint.permission, Action.AUTH_UNKNOWN_UNIT)
+def attempted_actions(endpoints: Iterable[Endpoint]) -> dict[Handler, Gate]:
+    """Handler → its route's permission and the audited action it stands for (app start-up)."""
+    return {endpoint.handler: Gate(endpoint.permission,
+                                   endpoint.action or _ACTION_OF.get(endpoint.permission, Action.AUTH_UNKNOWN_UNIT))
             for endpoint in endpoints if endpoint.permission is not None}
 
 
+# Path parameters an audit event names, where the route has them and they are well formed.
+_PATH_IDS = ("client_id", "document_id", "consent_id", "grant_id")
+
+
+def _path_ids(request: web.Request) -> dict[str, UUID]:
+    ids = {}
+    for name in _PATH_IDS:
+        try:
+            ids[name] = UUID(request.match_info[name])
+        except (KeyError, ValueError):
+            continue
+    return ids
+
+
 async def authenticate(request: web.Request, *, unit_checked_later: bool = False) -> Caller:
-    """Verify the bearer token and its unit (must exist and be active); raises Unauthorized / UnknownUnit.
+    """Verify the bearer token and its unit (must exist and be active), then the role gate of the route's
+    permission; raises Unauthorized / UnknownUnit / Forbidden.
+
+    The role gate comes before the handler reads path ids or the body (API-1.1 "Order of checks"): a caller
+    whose roles may never make the call learns nothing of the body's validity. The refusal is audited under
+    the route's action, naming the client, document or consent of a well-formed path, as the handler's own
+    refusal did (routes without an audited action, the units', are refused without one).
 
     `unit_checked_later`: the handler's own facts query checks that the unit is active
     (documents.open_content does), saving a round trip on the hottest path; the unit's
     zone then comes from memory when it is known (a unit's zone never changes).
     """
-    action = request.app.get(ATTEMPTED, {}).get(request.match_info.handler, Action.AUTH_UNKNOWN_UNIT)
-    return await caller_of(request, bearer_token(request.headers.get("Authorization")),
-                           unit_checked_later=unit_checked_later, action=action)
+    gate = request.app.get(ATTEMPTED, {}).get(request.match_info.handler)
+    action = gate.action if gate is not None else Action.AUTH_UNKNOWN_UNIT
+    caller = await caller_of(request, bearer_token(request.headers.get("Authorization")),
+                             unit_checked_later=unit_checked_later, action=action)
+    if gate is not None and gate.permission is not None:
+        decision = role_gate(caller.principal.roles, gate.permission)
+        if not decision:
+            await refuse(runtime(request), caller, decision,
+                         action if action is not Action.AUTH_UNKNOWN_UNIT else None, **_path_ids(request))
+    return caller
 
 
 async def caller_of(request: web.Request, token: str, *, unit_checked_later: bool = False,

@@ -1,6 +1,8 @@
 """Units: admin creates (idempotently), lists with pagination, deactivates."""
 from __future__ import annotations
 
+import uuid
+
 UNIT = {"id": "malmo-beroendecentrum", "name": "Beroendecentrum Malmö", "organisation": "region-skane", "domain": "health"}
 
 
@@ -83,3 +85,22 @@ async def test_only_admin_writes_units(client, api, tokens):
     for headers in (api.staff("malmo-iof"), tokens.auth(roles=["auditor"]), api.staff("malmo-iof", roles=["unit_manager"])):
         response = await client.patch("/v1/units/malmo-iof", headers=headers, json={"active": False})
         assert (response.status, (await response.json())["code"]) == (403, "forbidden_role")
+
+
+async def test_the_role_gate_comes_before_the_body(client, api, tokens, db):
+    """API-1.1 "Order of checks": a caller whose roles may never make the call learns nothing of the body's
+    validity (403, not 400/422), and the refusal is audited where the call has an audited action."""
+    await api.unit("malmo-iof")
+    staff = api.staff("malmo-iof")
+    for body in ({"id": "Not An Id"}, {}, "not json"):
+        response = await client.post("/v1/units", headers=staff, **({"data": body} if isinstance(body, str) else {"json": body}))
+        assert (response.status, (await response.json())["code"]) == (403, "forbidden_role"), body
+    auditor = tokens.auth(sub="auditor-1", roles=["auditor"])
+    person = str(uuid.uuid4())
+    response = await client.post(f"/v1/clients/{person}/consents", headers=auditor, json={"from": "nowhere"})
+    assert (response.status, (await response.json())["code"]) == (403, "forbidden_role")
+    row = await db.fetchrow("SELECT action, decision, reason_codes, client_id FROM audit_events WHERE actor_sub = 'auditor-1'")
+    assert (row["action"], row["decision"], row["reason_codes"], str(row["client_id"])) == \
+           ("consent.grant", "deny", ["forbidden_role"], person)
+    malformed = await client.post("/v1/clients/not-a-uuid/consents", headers=auditor, json={})
+    assert (malformed.status, (await malformed.json())["code"]) == (403, "forbidden_role")  # before path ids too
