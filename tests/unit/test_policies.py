@@ -98,7 +98,10 @@ def test_a_refusal_for_the_tokens_unit_is_audited_under_the_action_its_route_sta
     from service.audit import Action
     from service.http.context import attempted_actions
 
-    by_name = {handler.__name__: action for handler, action in attempted_actions(endpoints()).items()}
+    gates = attempted_actions(endpoints())
+    by_name = {handler.__name__: gate.action for handler, gate in gates.items()}
+    assert {handler.__name__: gate.permission for handler, gate in gates.items()}["unblock_document"] == \
+        Permission.DOCUMENT_BLOCK  # the role gate of the route, checked before anything else
     assert by_name["unblock_document"] == Action.DOCUMENT_UNBLOCK
     assert by_name["block_document"] == Action.DOCUMENT_BLOCK
     assert by_name["read_content"] == Action.DOCUMENT_READ_CONTENT
