@@ -23,7 +23,7 @@ class BlobStore(Protocol):
         """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
         ...
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
         """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event."""
         ...
 
@@ -68,7 +68,7 @@ class PostgresBlobStore:
         elif segments:
             await conn.executemany(_insert_segment_sql, [(document_id, first_index + n, s) for n, s in enumerate(segments)])
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
         return _first_segments_sql, (document_id, min(self.read_batch, count))
 
     def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
