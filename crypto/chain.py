@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeAlias
@@ -45,8 +45,8 @@ EVENT_FIELDS = (
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Values: TypeAlias = tuple[object, ...] | list[object]
-"""An event's `EVENT_FIELDS` values, in order (JSON scalars and lists of strings)."""
+Values: TypeAlias = Sequence[object]
+"""An event's `EVENT_FIELDS` values, in order (JSON scalars and lists of strings): a tuple, list or row slice."""
 
 
 def _make_encoder() -> Callable[[object], str]:
