@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -44,19 +45,23 @@ EVENT_FIELDS = (
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+Values: TypeAlias = Sequence[object]
+"""An event's `EVENT_FIELDS` values, in order (JSON scalars and lists of strings): a tuple, list or row slice."""
 
-def _make_encoder():
+
+def _make_encoder() -> Callable[[object], str]:
     """json.dumps(v, ensure_ascii=False, separators=(",", ":")), with its C encoder built once, not per call.
 
     JSONEncoder.encode builds a new C encoder on every call, a third of a verification's
     time; the output is the same bytes (tests/unit/test_crypto_chain.py checks).
     """
-    slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    slow = encoder.encode
     try:
         from _json import make_encoder
     except ImportError:  # not CPython: the pure encoder gives the same bytes, slower
         return slow
-    chunks = make_encoder(None, slow.__self__.default, json.encoder.encode_basestring, None, ":", ",",
+    chunks = make_encoder(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
                           False, False, True)
     return lambda values: "".join(chunks(values, 0))
 
@@ -64,14 +69,14 @@ def _make_encoder():
 _encode = _make_encoder()
 
 
-def canonical(values: tuple | list) -> bytes:
+def canonical(values: Values) -> bytes:
     """The canonical bytes of an event given as its `EVENT_FIELDS` values, in order."""
     if len(values) != len(EVENT_FIELDS):
         raise ValueError(f"an event has {len(EVENT_FIELDS)} fields, got {len(values)}")
     return _encode([FORMAT_VERSION, *values]).encode()
 
 
-def link(prev_hash: bytes, values: tuple | list) -> bytes:
+def link(prev_hash: bytes, values: Values) -> bytes:
     """The chain hash of an event after `prev_hash`."""
     return hashlib.sha256(prev_hash + canonical(values)).digest()
 
@@ -123,7 +128,7 @@ class _Suspect:
     """A link that failed: kept while the walk looks for its partner in a swap."""
 
     seq: int
-    values: tuple
+    values: tuple[object, ...]
     link: Link
 
 
@@ -153,7 +158,7 @@ class ChainVerifier:
     _late: int | None = None  # the lowest seq that came after a higher one: a row out of its place
     _gap: bool = False  # a link named a predecessor not seen: the walk goes on to see whether it comes later
 
-    def add(self, seq: int, values: tuple | None, chained: Link | None) -> bool:
+    def add(self, seq: int, values: Values | None, chained: Link | None) -> bool:
         """One row: the event's values (None when only its link exists) and its link (None: not sealed yet).
 
         Returns False once the answer is known (further rows are ignored).
@@ -170,7 +175,7 @@ class ChainVerifier:
         if self._gap:
             return True  # only rows out of place matter now (above)
         if self._suspect is not None:
-            return self._look_for_swap(seq, values, chained)
+            return self._look_for_swap(self._suspect, seq, values, chained)
         if values is None:
             return self._fail(seq, "missing")  # the link survives, the event was deleted
         if chained is None:
@@ -193,7 +198,7 @@ class ChainVerifier:
             return True
         return self._accept(seq, chained.hash)
 
-    def add_versioned(self, seq: int, versioned: tuple | list | None, prev_seq: int | None,
+    def add_versioned(self, seq: int, versioned: Values | None, prev_seq: int | None,
                       prev_hash: bytes | None, chain_hash: bytes | None) -> bool:
         """add() for rows read as `[FORMAT_VERSION, *values]` with the link's fields beside them.
 
@@ -205,7 +210,9 @@ class ChainVerifier:
                 and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash):
             return self._accept(seq, chain_hash)
         values = tuple(versioned[1:]) if versioned is not None else None
-        return self.add(seq, values, Link(prev_seq, prev_hash, chain_hash) if chain_hash is not None else None)
+        # A link row's prev_seq and prev_hash are NOT NULL (migrations/0004): None only when chain_hash is.
+        chained = Link(prev_seq, prev_hash, chain_hash) if chain_hash is not None else None  # type: ignore[arg-type]
+        return self.add(seq, values, chained)
 
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
         self.checked += 1
@@ -240,9 +247,9 @@ class ChainVerifier:
             return self._fail(checkpoint.seq, "modified")  # the chain before it was rewritten
         return True
 
-    def _look_for_swap(self, seq: int, values: tuple | None, chained: Link | None) -> bool:
-        """After a bad link at `a`: a later `b` whose event sealed at `a` (and vice versa) is a swap."""
-        suspect = self._suspect
+    def _look_for_swap(self, suspect: _Suspect, seq: int, values: Values | None, chained: Link | None) -> bool:
+        """After a bad link at `a` (`suspect`, held in self._suspect): a later `b` whose event sealed at `a`
+        (and vice versa) is a swap."""
         if values is None or chained is None:
             return True
         as_a = (suspect.seq, *tuple(values)[1:])

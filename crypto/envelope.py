@@ -28,6 +28,7 @@ import functools
 import os
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -67,7 +68,7 @@ class DataKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         # Keeps a raw key out of caches, queues and pickled logs by accident.
         raise TypeError("DataKey is not picklable; store it wrapped")
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -151,7 +151,7 @@ class FileKeyProvider:
         finally:
             os.close(fd)  # releases the lock
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
         try:
             mode = self.path.stat().st_mode
         except FileNotFoundError:
@@ -166,7 +166,7 @@ class FileKeyProvider:
             raise KeyRingError(f"key ring {self.path} is not a {FORMAT} version {FORMAT_VERSION} file")
         return document
 
-    def _write(self, document: dict, *, replace: bool = True) -> None:
+    def _write(self, document: dict[str, Any], *, replace: bool = True) -> None:
         try:
             write_private(self.path, json.dumps(document, indent=2).encode(), replace=replace)
         except FileExistsError:
@@ -204,7 +204,7 @@ def write_private(path: Path, data: bytes, *, replace: bool) -> None:
         os.close(dir_fd)
 
 
-def _parse(document: dict) -> KeyRing:
+def _parse(document: dict[str, Any]) -> KeyRing:
     try:
         keks = {int(entry["version"]): _unb64(entry["key"], f"kek {entry['version']}") for entry in document["keks"]}
         audit = document["audit_signing_keys"][-1]

@@ -121,8 +121,8 @@ class StreamEncryptor:
             raise ValueError(f"a segment before the last must hold exactly {self._segment_size} bytes, not {size}")
         return self._seal(plaintext, bool(last))
 
-    def _seal(self, plaintext: bytes, last: bool) -> bytes:
-        # The Segmenter calls this directly: it has already checked the size.
+    def _seal(self, plaintext: bytes | memoryview, last: bool) -> bytes:
+        # The Segmenter calls this directly (with views into its chunks): it has already checked the size.
         if self._finished:
             raise ValueError("the last segment has already been written")
         index = self._index
@@ -149,7 +149,7 @@ class StreamDecryptor:
         self._aead = _content_aead(key, salt, document)
         self._aad = header + document
         self._prefix = prefix
-        self._segment_size = segment_size
+        self._segment_size: int = segment_size
 
     @property
     def segment_size(self) -> int:

@@ -77,7 +77,7 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
     who = request.principal
     if who.unit is None or who.zone is None or not facts.client_exists or not role_gate(who.roles, request.permission):
         return NOTHING
-    own = ((who.zone, None),)
+    own: tuple[tuple[Zone, str | None], ...] = ((who.zone, None),)
     uploads_only = replace(NOTHING, unit=who.unit, scope=own, uploader=who.sub)
     system_reads_own = request.permission is Permission.DOCUMENT_READ_METADATA and Role.SYSTEM in who.roles
     if who.roles.isdisjoint(_CLIENT_WORK) or not facts.caller_relation_active:

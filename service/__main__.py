@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
@@ -18,6 +19,13 @@ from crypto import FileKeyProvider, KeyRingError
 from .auth import JwksError
 from .database import DatabaseError
 from .settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from crypto.chain import Verdict
 
 log = logging.getLogger("brygga")
 STARTUP_ERRORS = (SettingsError, KeyRingError, JwksError, DatabaseError, OSError)
@@ -136,7 +144,7 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_audit_online(settings, args, held, keys))
 
 
-def _report(verdict) -> int:
+def _report(verdict: Verdict) -> int:
     if verdict.ok:
         print(f"intact: {verdict.checked} sealed events, head seq {verdict.head_seq} hash {verdict.head_hash.hex()}")
         return 0
@@ -145,7 +153,8 @@ def _report(verdict) -> int:
     return 1
 
 
-async def _audit_online(settings: Settings, args: argparse.Namespace, held, keys) -> int:
+async def _audit_online(settings: Settings, args: argparse.Namespace, held: tuple[int, bytes] | None,
+                        keys: Mapping[str, Ed25519PublicKey] | None) -> int:
     """verify or export against the database, as an operator: the read is itself audited."""
     import getpass
     import uuid

@@ -123,7 +123,7 @@ async def record_before_read(
 async def record_then_read(
     conn: asyncpg.Connection,
     action: Action,
-    read: tuple[str, tuple],
+    read: tuple[str, tuple[object, ...]],
     *,
     caller: Caller,
     decision: Decision,
@@ -142,8 +142,9 @@ async def record_then_read(
     if conn.is_in_transaction():
         raise RuntimeError("audit.record_then_read commits its event itself; call it outside a transaction")
     sql, args = read
-    return await conn.fetch(_event_then(sql, len(args)), *_values(action, caller, decision, client_id, document_id, None,
-                                                                  purpose), *args)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _event_then(sql, len(args)), *_values(action, caller, decision, client_id, document_id, None, purpose), *args)
+    return rows
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,12 +156,13 @@ def _event_then(sql: str, count: int) -> str:
 async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, decision: Decision,
                   client_id: UUID | None, document_id: UUID | None, consent_id: UUID | None,
                   purpose: str | None) -> int:
-    return await conn.fetchval(_insert_event_sql, *_values(action, caller, decision, client_id, document_id,
-                                                           consent_id, purpose))
+    seq: int = await conn.fetchval(_insert_event_sql, *_values(action, caller, decision, client_id, document_id,
+                                                              consent_id, purpose))
+    return seq
 
 
 def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID | None, document_id: UUID | None,
-            consent_id: UUID | None, purpose: str | None) -> tuple:
+            consent_id: UUID | None, purpose: str | None) -> tuple[object, ...]:
     who = caller.principal
     basis, outcome = str(decision.basis), "allow" if decision.allowed else "deny"
     child(decisions, action.value, outcome, basis.split(":", 1)[0]).inc()

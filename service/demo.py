@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncGenerator, Callable
 from datetime import timedelta
 
 from policies.model import Principal, Role, Zone
@@ -47,7 +48,7 @@ def _caller(unit_id: str, zone: Zone) -> Caller:
     return Caller(principal=principal, request_id=f"demo-{uuid.uuid4().hex[:12]}", remote_addr=None)
 
 
-async def load(rt: Runtime, say=print) -> dict[str, int]:
+async def load(rt: Runtime, say: Callable[[str], object] = print) -> dict[str, int]:
     """Create the scenario (or find it); returns what was created this time."""
     admin = Principal(sub="demo-admin", name="Demo admin", roles=frozenset({Role.ADMIN}))
     created = {"units": 0, "clients": 0, "documents": 0, "consents": 0}
@@ -65,7 +66,7 @@ async def load(rt: Runtime, say=print) -> dict[str, int]:
         for unit_id in unit_ids:
             await relations.open_relation(rt, _caller(unit_id, zones[unit_id]), client_ids[-1])
     for n, (index, unit_id, category, title, text) in enumerate(DOCUMENTS):
-        async def chunks(data: bytes = f"{title}\n\n{text}\n".encode()):
+        async def chunks(data: bytes = f"{title}\n\n{text}\n".encode()) -> AsyncGenerator[bytes, None]:
             yield data
         upload = documents.Upload(category=category, title=title, declared_type="text/plain", chunks=chunks(),
                                   idempotency_key=f"demo-document-{n}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import cast
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -74,7 +75,9 @@ def mint_dev_token(
     `organisations`: the claim an auditor's or analyst's token needs (ids, or ["*"]); left out when None.
     """
     require_dev_tokens(settings)
-    key = serialization.load_pem_private_key(settings.dev_signing_key_path.read_bytes(), password=None)
+    # The development key is the EC P-256 key ensure_dev_keys made (ES256); the loader is typed for any kind.
+    key = cast(ec.EllipticCurvePrivateKey,
+               serialization.load_pem_private_key(settings.dev_signing_key_path.read_bytes(), password=None))
     now = int(time.time())
     claims: dict[str, object] = {
         "iss": settings.jwt_issuer,

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import functools
+from typing import TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 http_requests = Counter("brygga_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 http_latency = Histogram(
@@ -18,7 +21,7 @@ audit_checkpoints = Counter("brygga_audit_checkpoints_total", "Signed checkpoint
 
 
 @functools.lru_cache(maxsize=4096)
-def child(metric: MetricWrapperBase, *labels: str):
+def child(metric: M, *labels: str) -> M:
     """metric.labels(*labels), remembered: prometheus_client validates the values and takes a lock on every call.
 
     Label values here come from fixed sets (methods, route templates, statuses, actions), so the cache stays small.

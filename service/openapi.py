@@ -62,29 +62,29 @@ def _models(endpoints: list[Endpoint]) -> list[type[BaseModel]]:
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
-    params = []
+    params: list[dict[str, Any]] = []
     for name in re.findall(r"\{(\w+)\}", endpoint.path):
-        schema = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
+        schema: dict[str, Any] = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
-    for name, description, *schema in endpoint.headers:
+    for name, description, *header_schema in endpoint.headers:
         params.append({"name": name, "in": "header", "required": False, "description": description,
-                       "schema": dict(schema[0]) if schema else {"type": "string"}})
+                       "schema": dict(header_schema[0]) if header_schema else {"type": "string"}})
     for name, kind, description in endpoint.query:
-        schema: dict[str, Any] = dict(kind) if isinstance(kind, dict) else {"type": kind}
+        schema = dict(kind) if isinstance(kind, dict) else {"type": kind}
         if name == "limit":
             schema |= {"minimum": 1, "maximum": 500, "default": 50}
         params.append({"name": name, "in": "query", "required": False, "description": description, "schema": schema})
     return params
 
 
-def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict]) -> dict[str, Any]:
+def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.handler.__name__,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "responses": {},
     }
-    if endpoint.authenticated:
+    if endpoint.permission is not None:  # endpoint.authenticated
         roles = ", ".join(sorted(roles_allowed(endpoint.permission)))
         operation["security"] = [{"bearer": []}]
         operation["description"] = f"Roles: {roles}."
@@ -104,7 +104,8 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict]) -> dict[st
             content = {endpoint.content_type: {"schema": refs[model]}}
             operation["responses"][str(status)] = {"description": model.__doc__ or model.__name__, "content": content}
         else:
-            schema = {"type": "object"} if endpoint.content_type == "application/json" else {"type": "string", "format": "binary"}
+            schema: dict[str, Any] = ({"type": "object"} if endpoint.content_type == "application/json"
+                                      else {"type": "string", "format": "binary"})
             content = {endpoint.content_type: {"schema": schema}}
             operation["responses"][str(status)] = {"description": model or "", "content": content}
     by_status: dict[int, list[str]] = defaultdict(list)

@@ -35,7 +35,7 @@ class KeyRingHolder:
     by `keys rewrap` on one machine open everywhere.
     """
 
-    def __init__(self, provider: KeyProvider, path: os.PathLike | None = None) -> None:
+    def __init__(self, provider: KeyProvider, path: os.PathLike[str] | None = None) -> None:
         self._provider = provider
         self._path = path
         self._ring = provider.load()

@@ -143,7 +143,7 @@ class AuditSealer:
     def _checkpoint_due(self) -> bool:
         return self._checkpoint_at is None or time.time() - self._checkpoint_at >= self._checkpoint_seconds
 
-    def _checkpoint(self) -> tuple:
+    def _checkpoint(self) -> tuple[int, bytes, datetime, str, bytes]:
         keyring = self._keyring()
         at = self._clock()
         seq, chain_hash = self._head
@@ -152,8 +152,9 @@ class AuditSealer:
         audit_checkpoints.inc()
         return seq, chain_hash, at, keyring.audit_key_id, signature
 
-    async def _seal(self, conn: asyncpg.Connection, rows: list) -> int:
-        links, checkpoints = [], []
+    async def _seal(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int:
+        links: list[tuple[int, int, bytes, bytes]] = []
+        checkpoints: list[tuple[int, bytes, datetime, str, bytes]] = []
         prev_seq, prev_hash = self._head
         for row in rows:
             values = tuple(row)

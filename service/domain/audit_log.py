@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 from uuid import UUID
@@ -85,7 +85,7 @@ def verdict_json(verdict: Verdict, *, whole: bool = True) -> dict[str, Any]:
             "first_bad_seq": verdict.first_bad_seq, "problem": verdict.problem}
 
 
-def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str]:
+def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str | dict[str, str]]:
     raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return {"key_id": key_id, "algorithm": "Ed25519", "public_key": base64.b64encode(raw).decode(),
             "jwk": {"kty": "OKP", "crv": "Ed25519", "kid": key_id,
@@ -108,7 +108,7 @@ async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission
 
 
 async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *, after: int,
-               limit: int) -> tuple[list[dict], int | None]:
+               limit: int) -> tuple[list[dict[str, Any]], int | None]:
     """(the caller's events, next cursor seq or None); raises Forbidden."""
     scope = await _read(rt, caller)
     async with rt.pool.acquire() as conn:
@@ -118,7 +118,7 @@ async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *
     return [event_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
 
 
-async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncIterator[bytes]:
+async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncGenerator[bytes, None]:
     """NDJSON lines of every matching event the caller sees, oldest first, from one snapshot; raises Forbidden
     before the first.
 
@@ -129,7 +129,7 @@ async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter)
     return _lines(rt, filters, scope)
 
 
-async def _lines(rt: Runtime, filters: events_store.EventFilter, scope: LogScope) -> AsyncIterator[bytes]:
+async def _lines(rt: Runtime, filters: events_store.EventFilter, scope: LogScope) -> AsyncGenerator[bytes, None]:
     async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         batch: list[bytes] = []
         async for row in events_store.stream(conn, filters, scope=scope):
@@ -141,7 +141,7 @@ async def _lines(rt: Runtime, filters: events_store.EventFilter, scope: LogScope
             yield b"".join(batch)
 
 
-def ndjson(item: dict) -> bytes:
+def ndjson(item: dict[str, Any]) -> bytes:
     return (json.dumps(item, default=str, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
@@ -179,7 +179,7 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
-                      latest: bool = False) -> tuple[list[dict], int | None]:
+                      latest: bool = False) -> tuple[list[dict[str, Any]], int | None]:
     """Signed checkpoints after seq `after`, oldest first (or only the newest); hash and signature for the whole
     log's auditor only (policies/audit.py); raises Forbidden."""
     scope = await _read(rt, caller)
@@ -195,12 +195,12 @@ async def read_keys(rt: Runtime, caller: Caller) -> None:
     await _read(rt, caller)
 
 
-def public_keys(rt: Runtime) -> list[dict]:
+def public_keys(rt: Runtime) -> list[dict[str, str | dict[str, str]]]:
     return [public_key_json(key_id, key) for key_id, key in rt.keyring.audit_public_keys.items()]
 
 
 async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int,
-                     limit: int) -> tuple[list[dict], int | None]:
+                     limit: int) -> tuple[list[dict[str, Any]], int | None]:
     """Who read the client's data, as far as the caller may know it: (entries, next cursor seq or None).
 
     An auditor's extract covers their organisations; a unit manager's the reads of records their zone

@@ -52,7 +52,7 @@ def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
 
 
 async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tuple[datetime, UUID],
-                          limit: int) -> list[dict]:
+                          limit: int) -> list[dict[str, Any]]:
     """The caller's organisations' emergency grants in `status` (open, reviewed, all) after the key `after`,
     oldest first; raises Forbidden."""
     async with rt.pool.acquire() as conn, conn.transaction():
@@ -66,7 +66,7 @@ async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tu
     return [grant_json(rt, row) for row in rows]
 
 
-async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, comment: str) -> dict:
+async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, comment: str) -> dict[str, Any]:
     """Record the one, final verdict on an emergency grant, the comment sealed.
 
     Raises Forbidden, NotFound (no such grant, or another organisation's), Conflict `already_reviewed`.
@@ -102,7 +102,7 @@ def report_window(*, since: datetime | None, until: datetime | None, now: dateti
     return since, until
 
 
-async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, until: datetime | None) -> dict:
+async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, until: datetime | None) -> dict[str, Any]:
     """Findings in [since, until) (default: the last 7 days) over the events and grants the caller sees;
     raises Forbidden, ValidationFailed."""
     now = rt.clock()
@@ -125,7 +125,7 @@ async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, unti
     return {"since": since, "until": until, "findings": findings}
 
 
-def _finding(kind: str, actor: str, units: list[str] | None, day: Any, count: int, threshold: int, detail: str) -> dict:
+def _finding(kind: str, actor: str, units: list[str] | None, day: Any, count: int, threshold: int, detail: str) -> dict[str, Any]:
     units = sorted(units or [])
     if len(units) > 1:
         detail += f", from units {', '.join(units)}"
@@ -144,7 +144,7 @@ _DAY_KINDS = (
 )
 
 
-def _day_findings(rt: Runtime, rows: list[Any]) -> list[dict]:
+def _day_findings(rt: Runtime, rows: list[Any]) -> list[dict[str, Any]]:
     findings = []
     for row in rows:
         for kind, count, units, setting, detail in _DAY_KINDS:
@@ -155,7 +155,7 @@ def _day_findings(rt: Runtime, rows: list[Any]) -> list[dict]:
     return findings
 
 
-def _grant_finding(row: Any, *, now: datetime) -> dict:
+def _grant_finding(row: Any, *, now: datetime) -> dict[str, Any]:
     hours = int((now - row["opened_at"]) / timedelta(hours=1))
     threshold = int(REVIEW_DUE / timedelta(hours=1))
     return _finding("emergency_unreviewed", row["sub"], [row["unit_id"]], row["day"], hours, threshold,

@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from policies.decide import Request, decide
-from policies.personal_number import InvalidPersonalNumber, is_minor, parse_personal_number
+from policies.personal_number import InvalidPersonalNumber, PersonalNumber, is_minor, parse_personal_number
 from policies.roles import Permission, role_gate
 
 from .. import audit
@@ -23,7 +23,7 @@ def _client_json(rt: Runtime, client_id: UUID, birth_date: Any) -> dict[str, Any
     return {"id": str(client_id), "birth_date": birth_date.isoformat(), "is_minor": is_minor(birth_date, today=rt.today())}
 
 
-def _blind_index(rt: Runtime, personal_number: str) -> tuple[Any, bytes]:
+def _blind_index(rt: Runtime, personal_number: str) -> tuple[PersonalNumber, bytes]:
     try:
         parsed = parse_personal_number(personal_number, today=rt.today())
     except InvalidPersonalNumber as exc:
@@ -35,7 +35,7 @@ def _blind_index(rt: Runtime, personal_number: str) -> tuple[Any, bytes]:
     return parsed, rt.sealer.blind_index(parsed.canonical, kind="personal_number")
 
 
-async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: str) -> tuple[dict, bool]:
+async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: str) -> tuple[dict[str, Any], bool]:
     """Register a client, or find the one with this number; (client, created).
 
     Raises Forbidden, ValidationFailed(invalid_personal_number).
@@ -47,6 +47,7 @@ async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: s
         created = False
         existing: UUID | None = None
         if decision:
+            assert parsed is not None  # parsed whenever the role gate allowed
             created = await clients_store.insert(
                 conn,
                 client_id=client_id,
@@ -60,10 +61,13 @@ async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: s
                 existing = await clients_store.id_by_index(conn, index)
         await audit.record(conn, Action.CLIENT_REGISTER, caller=caller, decision=decision, client_id=client_id if created else existing)
     raise_if_denied(decision)
-    return _client_json(rt, client_id if created else existing, parsed.birth_date), created
+    found = client_id if created else existing
+    # Allowed: parsed above; not created means the number's index was taken, so id_by_index found that client.
+    assert parsed is not None and found is not None
+    return _client_json(rt, found, parsed.birth_date), created
 
 
-async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict:
+async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict[str, Any]:
     """The id of the client with this number; raises Forbidden, ValidationFailed, NotFound."""
     decision = role_gate(caller.principal.roles, Permission.CLIENT_LOOKUP)
     index = _blind_index(rt, personal_number)[1] if decision else b""
@@ -76,7 +80,7 @@ async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict:
     return {"id": str(client_id)}
 
 
-async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict:
+async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any]:
     """The client with its name, for a caller whose unit has an active relation; raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
@@ -84,6 +88,7 @@ async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict:
         row = await clients_store.get(conn, client_id) if decision else None
         await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision)
+    assert row is not None  # allowed: decide() found the client (client_exists), in this transaction
     client = _client_json(rt, row["id"], row["birth_date"])
     client["name"] = rt.sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")
     return client

@@ -76,7 +76,7 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
     }
 
 
-async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict:
+async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict[str, Any]:
     """Record a consent: active (pending until valid_from) when the holding zone records it, else awaiting
     the holding zone's confirmation. Raises Forbidden, NotFound, ConsentRuleBroken."""
     principal = caller.principal
@@ -89,10 +89,12 @@ async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict
         await audit.record(conn, Action.CONSENT_GRANT, caller=caller, decision=decision, client_id=client_id,
                            consent_id=row["id"] if row else None)
     raise_if_denied(decision)
+    assert row is not None  # allowed: _record inserted it (or raised)
     return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 
-async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: Any, facts: Facts) -> Any:
+async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: Any,
+                  facts: Facts) -> asyncpg.Record:
     principal = caller.principal
     to_unit = body.to.unit
     to_zone = Zone(body.to.organisation, body.to.domain)
@@ -102,6 +104,8 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
             raise ValidationFailed([{"field": "to.unit", "message": "no such unit in the to zone"}])
     evidence = body.evidence_document_id
     birth_date = await clients_store.birth_date(conn, client_id)
+    # Called once decide() allowed: the client exists (birth_date is NOT NULL) and for_client read the clock.
+    assert birth_date is not None and facts.now is not None
     draft = ConsentDraft(
         from_zone=Zone(body.from_.organisation, body.from_.domain), to_zone=to_zone,
         valid_from=body.valid_from or facts.now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
@@ -129,20 +133,23 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID], limit: int,
-               status_now: Status | None = None) -> list[dict]:
+               status_now: Status | None = None) -> list[dict[str, Any]]:
     """The client's consent history from or to the caller's zone (`status_now`: only those with that status now);
     raises Forbidden, NotFound."""
     principal = caller.principal
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=principal)
         decision = decide(Request(principal, Permission.CONSENT_READ), facts, rt.policy)
-        rows = []
+        rows: list[asyncpg.Record] = []
         if decision:
+            # decide() allows only a caller with a unit and zone (else no_unit); for_client reads the clock.
+            assert principal.zone is not None and facts.now is not None
             rows = await consents_store.page_for_zone(conn, client_id, organisation=principal.zone.organisation,
                                                       domain=principal.zone.domain, after=after, limit=limit,
                                                       now=facts.now, status=status_now)
         await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision)
+    assert facts.now is not None  # allowed: for_client read the clock (as above)
     return [consent_json(rt, row, now=facts.now) for row in rows]
 
 
@@ -163,17 +170,18 @@ def _unknown(principal: Any, permission: Permission) -> Decision:
     return gate if not gate else deny(Reason.UNKNOWN_CONSENT)
 
 
-async def read(rt: Runtime, caller: Caller, consent_id: UUID) -> tuple[Any, dict]:
+async def read(rt: Runtime, caller: Caller, consent_id: UUID) -> tuple[asyncpg.Record, dict[str, Any]]:
     """(row, consent) for a caller whose zone is party to it and whose unit has a relation; raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
         row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_READ)
         await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision,
                            client_id=row["client_id"] if row else None, consent_id=consent_id)
     raise_if_denied(decision)
+    assert facts is not None and facts.now is not None  # allowed: the consent was found and for_client read the clock
     return row, consent_json(rt, row, now=facts.now)
 
 
-async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) -> dict:
+async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) -> dict[str, Any]:
     """Revoke at once (in force for the very next request everywhere); a second revoke changes nothing.
 
     Raises Forbidden, NotFound.
@@ -188,10 +196,11 @@ async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) 
         await audit.record(conn, Action.CONSENT_REVOKE, caller=caller, decision=decision,
                            client_id=row["client_id"] if row else None, consent_id=consent_id)
     raise_if_denied(decision)
+    assert now is not None  # allowed: the clock was read after revoking
     return consent_json(rt, row, now=now)
 
 
-async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict:
+async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict[str, Any]:
     """Confirm, for the holding zone, a consent the receiving zone recorded: it opens from now on.
 
     Confirming a confirmed consent changes nothing (its first confirmation stands). Raises Forbidden
@@ -210,15 +219,17 @@ async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict:
         row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_CONFIRM, lock=True)
         now = facts.now if facts else None
         if decision and row["confirmed_at"] is None:
+            assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
             row = await consents_store.confirm(conn, consent_id, by=principal.sub, unit=principal.unit) or row
             now = row["confirmed_at"] or now
         await audit.record(conn, Action.CONSENT_CONFIRM, caller=caller, decision=decision,
                            client_id=row["client_id"] if row else None, consent_id=consent_id)
     raise_if_denied(decision, answers)
+    assert now is not None  # allowed: the consent was found and for_client read the clock
     return consent_json(rt, row, now=now)
 
 
-async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict:
+async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict[str, Any]:
     """Open time-boxed emergency access to the client's records of `domain`; flagged for review.
 
     The grant opens that domain only. Raises Forbidden (a forbidden role; emergency_not_permitted: the
@@ -240,6 +251,7 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
                                          grant_id=str(grant_id), config=rt.policy)
         row = None
         if decision:
+            assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
             row = await consents_store.insert_grant(
                 conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
                 reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
@@ -247,6 +259,7 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
             )
         await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
     raise_if_denied(decision, answers)
+    assert row is not None  # allowed: the grant was inserted
     return {"id": row["id"], "client_id": client_id, "domain": row["domain"], "opened_at": row["opened_at"],
             "expires_at": row["expires_at"]}
 
@@ -256,7 +269,7 @@ def may_open_emergency(rt: Runtime, caller: Caller) -> bool:
     return unit_may_open_emergency(caller.principal, rt.policy)
 
 
-async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict | None:
+async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any] | None:
     """The caller's own running emergency access to the client (for the banner), or None.
 
     It tells the caller only what they did themselves, nothing about the client: no event.

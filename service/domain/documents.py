@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,7 +118,7 @@ def _check_type(head: bytes, declared: str | None) -> str:
     return sniffed
 
 
-async def _bounded(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+async def _bounded(chunks: AsyncIterator[bytes], seconds: float) -> AsyncGenerator[bytes, None]:
     """`chunks`, each awaited at most `seconds` after the one before; RequestTimeout (408) when the client stalls.
 
     A stalled upload holds its database connection and transaction (after the head) until this fires, and the
@@ -171,7 +171,7 @@ async def gate_upload(rt: Runtime, caller: Caller, client_id: UUID | None) -> No
         raise_if_denied(decision)
 
 
-async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -> tuple[dict, bool]:
+async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -> tuple[dict[str, Any], bool]:
     """Encrypt and store an upload as it streams in; (document, created). A replayed key returns (first, False).
 
     The file's first bytes are read and checked before a database connection is taken, so a client that
@@ -192,6 +192,7 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -
                 async with conn.transaction():
                     await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
                 raise_if_denied(decision)
+            assert principal.unit is not None  # allowed: decide() denies a caller without a unit (no_unit)
             if upload.idempotency_key:
                 existing = await documents_store.id_by_idempotency_key(conn, unit=principal.unit,
                                                                        key=upload.idempotency_key)
@@ -210,7 +211,7 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -
 
 
 async def _replay(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, document_id: UUID,
-                  upload: Upload, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> dict:
+                  upload: Upload, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> dict[str, Any]:
     """A retry under a used Idempotency-Key: the first document, decided and audited like a read of its metadata.
 
     The answer carries the first document's title, so the caller must be one who may read it (another
@@ -250,6 +251,8 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
                  chunks: AsyncIterator[bytes], content_type: str, head: bytes, ended: bool) -> dict[str, Any]:
     """Encrypt segment by segment and write as it comes; the document row last. Raises TooLarge."""
     principal, limit = caller.principal, rt.settings.max_document_bytes
+    # create() calls this once decide() allowed, which it does only for a caller with a unit and zone (no_unit).
+    assert principal.unit is not None and principal.zone is not None
     document_id = uuid4()
     binding = KeyBinding(document_id=document_id, client_id=client_id,
                          organisation=principal.zone.organisation, domain=principal.zone.domain)
@@ -303,7 +306,7 @@ async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, docume
     return row, decide(request, facts, rt.policy) if row is not None else decide_unknown_document(request)
 
 
-async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict:
+async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict[str, Any]:
     """The document's metadata (a tombstone when shredded); raises Forbidden, NotFound."""
     async with rt.pool.acquire() as conn, conn.transaction():
         row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
@@ -314,7 +317,7 @@ async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpo
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | None,
-               after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> tuple[list[dict], bool]:
+               after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> tuple[list[dict[str, Any]], bool]:
     """The documents of the client the caller may see, and only those; (page, more). Raises Forbidden, NotFound.
 
     The list decision and each document's decision use the same facts, loaded once. The store reads only the
@@ -324,7 +327,7 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
     async with rt.pool.acquire() as conn, conn.transaction():
         facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
         decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts, rt.policy)
-        visible: list[dict] = []
+        visible: list[dict[str, Any]] = []
         crossed: list[tuple[int, UUID, Decision]] = []  # (position on the page from 1, id, decision)
         if decision:
             request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
@@ -368,7 +371,7 @@ class Content:
     content_type: str
     size: int
     first: bytes
-    rest: AsyncIterator[bytes] | None
+    rest: AsyncGenerator[bytes, None] | None
 
 
 async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str) -> Content:
@@ -417,7 +420,7 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
 
 
 async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, batch: list[bytes], *,
-                     count: int) -> AsyncIterator[bytes]:
+                     count: int) -> AsyncGenerator[bytes, None]:
     """Segments 1..count-1 decrypted in order: the rest of `batch`, then the later batches from the store.
 
     Each later batch is read on a connection taken for that read alone and given back before its
@@ -461,7 +464,7 @@ async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) 
     raise_if_denied(decision)
 
 
-async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked: bool, reason: str | None) -> dict:
+async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked: bool, reason: str | None) -> dict[str, Any]:
     """Block (spärr) or unblock on the client's request, by the owning unit; raises Forbidden, NotFound."""
     action = Action.DOCUMENT_BLOCK if blocked else Action.DOCUMENT_UNBLOCK
     async with rt.pool.acquire() as conn, conn.transaction():

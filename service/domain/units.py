@@ -27,7 +27,8 @@ def unit_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def create(rt: Runtime, principal: Principal, *, unit_id: str, name: str, organisation: str, domain: str) -> tuple[dict, bool]:
+async def create(rt: Runtime, principal: Principal, *, unit_id: str, name: str, organisation: str,
+                 domain: str) -> tuple[dict[str, Any], bool]:
     """Create a unit; (unit, created). The same id with the same fields again is not an error.
 
     Raises Forbidden, ValidationFailed (unknown domain), Conflict (id taken with other fields).
@@ -45,14 +46,14 @@ async def create(rt: Runtime, principal: Principal, *, unit_id: str, name: str, 
     return unit_json(existing), False
 
 
-async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> list[dict]:
+async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> list[dict[str, Any]]:
     """Units after `after` in id order; raises Forbidden."""
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_LIST))
     async with rt.pool.acquire() as conn:
         return [unit_json(row) for row in await units_store.page(conn, after=after, limit=limit)]
 
 
-async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict:
+async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict[str, Any]:
     """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound."""
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
     async with rt.pool.acquire() as conn:
@@ -70,6 +71,7 @@ async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
     one the request was for) and unknown_unit or unit_inactive.
     """
     unit_id = caller.principal.unit
+    assert unit_id is not None  # both callers (http.context.caller_of, documents.open_content) check it first
     async with rt.pool.acquire() as conn:
         unit = await units_store.get(conn, unit_id)
         decision = unit_gate(None if unit is None else unit["active"])
@@ -79,5 +81,6 @@ async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
                 await audit.record(conn, action, caller=replace(caller, principal=replace(caller.principal, zone=zone)),
                                    decision=decision)
             raise UnknownUnit("the token's unit does not exist or is inactive")
+    assert unit is not None  # allowed: unit_gate denies a unit that does not exist
     zone = rt.unit_zones[unit_id] = Zone(unit["organisation"], unit["domain"])
     return zone

@@ -16,14 +16,14 @@ from ..store.audit_review import STATUSES
 from . import cursor
 from .context import authenticate, runtime
 from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
-from .schemas import Body, Out, Page, paragraph
+from .schemas import Body, CommentText, Out, Page
 
 routes = Routes("audit")
 
 
 class EmergencyReviewIn(Body):
     verdict: Literal["justified", "unjustified"]
-    comment: paragraph(2000) = Field(description="why; stored sealed")
+    comment: CommentText = Field(description="why; stored sealed")
 
 
 class EmergencyVerdict(Out):

@@ -1,7 +1,7 @@
 """Consents and emergency access: /v1/clients/{id}/consents, /v1/consents/{id}…, /v1/clients/{id}/emergency-access."""
 from __future__ import annotations
 
-from typing import get_args
+from typing import cast, get_args
 
 from aiohttp import web
 
@@ -44,7 +44,7 @@ def _status_param(request: web.Request) -> Status | None:
     value = request.query.get("status")
     if value is not None and value not in _STATUSES:
         raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(_STATUSES)}"}])
-    return value
+    return cast("Status | None", value)  # None or one of _STATUSES, Status's values
 
 
 @routes.get(

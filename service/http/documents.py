@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator
 from contextlib import aclosing, contextmanager
 from typing import TypeVar
 from uuid import UUID
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from crypto import DecryptionFailed
 from policies.roles import Permission
 
-from ..audit import Action
+from ..audit import Action, Caller
 from ..domain import documents
 from ..errors import InvalidJson, InvalidRequest, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationFailed
 from . import cursor
@@ -214,7 +214,7 @@ _CONTENT_HEADERS = {
 }
 
 
-async def _body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _body(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
     """The first segment's plaintext, then the rest's; closing it closes the rest (which stops reading batches)."""
     async with aclosing(rest):
         yield first
@@ -222,7 +222,7 @@ async def _body(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
             yield segment
 
 
-async def stream_content(request: web.Request, caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
+async def stream_content(request: web.Request, caller: Caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
     """Decide, audit, then send the authenticated plaintext (the API and the web interface both answer so)."""
     rt = runtime(request)
     content = await documents.open_content(rt, caller, document_id, purpose=purpose)  # a tampered start is a clean 500

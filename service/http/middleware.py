@@ -12,6 +12,7 @@ import time
 import asyncpg
 from aiohttp import ClientConnectionResetError, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from crypto import DecryptionFailed
@@ -60,6 +61,12 @@ _DATABASE_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError
                   asyncpg.exceptions.CrashShutdownError)
 # The access log's status for a request whose client went away before its answer was sent (nginx's 499).
 CLIENT_CLOSED = 499
+
+
+def _route(request: web.Request) -> str:
+    """The matched route's template, for logs and metrics; "unmatched" when no route matched."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource else "unmatched"
 
 
 def _client_gone(request: web.Request, exc: BaseException) -> bool:
@@ -183,7 +190,7 @@ def _from_http_exception(exc: web.HTTPException) -> BryggaError:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler) -> web.StreamResponse:
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id, answer every failure as problem+json, count and log it."""
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
@@ -194,6 +201,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
     if in_flight is not None:
         in_flight.enter()
     status = None  # what the access log and metrics say, when not the response's own status
+    response: web.StreamResponse
     try:
         try:
             response = await handler(request)
@@ -227,7 +235,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         except asyncpg.exceptions.InsufficientResourcesError as exc:
             response = out_of_resources(exc, request_id)
         except DecryptionFailed:
-            log.error("stored ciphertext failed authentication", extra={"route": request.match_info.route.resource.canonical})
+            log.error("stored ciphertext failed authentication", extra={"route": _route(request)})
             response = problem_response(IntegrityError("stored data failed its integrity check"), request_id)
         except Exception:
             log.exception("unhandled error")
@@ -235,7 +243,7 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
         streamed = request.get(_STARTED)
         if streamed is not None and response is not streamed:
             response = _cut(request, streamed, response)
-        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        route = _route(request)
         elapsed = time.perf_counter() - started
         status = status or response.status
         child(http_requests, request.method, route, str(status)).inc()

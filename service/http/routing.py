@@ -42,8 +42,8 @@ class Endpoint:
     errors: tuple[tuple[int, str], ...] = ()
     # (name, type or JSON Schema, description): a schema when the handler accepts less than the bare type,
     # so the document states the rule the handler enforces (an enum, a format, a pattern).
-    query: tuple[tuple[str, str | dict, str], ...] = ()
-    headers: tuple[tuple[str, str] | tuple[str, str, dict], ...] = ()  # request headers: (name, description[, schema])
+    query: tuple[tuple[str, str | dict[str, Any], str], ...] = ()
+    headers: tuple[tuple[str, str] | tuple[str, str, dict[str, Any]], ...] = ()  # request headers: (name, description[, schema])
     content_type: str = "application/json"  # of the success response
     body_media: str = "application/json"
     # The audited action, where the permission's own (http.context) is not it: a refusal for the token's
@@ -170,6 +170,7 @@ def query_instant(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
         return None
+    value: datetime | None
     try:
         value = datetime.fromisoformat(raw)
         value = value.astimezone(UTC) if value.tzinfo is not None else None

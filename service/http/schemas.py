@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from policies.consents import Status as ConsentStatus
-from policies.model import CATEGORIES, PURPOSES, Category, Purpose  # noqa: F401 (the domain vocabulary, re-exported)
+from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re-exported
+from policies.model import PURPOSES as PURPOSES
+from policies.model import Category, Purpose
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -89,7 +91,19 @@ def text(max_length: int) -> Any:
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")]
-Text = line(200)
+if TYPE_CHECKING:
+    # A call is no type to mypy: to it these are what they validate to. Pydantic gets the constraints below.
+    Text = str
+    ReasonText = str
+    CommentText = str
+    EmergencyReasonText = str
+    NoteText = str
+else:
+    Text = line(200)
+    ReasonText = paragraph(1000)
+    CommentText = paragraph(2000)
+    EmergencyReasonText = paragraph(2000, min_length=20)
+    NoteText = text(2000)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -210,7 +224,7 @@ class DocumentMetadataIn(Body):
     """The `metadata` part of an upload."""
 
     category: Category
-    title: line(200) = Field(description="one line, at most 200 characters; control characters and bidirectional "
+    title: Text = Field(description="one line, at most 200 characters; control characters and bidirectional "
                                           "embeddings, overrides and isolates are refused (422)")
 
 
@@ -225,7 +239,7 @@ class UploadForm(BaseModel):
 
 
 class ReasonIn(Body):
-    reason: paragraph(1000)
+    reason: ReasonText
 
 
 class ZoneOut(Out):
@@ -276,7 +290,7 @@ class ConsentIn(Body):
     form: Literal["written", "verbal", "electronic"]
     maturity_assessed: bool = False
     evidence_document_id: UUID | None = None
-    note: text(2000) | None = None
+    note: NoteText | None = None
 
 
 class RecipientOut(ZoneOut):
@@ -314,7 +328,7 @@ class ConsentOut(Out):
 
 
 class EmergencyIn(Body):
-    reason: paragraph(2000, min_length=20)
+    reason: EmergencyReasonText
     domain: DomainName = Field(default="health", description="the domain whose records the grant opens, and no other "
                                                              "(must be permitted: BRYGGA_EMERGENCY_DOMAINS)")
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -69,7 +70,8 @@ async def head(conn: asyncpg.Connection) -> tuple[int, bytes]:
 
 async def to_seal(conn: asyncpg.Connection, after: int, upto: int, limit: int) -> list[asyncpg.Record]:
     """Committed events after `after` up to `upto`, in order, as chain values."""
-    return await conn.fetch(_to_seal_sql, after, upto, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_to_seal_sql, after, upto, limit)
+    return rows
 
 
 async def last_checkpoint(conn: asyncpg.Connection) -> tuple[int, int | None]:
@@ -79,7 +81,8 @@ async def last_checkpoint(conn: asyncpg.Connection) -> tuple[int, int | None]:
 
 
 async def sealed_since(conn: asyncpg.Connection, seq: int) -> int:
-    return await conn.fetchval(_sealed_since_sql, seq)
+    count: int = await conn.fetchval(_sealed_since_sql, seq)
+    return count
 
 
 async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes, bytes]],
@@ -91,14 +94,14 @@ async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes
             await conn.executemany(_insert_checkpoint_sql, checkpoints)
 
 
-async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncIterator[list]:
+async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncGenerator[list[Sequence[Any]], None]:
     """Batches of rows in seq order: (seq, FORMAT_VERSION, the EVENT_FIELDS values…, prev_seq, prev_hash, hash).
 
     Row[1:-3] is what crypto.chain encodes. A link whose event was deleted comes in
     its place with version and values null. Run it inside a REPEATABLE READ transaction so the walk sees one state.
     """
-    orphans = [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
-               for row in await conn.fetch(_orphan_links_sql)]
+    orphans: list[Sequence[Any]] = [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
+                                    for row in await conn.fetch(_orphan_links_sql)]
     cursor = await conn.cursor(_walk_sql)
     # The next batch is fetched (PostgreSQL on one core) while the caller hashes this one (Python on the other).
     pending = asyncio.ensure_future(cursor.fetch(batch))
@@ -121,10 +124,13 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncIterator[lis
 
 async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Every checkpoint, oldest first (verification holds them all: one per 1,000 events at most)."""
-    return await conn.fetch(_checkpoints_sql)
+    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql)
+    return rows
 
 
 async def checkpoint_page(conn: asyncpg.Connection, *, after: int, limit: int, latest: bool = False) -> list[asyncpg.Record]:
     if latest:
-        return await conn.fetch(_latest_checkpoint_sql)
-    return await conn.fetch(_checkpoint_page_sql, after, limit)
+        latest_rows: list[asyncpg.Record] = await conn.fetch(_latest_checkpoint_sql)
+        return latest_rows
+    rows: list[asyncpg.Record] = await conn.fetch(_checkpoint_page_sql, after, limit)
+    return rows

@@ -7,7 +7,7 @@ from and to zones), joined at query time from facts that never change.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -49,7 +49,7 @@ class ScopeSql:
     seen: str
     withheld: str
     reasons_withheld: str
-    params: list
+    params: list[object]
     covers: Callable[[str, str], str] | None = None
     zones: str | None = None
 
@@ -102,7 +102,7 @@ def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
         return ScopeSql("", "true", "false", "false", [])
     if scope.zone is not None:
         org, dom = f"${first_param}::text", f"${first_param + 1}::text"
-        params = [scope.zone.organisation, scope.zone.domain]
+        params: list[object] = [scope.zone.organisation, scope.zone.domain]
 
         def covers(organisation: str, domain: str) -> str:
             return f"({organisation} = {org} AND {domain} = {dom})"
@@ -138,13 +138,14 @@ class EventFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self, first_param: int, *, withheld: str = "false") -> tuple[str, list]:
+    def where(self, first_param: int, *, withheld: str = "false") -> tuple[str, list[object]]:
         """A WHERE clause over `e` and its parameters, numbered from `first_param`.
 
         `withheld`: the scope's expression for events whose client id the reader may not see;
         they never match a client filter (else the filter would name the client they withhold).
         """
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if self.client_id is not None and withheld != "false":
             clauses.append(f"NOT {withheld}")
         for column, op, value in (
@@ -171,7 +172,7 @@ def _among(seqs: str | None) -> str:
     return f"e.seq = ANY(ARRAY({seqs})) AND " if seqs else ""
 
 
-def _client_param(filters: EventFilter, params: list, first_param: int) -> str | None:
+def _client_param(filters: EventFilter, params: list[object], first_param: int) -> str | None:
     """For a client filter, the client's placeholder (appended to `params`); else None."""
     if filters.client_id is None:
         return None
@@ -189,19 +190,22 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     condition = f"e.seq > $1 AND {where}"
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, condition, "$2") if client else None
-    return await conn.fetch(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2", after, limit,
-                            *scoped.params, *params)
+    rows: list[asyncpg.Record] = await conn.fetch(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2",
+                                                  after, limit, *scoped.params, *params)
+    return rows
 
 
-def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope, prefetch: int = 2000):
+def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope,
+           prefetch: int = 2000) -> AsyncIterable[asyncpg.Record]:
     """A cursor over every event in `scope` matching `filters`, oldest first (inside a transaction)."""
     scoped = scope_sql(scope, 1)
     first = 1 + len(scoped.params)
     where, params = filters.where(first, withheld=scoped.withheld)
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, where) if client else None
-    return conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq", *scoped.params, *params,
-                       prefetch=prefetch)
+    cursor: AsyncIterable[asyncpg.Record] = conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq",
+                                                        *scoped.params, *params, prefetch=prefetch)
+    return cursor
 
 
 async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope, after: int,
@@ -213,4 +217,5 @@ async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope,
     seqs = scoped.client_seqs("$1::uuid", condition, "$4")
     sql = (f"SELECT {_EXTRACT_COLUMNS} FROM audit_events e {scoped.joins} "
            f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $4")
-    return await conn.fetch(sql, client_id, list(READ_ACTIONS), after, limit, *scoped.params)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, client_id, list(READ_ACTIONS), after, limit, *scoped.params)
+    return rows

@@ -99,7 +99,8 @@ async def grants_page(conn: asyncpg.Connection, *, scope: LogScope, status: str,
                       limit: int) -> list[asyncpg.Record]:
     """Emergency grants of the organisations in `scope`, in `status` (open, reviewed, all), opened after the
     key `after`, oldest first, with unit zone, access count and verdict (null columns when none)."""
-    return await conn.fetch(_grants_page_sql, status, *after, limit, *_organisations(scope))
+    rows: list[asyncpg.Record] = await conn.fetch(_grants_page_sql, status, *after, limit, *_organisations(scope))
+    return rows
 
 
 async def grant(conn: asyncpg.Connection, grant_id: UUID) -> asyncpg.Record | None:
@@ -121,12 +122,14 @@ async def per_day_counts(conn: asyncpg.Connection, *, scope: LogScope, since: da
     of each."""
     scoped = scope_sql(scope, 7)
     sql = _per_day_sql.format(joins=scoped.joins, seen=scoped.seen)
-    return await conn.fetch(sql, since, until, list(CLIENT_READ_ACTIONS), clients_per_day, denials_per_day,
-                            relations_per_day, *scoped.params)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, since, until, list(CLIENT_READ_ACTIONS), clients_per_day,
+                                                  denials_per_day, relations_per_day, *scoped.params)
+    return rows
 
 
 async def unreviewed_grants(conn: asyncpg.Connection, *, scope: LogScope, since: datetime, until: datetime,
                             opened_before: datetime) -> list[asyncpg.Record]:
     """Grants of the organisations in `scope` opened in [since, until) and before `opened_before` that have
     no verdict, oldest first."""
-    return await conn.fetch(_unreviewed_grants_sql, since, until, opened_before, *_organisations(scope))
+    rows: list[asyncpg.Record] = await conn.fetch(_unreviewed_grants_sql, since, until, opened_before, *_organisations(scope))
+    return rows

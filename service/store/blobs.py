@@ -7,7 +7,7 @@ removes when the upload never completes) without touching handlers.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -23,7 +23,7 @@ class BlobStore(Protocol):
         """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
         ...
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
         """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event."""
         ...
 
@@ -31,7 +31,7 @@ class BlobStore(Protocol):
         """The segments the first_batch rows hold, in order; raises DecryptionFailed when one is missing."""
         ...
 
-    def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncIterator[bytes]:
+    def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
         """Yield segments start..count-1 in order; raises DecryptionFailed when one is missing."""
         ...
 
@@ -68,13 +68,13 @@ class PostgresBlobStore:
         elif segments:
             await conn.executemany(_insert_segment_sql, [(document_id, first_index + n, s) for n, s in enumerate(segments)])
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple]:
+    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
         return _first_segments_sql, (document_id, min(self.read_batch, count))
 
     def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
         return _ciphertexts(rows, 0, min(self.read_batch, count))
 
-    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncIterator[bytes]:
+    async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
         for batch_start in range(start, count, self.read_batch):
             stop = min(batch_start + self.read_batch, count)
             for ciphertext in _ciphertexts(await conn.fetch(_read_segments_sql, document_id, batch_start, stop), batch_start, stop):

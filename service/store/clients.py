@@ -36,7 +36,8 @@ async def insert(
 
 async def id_by_index(conn: asyncpg.Connection, personal_number_index: bytes) -> UUID | None:
     """The id of the client with this blind index, or None."""
-    return await conn.fetchval(_id_by_index_sql, personal_number_index)
+    found: UUID | None = await conn.fetchval(_id_by_index_sql, personal_number_index)
+    return found
 
 
 async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | None:
@@ -46,5 +47,6 @@ async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | Non
 
 async def birth_date(conn: asyncpg.Connection, client_id: UUID) -> date | None:
     """The client's birth date, or None when there is no such client."""
-    return await conn.fetchval(_get_birth_date_sql, client_id)
+    born: date | None = await conn.fetchval(_get_birth_date_sql, client_id)
+    return born
 

@@ -84,7 +84,8 @@ async def page_for_zone(conn: asyncpg.Connection, client_id: UUID, *, organisati
                         status: str | None = None) -> list[asyncpg.Record]:
     """The client's consents from or to one zone, oldest first, revoked and expired included;
     `status`: only those with that status at `now`."""
-    return await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit, now, status)
+    rows: list[asyncpg.Record] = await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit, now, status)
+    return rows
 
 
 async def confirm(conn: asyncpg.Connection, consent_id: UUID, *, by: str, unit: str) -> asyncpg.Record | None:
@@ -99,7 +100,8 @@ async def revoke(conn: asyncpg.Connection, consent_id: UUID, *, by: str, reason_
 
 async def is_evidence(conn: asyncpg.Connection, document_id: UUID, *, client_id: UUID) -> bool:
     """Whether the document is an active consent_form of this client."""
-    return await conn.fetchval(_evidence_sql, document_id, client_id)
+    evidence: bool = await conn.fetchval(_evidence_sql, document_id, client_id)
+    return evidence
 
 
 async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:

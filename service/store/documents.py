@@ -114,11 +114,12 @@ async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
     """
     d = document
     try:
-        return await conn.fetchval(
+        created_at: datetime = await conn.fetchval(
             _insert_document_sql, d.id, d.client_id, d.unit, d.zone.organisation, d.zone.domain, d.category,
             d.title_sealed, d.content_type, d.size, d.content_mac, d.kek_version, d.dek_wrapped, d.stream_header,
             d.segment_count, d.idempotency_key, d.created_by,
         )
+        return created_at
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "documents_idempotency":
             raise IdempotencyKeyTaken() from None
@@ -127,7 +128,8 @@ async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
 
 async def id_by_idempotency_key(conn: asyncpg.Connection, *, unit: str, key: str) -> UUID | None:
     """The id of the unit's document created with `key`, or None."""
-    return await conn.fetchval(_by_idempotency_key_sql, unit, key)
+    found: UUID | None = await conn.fetchval(_by_idempotency_key_sql, unit, key)
+    return found
 
 
 async def page_of_client(
@@ -142,16 +144,18 @@ async def page_of_client(
         return []
     ranges = candidates.ranges()
     zones, categories = [zone for zone, _ in ranges], [category for _, category in ranges]
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         _client_documents_sql, client_id, category, *after, limit,
         [zone.organisation for zone in zones], [zone.domain for zone in zones], categories,
         sorted(candidates.emergency_domains), candidates.unit, candidates.uploader,
     )
+    return rows
 
 
 async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes) -> bool:
     """Destroy the wrapped data key and MAC, keep the tombstone; False if it was shredded already."""
-    return (await conn.execute(_shred_sql, document_id, by, reason_sealed)) == "UPDATE 1"
+    status: str = await conn.execute(_shred_sql, document_id, by, reason_sealed)
+    return status == "UPDATE 1"
 
 
 async def set_blocked(conn: asyncpg.Connection, document_id: UUID, *, blocked: bool, by: str, reason_sealed: bytes | None) -> None:

@@ -7,7 +7,9 @@ no cache and no clock skew between machines stand in between.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -57,19 +59,24 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _consent(c: dict) -> Consent:
+def _at(text: str) -> datetime:
+    """A NOT NULL timestamp column (migrations/0003), as json_build_object spells it."""
+    return datetime.fromisoformat(text)
+
+
+def _consent(c: dict[str, Any]) -> Consent:
     return Consent(
         id=c["id"], from_zone=Zone(c["from_organisation"], c["from_domain"]),
         to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
         categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
-        valid_from=_time(c["valid_from"]), valid_until=_time(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
+        valid_from=_at(c["valid_from"]), valid_until=_at(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
         confirmed_at=_time(c["confirmed_at"]),
     )
 
 
-def _grant(g: dict) -> EmergencyGrant:
-    return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_time(g["opened_at"]),
-                          expires_at=_time(g["expires_at"]), domain=g["domain"])
+def _grant(g: dict[str, Any]) -> EmergencyGrant:
+    return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_at(g["opened_at"]),
+                          expires_at=_at(g["expires_at"]), domain=g["domain"])
 
 
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
@@ -80,12 +87,12 @@ def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts 
                  emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))))
 
 
-def _args(principal: Principal) -> tuple:
+def _args(principal: Principal) -> tuple[str | None, str | None, str | None, str]:
     zone = principal.zone
     return (principal.unit, zone.organisation if zone else None, zone.domain if zone else None, principal.sub)
 
 
-def document_facts(row: asyncpg.Record | dict) -> DocumentFacts:
+def document_facts(row: asyncpg.Record | Mapping[str, Any]) -> DocumentFacts:
     """The policy's view of a document row."""
     return DocumentFacts(
         unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],

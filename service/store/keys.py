@@ -44,12 +44,14 @@ async def count_sealed_by_version(conn: asyncpg.Connection) -> dict[int, int]:
 
 
 async def count_older(conn: asyncpg.Connection, version: int) -> int:
-    return await conn.fetchval(_count_older_sql, version)
+    count: int = await conn.fetchval(_count_older_sql, version)
+    return count
 
 
 async def lock_older(conn: asyncpg.Connection, version: int, *, limit: int) -> list[asyncpg.Record]:
     """Up to `limit` documents whose key is wrapped by an older version, locked for this transaction."""
-    return await conn.fetch(_lock_older_sql, version, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_lock_older_sql, version, limit)
+    return rows
 
 
 async def set_wrapped(conn: asyncpg.Connection, rows: list[tuple[UUID, int, bytes]]) -> None:

@@ -1,6 +1,7 @@
 """Relations: a unit's active case or care relation with a client."""
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -42,7 +43,8 @@ async def end(conn: asyncpg.Connection, relation_id: UUID, *, client_id: UUID, u
 
 
 async def page_in_zone(
-    conn: asyncpg.Connection, client_id: UUID, *, organisation: str, domain: str, after: tuple, limit: int
+    conn: asyncpg.Connection, client_id: UUID, *, organisation: str, domain: str, after: tuple[datetime, UUID], limit: int
 ) -> list[asyncpg.Record]:
     """Relations of the client with units of one zone, oldest first, keyset-paginated."""
-    return await conn.fetch(_list_in_zone_sql, client_id, organisation, domain, *after, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_list_in_zone_sql, client_id, organisation, domain, *after, limit)
+    return rows

@@ -26,7 +26,8 @@ async def get(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
 
 async def page(conn: asyncpg.Connection, *, after: str, limit: int) -> list[asyncpg.Record]:
     """Units with id greater than `after`, in id order."""
-    return await conn.fetch(_list_units_sql, after, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_list_units_sql, after, limit)
+    return rows
 
 
 async def set_active(conn: asyncpg.Connection, unit_id: str, *, active: bool) -> asyncpg.Record | None:

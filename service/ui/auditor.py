@@ -1,6 +1,7 @@
 """Auditor pages: the event log, the chain's status, the emergency review queue, anomalies, the client's extract."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -28,7 +29,7 @@ def _instant(raw: str | None, field: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=SWEDEN)
 
 
-def _filters(query) -> EventFilter:
+def _filters(query: Mapping[str, str]) -> EventFilter:
     client_id = None
     if query.get("client_id"):
         try:
@@ -70,7 +71,8 @@ async def chain(request: web.Request) -> web.Response:
 
 @page()
 async def reviews(request: web.Request) -> web.Response:
-    status = request.query.get("status") if request.query.get("status") in ("open", "reviewed", "all") else "open"
+    chosen = request.query.get("status")
+    status = chosen if chosen is not None and chosen in ("open", "reviewed", "all") else "open"
     items = await audit_review.emergency_queue(rt(request), caller(request), status=status,
                                               after=START, limit=200)
     return render(request, "audit_reviews.html", grants=items, status=status)

@@ -5,7 +5,7 @@ import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -13,6 +13,7 @@ from aiohttp import web
 from ..audit import Caller
 from ..errors import BryggaError, Forbidden, Unauthorized, UnknownUnit
 from ..http.context import caller_of, runtime
+from ..runtime import Runtime
 from . import session as sessions
 from .i18n import translate
 
@@ -29,6 +30,7 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+R = TypeVar("R", bound=web.StreamResponse)
 CALLER = web.RequestKey("ui_caller", Caller)
 
 
@@ -51,7 +53,7 @@ def render(request: web.Request, template: str, http_status: int = 200, **contex
     return response
 
 
-def finish(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+def finish(request: web.Request, response: R) -> R:
     session = sessions.load(request)
     if session.fresh:
         sessions.store(request, response, session)
@@ -67,7 +69,8 @@ def redirect(request: web.Request, location: str) -> web.Response:
 async def form(request: web.Request) -> dict[str, str]:
     """The posted form, once its CSRF token matched the session's; raises CsrfRefused."""
     data = await request.post()
-    if not sessions.csrf_ok(sessions.load(request), data.get("csrf") if isinstance(data.get("csrf"), str) else None):
+    token = data.get("csrf")
+    if not sessions.csrf_ok(sessions.load(request), token if isinstance(token, str) else None):
         raise CsrfRefused("the form's CSRF token does not match this session")
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
@@ -82,6 +85,7 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
                 if signed_in:
                     if not session.signed_in():  # never signed in, or signed out, expired, idle: the cookie is replaced
                         return redirect(request, f"{SIGN_IN}?expired=1" if session.lapsed else SIGN_IN)
+                    assert session.token is not None  # signed_in()
                     request[CALLER] = await caller_of(request, session.token)
                 return await handler(request)
             except (Unauthorized, UnknownUnit):  # the token expired or its unit was deactivated: the session is over
@@ -106,5 +110,5 @@ def caller(request: web.Request) -> Caller:
     return request[CALLER]
 
 
-def rt(request: web.Request):
+def rt(request: web.Request) -> Runtime:
     return runtime(request)

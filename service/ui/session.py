@@ -22,6 +22,7 @@ import json
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -33,9 +34,6 @@ from ..store import ui_sessions as store_sessions
 COOKIE = "brygga_session"
 LANGUAGES = ("sv", "en")
 _SEAL = {"record": "ui_session", "record_id": "cookie", "field": "session"}
-_SESSION = web.RequestKey("ui_session", object)
-
-
 @dataclass(frozen=True, slots=True)
 class Session:
     csrf: str
@@ -48,6 +46,9 @@ class Session:
 
     def signed_in(self) -> bool:
         return self.token is not None
+
+
+_SESSION = web.RequestKey("ui_session", Session)
 
 
 def new(lang: str = "sv", *, lapsed: bool = False) -> Session:
@@ -67,7 +68,7 @@ def _now(request: web.Request) -> datetime:
     return runtime(request).clock()
 
 
-def _cookie(request: web.Request) -> dict | None:
+def _cookie(request: web.Request) -> dict[str, Any] | None:
     """The cookie's contents; None when absent, tampered with or sealed by another key ring."""
     raw = request.cookies.get(COOKIE)
     if not raw:
@@ -89,7 +90,8 @@ async def resolve(request: web.Request) -> Session:
     if _SESSION in request:
         return request[_SESSION]
     data = _cookie(request)
-    lang = data.get("l") if data is not None and data.get("l") in LANGUAGES else "sv"
+    chosen = data.get("l") if data is not None else None
+    lang = chosen if isinstance(chosen, str) and chosen in LANGUAGES else "sv"  # LANGUAGES holds only str
     if data is None:
         session = new()
     elif "t" in data:  # the old stateless kind, a token inside

@@ -93,7 +93,8 @@ def _back(value: str | None) -> str:
 @page(signed_in=False)
 async def language(request: web.Request) -> web.Response:
     data = await form(request)
-    lang = data.get("lang") if data.get("lang") in sessions.LANGUAGES else "sv"
+    chosen = data.get("lang")
+    lang = chosen if chosen is not None and chosen in sessions.LANGUAGES else "sv"
     response = redirect(request, _back(data.get("back")))
     sessions.store(request, response, replace(sessions.load(request), lang=lang))
     return finish(request, response)

@@ -5,6 +5,7 @@ Every page calls the same domain functions as the API: the same decisions, the s
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -139,7 +140,7 @@ async def upload(request: web.Request) -> web.Response:
         raise ValidationFailed([{"field": str(error["loc"][0]) if error["loc"] else "title", "message": error["msg"]}
                                 for error in exc.errors()]) from None
 
-    async def chunks():
+    async def chunks() -> AsyncGenerator[bytes, None]:
         while True:
             with multipart_framing("file"):
                 chunk = await part.read_chunk(64 * 1024)
@@ -182,7 +183,8 @@ def _consent_body(data: dict[str, str], multi: dict[str, list[str]]) -> dict[str
     }
 
 
-async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict, values: dict, status: int = 200):
+async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict[str, str], values: dict[str, Any],
+                         status: int = 200) -> web.Response:
     runtime, who = rt(request), caller(request)
     history = await consents.page(runtime, who, client_id, after=START, limit=200)
     items, _ = await documents.page(runtime, who, client_id, category="consent_form", after=START, limit=200)
@@ -214,7 +216,7 @@ async def grant_consent(request: web.Request) -> web.Response:
         body = ConsentIn.model_validate_json(json.dumps(_consent_body(data, multi)))
         await consents.grant(rt(request), caller(request), client_id, body)
     except ValidationError as exc:
-        errors = {}
+        errors: dict[str, str] = {}
         for error in exc.errors():
             loc = [str(part) for part in error["loc"] if not str(part).isdigit()]
             field = "_".join(loc[:2]) if loc and loc[0] in ("from", "to") else (loc[0] if loc else "")
