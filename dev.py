@@ -2,9 +2,12 @@
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
     python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL, BRYGGA_DEV=1)
-    python3 dev.py test    # install runtime + test deps into .venv (and Chromium for browser tests), run every test
+    python3 dev.py test    # install runtime + test deps into .venv (and Chromium for browser tests), check
+                           # with ruff and mypy, run every test
+    python3 dev.py lint    # only ruff and mypy
 
-Extra arguments go to `python -m service serve` or to pytest. `serve` sets BRYGGA_DEV=1:
+Extra arguments go to `python -m service serve` or to pytest; with extra arguments `test` runs only
+pytest (a chosen test is being worked on). `serve` sets BRYGGA_DEV=1:
 development keys and the development sign-in, which `python -m service serve` alone
 never makes (it stops instead, naming BRYGGA_JWKS or BRYGGA_KEYRING). Dependencies are
 installed only when the pinned requirement files changed since the last install.
@@ -61,6 +64,16 @@ def _ensure_chromium() -> None:
                    check=True, env=env)
 
 
+def _lint() -> int:
+    """ruff, then mypy (configured in pyproject.toml); 0 when both find nothing."""
+    for tool in (["ruff", "check", "."], ["mypy"]):
+        print(f"$ {' '.join(tool)}", flush=True)
+        if subprocess.run([str(PYTHON), "-m", *tool], cwd=ROOT).returncode != 0:
+            print(f"{tool[0]} found problems: fix them before the tests run", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     os.chdir(ROOT)
@@ -68,8 +81,13 @@ def main(argv: list[str]) -> int:
         _ensure_venv("requirements.txt")
         os.environ["BRYGGA_DEV"] = "1"  # a developer's machine: development keys and sign-in
         os.execv(PYTHON, [str(PYTHON), "-m", "service", "serve", *rest])
+    if command == "lint":
+        _ensure_venv("requirements-dev.txt")
+        return _lint()
     if command == "test":
         _ensure_venv("requirements-dev.txt")
+        if not rest and _lint() != 0:
+            return 1
         _ensure_chromium()
         os.execv(PYTHON, [str(PYTHON), "-m", "pytest", *rest])
     print(__doc__)
