@@ -64,6 +64,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
 from .decision import Basis, Decision, Reason, allow, deny
 from .model import ALL_ORGANISATIONS, Principal, Role, Zone
@@ -99,6 +101,25 @@ class LogScope:
 
 
 WHOLE = LogScope(whole=True)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """The audit log's filters (API.md `GET /v1/audit/events`); None means any. The API, the web interface and
+    the command line build one; the store says it in SQL."""
+
+    client_id: UUID | None = None
+    actor: str | None = None
+    unit: str | None = None
+    action: str | None = None
+    decision: str | None = None
+    flagged: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+# The emergency-access review queue's status filter: no verdict yet, a verdict, either.
+REVIEW_STATUSES = ("open", "reviewed", "all")
 
 
 def sees(scope: LogScope, *, actor_zone: Zone | None, record_zones: Iterable[Zone]) -> bool:

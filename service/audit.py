@@ -18,6 +18,7 @@ from policies.decision import Decision
 from policies.model import Principal
 
 from .metrics import child, decisions
+from .store.audit_chain import RECORDING_LOCK
 
 
 class Action(StrEnum):
@@ -57,10 +58,6 @@ class Caller:
     remote_addr: str | None
 
 
-# Every recording transaction holds this lock (shared: recorders never wait on each
-# other) from before its event takes a sequence number until it ends. The sealer reads
-# who holds it to know when every number below a committed one is final (sealer.py).
-RECORDING_LOCK = 7_264_002
 
 _EVENT_CTE = f"""
 WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK})),

@@ -17,7 +17,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crypto.chain import ChainVerifier, Checkpoint, Link, Verdict, micros
-from policies.audit import WHOLE
+from policies.audit import WHOLE, EventFilter
 
 from .domain.audit_log import checkpoint_json, event_json, ndjson, public_key_json
 from .store import audit_chain as chain_store
@@ -38,7 +38,7 @@ async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[
                           "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}))
         for row in await chain_store.checkpoints(conn):
             out.write(ndjson({"checkpoint": checkpoint_json(row)}))
-        async for row in events_store.stream(conn, events_store.EventFilter(), scope=WHOLE, prefetch=5000):
+        async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, prefetch=5000):
             out.write(ndjson(event_json(row)))
             count += 1
     return count

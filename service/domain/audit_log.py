@@ -26,7 +26,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Verdict
-from policies.audit import LogScope, auditor_scope, decide_access_log, decide_audit, decide_verify, extract_scope
+from policies.audit import (
+    EventFilter,
+    LogScope,
+    auditor_scope,
+    decide_access_log,
+    decide_audit,
+    decide_verify,
+    extract_scope,
+)
 from policies.decision import Decision, Reason
 from policies.roles import Permission
 
@@ -107,7 +115,7 @@ async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission
     return auditor_scope(caller.principal)
 
 
-async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *, after: int,
+async def page(rt: Runtime, caller: Caller, filters: EventFilter, *, after: int,
                limit: int) -> tuple[list[dict[str, Any]], int | None]:
     """(the caller's events, next cursor seq or None); raises Forbidden."""
     scope = await _read(rt, caller)
@@ -118,7 +126,7 @@ async def page(rt: Runtime, caller: Caller, filters: events_store.EventFilter, *
     return [event_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
 
 
-async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter) -> AsyncGenerator[bytes, None]:
+async def stream(rt: Runtime, caller: Caller, filters: EventFilter) -> AsyncGenerator[bytes, None]:
     """NDJSON lines of every matching event the caller sees, oldest first, from one snapshot; raises Forbidden
     before the first.
 
@@ -129,7 +137,7 @@ async def stream(rt: Runtime, caller: Caller, filters: events_store.EventFilter)
     return _lines(rt, filters, scope)
 
 
-async def _lines(rt: Runtime, filters: events_store.EventFilter, scope: LogScope) -> AsyncGenerator[bytes, None]:
+async def _lines(rt: Runtime, filters: EventFilter, scope: LogScope) -> AsyncGenerator[bytes, None]:
     async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         batch: list[bytes] = []
         async for row in events_store.stream(conn, filters, scope=scope):

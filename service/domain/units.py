@@ -53,6 +53,12 @@ async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> 
         return [unit_json(row) for row in await units_store.page(conn, after=after, limit=limit)]
 
 
+async def development_sign_in_units(rt: Runtime) -> list[str]:
+    """The first 500 unit ids, for the development sign-in form (BRYGGA_DEV only: its caller checks)."""
+    async with rt.pool.acquire() as conn:
+        return [row["id"] for row in await units_store.page(conn, after="", limit=500)]
+
+
 async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict[str, Any]:
     """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound."""
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))

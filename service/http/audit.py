@@ -7,12 +7,12 @@ from uuid import UUID
 
 from aiohttp import web
 
+from policies.audit import EventFilter
 from policies.roles import Permission
 
 from ..audit import Action
 from ..domain import audit_log
 from ..errors import ValidationFailed
-from ..store.audit_events import EventFilter
 from . import cursor
 from .context import authenticate, runtime
 from .routing import (

@@ -8,11 +8,11 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import Field
 
+from policies.audit import REVIEW_STATUSES as STATUSES
 from policies.roles import Permission
 
 from ..domain import audit_review
 from ..errors import ValidationFailed
-from ..store.audit_review import STATUSES
 from . import cursor
 from .context import authenticate, runtime
 from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body

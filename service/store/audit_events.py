@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from policies.audit import LogScope
+from policies.audit import EventFilter, LogScope
 
 _EVENT_COLUMNS = """
     e.seq, e.at, e.actor_sub, e.actor_name, e.actor_unit, e.actor_organisation, e.actor_domain, e.actor_roles,
@@ -125,38 +124,25 @@ def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
     return ScopeSql(_RECORD_JOINS, seen, withheld, reasons_withheld, params, covers, zones)
 
 
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    """The contract's filters; None means any."""
+def _where(filters: EventFilter, first_param: int, *, withheld: str = "false") -> tuple[str, list[object]]:
+    """The filters as a WHERE clause over `e` and its parameters, numbered from `first_param`.
 
-    client_id: UUID | None = None
-    actor: str | None = None
-    unit: str | None = None
-    action: str | None = None
-    decision: str | None = None
-    flagged: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def where(self, first_param: int, *, withheld: str = "false") -> tuple[str, list[object]]:
-        """A WHERE clause over `e` and its parameters, numbered from `first_param`.
-
-        `withheld`: the scope's expression for events whose client id the reader may not see;
-        they never match a client filter (else the filter would name the client they withhold).
-        """
-        clauses: list[str] = []
-        params: list[object] = []
-        if self.client_id is not None and withheld != "false":
-            clauses.append(f"NOT {withheld}")
-        for column, op, value in (
-            ("e.client_id", "=", self.client_id), ("e.actor_sub", "=", self.actor), ("e.actor_unit", "=", self.unit),
-            ("e.action", "=", self.action), ("e.decision", "=", self.decision), ("e.flagged", "=", self.flagged),
-            ("e.at", ">=", self.since), ("e.at", "<", self.until),
-        ):
-            if value is not None:
-                params.append(value)
-                clauses.append(f"{column} {op} ${first_param + len(params) - 1}")
-        return (" AND ".join(clauses) or "true"), params
+    `withheld`: the scope's expression for events whose client id the reader may not see;
+    they never match a client filter (else the filter would name the client they withhold).
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    if filters.client_id is not None and withheld != "false":
+        clauses.append(f"NOT {withheld}")
+    for column, op, value in (
+        ("e.client_id", "=", filters.client_id), ("e.actor_sub", "=", filters.actor), ("e.actor_unit", "=", filters.unit),
+        ("e.action", "=", filters.action), ("e.decision", "=", filters.decision), ("e.flagged", "=", filters.flagged),
+        ("e.at", ">=", filters.since), ("e.at", "<", filters.until),
+    ):
+        if value is not None:
+            params.append(value)
+            clauses.append(f"{column} {op} ${first_param + len(params) - 1}")
+    return (" AND ".join(clauses) or "true"), params
 
 
 def _select(scope: ScopeSql, where: str, seqs: str | None = None) -> str:
@@ -186,7 +172,7 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     those whose client id and reason codes the reader may not see, `reasons_withheld` those whose reason codes."""
     scoped = scope_sql(scope, 3)
     first = 3 + len(scoped.params)
-    where, params = filters.where(first, withheld=scoped.withheld)
+    where, params = _where(filters, first, withheld=scoped.withheld)
     condition = f"e.seq > $1 AND {where}"
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, condition, "$2") if client else None
@@ -200,7 +186,7 @@ def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope,
     """A cursor over every event in `scope` matching `filters`, oldest first (inside a transaction)."""
     scoped = scope_sql(scope, 1)
     first = 1 + len(scoped.params)
-    where, params = filters.where(first, withheld=scoped.withheld)
+    where, params = _where(filters, first, withheld=scoped.withheld)
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, where) if client else None
     cursor: AsyncIterable[asyncpg.Record] = conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq",

@@ -15,9 +15,6 @@ from policies.audit import LogScope
 
 from .audit_events import NOT_DENIED_ON_RECORD, scope_sql
 
-# Status filters of the queue: a grant is open until it has a verdict.
-STATUSES = ("open", "reviewed", "all")
-
 # The accesses made under a grant: events whose basis names it, the opening itself left out. Every such
 # event names the grant's client and is allowed, so the count walks that client's events in
 # audit_events_client_actor_zone (which holds every allowed event).

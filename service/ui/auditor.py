@@ -7,11 +7,12 @@ from uuid import UUID
 
 from aiohttp import web
 
+from policies.audit import EventFilter
+
 from ..audit import Action
 from ..domain import audit_log, audit_review
 from ..errors import ValidationFailed
 from ..http.cursor import START
-from ..store.audit_events import EventFilter
 from .pages import caller, form, page, redirect, render, rt
 from .staff import SWEDEN, _uuid
 

@@ -21,15 +21,15 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from crypto import DecryptionFailed
 
+from ..domain import ui_sessions
 from ..http.context import runtime
-from ..store import ui_sessions as store_sessions
 
 COOKIE = "brygga_session"
 LANGUAGES = ("sv", "en")
@@ -112,9 +112,7 @@ async def _live(request: web.Request, encoded: object) -> Session | None:
     except ValueError:
         return None
     rt = runtime(request)
-    idle = timedelta(minutes=rt.settings.ui_session_idle_minutes)
-    async with rt.pool.acquire() as conn:
-        row = await store_sessions.touch(conn, id_hash(sid), now=_now(request), idle=idle)
+    row = await ui_sessions.live(rt, id_hash(sid), now=_now(request))
     if row is None:
         return None
     try:
@@ -143,13 +141,10 @@ async def begin(request: web.Request, response: web.StreamResponse, *, token: st
     previous = load(request)
     sid = secrets.token_bytes(32)
     now = _now(request)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        if previous.sid is not None:
-            await store_sessions.end(conn, id_hash(previous.sid), now=now)
-        await store_sessions.insert(conn, id_hash=id_hash(sid), sub=sub, unit=unit,
-                                    token_sealed=rt.sealer.seal(token, **_token_seal(sid)), now=now,
-                                    expires_at=datetime.fromtimestamp(exp, UTC))
-        await store_sessions.purge(conn, now=now, idle=timedelta(minutes=rt.settings.ui_session_idle_minutes))
+    await ui_sessions.begin(rt, id_hash=id_hash(sid), sub=sub, unit=unit,
+                            token_sealed=rt.sealer.seal(token, **_token_seal(sid)), now=now,
+                            expires_at=datetime.fromtimestamp(exp, UTC),
+                            replacing=id_hash(previous.sid) if previous.sid is not None else None)
     session = replace(new(previous.lang), sid=sid, token=token, expires=exp)
     store(request, response, session)
     return session
@@ -159,8 +154,7 @@ async def end(request: web.Request, response: web.StreamResponse) -> None:
     """End this browser's session on the server (sign-out, or its token no longer valid) and send an anonymous cookie."""
     session = load(request)
     if session.sid is not None:
-        async with runtime(request).pool.acquire() as conn:
-            await store_sessions.end(conn, id_hash(session.sid), now=_now(request))
+        await ui_sessions.end(runtime(request), id_hash(session.sid), now=_now(request))
     store(request, response, new(session.lang))
 
 

@@ -15,9 +15,9 @@ from aiohttp import web
 from policies.model import Role
 
 from ..devkeys import mint_dev_token, split_organisations
+from ..domain import units as units_domain
 from ..errors import InvalidRequest, Unauthorized, UnknownUnit
 from ..http.context import caller_of
-from ..store import units as units_store
 from . import session as sessions
 from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
 
@@ -41,8 +41,7 @@ async def begin(request: web.Request, token: str, response: web.StreamResponse) 
 async def sign_in_form(request: web.Request) -> web.Response:
     units = []
     if _development(request):
-        async with rt(request).pool.acquire() as conn:
-            units = [row["id"] for row in await units_store.page(conn, after="", limit=500)]
+        units = await units_domain.development_sign_in_units(rt(request))
     return render(request, "sign_in.html", development=_development(request), units=units, roles=ROLES,
                   expired="expired" in request.query, error=None)
 

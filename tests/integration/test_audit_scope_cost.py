@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from policies.audit import LogScope
+from policies.audit import EventFilter, LogScope
 from service.store import audit_events as events_store
 from tests.integration.test_audit_scope import HEALTH, SOCIAL, world  # noqa: F401 (world: the fixture)
 from tests.plans import Explained, rows_read
@@ -28,10 +28,10 @@ async def _reads(db, client_id: uuid.UUID, scope: LogScope) -> dict[str, tuple[i
     results = {}
     explained = Explained(db)
     for name, call in (
-        ("events", lambda: events_store.page(explained, events_store.EventFilter(client_id=client_id), scope=scope,
+        ("events", lambda: events_store.page(explained, EventFilter(client_id=client_id), scope=scope,
                                              after=0, limit=100)),
         ("events, denials", lambda: events_store.page(
-            explained, events_store.EventFilter(client_id=client_id, decision="deny"), scope=scope, after=0,
+            explained, EventFilter(client_id=client_id, decision="deny"), scope=scope, after=0,
             limit=100)),
         ("extract", lambda: events_store.extract(explained, client_id, scope=scope, after=0, limit=100)),
     ):
@@ -144,10 +144,10 @@ async def test_a_client_filter_pages_through_what_the_scope_shows_of_the_client(
     await _hide(db, world["health"], 5)
     await _hide(db, world["social"], 5)
     unfiltered = [r for r in await _paged(lambda after, limit: events_store.page(
-        db, events_store.EventFilter(), scope=scope, after=after, limit=limit), 1000)]
-    for filters in (events_store.EventFilter(client_id=client_id),
-                    events_store.EventFilter(client_id=client_id, decision="deny"),
-                    events_store.EventFilter(client_id=client_id, action="document.read_content")):
+        db, EventFilter(), scope=scope, after=after, limit=limit), 1000)]
+    for filters in (EventFilter(client_id=client_id),
+                    EventFilter(client_id=client_id, decision="deny"),
+                    EventFilter(client_id=client_id, action="document.read_content")):
         expected = [dict(r) for r in unfiltered if r["client_id"] == client_id and not r["withheld"]
                     and filters.decision in (None, r["decision"]) and filters.action in (None, r["action"])]
         for limit in (1, 3, 100):
