@@ -27,7 +27,7 @@ from urllib.parse import quote
 import asyncpg
 import psutil
 
-from .errors import PoolExhausted
+from .errors import DatabaseUnavailable, PoolExhausted
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -505,19 +505,22 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg has no stubs: 
             return super().acquire(timeout=timeout)
         queue = self._queue  # asyncpg's free connection slots: a slot in it is handed over without waiting
         if queue is not None and queue.qsize():
-            return super().acquire()
+            return _BoundedAcquire(super().acquire(), None)
         return _BoundedAcquire(super().acquire(timeout=self.acquire_timeout), self.acquire_timeout)
 
 
 class _BoundedAcquire:
-    """pool.acquire(timeout=…) that says why it failed: PoolExhausted instead of a bare TimeoutError.
+    """pool.acquire() that says why it failed: PoolExhausted instead of a bare TimeoutError (when bounded by
+    `seconds`), DatabaseUnavailable instead of the OSError of a connection that could not be made (a free
+    slot connects anew after the server went away). So a request's 503 comes from the database's connection
+    only, never from an OSError elsewhere (a file, a socket to someone else).
 
     Usable like asyncpg's own: `async with pool.acquire() as conn` or `conn = await pool.acquire()`.
     """
 
     __slots__ = ("_context", "_seconds")
 
-    def __init__(self, context: asyncpg.pool.PoolAcquireContext, seconds: float) -> None:
+    def __init__(self, context: asyncpg.pool.PoolAcquireContext, seconds: float | None) -> None:
         self._context, self._seconds = context, seconds
 
     @contextlib.contextmanager
@@ -525,8 +528,13 @@ class _BoundedAcquire:
         try:
             yield
         except TimeoutError:
+            if self._seconds is None:
+                raise
             log.warning("no database connection free in time", extra={"seconds": self._seconds})
             raise PoolExhausted(f"no database connection became free within {self._seconds:g} s; retry shortly") from None
+        except OSError as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            raise DatabaseUnavailable("the database is unavailable; retry shortly") from exc
 
     async def __aenter__(self) -> asyncpg.Connection:
         with self._exhausted():

@@ -56,7 +56,12 @@ def new_request_id() -> str:
 # Errors that mean the database is unreachable right now, not that the request was wrong. InternalClientError is
 # what asyncpg raises when the server ended a pooled connection (a FATAL on shutdown) after the pool handed it out
 # but before the socket closed (MagicStack/asyncpg#1069): the connection is dropped on release, a retry gets a new one.
-_DATABASE_DOWN = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+#
+# Only connection errors: an OSError of a connection the pool could not make is already DatabaseUnavailable
+# (database.BoundedPool), and any other OSError or timeout (a file, a socket to someone else) is a 500 to look
+# into, not a "retry shortly". ConnectionError stays: a request has two connections, the client's
+# (_client_gone) and the database's.
+_DATABASE_DOWN = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                   asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.exceptions.AdminShutdownError,
                   asyncpg.exceptions.CrashShutdownError)
 # The access log's status for a request whose client went away before its answer was sent (nginx's 499).
@@ -73,7 +78,7 @@ def _client_gone(request: web.Request, exc: BaseException) -> bool:
     """Whether `exc` is the client's connection failing, not the database's.
 
     A write to a client that went away raises a ConnectionError (aiohttp: ClientConnectionResetError on a
-    closed transport, ConnectionError("Connection lost") from a write waiting to drain), an OSError and so in
+    closed transport, ConnectionError("Connection lost") from a write waiting to drain), which is in
     _DATABASE_DOWN. It is the client's when this request's own transport is gone or closing; a failing
     database socket leaves the client's transport open, so that stays "database unavailable".
     """

@@ -11,10 +11,12 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.database import EmbeddedPostgres
 from service.http.context import RUNTIME
 from service.http.middleware import IN_FLIGHT, request_context
 from service.logs import JsonFormatter
@@ -250,3 +252,39 @@ async def test_logs_are_json_with_request_id_and_no_personal_data(client, api, c
     for line in lines:
         for secret in ("121212", "1212-121", "Tolvan"):
             assert secret not in line, line
+
+
+async def test_only_connection_errors_are_service_unavailable():
+    """503 `service_unavailable` says "retry shortly": it is for the database's connection only. A file that
+    cannot be read, or a timeout of something else, is a 500 to look into (it was 503 for any OSError)."""
+    async def failing(request: web.Request) -> web.Response:
+        raise {"file": PermissionError(13, "Permission denied", "/srv/brygga/x"), "timeout": TimeoutError(),
+               "connection": ConnectionRefusedError(111, "Connection refused")}[request.match_info["kind"]]
+
+    app = web.Application(middlewares=[request_context])
+    app.router.add_get("/fail/{kind}", failing)
+    async with TestClient(TestServer(app)) as client:
+        answers = {}
+        for kind in ("file", "timeout", "connection"):
+            response = await client.get(f"/fail/{kind}")
+            answers[kind] = (response.status, (await response.json())["code"])
+    assert answers == {"file": (500, "internal_error"), "timeout": (500, "internal_error"),
+                       "connection": (503, "service_unavailable")}
+
+
+async def test_a_pool_that_cannot_connect_says_the_database_is_unavailable(tmp_path):
+    """A free slot whose connection must be made anew (the server went away) fails as DatabaseUnavailable."""
+    from service.database import create_pool
+    from service.errors import DatabaseUnavailable
+
+    server = EmbeddedPostgres(tmp_path / "pg")
+    dsn = server.start()
+    pool = await create_pool(dsn, min_size=1, max_size=2, role=None, acquire_timeout=5)
+    try:
+        server.stop()
+        await pool.expire_connections()
+        with pytest.raises(DatabaseUnavailable):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+    finally:
+        pool.terminate()
