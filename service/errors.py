@@ -1,7 +1,8 @@
 """One exception hierarchy, each class with its HTTP status and stable `code`.
 
-Storage and domain code raise these; one middleware (service/http/middleware.py)
-turns them into RFC 9457 problem+json. Messages never carry personal data.
+Every error the service answers is a class here, and its code is assigned here, not where it is
+raised. Storage and domain code raise these; one middleware (service/http/middleware.py) turns them
+into RFC 9457 problem+json. Messages never carry personal data.
 """
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ class InvalidJson(BryggaError):
     status, code, title = 400, "invalid_json", "Malformed JSON"
 
 
+class EmptyFile(BryggaError):
+    """The file part has no bytes."""
+
+    status, code, title = 400, "empty_file", "Empty file"
+
+
 class ValidationFailed(BryggaError):
     """Well-formed JSON with wrong types or values; `errors` lists them per field."""
 
@@ -43,6 +50,18 @@ class ValidationFailed(BryggaError):
 
     def __init__(self, errors: list[dict[str, str]], detail: str | None = None, *, code: str | None = None) -> None:
         super().__init__(detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors), code=code, errors=errors)
+
+
+class PersonalNumberRefused(ValidationFailed):
+    """Not a valid personnummer or samordningsnummer."""
+
+    code = "invalid_personal_number"
+
+
+class EmergencyDomainNotPermitted(ValidationFailed):
+    """Emergency access asked for a domain the policy does not let it open."""
+
+    code = "emergency_not_permitted"
 
 
 class Unauthorized(BryggaError):
@@ -61,6 +80,48 @@ class Forbidden(BryggaError):
     """The caller's roles do not allow this endpoint."""
 
     status, code, title = 403, "forbidden_role", "Forbidden for this role"
+
+
+class NoOrganisation(Forbidden):
+    """An auditor's or analyst's token names no organisation audited (claim `organisations`)."""
+
+    code = "no_organisation"
+
+
+class OwnEmergency(Forbidden):
+    """No one reviews the emergency access they opened themself."""
+
+    code = "own_emergency"
+
+
+class NotOwningUnit(Forbidden):
+    """The caller's unit sees the document but does not own it (shredding, blocking)."""
+
+    code = "not_owning_unit"
+
+
+class NotHoldingZone(Forbidden):
+    """Only a unit of the zone that holds the records confirms a consent to share them."""
+
+    code = "not_holding_zone"
+
+
+class EmergencyNotPermitted(Forbidden):
+    """Units of the caller's domain may not open emergency access (BRYGGA_EMERGENCY_DOMAINS)."""
+
+    code = "emergency_not_permitted"
+
+
+class WholeLogOnly(Forbidden):
+    """Verifying a held checkpoint is for the auditor of the whole log."""
+
+    code = "whole_log_only"
+
+
+class CsrfRefused(Forbidden):
+    """A web form without the session's CSRF token."""
+
+    code, title = "csrf", "Form refused"
 
 
 class NotFound(BryggaError):
@@ -93,6 +154,30 @@ class Conflict(BryggaError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class AlreadyReviewed(Conflict):
+    """The emergency access has its verdict already; verdicts are final."""
+
+    code = "already_reviewed"
+
+
+class ConsentRevoked(Conflict):
+    """The consent was revoked: it cannot be confirmed."""
+
+    code = "consent_revoked"
+
+
+class ConsentExpired(Conflict):
+    """The consent has expired: it cannot be confirmed."""
+
+    code = "consent_expired"
+
+
+class IdempotencyConflict(Conflict):
+    """The Idempotency-Key was used before for other content."""
+
+    code, title = "idempotency_conflict", "Idempotency key reused with other content"
+
+
 class TooLarge(BryggaError):
     """The body is over the limit."""
 
@@ -105,6 +190,12 @@ class UnsupportedMediaType(BryggaError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
+class ContentTypeMismatch(UnsupportedMediaType):
+    """The declared content type is not what the bytes are."""
+
+    code, title = "content_type_mismatch", "Declared content type does not match the content"
+
+
 class IntegrityError(BryggaError):
     """Stored ciphertext failed authentication: tampered or corrupt; nothing of it is returned."""
 
@@ -115,6 +206,12 @@ class ServiceUnavailable(BryggaError):
     """A dependency (the database) is down; retry later."""
 
     status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class NotReady(ServiceUnavailable):
+    """A readiness check failed; `checks` names which."""
+
+    code, title = "not_ready", "Not ready"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

@@ -9,7 +9,7 @@ from policies.decision import Decision, Reason
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import BryggaError, Forbidden, Gone, NotFound
+from ..errors import BryggaError, Forbidden, Gone, NoOrganisation, NotFound, NotOwningUnit, OwnEmergency
 from ..runtime import Runtime
 from ..store import audit_review as review_store
 
@@ -31,12 +31,11 @@ def raise_if_denied(decision: Decision, answers: Answers | None = None) -> None:
     if Reason.FORBIDDEN_ROLE in decision.reason_codes:
         raise Forbidden("your roles do not allow this")
     if Reason.NO_ORGANISATION in decision.reason_codes:
-        raise Forbidden("an auditor's token must name the organisations audited (claim organisations)",
-                        code="no_organisation")
+        raise NoOrganisation("an auditor's token must name the organisations audited (claim organisations)")
     if Reason.OWN_EMERGENCY in decision.reason_codes:
-        raise Forbidden("no one reviews their own emergency access", code="own_emergency")
+        raise OwnEmergency("no one reviews their own emergency access")
     if Reason.NOT_OWNING_UNIT in decision.reason_codes:
-        raise Forbidden("only the owning unit may do this", code="not_owning_unit")
+        raise NotOwningUnit("only the owning unit may do this")
     if Reason.SHREDDED in decision.reason_codes:
         raise Gone("the document was shredded; its content no longer exists")
     raise NotFound()

@@ -40,7 +40,7 @@ from policies.roles import Permission
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import Forbidden
+from ..errors import WholeLogOnly
 from ..runtime import Runtime
 from ..store import audit_chain as chain_store
 from ..store import audit_events as events_store
@@ -100,8 +100,8 @@ def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str | dict[
                     "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")}}
 
 
-_WHOLE_LOG_ONLY = {Reason.WHOLE_LOG_ONLY: lambda: Forbidden(
-    "verifying a held checkpoint is for the auditor of the whole log (organisations [\"*\"])", code="whole_log_only")}
+_WHOLE_LOG_ONLY = {Reason.WHOLE_LOG_ONLY: lambda: WholeLogOnly(
+    "verifying a held checkpoint is for the auditor of the whole log (organisations [\"*\"])")}
 
 
 async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ, *,

@@ -21,7 +21,7 @@ from policies.roles import Permission
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import Conflict, ValidationFailed
+from ..errors import AlreadyReviewed, ValidationFailed
 from ..runtime import Runtime
 from ..store import audit_review as review_store
 from .access import raise_if_denied
@@ -86,7 +86,7 @@ async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, c
         await audit.record(conn, Action.EMERGENCY_REVIEW, caller=caller, decision=decision,
                            client_id=grant["client_id"] if grant else None)
     if Reason.ALREADY_REVIEWED in decision.reason_codes:
-        raise Conflict("this emergency access already has a verdict; verdicts are final", code="already_reviewed")
+        raise AlreadyReviewed("this emergency access already has a verdict; verdicts are final")
     raise_if_denied(decision)
     return {"grant_id": grant_id, **review_json(rt, row, grant_id=grant_id)}
 

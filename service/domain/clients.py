@@ -10,7 +10,7 @@ from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import NotFound, ValidationFailed
+from ..errors import NotFound, PersonalNumberRefused
 from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import facts as facts_store
@@ -28,9 +28,8 @@ def _blind_index(rt: Runtime, personal_number: str) -> tuple[PersonalNumber, byt
         parsed = parse_personal_number(personal_number, today=rt.today())
     except InvalidPersonalNumber as exc:
         # The message names the problem, never the number.
-        raise ValidationFailed(
+        raise PersonalNumberRefused(
             [{"field": "personal_number", "message": str(exc)}], "not a valid personnummer or samordningsnummer",
-            code="invalid_personal_number",
         ) from None
     return parsed, rt.sealer.blind_index(parsed.canonical, kind="personal_number")
 

@@ -23,7 +23,14 @@ from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import Conflict, Forbidden, ValidationFailed
+from ..errors import (
+    ConsentExpired,
+    ConsentRevoked,
+    EmergencyDomainNotPermitted,
+    EmergencyNotPermitted,
+    NotHoldingZone,
+    ValidationFailed,
+)
 from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import consents as consents_store
@@ -208,10 +215,9 @@ async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict[str, An
     zones, no relation), Conflict (consent_revoked, consent_expired).
     """
     answers = {
-        Reason.NOT_HOLDING_ZONE: lambda: Forbidden("only a unit of the zone holding the records confirms a consent",
-                                                   code="not_holding_zone"),
-        Reason.CONSENT_REVOKED: lambda: Conflict("the consent was revoked; it cannot be confirmed", code="consent_revoked"),
-        Reason.CONSENT_EXPIRED: lambda: Conflict("the consent has expired; it cannot be confirmed", code="consent_expired"),
+        Reason.NOT_HOLDING_ZONE: lambda: NotHoldingZone("only a unit of the zone holding the records confirms a consent"),
+        Reason.CONSENT_REVOKED: lambda: ConsentRevoked("the consent was revoked; it cannot be confirmed"),
+        Reason.CONSENT_EXPIRED: lambda: ConsentExpired("the consent has expired; it cannot be confirmed"),
     }
     principal = caller.principal
     async with rt.pool.acquire() as conn, conn.transaction():
@@ -239,10 +245,10 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
     principal = caller.principal
     permitted = ", ".join(rt.settings.emergency_domains) or "nothing"
     answers = {
-        Reason.EMERGENCY_NOT_PERMITTED: lambda: Forbidden(
-            f"units of your domain may not open emergency access (permitted: {permitted})", code="emergency_not_permitted"),
-        Reason.EMERGENCY_DOMAIN_NOT_PERMITTED: lambda: ValidationFailed(
-            [{"field": "domain", "message": f"emergency access may open only {permitted}"}], code="emergency_not_permitted"),
+        Reason.EMERGENCY_NOT_PERMITTED: lambda: EmergencyNotPermitted(
+            f"units of your domain may not open emergency access (permitted: {permitted})"),
+        Reason.EMERGENCY_DOMAIN_NOT_PERMITTED: lambda: EmergencyDomainNotPermitted(
+            [{"field": "domain", "message": f"emergency access may open only {permitted}"}]),
     }
     grant_id = uuid4()
     async with rt.pool.acquire() as conn, conn.transaction():

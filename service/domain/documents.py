@@ -30,7 +30,15 @@ from policies.roles import Permission, role_gate
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import BryggaError, PoolExhausted, RequestTimeout, TooLarge, UnsupportedMediaType
+from ..errors import (
+    ContentTypeMismatch,
+    EmptyFile,
+    IdempotencyConflict,
+    PoolExhausted,
+    RequestTimeout,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
@@ -41,24 +49,6 @@ from .units import unit_zone
 log = logging.getLogger("brygga.documents")
 _RECORD = "document"
 _WRITE_BATCH = 4  # segments per round trip while uploading
-
-
-class EmptyFile(BryggaError):
-    """The file part has no bytes."""
-
-    status, code, title = 400, "empty_file", "Empty file"
-
-
-class ContentTypeMismatch(BryggaError):
-    """The declared content type is not what the bytes are."""
-
-    status, code, title = 415, "content_type_mismatch", "Declared content type does not match the content"
-
-
-class IdempotencyConflict(BryggaError):
-    """The Idempotency-Key was used before for other content."""
-
-    status, code, title = 409, "idempotency_conflict", "Idempotency key reused with other content"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +102,7 @@ def _check_type(head: bytes, declared: str | None) -> str:
         raise EmptyFile("the file is empty")
     sniffed = sniff(head)
     if sniffed not in ALLOWED_TYPES:
-        raise UnsupportedMediaType(f"content of type {sniffed} is not accepted", code="unsupported_media_type")
+        raise UnsupportedMediaType(f"content of type {sniffed} is not accepted")
     if base_type(declared) != sniffed:
         raise ContentTypeMismatch(f"declared {base_type(declared) or 'nothing'}, but the content is {sniffed}")
     return sniffed

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from crypto import KeyRingError
 
 from ..database import pending_migrations
-from ..errors import BryggaError, NotFound
+from ..errors import NotFound, NotReady
 from ..openapi import OPENAPI
 from .context import runtime
 from .middleware import IN_FLIGHT
@@ -18,12 +18,6 @@ from .routing import Routes, json_response
 from .schemas import Health, Ready
 
 routes = Routes("service")
-
-
-class NotReady(BryggaError):
-    """A readiness check failed; `checks` names which."""
-
-    status, code, title = 503, "not_ready", "Not ready"
 
 
 @routes.get("/healthz", summary="Liveness: 200 while the process runs", responses={200: Health})

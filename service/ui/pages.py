@@ -11,7 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..audit import Caller
-from ..errors import BryggaError, Forbidden, Unauthorized, UnknownUnit
+from ..errors import BryggaError, CsrfRefused, Forbidden, Unauthorized, UnknownUnit
 from ..http.context import caller_of, runtime
 from ..runtime import Runtime
 from . import session as sessions
@@ -32,11 +32,6 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 R = TypeVar("R", bound=web.StreamResponse)
 CALLER = web.RequestKey("ui_caller", Caller)
-
-
-class CsrfRefused(BryggaError):
-    status = 403
-    code = "csrf"
 
 
 def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:

@@ -15,13 +15,13 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from ..domain import clients, consents, documents, relations
-from ..errors import BryggaError, NotFound, ValidationFailed
+from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
 from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
 from . import session as sessions
-from .pages import CsrfRefused, caller, form, page, redirect, render, rt
+from .pages import caller, form, page, redirect, render, rt
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 # The consent rules' codes (policies/consents.py) in the staff's words; i18n.EN has them in English.
