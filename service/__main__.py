@@ -52,8 +52,8 @@ async def _run(app: web.Application, settings: Settings) -> None:
     from .http.middleware import IN_FLIGHT
 
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-    await runner.setup()  # opens the resources: a failure here is a start-up error
     try:
+        await runner.setup()  # opens the resources: a failure here is a start-up error, after the cleanup below
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         stop = asyncio.Event()

@@ -119,42 +119,75 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.on_response_prepare.append(add_request_id)
     app.on_response_prepare.append(common_headers)
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        keys, verifier = open_keys(settings)
-        dsn, embedded = await open_database(settings)
-        try:
-            pool = await create_pool(dsn, max_size=settings.db_pool_size, acquire_timeout=settings.db_acquire_timeout)
-        except BaseException:
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
-            raise
-        sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
-                             interval=settings.audit_seal_interval)
-        app[RUNTIME] = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, clock=clock,
-                               audit_sealer=sealer)
-        sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
-        watching = None
-        if embedded is not None:
-            in_flight = app[IN_FLIGHT]
-            watch = keep_running(embedded.restart_if_dead, active=lambda: not in_flight.draining)
-            watching = asyncio.create_task(watch, name="embedded-database")
-        log.info("brygga ready", extra={"embedded_database": embedded is not None})
+    # One cleanup context per resource, opened in this order and closed in the reverse: a resource that
+    # fails to open leaves only those before it to close, each closed once.
+    app.cleanup_ctx.extend([_keys(settings), _database(settings), _pool(settings), _runtime(settings, clock)])
+    return app
+
+
+_KEYS = web.AppKey("keys", tuple)
+_DSN = web.AppKey("dsn", str)
+_POOL = web.AppKey("pool", asyncpg.Pool)
+
+
+def _keys(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The key ring and the token verifier, first: a broken key file stops start-up before anything runs."""
+    async def keys(app: web.Application) -> AsyncIterator[None]:
+        app[_KEYS] = open_keys(settings)
+        yield
+    return keys
+
+
+def _database(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The database server (the embedded one started, migrated, and kept running while serving), its DSN."""
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        app[_DSN], embedded = await open_database(settings)
+        if embedded is None:
+            yield
+            return
+        in_flight = app[IN_FLIGHT]
+        watch = keep_running(embedded.restart_if_dead, active=lambda: not in_flight.draining)
+        watching = asyncio.create_task(watch, name="embedded-database")
         try:
             yield
         finally:
-            if watching is not None:  # first: the stop below must not be undone
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):  # nothing of it may stop the cleanup
-                    await watching
+            watching.cancel()  # first: the stop below must not be undone
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # nothing of it may stop the cleanup
+                await watching
+            await asyncio.to_thread(embedded.stop)
+            log.info("embedded database stopped")
+    return database
+
+
+def _pool(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The connection pool, acting as the application role."""
+    async def pool(app: web.Application) -> AsyncIterator[None]:
+        app[_POOL] = await create_pool(app[_DSN], max_size=settings.db_pool_size,
+                                       acquire_timeout=settings.db_acquire_timeout)
+        try:
+            yield
+        finally:
+            await app[_POOL].close()
+    return pool
+
+
+def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The runtime the handlers use, and the audit chain's sealer running beside them."""
+    async def runtime(app: web.Application) -> AsyncIterator[None]:
+        keys, verifier = app[_KEYS]
+        dsn = app[_DSN]
+        sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
+                             interval=settings.audit_seal_interval)
+        app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
+                               audit_sealer=sealer)
+        sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
+        log.info("brygga ready", extra={"embedded_database": not settings.database_url})
+        try:
+            yield
+        finally:
             if sealing is not None:
                 sealing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sealing
             await sealer.close()
-            await pool.close()
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
-                log.info("embedded database stopped")
-
-    app.cleanup_ctx.append(resources)
-    return app
+    return runtime

@@ -1,6 +1,7 @@
 """The command line as a newcomer uses it: serve on the embedded database, mint a token, call the API, stop."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import stat
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import jwt
 import psutil
+import pytest
 
 from tests.processes import free_port as _free_port
 from tests.processes import gone as _gone
@@ -116,3 +118,23 @@ def test_a_world_readable_key_ring_stops_start_up(tmp_path):
     ring.chmod(0o644)
     result = _cli("serve", env={**env, "BRYGGA_PORT": str(_free_port())})
     assert result.returncode == 1 and "must be 0600" in result.stderr
+
+
+
+async def test_a_start_that_fails_after_the_database_stops_the_embedded_server(tmp_path, settings, monkeypatch):
+    """One cleanup context per resource: when the pool cannot be made after the embedded server started (a
+    failure injected where asyncpg would raise), serving stops with that error and the server is stopped again."""
+    from service import app as app_module
+    from service.__main__ import _run
+    from service.database import DatabaseError
+
+    async def refused(*args, **kwargs):
+        raise DatabaseError("cannot act as the application role (injected)")
+
+    monkeypatch.setattr(app_module, "create_pool", refused)
+    embedded_settings = dataclasses.replace(settings, database_url=None, data_dir=tmp_path / "data")
+    with pytest.raises(DatabaseError, match="injected"):
+        await _run(app_module.create_app(embedded_settings), embedded_settings)
+    pid_file = tmp_path / "data" / "postgres" / "postmaster.pid"
+    assert (tmp_path / "data" / "postgres").is_dir(), "the embedded server was started"
+    assert not pid_file.exists(), "the embedded server was left running"
