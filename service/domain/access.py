@@ -1,19 +1,115 @@
-"""Turning a denied Decision into the error the contract prescribes."""
+"""The one road to client data: load the facts, decide, act, record the audit event, answer a refusal.
+
+Every API handler, web page and command that touches client data goes through `access()`:
+
+    async with client_access(rt, caller, Permission.RELATION_OPEN, Action.RELATION_OPEN, client_id) as act:
+        row = await relations_store.open_or_get(act.conn, ...)
+
+`access()` takes any `Judge` (a document's, a consent's, the audit log's decision); `client_access()`
+is the client-level one.
+
+It opens a transaction, has the decision made from facts loaded in it (a `Judge`), and runs the body only
+when the decision allows, in that transaction. The audit event is recorded in the same transaction,
+allowed or denied, after the body (which may still turn the access into a refusal, `act.deny`, or name
+what it made, `act.consent_id`); then the transaction commits, and a refusal raises the error the contract
+prescribes (`raise_if_denied`). The body never runs for a refusal, and nothing is committed without its
+event. The download path keeps its own two round trips (documents.open_content).
+"""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import NoReturn
 from uuid import UUID
 
-from policies.decision import Decision, Reason
+import asyncpg
+
+from policies.decide import Facts, Request, decide
+from policies.decision import Decision, Reason, deny
+from policies.roles import Permission
 
 from .. import audit
 from ..audit import Action, Caller
 from ..errors import BryggaError, Forbidden, Gone, NoOrganisation, NotFound, NotOwningUnit, OwnEmergency
 from ..runtime import Runtime
 from ..store import audit_review as review_store
+from ..store import facts as facts_store
 
 Answers = Mapping[Reason, Callable[[], BryggaError]]
+
+
+@dataclass(slots=True)
+class Judged:
+    """A decision and the facts it was made from (None where the decision needs none)."""
+
+    decision: Decision
+    facts: Facts | None = None
+
+
+# Loads the facts in the access's transaction and decides.
+Judge = Callable[[asyncpg.Connection], Awaitable[Judged]]
+
+
+def client_decision(rt: Runtime, caller: Caller, permission: Permission, client_id: UUID,
+                    purpose: str | None = None) -> Judge:
+    """The client-level decision (policies.decide) on the facts about the client, loaded in the access."""
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        request = Request(caller.principal, permission) if purpose is None else \
+            Request(caller.principal, permission, purpose)
+        return Judged(decide(request, facts, rt.policy), facts)
+    return judge
+
+
+@dataclass(slots=True)
+class Access:
+    """An allowed access in progress: its transaction, its decision and facts, what its audit event names."""
+
+    conn: asyncpg.Connection
+    decision: Decision
+    facts: Facts | None
+    client_id: UUID | None = None
+    document_id: UUID | None = None
+    consent_id: UUID | None = None
+    purpose: str | None = None
+
+    @property
+    def now_facts(self) -> Facts:
+        """The facts, for a body that needs them (a client-level decision always has them)."""
+        if self.facts is None:
+            raise RuntimeError("this access was decided without facts")
+        return self.facts
+
+    def deny(self, reason: Reason) -> None:
+        """Turn the access into a refusal found while acting (the row was gone, a verdict came first): its
+        event says so, and the error is raised once the transaction (with anything the body wrote) is over."""
+        self.decision = deny(reason)
+
+
+@asynccontextmanager
+async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, client_id: UUID | None = None,
+                 document_id: UUID | None = None, consent_id: UUID | None = None, purpose: str | None = None,
+                 answers: Answers | None = None) -> AsyncIterator[Access]:
+    """Decide, run the body when allowed, record the event, commit, answer a refusal (module docstring).
+
+    An exception in the body rolls everything back, the event with it: a failed action is no access.
+    """
+    async with rt.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            judged = await judge(conn)
+            act = Access(conn, judged.decision, judged.facts, client_id, document_id, consent_id, purpose)
+            if act.decision:
+                yield act
+            await audit.record(conn, action, caller=caller, decision=act.decision, client_id=act.client_id,
+                               document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+    raise_if_denied(act.decision, answers)
 
 
 def raise_if_denied(decision: Decision, answers: Answers | None = None) -> None:
@@ -58,3 +154,10 @@ async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action
                                document_id=document_id, consent_id=consent_id)
     raise_if_denied(decision)
     raise AssertionError("refuse() takes a denial")  # pragma: no cover - an allowed decision is a caller's bug
+
+
+def client_access(rt: Runtime, caller: Caller, permission: Permission, action: Action, client_id: UUID, *,
+                  purpose: str | None = None, answers: Answers | None = None) -> AbstractAsyncContextManager[Access]:
+    """access() under the client-level decision for `permission` on the client: the common road."""
+    return access(rt, caller, action, client_decision(rt, caller, permission, client_id, purpose), client_id=client_id,
+                  purpose=purpose, answers=answers)
