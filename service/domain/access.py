@@ -33,7 +33,6 @@ from .. import audit
 from ..audit import Action, Caller
 from ..errors import BryggaError, Forbidden, Gone, NoOrganisation, NotFound, NotOwningUnit, OwnEmergency
 from ..runtime import Runtime
-from ..store import audit_review as review_store
 from ..store import facts as facts_store
 
 Answers = Mapping[Reason, Callable[[], BryggaError]]
@@ -139,17 +138,16 @@ def raise_if_denied(decision: Decision, answers: Answers | None = None) -> None:
 
 async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action | None, *,
                  client_id: UUID | None = None, document_id: UUID | None = None,
-                 consent_id: UUID | None = None, grant_id: UUID | None = None) -> NoReturn:
+                 consent_id: UUID | None = None) -> NoReturn:
     """Record a refusal made before anything was read (the role gate) under `action`, then raise its error.
 
-    The event names the ids of the request's path, and an emergency grant's client (as a verdict's event does).
+    The event names the ids of the request's path as they were sent, nothing looked up: the caller reached
+    no record, and the event must not tell its zone's auditors what a record is (an emergency grant's client
+    would tell them that the other zone opened emergency access on that client).
     No action: the call has no audited action (units), and the refusal is only answered.
     """
     if action is not None:
         async with rt.pool.acquire() as conn, conn.transaction():
-            if grant_id is not None and client_id is None:
-                grant = await review_store.grant(conn, grant_id)
-                client_id = grant["client_id"] if grant is not None else None
             await audit.record(conn, action, caller=caller, decision=decision, client_id=client_id,
                                document_id=document_id, consent_id=consent_id)
     raise_if_denied(decision)

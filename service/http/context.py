@@ -69,7 +69,7 @@ def attempted_actions(endpoints: Iterable[Endpoint]) -> dict[Handler, Gate]:
 
 
 # Path parameters an audit event names, where the route has them and they are well formed.
-_PATH_IDS = ("client_id", "document_id", "consent_id", "grant_id")
+_PATH_IDS = ("client_id", "document_id", "consent_id")
 
 
 def _path_ids(request: web.Request) -> dict[str, UUID]:
@@ -102,6 +102,8 @@ async def authenticate(request: web.Request, *, unit_checked_later: bool = False
     if gate is not None and gate.permission is not None:
         decision = role_gate(caller.principal.roles, gate.permission)
         if not decision:
+            if unit_checked_later:  # authentication comes first: an inactive unit's token is refused as such
+                caller = await caller_of(request, bearer_token(request.headers.get("Authorization")), action=action)
             await refuse(runtime(request), caller, decision,
                          action if action is not Action.AUTH_UNKNOWN_UNIT else None, **_path_ids(request))
     return caller

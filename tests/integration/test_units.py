@@ -104,3 +104,19 @@ async def test_the_role_gate_comes_before_the_body(client, api, tokens, db):
            ("consent.grant", "deny", ["forbidden_role"], person)
     malformed = await client.post("/v1/clients/not-a-uuid/consents", headers=auditor, json={})
     assert (malformed.status, (await malformed.json())["code"]) == (403, "forbidden_role")  # before path ids too
+
+
+async def test_a_deactivated_units_token_is_refused_as_such_before_its_roles(client, api, tokens, db):
+    """Authentication comes before the role gate on every route, the download's too (whose unit is otherwise
+    checked by its own facts query): a deactivated unit's token is 401 `unknown_unit`, audited `unit_inactive`."""
+    await api.unit("malmo-tmp")
+    system = tokens.auth(sub="journal-system", roles=["system"], unit="malmo-tmp")
+    admin = tokens.auth(sub="admin-1", roles=["admin"])
+    assert (await client.patch("/v1/units/malmo-tmp", headers=admin, json={"active": False})).status == 200
+    document = uuid.uuid4()
+    for path in (f"/v1/documents/{document}/content", f"/v1/documents/{document}"):
+        response = await client.get(path, headers=system)
+        assert (response.status, (await response.json())["code"]) == (401, "unknown_unit"), path
+    reasons = [r["reason_codes"] for r in await db.fetch(
+        "SELECT reason_codes FROM audit_events WHERE actor_sub = 'journal-system' ORDER BY seq")]
+    assert reasons == [["unit_inactive"], ["unit_inactive"]]
