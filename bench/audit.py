@@ -57,8 +57,9 @@ from policies.decision import Basis, allow  # noqa: E402
 from policies.model import Principal, Role, Zone  # noqa: E402
 from service import audit  # noqa: E402
 from service.audit import Action, Caller  # noqa: E402
-from service.database import EmbeddedPostgres, connect_options, migrate, with_database  # noqa: E402
+from service.database import connect_options, migrate, with_database  # noqa: E402
 from service.domain.audit_log import verify_chain  # noqa: E402
+from service.embedded import EmbeddedPostgres  # noqa: E402
 from service.sealer import SEALER_LOCK, AuditSealer  # noqa: E402
 from service.store import audit_chain as chain_store  # noqa: E402
 

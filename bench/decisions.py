@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from policies.decide import DocumentFacts, Facts, Request, decide
 from policies.model import Consent, Principal, Role, Zone
 from policies.roles import Permission
-from service.database import EmbeddedPostgres, migrate, with_database
+from service.database import migrate, with_database
+from service.embedded import EmbeddedPostgres
 from service.store import facts as facts_store
 
 ZONES = [Zone(org, domain) for org in ("malmo-stad", "region-skane", "alingsas-kommun", "vgr") for domain in ("social", "health")]

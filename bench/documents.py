@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 from bench.harness import ROOT, UNIT, free_port, identity, server_env, spawn, stop  # noqa: E402
-from service.database import EmbeddedPostgres, migrate, with_database  # noqa: E402
+from service.database import migrate, with_database  # noqa: E402
+from service.embedded import EmbeddedPostgres  # noqa: E402
 
 MiB = 1024 * 1024
 # N per size: enough that even the baseline's (fast) download phase takes over a second.

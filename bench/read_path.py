@@ -225,7 +225,7 @@ def main() -> int:
     args = parser.parse_args()
     seconds, rounds = (5.0, 3) if args.quick else (args.seconds, args.rounds)
 
-    from service.database import EmbeddedPostgres
+    from service.embedded import EmbeddedPostgres
 
     tmp = Path(tempfile.mkdtemp(prefix="brygga-bench-"))
     postgres = EmbeddedPostgres(tmp / "postgres")

@@ -77,7 +77,7 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 0
 
-    from service.database import EmbeddedPostgres
+    from service.embedded import EmbeddedPostgres
 
     tmp = Path(tempfile.mkdtemp(prefix="brygga-instr-"))
     postgres = EmbeddedPostgres(tmp / "postgres")

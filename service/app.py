@@ -21,16 +21,15 @@ from .auth import TokenVerifier, load_jwks
 from .database import (
     APP_ROLE,
     DATABASE_NAME,
-    EmbeddedPostgres,
     connect_options,
     create_pool,
     ensure_database,
-    keep_running,
     migrate,
     with_database,
     with_user,
 )
 from .devkeys import ensure_dev_keys
+from .embedded import EmbeddedPostgres, keep_running
 from .http import audit, audit_review, clients, consents, documents, protocol, system, units
 from .http.context import ATTEMPTED, RUNTIME, attempted_actions
 from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers, request_context

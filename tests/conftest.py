@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from crypto import FileKeyProvider
 from service.app import create_app
-from service.database import EmbeddedPostgres, migrate, with_database
+from service.database import migrate, with_database
+from service.embedded import EmbeddedPostgres
 from service.settings import Settings
 
 ISSUER = "https://idp.test.brygga"

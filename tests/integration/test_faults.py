@@ -27,7 +27,8 @@ import asyncpg
 import psutil
 import pytest
 
-from service.database import EmbeddedPostgres, ensure_database, with_database
+from service.database import ensure_database, with_database
+from service.embedded import EmbeddedPostgres
 from tests.processes import free_port as _free_port
 from tests.processes import gone as _gone
 from tests.processes import run_cli as _cli

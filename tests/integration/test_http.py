@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
-from service.database import EmbeddedPostgres
+from service.embedded import EmbeddedPostgres
 from service.http.context import RUNTIME
 from service.http.middleware import IN_FLIGHT, request_context
 from service.logs import JsonFormatter

@@ -14,7 +14,7 @@ import threading
 import asyncpg
 import pytest
 
-from service.database import _in_daemon_thread, keep_running
+from service.embedded import _in_daemon_thread, keep_running
 from service.http.middleware import out_of_resources
 
 
@@ -103,7 +103,7 @@ async def test_a_restart_that_never_returns_holds_up_neither_the_caller_nor_the_
 
 
 def test_a_shutdown_waits_for_a_stuck_restart_only_so_long(tmp_path, caplog):
-    from service.database import EmbeddedPostgres
+    from service.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(tmp_path / "postgres")
     server.RESTART_WAIT = 0.2
