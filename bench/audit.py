@@ -8,7 +8,7 @@ as the application role (service.database.connect_options), bulk loading as the 
 1. Sealing under load (database `audit_load`): 3 client processes × 4 asyncpg connections
    each run `BEGIN; audit.record(client.read by a staff member, allow own_zone); COMMIT`
    as fast as they can for 10 s (3 s with --quick). Rounds alternate: without a sealer
-   (the baseline) and with AuditSealer.run() (interval 0.2 s) in this process, 3 rounds each.
+   (the baseline) and with AuditChainSealer.run() (interval 0.2 s) in this process, 3 rounds each.
    Per round: events recorded/s, events sealed/s in the load's window (a lag's worth of events
    less than recorded: the window's first ones are sealed a lag later), the sealer's CPU (this
    process + its PostgreSQL backend, % of one core), sealing lag (audit_chain.sealed_at -
@@ -18,7 +18,7 @@ as the application role (service.database.connect_options), bulk loading as the 
    noisy from round to round: the ratio compares the medians of the rounds.
 2. Raw sealing (database `audit_bulk`): 1,000,000 varied events (100,000 with --quick) in one
    INSERT ... SELECT FROM generate_series, then VACUUM ANALYZE and CHECKPOINT (untimed), then
-   AuditSealer.catch_up() timed.
+   AuditChainSealer.catch_up() timed.
 3. Verification of those events: verify_chain(), after VACUUM ANALYZE of the chain (as
    autovacuum would), against (a) fetching the same rows through the same kind of cursor
    (audit_chain.walk, REPEATABLE READ) without hashing, and (b) crypto.chain.link chained over
@@ -57,10 +57,10 @@ from policies.decision import Basis, allow  # noqa: E402
 from policies.model import Principal, Role, Zone  # noqa: E402
 from service import audit  # noqa: E402
 from service.audit import Action, Caller  # noqa: E402
+from service.audit_chain_sealer import SEALER_LOCK, AuditChainSealer  # noqa: E402
 from service.database import connect_options, migrate, with_database  # noqa: E402
 from service.domain.audit_log import verify_chain  # noqa: E402
 from service.embedded import EmbeddedPostgres  # noqa: E402
-from service.sealer import SEALER_LOCK, AuditSealer  # noqa: E402
 from service.store import audit_chain as chain_store  # noqa: E402
 
 PROCESSES, CONNECTIONS = 3, 4
@@ -121,7 +121,7 @@ class Round:
     cpu: float = 0.0  # the sealer's CPU seconds per second of load (this process + its backend)
 
 
-async def load_round(dsn: str, monitor: asyncpg.Connection, sealer: AuditSealer, seconds: float,
+async def load_round(dsn: str, monitor: asyncpg.Connection, sealer: AuditChainSealer, seconds: float,
                      with_sealer: bool, procs: list) -> Round:
     first = await monitor.fetchval("SELECT coalesce(max(seq), 0) FROM audit_events") + 1
     sealing = asyncio.create_task(sealer.run()) if with_sealer else None
@@ -194,7 +194,7 @@ def percentile(ordered: list[float], q: float) -> float:
 
 async def under_load(server_dsn: str, ring: KeyRing, seconds: float, procs: list) -> list[Round]:
     dsn = await fresh_database(server_dsn, "audit_load")
-    sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: ring, interval=SEAL_INTERVAL)
+    sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: ring, interval=SEAL_INTERVAL)
     monitor = await asyncpg.connect(dsn)
     try:
         await load_round(dsn, monitor, sealer, 1.0, False, procs)  # warm up: imports, plans, the sealer's lock
@@ -247,7 +247,7 @@ async def raw_sealing(dsn: str, ring: KeyRing, events: int) -> float:
         await conn.execute("CHECKPOINT")
     finally:
         await conn.close()
-    sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: ring, interval=SEAL_INTERVAL)
+    sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: ring, interval=SEAL_INTERVAL)
     try:
         started = time.perf_counter()
         sealed = await sealer.catch_up()
@@ -342,7 +342,7 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list) -> None:
           + (" --quick" if quick else ""))
     report_load(rounds, seconds)
     sealing = events / seal_s
-    print(f"2. raw sealing: AuditSealer.catch_up() over {events:,} bulk-inserted events: {seal_s:.1f} s"
+    print(f"2. raw sealing: AuditChainSealer.catch_up() over {events:,} bulk-inserted events: {seal_s:.1f} s"
           f" → {sealing:,.0f} events/s")
     print(f"3. verification of those {events:,} sealed events:")
     print(f"   {'baseline (a): the same walk cursor, no hashing':<58}{check.fetch:>10,.0f} events/s")

@@ -17,6 +17,7 @@ from aiohttp import web
 from crypto import FileKeyProvider
 
 from . import __version__, ui
+from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier, load_jwks
 from .database import (
     APP_ROLE,
@@ -36,7 +37,6 @@ from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
-from .sealer import AuditSealer
 from .settings import Settings
 
 log = logging.getLogger("brygga.app")
@@ -175,7 +175,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         keys, verifier = app[_KEYS]
         dsn = app[_DSN]
-        sealer = AuditSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
+        sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
         app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
                                audit_sealer=sealer)

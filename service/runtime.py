@@ -15,8 +15,8 @@ from crypto import FieldSealer, KeyProvider, KeyRing
 from policies.decide import PolicyConfig
 from policies.model import Zone
 
+from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
-from .sealer import AuditSealer
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
 
@@ -80,7 +80,7 @@ class Runtime:
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
-    audit_sealer: AuditSealer | None = None
+    audit_sealer: AuditChainSealer | None = None
     # A unit's zone never changes (only `active` does): remembered, so the hot read path can
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, GENESIS
 
 # Every recording transaction holds this lock (shared: recorders never wait on each
 # other) from before its event takes a sequence number until it ends. The sealer reads
-# who holds it to know when every number below a committed one is final (sealer.py).
+# who holds it to know when every number below a committed one is final (audit_chain_sealer.py).
 RECORDING_LOCK = 7_264_002
 
 # The event's values in crypto.chain.EVENT_FIELDS order, as the chain encodes them:

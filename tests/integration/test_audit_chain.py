@@ -328,14 +328,14 @@ async def test_hundreds_of_concurrent_accesses_one_event_each_all_sealed_live(se
 
 
 async def test_one_sealer_at_a_time_and_a_new_one_resumes_the_chain_after_a_crash(rt, api, db, database_url):
+    from service.audit_chain_sealer import AuditChainSealer
     from service.database import connect_options
-    from service.sealer import AuditSealer
 
     await accesses(api, 3)
     first_seqs = await sealed(rt, db)
 
-    def another() -> AuditSealer:
-        return AuditSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring)
+    def another() -> AuditChainSealer:
+        return AuditChainSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring)
 
     standby = another()
     try:

@@ -40,7 +40,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class AuditSealer:
+class AuditChainSealer:
     """Seals in the background (`run`); `catch_up()` seals what is final now (tests, CLI)."""
 
     def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], keyring: Callable[[], KeyRing], *,
