@@ -174,6 +174,18 @@ def decide_audit(principal: Principal, permission: Permission) -> Decision:
     return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)
 
 
+def organisation_gate(principal: Principal, permission: Permission) -> Decision:
+    """The claim half of the gate, checked with the role gate before anything else (API-1.1 "Order of checks"):
+    an auditor's call on the log needs the organisations it audits (a unit manager's extract does not). The
+    decisions above check it again; here it comes before the query and the path are read, so a token without
+    the claim learns nothing of them and every such call is refused, and audited, the same."""
+    if permission in (Permission.AUDIT_READ, Permission.AUDIT_REVIEW) and not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    if permission is Permission.AUDIT_EXTRACT and _as_auditor(principal) and not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)
+
+
 def decide_verify(principal: Principal, *, held_checkpoint: bool) -> Decision:
     """Verifying the chain: as reading the log; against a checkpoint the caller holds, the `*` auditor only.
 

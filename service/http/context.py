@@ -7,6 +7,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from policies.audit import organisation_gate
 from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
@@ -101,6 +102,8 @@ async def authenticate(request: web.Request, *, unit_checked_later: bool = False
                              unit_checked_later=unit_checked_later, action=action)
     if gate is not None and gate.permission is not None:
         decision = role_gate(caller.principal.roles, gate.permission)
+        if decision:
+            decision = organisation_gate(caller.principal, gate.permission)
         if not decision:
             if unit_checked_later:  # authentication comes first: an inactive unit's token is refused as such
                 caller = await caller_of(request, bearer_token(request.headers.get("Authorization")), action=action)

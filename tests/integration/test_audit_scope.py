@@ -489,3 +489,17 @@ async def test_a_list_that_shows_the_other_zones_documents_is_in_the_holding_zon
         (e["actor"]["unit"], e["action"], e["document_id"]) for e in extract_entries}
     seen = await all_events(client, auditor(tokens, "malmo-stad"), client_id=world["client"])
     assert any(e["action"] == "document.read_metadata" and e["actor"]["unit"] == "malmo-beroendecentrum" for e in seen)
+
+
+async def test_a_token_without_organisations_is_refused_before_the_query_and_the_path(client, world, tokens, db):
+    """API-1.1 "Order of checks": the organisations claim is checked with the role gate, so a bad query or path
+    gets the same audited 403 `no_organisation` as a good one (it was 422 or 404, and no event)."""
+    bare = tokens.auth(sub="auditor-bare", roles=["auditor"], organisations=None)
+    for path, query in (("/v1/audit/events", {"limit": "abc"}), ("/v1/audit/events", {"since": "x"}),
+                        ("/v1/audit/anomalies", {"since": "x"}), (QUEUE, {"status": "zz"}),
+                        ("/v1/clients/zz/access-log", {}), (f"/v1/clients/{world['client']}/access-log", {})):
+        response = await client.get(path, headers=bare, params=query)
+        assert (response.status, (await response.json())["code"]) == (403, "no_organisation"), (path, query)
+    reasons = [r["reason_codes"] for r in await db.fetch(
+        "SELECT reason_codes FROM audit_events WHERE actor_sub = 'auditor-bare' ORDER BY seq")]
+    assert reasons == [["no_organisation"]] * 6
