@@ -16,14 +16,9 @@ from ..errors import ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
 from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
-from .schemas import Body, CommentText, Out, Page
+from .schemas import EmergencyReviewIn, Out, Page
 
 routes = Routes("audit")
-
-
-class EmergencyReviewIn(Body):
-    verdict: Literal["justified", "unjustified"]
-    comment: CommentText = Field(description="why; stored sealed")
 
 
 class EmergencyVerdict(Out):

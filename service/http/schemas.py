@@ -242,6 +242,11 @@ class ReasonIn(Body):
     reason: ReasonText
 
 
+class EmergencyReviewIn(Body):
+    verdict: Literal["justified", "unjustified"]
+    comment: CommentText = Field(description="why; stored sealed")
+
+
 class ZoneOut(Out):
     organisation: str
     domain: str

@@ -13,7 +13,8 @@ from ..audit import Action
 from ..domain import audit_log, audit_review
 from ..errors import ValidationFailed
 from ..http.cursor import START
-from .pages import caller, form, page, redirect, render, rt
+from ..http.schemas import EmergencyReviewIn
+from .pages import caller, form, page, redirect, render, rt, validated
 from .staff import SWEDEN, _uuid
 
 PAGE = 50
@@ -83,11 +84,11 @@ async def reviews(request: web.Request) -> web.Response:
 async def review(request: web.Request) -> web.Response:
     data = await form(request)
     grant_id = _uuid(request, "grant_id")
-    comment = (data.get("comment") or "").strip()
     verdict = data.get("verdict")
-    if verdict not in ("justified", "unjustified") or not comment:
-        raise ValidationFailed([{"field": "comment", "message": "choose a verdict and write a comment"}])
-    await audit_review.review(rt(request), caller(request), grant_id, verdict=verdict, comment=comment[:2000])
+    if verdict not in ("justified", "unjustified"):
+        raise ValidationFailed([{"field": "verdict", "message": "choose a verdict"}])
+    body = validated(EmergencyReviewIn, {"verdict": verdict, "comment": (data.get("comment") or "").strip()})
+    await audit_review.review(rt(request), caller(request), grant_id, verdict=body.verdict, comment=body.comment)
     return redirect(request, "/ui/audit/emergency-reviews")
 
 

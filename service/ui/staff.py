@@ -19,9 +19,9 @@ from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
-from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn
+from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn, ReasonIn
 from . import session as sessions
-from .pages import caller, form, page, redirect, render, rt
+from .pages import caller, form, page, redirect, render, rt, validated
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 # The consent rules' codes (policies/consents.py) in the staff's words; i18n.EN has them in English.
@@ -116,6 +116,27 @@ async def open_emergency(request: web.Request) -> web.Response:
     return redirect(request, f"/ui/clients/{client_id}")
 
 
+# An upload form's fields before the file (csrf, category, title): far above any of their own limits.
+_FIELD_LIMIT = 1000
+
+
+async def _field_text(part: BodyPartReader) -> str:
+    """A form field's text, read no further than its limit: a longer one is refused, never cut (the API's rules
+    then judge what was sent), and a huge one is not read into memory to find out."""
+    raw = bytearray()
+    while not part.at_eof():
+        raw += await part.read_chunk(4096)
+        if len(raw) > 4 * _FIELD_LIMIT:
+            break
+    try:
+        text = part.decode(bytes(raw)).decode(part.get_charset("utf-8"))
+    except (UnicodeDecodeError, LookupError):
+        raise ValidationFailed([{"field": part.name or "", "message": "not text"}]) from None
+    if len(text) > _FIELD_LIMIT:
+        raise ValidationFailed([{"field": part.name or "", "message": f"at most {_FIELD_LIMIT} characters"}])
+    return text
+
+
 @page()
 async def upload(request: web.Request) -> web.Response:
     """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
@@ -127,7 +148,7 @@ async def upload(request: web.Request) -> web.Response:
     part = await next_part(reader, "form field")
     while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
         with multipart_framing("form field"):
-            fields[part.name or ""] = (await part.text())[:1000]
+            fields[part.name or ""] = await _field_text(part)
         part = await next_part(reader, "form field")
     if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
         raise CsrfRefused("the form's CSRF token does not match this session")
@@ -235,8 +256,8 @@ async def grant_consent(request: web.Request) -> web.Response:
 async def revoke_consent(request: web.Request) -> web.Response:
     data = await form(request)
     consent_id = _uuid(request, "consent_id")
-    reason = (data.get("reason") or "").strip() or "återkallat"
-    revoked = await consents.revoke(rt(request), caller(request), consent_id, reason=reason[:500])
+    body = validated(ReasonIn, {"reason": (data.get("reason") or "").strip() or "återkallat"})
+    revoked = await consents.revoke(rt(request), caller(request), consent_id, reason=body.reason)
     return redirect(request, f"/ui/clients/{revoked['client_id']}/consents")
 
 

@@ -616,3 +616,36 @@ async def test_the_holding_unit_confirms_a_waiting_consent_on_the_consents_page(
     assert "status-active" in page and f"/ui/consents/{consent_id}/confirm" not in page
     assert await db.fetchval("SELECT confirmed_by FROM consents WHERE id = $1", uuid.UUID(consent_id)) == "anna"
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'consent.confirm' AND decision = 'allow'") == 1
+
+
+async def test_the_web_interface_refuses_what_the_api_refuses_instead_of_cutting_it(browser, tokens, api, client, db):
+    """A revocation reason or a verdict's comment over the API's limit is refused with 422, nothing recorded; it
+    was cut to fit and stored shortened. A form field before an upload's file is refused the same way."""
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    iof, clinic = api.staff("iof-norr", sub="anna"), api.staff("beroende", sub="bo")
+    person = (await api.register(iof))["id"]
+    for headers in (iof, clinic):
+        await api.relation(headers, person)
+    consent = await client.post(f"/v1/clients/{person}/consents", headers=iof, json=consent_body())
+    assert consent.status == 201, await consent.text()
+    grant = await client.post(f"/v1/clients/{person}/emergency-access", headers=clinic,
+                              json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
+    assert grant.status == 201
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    consent_id = (await consent.json())["id"]
+    revoked = await browser.post(f"/ui/consents/{consent_id}/revoke", data={"csrf": csrf, "reason": "x" * 1001})
+    assert revoked.status == 422
+    assert await db.fetchval("SELECT revoked_at FROM consents WHERE id = $1", uuid.UUID(consent_id)) is None
+    upload = aiohttp.FormData([("csrf", csrf), ("category", "assessment"), ("title", "T" * 1500)])
+    upload.add_field("file", files.pdf(800), filename="a.pdf", content_type="application/pdf")
+    refused = await browser.post(f"/ui/clients/{person}/documents", data=upload)
+    assert refused.status == 422 and await db.fetchval("SELECT count(*) FROM documents") == 0
+    await browser.post("/ui/sign-out", data={"csrf": csrf})
+    await sign_in(browser, tokens, sub="auditor-1", roles=["auditor"], organisations=["region-skane"])
+    page = await browser.get("/ui/audit/emergency-reviews")
+    reviewed = await browser.post(f"/ui/audit/emergency-reviews/{(await grant.json())['id']}",
+                                  data={"csrf": csrf_of(await page.text()), "verdict": "justified",
+                                        "comment": "y" * 2001})
+    assert reviewed.status == 422
+    assert await db.fetchval("SELECT count(*) FROM emergency_reviews") == 0
