@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from contextlib import aclosing
-from uuid import UUID
 
 from aiohttp import web
 
@@ -15,17 +14,16 @@ from ..domain import audit_log
 from ..errors import ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
+from .filters import event_filter
 from .routing import (
     FREE_TEXT,
     INSTANT,
     PAGE_QUERY,
     Routes,
-    free_text,
     json_response,
     page_params,
     path_uuid,
     query_bool,
-    query_instant,
     write_within,
 )
 from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
@@ -52,25 +50,7 @@ def _invalid(name: str, message: str) -> ValidationFailed:
 
 
 def _filters(request: web.Request) -> EventFilter:
-    query = request.query
-    client_id = None
-    if "client_id" in query:
-        try:
-            client_id = UUID(query["client_id"])
-        except ValueError:
-            raise _invalid("client_id", "must be a uuid") from None
-    action = query.get("action")
-    if action is not None and action not in Action._value2member_map_:
-        raise _invalid("action", "not an audited action")
-    decision = query.get("decision")
-    if decision not in (None, "allow", "deny"):
-        raise _invalid("decision", "must be allow or deny")
-    flagged = query_bool(request, "flagged")
-    since, until = query_instant(request, "since"), query_instant(request, "until")
-    if since and until and since >= until:
-        raise _invalid("until", "must be after since")
-    return EventFilter(client_id=client_id, actor=free_text(request, "actor"), unit=free_text(request, "unit"), action=action,
-                       decision=decision, flagged=flagged, since=since, until=until)
+    return event_filter(request.query)
 
 
 def _after_seq(after_cursor: str | None) -> int:

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from policies.roles import Permission
 
 from ..audit import Action
 from ..errors import InvalidJson, InvalidRequest, NotFound, UnsupportedMediaType, ValidationFailed
+from .filters import instant
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -167,18 +168,7 @@ def query_bool(request: web.Request, name: str) -> bool | None:
 
 def query_instant(request: web.Request, name: str) -> datetime | None:
     """An ISO 8601 instant with an offset from the query, in UTC; None when absent; 422 validation_failed otherwise."""
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    value: datetime | None
-    try:
-        value = datetime.fromisoformat(raw)
-        value = value.astimezone(UTC) if value.tzinfo is not None else None
-    except (ValueError, OverflowError):  # not a date, or one that leaves the calendar once in UTC
-        value = None
-    if value is None:
-        raise ValidationFailed([{"field": name, "message": "must be an ISO 8601 instant with an offset, e.g. 2026-11-25T08:00:00Z"}])
-    return value
+    return instant(request.query.get(name), name)  # one rule for instants, the API's and the form's
 
 
 async def write_within(request: web.Request, response: web.StreamResponse, chunks: AsyncIterable[bytes],

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from uuid import UUID
 
 from aiohttp import web
 
@@ -13,6 +12,7 @@ from ..audit import Action
 from ..domain import audit_log, audit_review
 from ..errors import ValidationFailed
 from ..http.cursor import START
+from ..http.filters import event_filter, instant
 from ..http.schemas import EmergencyReviewIn
 from .pages import caller, form, page, redirect, render, rt, validated
 from .staff import SWEDEN, _uuid
@@ -20,32 +20,9 @@ from .staff import SWEDEN, _uuid
 PAGE = 50
 
 
-def _instant(raw: str | None, field: str) -> datetime | None:
-    """A datetime-local (Swedish time) or an ISO instant; empty is none."""
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed([{"field": field, "message": "not a date and time"}]) from None
-    return value if value.tzinfo else value.replace(tzinfo=SWEDEN)
-
-
 def _filters(query: Mapping[str, str]) -> EventFilter:
-    client_id = None
-    if query.get("client_id"):
-        try:
-            client_id = UUID(query["client_id"])
-        except ValueError:
-            raise ValidationFailed([{"field": "client_id", "message": "not a client id"}]) from None
-    action = query.get("action") or None
-    if action is not None and action not in Action._value2member_map_:
-        raise ValidationFailed([{"field": "action", "message": "not an audited action"}])
-    flagged = {"yes": True, "no": False}.get(query.get("flagged", ""))
-    decision = query.get("decision") if query.get("decision") in ("allow", "deny") else None
-    return EventFilter(client_id=client_id, actor=query.get("actor") or None, unit=query.get("unit") or None,
-                       action=action, decision=decision, flagged=flagged,
-                       since=_instant(query.get("since"), "since"), until=_instant(query.get("until"), "until"))
+    """The API's filters, as the form sends them (http/filters.py)."""
+    return event_filter(query, form=True, local=SWEDEN)
 
 
 @page()
@@ -94,7 +71,8 @@ async def review(request: web.Request) -> web.Response:
 
 @page()
 async def anomalies(request: web.Request) -> web.Response:
-    since, until = _instant(request.query.get("since"), "since"), _instant(request.query.get("until"), "until")
+    since = instant(request.query.get("since") or None, "since", local=SWEDEN)
+    until = instant(request.query.get("until") or None, "until", local=SWEDEN)
     report = await audit_review.anomalies(rt(request), caller(request), since=since, until=until)
     return render(request, "audit_anomalies.html", report=report)
 

@@ -649,3 +649,20 @@ async def test_the_web_interface_refuses_what_the_api_refuses_instead_of_cutting
                                         "comment": "y" * 2001})
     assert reviewed.status == 422
     assert await db.fetchval("SELECT count(*) FROM emergency_reviews") == 0
+
+
+async def test_the_auditors_filters_follow_the_apis_rules(browser, tokens, api, client):
+    """One parser for the API's and the form's filters (service/http/filters.py): what the API refuses the page
+    refuses (it ignored a bad decision and flag, and let until come before since), what a form sends it reads."""
+    await sign_in(browser, tokens, sub="astrid", roles=["auditor"])
+    auditor = tokens.auth(sub="astrid", roles=["auditor"])
+    for form_query, api_query in (({"decision": "maybe"}, {"decision": "maybe"}),
+                                  ({"flagged": "perhaps"}, {"flagged": "perhaps"}),
+                                  ({"actor": "a\x00b"}, {"actor": "a\x00b"}),
+                                  ({"since": "2026-11-25T10:00", "until": "2026-11-25T09:00"},
+                                   {"since": "2026-11-25T10:00:00+01:00", "until": "2026-11-25T09:00:00+01:00"})):
+        assert (await browser.get("/ui/audit/events", params=form_query)).status == 422, form_query
+        assert (await client.get("/v1/audit/events", headers=auditor, params=api_query)).status == 422, api_query
+    fine = await browser.get("/ui/audit/events", params={"decision": "", "flagged": "yes", "since": "2026-11-25T09:00",
+                                                          "client_id": "", "actor": ""})
+    assert fine.status == 200
