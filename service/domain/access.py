@@ -6,7 +6,9 @@ Every API handler, web page and command that touches client data goes through `a
         row = await relations_store.open_or_get(act.conn, ...)
 
 `access()` takes any `Judge` (a document's, a consent's, the audit log's decision); `client_access()`
-is the client-level one.
+is the client-level one. A Judge that loads the record it decides on (a document, a consent, a grant)
+hands it on in `Judged.row`, for the body and the caller (`act.row`), and names its client in
+`Judged.client_id`, so the event names that client whether the access is allowed or denied.
 
 It opens a transaction, has the decision made from facts loaded in it (a `Judge`), and runs the body only
 when the decision allows, in that transaction. The audit event is recorded in the same transaction,
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
@@ -41,10 +43,13 @@ Answers = Mapping[Reason, Callable[[], BryggaError]]
 
 @dataclass(slots=True)
 class Judged:
-    """A decision and the facts it was made from (None where the decision needs none)."""
+    """A decision and the facts it was made from (None where the decision needs none); the record it was made
+    on (`row`: None when there is none or the decision needs none) and the client that record belongs to."""
 
     decision: Decision
     facts: Facts | None = None
+    row: Any = None
+    client_id: UUID | None = None
 
 
 # Loads the facts in the access's transaction and decides.
@@ -64,11 +69,12 @@ def client_decision(rt: Runtime, caller: Caller, permission: Permission, client_
 
 @dataclass(slots=True)
 class Access:
-    """An allowed access in progress: its transaction, its decision and facts, what its audit event names."""
+    """An allowed access in progress: its transaction, its decision, facts and record, what its audit event names."""
 
     conn: asyncpg.Connection
     decision: Decision
     facts: Facts | None
+    row: Any = None  # the record the Judge loaded (Judged.row); the body may replace it with what it wrote
     client_id: UUID | None = None
     document_id: UUID | None = None
     consent_id: UUID | None = None
@@ -93,6 +99,8 @@ async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, c
                  answers: Answers | None = None) -> AsyncIterator[Access]:
     """Decide, run the body when allowed, record the event, commit, answer a refusal (module docstring).
 
+    The ids name what the event is about (the body may set them); `client_id` defaults to the Judge's.
+
     An exception in the body rolls everything back, the event with it: a failed action is no access.
     """
     async with rt.pool.acquire() as conn:
@@ -100,7 +108,8 @@ async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, c
         await transaction.start()
         try:
             judged = await judge(conn)
-            act = Access(conn, judged.decision, judged.facts, client_id, document_id, consent_id, purpose)
+            act = Access(conn, judged.decision, judged.facts, judged.row,
+                         client_id if client_id is not None else judged.client_id, document_id, consent_id, purpose)
             if act.decision:
                 yield act
             await audit.record(conn, action, caller=caller, decision=act.decision, client_id=act.client_id,
