@@ -6,9 +6,10 @@ Every API handler, web page and command that touches client data goes through `a
         row = await relations_store.open_or_get(act.conn, ...)
 
 `access()` takes any `Judge` (a document's, a consent's, the audit log's decision); `client_access()`
-is the client-level one. A Judge that loads the record it decides on (a document, a consent, a grant)
-hands it on in `Judged.row`, for the body and the caller (`act.row`), and names its client in
-`Judged.client_id`, so the event names that client whether the access is allowed or denied.
+is the client-level one, `decided()` one made before the access on nothing stored (a role gate). A
+Judge that loads the record it decides on (a document, a consent, a grant) hands it on in `Judged.row`,
+for the body and the caller (`act.row`), and names its client in `Judged.client_id`, so the event names
+that client whether the access is allowed or denied.
 
 It opens a transaction, has the decision made from facts loaded in it (a `Judge`), and runs the body only
 when the decision allows, in that transaction. The audit event is recorded in the same transaction,
@@ -54,6 +55,14 @@ class Judged:
 
 # Loads the facts in the access's transaction and decides.
 Judge = Callable[[asyncpg.Connection], Awaitable[Judged]]
+
+
+def decided(decision: Decision) -> Judge:
+    """A decision made before the access, on nothing stored (a role gate checked before the body is parsed,
+    the audit log's rules on the caller's token)."""
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        return Judged(decision)
+    return judge
 
 
 def client_decision(rt: Runtime, caller: Caller, permission: Permission, client_id: UUID,
