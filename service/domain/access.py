@@ -14,7 +14,8 @@ that client whether the access is allowed or denied.
 It opens a transaction, has the decision made from facts loaded in it (a `Judge`), and runs the body only
 when the decision allows, in that transaction. The audit event is recorded in the same transaction,
 allowed or denied, after the body (which may still turn the access into a refusal, `act.deny`, or name
-what it made, `act.consent_id`); then the transaction commits, and a refusal raises the error the contract
+what it made, `act.consent_id`), followed by the events of further accesses the body made
+(`act.also_record`); then the transaction commits, and a refusal raises the error the contract
 prescribes (`raise_if_denied`). The body never runs for a refusal, and nothing is committed without its
 event. The download path keeps its own two round trips (documents.open_content).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -88,6 +89,8 @@ class Access:
     document_id: UUID | None = None
     consent_id: UUID | None = None
     purpose: str | None = None
+    # Events of further accesses the body made, recorded after the access's own (also_record).
+    followers: list[tuple[Action, Decision, UUID | None, UUID | None, str | None]] = field(default_factory=list)
 
     @property
     def now_facts(self) -> Facts:
@@ -100,6 +103,12 @@ class Access:
         """Turn the access into a refusal found while acting (the row was gone, a verdict came first): its
         event says so, and the error is raised once the transaction (with anything the body wrote) is over."""
         self.decision = deny(reason)
+
+    def also_record(self, action: Action, decision: Decision, *, client_id: UUID | None = None,
+                    document_id: UUID | None = None, purpose: str | None = None) -> None:
+        """Record the event of a further access the body made (a list's read of a document across the zone
+        boundary) after the access's own event, in its transaction."""
+        self.followers.append((action, decision, client_id, document_id, purpose))
 
 
 @asynccontextmanager
@@ -123,6 +132,9 @@ async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, c
                 yield act
             await audit.record(conn, action, caller=caller, decision=act.decision, client_id=act.client_id,
                                document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
+            for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
+                await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
+                                   document_id=follower_document, purpose=follower_purpose)
         except BaseException:
             await transaction.rollback()
             raise
