@@ -84,6 +84,16 @@ def decide_unknown_document(request: Request) -> Decision:
     return gate if not gate else deny(Reason.UNKNOWN_DOCUMENT)
 
 
+def decide_unknown_consent(request: Request) -> Decision:
+    """For a consent id that does not exist: the role gate still comes first, then a 404 like not_party's.
+
+    Existence is not revealed: which consents a client has, and between which zones, is itself secret
+    between the zones (OSL 25:1, 26:1).
+    """
+    gate = role_gate(request.principal.roles, request.permission)
+    return gate if not gate else deny(Reason.UNKNOWN_CONSENT, legal_basis="OSL 25:1, 26:1")
+
+
 def may_open_emergency(principal: Principal, config: PolicyConfig = DEFAULT_CONFIG) -> bool:
     """Whether the principal's unit is of a domain whose units may open emergency access at all."""
     return principal.zone is not None and principal.zone.domain in config.emergency_domains

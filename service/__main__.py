@@ -159,7 +159,7 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
     import getpass
     import uuid
 
-    from policies.decision import Basis, allow
+    from policies.audit import decide_operator_read
     from policies.model import Principal, Role
 
     from . import audit
@@ -176,7 +176,7 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
                                     request_id=f"cli-{uuid.uuid4()}", remote_addr=None)
             async with conn.transaction():
                 await audit.record(conn, audit.Action.AUDIT_READ, caller=operator,
-                                   decision=allow(Basis.ROLE, legal_basis="HSLF-FS 2016:40 4:9"))
+                                   decision=decide_operator_read())
             if args.audit_command == "export":
                 if args.out:
                     with open(args.out, "wb") as out:  # noqa: ASYNC230 - a command line's one file, nothing else waits

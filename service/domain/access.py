@@ -6,12 +6,16 @@ Every API handler, web page and command that touches client data goes through `a
         row = await relations_store.open_or_get(act.conn, ...)
 
 `access()` takes any `Judge` (a document's, a consent's, the audit log's decision); `client_access()`
-is the client-level one.
+is the client-level one, `decided()` one made before the access on nothing stored (a role gate). A
+Judge that loads the record it decides on (a document, a consent, a grant) hands it on in `Judged.row`,
+for the body and the caller (`act.row`), and names its client in `Judged.client_id`, so the event names
+that client whether the access is allowed or denied.
 
 It opens a transaction, has the decision made from facts loaded in it (a `Judge`), and runs the body only
 when the decision allows, in that transaction. The audit event is recorded in the same transaction,
 allowed or denied, after the body (which may still turn the access into a refusal, `act.deny`, or name
-what it made, `act.consent_id`); then the transaction commits, and a refusal raises the error the contract
+what it made, `act.consent_id`), followed by the events of further accesses the body made
+(`act.also_record`); then the transaction commits, and a refusal raises the error the contract
 prescribes (`raise_if_denied`). The body never runs for a refusal, and nothing is committed without its
 event. The download path keeps its own two round trips (documents.open_content).
 """
@@ -19,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from typing import NoReturn
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
@@ -40,14 +44,25 @@ Answers = Mapping[Reason, Callable[[], BryggaError]]
 
 @dataclass(slots=True)
 class Judged:
-    """A decision and the facts it was made from (None where the decision needs none)."""
+    """A decision and the facts it was made from (None where the decision needs none); the record it was made
+    on (`row`: None when there is none or the decision needs none) and the client that record belongs to."""
 
     decision: Decision
     facts: Facts | None = None
+    row: Any = None
+    client_id: UUID | None = None
 
 
 # Loads the facts in the access's transaction and decides.
 Judge = Callable[[asyncpg.Connection], Awaitable[Judged]]
+
+
+def decided(decision: Decision) -> Judge:
+    """A decision made before the access, on nothing stored (a role gate checked before the body is parsed,
+    the audit log's rules on the caller's token)."""
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        return Judged(decision)
+    return judge
 
 
 def client_decision(rt: Runtime, caller: Caller, permission: Permission, client_id: UUID,
@@ -63,15 +78,18 @@ def client_decision(rt: Runtime, caller: Caller, permission: Permission, client_
 
 @dataclass(slots=True)
 class Access:
-    """An allowed access in progress: its transaction, its decision and facts, what its audit event names."""
+    """An allowed access in progress: its transaction, its decision, facts and record, what its audit event names."""
 
     conn: asyncpg.Connection
     decision: Decision
     facts: Facts | None
+    row: Any = None  # the record the Judge loaded (Judged.row); the body may replace it with what it wrote
     client_id: UUID | None = None
     document_id: UUID | None = None
     consent_id: UUID | None = None
     purpose: str | None = None
+    # Events of further accesses the body made, recorded after the access's own (also_record).
+    followers: list[tuple[Action, Decision, UUID | None, UUID | None, str | None]] = field(default_factory=list)
 
     @property
     def now_facts(self) -> Facts:
@@ -85,12 +103,20 @@ class Access:
         event says so, and the error is raised once the transaction (with anything the body wrote) is over."""
         self.decision = deny(reason)
 
+    def also_record(self, action: Action, decision: Decision, *, client_id: UUID | None = None,
+                    document_id: UUID | None = None, purpose: str | None = None) -> None:
+        """Record the event of a further access the body made (a list's read of a document across the zone
+        boundary) after the access's own event, in its transaction."""
+        self.followers.append((action, decision, client_id, document_id, purpose))
+
 
 @asynccontextmanager
 async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, client_id: UUID | None = None,
                  document_id: UUID | None = None, consent_id: UUID | None = None, purpose: str | None = None,
                  answers: Answers | None = None) -> AsyncIterator[Access]:
     """Decide, run the body when allowed, record the event, commit, answer a refusal (module docstring).
+
+    The ids name what the event is about (the body may set them); `client_id` defaults to the Judge's.
 
     An exception in the body rolls everything back, the event with it: a failed action is no access.
     """
@@ -99,11 +125,15 @@ async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, c
         await transaction.start()
         try:
             judged = await judge(conn)
-            act = Access(conn, judged.decision, judged.facts, client_id, document_id, consent_id, purpose)
+            act = Access(conn, judged.decision, judged.facts, judged.row,
+                         client_id if client_id is not None else judged.client_id, document_id, consent_id, purpose)
             if act.decision:
                 yield act
             await audit.record(conn, action, caller=caller, decision=act.decision, client_id=act.client_id,
                                document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
+            for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
+                await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
+                                   document_id=follower_document, purpose=follower_purpose)
         except BaseException:
             await transaction.rollback()
             raise

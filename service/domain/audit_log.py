@@ -38,14 +38,13 @@ from policies.audit import (
 from policies.decision import Decision, Reason
 from policies.roles import Permission
 
-from .. import audit
 from ..audit import Action, Caller
 from ..errors import WholeLogOnly
 from ..runtime import Runtime
 from ..store import audit_chain as chain_store
 from ..store import audit_events as events_store
 from ..store import facts as facts_store
-from .access import raise_if_denied
+from .access import Judged, access, decided
 
 _VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
 
@@ -107,11 +106,10 @@ _WHOLE_LOG_ONLY = {Reason.WHOLE_LOG_ONLY: lambda: WholeLogOnly(
 async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission.AUDIT_READ, *,
                 decision: Decision | None = None) -> LogScope:
     """Decide (unless `decision` is given) and record a read of the log; the reader's scope, or raises Forbidden."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        if decision is None:  # (a denial is falsy: no `or`)
-            decision = decide_audit(caller.principal, permission)
-        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
-    raise_if_denied(decision, _WHOLE_LOG_ONLY)
+    if decision is None:  # (a denial is falsy: no `or`)
+        decision = decide_audit(caller.principal, permission)
+    async with access(rt, caller, Action.AUDIT_READ, decided(decision), answers=_WHOLE_LOG_ONLY):
+        pass  # the read itself follows on a connection of its own (page, stream, verify, checkpoints)
     return auditor_scope(caller.principal)
 
 
@@ -214,14 +212,15 @@ async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int
     An auditor's extract covers their organisations; a unit manager's the reads of records their zone
     holds and the reads made by their zone (policies/audit.py `extract_scope`). Raises Forbidden, NotFound.
     """
-    async with rt.pool.acquire() as conn:
-        async with conn.transaction():
-            facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
-            decision = decide_access_log(caller.principal, client_exists=facts.client_exists,
-                                         relation_active=facts.caller_relation_active)
-            await audit.record(conn, Action.AUDIT_EXTRACT, caller=caller, decision=decision, client_id=client_id)
-        raise_if_denied(decision)
-        rows = await events_store.extract(conn, client_id, scope=extract_scope(caller.principal), after=after,
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
+        return Judged(decide_access_log(caller.principal, client_exists=facts.client_exists,
+                                        relation_active=facts.caller_relation_active), facts)
+
+    # The extract lists reads (READ_ACTIONS), never an extract: read in the access, before its own event, it is
+    # what it was read after it.
+    async with access(rt, caller, Action.AUDIT_EXTRACT, judge, client_id=client_id) as act:
+        rows = await events_store.extract(act.conn, client_id, scope=extract_scope(caller.principal), after=after,
                                           limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -14,17 +14,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from policies.audit import auditor_scope, decide_audit, decide_review
-from policies.decision import Reason, deny
+from policies.decision import Reason
 from policies.model import Zone
 from policies.roles import Permission
 
-from .. import audit
 from ..audit import Action, Caller
 from ..errors import AlreadyReviewed, ValidationFailed
 from ..runtime import Runtime
 from ..store import audit_review as review_store
-from .access import raise_if_denied
+from .access import Judged, access, decided
 
 _GRANT_RECORD = "emergency_grant"  # as service/domain/consents.py seals the reason
 _REVIEW_RECORD = "emergency_review"
@@ -55,14 +56,9 @@ async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tu
                           limit: int) -> list[dict[str, Any]]:
     """The caller's organisations' emergency grants in `status` (open, reviewed, all) after the key `after`,
     oldest first; raises Forbidden."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        decision = decide_audit(caller.principal, Permission.AUDIT_READ)
-        rows = []
-        if decision:
-            rows = await review_store.grants_page(conn, scope=auditor_scope(caller.principal), status=status,
-                                                  after=after, limit=limit)
-        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
-    raise_if_denied(decision)
+    async with access(rt, caller, Action.AUDIT_READ, decided(decide_audit(caller.principal, Permission.AUDIT_READ))) as act:
+        rows = await review_store.grants_page(act.conn, scope=auditor_scope(caller.principal), status=status,
+                                              after=after, limit=limit)
     return [grant_json(rt, row) for row in rows]
 
 
@@ -72,22 +68,21 @@ async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, c
     Raises Forbidden, NotFound (no such grant, or another organisation's), Conflict `already_reviewed`.
     """
     principal = caller.principal
-    async with rt.pool.acquire() as conn, conn.transaction():
+
+    async def judge(conn: asyncpg.Connection) -> Judged:
         grant = await review_store.grant(conn, grant_id)
         decision = decide_review(principal, grant_exists=grant is not None, grant_sub=grant["sub"] if grant else None,
                                  grant_zone=Zone(grant["organisation"], grant["domain"]) if grant else None)
-        row = None
-        if decision:
-            sealed = rt.sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
-            row = await review_store.insert_review(conn, grant_id, verdict=verdict, comment_sealed=sealed,
-                                                   reviewed_by=principal.sub, reviewed_by_name=principal.name)
-            if row is None:
-                decision = deny(Reason.ALREADY_REVIEWED)  # a concurrent or earlier verdict: the first one stands
-        await audit.record(conn, Action.EMERGENCY_REVIEW, caller=caller, decision=decision,
-                           client_id=grant["client_id"] if grant else None)
-    if Reason.ALREADY_REVIEWED in decision.reason_codes:
-        raise AlreadyReviewed("this emergency access already has a verdict; verdicts are final")
-    raise_if_denied(decision)
+        return Judged(decision, row=grant, client_id=grant["client_id"] if grant else None)
+
+    answers = {Reason.ALREADY_REVIEWED: lambda: AlreadyReviewed(
+        "this emergency access already has a verdict; verdicts are final")}
+    async with access(rt, caller, Action.EMERGENCY_REVIEW, judge, answers=answers) as act:
+        sealed = rt.sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
+        row = await review_store.insert_review(act.conn, grant_id, verdict=verdict, comment_sealed=sealed,
+                                               reviewed_by=principal.sub, reviewed_by_name=principal.name)
+        if row is None:
+            act.deny(Reason.ALREADY_REVIEWED)  # a concurrent or earlier verdict: the first one stands
     return {"grant_id": grant_id, **review_json(rt, row, grant_id=grant_id)}
 
 
@@ -108,18 +103,13 @@ async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, unti
     now = rt.clock()
     since, until = report_window(since=since, until=until, now=now)
     settings = rt.settings
-    async with rt.pool.acquire() as conn, conn.transaction():
-        decision = decide_audit(caller.principal, Permission.AUDIT_READ)
-        days, grants = [], []
-        if decision:
-            scope = auditor_scope(caller.principal)
-            days = await review_store.per_day_counts(
-                conn, scope=scope, since=since, until=until, clients_per_day=settings.anomaly_clients_per_day,
-                denials_per_day=settings.anomaly_denials_per_day, relations_per_day=settings.anomaly_relations_per_day)
-            grants = await review_store.unreviewed_grants(conn, scope=scope, since=since, until=until,
-                                                        opened_before=now - REVIEW_DUE)
-        await audit.record(conn, Action.AUDIT_READ, caller=caller, decision=decision)
-    raise_if_denied(decision)
+    async with access(rt, caller, Action.AUDIT_READ, decided(decide_audit(caller.principal, Permission.AUDIT_READ))) as act:
+        scope = auditor_scope(caller.principal)
+        days = await review_store.per_day_counts(
+            act.conn, scope=scope, since=since, until=until, clients_per_day=settings.anomaly_clients_per_day,
+            denials_per_day=settings.anomaly_denials_per_day, relations_per_day=settings.anomaly_relations_per_day)
+        grants = await review_store.unreviewed_grants(act.conn, scope=scope, since=since, until=until,
+                                                    opened_before=now - REVIEW_DUE)
     findings = [*_day_findings(rt, days), *(_grant_finding(row, now=now) for row in grants)]
     findings.sort(key=lambda f: (f["day"], f["kind"], f["actor"]))
     return {"since": since, "until": until, "findings": findings}

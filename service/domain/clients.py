@@ -4,17 +4,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from policies.decide import Request, decide
 from policies.personal_number import InvalidPersonalNumber, PersonalNumber, is_minor, parse_personal_number
 from policies.roles import Permission, role_gate
 
-from .. import audit
 from ..audit import Action, Caller
 from ..errors import NotFound, PersonalNumberRefused
 from ..runtime import Runtime
 from ..store import clients as clients_store
-from ..store import facts as facts_store
-from .access import raise_if_denied
+from .access import access, client_access, decided
 
 _RECORD = "client"
 
@@ -42,25 +39,19 @@ async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: s
     decision = role_gate(caller.principal.roles, Permission.CLIENT_REGISTER)
     parsed, index = _blind_index(rt, personal_number) if decision else (None, b"")
     client_id = uuid4()
-    async with rt.pool.acquire() as conn, conn.transaction():
-        created = False
-        existing: UUID | None = None
-        if decision:
-            assert parsed is not None  # parsed whenever the role gate allowed
-            created = await clients_store.insert(
-                conn,
-                client_id=client_id,
-                personal_number_index=index,
-                personal_number_sealed=rt.sealer.seal(parsed.canonical, record=_RECORD, record_id=str(client_id), field="personal_number"),
-                name_sealed=rt.sealer.seal(name, record=_RECORD, record_id=str(client_id), field="name"),
-                birth_date=parsed.birth_date,
-                unit=caller.principal.unit,
-            )
-            if not created:
-                existing = await clients_store.id_by_index(conn, index)
-        await audit.record(conn, Action.CLIENT_REGISTER, caller=caller, decision=decision, client_id=client_id if created else existing)
-    raise_if_denied(decision)
-    found = client_id if created else existing
+    async with access(rt, caller, Action.CLIENT_REGISTER, decided(decision)) as act:
+        assert parsed is not None  # parsed whenever the role gate allowed
+        created = await clients_store.insert(
+            act.conn,
+            client_id=client_id,
+            personal_number_index=index,
+            personal_number_sealed=rt.sealer.seal(parsed.canonical, record=_RECORD, record_id=str(client_id), field="personal_number"),
+            name_sealed=rt.sealer.seal(name, record=_RECORD, record_id=str(client_id), field="name"),
+            birth_date=parsed.birth_date,
+            unit=caller.principal.unit,
+        )
+        act.client_id = client_id if created else await clients_store.id_by_index(act.conn, index)
+    found = act.client_id
     # Allowed: parsed above; not created means the number's index was taken, so id_by_index found that client.
     assert parsed is not None and found is not None
     return _client_json(rt, found, parsed.birth_date), created
@@ -70,23 +61,17 @@ async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict[s
     """The id of the client with this number; raises Forbidden, ValidationFailed, NotFound."""
     decision = role_gate(caller.principal.roles, Permission.CLIENT_LOOKUP)
     index = _blind_index(rt, personal_number)[1] if decision else b""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        client_id = await clients_store.id_by_index(conn, index) if decision else None
-        await audit.record(conn, Action.CLIENT_LOOKUP, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision)
-    if client_id is None:
+    async with access(rt, caller, Action.CLIENT_LOOKUP, decided(decision)) as act:
+        act.client_id = await clients_store.id_by_index(act.conn, index)
+    if act.client_id is None:
         raise NotFound("no client with that personal number")
-    return {"id": str(client_id)}
+    return {"id": str(act.client_id)}
 
 
 async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any]:
     """The client with its name, for a caller whose unit has an active relation; raises Forbidden, NotFound."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
-        decision = decide(Request(caller.principal, Permission.CLIENT_READ), facts, rt.policy)
-        row = await clients_store.get(conn, client_id) if decision else None
-        await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision)
+    async with client_access(rt, caller, Permission.CLIENT_READ, Action.CLIENT_READ, client_id) as act:
+        row = await clients_store.get(act.conn, client_id)
     assert row is not None  # allowed: decide() found the client (client_exists), in this transaction
     client = _client_json(rt, row["id"], row["birth_date"])
     client["name"] = rt.sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")

@@ -14,14 +14,13 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from policies.consents import ConsentDraft, Status, check_draft, confirmed_on_recording, status
-from policies.decide import Facts, Request, decide, decide_consent, decide_emergency_open
+from policies.decide import Facts, Request, decide_consent, decide_emergency_open, decide_unknown_consent
 from policies.decide import may_open_emergency as unit_may_open_emergency
-from policies.decision import Decision, Reason, deny
+from policies.decision import Reason
 from policies.model import Consent, Zone
 from policies.personal_number import is_minor
-from policies.roles import Permission, role_gate
+from policies.roles import Permission
 
-from .. import audit
 from ..audit import Action, Caller
 from ..errors import (
     ConsentExpired,
@@ -35,7 +34,7 @@ from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import consents as consents_store
 from ..store import facts as facts_store
-from .access import raise_if_denied
+from .access import Judge, Judged, access, client_access
 
 _RECORD = "consent"
 
@@ -86,17 +85,9 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
 async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict[str, Any]:
     """Record a consent: active (pending until valid_from) when the holding zone records it, else awaiting
     the holding zone's confirmation. Raises Forbidden, NotFound, ConsentRuleBroken."""
-    principal = caller.principal
-    async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide(Request(principal, Permission.CONSENT_GRANT), facts, rt.policy)
-        row = None
-        if decision:
-            row = await _record(rt, conn, caller, client_id, body, facts)
-        await audit.record(conn, Action.CONSENT_GRANT, caller=caller, decision=decision, client_id=client_id,
-                           consent_id=row["id"] if row else None)
-    raise_if_denied(decision)
-    assert row is not None  # allowed: _record inserted it (or raised)
+    async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id) as act:
+        row = await _record(rt, act.conn, caller, client_id, body, act.now_facts)
+        act.consent_id = row["id"]
     return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 
@@ -144,48 +135,38 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[dat
     """The client's consent history from or to the caller's zone (`status_now`: only those with that status now);
     raises Forbidden, NotFound."""
     principal = caller.principal
-    async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide(Request(principal, Permission.CONSENT_READ), facts, rt.policy)
-        rows: list[asyncpg.Record] = []
-        if decision:
-            # decide() allows only a caller with a unit and zone (else no_unit); for_client reads the clock.
-            assert principal.zone is not None and facts.now is not None
-            rows = await consents_store.page_for_zone(conn, client_id, organisation=principal.zone.organisation,
-                                                      domain=principal.zone.domain, after=after, limit=limit,
-                                                      now=facts.now, status=status_now)
-        await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision)
-    assert facts.now is not None  # allowed: for_client read the clock (as above)
-    return [consent_json(rt, row, now=facts.now) for row in rows]
+    async with client_access(rt, caller, Permission.CONSENT_READ, Action.CONSENT_READ, client_id) as act:
+        now = act.now_facts.now
+        # decide() allows only a caller with a unit and zone (else no_unit); for_client reads the clock.
+        assert principal.zone is not None and now is not None
+        rows = await consents_store.page_for_zone(act.conn, client_id, organisation=principal.zone.organisation,
+                                                  domain=principal.zone.domain, after=after, limit=limit,
+                                                  now=now, status=status_now)
+    return [consent_json(rt, row, now=now) for row in rows]
 
 
-async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, consent_id: UUID,
-                   permission: Permission, *, lock: bool = False) -> tuple[Any, Facts | None, Decision]:
-    """The consent, the facts, and the decision (policies.decide_consent: the client rule, the caller's zone
-    party to it, and what `permission` asks besides); `lock` holds the row until the transaction ends."""
-    principal = caller.principal
-    row = await consents_store.get(conn, consent_id, lock=lock)
-    if row is None:
-        return None, None, _unknown(principal, permission)
-    facts = await facts_store.for_client(conn, row["client_id"], principal=principal)
-    return row, facts, decide_consent(Request(principal, permission), facts, _model(row), rt.policy)
-
-
-def _unknown(principal: Any, permission: Permission) -> Decision:
-    gate = role_gate(principal.roles, permission)
-    return gate if not gate else deny(Reason.UNKNOWN_CONSENT)
+def _consent_decision(rt: Runtime, caller: Caller, consent_id: UUID, permission: Permission, *,
+                      lock: bool = False) -> Judge:
+    """The decision on the consent (policies.decide_consent: the client rule, the caller's zone party to it,
+    and what `permission` asks besides; decide_unknown_consent when there is none), with its row and client;
+    `lock` holds the row until the transaction ends."""
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        request = Request(caller.principal, permission)
+        row = await consents_store.get(conn, consent_id, lock=lock)
+        if row is None:
+            return Judged(decide_unknown_consent(request))
+        facts = await facts_store.for_client(conn, row["client_id"], principal=caller.principal)
+        return Judged(decide_consent(request, facts, _model(row), rt.policy), facts, row, row["client_id"])
+    return judge
 
 
 async def read(rt: Runtime, caller: Caller, consent_id: UUID) -> tuple[asyncpg.Record, dict[str, Any]]:
     """(row, consent) for a caller whose zone is party to it and whose unit has a relation; raises Forbidden, NotFound."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_READ)
-        await audit.record(conn, Action.CONSENT_READ, caller=caller, decision=decision,
-                           client_id=row["client_id"] if row else None, consent_id=consent_id)
-    raise_if_denied(decision)
-    assert facts is not None and facts.now is not None  # allowed: the consent was found and for_client read the clock
-    return row, consent_json(rt, row, now=facts.now)
+    async with access(rt, caller, Action.CONSENT_READ, _consent_decision(rt, caller, consent_id, Permission.CONSENT_READ),
+                      consent_id=consent_id) as act:
+        now = act.now_facts.now
+    assert now is not None  # allowed: the consent was found and for_client read the clock
+    return act.row, consent_json(rt, act.row, now=now)
 
 
 async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) -> dict[str, Any]:
@@ -193,18 +174,12 @@ async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) 
 
     Raises Forbidden, NotFound.
     """
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_REVOKE)
-        now = facts.now if facts else None
-        if decision:
-            sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
-            row = await consents_store.revoke(conn, consent_id, by=caller.principal.sub, reason_sealed=sealed) or row
-            now = await conn.fetchval("SELECT clock_timestamp()")
-        await audit.record(conn, Action.CONSENT_REVOKE, caller=caller, decision=decision,
-                           client_id=row["client_id"] if row else None, consent_id=consent_id)
-    raise_if_denied(decision)
-    assert now is not None  # allowed: the clock was read after revoking
-    return consent_json(rt, row, now=now)
+    judge = _consent_decision(rt, caller, consent_id, Permission.CONSENT_REVOKE)
+    async with access(rt, caller, Action.CONSENT_REVOKE, judge, consent_id=consent_id) as act:
+        sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
+        act.row = await consents_store.revoke(act.conn, consent_id, by=caller.principal.sub, reason_sealed=sealed) or act.row
+        now = await act.conn.fetchval("SELECT clock_timestamp()")
+    return consent_json(rt, act.row, now=now)
 
 
 async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict[str, Any]:
@@ -220,19 +195,16 @@ async def confirm(rt: Runtime, caller: Caller, consent_id: UUID) -> dict[str, An
         Reason.CONSENT_EXPIRED: lambda: ConsentExpired("the consent has expired; it cannot be confirmed"),
     }
     principal = caller.principal
-    async with rt.pool.acquire() as conn, conn.transaction():
-        # Locked: a revocation committed meanwhile waits, so what is decided on is what is confirmed.
-        row, facts, decision = await _decided(rt, conn, caller, consent_id, Permission.CONSENT_CONFIRM, lock=True)
-        now = facts.now if facts else None
-        if decision and row["confirmed_at"] is None:
+    # Locked: a revocation committed meanwhile waits, so what is decided on is what is confirmed.
+    judge = _consent_decision(rt, caller, consent_id, Permission.CONSENT_CONFIRM, lock=True)
+    async with access(rt, caller, Action.CONSENT_CONFIRM, judge, consent_id=consent_id, answers=answers) as act:
+        now = act.now_facts.now
+        if act.row["confirmed_at"] is None:
             assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
-            row = await consents_store.confirm(conn, consent_id, by=principal.sub, unit=principal.unit) or row
-            now = row["confirmed_at"] or now
-        await audit.record(conn, Action.CONSENT_CONFIRM, caller=caller, decision=decision,
-                           client_id=row["client_id"] if row else None, consent_id=consent_id)
-    raise_if_denied(decision, answers)
+            act.row = await consents_store.confirm(act.conn, consent_id, by=principal.sub, unit=principal.unit) or act.row
+            now = act.row["confirmed_at"] or now
     assert now is not None  # allowed: the consent was found and for_client read the clock
-    return consent_json(rt, row, now=now)
+    return consent_json(rt, act.row, now=now)
 
 
 async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason: str, domain: str) -> dict[str, Any]:
@@ -251,21 +223,19 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
             [{"field": "domain", "message": f"emergency access may open only {permitted}"}]),
     }
     grant_id = uuid4()
-    async with rt.pool.acquire() as conn, conn.transaction():
+
+    async def judge(conn: asyncpg.Connection) -> Judged:
         facts = await facts_store.for_client(conn, client_id, principal=principal)
-        decision = decide_emergency_open(Request(principal, Permission.EMERGENCY_OPEN), facts, domain=domain,
-                                         grant_id=str(grant_id), config=rt.policy)
-        row = None
-        if decision:
-            assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
-            row = await consents_store.insert_grant(
-                conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
-                reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
-                hours=rt.settings.emergency_hours,
-            )
-        await audit.record(conn, Action.EMERGENCY_OPEN, caller=caller, decision=decision, client_id=client_id)
-    raise_if_denied(decision, answers)
-    assert row is not None  # allowed: the grant was inserted
+        return Judged(decide_emergency_open(Request(principal, Permission.EMERGENCY_OPEN), facts, domain=domain,
+                                            grant_id=str(grant_id), config=rt.policy), facts)
+
+    async with access(rt, caller, Action.EMERGENCY_OPEN, judge, client_id=client_id, answers=answers) as act:
+        assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
+        row = await consents_store.insert_grant(
+            act.conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
+            reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
+            hours=rt.settings.emergency_hours,
+        )
     return {"id": row["id"], "client_id": client_id, "domain": row["domain"], "opened_at": row["opened_at"],
             "expires_at": row["expires_at"]}
 

@@ -43,7 +43,7 @@ from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
 from ..store import facts as facts_store
-from .access import raise_if_denied
+from .access import Judge, Judged, access, client_access, raise_if_denied, refuse
 from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
@@ -156,9 +156,7 @@ async def gate_upload(rt: Runtime, caller: Caller, client_id: UUID | None) -> No
     """
     decision = role_gate(caller.principal.roles, Permission.DOCUMENT_CREATE)
     if not decision:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
-        raise_if_denied(decision)
+        await refuse(rt, caller, decision, Action.DOCUMENT_CREATE, client_id=client_id)
 
 
 async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -> tuple[dict[str, Any], bool]:
@@ -296,14 +294,21 @@ async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, docume
     return row, decide(request, facts, rt.policy) if row is not None else decide_unknown_document(request)
 
 
+def _document_decision(rt: Runtime, caller: Caller, document_id: UUID, permission: Permission,
+                       purpose: str = DEFAULT_PURPOSE) -> Judge:
+    """The decision for `permission` on the document, with its row and client (None: no such document)."""
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        row, decision = await _decided(rt, conn, caller, document_id, permission, purpose)
+        return Judged(decision, row=row, client_id=row["client_id"] if row else None)
+    return judge
+
+
 async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict[str, Any]:
     """The document's metadata (a tombstone when shredded); raises Forbidden, NotFound."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
-        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision, purpose=purpose,
-                           client_id=row["client_id"] if row else None, document_id=document_id)
-    raise_if_denied(decision)
-    return document_json(rt, row, decision)
+    judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
+    async with access(rt, caller, Action.DOCUMENT_READ_METADATA, judge, document_id=document_id, purpose=purpose) as act:
+        pass  # the read is the decision's: the row it loaded
+    return document_json(rt, act.row, act.decision)
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | None,
@@ -314,37 +319,36 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
     candidates (policies.candidates: the zones and categories the caller's zone, consents and grants can
     open), so a page costs by what it shows, not by what other zones hold; decide() confirms each.
     """
-    async with rt.pool.acquire() as conn, conn.transaction():
-        facts = await facts_store.for_client(conn, client_id, principal=caller.principal)
-        decision = decide(Request(caller.principal, Permission.DOCUMENT_LIST), facts, rt.policy)
+    # The list's own decision is purpose-blind (decide() reads the purpose only for a document): as before.
+    async with client_access(rt, caller, Permission.DOCUMENT_LIST, Action.DOCUMENT_LIST, client_id,
+                             purpose=purpose) as act:
+        facts = act.now_facts
         visible: list[dict[str, Any]] = []
         crossed: list[tuple[int, UUID, Decision]] = []  # (position on the page from 1, id, decision)
-        if decision:
-            request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
-            selected = candidates(request, facts, rt.policy)  # what decide() could allow: rows of other zones stay unread
-            batch = max(2 * limit, 100)
-            while len(visible) <= limit:
-                rows = await documents_store.page_of_client(conn, client_id, selected, category=category, after=after,
-                                                            limit=batch)
-                for row in rows:
-                    document_facts = facts_store.document_facts(row)
-                    document_decision = decide(request, dataclasses.replace(facts, document=document_facts), rt.policy)
-                    if document_decision:
-                        visible.append(document_json(rt, row, document_decision))
-                        if document_facts.zone != caller.principal.zone:
-                            crossed.append((len(visible), row["id"], document_decision))
-                if len(rows) < batch:
-                    break
-                after = (rows[-1]["created_at"], rows[-1]["id"])
-        await audit.record(conn, Action.DOCUMENT_LIST, caller=caller, decision=decision, client_id=client_id, purpose=purpose)
+        request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
+        selected = candidates(request, facts, rt.policy)  # what decide() could allow: rows of other zones stay unread
+        batch = max(2 * limit, 100)
+        while len(visible) <= limit:
+            rows = await documents_store.page_of_client(act.conn, client_id, selected, category=category, after=after,
+                                                        limit=batch)
+            for row in rows:
+                document_facts = facts_store.document_facts(row)
+                document_decision = decide(request, dataclasses.replace(facts, document=document_facts), rt.policy)
+                if document_decision:
+                    visible.append(document_json(rt, row, document_decision))
+                    if document_facts.zone != caller.principal.zone:
+                        crossed.append((len(visible), row["id"], document_decision))
+            if len(rows) < batch:
+                break
+            after = (rows[-1]["created_at"], rows[-1]["id"])
         # A list shows the metadata of each document on it. Of another zone's, that is a read across the boundary
         # (under a consent or an emergency grant) that the holding zone's log and the client's extract must show
-        # (PDL 4:3, 8:5; OSL 12:2): one document.read_metadata event each, under the basis that allowed it.
+        # (PDL 4:3, 8:5; OSL 12:2): one document.read_metadata event each, under the basis that allowed it, after
+        # the list's own.
         for position, document_id, document_decision in crossed:
             if position <= limit:  # on the page: the one read ahead to know of a next page is not shown
-                await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=document_decision,
-                                   client_id=client_id, document_id=document_id, purpose=purpose)
-    raise_if_denied(decision)
+                act.also_record(Action.DOCUMENT_READ_METADATA, document_decision, client_id=client_id,
+                                document_id=document_id, purpose=purpose)
     return visible[:limit], len(visible) > limit
 
 
@@ -443,26 +447,18 @@ async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) 
 
     Raises Forbidden (role, or not the owning unit), NotFound.
     """
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_SHRED)
-        if decision:
-            sealed_reason = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
-            if await documents_store.shred(conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason):
-                await rt.blobs.delete(conn, document_id)
-        await audit.record(conn, Action.DOCUMENT_SHRED, caller=caller, decision=decision,
-                           client_id=row["client_id"] if row else None, document_id=document_id)
-    raise_if_denied(decision)
+    judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_SHRED)
+    async with access(rt, caller, Action.DOCUMENT_SHRED, judge, document_id=document_id) as act:
+        sealed_reason = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
+        if await documents_store.shred(act.conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason):
+            await rt.blobs.delete(act.conn, document_id)
 
 
 async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked: bool, reason: str | None) -> dict[str, Any]:
     """Block (spärr) or unblock on the client's request, by the owning unit; raises Forbidden, NotFound."""
     action = Action.DOCUMENT_BLOCK if blocked else Action.DOCUMENT_UNBLOCK
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_BLOCK)
-        if decision:
-            sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="block_reason") if reason else None
-            await documents_store.set_blocked(conn, document_id, blocked=blocked, by=caller.principal.sub, reason_sealed=sealed)
-        await audit.record(conn, action, caller=caller, decision=decision,
-                           client_id=row["client_id"] if row else None, document_id=document_id)
-    raise_if_denied(decision)
-    return document_json(rt, {**row, "blocked": blocked}, decision)
+    judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_BLOCK)
+    async with access(rt, caller, action, judge, document_id=document_id) as act:
+        sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="block_reason") if reason else None
+        await documents_store.set_blocked(act.conn, document_id, blocked=blocked, by=caller.principal.sub, reason_sealed=sealed)
+    return document_json(rt, {**act.row, "blocked": blocked}, act.decision)

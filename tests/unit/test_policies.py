@@ -144,3 +144,19 @@ def test_a_consents_status(valid_from, valid_until, revoked_at, confirmed_at, ex
     consent = Consent("c", _SOCIAL, _HEALTH, None, frozenset({"*"}), frozenset({"care"}), hours(valid_from),
                       hours(valid_until), hours(revoked_at), hours(confirmed_at))
     assert status(consent, now=_NOW) == expected
+
+
+def test_an_unknown_consent_is_refused_after_the_role_gate():
+    from policies.decide import decide_unknown_consent
+
+    gate = decide_unknown_consent(Request(_principal(Role.AUDITOR), Permission.CONSENT_READ))
+    assert not gate and gate.reason_codes == (Reason.FORBIDDEN_ROLE,)
+    unknown = decide_unknown_consent(Request(_principal(Role.STAFF), Permission.CONSENT_REVOKE))
+    assert not unknown and unknown.reason_codes == (Reason.UNKNOWN_CONSENT,)
+
+
+def test_the_operators_read_of_the_log_from_the_command_line_is_allowed_by_role():
+    from policies.audit import decide_operator_read
+
+    decision = decide_operator_read()
+    assert decision and decision.basis == Basis.ROLE and decision.legal_basis == "HSLF-FS 2016:40 4:9"
