@@ -84,7 +84,7 @@ async def load(rt: Runtime, say: Callable[[str], object] = print) -> dict[str, i
             "given_by": "client", "form": "verbal", "maturity_assessed": False,
             "note": "Muntligt samtycke vid gemensamt möte",
         }))
-        await consents.grant(rt, iof, client_ids[0], body)
+        await consents.grant(rt, iof, client_ids[0], body.command())
         created["consents"] += 1
     say(f"demo: {created['units']} units, {created['clients']} clients, {created['documents']} documents, "
         f"{created['consents']} consents created ({', '.join(u[0] for u in UNITS)})")

@@ -35,6 +35,7 @@ from ..store import clients as clients_store
 from ..store import consents as consents_store
 from ..store import facts as facts_store
 from .access import Judge, Judged, access, client_access
+from .commands import NewConsent
 
 _RECORD = "consent"
 
@@ -82,7 +83,7 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
     }
 
 
-async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict[str, Any]:
+async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: NewConsent) -> dict[str, Any]:
     """Record a consent: active (pending until valid_from) when the holding zone records it, else awaiting
     the holding zone's confirmation. Raises Forbidden, NotFound, ConsentRuleBroken."""
     async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id) as act:
@@ -91,11 +92,11 @@ async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: Any) -> dict
     return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 
-async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: Any,
+async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: NewConsent,
                   facts: Facts) -> asyncpg.Record:
     principal = caller.principal
-    to_unit = body.to.unit
-    to_zone = Zone(body.to.organisation, body.to.domain)
+    to_unit = body.to_unit
+    to_zone = body.to_zone
     if to_unit is not None:
         unit = await consents_store.unit_zone(conn, to_unit)
         if unit is None or Zone(unit["organisation"], unit["domain"]) != to_zone:
@@ -105,7 +106,7 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
     # Called once decide() allowed: the client exists (birth_date is NOT NULL) and for_client read the clock.
     assert birth_date is not None and facts.now is not None
     draft = ConsentDraft(
-        from_zone=Zone(body.from_.organisation, body.from_.domain), to_zone=to_zone,
+        from_zone=body.from_zone, to_zone=to_zone,
         valid_from=body.valid_from or facts.now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
         maturity_assessed=body.maturity_assessed,
         has_evidence=evidence is not None and await consents_store.is_evidence(conn, evidence, client_id=client_id),

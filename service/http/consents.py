@@ -31,7 +31,8 @@ async def grant_consent(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
     body = await read_body(request, ConsentIn)
-    return json_response(ConsentOut, await consents.grant(runtime(request), caller, client_id, body), status=201)
+    return json_response(ConsentOut, await consents.grant(runtime(request), caller, client_id, body.command()),
+                         status=201)
 
 
 _STATUSES = get_args(Status)

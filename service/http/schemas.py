@@ -11,7 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from policies.consents import Status as ConsentStatus
 from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re-exported
 from policies.model import PURPOSES as PURPOSES
-from policies.model import Category, Purpose
+from policies.model import Category, Purpose, Zone
+
+from ..domain.commands import NewConsent
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -296,6 +298,15 @@ class ConsentIn(Body):
     maturity_assessed: bool = False
     evidence_document_id: UUID | None = None
     note: NoteText | None = None
+
+    def command(self) -> NewConsent:
+        """The core's command for this request (the web interface's form is checked by this model too)."""
+        return NewConsent(
+            from_zone=Zone(self.from_.organisation, self.from_.domain),
+            to_zone=Zone(self.to.organisation, self.to.domain), to_unit=self.to.unit,
+            categories=tuple(self.categories), purposes=tuple(self.purposes), valid_from=self.valid_from,
+            valid_until=self.valid_until, given_by=self.given_by, form=self.form,
+            maturity_assessed=self.maturity_assessed, evidence_document_id=self.evidence_document_id, note=self.note)
 
 
 class RecipientOut(ZoneOut):

@@ -235,7 +235,7 @@ async def grant_consent(request: web.Request) -> web.Response:
     values = {**data, **multi}
     try:
         body = ConsentIn.model_validate_json(json.dumps(_consent_body(data, multi)))
-        await consents.grant(rt(request), caller(request), client_id, body)
+        await consents.grant(rt(request), caller(request), client_id, body.command())
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for error in exc.errors():

@@ -1,0 +1,27 @@
+"""What the API, the web interface and the command line ask the core to do, typed: the core never takes a
+request model, so the three build the same command and meet the same rules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from policies.model import Zone
+
+
+@dataclass(frozen=True, slots=True)
+class NewConsent:
+    """A consent to record (API.md `ConsentIn`): from the holding zone to a zone or one unit of it."""
+
+    from_zone: Zone
+    to_zone: Zone
+    to_unit: str | None
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    valid_from: datetime | None  # None: now
+    valid_until: datetime
+    given_by: str
+    form: str
+    maturity_assessed: bool = False
+    evidence_document_id: UUID | None = None
+    note: str | None = None
