@@ -7,7 +7,6 @@ number, name, title or content.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -18,7 +17,8 @@ from policies.decision import Decision
 from policies.model import Principal
 
 from .metrics import child, decisions
-from .store.audit_chain import RECORDING_LOCK
+from .store import audit_recording as recording
+from .store.audit_recording import EventValues
 
 
 class Action(StrEnum):
@@ -59,19 +59,6 @@ class Caller:
 
 
 
-_EVENT_CTE = f"""
-WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK})),
-event AS (INSERT INTO audit_events (
-    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
-    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
-    request_id, remote_addr, flagged
-) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, $8::uuid, $9::uuid, $10::uuid,
-         $11::text, $12::text, $13::text[], $14::text, $15::text, $16::text, $17::boolean
-  FROM registered
-RETURNING seq)
-"""
-_EVENT_PARAMS = 17
-_insert_event_sql = _EVENT_CTE + "SELECT seq FROM event"
 
 
 async def record(
@@ -117,49 +104,17 @@ async def record_before_read(
     return await _insert(conn, action, caller, decision, client_id, document_id, None, purpose)
 
 
-async def record_then_read(
-    conn: asyncpg.Connection,
-    action: Action,
-    read: tuple[str, tuple[object, ...]],
-    *,
-    caller: Caller,
-    decision: Decision,
-    client_id: UUID | None = None,
-    document_id: UUID | None = None,
-    purpose: str | None = None,
-) -> list[asyncpg.Record]:
-    """record_before_read() and a SELECT in one statement, one round trip: the rows come back after the commit.
-
-    `read` is (SQL, args) with its parameters written `{0}`, `{1}`, …. PostgreSQL runs a
-    data-modifying CTE to completion whether or not the SELECT uses it, and asyncpg
-    returns the rows only once the statement's implicit transaction has committed, so
-    nothing read here can leave before its event is durable. An allowed content
-    download reads its first segments this way.
-    """
-    if conn.is_in_transaction():
-        raise RuntimeError("audit.record_then_read commits its event itself; call it outside a transaction")
-    sql, args = read
-    rows: list[asyncpg.Record] = await conn.fetch(
-        _event_then(sql, len(args)), *_values(action, caller, decision, client_id, document_id, None, purpose), *args)
-    return rows
-
-
-@functools.lru_cache(maxsize=64)
-def _event_then(sql: str, count: int) -> str:
-    """The event CTE followed by `sql`, its `{n}` placeholders numbered after the event's parameters (made once)."""
-    return _EVENT_CTE + sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(count)))
-
-
 async def _insert(conn: asyncpg.Connection, action: Action, caller: Caller, decision: Decision,
                   client_id: UUID | None, document_id: UUID | None, consent_id: UUID | None,
                   purpose: str | None) -> int:
-    seq: int = await conn.fetchval(_insert_event_sql, *_values(action, caller, decision, client_id, document_id,
-                                                              consent_id, purpose))
-    return seq
+    return await recording.insert(conn, event_values(action, caller, decision, client_id=client_id,
+                                                     document_id=document_id, consent_id=consent_id, purpose=purpose))
 
 
-def _values(action: Action, caller: Caller, decision: Decision, client_id: UUID | None, document_id: UUID | None,
-            consent_id: UUID | None, purpose: str | None) -> tuple[object, ...]:
+def event_values(action: Action, caller: Caller, decision: Decision, *, client_id: UUID | None = None,
+                 document_id: UUID | None = None, consent_id: UUID | None = None,
+                 purpose: str | None = None) -> EventValues:
+    """The event's column values, in store/audit_recording.py's order (and its decision counted in the metrics)."""
     who = caller.principal
     basis, outcome = str(decision.basis), "allow" if decision.allowed else "deny"
     child(decisions, action.value, outcome, basis.split(":", 1)[0]).inc()

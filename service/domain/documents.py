@@ -388,14 +388,13 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
                                            purpose=purpose, client_id=client_id, document_id=document_id)
             raise_if_denied(decision)
         count = row["segment_count"]
-        # The event and the first batch in one round trip; the rows come only after the event's commit.
-        rows = await audit.record_then_read(conn, Action.DOCUMENT_READ_CONTENT, rt.blobs.first_batch(document_id, count=count),
-                                            caller=caller, decision=decision, purpose=purpose, client_id=client_id,
-                                            document_id=document_id)
+        # The event, committed, then the first batch (one round trip where the blobs are the database's).
+        event = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, decision, client_id=client_id,
+                                   document_id=document_id, purpose=purpose)
         try:
+            batch = await rt.blobs.first_after_event(conn, document_id, count=count, event=event)
             key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
             decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
-            batch = rt.blobs.first_ciphertexts(rows, count=count)
             if not batch:
                 raise DecryptionFailed()  # no segment at all: the row's count was tampered with
             first = decryptor.decrypt_segment(0, batch[0], last=count == 1)

@@ -15,6 +15,9 @@ import asyncpg
 
 from crypto import DecryptionFailed
 
+from . import audit_recording
+from .audit_recording import EventValues
+
 
 class BlobStore(Protocol):
     """Stores and streams a document's encrypted segments by index."""
@@ -23,12 +26,11 @@ class BlobStore(Protocol):
         """Store `segments` as indexes first_index, first_index + 1, …, in `conn`'s transaction."""
         ...
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
-        """A SELECT of the first segments (placeholders `{0}`, `{1}`) to ride along with the audit event."""
-        ...
-
-    def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
-        """The segments the first_batch rows hold, in order; raises DecryptionFailed when one is missing."""
+    async def first_after_event(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
+                                event: EventValues) -> list[bytes]:
+        """Record the read's audit event (committed, outside a transaction), then return the first segments in
+        order; raises DecryptionFailed when one is missing. Nothing is read before the event is durable; the
+        database store does both in one round trip, an object store records, then fetches."""
         ...
 
     def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
@@ -68,10 +70,10 @@ class PostgresBlobStore:
         elif segments:
             await conn.executemany(_insert_segment_sql, [(document_id, first_index + n, s) for n, s in enumerate(segments)])
 
-    def first_batch(self, document_id: UUID, *, count: int) -> tuple[str, tuple[object, ...]]:
-        return _first_segments_sql, (document_id, min(self.read_batch, count))
-
-    def first_ciphertexts(self, rows: Sequence[asyncpg.Record], *, count: int) -> list[bytes]:
+    async def first_after_event(self, conn: asyncpg.Connection, document_id: UUID, *, count: int,
+                                event: EventValues) -> list[bytes]:
+        rows = await audit_recording.insert_then(conn, event, _first_segments_sql,
+                                                 (document_id, min(self.read_batch, count)))
         return _ciphertexts(rows, 0, min(self.read_batch, count))
 
     async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:

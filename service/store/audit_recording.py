@@ -1,0 +1,54 @@
+"""Recording audit events: the INSERT, under the recording lock the chain's sealer watches.
+
+Every event is inserted here, in the caller's transaction (`insert`), or as its own committed statement
+followed by a read in the same round trip (`insert_then`: the hottest path, a content download, gets its
+first segments back only once its event is durable).
+"""
+from __future__ import annotations
+
+import functools
+
+import asyncpg
+
+from .audit_chain import RECORDING_LOCK
+
+# An event's column values, in the INSERT's order (service/audit.py event_values builds them).
+EventValues = tuple[object, ...]
+
+_EVENT_CTE = f"""
+WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK})),
+event AS (INSERT INTO audit_events (
+    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
+    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
+    request_id, remote_addr, flagged
+) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, $8::uuid, $9::uuid, $10::uuid,
+         $11::text, $12::text, $13::text[], $14::text, $15::text, $16::text, $17::boolean
+  FROM registered
+RETURNING seq)
+"""
+_EVENT_PARAMS = 17
+_insert_sql = _EVENT_CTE + "SELECT seq FROM event"
+
+
+async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
+    """Insert one event in `conn`'s transaction (or as its own); its sequence number."""
+    seq: int = await conn.fetchval(_insert_sql, *values)
+    return seq
+
+
+async def insert_then(conn: asyncpg.Connection, values: EventValues, sql: str,
+                      args: tuple[object, ...]) -> list[asyncpg.Record]:
+    """Insert the event and run `sql` (placeholders `{0}`, `{1}`, … for `args`) in one statement, outside a
+    transaction: PostgreSQL runs the data-modifying CTE to completion, and asyncpg returns the rows only once
+    the statement's implicit transaction has committed, so nothing read here leaves before its event is durable.
+    Raises RuntimeError inside a transaction, where the event would not be committed yet."""
+    if conn.is_in_transaction():
+        raise RuntimeError("an event recorded before a read commits itself; call it outside a transaction")
+    rows: list[asyncpg.Record] = await conn.fetch(_then(sql, len(args)), *values, *args)
+    return rows
+
+
+@functools.lru_cache(maxsize=64)
+def _then(sql: str, count: int) -> str:
+    """The event CTE followed by `sql`, its `{n}` placeholders numbered after the event's parameters (made once)."""
+    return _EVENT_CTE + sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(count)))
