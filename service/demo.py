@@ -74,7 +74,7 @@ async def load(rt: Runtime, say: Callable[[str], object] = print) -> dict[str, i
         created["documents"] += new
     # Tolvan lets the addiction clinic read social services' assessments, for care, for 90 days.
     iof = _caller("malmo-iof", zones["malmo-iof"])
-    history = await consents.page(rt, iof, client_ids[0], after=START, limit=10)
+    history = (await consents.page(rt, iof, client_ids[0], after=START, limit=10)).items
     if not history:
         body = ConsentIn.model_validate_json(json.dumps({
             "from": {"organisation": "malmo-stad", "domain": "social"},

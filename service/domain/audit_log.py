@@ -45,6 +45,7 @@ from ..store import audit_chain as chain_store
 from ..store import audit_events as events_store
 from ..store import facts as facts_store
 from .access import Judged, access, decided
+from .paging import Paged, paged
 
 _VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
 
@@ -114,14 +115,12 @@ async def _read(rt: Runtime, caller: Caller, permission: Permission = Permission
 
 
 async def page(rt: Runtime, caller: Caller, filters: EventFilter, *, after: int,
-               limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """(the caller's events, next cursor seq or None); raises Forbidden."""
+               limit: int) -> Paged[dict[str, Any]]:
+    """The caller's events after seq `after`, oldest first; raises Forbidden."""
     scope = await _read(rt, caller)
     async with rt.pool.acquire() as conn:
         rows = await events_store.page(conn, filters, scope=scope, after=after, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [event_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
+    return paged([event_json(row, whole=scope.whole) for row in rows], limit)
 
 
 async def stream(rt: Runtime, caller: Caller, filters: EventFilter) -> AsyncGenerator[bytes, None]:
@@ -185,15 +184,13 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
-                      latest: bool = False) -> tuple[list[dict[str, Any]], int | None]:
+                      latest: bool = False) -> Paged[dict[str, Any]]:
     """Signed checkpoints after seq `after`, oldest first (or only the newest); hash and signature for the whole
     log's auditor only (policies/audit.py); raises Forbidden."""
     scope = await _read(rt, caller)
     async with rt.pool.acquire() as conn:
         rows = await chain_store.checkpoint_page(conn, after=after, limit=limit + 1, latest=latest)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [checkpoint_json(row, whole=scope.whole) for row in rows], rows[-1]["seq"] if more else None
+    return paged([checkpoint_json(row, whole=scope.whole) for row in rows], limit)
 
 
 async def read_keys(rt: Runtime, caller: Caller) -> None:
@@ -206,8 +203,8 @@ def public_keys(rt: Runtime) -> list[dict[str, str | dict[str, str]]]:
 
 
 async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int,
-                     limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """Who read the client's data, as far as the caller may know it: (entries, next cursor seq or None).
+                     limit: int) -> Paged[dict[str, Any]]:
+    """Who read the client's data, as far as the caller may know it, after seq `after`.
 
     An auditor's extract covers their organisations; a unit manager's the reads of records their zone
     holds and the reads made by their zone (policies/audit.py `extract_scope`). Raises Forbidden, NotFound.
@@ -222,10 +219,8 @@ async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int
     async with access(rt, caller, Action.AUDIT_EXTRACT, judge, client_id=client_id) as act:
         rows = await events_store.extract(act.conn, client_id, scope=extract_scope(caller.principal), after=after,
                                           limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
     entries = [{"seq": row["seq"], "at": row["at"], "action": row["action"], "document_id": row["document_id"],
                 "basis": row["basis"], "purpose": row["purpose"], "flagged": row["flagged"],
                 "actor": {"name": row["actor_name"], "unit": row["actor_unit"], "organisation": row["actor_organisation"]}}
                for row in rows]
-    return entries, rows[-1]["seq"] if more else None
+    return paged(entries, limit)

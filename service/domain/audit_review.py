@@ -26,6 +26,7 @@ from ..errors import AlreadyReviewed, ValidationFailed
 from ..runtime import Runtime
 from ..store import audit_review as review_store
 from .access import Judged, access, decided
+from .paging import Paged, paged
 
 _GRANT_RECORD = "emergency_grant"  # as service/domain/consents.py seals the reason
 _REVIEW_RECORD = "emergency_review"
@@ -53,13 +54,13 @@ def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
 
 
 async def emergency_queue(rt: Runtime, caller: Caller, *, status: str, after: tuple[datetime, UUID],
-                          limit: int) -> list[dict[str, Any]]:
+                          limit: int) -> Paged[dict[str, Any]]:
     """The caller's organisations' emergency grants in `status` (open, reviewed, all) after the key `after`,
     oldest first; raises Forbidden."""
     async with access(rt, caller, Action.AUDIT_READ, decided(decide_audit(caller.principal, Permission.AUDIT_READ))) as act:
         rows = await review_store.grants_page(act.conn, scope=auditor_scope(caller.principal), status=status,
-                                              after=after, limit=limit)
-    return [grant_json(rt, row) for row in rows]
+                                              after=after, limit=limit + 1)
+    return paged([grant_json(rt, row) for row in rows], limit)
 
 
 async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, comment: str) -> dict[str, Any]:

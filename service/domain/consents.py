@@ -36,6 +36,7 @@ from ..store import consents as consents_store
 from ..store import facts as facts_store
 from .access import Judge, Judged, access, client_access
 from .commands import NewConsent
+from .paging import Paged, paged
 
 _RECORD = "consent"
 
@@ -132,7 +133,7 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID], limit: int,
-               status_now: Status | None = None) -> list[dict[str, Any]]:
+               status_now: Status | None = None) -> Paged[dict[str, Any]]:
     """The client's consent history from or to the caller's zone (`status_now`: only those with that status now);
     raises Forbidden, NotFound."""
     principal = caller.principal
@@ -141,9 +142,9 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[dat
         # decide() allows only a caller with a unit and zone (else no_unit); for_client reads the clock.
         assert principal.zone is not None and now is not None
         rows = await consents_store.page_for_zone(act.conn, client_id, organisation=principal.zone.organisation,
-                                                  domain=principal.zone.domain, after=after, limit=limit,
+                                                  domain=principal.zone.domain, after=after, limit=limit + 1,
                                                   now=now, status=status_now)
-    return [consent_json(rt, row, now=now) for row in rows]
+    return paged([consent_json(rt, row, now=now) for row in rows], limit)
 
 
 def _consent_decision(rt: Runtime, caller: Caller, consent_id: UUID, permission: Permission, *,

@@ -44,6 +44,7 @@ from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
 from ..store import facts as facts_store
 from .access import Judge, Judged, access, client_access, raise_if_denied, refuse
+from .paging import Paged, paged
 from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
@@ -312,8 +313,8 @@ async def read_metadata(rt: Runtime, caller: Caller, document_id: UUID, *, purpo
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | None,
-               after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> tuple[list[dict[str, Any]], bool]:
-    """The documents of the client the caller may see, and only those; (page, more). Raises Forbidden, NotFound.
+               after: tuple[datetime, UUID], limit: int, purpose: str = DEFAULT_PURPOSE) -> Paged[dict[str, Any]]:
+    """The documents of the client the caller may see, and only those. Raises Forbidden, NotFound.
 
     The list decision and each document's decision use the same facts, loaded once. The store reads only the
     candidates (policies.candidates: the zones and categories the caller's zone, consents and grants can
@@ -349,7 +350,7 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
             if position <= limit:  # on the page: the one read ahead to know of a next page is not shown
                 act.also_record(Action.DOCUMENT_READ_METADATA, document_decision, client_id=client_id,
                                 document_id=document_id, purpose=purpose)
-    return visible[:limit], len(visible) > limit
+    return paged(visible, limit)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from ..audit import Action, Caller
 from ..runtime import Runtime
 from ..store import relations as relations_store
 from .access import client_access
+from .paging import Paged, paged
 
 
 def relation_json(row: Any) -> dict[str, Any]:
@@ -46,14 +47,14 @@ async def end_relation(rt: Runtime, caller: Caller, client_id: UUID, relation_id
 
 
 async def page_in_zone(rt: Runtime, caller: Caller, client_id: UUID, *, after: tuple[datetime, UUID],
-                       limit: int) -> list[dict[str, Any]]:
+                       limit: int) -> Paged[dict[str, Any]]:
     """Relations of the client with units of the caller's zone; raises Forbidden, NotFound."""
     async with client_access(rt, caller, Permission.RELATION_LIST, Action.RELATION_LIST, client_id) as act:
         zone = caller.principal.zone
         assert zone is not None  # decide() allows only a caller with a unit and zone (else no_unit)
         rows = await relations_store.page_in_zone(
-            act.conn, client_id, organisation=zone.organisation, domain=zone.domain, after=after, limit=limit)
-    return [relation_json(row) for row in rows]
+            act.conn, client_id, organisation=zone.organisation, domain=zone.domain, after=after, limit=limit + 1)
+    return paged([relation_json(row) for row in rows], limit)
 
 
 def _unit(caller: Caller) -> str:

@@ -14,6 +14,7 @@ from ..errors import Conflict, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
 from .access import raise_if_denied
+from .paging import Paged, paged
 
 
 def unit_json(row: Any) -> dict[str, Any]:
@@ -46,11 +47,11 @@ async def create(rt: Runtime, principal: Principal, *, unit_id: str, name: str, 
     return unit_json(existing), False
 
 
-async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> list[dict[str, Any]]:
+async def page(rt: Runtime, principal: Principal, *, after: str, limit: int) -> Paged[dict[str, Any]]:
     """Units after `after` in id order; raises Forbidden."""
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_LIST))
     async with rt.pool.acquire() as conn:
-        return [unit_json(row) for row in await units_store.page(conn, after=after, limit=limit)]
+        return paged([unit_json(row) for row in await units_store.page(conn, after=after, limit=limit + 1)], limit)
 
 
 async def development_sign_in_units(rt: Runtime) -> list[str]:

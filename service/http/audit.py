@@ -20,8 +20,10 @@ from .routing import (
     INSTANT,
     PAGE_QUERY,
     Routes,
+    by_seq,
     json_response,
     page_params,
+    page_response,
     path_uuid,
     query_bool,
     write_within,
@@ -85,9 +87,8 @@ async def list_events(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     after_cursor, limit = page_params(request)
-    items, last = await audit_log.page(rt, caller, filters, after=_after_seq(after_cursor), limit=limit)
-    next_cursor = cursor.encode([str(last)]) if last is not None else None
-    return json_response(Page[AuditEvent], {"items": items, "next_cursor": next_cursor})
+    return page_response(AuditEvent, await audit_log.page(rt, caller, filters, after=_after_seq(after_cursor), limit=limit),
+                         by_seq)
 
 
 @routes.get(
@@ -122,10 +123,9 @@ async def list_checkpoints(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     after_cursor, limit = page_params(request)
     latest = query_bool(request, "latest") or False
-    items, last = await audit_log.checkpoints(runtime(request), caller, after=_after_seq(after_cursor), limit=limit,
-                                              latest=latest)
-    next_cursor = cursor.encode([str(last)]) if last is not None else None
-    return json_response(Page[CheckpointOut], {"items": items, "next_cursor": next_cursor})
+    page = await audit_log.checkpoints(runtime(request), caller, after=_after_seq(after_cursor), limit=limit,
+                                       latest=latest)
+    return page_response(CheckpointOut, page, by_seq)
 
 
 @routes.get(
@@ -147,7 +147,5 @@ async def access_log(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
     after_cursor, limit = page_params(request)
-    items, last = await audit_log.access_log(runtime(request), caller, client_id, after=_after_seq(after_cursor),
-                                             limit=limit)
-    next_cursor = cursor.encode([str(last)]) if last is not None else None
-    return json_response(Page[AccessLogEntry], {"items": items, "next_cursor": next_cursor})
+    page = await audit_log.access_log(runtime(request), caller, client_id, after=_after_seq(after_cursor), limit=limit)
+    return page_response(AccessLogEntry, page, by_seq)

@@ -15,7 +15,18 @@ from ..domain import audit_review
 from ..errors import ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
-from .routing import INSTANT, PAGE_QUERY, Routes, json_response, page_params, path_uuid, query_instant, read_body
+from .routing import (
+    INSTANT,
+    PAGE_QUERY,
+    Routes,
+    by_time_and_id,
+    json_response,
+    page_params,
+    page_response,
+    path_uuid,
+    query_instant,
+    read_body,
+)
 from .schemas import EmergencyReviewIn, Out, Page
 
 routes = Routes("audit")
@@ -88,9 +99,8 @@ async def list_emergency_reviews(request: web.Request) -> web.Response:
         raise ValidationFailed([{"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
     after_cursor, limit = page_params(request)
     after = cursor.decode_time_id(after_cursor)
-    items = await audit_review.emergency_queue(runtime(request), caller, status=status, after=after, limit=limit + 1)
-    next_cursor = cursor.encode_time_id(items[limit - 1]["opened_at"], items[limit - 1]["id"]) if len(items) > limit else None
-    return json_response(Page[EmergencyQueueItem], {"items": items[:limit], "next_cursor": next_cursor})
+    page = await audit_review.emergency_queue(runtime(request), caller, status=status, after=after, limit=limit)
+    return page_response(EmergencyQueueItem, page, by_time_and_id("opened_at"))
 
 
 @routes.post(

@@ -8,7 +8,7 @@ from policies.roles import Permission
 from ..domain import clients, relations
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
+from .routing import PAGE_QUERY, Routes, by_time_and_id, json_response, page_params, page_response, path_uuid, read_body
 from .schemas import Client, ClientIn, ClientLookupIn, ClientRef, ClientWithName, Empty, Page, Relation
 
 routes = Routes("clients")
@@ -80,6 +80,5 @@ async def list_relations(request: web.Request) -> web.Response:
     client_id = path_uuid(request, "client_id")
     after, limit = page_params(request)
     key = cursor.decode_time_id(after)
-    items = await relations.page_in_zone(runtime(request), caller, client_id, after=key, limit=limit + 1)
-    next_cursor = cursor.encode_time_id(items[limit - 1]["started_at"], items[limit - 1]["id"]) if len(items) > limit else None
-    return json_response(Page[Relation], {"items": items[:limit], "next_cursor": next_cursor})
+    page = await relations.page_in_zone(runtime(request), caller, client_id, after=key, limit=limit)
+    return page_response(Relation, page, by_time_and_id("started_at"))

@@ -13,7 +13,7 @@ from ..errors import ValidationFailed
 from ..fhir import consent_resource
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, path_uuid, read_body
+from .routing import PAGE_QUERY, Routes, by_time_and_id, json_response, page_params, page_response, path_uuid, read_body
 from .schemas import ConsentIn, ConsentOut, EmergencyIn, EmergencyOut, Empty, FhirConsent, Page, ReasonIn
 
 routes = Routes("consents")
@@ -58,11 +58,8 @@ async def list_consents(request: web.Request) -> web.Response:
     after_cursor, limit = page_params(request)
     status_now = _status_param(request)
     after = cursor.decode_time_id(after_cursor)
-    items = await consents.page(runtime(request), caller, client_id, after=after, limit=limit + 1, status_now=status_now)
-    more = len(items) > limit
-    items = items[:limit]
-    next_cursor = cursor.encode_time_id(items[-1]["recorded_at"], items[-1]["id"]) if more else None
-    return json_response(Page[ConsentOut], {"items": items, "next_cursor": next_cursor})
+    page = await consents.page(runtime(request), caller, client_id, after=after, limit=limit, status_now=status_now)
+    return page_response(ConsentOut, page, by_time_and_id("recorded_at"))
 
 
 @routes.get("/v1/consents/{consent_id}", summary="One consent", permission=Permission.CONSENT_READ,

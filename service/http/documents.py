@@ -22,7 +22,18 @@ from ..domain import documents
 from ..errors import InvalidJson, InvalidRequest, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, body_error, json_response, page_params, path_uuid, read_body, write_within
+from .routing import (
+    PAGE_QUERY,
+    Routes,
+    body_error,
+    by_time_and_id,
+    json_response,
+    page_params,
+    page_response,
+    path_uuid,
+    read_body,
+    write_within,
+)
 from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, UploadForm
 
 log = logging.getLogger("brygga.http.documents")
@@ -167,10 +178,9 @@ async def list_documents(request: web.Request) -> web.Response:
     if category is not None and category not in CATEGORIES:
         raise ValidationFailed([{"field": "category", "message": f"must be one of {', '.join(CATEGORIES)}"}])
     after = cursor.decode_time_id(after_cursor)
-    items, more = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit,
-                                       purpose=_purpose(request))
-    next_cursor = cursor.encode_time_id(items[-1]["created_at"], items[-1]["id"]) if more else None
-    return json_response(Page[Document], {"items": items, "next_cursor": next_cursor})
+    page = await documents.page(runtime(request), caller, client_id, category=category, after=after, limit=limit,
+                                purpose=_purpose(request))
+    return page_response(Document, page, by_time_and_id("created_at"))
 
 
 @routes.get(

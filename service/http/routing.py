@@ -21,8 +21,11 @@ from pydantic import BaseModel, ValidationError
 from policies.roles import Permission
 
 from ..audit import Action
+from ..domain.paging import Paged
 from ..errors import InvalidJson, InvalidRequest, NotFound, UnsupportedMediaType, ValidationFailed
+from . import cursor
 from .filters import instant
+from .schemas import Page
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
@@ -136,6 +139,28 @@ def page_params(request: web.Request) -> tuple[str | None, int]:
     if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= _LIMIT_MAX:
         raise ValidationFailed([{"field": "limit", "message": f"must be a whole number from 1 to {_LIMIT_MAX}"}])
     return request.query.get("cursor") or None, int(raw)
+
+
+def page_response(model: type[BaseModel], page: Paged[dict[str, Any]], key: Callable[[dict[str, Any]], list[Any]]) -> web.Response:
+    """A page in the contract's one shape, `{"items", "next_cursor"}`: the cursor is the last item's sort key
+    (`key`), when more follow. Every listing answers through here."""
+    next_cursor = cursor.encode([str(part) for part in key(page.items[-1])]) if page.more and page.items else None
+    return json_response(Page[model], {"items": page.items, "next_cursor": next_cursor})  # type: ignore[valid-type]
+
+
+def by_seq(item: dict[str, Any]) -> list[Any]:
+    """The sort key of the audit log's listings."""
+    return [item["seq"]]
+
+
+def by_id(item: dict[str, Any]) -> list[Any]:
+    """The sort key of a listing in id order (units)."""
+    return [item["id"]]
+
+
+def by_time_and_id(field: str) -> Callable[[dict[str, Any]], list[Any]]:
+    """The sort key (timestamp `field`, id) of a listing in time order (http/cursor.py decode_time_id)."""
+    return lambda item: [item[field].isoformat(), item["id"]]
 
 
 PAGE_QUERY = (

@@ -8,7 +8,7 @@ from policies.roles import Permission
 from ..domain import units
 from . import cursor
 from .context import authenticate, runtime
-from .routing import PAGE_QUERY, Routes, json_response, page_params, read_body
+from .routing import PAGE_QUERY, Routes, by_id, json_response, page_params, page_response, read_body
 from .schemas import Page, Unit, UnitIn, UnitPatch
 
 routes = Routes("units")
@@ -32,9 +32,7 @@ async def list_units(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     after, limit = page_params(request)
     after_id = cursor.decode(after, length=1)[0] if after else ""
-    items = await units.page(runtime(request), caller.principal, after=after_id, limit=limit + 1)
-    next_cursor = cursor.encode([items[limit - 1]["id"]]) if len(items) > limit else None
-    return json_response(Page[Unit], {"items": items[:limit], "next_cursor": next_cursor})
+    return page_response(Unit, await units.page(runtime(request), caller.principal, after=after_id, limit=limit), by_id)
 
 
 @routes.patch(

@@ -34,9 +34,10 @@ async def events(request: web.Request) -> web.Response:
         return render(request, "audit_events.html", http_status=422, events=[], next_after=None, query=query,
                       actions=sorted(Action._value2member_map_), error=str(exc))
     after = int(query["after"]) if query.get("after", "").isdigit() else 0
-    items, last = await audit_log.page(rt(request), caller(request), filters, after=after, limit=PAGE)
+    page_ = await audit_log.page(rt(request), caller(request), filters, after=after, limit=PAGE)
     keep = {k: v for k, v in query.items() if k != "after" and v}
-    return render(request, "audit_events.html", events=items, next_after=last, query=keep,
+    next_after = page_.items[-1]["seq"] if page_.more else None
+    return render(request, "audit_events.html", events=page_.items, next_after=next_after, query=keep,
                   actions=sorted(Action._value2member_map_), error=None)
 
 
@@ -44,7 +45,7 @@ async def events(request: web.Request) -> web.Response:
 async def chain(request: web.Request) -> web.Response:
     runtime, who = rt(request), caller(request)
     verdict = await audit_log.verify(runtime, who)
-    latest, _ = await audit_log.checkpoints(runtime, who, after=0, limit=1, latest=True)
+    latest = (await audit_log.checkpoints(runtime, who, after=0, limit=1, latest=True)).items
     return render(request, "audit_chain.html", verdict=verdict, checkpoint=latest[0] if latest else None)
 
 
@@ -52,8 +53,8 @@ async def chain(request: web.Request) -> web.Response:
 async def reviews(request: web.Request) -> web.Response:
     chosen = request.query.get("status")
     status = chosen if chosen is not None and chosen in ("open", "reviewed", "all") else "open"
-    items = await audit_review.emergency_queue(rt(request), caller(request), status=status,
-                                              after=START, limit=200)
+    items = (await audit_review.emergency_queue(rt(request), caller(request), status=status,
+                                               after=START, limit=200)).items
     return render(request, "audit_reviews.html", grants=items, status=status)
 
 
@@ -80,7 +81,7 @@ async def anomalies(request: web.Request) -> web.Response:
 @page()
 async def access_log(request: web.Request) -> web.Response:
     client_id = _uuid(request, "client_id")
-    items, _ = await audit_log.access_log(rt(request), caller(request), client_id, after=0, limit=500)
+    items = (await audit_log.access_log(rt(request), caller(request), client_id, after=0, limit=500)).items
     return render(request, "access_log.html", client_id=client_id, entries=items, printed=datetime.now(SWEDEN))
 
 

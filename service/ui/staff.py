@@ -86,7 +86,7 @@ async def client_page(request: web.Request) -> web.Response:
     except NotFound:
         # No relation (or no such client): nothing is shown but the way to open one.
         return render(request, "client_no_relation.html", http_status=404, client_id=client_id)
-    items, _ = await documents.page(runtime, who, client_id, category=None, after=START, limit=200)
+    items = (await documents.page(runtime, who, client_id, category=None, after=START, limit=200)).items
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
         emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
@@ -207,8 +207,8 @@ def _consent_body(data: dict[str, str], multi: dict[str, list[str]]) -> dict[str
 async def _consents_view(request: web.Request, client_id: UUID, *, errors: dict[str, str], values: dict[str, Any],
                          status: int = 200) -> web.Response:
     runtime, who = rt(request), caller(request)
-    history = await consents.page(runtime, who, client_id, after=START, limit=200)
-    items, _ = await documents.page(runtime, who, client_id, category="consent_form", after=START, limit=200)
+    history = (await consents.page(runtime, who, client_id, after=START, limit=200)).items
+    items = (await documents.page(runtime, who, client_id, category="consent_form", after=START, limit=200)).items
     zone = who.principal.zone
     defaults = {"from_organisation": zone.organisation if zone else "", "from_domain": zone.domain if zone else "",
                 "given_by": "client", "form": "written", "categories": [], "purposes": ["care"]}
