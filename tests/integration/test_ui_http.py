@@ -108,21 +108,29 @@ async def _snapshot(db) -> dict:
     return counts
 
 
+async def _two_zones(api, client, *, consent_by: str) -> tuple[str, dict, dict]:
+    """Malmö's social unit (staff anna) and the region's clinic (staff bo), both with a relation to one client;
+    a consent from social services to the clinic recorded by `consent_by` ("iof" or "clinic"), and the clinic's
+    emergency access. (client id, consent, grant)."""
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    people = {"iof": api.staff("iof-norr", sub="anna"), "clinic": api.staff("beroende", sub="bo")}
+    person = (await api.register(people["iof"]))["id"]
+    for headers in people.values():
+        await api.relation(headers, person)
+    consent = await client.post(f"/v1/clients/{person}/consents", headers=people[consent_by], json=consent_body())
+    assert consent.status == 201, await consent.text()
+    grant = await client.post(f"/v1/clients/{person}/emergency-access", headers=people["clinic"],
+                              json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
+    assert grant.status == 201, await grant.text()
+    return person, await consent.json(), await grant.json()
+
+
 async def test_no_form_writes_anything_without_the_sessions_csrf_token(browser, tokens, api, client, db):
     """Each form that changes something, posted with everything right but the CSRF token: 403, nothing written
     (no row, no audit event, no revocation or confirmation)."""
-    await api.unit("iof-norr")
-    await api.unit("beroende", organisation="region-skane", domain="health")
-    iof, clinic = api.staff("iof-norr", sub="anna"), api.staff("beroende", sub="bo")
-    person = (await api.register(iof))["id"]
-    for headers in (iof, clinic):
-        await api.relation(headers, person)
-    consent = await client.post(f"/v1/clients/{person}/consents", headers=clinic, json=consent_body())
-    assert consent.status == 201, await consent.text()
-    waiting = (await consent.json())["id"]  # recorded by the receiving zone: the holding zone may confirm it
-    grant = await client.post(f"/v1/clients/{person}/emergency-access", headers=clinic,
-                              json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
-    assert grant.status == 201, await grant.text()
+    person, consent, grant = await _two_zones(api, client, consent_by="clinic")
+    waiting = consent["id"]  # recorded by the receiving zone: the holding zone may confirm it
     csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
     forged = csrf[::-1]
     upload = aiohttp.FormData([("csrf", forged), ("category", "assessment"), ("title", "Utredning")])
@@ -151,7 +159,7 @@ async def test_no_form_writes_anything_without_the_sessions_csrf_token(browser, 
     page = await browser.get("/ui/audit/emergency-reviews")  # reading the queue is audited: counted from here
     assert page.status == 200
     before = await _snapshot(db)
-    grant_id = (await grant.json())["id"]
+    grant_id = grant["id"]
     response = await browser.post(f"/ui/audit/emergency-reviews/{grant_id}", allow_redirects=False,
                                   data={"csrf": csrf_of(await page.text())[::-1], "verdict": "justified",
                                         "comment": "Styrkt i journalen"})
@@ -621,19 +629,9 @@ async def test_the_holding_unit_confirms_a_waiting_consent_on_the_consents_page(
 async def test_the_web_interface_refuses_what_the_api_refuses_instead_of_cutting_it(browser, tokens, api, client, db):
     """A revocation reason or a verdict's comment over the API's limit is refused with 422, nothing recorded; it
     was cut to fit and stored shortened. A form field before an upload's file is refused the same way."""
-    await api.unit("iof-norr")
-    await api.unit("beroende", organisation="region-skane", domain="health")
-    iof, clinic = api.staff("iof-norr", sub="anna"), api.staff("beroende", sub="bo")
-    person = (await api.register(iof))["id"]
-    for headers in (iof, clinic):
-        await api.relation(headers, person)
-    consent = await client.post(f"/v1/clients/{person}/consents", headers=iof, json=consent_body())
-    assert consent.status == 201, await consent.text()
-    grant = await client.post(f"/v1/clients/{person}/emergency-access", headers=clinic,
-                              json={"reason": "Medvetslös patient, behöver läkemedelslistan"})
-    assert grant.status == 201
+    person, consent, grant = await _two_zones(api, client, consent_by="iof")
     csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
-    consent_id = (await consent.json())["id"]
+    consent_id = consent["id"]
     revoked = await browser.post(f"/ui/consents/{consent_id}/revoke", data={"csrf": csrf, "reason": "x" * 1001})
     assert revoked.status == 422
     assert await db.fetchval("SELECT revoked_at FROM consents WHERE id = $1", uuid.UUID(consent_id)) is None
@@ -644,7 +642,7 @@ async def test_the_web_interface_refuses_what_the_api_refuses_instead_of_cutting
     await browser.post("/ui/sign-out", data={"csrf": csrf})
     await sign_in(browser, tokens, sub="auditor-1", roles=["auditor"], organisations=["region-skane"])
     page = await browser.get("/ui/audit/emergency-reviews")
-    reviewed = await browser.post(f"/ui/audit/emergency-reviews/{(await grant.json())['id']}",
+    reviewed = await browser.post(f"/ui/audit/emergency-reviews/{grant['id']}",
                                   data={"csrf": csrf_of(await page.text()), "verdict": "justified",
                                         "comment": "y" * 2001})
     assert reviewed.status == 422
