@@ -365,20 +365,20 @@ def report_load(rounds: list[Round], seconds: float) -> None:
     print(f"   {'round':<7}{'sealer':<8}{'recorded/s':>11}{'sealed/s':>10}{'sealer CPU':>11}"
           f"{'lag p50':>9}{'p99':>8}{'max':>8}{'catch-up':>10}")
     for index, r in enumerate(rounds):
-        line = f"   {index // 2 + 1:<7}{'on' if r.sealer else 'off':<8}{r.recorded:>11,.0f}"
-        if r.sealer:
+        line = f"   {index // 2 + 1:<7}{'on' if r.field_sealer else 'off':<8}{r.recorded:>11,.0f}"
+        if r.field_sealer:
             line += (f"{r.sealed:>10,.0f}{r.cpu:>11.1%}{ms(percentile(r.lags, 0.5)):>9}"
                      f"{ms(percentile(r.lags, 0.99)):>8}{ms(r.lags[-1]):>8}{r.catch_up:>9.2f}s")
         print(line)
-    base = statistics.median(r.recorded for r in rounds if not r.sealer)
-    ours = statistics.median(r.recorded for r in rounds if r.sealer)
-    cpu = statistics.median(r.cpu for r in rounds if r.sealer)
-    lags = sorted(lag for r in rounds if r.sealer for lag in r.lags)
+    base = statistics.median(r.recorded for r in rounds if not r.field_sealer)
+    ours = statistics.median(r.recorded for r in rounds if r.field_sealer)
+    cpu = statistics.median(r.cpu for r in rounds if r.field_sealer)
+    lags = sorted(lag for r in rounds if r.field_sealer for lag in r.lags)
     print(f"   recorded/s with the sealer running vs without (median of {ROUNDS} rounds each): {ours:,.0f} vs"
           f" {base:,.0f} → ratio {ours / base:.2f}; the sealer's CPU: {cpu:.1%} of one core")
     print(f"   lag over all {len(lags):,} events of the sealer rounds: p50 {ms(percentile(lags, 0.5))},"
           f" p99 {ms(percentile(lags, 0.99))}, max {ms(lags[-1])}; catch-up after the load ≤"
-          f" {max(r.catch_up for r in rounds if r.sealer):.2f} s")
+          f" {max(r.catch_up for r in rounds if r.field_sealer):.2f} s")
 
 
 def ms(seconds: float) -> str:

@@ -178,7 +178,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
         sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
         app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                               audit_sealer=sealer)
+                               chain_sealer=sealer)
         sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
         log.info("brygga ready", extra={"embedded_database": not settings.database_url})
         try:

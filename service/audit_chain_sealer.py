@@ -26,7 +26,7 @@ from crypto.chain import link, micros, sign_checkpoint
 from .metrics import audit_checkpoints, audit_seal_lag, audit_sealed
 from .store import audit_chain as store
 
-log = logging.getLogger("brygga.sealer")
+log = logging.getLogger("brygga.field_sealer")
 
 SEALER_LOCK = 7_264_003
 # The database went away under the sealer (restart, failover, network): reconnect and resume from the chain's head.

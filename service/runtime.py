@@ -65,7 +65,7 @@ class KeyRingHolder:
         return self._ring
 
     @property
-    def sealer(self) -> FieldSealer:
+    def field_sealer(self) -> FieldSealer:
         self._refresh()
         return self._sealer
 
@@ -80,7 +80,7 @@ class Runtime:
     verifier: TokenVerifier
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
-    audit_sealer: AuditChainSealer | None = None
+    chain_sealer: AuditChainSealer | None = None
     # A unit's zone never changes (only `active` does): remembered, so the hot read path can
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)
@@ -111,8 +111,8 @@ class Runtime:
         return self.keys.ring
 
     @property
-    def sealer(self) -> FieldSealer:
-        return self.keys.sealer
+    def field_sealer(self) -> FieldSealer:
+        return self.keys.field_sealer
 
     def today(self) -> date:
         """Today's date in Sweden, where ages (minor or not) are reckoned."""

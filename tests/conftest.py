@@ -186,7 +186,7 @@ def settings(tmp_path: Path, database_url: str, signing_keys: SigningKeys) -> Se
         keyring_path=signing_keys.keyring_path,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
-        audit_seal_interval=0,  # tests seal when they choose (runtime.audit_sealer.catch_up()); one test runs it live
+        audit_seal_interval=0,  # tests seal when they choose (runtime.chain_sealer.catch_up()); one test runs it live
     )
 
 

@@ -36,7 +36,7 @@ REVIEW_DUE = timedelta(hours=24)
 
 
 def review_json(rt: Runtime, row: Any, *, grant_id: UUID) -> dict[str, Any]:
-    comment = rt.sealer.open_text(row["comment_sealed"], record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
+    comment = rt.field_sealer.open_text(row["comment_sealed"], record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
     return {"verdict": row["verdict"], "comment": comment, "reviewed_by": row["reviewed_by"],
             "reviewed_at": row["reviewed_at"]}
 
@@ -47,7 +47,7 @@ def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
     return {
         "id": grant_id, "client_id": row["client_id"], "unit": row["unit_id"], "organisation": row["organisation"],
         "domain": row["domain"], "sub": row["sub"],
-        "reason": rt.sealer.open_text(row["reason_sealed"], record=_GRANT_RECORD, record_id=str(grant_id), field="reason"),
+        "reason": rt.field_sealer.open_text(row["reason_sealed"], record=_GRANT_RECORD, record_id=str(grant_id), field="reason"),
         "opened_at": row["opened_at"], "expires_at": row["expires_at"], "accesses": row["accesses"],
         "review": review_json(rt, row, grant_id=grant_id) if row["verdict"] is not None else None,
     }
@@ -79,7 +79,7 @@ async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, c
     answers = {Reason.ALREADY_REVIEWED: lambda: AlreadyReviewed(
         "this emergency access already has a verdict; verdicts are final")}
     async with access(rt, caller, Action.EMERGENCY_REVIEW, judge, answers=answers) as act:
-        sealed = rt.sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
+        sealed = rt.field_sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
         row = await review_store.insert_review(act.conn, grant_id, verdict=verdict, comment_sealed=sealed,
                                                reviewed_by=principal.sub, reviewed_by_name=principal.name)
         if row is None:

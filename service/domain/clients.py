@@ -28,7 +28,7 @@ def _blind_index(rt: Runtime, personal_number: str) -> tuple[PersonalNumber, byt
         raise PersonalNumberRefused(
             [{"field": "personal_number", "message": str(exc)}], "not a valid personnummer or samordningsnummer",
         ) from None
-    return parsed, rt.sealer.blind_index(parsed.canonical, kind="personal_number")
+    return parsed, rt.field_sealer.blind_index(parsed.canonical, kind="personal_number")
 
 
 async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: str) -> tuple[dict[str, Any], bool]:
@@ -45,8 +45,9 @@ async def register(rt: Runtime, caller: Caller, *, personal_number: str, name: s
             act.conn,
             client_id=client_id,
             personal_number_index=index,
-            personal_number_sealed=rt.sealer.seal(parsed.canonical, record=_RECORD, record_id=str(client_id), field="personal_number"),
-            name_sealed=rt.sealer.seal(name, record=_RECORD, record_id=str(client_id), field="name"),
+            personal_number_sealed=rt.field_sealer.seal(parsed.canonical, record=_RECORD, record_id=str(client_id),
+                                                        field="personal_number"),
+            name_sealed=rt.field_sealer.seal(name, record=_RECORD, record_id=str(client_id), field="name"),
             birth_date=parsed.birth_date,
             unit=caller.principal.unit,
         )
@@ -74,6 +75,6 @@ async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any]:
         row = await clients_store.get(act.conn, client_id)
     assert row is not None  # allowed: decide() found the client (client_exists), in this transaction
     client = _client_json(rt, row["id"], row["birth_date"])
-    client["name"] = rt.sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")
+    client["name"] = rt.field_sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")
     return client
 

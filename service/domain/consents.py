@@ -72,7 +72,7 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
         "form": row["form"],
         "maturity_assessed": row["maturity_assessed"],
         "evidence_document_id": row["evidence_document_id"],
-        "note": rt.sealer.open_text(note, record=_RECORD, record_id=str(row["id"]), field="note") if note else None,
+        "note": rt.field_sealer.open_text(note, record=_RECORD, record_id=str(row["id"]), field="note") if note else None,
         "recorded_by": row["recorded_by"],
         "recorded_by_unit": row["recorded_by_unit"],
         "recorded_at": row["recorded_at"],
@@ -126,7 +126,7 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         categories=sorted(set(body.categories)), purposes=sorted(set(body.purposes)),
         valid_from=draft.valid_from, valid_until=draft.valid_until, given_by=body.given_by, form=body.form,
         maturity_assessed=body.maturity_assessed, evidence_document_id=evidence,
-        note_sealed=rt.sealer.seal(note, record=_RECORD, record_id=str(consent_id), field="note") if note else None,
+        note_sealed=rt.field_sealer.seal(note, record=_RECORD, record_id=str(consent_id), field="note") if note else None,
         recorded_by=principal.sub, recorded_by_name=principal.name, recorded_by_unit=principal.unit,
         confirmed=confirmed_on_recording(draft),
     )
@@ -178,7 +178,7 @@ async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) 
     """
     judge = _consent_decision(rt, caller, consent_id, Permission.CONSENT_REVOKE)
     async with access(rt, caller, Action.CONSENT_REVOKE, judge, consent_id=consent_id) as act:
-        sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
+        sealed = rt.field_sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
         act.row = await consents_store.revoke(act.conn, consent_id, by=caller.principal.sub, reason_sealed=sealed) or act.row
         now = await act.conn.fetchval("SELECT clock_timestamp()")
     return consent_json(rt, act.row, now=now)
@@ -235,7 +235,7 @@ async def open_emergency(rt: Runtime, caller: Caller, client_id: UUID, *, reason
         assert principal.unit is not None  # decide() allows only a caller with a unit (else no_unit)
         row = await consents_store.insert_grant(
             act.conn, grant_id=grant_id, client_id=client_id, unit=principal.unit, sub=principal.sub, domain=domain,
-            reason_sealed=rt.sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
+            reason_sealed=rt.field_sealer.seal(reason, record="emergency_grant", record_id=str(grant_id), field="reason"),
             hours=rt.settings.emergency_hours,
         )
     return {"id": row["id"], "client_id": client_id, "domain": row["domain"], "opened_at": row["opened_at"],

@@ -75,7 +75,7 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         "unit": row["unit_id"],
         "zone": {"organisation": row["organisation"], "domain": row["domain"]},
         "category": row["category"],
-        "title": rt.sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(row["id"]), field="title"),
+        "title": rt.field_sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(row["id"]), field="title"),
         "content_type": row["content_type"],
         "size": row["size"],
         "created_at": row["created_at"],
@@ -216,10 +216,10 @@ async def _replay(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         raise_if_denied(decision)
     if row["client_id"] != client_id:
         raise IdempotencyConflict("the key was used before for another client's document")
-    title = rt.sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(document_id), field="title")
+    title = rt.field_sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(document_id), field="title")
     if row["category"] != upload.category or not hmac.compare_digest(title.encode(), upload.title.encode()):
         raise IdempotencyConflict("the key was used before with other metadata (category or title)")
-    mac, size = rt.sealer.content_mac(), len(head)
+    mac, size = rt.field_sealer.content_mac(), len(head)
     mac.update(head)
     if not ended:
         async for chunk in chunks:
@@ -249,7 +249,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
     wrapped = wrap(rt.keyring, key, binding=binding)
     encryptor = StreamEncryptor(key, document_id=document_id)
     segmenter = Segmenter(encryptor)
-    mac = rt.sealer.content_mac()
+    mac = rt.field_sealer.content_mac()
     pending: list[bytes] = []
     written = 0
 
@@ -274,7 +274,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
     await write(segmenter.finish(), flush=True)
     document = documents_store.NewDocument(
         id=document_id, client_id=client_id, unit=principal.unit, zone=principal.zone, category=upload.category,
-        title_sealed=rt.sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
+        title_sealed=rt.field_sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
         content_type=content_type, size=segmenter.plaintext_bytes, content_mac=mac.digest(),
         kek_version=wrapped.kek_version, dek_wrapped=wrapped.ciphertext, stream_header=encryptor.header,
         segment_count=written, idempotency_key=upload.idempotency_key, created_by=principal.sub,
@@ -449,7 +449,7 @@ async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) 
     """
     judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_SHRED)
     async with access(rt, caller, Action.DOCUMENT_SHRED, judge, document_id=document_id) as act:
-        sealed_reason = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
+        sealed_reason = rt.field_sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
         if await documents_store.shred(act.conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason):
             await rt.blobs.delete(act.conn, document_id)
 
@@ -459,6 +459,6 @@ async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked
     action = Action.DOCUMENT_BLOCK if blocked else Action.DOCUMENT_UNBLOCK
     judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_BLOCK)
     async with access(rt, caller, action, judge, document_id=document_id) as act:
-        sealed = rt.sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="block_reason") if reason else None
+        sealed = rt.field_sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="block_reason") if reason else None
         await documents_store.set_blocked(act.conn, document_id, blocked=blocked, by=caller.principal.sub, reason_sealed=sealed)
     return document_json(rt, {**act.row, "blocked": blocked}, act.decision)

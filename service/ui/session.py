@@ -75,7 +75,7 @@ def _cookie(request: web.Request) -> dict[str, Any] | None:
         return None
     try:
         sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-        data = json.loads(runtime(request).sealer.open(sealed, **_SEAL))
+        data = json.loads(runtime(request).field_sealer.open(sealed, **_SEAL))
         return data if isinstance(data, dict) and isinstance(data.get("c"), str) else None
     except (ValueError, TypeError, DecryptionFailed):
         return None
@@ -116,7 +116,7 @@ async def _live(request: web.Request, encoded: object) -> Session | None:
     if row is None:
         return None
     try:
-        token = rt.sealer.open_text(bytes(row["token_sealed"]), **_token_seal(sid))
+        token = rt.field_sealer.open_text(bytes(row["token_sealed"]), **_token_seal(sid))
     except DecryptionFailed:
         return None  # sealed under a key no longer in the ring: sign in again
     return Session(csrf="", sid=sid, token=token, expires=int(row["expires_at"].timestamp()))
@@ -142,7 +142,7 @@ async def begin(request: web.Request, response: web.StreamResponse, *, token: st
     sid = secrets.token_bytes(32)
     now = _now(request)
     await ui_sessions.begin(rt, id_hash=id_hash(sid), sub=sub, unit=unit,
-                            token_sealed=rt.sealer.seal(token, **_token_seal(sid)), now=now,
+                            token_sealed=rt.field_sealer.seal(token, **_token_seal(sid)), now=now,
                             expires_at=datetime.fromtimestamp(exp, UTC),
                             replacing=id_hash(previous.sid) if previous.sid is not None else None)
     session = replace(new(previous.lang), sid=sid, token=token, expires=exp)
@@ -167,7 +167,7 @@ def store(request: web.Request, response: web.StreamResponse, session: Session) 
     payload = {"c": session.csrf, "l": session.lang}
     if session.sid is not None:
         payload["s"] = base64.urlsafe_b64encode(session.sid).decode().rstrip("=")
-    sealed = runtime(request).sealer.seal(json.dumps(payload), **_SEAL)
+    sealed = runtime(request).field_sealer.seal(json.dumps(payload), **_SEAL)
     max_age = None
     if session.expires is not None:
         max_age = max(0, session.expires - int(_now(request).timestamp()))

@@ -64,7 +64,7 @@ async def test_events_oldest_first_with_everything_the_contract_names(client, wo
 async def test_hash_is_null_until_sealed(client, world, auditor):
     before = (await events(client, auditor))["items"]
     assert all(e["hash"] is None and e["prev_hash"] is None for e in before)
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     after = (await events(client, auditor, limit="500"))["items"]
     sealed = [e for e in after if e["seq"] <= before[-1]["seq"]]
     assert all(len(e["hash"]) == 64 and len(e["prev_hash"]) == 64 for e in sealed)
@@ -161,7 +161,7 @@ async def test_auditors_never_read_content(client, world, auditor):
 
 
 async def test_verify_over_http(client, world, auditor, db):
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     response = await client.get("/v1/audit/verify", headers=auditor)
     body = await response.json()
     assert response.status == 200 and body["ok"] is True and body["problem"] is None and body["first_bad_seq"] is None
@@ -186,7 +186,7 @@ async def test_verify_refuses_half_a_checkpoint(client, world, auditor, query):
 
 
 async def test_checkpoints_verify_with_the_published_key(client, world, auditor):
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     keys = (await (await client.get("/v1/audit/public-key", headers=auditor)).json())["keys"]
     by_id = {k["key_id"]: Ed25519PublicKey.from_public_bytes(base64.b64decode(k["public_key"])) for k in keys}
     assert all(k["algorithm"] == "Ed25519" and k["jwk"]["crv"] == "Ed25519" for k in keys)

@@ -39,7 +39,7 @@ async def accesses(api, n: int) -> list[int]:
 
 
 async def sealed(rt, db) -> list[int]:
-    await rt.audit_sealer.catch_up()
+    await rt.chain_sealer.catch_up()
     return [row["seq"] for row in await db.fetch("SELECT seq FROM audit_chain ORDER BY seq")]
 
 
@@ -84,7 +84,7 @@ async def test_a_checkpoint_every_thousand_events(rt, api, db, settings):
     await db.execute("""
         INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
         SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 2500)""")
-    await rt.audit_sealer.catch_up()
+    await rt.chain_sealer.catch_up()
     first = await db.fetchval("SELECT min(seq) FROM audit_events")
     gaps = [row["n"] for row in await db.fetch(
         "SELECT count(*) AS n FROM audit_chain c, LATERAL (SELECT max(seq) AS p FROM audit_checkpoints WHERE seq < c.seq) k "
@@ -257,11 +257,11 @@ async def test_the_sealer_never_passes_a_number_still_held_by_a_running_transact
         async with rt.pool.acquire() as fast, fast.transaction():
             after = await audit.record(fast, Action.CLIENT_READ, caller=caller, decision=allow("own_zone"))
         assert after == n + 1
-        await rt.audit_sealer.catch_up()
+        await rt.chain_sealer.catch_up()
         head = await db.fetchval("SELECT max(seq) FROM audit_chain")
         assert head < n  # n+1 is committed, but n may still commit
         await transaction.commit()
-    await rt.audit_sealer.catch_up()
+    await rt.chain_sealer.catch_up()
     assert await db.fetchval("SELECT max(seq) FROM audit_chain") == n + 1
     assert (await verdict(rt, db)).ok
 
@@ -342,7 +342,7 @@ async def test_one_sealer_at_a_time_and_a_new_one_resumes_the_chain_after_a_cras
         assert await standby._take_over() is False  # the app's sealer holds the lock
         with pytest.raises(RuntimeError, match="another sealer"):
             await another().catch_up()
-        await rt.audit_sealer.close()  # the sealing replica dies; its session lock goes with it
+        await rt.chain_sealer.close()  # the sealing replica dies; its session lock goes with it
         await accesses_more(api)
         assert await standby._take_over() is True
         assert await standby.catch_up() >= 1

@@ -25,7 +25,7 @@ def _audit(*args: str, env: dict) -> subprocess.CompletedProcess:
 async def exported(client, api, db, database_url, signing_keys, tmp_path, tokens):
     """A sealed log of 10 accesses, exported; the keys as an auditor fetches them."""
     await accesses(api, 8)
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRYGGA_", "DATABASE_URL"))}
     env.update(DATABASE_URL=database_url, BRYGGA_KEYRING=str(signing_keys.keyring_path),
                BRYGGA_DATA_DIR=str(tmp_path), BRYGGA_LOG_LEVEL="WARNING")

@@ -221,7 +221,7 @@ async def test_a_client_filter_does_not_name_the_withheld_client(client, world, 
 async def test_every_scope_is_the_whole_log_filtered_by_the_rule(client, world, tokens, db):
     """Events of each scope are exactly the whole log's events that policies.audit.sees lets it see, with
     client id and reasons withheld exactly where policies.audit.withholds says, and no hashes."""
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     whole = await all_events(client, auditor(tokens, "*"))
     assert {e["actor"]["zone"]["organisation"] for e in whole if e["actor"]["zone"]} == {"malmo-stad", "region-skane"}
     assert any(e["hash"] for e in whole)
@@ -321,7 +321,7 @@ async def test_the_emergency_queue_and_verdicts_are_the_opening_organisations(cl
 async def test_a_scoped_auditor_gets_chain_status_and_checkpoints_without_hashes(client, world, tokens, db):
     """Fails on the old code: a scoped auditor got the head's hash and every checkpoint's hash and signature,
     an oracle over the client ids and reason codes withheld from them. The whole log's auditor keeps them."""
-    await client.server.app[RUNTIME].audit_sealer.catch_up()  # seals, and signs the first checkpoint
+    await client.server.app[RUNTIME].chain_sealer.catch_up()  # seals, and signs the first checkpoint
     scoped, everyone = auditor(tokens, "vgr"), auditor(tokens, "*")
     assert await all_events(client, scoped) == []  # no event of theirs
     assert await get_json(client, "/v1/audit/public-key", scoped) == await get_json(client, "/v1/audit/public-key", everyone)
@@ -342,7 +342,7 @@ async def test_a_scoped_auditor_gets_chain_status_and_checkpoints_without_hashes
 async def test_verifying_a_held_checkpoint_is_the_whole_log_auditors_only(client, world, tokens, db):
     """Fails on the old code: any seq with a wrong hash stopped the walk there and answered the chain hash at
     that seq (truncated), for a scoped auditor too. The refusal is audited."""
-    await client.server.app[RUNTIME].audit_sealer.catch_up()
+    await client.server.app[RUNTIME].chain_sealer.catch_up()
     target = await db.fetchrow("SELECT seq, hash FROM audit_chain WHERE seq = (SELECT max(seq) FROM audit_chain) - 3")
     wrong = {"checkpoint_seq": str(target["seq"]), "checkpoint_hash": "0" * 64}
     right = {"checkpoint_seq": str(target["seq"]), "checkpoint_hash": bytes(target["hash"]).hex()}
@@ -418,7 +418,7 @@ def rows_of(html: str, unit: str) -> int:
 
 
 async def test_the_web_pages_are_scoped_the_same(browser, world, tokens):
-    await browser.server.app[RUNTIME].audit_sealer.catch_up()  # seals, and signs a checkpoint
+    await browser.server.app[RUNTIME].chain_sealer.catch_up()  # seals, and signs a checkpoint
     await sign_in(browser, tokens, sub="astrid", roles=["auditor"], organisations=["malmo-stad"])
     chain = await (await browser.get("/ui/audit/chain")).text()
     assert 'id="chain-status"' in chain and 'id="checkpoint"' in chain

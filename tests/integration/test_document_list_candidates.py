@@ -143,7 +143,7 @@ async def test_the_store_reads_no_document_of_a_zone_nothing_opens(client, api, 
     before = await _listed(client, people["iof"], client_id, "care", None)
     # Copies of one of Halland's documents, each with its own id and title sealed to it (their content is not read).
     halland = await db.fetchval("SELECT id FROM documents WHERE organisation = 'region-halland' LIMIT 1")
-    sealer = client.server.app[RUNTIME].sealer
+    sealer = client.server.app[RUNTIME].field_sealer
     copies = [uuid.uuid4() for _ in range(200)]
     await db.executemany("""
         INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
@@ -205,7 +205,7 @@ async def test_a_list_reads_no_document_of_a_category_its_consent_does_not_name(
     of Malmö's decisions, of its assessments blocked for its own unit and of Halland's notes are not read at all
     for its list (counted from the executed plan), on a table of many clients."""
     people, client_id = world["people"], world["client"]
-    sealer = client.server.app[RUNTIME].sealer
+    sealer = client.server.app[RUNTIME].field_sealer
     by_title = {d["title"]: uuid.UUID(d["id"]) for d in world["documents"]}
     await _copies(db, sealer, by_title["assessment of clinic"], 3000, other_clients=300)
     reads = []

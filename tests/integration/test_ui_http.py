@@ -442,14 +442,14 @@ async def replay(client, cookie: str, path: str = "/ui/clients") -> aiohttp.Clie
 
 def sealed_cookie(client, payload: dict) -> str:
     """A cookie sealed with the service's own key ring, as only the service could make it."""
-    sealed = client.server.app[RUNTIME].sealer.seal(json.dumps(payload), record="ui_session", record_id="cookie",
+    sealed = client.server.app[RUNTIME].field_sealer.seal(json.dumps(payload), record="ui_session", record_id="cookie",
                                                     field="session")
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
 
 def opened_cookie(client, cookie: str) -> dict:
     sealed = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
-    return json.loads(client.server.app[RUNTIME].sealer.open(sealed, record="ui_session", record_id="cookie",
+    return json.loads(client.server.app[RUNTIME].field_sealer.open(sealed, record="ui_session", record_id="cookie",
                                                              field="session"))
 
 
