@@ -7,14 +7,12 @@ was applied stops start-up: the schema would no longer match its history.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import asyncpg
@@ -235,22 +233,22 @@ class _BoundedAcquire:
     def __init__(self, context: asyncpg.pool.PoolAcquireContext, seconds: float | None) -> None:
         self._context, self._seconds = context, seconds
 
-    @contextlib.contextmanager
-    def _exhausted(self) -> Iterator[None]:
-        try:
-            yield
-        except TimeoutError:
+    def _fail(self, exc: OSError) -> NoReturn:
+        """Raise what an acquire that raised `exc` answers with (an unbounded acquire's timeout as it is)."""
+        if isinstance(exc, TimeoutError):
             if self._seconds is None:
-                raise
+                raise exc
             log.warning("no database connection free in time", extra={"seconds": self._seconds})
             raise PoolExhausted(f"no database connection became free within {self._seconds:g} s; retry shortly") from None
-        except OSError as exc:
-            log.warning("database unavailable", extra={"error": type(exc).__name__})
-            raise DatabaseUnavailable("the database is unavailable; retry shortly") from exc
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        raise DatabaseUnavailable("the database is unavailable; retry shortly") from exc
 
+    # A plain try on the way in: every request's acquire passes here, most of them without waiting.
     async def __aenter__(self) -> asyncpg.Connection:
-        with self._exhausted():
+        try:
             return await self._context.__aenter__()
+        except OSError as exc:  # TimeoutError is one
+            self._fail(exc)
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._context.__aexit__(*exc_info)
@@ -259,8 +257,10 @@ class _BoundedAcquire:
         return self._acquired().__await__()
 
     async def _acquired(self) -> asyncpg.Connection:
-        with self._exhausted():
+        try:
             return await self._context
+        except OSError as exc:
+            self._fail(exc)
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0,
