@@ -176,12 +176,14 @@ async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action
     would tell them that the other zone opened emergency access on that client).
     No action: the call has no audited action (units), and the refusal is only answered.
     """
-    if action is not None:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            await audit.record(conn, action, caller=caller, decision=decision, client_id=client_id,
-                               document_id=document_id, consent_id=consent_id)
+    if decision:
+        raise AssertionError("refuse() takes a denial")  # an allowed decision is a caller's bug
+    if action is not None:  # the access records the denial and raises its error before any body
+        async with access(rt, caller, action, decided(decision), client_id=client_id, document_id=document_id,
+                          consent_id=consent_id):
+            pass
     raise_if_denied(decision)
-    raise AssertionError("refuse() takes a denial")  # pragma: no cover - an allowed decision is a caller's bug
+    raise AssertionError("unreachable: raise_if_denied raises for a denial")
 
 
 def client_access(rt: Runtime, caller: Caller, permission: Permission, action: Action, client_id: UUID, *,
