@@ -29,7 +29,7 @@ def runtime(request: web.Request) -> Runtime:
 class Gate:
     """A route's permission (its role gate) and the audited action its handler stands for."""
 
-    permission: Permission | None
+    permission: Permission
     action: Action
 
 
@@ -98,15 +98,15 @@ async def authenticate(request: web.Request, *, unit_checked_later: bool = False
     """
     gate = request.app.get(ATTEMPTED, {}).get(request.match_info.handler)
     action = gate.action if gate is not None else Action.AUTH_UNKNOWN_UNIT
-    caller = await caller_of(request, bearer_token(request.headers.get("Authorization")),
-                             unit_checked_later=unit_checked_later, action=action)
-    if gate is not None and gate.permission is not None:
+    token = bearer_token(request.headers.get("Authorization"))
+    caller = await caller_of(request, token, unit_checked_later=unit_checked_later, action=action)
+    if gate is not None:
         decision = role_gate(caller.principal.roles, gate.permission)
         if decision:
             decision = organisation_gate(caller.principal, gate.permission)
         if not decision:
             if unit_checked_later:  # authentication comes first: an inactive unit's token is refused as such
-                caller = await caller_of(request, bearer_token(request.headers.get("Authorization")), action=action)
+                caller = await caller_of(request, token, action=action)
             await refuse(runtime(request), caller, decision,
                          action if action is not Action.AUTH_UNKNOWN_UNIT else None, **_path_ids(request))
     return caller
