@@ -50,7 +50,7 @@ def event_filter(query: Mapping[str, str], *, form: bool = False, local: tzinfo 
         raise _invalid("flagged", f"must be {' or '.join(flags)}")
     texts = {name: value(name) for name in ("actor", "unit")}
     for name, text in texts.items():
-        if text is not None and "\x00" in text:
+        if text is not None and "\x00" in text:  # routing.FREE_TEXT's rule: PostgreSQL text cannot hold U+0000
             raise _invalid(name, "must not contain U+0000")
     since, until = instant(value("since"), "since", local=local), instant(value("until"), "until", local=local)
     if since and until and since >= until:

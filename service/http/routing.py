@@ -175,14 +175,6 @@ INSTANT = {"type": "string", "format": "date-time"}
 FREE_TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
 
 
-def free_text(request: web.Request, name: str) -> str | None:
-    """A free-text query value, or None; 422 validation_failed for U+0000 (PostgreSQL text cannot hold it)."""
-    value = request.query.get(name)
-    if value is not None and "\x00" in value:
-        raise ValidationFailed([{"field": name, "message": "must not contain U+0000"}])
-    return value
-
-
 def query_bool(request: web.Request, name: str) -> bool | None:
     """A boolean query value (`true` or `false`, nothing else), or None; 422 validation_failed otherwise."""
     raw = request.query.get(name)
