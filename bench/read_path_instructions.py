@@ -72,6 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="copy the servers' callgrind dumps here (for callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -94,6 +95,10 @@ def main() -> int:
         ours = measure(brygga_url, staff, procs[0].pid, tmp, args.requests, args.concurrency)
         base = measure(baseline_url, {}, procs[1].pid, tmp, args.requests, args.concurrency)
     finally:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in glob.glob(str(tmp / "callgrind.out.*")):
+                shutil.copy(dump, args.keep)
         stop(procs, timeout=60)  # valgrind takes its time to write its last dump
         postgres.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -183,7 +183,10 @@ def organisation_gate(principal: Principal, permission: Permission) -> Decision:
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
     if permission is Permission.AUDIT_EXTRACT and _as_auditor(principal) and not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
-    return allow(Basis.ROLE, legal_basis=_LOG_REVIEW)
+    return _GATE_PASSED
+
+
+_GATE_PASSED = allow(Basis.ROLE, legal_basis=_LOG_REVIEW)  # immutable: made once (every request passes here)
 
 
 def decide_operator_read() -> Decision:

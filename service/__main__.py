@@ -166,6 +166,7 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
     from .app import database
     from .audit_file import export
     from .database import connect_options
+    from .domain.access import access_on, decided
     from .domain.audit_log import verify_chain
 
     keyring = FileKeyProvider(settings.effective_keyring_path).load()
@@ -174,9 +175,8 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
         try:
             operator = audit.Caller(Principal(sub=f"cli:{getpass.getuser()}", name=None, roles=frozenset({Role.AUDITOR})),
                                     request_id=f"cli-{uuid.uuid4()}", remote_addr=None)
-            async with conn.transaction():
-                await audit.record(conn, audit.Action.AUDIT_READ, caller=operator,
-                                   decision=decide_operator_read())
+            async with access_on(conn, operator, audit.Action.AUDIT_READ, decided(decide_operator_read())):
+                pass  # the read is recorded before it is made: an export is long, and runs in its own transaction
             if args.audit_command == "export":
                 if args.out:
                     with open(args.out, "wb") as out:  # noqa: ASYNC230 - a command line's one file, nothing else waits

@@ -33,7 +33,7 @@ from .devkeys import ensure_dev_keys
 from .embedded import EmbeddedPostgres, keep_running
 from .http import audit, audit_review, clients, consents, documents, protocol, system, units
 from .http.context import ATTEMPTED, RUNTIME, attempted_actions
-from .http.middleware import IN_FLIGHT, InFlight, add_request_id, common_headers, request_context
+from .http.middleware import IN_FLIGHT, InFlight, request_context, response_headers
 from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
@@ -115,8 +115,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app[OPENAPI] = build_openapi(endpoints(), version=__version__)
     app[ATTEMPTED] = attempted_actions(endpoints())
     ui.setup(app)
-    app.on_response_prepare.append(add_request_id)
-    app.on_response_prepare.append(common_headers)
+    app.on_response_prepare.append(response_headers)
 
     # One cleanup context per resource, opened in this order and closed in the reverse: a resource that
     # fails to open leaves only those before it to close, each closed once.

@@ -254,13 +254,11 @@ class _BoundedAcquire:
         await self._context.__aexit__(*exc_info)
 
     def __await__(self) -> Generator[Any, None, asyncpg.Connection]:
-        return self._acquired().__await__()
-
-    async def _acquired(self) -> asyncpg.Connection:
-        try:
-            return await self._context
+        try:  # the context's own awaitable, delegated to: no coroutine of ours in between
+            connection: asyncpg.Connection = yield from self._context.__await__()
         except OSError as exc:
             self._fail(exc)
+        return connection
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0,

@@ -17,7 +17,9 @@ allowed or denied, after the body (which may still turn the access into a refusa
 what it made, `act.consent_id`), followed by the events of further accesses the body made
 (`act.also_record`); then the transaction commits, and a refusal raises the error the contract
 prescribes (`raise_if_denied`). The body never runs for a refusal, and nothing is committed without its
-event. The download path keeps its own two round trips (documents.open_content).
+event. `access_on()` is the same on a connection the caller holds (an upload's, the command line's);
+`refuse()` / `record_refusal()` record a refusal made before any read. The download path keeps its own two
+round trips (documents.open_content).
 """
 from __future__ import annotations
 
@@ -35,11 +37,11 @@ from policies.roles import Permission
 
 from .. import audit
 from ..audit import Action, Caller
-from ..errors import BryggaError, Forbidden, Gone, NoOrganisation, NotFound, NotOwningUnit, OwnEmergency
+from ..errors import Forbidden, Gone, NoOrganisation, NotFound, NotOwningUnit, OwnEmergency
 from ..runtime import Runtime
 from ..store import facts as facts_store
 
-Answers = Mapping[Reason, Callable[[], BryggaError]]
+Answers = Mapping[Reason, Callable[[], Exception]]
 
 
 @dataclass(slots=True)
@@ -81,6 +83,7 @@ class Access:
     """An allowed access in progress: its transaction, its decision, facts and record, what its audit event names."""
 
     conn: asyncpg.Connection
+    action: Action  # what the event records; the body may find the access was another (an upload's replay: a read)
     decision: Decision
     facts: Facts | None
     row: Any = None  # the record the Judge loaded (Judged.row); the body may replace it with what it wrote
@@ -103,6 +106,13 @@ class Access:
         event says so, and the error is raised once the transaction (with anything the body wrote) is over."""
         self.decision = deny(reason)
 
+    def became(self, action: Action, judged: Judged, *, document_id: UUID | None) -> None:
+        """The access turned out to be another, decided anew (an upload under a used Idempotency-Key is a read of
+        the first document's metadata): its event records that action, decision and record instead."""
+        self.action, self.decision, self.facts, self.row = action, judged.decision, judged.facts, judged.row
+        self.client_id = judged.client_id if judged.client_id is not None else self.client_id
+        self.document_id = document_id
+
     def also_record(self, action: Action, decision: Decision, *, client_id: UUID | None = None,
                     document_id: UUID | None = None, purpose: str | None = None) -> None:
         """Record the event of a further access the body made (a list's read of a document across the zone
@@ -114,30 +124,40 @@ class Access:
 async def access(rt: Runtime, caller: Caller, action: Action, judge: Judge, *, client_id: UUID | None = None,
                  document_id: UUID | None = None, consent_id: UUID | None = None, purpose: str | None = None,
                  answers: Answers | None = None) -> AsyncIterator[Access]:
-    """Decide, run the body when allowed, record the event, commit, answer a refusal (module docstring).
-
-    The ids name what the event is about (the body may set them); `client_id` defaults to the Judge's.
-
-    An exception in the body rolls everything back, the event with it: a failed action is no access.
+    """Decide, run the body when allowed, record the event, commit, answer a refusal (module docstring), on a
+    connection of the pool. The ids name what the event is about (the body may set them); `client_id` defaults
+    to the Judge's. An exception in the body rolls everything back, the event with it: a failed action is no
+    access.
     """
-    async with rt.pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            judged = await judge(conn)
-            act = Access(conn, judged.decision, judged.facts, judged.row,
-                         client_id if client_id is not None else judged.client_id, document_id, consent_id, purpose)
-            if act.decision:
-                yield act
-            await audit.record(conn, action, caller=caller, decision=act.decision, client_id=act.client_id,
-                               document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
-            for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
-                await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
-                                   document_id=follower_document, purpose=follower_purpose)
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
+    async with rt.pool.acquire() as conn, access_on(conn, caller, action, judge, client_id=client_id,
+                                                    document_id=document_id, consent_id=consent_id,
+                                                    purpose=purpose, answers=answers) as act:
+        yield act
+
+
+@asynccontextmanager
+async def access_on(conn: asyncpg.Connection, caller: Caller, action: Action, judge: Judge, *,
+                    client_id: UUID | None = None, document_id: UUID | None = None, consent_id: UUID | None = None,
+                    purpose: str | None = None, answers: Answers | None = None) -> AsyncIterator[Access]:
+    """access() on a connection the caller holds: an upload's (from the uploads' share of the pool), the command
+    line's (no pool). The transaction is this access's own."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        judged = await judge(conn)
+        act = Access(conn, action, judged.decision, judged.facts, judged.row,
+                     client_id if client_id is not None else judged.client_id, document_id, consent_id, purpose)
+        if act.decision:
+            yield act
+        await audit.record(conn, act.action, caller=caller, decision=act.decision, client_id=act.client_id,
+                           document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
+        for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
+            await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
+                               document_id=follower_document, purpose=follower_purpose)
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await transaction.commit()
     raise_if_denied(act.decision, answers)
 
 
@@ -168,7 +188,7 @@ def raise_if_denied(decision: Decision, answers: Answers | None = None) -> None:
 
 async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action | None, *,
                  client_id: UUID | None = None, document_id: UUID | None = None,
-                 consent_id: UUID | None = None) -> NoReturn:
+                 consent_id: UUID | None = None, answers: Answers | None = None) -> NoReturn:
     """Record a refusal made before anything was read (the role gate) under `action`, then raise its error.
 
     The event names the ids of the request's path as they were sent, nothing looked up: the caller reached
@@ -178,12 +198,27 @@ async def refuse(rt: Runtime, caller: Caller, decision: Decision, action: Action
     """
     if decision:
         raise AssertionError("refuse() takes a denial")  # an allowed decision is a caller's bug
-    if action is not None:  # the access records the denial and raises its error before any body
-        async with access(rt, caller, action, decided(decision), client_id=client_id, document_id=document_id,
-                          consent_id=consent_id):
-            pass
-    raise_if_denied(decision)
+    if action is not None:
+        await record_refusal(rt, caller, decision, action, client_id=client_id, document_id=document_id,
+                             consent_id=consent_id)
+    raise_if_denied(decision, answers)
     raise AssertionError("unreachable: raise_if_denied raises for a denial")
+
+
+async def record_refusal(rt: Runtime, caller: Caller, decision: Decision, action: Action, *,
+                         client_id: UUID | None = None, document_id: UUID | None = None,
+                         consent_id: UUID | None = None) -> None:
+    """Record a refusal that its caller answers itself (a download cut mid-stream by an integrity failure)."""
+    try:
+        async with access(rt, caller, action, decided(decision), client_id=client_id, document_id=document_id,
+                          consent_id=consent_id, answers={reason: _Recorded for reason in decision.reason_codes}):
+            pass
+    except _Recorded:
+        pass
+
+
+class _Recorded(Exception):
+    """record_refusal's own answer to the refusal it recorded: nothing for its caller to see."""
 
 
 def client_access(rt: Runtime, caller: Caller, permission: Permission, action: Action, client_id: UUID, *,

@@ -43,7 +43,18 @@ from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
 from ..store import facts as facts_store
-from .access import Judge, Judged, access, client_access, raise_if_denied, refuse
+from .access import (
+    Access,
+    Judge,
+    Judged,
+    access,
+    access_on,
+    client_access,
+    client_decision,
+    raise_if_denied,
+    record_refusal,
+    refuse,
+)
 from .paging import Paged, paged
 from .units import unit_zone
 
@@ -175,45 +186,41 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, upload: Upload) -
         head, ended = await _head(chunks, SNIFF_BYTES)
         content_type = _check_type(head, upload.declared_type)
         async with _upload_connection(rt) as conn:
-            facts = await facts_store.for_client(conn, client_id, principal=principal)
-            decision = decide(Request(principal, Permission.DOCUMENT_CREATE), facts, rt.policy)
-            if not decision:
-                async with conn.transaction():
-                    await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision, client_id=client_id)
-                raise_if_denied(decision)
-            assert principal.unit is not None  # allowed: decide() denies a caller without a unit (no_unit)
-            if upload.idempotency_key:
-                existing = await documents_store.id_by_idempotency_key(conn, unit=principal.unit,
-                                                                       key=upload.idempotency_key)
-                if existing is not None:
-                    return await _replay(rt, conn, caller, client_id, existing, upload, chunks, head, ended), False
+            judge = client_decision(rt, caller, Permission.DOCUMENT_CREATE, client_id)
             try:
-                async with conn.transaction():
-                    row = await _store(rt, conn, caller, client_id, upload, chunks, content_type, head, ended)
-                    await audit.record(conn, Action.DOCUMENT_CREATE, caller=caller, decision=decision,
-                                       client_id=client_id, document_id=row["id"])
+                async with access_on(conn, caller, Action.DOCUMENT_CREATE, judge, client_id=client_id) as act:
+                    assert principal.unit is not None  # allowed: decide() denies a caller without a unit (no_unit)
+                    first = None if not upload.idempotency_key else await documents_store.id_by_idempotency_key(
+                        conn, unit=principal.unit, key=upload.idempotency_key)
+                    if first is not None:
+                        await _replay(rt, act, caller, client_id, first, upload, chunks, head, ended)
+                    else:
+                        act.row = await _store(rt, conn, caller, client_id, upload, chunks, content_type, head, ended)
+                        act.document_id = act.row["id"]
             except documents_store.IdempotencyKeyTaken:
                 raise IdempotencyConflict("a concurrent upload used the same key; retry to get its document") from None
+    if act.action is Action.DOCUMENT_READ_METADATA:  # a replay: the first document, as its read showed it
+        return document_json(rt, act.row, act.decision), False
     shown = decide(Request(principal, Permission.DOCUMENT_READ_METADATA),
-                   dataclasses.replace(facts, document=facts_store.document_facts(row)), rt.policy)
-    return document_json(rt, row, shown), True
+                   dataclasses.replace(act.now_facts, document=facts_store.document_facts(act.row)), rt.policy)
+    return document_json(rt, act.row, shown), True
 
 
-async def _replay(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, document_id: UUID,
-                  upload: Upload, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> dict[str, Any]:
-    """A retry under a used Idempotency-Key: the first document, decided and audited like a read of its metadata.
+async def _replay(rt: Runtime, act: Access, caller: Caller, client_id: UUID, document_id: UUID,
+                  upload: Upload, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> None:
+    """A retry under a used Idempotency-Key: the upload becomes a read of the first document's metadata, decided
+    and audited as one (act.became).
 
     The answer carries the first document's title, so the caller must be one who may read it (another
     caller of the unit may not: a system reads only its own uploads): else the read's 404/403. Only then
     are the metadata and the bytes compared: the same, or 409 idempotency_conflict (a comparison
-    against what the caller may not read would be an oracle).
+    against what the caller may not read would be an oracle); a conflict records nothing.
     """
-    row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_METADATA)
-    if not decision:
-        async with conn.transaction():
-            await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
-                               client_id=row["client_id"] if row else None, document_id=document_id)
-        raise_if_denied(decision)
+    judged = await _document_decision(rt, caller, document_id, Permission.DOCUMENT_READ_METADATA)(act.conn)
+    act.became(Action.DOCUMENT_READ_METADATA, judged, document_id=document_id)
+    if not judged.decision:
+        return  # the read's refusal: recorded and answered by the access
+    row = judged.row
     if row["client_id"] != client_id:
         raise IdempotencyConflict("the key was used before for another client's document")
     title = rt.field_sealer.open_text(row["title_sealed"], record=_RECORD, record_id=str(document_id), field="title")
@@ -230,10 +237,6 @@ async def _replay(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
     stored = row["content_mac"]
     if size != row["size"] or stored is None or not hmac.compare_digest(mac.digest(), stored):
         raise IdempotencyConflict("the key was used before for other content")
-    async with conn.transaction():
-        await audit.record(conn, Action.DOCUMENT_READ_METADATA, caller=caller, decision=decision,
-                           client_id=client_id, document_id=document_id)
-    return document_json(rt, row, decision)
 
 
 async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, upload: Upload,
@@ -437,9 +440,8 @@ async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID,
 
 async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUID) -> None:
     """Audit that stored ciphertext of a document failed authentication while being read."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await audit.record(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, document_id=document_id,
-                           decision=deny(Reason.INTEGRITY_ERROR))
+    await record_refusal(rt, caller, deny(Reason.INTEGRITY_ERROR), Action.DOCUMENT_READ_CONTENT,
+                         document_id=document_id)
 
 
 async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) -> None:

@@ -8,12 +8,11 @@ from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
 from policies.units import unit_gate
 
-from .. import audit
 from ..audit import Action, Caller
 from ..errors import Conflict, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
-from .access import raise_if_denied
+from .access import raise_if_denied, refuse
 from .paging import Paged, paged
 
 
@@ -73,7 +72,7 @@ async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active:
 async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
     """The zone of the caller's unit, which must exist and be active (policies.units), remembered; raises UnknownUnit.
 
-    The caller's token has verified, so a refusal is an access decision and is audited in its own transaction
+    The caller's token has verified, so a refusal is an access decision and is audited (access.refuse)
     before UnknownUnit is raised: the actor, the unit (with its zone when it exists), the roles, `action` (the
     one the request was for) and unknown_unit or unit_inactive.
     """
@@ -81,13 +80,15 @@ async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
     assert unit_id is not None  # both callers (http.context.caller_of, documents.open_content) check it first
     async with rt.pool.acquire() as conn:
         unit = await units_store.get(conn, unit_id)
-        decision = unit_gate(None if unit is None else unit["active"])
-        if not decision:
-            zone = None if unit is None else Zone(unit["organisation"], unit["domain"])
-            async with conn.transaction():
-                await audit.record(conn, action, caller=replace(caller, principal=replace(caller.principal, zone=zone)),
-                                   decision=decision)
-            raise UnknownUnit("the token's unit does not exist or is inactive")
+    decision = unit_gate(None if unit is None else unit["active"])
+    if not decision:
+        zone = None if unit is None else Zone(unit["organisation"], unit["domain"])
+        await refuse(rt, replace(caller, principal=replace(caller.principal, zone=zone)), decision, action,
+                     answers={reason: _unknown_unit for reason in decision.reason_codes})
     assert unit is not None  # allowed: unit_gate denies a unit that does not exist
     zone = rt.unit_zones[unit_id] = Zone(unit["organisation"], unit["domain"])
     return zone
+
+
+def _unknown_unit() -> UnknownUnit:
+    return UnknownUnit("the token's unit does not exist or is inactive")

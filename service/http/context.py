@@ -107,8 +107,10 @@ async def authenticate(request: web.Request, *, unit_checked_later: bool = False
         if not decision:
             if unit_checked_later:  # authentication comes first: an inactive unit's token is refused as such
                 caller = await caller_of(request, token, action=action)
-            await refuse(runtime(request), caller, decision,
-                         action if action is not Action.AUTH_UNKNOWN_UNIT else None, **_path_ids(request))
+            ids = _path_ids(request)
+            await refuse(runtime(request), caller, decision, action if action is not Action.AUTH_UNKNOWN_UNIT else None,
+                         client_id=ids.get("client_id"), document_id=ids.get("document_id"),
+                         consent_id=ids.get("consent_id"))
     return caller
 
 

@@ -88,7 +88,7 @@ def _client_gone(request: web.Request, exc: BaseException) -> bool:
     return isinstance(exc, ClientConnectionResetError) or transport is None or transport.is_closing()
 
 
-# The response a handler already started streaming (set by add_request_id when it is prepared).
+# The response a handler already started streaming (set by response_headers when it is prepared).
 _STARTED = web.RequestKey("started_response", web.StreamResponse)
 
 
@@ -270,22 +270,20 @@ SERVER = "brygga"
 _CACHEABLE = "/ui/static/"  # versioned file names (append_version): a new version is a new URL
 
 
-async def common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: no response is stored by a cache or sniffed as another type, none names its software.
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: what every response, streamed ones too, carries and does not carry.
 
-    JSON and pages carry names, titles and personal numbers: `Cache-Control: no-store` (unless the handler chose,
-    and except the versioned static files) and `X-Content-Type-Options: nosniff` on every response, problems and
-    downloads included. aiohttp has set `Server` by now; it is dropped.
+    `X-Request-Id`. No response is stored by a cache or sniffed as another type, none names its software:
+    JSON and pages carry names, titles and personal numbers: `Cache-Control: no-store` (unless the handler
+    chose, and except the versioned static files) and `X-Content-Type-Options: nosniff` on every response,
+    problems and downloads included. aiohttp has set `Server` by now; it is dropped.
     """
-    response.headers.pop("Server", None)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if not request.path.startswith(_CACHEABLE):
-        response.headers.setdefault("Cache-Control", "no-store")
-
-
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response, streamed ones too, carries X-Request-Id."""
     request[_STARTED] = response
+    headers = response.headers
     request_id = request.get(REQUEST_ID)
     if request_id:
-        response.headers["X-Request-Id"] = request_id
+        headers["X-Request-Id"] = request_id
+    headers.pop("Server", None)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if not request.path.startswith(_CACHEABLE):
+        headers.setdefault("Cache-Control", "no-store")

@@ -7,7 +7,7 @@ middleware, no on_response_prepare. Its answer is text/plain echoing the refused
 `Server: Python/3.11 aiohttp/3.x`; its log line carries the same echo. `install()` replaces that one method
 with `handle_error` below: problem+json without the echo, a log line with the error's kind only, and a
 neutral `Server` (aiohttp adds the header after this point, unless one is set: the app's responses drop it
-in middleware.common_headers).
+in middleware.response_headers).
 
 Checked against the pinned aiohttp (3.14) with raw sockets in tests/integration/test_http.py; the method's
 signature there is (request, status=500, exc=None, message=None), and it must raise ConnectionError when
