@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .decide import DocumentFacts, Facts, PolicyConfig, Request, covers
+from .decide import DocumentFacts, Facts, PolicyConfig, Request, covers, may_open_emergency
 from .model import ALL_CATEGORIES, CATEGORIES, Role, Zone
 from .roles import Permission, role_gate
 
@@ -94,6 +94,7 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
             if covers(consent, document=probe, principal=who, purpose=request.purpose, now=now) is None:
                 scope.append((consent.from_zone, category))
     granted = frozenset(grant.domain for grant in facts.emergency_grants
-                        if grant.sub == who.sub and grant.unit == who.unit and grant.expires_at > now)
+                        if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at
+                        and may_open_emergency(who, config))
     return Candidates(unit=who.unit, scope=tuple(dict.fromkeys(scope)),
                       emergency_domains=granted & config.emergency_domains)

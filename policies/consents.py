@@ -81,6 +81,18 @@ def is_confirmed(consent: Consent, *, now: datetime) -> bool:
     return consent.confirmed_at is not None and consent.confirmed_at <= now
 
 
+def in_force(consent: Consent, *, now: datetime) -> bool:
+    """Whether the consent can open anything at `now`: not revoked, and `now` within its period.
+
+    The others can only tell a denial why (revoked, pending, expired: decide's reason codes), so a decision's
+    facts carry only the consents in force (service/store/facts.py says the same in SQL), and the whole history
+    is loaded when a decision denies (#13: a request must not cost by the client's consent history). A
+    consent not in force never opens (covers returns a reason first), so decide() allows the same with these
+    alone (tests/unit/test_decide_properties.py).
+    """
+    return (consent.revoked_at is None or consent.revoked_at > now) and consent.valid_from <= now < consent.valid_until
+
+
 def status(consent: Consent, *, now: datetime) -> Status:
     """revoked once revoked; expired from valid_until; awaiting_confirmation until the holding zone confirms it;
     pending before valid_from; else active.

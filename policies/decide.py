@@ -78,6 +78,23 @@ _EMERGENCY_LAW = "BrB 24:4; Lag (2022:913)"
 _EMERGENCY_NOT_PERMITTED = deny(Reason.EMERGENCY_NOT_PERMITTED, legal_basis=_EMERGENCY_LAW)
 
 
+# The reasons the consent test across zones (_across_zones) denies with: the only decisions whose reasons
+# consents not in force can add to (policies.consents.in_force).
+_ACROSS_ZONES_REASONS = frozenset({
+    Reason.NO_CONSENT, Reason.UNIT_NOT_COVERED, Reason.CONSENT_REVOKED, Reason.CONSENT_PENDING,
+    Reason.CONSENT_EXPIRED, Reason.CONSENT_UNCONFIRMED, Reason.CATEGORY_NOT_COVERED, Reason.PURPOSE_NOT_COVERED,
+    Reason.EMERGENCY_DOMAIN_NOT_COVERED, Reason.EMERGENCY_NOT_PERMITTED,
+})
+
+
+def needs_consent_history(decision: Decision) -> bool:
+    """Whether a decision made on the consents in force only (policies.consents.in_force) is a denial of the
+    consent test, whose reasons the revoked, pending and expired consents add to: decided again on the whole
+    history, it gets the same reasons as ever (and the same refusal). An allowed decision never changes: a
+    consent not in force opens nothing."""
+    return not decision and not _ACROSS_ZONES_REASONS.isdisjoint(decision.reason_codes)
+
+
 def decide_unknown_document(request: Request) -> Decision:
     """For a document id that does not exist: the role gate still comes first."""
     gate = role_gate(request.principal.roles, request.permission)

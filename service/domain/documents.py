@@ -24,7 +24,7 @@ from crypto import DecryptionFailed
 from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.candidates import candidates
-from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document
+from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document, needs_consent_history
 from policies.decision import Decision, Reason, deny
 from policies.roles import Permission, role_gate
 
@@ -295,7 +295,13 @@ async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, docume
     """The document row and the decision for `permission` on it (one round trip)."""
     row, facts = await facts_store.for_document(conn, document_id, principal=caller.principal)
     request = Request(caller.principal, permission, purpose)
-    return row, decide(request, facts, rt.policy) if row is not None else decide_unknown_document(request)
+    if row is None:
+        return row, decide_unknown_document(request)
+    decision = decide(request, facts, rt.policy)  # on the consents in force (facts_store)
+    if needs_consent_history(decision):  # a refusal's reasons come from the whole history: read it now
+        facts = await facts_store.with_consent_history(conn, row["client_id"], facts, principal=caller.principal)
+        decision = decide(request, facts, rt.policy)
+    return row, decision
 
 
 def _document_decision(rt: Runtime, caller: Caller, document_id: UUID, permission: Permission,
@@ -331,7 +337,7 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, category: str | 
         crossed: list[tuple[int, UUID, Decision]] = []  # (position on the page from 1, id, decision)
         request = Request(caller.principal, Permission.DOCUMENT_READ_METADATA, purpose)
         selected = candidates(request, facts, rt.policy)  # what decide() could allow: rows of other zones stay unread
-        batch = max(2 * limit, 100)
+        batch = limit + 1  # candidates are what decide() allows but for rare cases: one round trip a page
         while len(visible) <= limit:
             rows = await documents_store.page_of_client(act.conn, client_id, selected, category=category, after=after,
                                                         limit=batch)

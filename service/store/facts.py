@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,20 +18,27 @@ import asyncpg
 from policies.decide import DocumentFacts, Facts
 from policies.model import Consent, EmergencyGrant, Principal, Zone
 
+# The statement's clock, read once: `now` for the decision and for what the facts select.
+_CLOCK = "(SELECT clock_timestamp() AS now) clock"
 _consents_json = """
 (SELECT coalesce(json_agg(json_build_object(
      'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
      'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
      'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
      'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at)), '[]')
- FROM consents c WHERE c.client_id = {client} AND c.to_organisation = $3 AND c.to_domain = $4) AS consents
+ FROM consents c WHERE c.client_id = {client} AND c.to_organisation = {organisation} AND c.to_domain = {domain}{in_force})
+ AS consents
 """
+# policies.consents.in_force in SQL, over the partial index consents_in_force (migration 0010). A revocation
+# sets revoked_at to the database's clock as it commits (store/consents.py), so a revoked consent was revoked
+# by any later `now`: `revoked_at IS NULL` is in_force's "not revoked at now".
+_IN_FORCE = " AND c.revoked_at IS NULL AND c.valid_until > clock.now AND c.valid_from <= clock.now"
 _grants_json = """
 (SELECT coalesce(json_agg(json_build_object(
      'id', g.id, 'sub', g.sub, 'unit', g.unit_id, 'domain', g.domain, 'opened_at', g.opened_at,
      'expires_at', g.expires_at)), '[]')
  FROM emergency_grants g
- WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock_timestamp()) AS grants
+ WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock.now) AS grants
 """
 _relation = """
 EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $2 AND r.ended_at IS NULL)
@@ -38,8 +46,9 @@ EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $
 """
 _client_facts_sql = f"""
 SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
-       {_relation.format(client="$1")}, clock_timestamp() AS now,
-       {_consents_json.format(client="$1")}, {_grants_json.format(client="$1")}
+       {_relation.format(client="$1")}, clock.now,
+       {_consents_json.format(client="$1", organisation="$3", domain="$4", in_force=_IN_FORCE)}, {_grants_json.format(client="$1")}
+FROM {_CLOCK}
 """
 DOCUMENT_COLUMNS = """
 d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
@@ -49,9 +58,14 @@ d.created_at, d.created_by
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},
        coalesce((SELECT u.active FROM units u WHERE u.id = $2), false) AS caller_unit_active,
-       {_relation.format(client="d.client_id")}, clock_timestamp() AS now,
-       {_consents_json.format(client="d.client_id")}, {_grants_json.format(client="d.client_id")}
-FROM documents d WHERE d.id = $1
+       {_relation.format(client="d.client_id")}, clock.now,
+       {_consents_json.format(client="d.client_id", organisation="$3", domain="$4", in_force=_IN_FORCE)},
+       {_grants_json.format(client="d.client_id")}
+FROM documents d, {_CLOCK} WHERE d.id = $1
+"""
+# The whole history toward the caller's zone, for a denial's reasons.
+_consent_history_sql = f"""
+SELECT {_consents_json.format(client="$1", organisation="$2", domain="$3", in_force="")}
 """
 
 
@@ -104,6 +118,17 @@ async def for_client(conn: asyncpg.Connection, client_id: UUID, *, principal: Pr
     """Facts about the client for a decision by `principal` (consents toward its zone, its own grants)."""
     row = await conn.fetchrow(_client_facts_sql, client_id, *_args(principal))
     return _facts(row, client_exists=row["client_exists"])
+
+
+async def with_consent_history(conn: asyncpg.Connection, client_id: UUID, facts: Facts, *,
+                                principal: Principal) -> Facts:
+    """`facts` with every consent of the client toward the caller's zone, revoked, expired and pending ones too:
+    what a denial's reasons are read from (policies.consents.in_force). Its `now` stays the decision's."""
+    zone = principal.zone
+    if zone is None:
+        return facts
+    consents = await conn.fetchval(_consent_history_sql, client_id, zone.organisation, zone.domain)
+    return replace(facts, consents=() if consents == "[]" else tuple(map(_consent, json.loads(consents))))
 
 
 async def for_document(conn: asyncpg.Connection, document_id: UUID, *, principal: Principal) -> tuple[asyncpg.Record | None, Facts]:

@@ -60,3 +60,15 @@ def test_the_ranges_read_exactly_the_scope_each_document_once(world):
     hits = [r for r in listed.ranges() if r[0] == document.zone and r[1] in (None, document.category)]
     event(f"ranges hit: {len(hits)}")
     assert len(hits) == (1 if by_scope.admits(document) else 0), (listed.scope, document)
+
+
+@_settings(1000)
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_a_list_reads_only_what_it_shows(world):
+    """For a list (metadata of each document), candidates are exactly what decide() allows: so a page is one
+    round trip that reads what it shows (#13), and the count of what a list skips cannot be timed (#11)."""
+    if world.document is None:
+        return
+    world = replace(world, request=replace(world.request, permission=Permission.DOCUMENT_READ_METADATA))
+    listed = candidates(world.request, replace(world.facts, document=None), world.config)
+    assert listed.admits(world.document) is bool(world.decide()), (world.decide(), listed)

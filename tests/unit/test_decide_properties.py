@@ -22,7 +22,18 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from policies.decide import DocumentFacts, Facts, PolicyConfig, Request, decide, decide_consent, decide_emergency_open
+from policies.candidates import candidates
+from policies.consents import in_force
+from policies.decide import (
+    DocumentFacts,
+    Facts,
+    PolicyConfig,
+    Request,
+    decide,
+    decide_consent,
+    decide_emergency_open,
+    needs_consent_history,
+)
 from policies.model import Consent, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
@@ -740,3 +751,38 @@ def test_the_worlds_put_each_consent_boundary_exactly_on_now():
 
     look()
     assert reached == set(boundaries)
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts with the consents in force only (#13): the same decisions, the same reasons after the history
+# ---------------------------------------------------------------------------------------------
+
+def _in_force_only(world: World) -> World:
+    now = world.facts.now
+    if now is None:
+        return world
+    return world.with_consents(c for c in world.facts.consents if in_force(c, now=now))
+
+
+@_settings(EXAMPLES["cross_zone_reference"])
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_the_consents_in_force_decide_as_the_whole_history(world):
+    """What the service does (documents._decided): decide on the consents in force, and when that is a denial of
+    the consent test (needs_consent_history), again on the whole history. The result is the decision on the
+    whole history, reasons and all; and the first decision already allows exactly when that one does."""
+    whole = world.decide()
+    first = _in_force_only(world).decide()
+    assert first.allowed is whole.allowed, (first, whole)
+    final = world.decide() if needs_consent_history(first) else first
+    assert final == whole, (first, whole)
+    if whole:
+        assert first == whole
+
+
+@_settings(EXAMPLES["cross_zone_reference"])
+@given(st.one_of(worlds(), cross_zone_reads()))
+def test_list_candidates_need_only_the_consents_in_force(world):
+    """A list's candidates come from the facts of the client (no document) with the consents in force only."""
+    client = replace(world.facts, document=None)
+    whole = candidates(world.request, client, world.config)
+    assert candidates(world.request, replace(_in_force_only(world).facts, document=None), world.config) == whole
