@@ -13,8 +13,9 @@ A candidate is a document
   under `*` (`sip` only by name, for coordination) (OSL 12:2);
 - of the domain a grant the caller holds was opened for, where emergency access may open (BrB 24:4;
   Lag 2022:913);
-and, whichever of these, blocked only in the caller's own unit (PDL 4:4). A clinic system without a
-staff role sees only what it uploaded itself, in its unit.
+and, whichever of these, blocked only in the caller's own unit (PDL 4:4); or
+- one a disclosure lists for the caller's unit, blocked or not (OSL 25:12, 26:9).
+A clinic system without a staff role sees only what it uploaded itself, in its unit.
 """
 from __future__ import annotations
 
@@ -40,10 +41,13 @@ class Candidates:
     scope: tuple[tuple[Zone, str | None], ...] = ()
     emergency_domains: frozenset[str] = frozenset()  # every zone of these (the caller's grants'), every category
     uploader: str | None = None  # only the documents this sub uploaded in `unit`
+    disclosed: frozenset[tuple[str, Zone]] = frozenset()  # (document id, its zone) disclosed to `unit`
 
     def admits(self, document: DocumentFacts) -> bool:
         if self.unit is None:
             return False
+        if document.id is not None and (document.id, document.zone) in self.disclosed:
+            return True
         if document.blocked and document.unit != self.unit:
             return False
         if self.uploader is not None and (document.created_by != self.uploader or document.unit != self.unit):
@@ -83,8 +87,11 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
     if who.roles.isdisjoint(_CLIENT_WORK) or not facts.caller_relation_active:
         return uploads_only if system_reads_own else NOTHING
     now = facts.now
-    if now is None:
-        return Candidates(unit=who.unit, scope=own)  # nothing across zones without a clock
+    disclosed = frozenset((document_id, d.from_zone) for d in facts.disclosures
+                          if d.to_unit == who.unit and d.to_zone == who.zone and d.from_zone.domain != d.to_zone.domain
+                          for document_id in d.document_ids)  # as decide.disclosed reads them
+    if now is None:  # nothing across zones without a clock but what was disclosed
+        return Candidates(unit=who.unit, scope=own, disclosed=disclosed)
     scope = list(own)
     for consent in facts.consents:
         if consent.to_zone != who.zone:
@@ -97,4 +104,4 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
                         if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at
                         and may_open_emergency(who, config))
     return Candidates(unit=who.unit, scope=tuple(dict.fromkeys(scope)),
-                      emergency_domains=granted & config.emergency_domains)
+                      emergency_domains=granted & config.emergency_domains, disclosed=disclosed)

@@ -7,7 +7,8 @@ uploader (system metadata) → an active relation of the caller's unit → block
 same zone → a consent confirmed by the holding zone covering (from zone, to
 zone/unit, category, purpose, now) →
 an emergency grant for the document's domain, of a unit and into a domain both
-permitted → deny.
+permitted → deny. Where these deny a read of a document, a disclosure that lists it for the caller's unit
+still opens it (OSL 25:12, 26:9): no relation needed, a block does not undo it.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime
 
 from .consents import is_confirmed, status
 from .decision import Basis, Decision, Reason, allow, deny
-from .model import ALL_CATEGORIES, Consent, EmergencyGrant, Principal, Role, Zone
+from .model import ALL_CATEGORIES, Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
 
 DEFAULT_PURPOSE = "care"
@@ -41,6 +42,7 @@ class DocumentFacts:
     blocked: bool
     created_by: str
     shredded: bool = False
+    id: str | None = None  # what a disclosure names (None: a document not yet stored, a candidate probe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class Facts:
     now: datetime | None = None
     consents: tuple[Consent, ...] = ()  # the client's consents toward the caller's zone
     emergency_grants: tuple[EmergencyGrant, ...] = ()  # the caller's grants for this client
+    disclosures: tuple[Disclosure, ...] = ()  # those made to the caller's unit for this client
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,9 @@ _OWN_ZONE = allow(Basis.OWN_ZONE, legal_basis="PDL 4:1; OSL 25:1, 26:1")  # immu
 # necessity (BrB 24:4). Social services have no such rule, so by default their units open none.
 _EMERGENCY_LAW = "BrB 24:4; Lag (2022:913)"
 _EMERGENCY_NOT_PERMITTED = deny(Reason.EMERGENCY_NOT_PERMITTED, legal_basis=_EMERGENCY_LAW)
+# A disclosure without consent opens reading what it lists, nothing else (OSL 25:12, 26:9).
+_DISCLOSURE_LAW = "OSL 25:12, 26:9"
+_DISCLOSED_READS = frozenset({Permission.DOCUMENT_READ_METADATA, Permission.DOCUMENT_READ_CONTENT})
 
 
 # The reasons the consent test across zones (_across_zones) denies with: the only decisions whose reasons
@@ -130,6 +136,33 @@ def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG
     # Existence is not revealed: an unknown client and one without relation both read as 404.
     if not facts.client_exists:
         return deny(Reason.UNKNOWN_CLIENT, legal_basis="PDL 4:1")
+    decision = _by_the_roads(request, facts, config)
+    if decision or document is None or request.permission not in _DISCLOSED_READS or who.roles.isdisjoint(_CLIENT_WORK):
+        return decision
+    # What the holding unit disclosed to the caller's unit it reads, whatever else denies (OSL 25:12, 26:9).
+    disclosure = disclosed(who, document, facts.disclosures)
+    if disclosure is None:
+        return decision
+    if request.permission is Permission.DOCUMENT_READ_CONTENT and document.shredded:
+        return deny(Reason.SHREDDED)
+    return allow(f"disclosure:{disclosure.id}", legal_basis=_DISCLOSURE_LAW)
+
+
+def disclosed(who: Principal, document: DocumentFacts, disclosures: tuple[Disclosure, ...]) -> Disclosure | None:
+    """The disclosure (the first by id) that hands `document` to the caller's unit, or None.
+
+    Only one that lists the document, names the caller's unit (in the zone it was made to), comes from the zone
+    that holds the document, and crosses between the domains: within a domain this is not the road.
+    """
+    found = [d for d in disclosures
+             if document.id is not None and document.id in d.document_ids and d.to_unit == who.unit
+             and d.to_zone == who.zone and d.from_zone == document.zone and d.from_zone.domain != d.to_zone.domain]
+    return min(found, key=lambda d: d.id) if found else None
+
+
+def _by_the_roads(request: Request, facts: Facts, config: PolicyConfig) -> Decision:
+    """decide() once the caller, its unit and the client are known: relation, block, zone, consent, emergency."""
+    who, document = request.principal, facts.document
     if request.permission in _NEEDS_NO_RELATION:
         return allow(Basis.ROLE, legal_basis="PDL 4:1")
     # A clinic system reads back the metadata of what it uploaded itself (API.md "Roles").

@@ -29,6 +29,11 @@ class Reason(StrEnum):
     EMERGENCY_DOMAIN_NOT_PERMITTED = "emergency_domain_not_permitted"  # opening a grant for a domain not configured
     EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"  # the caller's unit (or the document's domain) is not permitted
     FORBIDDEN_ROLE = "forbidden_role"
+    GROUND_NOT_MET = "ground_not_met"  # a disclosure's ground does not hold for the client (an adult under under_18)
+    # A disclosure's ground (OSL 25:12, 26:9), in the reasons of its allowed event.
+    GROUND_LPT_LRV = "lpt_lrv"
+    GROUND_ONGOING_MISUSE = "ongoing_misuse"
+    GROUND_UNDER_18 = "under_18"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"
     NO_ORGANISATION = "no_organisation"
@@ -40,6 +45,7 @@ class Reason(StrEnum):
     NOT_UPLOADER = "not_uploader"
     OWN_EMERGENCY = "own_emergency"
     PURPOSE_NOT_COVERED = "purpose_not_covered"
+    SAME_DOMAIN = "same_domain"  # a disclosure to a unit of the disclosing unit's own domain: not that road
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"
@@ -66,8 +72,9 @@ class Decision:
         return self.allowed
 
 
-def allow(basis: str, *, legal_basis: str = "", flagged: bool = False) -> Decision:
-    return Decision(True, basis, (), legal_basis, flagged)
+def allow(basis: str, *, legal_basis: str = "", flagged: bool = False, reasons: tuple[Reason, ...] = ()) -> Decision:
+    """An allowed decision; `reasons` says more of its basis where the law asks (a disclosure's ground)."""
+    return Decision(True, basis, reasons, legal_basis, flagged)
 
 
 def deny(*reasons: Reason, legal_basis: str = "") -> Decision:

@@ -50,7 +50,7 @@ class Principal:
 ALL_CATEGORIES = "*"
 # Document categories (the documents table's CHECK says the same) and purposes of use (API.md).
 Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
-                   "consent_form", "other"]
+                   "consent_form", "other", "statement"]  # statement: written for a disclosure (API-1.1; JO 2014)
 CATEGORIES: tuple[str, ...] = get_args(Category)
 Purpose = Literal["care", "case_handling", "coordination", "followup"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
@@ -76,6 +76,26 @@ class Consent:
     valid_until: datetime
     revoked_at: datetime | None = None
     confirmed_at: datetime | None = None
+
+
+# The grounds of a disclosure without consent (OSL 25:12, 26:9): the person is under 18, in ongoing misuse of
+# alcohol, narcotics or volatile solvents, or cared for under LPT/LRV.
+Ground = Literal["under_18", "ongoing_misuse", "lpt_lrv"]
+GROUNDS: tuple[str, ...] = get_args(Ground)
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """A decision of the unit holding documents to hand exactly these to one unit of the other domain, without
+    consent (OSL 25:12, 26:9): recorded, never revoked (a handing-over cannot be taken back)."""
+
+    id: str
+    from_unit: str
+    from_zone: Zone
+    to_unit: str
+    to_zone: Zone
+    document_ids: frozenset[str]
+    ground: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ class Permission(StrEnum):
     CONSENT_GRANT = "consents:grant"
     CONSENT_READ = "consents:read"
     CONSENT_REVOKE = "consents:revoke"
+    DISCLOSURE_CREATE = "disclosures:create"
+    DISCLOSURE_LIST = "disclosures:list"
     DOCUMENT_BLOCK = "documents:block"
     DOCUMENT_CREATE = "documents:create"
     DOCUMENT_LIST = "documents:list"
@@ -54,6 +56,9 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.CONSENT_GRANT: _CLIENT_WORK,
     Permission.CONSENT_READ: _CLIENT_WORK,
     Permission.CONSENT_REVOKE: _CLIENT_WORK,
+    # A member of the unit holding the documents decides a disclosure (OSL 25:12, 26:9); a system never does.
+    Permission.DISCLOSURE_CREATE: _CLIENT_WORK,
+    Permission.DISCLOSURE_LIST: _CLIENT_WORK,
     Permission.DOCUMENT_BLOCK: _CLIENT_WORK,
     Permission.DOCUMENT_CREATE: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_LIST: _CLIENT_WORK_OR_SYSTEM,

@@ -32,6 +32,8 @@ class Action(StrEnum):
     CONSENT_GRANT = "consent.grant"
     CONSENT_READ = "consent.read"
     CONSENT_REVOKE = "consent.revoke"
+    DISCLOSURE_CREATE = "disclosure.create"
+    DISCLOSURE_LIST = "disclosure.list"
     DOCUMENT_BLOCK = "document.block"
     DOCUMENT_CREATE = "document.create"
     DOCUMENT_LIST = "document.list"

@@ -64,6 +64,18 @@ class EmergencyDomainNotPermitted(ValidationFailed):
     code = "emergency_not_permitted"
 
 
+class SameDomain(ValidationFailed):
+    """A disclosure to a unit of the disclosing unit's own domain: OSL 25:12 / 26:9 is not that road."""
+
+    code = "same_domain"
+
+
+class GroundNotMet(ValidationFailed):
+    """A disclosure's ground does not hold for the client (`under_18` for a client of 18 or older)."""
+
+    code = "ground_not_met"
+
+
 class Unauthorized(BryggaError):
     """No valid token; answered with WWW-Authenticate."""
 

@@ -25,3 +25,13 @@ class NewConsent:
     maturity_assessed: bool = False
     evidence_document_id: UUID | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDisclosure:
+    """A disclosure without consent to decide (API-1.1 `POST /v1/clients/{id}/disclosures`; OSL 25:12, 26:9)."""
+
+    to_unit: str
+    ground: str
+    need: str
+    document_ids: tuple[UUID, ...]

@@ -49,6 +49,8 @@ _ACTION_OF: dict[Permission, Action] = {
     Permission.CONSENT_GRANT: Action.CONSENT_GRANT,
     Permission.CONSENT_READ: Action.CONSENT_READ,
     Permission.CONSENT_REVOKE: Action.CONSENT_REVOKE,
+    Permission.DISCLOSURE_CREATE: Action.DISCLOSURE_CREATE,
+    Permission.DISCLOSURE_LIST: Action.DISCLOSURE_LIST,
     Permission.DOCUMENT_BLOCK: Action.DOCUMENT_BLOCK,
     Permission.DOCUMENT_CREATE: Action.DOCUMENT_CREATE,
     Permission.DOCUMENT_LIST: Action.DOCUMENT_LIST,

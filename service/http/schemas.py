@@ -11,9 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from policies.consents import Status as ConsentStatus
 from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re-exported
 from policies.model import PURPOSES as PURPOSES
-from policies.model import Category, Purpose, Zone
+from policies.model import Category, Ground, Purpose, Zone
 
-from ..domain.commands import NewConsent
+from ..domain.commands import NewConsent, NewDisclosure
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -99,12 +99,14 @@ if TYPE_CHECKING:
     ReasonText = str
     CommentText = str
     EmergencyReasonText = str
+    NeedText = str
     NoteText = str
 else:
     Text = line(200)
     ReasonText = paragraph(1000)
     CommentText = paragraph(2000)
     EmergencyReasonText = paragraph(2000, min_length=20)
+    NeedText = paragraph(2000, min_length=20)
     NoteText = text(2000)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
@@ -469,3 +471,35 @@ class AccessLogEntry(Out):
     basis: str | None
     purpose: str | None
     flagged: bool
+
+
+# --- disclosures without consent (API-1.1; OSL 25:12, 26:9)
+def _distinct(ids: list[UUID]) -> list[UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("names a document more than once")
+    return ids
+
+
+class DisclosureIn(Body):
+    to_unit: Slug = Field(description="the receiving unit, of the other domain")
+    ground: Ground = Field(description="under_18, ongoing_misuse (alcohol, narcotics, volatile solvents) or lpt_lrv")
+    need: NeedText = Field(description="why the receiver needs it for necessary care, treatment or support (≥ 20 characters)")
+    document_ids: Annotated[list[UUID], Field(min_length=1, max_length=50), AfterValidator(_distinct)] = Field(
+        description="1-50 documents of the caller's unit; a short statement (category statement) rather than a whole "
+                    "journal where that serves")
+
+    def command(self) -> NewDisclosure:
+        return NewDisclosure(to_unit=self.to_unit, ground=self.ground, need=self.need,
+                             document_ids=tuple(self.document_ids))
+
+
+class DisclosureOut(Out):
+    id: UUID
+    client_id: UUID
+    from_unit: str
+    to_unit: str
+    ground: Ground
+    need: str
+    document_ids: list[UUID]
+    decided_by: str
+    decided_at: datetime

@@ -34,7 +34,8 @@ _uploader = "AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))
 # documents only the caller's unit's (PDL 4:4), as a range of documents_client_unit_blocked; each in list order,
 # so rows of zones, categories and blocks that nothing opens are never read. Each range is ordered by its index's
 # whole key, its equalities written as `= ANY` of one, so that only its own index yields that order and no plan
-# walks a wider range (all the client's documents) and filters.
+# walks a wider range (all the client's documents) and filters. Documents disclosed to the caller's unit (OSL
+# 25:12, 26:9) are read by id ($12..$14: id and zone), but for those a range above already reads.
 _client_documents_sql = f"""
 WITH given (organisation, domain, category) AS (
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[])
@@ -72,6 +73,18 @@ SELECT page.* FROM (
         ORDER BY d.unit_id, d.created_at, d.id
         LIMIT $5
     ) own_blocked
+    UNION ALL
+    SELECT * FROM (
+        SELECT {_document_columns} FROM documents d
+        JOIN unnest($12::uuid[], $13::text[], $14::text[]) AS s (id, organisation, domain)
+          ON d.id = s.id AND d.organisation = s.organisation AND d.domain = s.domain
+        WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
+          AND NOT ((NOT d.blocked OR d.unit_id = $10)
+                   AND EXISTS (SELECT 1 FROM ranges r WHERE (r.organisation, r.domain) = (d.organisation, d.domain)
+                                                        AND (r.category IS NULL OR r.category = d.category)))
+        ORDER BY d.created_at, d.id
+        LIMIT $5
+    ) disclosed
 ) page
 ORDER BY page.created_at, page.id
 LIMIT $5
@@ -144,10 +157,13 @@ async def page_of_client(
         return []
     ranges = candidates.ranges()
     zones, categories = [zone for zone, _ in ranges], [category for _, category in ranges]
+    disclosed = sorted(candidates.disclosed, key=lambda pair: pair[0])
     rows: list[asyncpg.Record] = await conn.fetch(
         _client_documents_sql, client_id, category, *after, limit,
         [zone.organisation for zone in zones], [zone.domain for zone in zones], categories,
         sorted(candidates.emergency_domains), candidates.unit, candidates.uploader,
+        [UUID(document_id) for document_id, _ in disclosed], [zone.organisation for _, zone in disclosed],
+        [zone.domain for _, zone in disclosed],
     )
     return rows
 

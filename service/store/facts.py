@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from policies.decide import DocumentFacts, Facts
-from policies.model import Consent, EmergencyGrant, Principal, Zone
+from policies.model import Consent, Disclosure, EmergencyGrant, Principal, Zone
 
 # The statement's clock, read once: `now` for the decision and for what the facts select.
 _CLOCK = "(SELECT clock_timestamp() AS now) clock"
@@ -40,14 +40,26 @@ _grants_json = """
  FROM emergency_grants g
  WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock.now) AS grants
 """
+# Disclosures made to the caller's unit ($2) for the client, each with every document it lists; for one
+# document's decision only those that list it ({listing}).
+_disclosures_json = """
+(SELECT coalesce(json_agg(json_build_object(
+     'id', x.id, 'from_unit', x.from_unit, 'from_organisation', x.from_organisation, 'from_domain', x.from_domain,
+     'to_unit', x.to_unit, 'to_organisation', x.to_organisation, 'to_domain', x.to_domain, 'ground', x.ground,
+     'document_ids', (SELECT array_agg(dd.document_id) FROM disclosure_documents dd WHERE dd.disclosure_id = x.id))),
+     '[]')
+ FROM disclosures x WHERE x.client_id = {client} AND x.to_unit = $2{listing}) AS disclosures
+"""
 _relation = """
 EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $2 AND r.ended_at IS NULL)
     AS caller_relation_active
 """
+_LISTING = " AND EXISTS (SELECT 1 FROM disclosure_documents dd WHERE dd.disclosure_id = x.id AND dd.document_id = d.id)"
 _client_facts_sql = f"""
 SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
        {_relation.format(client="$1")}, clock.now,
-       {_consents_json.format(client="$1", organisation="$3", domain="$4", in_force=_IN_FORCE)}, {_grants_json.format(client="$1")}
+       {_consents_json.format(client="$1", organisation="$3", domain="$4", in_force=_IN_FORCE)}, {_grants_json.format(client="$1")},
+       {_disclosures_json.format(client="$1", listing="")}
 FROM {_CLOCK}
 """
 DOCUMENT_COLUMNS = """
@@ -60,7 +72,8 @@ SELECT {DOCUMENT_COLUMNS},
        coalesce((SELECT u.active FROM units u WHERE u.id = $2), false) AS caller_unit_active,
        {_relation.format(client="d.client_id")}, clock.now,
        {_consents_json.format(client="d.client_id", organisation="$3", domain="$4", in_force=_IN_FORCE)},
-       {_grants_json.format(client="d.client_id")}
+       {_grants_json.format(client="d.client_id")},
+       {_disclosures_json.format(client="d.client_id", listing=_LISTING)}
 FROM documents d, {_CLOCK} WHERE d.id = $1
 """
 # The whole history toward the caller's zone, for a denial's reasons.
@@ -93,12 +106,19 @@ def _grant(g: dict[str, Any]) -> EmergencyGrant:
                           expires_at=_at(g["expires_at"]), domain=g["domain"])
 
 
+def _disclosure(x: dict[str, Any]) -> Disclosure:
+    return Disclosure(id=x["id"], from_unit=x["from_unit"], from_zone=Zone(x["from_organisation"], x["from_domain"]),
+                      to_unit=x["to_unit"], to_zone=Zone(x["to_organisation"], x["to_domain"]),
+                      document_ids=frozenset(x["document_ids"] or ()), ground=x["ground"])
+
+
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
-    # Most decisions have neither consents nor grants: "[]" is neither parsed nor iterated.
-    consents, grants = row["consents"], row["grants"]
+    # Most decisions have no consents, grants or disclosures: "[]" is neither parsed nor iterated.
+    consents, grants, disclosures = row["consents"], row["grants"], row["disclosures"]
     return Facts(client_exists=client_exists, caller_relation_active=row["caller_relation_active"], document=document,
                  now=row["now"], consents=() if consents == "[]" else tuple(map(_consent, json.loads(consents))),
-                 emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))))
+                 emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))),
+                 disclosures=() if disclosures == "[]" else tuple(map(_disclosure, json.loads(disclosures))))
 
 
 def _args(principal: Principal) -> tuple[str | None, str | None, str | None, str]:
@@ -110,7 +130,7 @@ def document_facts(row: asyncpg.Record | Mapping[str, Any]) -> DocumentFacts:
     """The policy's view of a document row."""
     return DocumentFacts(
         unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],
-        blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded",
+        blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded", id=str(row["id"]),
     )
 
 

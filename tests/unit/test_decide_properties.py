@@ -34,7 +34,8 @@ from policies.decide import (
     decide_emergency_open,
     needs_consent_history,
 )
-from policies.model import Consent, EmergencyGrant, Principal, Role, Zone
+from policies.decision import Reason
+from policies.model import Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
 # ---------------------------------------------------------------------------------------------
@@ -786,3 +787,66 @@ def test_list_candidates_need_only_the_consents_in_force(world):
     client = replace(world.facts, document=None)
     whole = candidates(world.request, client, world.config)
     assert candidates(world.request, replace(_in_force_only(world).facts, document=None), world.config) == whole
+
+
+# ---------------------------------------------------------------------------------------------
+# Disclosures without consent (OSL 25:12, 26:9)
+# ---------------------------------------------------------------------------------------------
+
+@st.composite
+def worlds_with_disclosures(draw) -> World:
+    """A world whose document has an id, and disclosures: some listing it, to the caller's unit or others, from
+    its zone or others, across the domains or within one."""
+    world = draw(st.one_of(worlds(), cross_zone_reads()))
+    assume(world.document is not None)
+    document = replace(world.document, id="doc-1")
+    zones = sorted({z for _, z in world.units}, key=lambda z: (z.organisation, z.domain))
+    disclosures = []
+    for i in range(draw(_INDEX) % 4):
+        to_unit, to_zone = (world.who.unit, world.who.zone) if world.who.unit and _chance(draw, 70) else _pick(
+            draw, world.units)
+        if to_zone is None:
+            to_zone = _pick(draw, zones)
+        from_zone = document.zone if _chance(draw, 75) else _pick(draw, zones)
+        listed = frozenset({"doc-1"} if _chance(draw, 70) else set()) | frozenset({"doc-2"} if _chance(draw, 40) else set())
+        disclosures.append(Disclosure(f"x{i}", document.unit, from_zone, to_unit, to_zone, listed,
+                                      _pick(draw, ("under_18", "ongoing_misuse", "lpt_lrv"))))
+    return replace(world, facts=replace(world.facts, document=document, disclosures=tuple(disclosures)))
+
+
+@_settings(EXAMPLES["across_zones"])
+@given(worlds_with_disclosures())
+def test_a_disclosure_opens_only_what_it_lists_for_the_unit_it_names_across_the_domains(world):
+    decision = world.decide()
+    without = replace(world, facts=replace(world.facts, disclosures=())).decide()
+    if decision == without:
+        return
+    # It changed the outcome: only for a read the roads refuse, under a disclosure that lists the document, names
+    # the caller's unit in its zone, comes from the document's zone and crosses the domains: allowed, or (its
+    # content shredded) refused as shredded.
+    assert not without.allowed
+    assert world.request.permission in (Permission.DOCUMENT_READ_METADATA, Permission.DOCUMENT_READ_CONTENT)
+    assert not world.who.roles.isdisjoint({Role.STAFF, Role.UNIT_MANAGER})
+    matching = [d for d in world.facts.disclosures
+                if world.document.id in d.document_ids and d.to_unit == world.who.unit and d.to_zone == world.who.zone
+                and d.from_zone == world.document.zone and d.from_zone.domain != d.to_zone.domain]
+    assert matching
+    if not decision.allowed:
+        event("disclosed, but shredded")
+        assert world.request.permission is Permission.DOCUMENT_READ_CONTENT and world.document.shredded
+        assert decision.reason_codes == (Reason.SHREDDED,)
+        return
+    event("opened by a disclosure")
+    assert str(decision.basis) == f"disclosure:{min(d.id for d in matching)}"
+
+
+@_settings(EXAMPLES["across_zones"])
+@given(worlds_with_disclosures())
+def test_candidates_follow_disclosures_exactly(world):
+    """A list shows what a disclosure opens, and nothing a disclosure does not (candidates stay exact)."""
+    world = replace(world, request=replace(world.request, permission=Permission.DOCUMENT_READ_METADATA))
+    client = replace(world.facts, document=None)
+    if not decide(replace(world.request, permission=Permission.DOCUMENT_LIST), client, world.config):
+        return  # no list at all (no relation, no such client, ...): its candidates are never read
+    listed = candidates(world.request, client, world.config)
+    assert listed.admits(world.document) is bool(world.decide())

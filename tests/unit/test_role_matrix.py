@@ -26,6 +26,8 @@ EXPECTED: dict[str, set[Role]] = {
     "consents:grant": {S, M},
     "consents:read": {S, M},
     "consents:revoke": {S, M},
+    "disclosures:create": {S, M},
+    "disclosures:list": {S, M},
     "documents:block": {S, M},
     "documents:create": {S, M, SY},
     "documents:list": {S, M, SY},
