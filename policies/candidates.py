@@ -13,7 +13,8 @@ A candidate is a document
   under `*` (`sip` only by name, for coordination) (OSL 12:2);
 - of the domain a grant the caller holds was opened for, where emergency access may open (BrB 24:4;
   Lag 2022:913);
-and, whichever of these, blocked only in the caller's own unit (PDL 4:4); or
+and, whichever of these, blocked only in the caller's own unit (PDL 4:4), or in any unit while a lifting of the
+client's blocks runs for the caller; or
 - one a disclosure lists for the caller's unit, blocked or not (OSL 25:12, 26:9).
 A clinic system without a staff role sees only what it uploaded itself, in its unit.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .decide import DocumentFacts, Facts, PolicyConfig, Request, covers, may_open_emergency
+from .decide import DocumentFacts, Facts, PolicyConfig, Request, covers, may_open_emergency, running_lifting
 from .model import ALL_CATEGORIES, CATEGORIES, Role, Zone
 from .roles import Permission, role_gate
 
@@ -42,13 +43,14 @@ class Candidates:
     emergency_domains: frozenset[str] = frozenset()  # every zone of these (the caller's grants'), every category
     uploader: str | None = None  # only the documents this sub uploaded in `unit`
     disclosed: frozenset[tuple[str, Zone]] = frozenset()  # (document id, its zone) disclosed to `unit`
+    lifted: bool = False  # a lifting of the client's blocks runs for the caller: blocked documents of any unit too
 
     def admits(self, document: DocumentFacts) -> bool:
         if self.unit is None:
             return False
         if document.id is not None and (document.id, document.zone) in self.disclosed:
             return True
-        if document.blocked and document.unit != self.unit:
+        if document.blocked and document.unit != self.unit and not self.lifted:
             return False
         if self.uploader is not None and (document.created_by != self.uploader or document.unit != self.unit):
             return False
@@ -91,7 +93,7 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
                           if d.to_unit == who.unit and d.to_zone == who.zone and d.from_zone.domain != d.to_zone.domain
                           for document_id in d.document_ids)  # as decide.disclosed reads them
     if now is None:  # nothing across zones without a clock but what was disclosed
-        return Candidates(unit=who.unit, scope=own, disclosed=disclosed)
+        return Candidates(unit=who.unit, scope=own, disclosed=disclosed)  # no clock: no lifting runs
     scope = list(own)
     for consent in facts.consents:
         if consent.to_zone != who.zone:
@@ -104,4 +106,5 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
                         if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at
                         and may_open_emergency(who, config))
     return Candidates(unit=who.unit, scope=tuple(dict.fromkeys(scope)),
-                      emergency_domains=granted & config.emergency_domains, disclosed=disclosed)
+                      emergency_domains=granted & config.emergency_domains, disclosed=disclosed,
+                      lifted=running_lifting(who, facts) is not None)

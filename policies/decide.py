@@ -17,7 +17,7 @@ from datetime import datetime
 
 from .consents import is_confirmed, status
 from .decision import Basis, Decision, Reason, allow, deny
-from .model import ALL_CATEGORIES, Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
+from .model import ALL_CATEGORIES, BlockLifting, Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
 
 DEFAULT_PURPOSE = "care"
@@ -56,6 +56,7 @@ class Facts:
     consents: tuple[Consent, ...] = ()  # the client's consents toward the caller's zone
     emergency_grants: tuple[EmergencyGrant, ...] = ()  # the caller's grants for this client
     disclosures: tuple[Disclosure, ...] = ()  # those made to the caller's unit for this client
+    block_liftings: tuple[BlockLifting, ...] = ()  # the caller's unit's liftings of the client's blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +177,37 @@ def _by_the_roads(request: Request, facts: Facts, config: PolicyConfig) -> Decis
         return deny(Reason.NO_RELATION, legal_basis="PDL 4:1")
     if document is None:
         return _OWN_ZONE
-    # The client's block (spärr) holds everywhere outside the owning unit, consent and emergency notwithstanding.
+    # The client's block (spärr) holds everywhere outside the owning unit, consent and emergency notwithstanding,
+    # unless a lifting the client agreed to (or, in health care, an emergency) runs for the caller; then every
+    # other rule still applies, and the read says the lifting let it past.
+    lifting = None
     if document.blocked and document.unit != who.unit:
-        return deny(Reason.BLOCKED, legal_basis="PDL 4:4")
+        lifting = running_lifting(who, facts)
+        if lifting is None:
+            return deny(Reason.BLOCKED, legal_basis="PDL 4:4")
+    decision = _past_the_block(request, facts, document, config)
+    if lifting is None or not decision:
+        return decision
+    return Decision(True, decision.basis, (*decision.reason_codes, Reason.BLOCK_LIFTED),
+                    f"{decision.legal_basis}; PDL 4:4", decision.flagged or lifting.basis == "emergency")
+
+
+def running_lifting(who: Principal, facts: Facts) -> BlockLifting | None:
+    """The lifting of the client's blocks that runs for the caller now (the first by id), or None: one of the
+    caller's unit, for the caller alone or the whole unit, opened and neither expired nor ended."""
+    now = facts.now
+    if now is None:
+        return None
+    running = [lifting for lifting in facts.block_liftings
+               if lifting.unit == who.unit and (lifting.scope == "unit" or lifting.sub == who.sub)
+               and lifting.opened_at <= now < lifting.expires_at
+               and (lifting.ended_at is None or lifting.ended_at > now)]
+    return min(running, key=lambda lifting: lifting.id) if running else None
+
+
+def _past_the_block(request: Request, facts: Facts, document: DocumentFacts, config: PolicyConfig) -> Decision:
+    """decide() for a document the block does not hide from the caller: zone, consent, emergency, owning unit."""
+    who = request.principal
     if document.zone == who.zone:
         decision = _OWN_ZONE
     else:

@@ -20,11 +20,14 @@ class Reason(StrEnum):
 
     ALREADY_REVIEWED = "already_reviewed"
     BLOCKED = "blocked"
+    BLOCK_LIFTED = "block_lifted"  # in an allowed read's reasons: a running lifting let it past the block (PDL 4:4)
     CATEGORY_NOT_COVERED = "category_not_covered"
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_PENDING = "consent_pending"
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone
+    EVIDENCE_REQUIRED = "evidence_required"  # written consent without the signed form
+    LIFTING_NOT_ALLOWED = "lifting_not_allowed"  # a lifting's terms break a rule (form, reason, hours)
     EMERGENCY_DOMAIN_NOT_COVERED = "emergency_domain_not_covered"  # a grant for another domain than the document's
     EMERGENCY_DOMAIN_NOT_PERMITTED = "emergency_domain_not_permitted"  # opening a grant for a domain not configured
     EMERGENCY_NOT_PERMITTED = "emergency_not_permitted"  # the caller's unit (or the document's domain) is not permitted
@@ -51,6 +54,7 @@ class Reason(StrEnum):
     UNKNOWN_CONSENT = "unknown_consent"
     UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_GRANT = "unknown_grant"
+    UNKNOWN_LIFTING = "unknown_lifting"
     UNKNOWN_RELATION = "unknown_relation"
     UNKNOWN_UNIT = "unknown_unit"
     UNIT_INACTIVE = "unit_inactive"

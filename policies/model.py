@@ -99,6 +99,21 @@ class Disclosure:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockLifting:
+    """A temporary lifting of the client's blocks (spärr) for one person or a whole unit (PDL 4:4; the national
+    block service's practice): by the client's consent, or in health care by emergency; at most 7 days."""
+
+    id: str
+    unit: str
+    sub: str  # who asked for it
+    scope: str  # "self": `sub` alone, in `unit`; "unit": everyone of `unit`
+    basis: str  # "consent" or "emergency"
+    opened_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None  # ended early by the unit
+
+
+@dataclass(frozen=True, slots=True)
 class EmergencyGrant:
     """Time-boxed, reasoned emergency access of one person in one unit to one client's records of one domain."""
 

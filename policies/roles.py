@@ -21,6 +21,7 @@ class Permission(StrEnum):
     AUDIT_EXTRACT = "audit:extract"
     AUDIT_READ = "audit:read"
     AUDIT_REVIEW = "audit:review"
+    BLOCK_LIFT = "blocks:lift"
     CLIENT_LOOKUP = "clients:lookup"
     CLIENT_READ = "clients:read"
     CLIENT_REGISTER = "clients:register"
@@ -59,6 +60,8 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # A member of the unit holding the documents decides a disclosure (OSL 25:12, 26:9); a system never does.
     Permission.DISCLOSURE_CREATE: _CLIENT_WORK,
     Permission.DISCLOSURE_LIST: _CLIENT_WORK,
+    # Staff of a unit with a relation lift a block on the client's decision, or in an emergency (PDL 4:4).
+    Permission.BLOCK_LIFT: _CLIENT_WORK,
     Permission.DOCUMENT_BLOCK: _CLIENT_WORK,
     Permission.DOCUMENT_CREATE: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_LIST: _CLIENT_WORK_OR_SYSTEM,

@@ -25,6 +25,8 @@ class Action(StrEnum):
     """Audited actions (API.md "Audit"); `client.lookup`, `relation.list`, `emergency.review`, `auth.unknown_unit`
     extend the contract, `consent.confirm` is API-1.1's."""
 
+    BLOCK_LIFT = "block.lift"
+    BLOCK_LIFT_END = "block.lift_end"  # a lifting ended early by its unit (extends API-1.1)
     CLIENT_LOOKUP = "client.lookup"
     CLIENT_READ = "client.read"
     CLIENT_REGISTER = "client.register"

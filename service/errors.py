@@ -76,6 +76,12 @@ class GroundNotMet(ValidationFailed):
     code = "ground_not_met"
 
 
+class EvidenceRequired(ValidationFailed):
+    """A written consent without the signed form (a consent_form document of the client)."""
+
+    code = "evidence_required"
+
+
 class Unauthorized(BryggaError):
     """No valid token; answered with WWW-Authenticate."""
 

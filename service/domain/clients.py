@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
+from policies.candidates import candidates
+from policies.decide import Request
 from policies.personal_number import InvalidPersonalNumber, PersonalNumber, is_minor, parse_personal_number
 from policies.roles import Permission, role_gate
 
@@ -11,6 +13,7 @@ from ..audit import Action, Caller
 from ..errors import NotFound, PersonalNumberRefused
 from ..runtime import Runtime
 from ..store import clients as clients_store
+from ..store import documents as documents_store
 from .access import access, client_access, decided
 
 _RECORD = "client"
@@ -73,8 +76,13 @@ async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any]:
     """The client with its name, for a caller whose unit has an active relation; raises Forbidden, NotFound."""
     async with client_access(rt, caller, Permission.CLIENT_READ, Action.CLIENT_READ, client_id) as act:
         row = await clients_store.get(act.conn, client_id)
+        # That information blocked from the caller exists, not where or what (PDL 4:4): documents the caller's
+        # candidates would admit but for a block, in other units (none while a lifting runs for it).
+        hidden = candidates(Request(caller.principal, Permission.DOCUMENT_READ_METADATA), act.now_facts, rt.policy)
+        blocked_elsewhere = await documents_store.blocked_elsewhere(act.conn, client_id, hidden)
     assert row is not None  # allowed: decide() found the client (client_exists), in this transaction
     client = _client_json(rt, row["id"], row["birth_date"])
     client["name"] = rt.field_sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(client_id), field="name")
+    client["blocked_elsewhere"] = blocked_elsewhere
     return client
 

@@ -35,3 +35,15 @@ class NewDisclosure:
     ground: str
     need: str
     document_ids: tuple[UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewLifting:
+    """A lifting of the client's blocks to open (API-1.1 `POST /v1/clients/{id}/block-liftings`; PDL 4:4)."""
+
+    basis: str  # consent | emergency
+    scope: str  # self | unit
+    hours: int
+    reason: str
+    form: str | None = None
+    evidence_document_id: UUID | None = None

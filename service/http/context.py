@@ -42,6 +42,7 @@ _ACTION_OF: dict[Permission, Action] = {
     Permission.AUDIT_EXTRACT: Action.AUDIT_EXTRACT,
     Permission.AUDIT_READ: Action.AUDIT_READ,
     Permission.AUDIT_REVIEW: Action.EMERGENCY_REVIEW,
+    Permission.BLOCK_LIFT: Action.BLOCK_LIFT,
     Permission.CLIENT_LOOKUP: Action.CLIENT_LOOKUP,
     Permission.CLIENT_READ: Action.CLIENT_READ,
     Permission.CLIENT_REGISTER: Action.CLIENT_REGISTER,

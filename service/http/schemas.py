@@ -13,7 +13,7 @@ from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re
 from policies.model import PURPOSES as PURPOSES
 from policies.model import Category, Ground, Purpose, Zone
 
-from ..domain.commands import NewConsent, NewDisclosure
+from ..domain.commands import NewConsent, NewDisclosure, NewLifting
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -177,6 +177,8 @@ class Client(Out):
 
 class ClientWithName(Client):
     name: str
+    blocked_elsewhere: bool = Field(description="whether documents of the client blocked from you (spärr, PDL 4:4) "
+                                                "exist in another unit; never where or what")
 
 
 # --- relations
@@ -503,3 +505,30 @@ class DisclosureOut(Out):
     document_ids: list[UUID]
     decided_by: str
     decided_at: datetime
+
+
+# --- block liftings (API-1.1 "Blocks: existence and lifting"; PDL 4:4)
+class BlockLiftingIn(Body):
+    basis: Literal["consent", "emergency"] = Field(
+        description="consent: the client agreed now; emergency: health care only, the client cannot consent")
+    scope: Literal["self", "unit"] = Field(description="the requester alone, or the whole unit")
+    hours: Annotated[int, Field(ge=1, le=168)] = Field(description="1-168; an emergency lifting at most BRYGGA_EMERGENCY_HOURS")
+    reason: ReasonText = Field(description="why; at least 20 characters for an emergency lifting")
+    form: Literal["written", "verbal", "electronic"] | None = Field(default=None, description="the consent's form (consent only)")
+    evidence_document_id: UUID | None = Field(default=None, description="a written consent's signed form (a consent_form document)")
+
+    def command(self) -> NewLifting:
+        return NewLifting(basis=self.basis, scope=self.scope, hours=self.hours, reason=self.reason, form=self.form,
+                          evidence_document_id=self.evidence_document_id)
+
+
+class BlockLiftingOut(Out):
+    id: UUID
+    client_id: UUID
+    unit: str
+    user: str
+    basis: Literal["consent", "emergency"]
+    scope: Literal["self", "unit"]
+    opened_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None

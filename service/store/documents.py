@@ -35,17 +35,24 @@ _uploader = "AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))
 # so rows of zones, categories and blocks that nothing opens are never read. Each range is ordered by its index's
 # whole key, its equalities written as `= ANY` of one, so that only its own index yields that order and no plan
 # walks a wider range (all the client's documents) and filters. Documents disclosed to the caller's unit (OSL
-# 25:12, 26:9) are read by id ($12..$14: id and zone), but for those a range above already reads.
-_client_documents_sql = f"""
-WITH given (organisation, domain, category) AS (
-    SELECT * FROM unnest($6::text[], $7::text[], $8::text[])
+# 25:12, 26:9) are read by id ($12..$14: id and zone), but for those a range above already reads. While a lifting
+# of the client's blocks runs for the caller ($15), the blocked documents of other units in the ranges' zones are
+# read too (documents_client_zone_blocked; a category range filters its zone's: a lifting is rare and short).
+def _ranges_cte(organisations: str, domains: str, categories: str, emergency_domains: str) -> str:
+    """The candidates' ranges as the CTE `ranges` (organisation, domain, category), from the parameters named."""
+    return f"""WITH given (organisation, domain, category) AS (
+    SELECT * FROM unnest({organisations}::text[], {domains}::text[], {categories}::text[])
     UNION
-    SELECT DISTINCT u.organisation, u.domain, NULL::text FROM units u WHERE u.domain = ANY($9::text[])
+    SELECT DISTINCT u.organisation, u.domain, NULL::text FROM units u WHERE u.domain = ANY({emergency_domains}::text[])
 ), ranges AS (
     SELECT * FROM given r
     WHERE r.category IS NULL OR NOT EXISTS (SELECT 1 FROM given w WHERE w.category IS NULL
                                             AND (w.organisation, w.domain) = (r.organisation, r.domain))
-)
+)"""
+
+
+_client_documents_sql = f"""
+{_ranges_cte("$6", "$7", "$8", "$9")}
 SELECT page.* FROM (
     SELECT z.* FROM ranges r CROSS JOIN LATERAL (
         SELECT {_document_columns} FROM documents d
@@ -74,12 +81,22 @@ SELECT page.* FROM (
         LIMIT $5
     ) own_blocked
     UNION ALL
+    SELECT z.* FROM ranges r CROSS JOIN LATERAL (
+        SELECT {_document_columns} FROM documents d
+        WHERE $15 AND d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation])
+          AND d.domain = ANY(ARRAY[r.domain]) AND d.blocked AND d.unit_id <> $10
+          AND (r.category IS NULL OR d.category = r.category) AND ($2::text IS NULL OR d.category = $2)
+          AND (d.created_at, d.id) > ($3, $4) {_uploader}
+        ORDER BY d.organisation, d.domain, d.created_at, d.id
+        LIMIT $5
+    ) z
+    UNION ALL
     SELECT * FROM (
         SELECT {_document_columns} FROM documents d
         JOIN unnest($12::uuid[], $13::text[], $14::text[]) AS s (id, organisation, domain)
           ON d.id = s.id AND d.organisation = s.organisation AND d.domain = s.domain
         WHERE d.client_id = $1 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4)
-          AND NOT ((NOT d.blocked OR d.unit_id = $10)
+          AND NOT ((NOT d.blocked OR d.unit_id = $10 OR $15)
                    AND EXISTS (SELECT 1 FROM ranges r WHERE (r.organisation, r.domain) = (d.organisation, d.domain)
                                                         AND (r.category IS NULL OR r.category = d.category)))
         ORDER BY d.created_at, d.id
@@ -88,6 +105,20 @@ SELECT page.* FROM (
 ) page
 ORDER BY page.created_at, page.id
 LIMIT $5
+"""
+# Whether blocked documents of other units lie in the caller's ranges: what it would see but for a block (PDL 4:4,
+# "that blocked information exists"), less what was disclosed to it ($7), which it sees blocked or not.
+_blocked_elsewhere_sql = f"""
+{_ranges_cte("$2", "$3", "$4", "$5")}
+SELECT EXISTS (
+    SELECT 1 FROM ranges r CROSS JOIN LATERAL (
+        SELECT 1 FROM documents d
+        WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
+          AND d.blocked AND d.unit_id <> $6 AND (r.category IS NULL OR d.category = r.category)
+          AND NOT d.id = ANY($7::uuid[])
+        LIMIT 1
+    ) z
+)
 """
 _shred_sql = """
 UPDATE documents SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
@@ -163,9 +194,22 @@ async def page_of_client(
         [zone.organisation for zone in zones], [zone.domain for zone in zones], categories,
         sorted(candidates.emergency_domains), candidates.unit, candidates.uploader,
         [UUID(document_id) for document_id, _ in disclosed], [zone.organisation for _, zone in disclosed],
-        [zone.domain for _, zone in disclosed],
+        [zone.domain for _, zone in disclosed], candidates.lifted,
     )
     return rows
+
+
+async def blocked_elsewhere(conn: asyncpg.Connection, client_id: UUID, candidates: Candidates) -> bool:
+    """Whether documents of the client that `candidates` would admit but for a block lie in other units (none
+    while a lifting runs for the caller: then it sees them)."""
+    if candidates.unit is None or candidates.lifted:
+        return False
+    ranges = candidates.ranges()
+    found: bool = await conn.fetchval(
+        _blocked_elsewhere_sql, client_id, [zone.organisation for zone, _ in ranges], [zone.domain for zone, _ in ranges],
+        [category for _, category in ranges], sorted(candidates.emergency_domains), candidates.unit,
+        [UUID(document_id) for document_id, _ in candidates.disclosed])
+    return found
 
 
 async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes) -> bool:

@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from policies.decide import DocumentFacts, Facts
-from policies.model import Consent, Disclosure, EmergencyGrant, Principal, Zone
+from policies.model import BlockLifting, Consent, Disclosure, EmergencyGrant, Principal, Zone
 
 # The statement's clock, read once: `now` for the decision and for what the facts select.
 _CLOCK = "(SELECT clock_timestamp() AS now) clock"
@@ -50,6 +50,13 @@ _disclosures_json = """
      '[]')
  FROM disclosures x WHERE x.client_id = {client} AND x.to_unit = $2{listing}) AS disclosures
 """
+# The caller's unit's ($2) liftings of the client's blocks not expired at the statement's clock.
+_liftings_json = """
+(SELECT coalesce(json_agg(json_build_object(
+     'id', b.id, 'unit', b.unit_id, 'sub', b.sub, 'scope', b.scope, 'basis', b.basis, 'opened_at', b.opened_at,
+     'expires_at', b.expires_at, 'ended_at', b.ended_at)), '[]')
+ FROM block_liftings b WHERE b.client_id = {client} AND b.unit_id = $2 AND b.expires_at > clock.now)
+"""
 _relation = """
 EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $2 AND r.ended_at IS NULL)
     AS caller_relation_active
@@ -59,7 +66,7 @@ _client_facts_sql = f"""
 SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
        {_relation.format(client="$1")}, clock.now,
        {_consents_json.format(client="$1", organisation="$3", domain="$4", in_force=_IN_FORCE)}, {_grants_json.format(client="$1")},
-       {_disclosures_json.format(client="$1", listing="")}
+       {_disclosures_json.format(client="$1", listing="")}, {_liftings_json.format(client="$1")} AS liftings
 FROM {_CLOCK}
 """
 DOCUMENT_COLUMNS = """
@@ -73,7 +80,9 @@ SELECT {DOCUMENT_COLUMNS},
        {_relation.format(client="d.client_id")}, clock.now,
        {_consents_json.format(client="d.client_id", organisation="$3", domain="$4", in_force=_IN_FORCE)},
        {_grants_json.format(client="d.client_id")},
-       {_disclosures_json.format(client="d.client_id", listing=_LISTING)}
+       {_disclosures_json.format(client="d.client_id", listing=_LISTING)},
+       CASE WHEN d.blocked AND d.unit_id IS DISTINCT FROM $2 THEN {_liftings_json.format(client="d.client_id")}
+            ELSE '[]'::json END AS liftings
 FROM documents d, {_CLOCK} WHERE d.id = $1
 """
 # The whole history toward the caller's zone, for a denial's reasons.
@@ -112,13 +121,19 @@ def _disclosure(x: dict[str, Any]) -> Disclosure:
                       document_ids=frozenset(x["document_ids"] or ()), ground=x["ground"])
 
 
+def _lifting(b: dict[str, Any]) -> BlockLifting:
+    return BlockLifting(id=b["id"], unit=b["unit"], sub=b["sub"], scope=b["scope"], basis=b["basis"],
+                        opened_at=_at(b["opened_at"]), expires_at=_at(b["expires_at"]), ended_at=_time(b["ended_at"]))
+
+
 def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts | None = None) -> Facts:
-    # Most decisions have no consents, grants or disclosures: "[]" is neither parsed nor iterated.
-    consents, grants, disclosures = row["consents"], row["grants"], row["disclosures"]
+    # Most decisions have no consents, grants, disclosures or liftings: "[]" is neither parsed nor iterated.
+    consents, grants, disclosures, liftings = row["consents"], row["grants"], row["disclosures"], row["liftings"]
     return Facts(client_exists=client_exists, caller_relation_active=row["caller_relation_active"], document=document,
                  now=row["now"], consents=() if consents == "[]" else tuple(map(_consent, json.loads(consents))),
                  emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))),
-                 disclosures=() if disclosures == "[]" else tuple(map(_disclosure, json.loads(disclosures))))
+                 disclosures=() if disclosures == "[]" else tuple(map(_disclosure, json.loads(disclosures))),
+                 block_liftings=() if liftings == "[]" else tuple(map(_lifting, json.loads(liftings))))
 
 
 def _args(principal: Principal) -> tuple[str | None, str | None, str | None, str]:

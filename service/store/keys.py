@@ -14,7 +14,8 @@ SEALED_COLUMNS = (
     ("clients", "personal_number_sealed"), ("clients", "name_sealed"),
     ("documents", "title_sealed"), ("documents", "block_reason_sealed"), ("documents", "shred_reason_sealed"),
     ("consents", "note_sealed"), ("consents", "revoke_reason_sealed"),
-    ("emergency_grants", "reason_sealed"), ("disclosures", "need_sealed"), ("emergency_reviews", "comment_sealed"),
+    ("emergency_grants", "reason_sealed"), ("disclosures", "need_sealed"),
+    ("block_liftings", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
     ("ui_sessions", "token_sealed"),  # live a token's lifetime at most (a session whose seal no longer opens is over)
 )
 _sealed_version = "(get_byte({0}, 1)::bigint << 24) + (get_byte({0}, 2) << 16) + (get_byte({0}, 3) << 8) + get_byte({0}, 4)"

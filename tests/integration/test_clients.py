@@ -65,7 +65,8 @@ async def test_read_needs_an_active_relation(client, api, staff):
     assert (response.status, (await response.json())["code"]) == (404, "not_found")
     await api.relation(staff, created["id"])
     response = await client.get(path, headers=staff)
-    assert (response.status, await response.json()) == (200, {**created, "name": NAME})
+    # API-1.1 "Blocks": a reader with a relation is told whether blocked information exists elsewhere.
+    assert (response.status, await response.json()) == (200, {**created, "name": NAME, "blocked_elsewhere": False})
 
 
 async def test_unknown_and_malformed_ids_read_as_not_found(client, staff):

@@ -35,7 +35,7 @@ from policies.decide import (
     needs_consent_history,
 )
 from policies.decision import Reason
-from policies.model import Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
+from policies.model import BlockLifting, Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
 from policies.roles import ROLE_PERMISSIONS, Permission
 
 # ---------------------------------------------------------------------------------------------
@@ -850,3 +850,57 @@ def test_candidates_follow_disclosures_exactly(world):
         return  # no list at all (no relation, no such client, ...): its candidates are never read
     listed = candidates(world.request, client, world.config)
     assert listed.admits(world.document) is bool(world.decide())
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifting a block (PDL 4:4)
+# ---------------------------------------------------------------------------------------------
+
+@st.composite
+def worlds_with_liftings(draw) -> World:
+    """A blocked document of another unit, and liftings: the caller's unit's or another's, for the caller or a
+    colleague, for one or the whole unit, running, not yet open, expired or ended (at the boundaries too)."""
+    world = draw(worlds_with_a_blocked_document())
+    now = world.facts.now or BASE
+    units = [u for u, _ in world.units]
+    liftings = []
+    for i in range(1 + draw(_INDEX) % 3):
+        unit = world.who.unit if world.who.unit and _chance(draw, 75) else _pick(draw, units)
+        sub = world.who.sub if _chance(draw, 70) else _pick(draw, SUBS)
+        opened = _instant(draw, now) if _chance(draw, 40) else now - timedelta(hours=1)
+        expires = _instant(draw, now) if _chance(draw, 40) else now + timedelta(hours=1)
+        ended = None if _chance(draw, 70) else _instant(draw, now)
+        liftings.append(BlockLifting(f"l{i}", unit, sub, _pick(draw, ("self", "unit")),
+                                     _pick(draw, ("consent", "emergency")), opened, expires, ended))
+    return replace(world, facts=replace(world.facts, block_liftings=tuple(liftings)))
+
+
+def _runs_for(lifting: BlockLifting, world: World) -> bool:
+    now = world.facts.now
+    return (now is not None and lifting.unit == world.who.unit and (lifting.scope == "unit" or lifting.sub == world.who.sub)
+            and lifting.opened_at <= now < lifting.expires_at and (lifting.ended_at is None or now < lifting.ended_at))
+
+
+@_settings(EXAMPLES["blocked"])
+@given(worlds_with_liftings())
+def test_a_lifting_that_does_not_run_for_the_caller_never_opens(world):
+    if any(_runs_for(lifting, world) for lifting in world.facts.block_liftings):
+        return
+    event("no lifting runs for the caller")
+    assert world.decide() == replace(world, facts=replace(world.facts, block_liftings=())).decide()
+
+
+@_settings(EXAMPLES["blocked"])
+@given(worlds_with_liftings())
+def test_a_running_lifting_opens_only_what_the_caller_could_read_were_it_not_blocked(world):
+    if not any(_runs_for(lifting, world) for lifting in world.facts.block_liftings):
+        return
+    decision = world.decide()
+    unblocked = replace(world, facts=replace(world.facts, document=replace(world.document, blocked=False),
+                                             block_liftings=())).decide()
+    assert decision.allowed is unblocked.allowed, (decision, unblocked)
+    if decision.allowed:
+        event("lifted")
+        assert decision.basis == unblocked.basis
+        if world.document.unit != world.who.unit:
+            assert Reason.BLOCK_LIFTED in decision.reason_codes

@@ -26,6 +26,7 @@ EXPECTED: dict[str, set[Role]] = {
     "consents:grant": {S, M},
     "consents:read": {S, M},
     "consents:revoke": {S, M},
+    "blocks:lift": {S, M},
     "disclosures:create": {S, M},
     "disclosures:list": {S, M},
     "documents:block": {S, M},
