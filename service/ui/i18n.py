@@ -169,6 +169,51 @@ EN: dict[str, str] = {
         "Written consent needs the signed form (a document of category consent_form).",
     "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.":
         "A minor needs the guardian's consent or a recorded maturity assessment.",
+    "utlämnande": "disclosure",
+    "spärr hävd": "block lifted",
+    "Det finns spärrad information om klienten i en annan enhet.": "Blocked information about the client exists in another unit.",
+    ("Var eller vad visas inte. Spärren kan hävas tillfälligt med klientens samtycke, eller i hälso- och sjukvården "
+     "vid en nödsituation (PDL 4 kap. 4 §)."):
+        ("Where or what is not shown. The block can be lifted for a while with the client's consent, or in health "
+         "care in an emergency (PDL 4:4)."),
+    "Utlämna utan samtycke": "Disclose without consent",
+    ("OSL 25 kap. 12 § och 26 kap. 9 §: uppgifter får lämnas mellan socialtjänst och hälso- och sjukvård om det "
+     "behövs för att personen ska få nödvändig vård, behandling eller annat stöd, och något av skälen nedan gäller. "
+     "Lämna bara det som behövs, helst ett kort utlåtande."):
+        ("OSL 25:12 and 26:9: information may pass between social services and health care when the person needs it "
+         "to get necessary care, treatment or other support, and one of the grounds below holds. Send only what is "
+         "needed, preferably a short statement."),
+    "Dokument att lämna ut": "Documents to disclose",
+    "Mottagande enhet": "Receiving unit",
+    "Skäl enligt lagen": "Ground in law",
+    "Personen är under 18 år": "The person is under 18",
+    "Personen har ett pågående missbruk av alkohol, narkotika eller flyktiga lösningsmedel":
+        "The person has an ongoing misuse of alcohol, narcotics or volatile solvents",
+    "Personen vårdas enligt lagen om psykiatrisk tvångsvård (LPT) eller rättspsykiatrisk vård (LRV)":
+        "The person is cared for under the Compulsory Psychiatric Care Act (LPT) or the Forensic Psychiatric Care Act (LRV)",
+    "Varför mottagaren behöver uppgifterna (minst 20 tecken)": "Why the receiver needs the information (at least 20 characters)",
+    "Lämna ut": "Disclose",
+    "Utlämnanden utan samtycke": "Disclosures without consent",
+    "Beslutat": "Decided",
+    "Behov": "Need",
+    "Antal dokument": "Documents",
+    "Inga utlämnanden.": "No disclosures.",
+    "Utlämnat till din enhet utan samtycke": "Disclosed to your unit without consent",
+    "från": "from",
+    "Häv spärr tillfälligt": "Lift the block for a while",
+    "Klienten samtycker nu": "The client consents now",
+    "Nödsituation: klienten kan inte samtycka och uppgifterna kan ha betydelse för vård som behövs nu":
+        "Emergency: the client cannot consent and the information may matter for care needed now",
+    "För vem": "For whom",
+    "Bara för mig": "Only for me",
+    "Hela min enhet": "My whole unit",
+    "Timmar (högst 168)": "Hours (at most 168)",
+    "Samtyckets form": "Form of consent",
+    "Häv spärren": "Lift the block",
+    "Se vad som lämnats ut till din enhet utan samtycke": "See what was disclosed to your unit without consent",
+    "OSL 25 kap. 12 § och 26 kap. 9 §: du får läsa exakt det som lämnats ut, inget annat.":
+        "OSL 25:12 and 26:9: you may read exactly what was disclosed, nothing else.",
+    "Utlämnande": "Disclosure",
 }
 
 

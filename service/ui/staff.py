@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
-from ..domain import clients, consents, documents, relations
+from ..domain import blocks, clients, consents, disclosures, documents, relations, units
 from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
-from ..http.schemas import CATEGORIES, PURPOSES, ConsentIn, DocumentMetadataIn, ReasonIn
+from ..http.schemas import CATEGORIES, PURPOSES, BlockLiftingIn, ConsentIn, DisclosureIn, DocumentMetadataIn, ReasonIn
 from . import session as sessions
 from .pages import caller, form, page, redirect, render, rt, validated
 
@@ -31,6 +31,14 @@ RULE_TEXT = {
     "evidence_required": "Ett skriftligt samtycke kräver det underskrivna formuläret (ett dokument i kategorin consent_form).",
     "minor_requires_guardian_or_maturity": "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.",
 }
+
+
+# The grounds of a disclosure without consent, in the law's words (OSL 25:12, 26:9), Swedish first.
+GROUNDS = (
+    ("under_18", "Personen är under 18 år"),
+    ("ongoing_misuse", "Personen har ett pågående missbruk av alkohol, narkotika eller flyktiga lösningsmedel"),
+    ("lpt_lrv", "Personen vårdas enligt lagen om psykiatrisk tvångsvård (LPT) eller rättspsykiatrisk vård (LRV)"),
+)
 
 
 def _uuid(request: web.Request, name: str) -> UUID:
@@ -79,21 +87,102 @@ def _field_errors(exc: ValidationFailed) -> dict[str, str]:
 
 @page()
 async def client_page(request: web.Request) -> web.Response:
-    client_id = _uuid(request, "client_id")
+    return await _client_view(request, _uuid(request, "client_id"), errors={}, values={})
+
+
+async def _client_view(request: web.Request, client_id: UUID, *, errors: dict[str, str], values: dict[str, Any],
+                       status: int = 200) -> web.Response:
     runtime, who = rt(request), caller(request)
     try:
         client = await clients.read(runtime, who, client_id)
     except NotFound:
-        # No relation (or no such client): nothing is shown but the way to open one.
-        return render(request, "client_no_relation.html", http_status=404, client_id=client_id)
+        # No relation (or no such client): the way to open one, and what was disclosed to the unit (OSL 25:12, 26:9).
+        return await _without_relation(request, client_id)
     items = (await documents.page(runtime, who, client_id, category=None, after=START, limit=200)).items
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
-        emergency["expires_local"] = emergency["expires_at"].astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
+        emergency["expires_local"] = _local(emergency["expires_at"])
+    made = (await disclosures.page(runtime, who, client_id, before=None, limit=100)).items
+    zone = who.principal.zone
+    receivers = [u for u in (await units.page(runtime, who.principal, after="", limit=500)).items
+                 if u["active"] and zone is not None and u["domain"] != zone.domain]
+    own = [d for d in items if d["unit"] == who.principal.unit and d["status"] == "active"]
     # The emergency form only for units that may open emergency access (policies: health care's road by default).
-    return render(request, "client.html", client=client, documents=items, emergency=emergency, categories=CATEGORIES,
-                  domains=runtime.settings.emergency_domains, errors={}, values={},
-                  may_open_emergency=consents.may_open_emergency(runtime, who))
+    return render(request, "client.html", http_status=status, client=client, documents=items, emergency=emergency,
+                  categories=CATEGORIES, domains=runtime.settings.emergency_domains, errors=errors, values=values,
+                  may_open_emergency=consents.may_open_emergency(runtime, who), disclosures=made, own_documents=own,
+                  receivers=receivers, grounds=GROUNDS, local=_local)
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(SWEDEN).strftime("%Y-%m-%d %H:%M")
+
+
+async def _without_relation(request: web.Request, client_id: UUID) -> web.Response:
+    """No relation: nothing is shown but the way to open one, and to what was disclosed to the unit."""
+    return render(request, "client_no_relation.html", http_status=404, client_id=client_id)
+
+
+@page()
+async def received_disclosures(request: web.Request) -> web.Response:
+    """What was disclosed to the caller's unit without consent (OSL 25:12, 26:9), what and why, to read: a unit
+    that received something needs no relation for it; anyone else gets the 404 of a client it may not know."""
+    client_id = _uuid(request, "client_id")
+    runtime, who = rt(request), caller(request)
+    received = (await disclosures.page(runtime, who, client_id, before=None, limit=100)).items
+    mine = [x for x in received if x["to_unit"] == who.principal.unit]
+    for disclosure in mine:
+        disclosure["documents"] = [await documents.read_metadata(runtime, who, document_id)
+                                   for document_id in disclosure["document_ids"]]
+    return render(request, "disclosures_received.html", received=mine, grounds=dict(GROUNDS), local=_local)
+
+
+@page()
+async def disclose(request: web.Request) -> web.Response:
+    """The disclosure form: the API's rules (DisclosureIn, then policies/disclosures.py) judge what was sent."""
+    client_id = _uuid(request, "client_id")
+    data = await form(request)
+    posted = await request.post()
+    picked = [str(v) for v in posted.getall("document_ids", [])]
+    values: dict[str, Any] = {**data, "document_ids": picked}
+    try:
+        body = DisclosureIn.model_validate_json(json.dumps({
+            "to_unit": data.get("to_unit", ""), "ground": data.get("ground", ""), "need": data.get("need", ""),
+            "document_ids": picked}))
+        await disclosures.create(rt(request), caller(request), client_id, body.command())
+    except ValidationError as exc:
+        errors = {f"disclosure_{error['loc'][0] if error['loc'] else ''}": error["msg"] for error in exc.errors()}
+        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    except ValidationFailed as exc:
+        errors = {f"disclosure_{key}": value for key, value in _field_errors(exc).items()}
+        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    return redirect(request, f"/ui/clients/{client_id}#disclosures")
+
+
+@page()
+async def lift_block(request: web.Request) -> web.Response:
+    """The lifting form (PDL 4:4): the API's rules judge it; a refusal is shown beside the form."""
+    client_id = _uuid(request, "client_id")
+    data = await form(request)
+    values: dict[str, Any] = dict(data)
+    try:
+        hours = int(data.get("hours") or "0")
+    except ValueError:
+        hours = 0
+    basis = data.get("basis", "")
+    try:
+        body = BlockLiftingIn.model_validate_json(json.dumps({
+            "basis": basis, "scope": data.get("scope", ""), "hours": hours, "reason": data.get("reason", ""),
+            "form": (data.get("form") or None) if basis == "consent" else None,
+            "evidence_document_id": (data.get("evidence_document_id") or None) if basis == "consent" else None}))
+        await blocks.lift(rt(request), caller(request), client_id, body.command())
+    except ValidationError as exc:
+        errors = {f"lifting_{error['loc'][0] if error['loc'] else ''}": error["msg"] for error in exc.errors()}
+        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    except ValidationFailed as exc:
+        errors = {f"lifting_{key}": value for key, value in _field_errors(exc).items()}
+        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    return redirect(request, f"/ui/clients/{client_id}")
 
 
 @page()
@@ -281,6 +370,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/ui/clients", register_client), web.get("/ui/clients/{client_id}", client_page),
         web.post("/ui/clients/{client_id}/relation", open_relation),
         web.post("/ui/clients/{client_id}/emergency", open_emergency),
+        web.post("/ui/clients/{client_id}/disclosures", disclose),
+        web.get("/ui/clients/{client_id}/disclosures", received_disclosures),
+        web.post("/ui/clients/{client_id}/block-liftings", lift_block),
         web.post("/ui/clients/{client_id}/documents", upload),
         web.get("/ui/documents/{document_id}/content", download),
         web.get("/ui/clients/{client_id}/consents", consents_page),

@@ -98,7 +98,8 @@ async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens
                              "AND action LIKE 'client.%'") == 0
 
 
-_TABLES = ("clients", "relations", "documents", "consents", "emergency_grants", "emergency_reviews", "audit_events")
+_TABLES = ("clients", "relations", "documents", "consents", "emergency_grants", "emergency_reviews", "audit_events",
+           "disclosures", "disclosure_documents", "block_liftings")
 
 
 async def _snapshot(db) -> dict:
@@ -148,6 +149,11 @@ async def test_no_form_writes_anything_without_the_sessions_csrf_token(browser, 
         (f"/ui/clients/{person}/consents", consent_form),
         (f"/ui/consents/{waiting}/confirm", {"csrf": forged}),
         (f"/ui/consents/{waiting}/revoke", {"csrf": forged, "reason": "Klienten ångrade sig"}),
+        (f"/ui/clients/{person}/disclosures", {"csrf": forged, "to_unit": "beroende", "ground": "ongoing_misuse",
+                                               "need": "Behövs för behandlingen av missbruket.",
+                                               "document_ids": str(uuid.uuid4())}),
+        (f"/ui/clients/{person}/block-liftings", {"csrf": forged, "basis": "consent", "scope": "self", "hours": "4",
+                                                  "reason": "klienten samtycker", "form": "verbal"}),
     ]
     before = await _snapshot(db)
     for path, data in posts:
@@ -664,3 +670,27 @@ async def test_the_auditors_filters_follow_the_apis_rules(browser, tokens, api, 
     fine = await browser.get("/ui/audit/events", params={"decision": "", "flagged": "yes", "since": "2026-11-25T09:00",
                                                           "client_id": "", "actor": ""})
     assert fine.status == 200
+
+
+async def test_the_disclosure_form_refuses_what_the_api_refuses_and_writes_nothing(browser, tokens, api, client, db):
+    await api.unit("iof-norr")
+    await api.unit("beroende", organisation="region-skane", domain="health")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    staff = api.staff("iof-norr", sub="anna")
+    person = (await api.register(staff, "20121212-1212", "Ung Person"))["id"]
+    await api.relation(staff, person)
+    form = aiohttp.FormData()
+    form.add_field("metadata", '{"category": "statement", "title": "Utlåtande"}', content_type="application/json")
+    form.add_field("file", files.pdf(), filename="u.pdf", content_type="application/pdf")
+    document = await (await client.post(f"/v1/clients/{person}/documents", headers=staff, data=form)).json()
+    refused = await browser.post(f"/ui/clients/{person}/disclosures", data={
+        "csrf": csrf, "to_unit": "beroende", "ground": "under_18", "need": "för kort", "document_ids": document["id"]})
+    assert refused.status == 422
+    page = await refused.text()
+    assert 'role="alert"' in page and "20" in page and "Utlämna utan samtycke" in page
+    assert await db.fetchval("SELECT count(*) FROM disclosures") == 0
+    made = await browser.post(f"/ui/clients/{person}/disclosures", allow_redirects=False, data={
+        "csrf": csrf, "to_unit": "beroende", "ground": "under_18",
+        "need": "Beroendevården behöver utlåtandet för behandlingen.", "document_ids": document["id"]})
+    assert made.status == 303
+    assert await db.fetchval("SELECT count(*) FROM disclosures") == 1
