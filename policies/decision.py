@@ -20,6 +20,7 @@ class Reason(StrEnum):
 
     ALREADY_REVIEWED = "already_reviewed"
     BLOCKED = "blocked"
+    CAME_OF_AGE = "came_of_age"  # a guardian's consent, and the client has turned 18 since (FB 6:2)
     CATEGORY_NOT_COVERED = "category_not_covered"
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_PENDING = "consent_pending"
@@ -40,6 +41,14 @@ class Reason(StrEnum):
     NOT_UPLOADER = "not_uploader"
     OWN_EMERGENCY = "own_emergency"
     PURPOSE_NOT_COVERED = "purpose_not_covered"
+    # What an allowed relation.open records besides its basis (policies/relations.py): the relation's kind, and
+    # whether a reason was stated (the reason's text is sealed in the relation, never in the log).
+    RELATION_KIND_CARE = "relation_kind:care"
+    RELATION_KIND_CASE = "relation_kind:case"
+    RELATION_KIND_REFERRAL = "relation_kind:referral"
+    RELATION_KIND_SIP = "relation_kind:sip"
+    RELATION_REASON_NONE = "relation_reason:none"
+    RELATION_REASON_STATED = "relation_reason:stated"
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"
@@ -58,6 +67,7 @@ class Decision:
 
     allowed: bool
     basis: str  # a Basis, or consent:<id> / emergency:<id>
+    # Why it was denied; an allowed decision has none, but for opening a relation: its kind (policies/relations.py).
     reason_codes: tuple[Reason, ...] = ()
     legal_basis: str = ""
     flagged: bool = False
