@@ -100,7 +100,8 @@ def candidates(request: Request, facts: Facts, config: PolicyConfig) -> Candidat
             continue
         for category in sorted(consent.categories):
             probe = DocumentFacts(unit="", zone=consent.from_zone, category=category, blocked=False, created_by="")
-            if covers(consent, document=probe, principal=who, purpose=request.purpose, now=now) is None:
+            if covers(consent, document=probe, principal=who, purpose=request.purpose, now=now,
+                      birth_date=facts.client_birth_date) is None:
                 scope.append((consent.from_zone, category))
     granted = frozenset(grant.domain for grant in facts.emergency_grants
                         if grant.sub == who.sub and grant.unit == who.unit and grant.opened_at <= now < grant.expires_at

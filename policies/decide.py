@@ -5,7 +5,8 @@ clock, read in the same round trip as the facts). Order: role gate → (opening
 emergency access: the caller's unit of a permitted domain) → the client exists →
 uploader (system metadata) → an active relation of the caller's unit → block →
 same zone → a consent confirmed by the holding zone covering (from zone, to
-zone/unit, category, purpose, now) →
+zone/unit, category, purpose, now; a guardian's only before the client's 18th
+birthday) →
 an emergency grant for the document's domain, of a unit and into a domain both
 permitted → deny. Where these deny a read of a document, a disclosure that lists it for the caller's unit
 still opens it (OSL 25:12, 26:9): no relation needed, a block does not undo it.
@@ -13,9 +14,9 @@ still opens it (OSL 25:12, 26:9): no relation needed, a block does not undo it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
-from .consents import is_confirmed, status
+from .consents import came_of_age, is_confirmed, status
 from .decision import Basis, Decision, Reason, allow, deny
 from .model import ALL_CATEGORIES, BlockLifting, Consent, Disclosure, EmergencyGrant, Principal, Role, Zone
 from .roles import Permission, role_gate
@@ -57,6 +58,9 @@ class Facts:
     emergency_grants: tuple[EmergencyGrant, ...] = ()  # the caller's grants for this client
     disclosures: tuple[Disclosure, ...] = ()  # those made to the caller's unit for this client
     block_liftings: tuple[BlockLifting, ...] = ()  # the caller's unit's liftings of the client's blocks
+    # When a guardian's consents stop opening (the 18th birthday, policies.consents.came_of_age); None: not loaded,
+    # and then no guardian's consent opens anything.
+    client_birth_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ _DISCLOSED_READS = frozenset({Permission.DOCUMENT_READ_METADATA, Permission.DOCU
 # The reasons the consent test across zones (_across_zones) denies with: the only decisions whose reasons
 # consents not in force can add to (policies.consents.in_force).
 _ACROSS_ZONES_REASONS = frozenset({
-    Reason.NO_CONSENT, Reason.UNIT_NOT_COVERED, Reason.CONSENT_REVOKED, Reason.CONSENT_PENDING,
+    Reason.NO_CONSENT, Reason.UNIT_NOT_COVERED, Reason.CONSENT_REVOKED, Reason.CAME_OF_AGE, Reason.CONSENT_PENDING,
     Reason.CONSENT_EXPIRED, Reason.CONSENT_UNCONFIRMED, Reason.CATEGORY_NOT_COVERED, Reason.PURPOSE_NOT_COVERED,
     Reason.EMERGENCY_DOMAIN_NOT_COVERED, Reason.EMERGENCY_NOT_PERMITTED,
 })
@@ -260,7 +264,7 @@ def decide_consent(request: Request, facts: Facts, consent: Consent, config: Pol
             return deny(Reason.NOT_HOLDING_ZONE, legal_basis="OSL 12:2; 25:1, 26:1")
         if facts.now is None:
             return deny(Reason.NO_CONSENT)  # without a clock nothing can be shown to be in force
-        now_status = status(consent, now=facts.now)
+        now_status = status(consent, now=facts.now, birth_date=facts.client_birth_date)
         if now_status == "revoked":
             return deny(Reason.CONSENT_REVOKED, legal_basis="OSL 12:2")
         if now_status == "expired":
@@ -268,12 +272,19 @@ def decide_consent(request: Request, facts: Facts, consent: Consent, config: Pol
     return decision
 
 
-def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, purpose: str, now: datetime) -> Reason | None:
-    """None when `consent` opens `document` to `principal` for `purpose` at `now`, else why not."""
+def covers(consent: Consent, *, document: DocumentFacts, principal: Principal, purpose: str, now: datetime,
+           birth_date: date | None) -> Reason | None:
+    """None when `consent` opens `document` to `principal` for `purpose` at `now`, else why not.
+
+    `birth_date`: the client's. A guardian's consent opens nothing from the client's 18th birthday on
+    (came_of_age: FB 6:2, OSL 12:3), said before pending or expired: it will never open again.
+    """
     if consent.to_unit is not None and consent.to_unit != principal.unit:
         return Reason.UNIT_NOT_COVERED
     if consent.revoked_at is not None and consent.revoked_at <= now:
         return Reason.CONSENT_REVOKED
+    if came_of_age(consent, now=now, birth_date=birth_date):
+        return Reason.CAME_OF_AGE
     if now < consent.valid_from:
         return Reason.CONSENT_PENDING
     if now >= consent.valid_until:
@@ -302,7 +313,8 @@ def _across_zones(request: Request, facts: Facts, document: DocumentFacts, confi
     for consent in facts.consents:
         if consent.from_zone != document.zone or consent.to_zone != who.zone:
             continue
-        why_not = covers(consent, document=document, principal=who, purpose=request.purpose, now=now)
+        why_not = covers(consent, document=document, principal=who, purpose=request.purpose, now=now,
+                         birth_date=facts.client_birth_date)
         if why_not is None:
             covering.append(consent)
         else:

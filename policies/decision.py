@@ -21,6 +21,7 @@ class Reason(StrEnum):
     ALREADY_REVIEWED = "already_reviewed"
     BLOCKED = "blocked"
     BLOCK_LIFTED = "block_lifted"  # in an allowed read's reasons: a running lifting let it past the block (PDL 4:4)
+    CAME_OF_AGE = "came_of_age"  # a guardian's consent, and the client has turned 18 since (FB 6:2)
     CATEGORY_NOT_COVERED = "category_not_covered"
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_PENDING = "consent_pending"
@@ -49,6 +50,14 @@ class Reason(StrEnum):
     OWN_EMERGENCY = "own_emergency"
     PURPOSE_NOT_COVERED = "purpose_not_covered"
     SAME_DOMAIN = "same_domain"  # a disclosure to a unit of the disclosing unit's own domain: not that road
+    # What an allowed relation.open records besides its basis (policies/relations.py): the relation's kind, and
+    # whether a reason was stated (the reason's text is sealed in the relation, never in the log).
+    RELATION_KIND_CARE = "relation_kind:care"
+    RELATION_KIND_CASE = "relation_kind:case"
+    RELATION_KIND_REFERRAL = "relation_kind:referral"
+    RELATION_KIND_SIP = "relation_kind:sip"
+    RELATION_REASON_NONE = "relation_reason:none"
+    RELATION_REASON_STATED = "relation_reason:stated"
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"
@@ -68,6 +77,7 @@ class Decision:
 
     allowed: bool
     basis: str  # a Basis, or consent:<id> / emergency:<id>
+    # Why it was denied; an allowed decision has none, but for opening a relation: its kind (policies/relations.py).
     reason_codes: tuple[Reason, ...] = ()
     legal_basis: str = ""
     flagged: bool = False

@@ -64,6 +64,9 @@ class Consent:
     `confirmed_at`: when the holding (from) zone stood behind it: at recording when one of its units
     recorded it (or the client gave it themself), later when a unit of it confirmed one the receiving
     zone recorded. Until then (None, the default) it opens nothing.
+
+    `given_by`: "client" or "guardian". A guardian's consent ends when the client turns 18 (policies/consents.py
+    `came_of_age`, from the client's birth date in the decision's facts). Storage always says which.
     """
 
     id: str
@@ -76,6 +79,7 @@ class Consent:
     valid_until: datetime
     revoked_at: datetime | None = None
     confirmed_at: datetime | None = None
+    given_by: str = "client"
 
 
 # The grounds of a disclosure without consent (OSL 25:12, 26:9): the person is under 18, in ongoing misuse of

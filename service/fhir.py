@@ -5,7 +5,12 @@ OPTIN; provision permit with the period, the recipient (zone or unit) and source
 zone as actors, purposes as v3 ActReason where one fits (else Brygga's own system),
 categories as provision.class. Status: pending and awaiting_confirmation (recorded by
 the receiving zone, not yet confirmed by the holding zone) → proposed, active → active,
-expired and revoked → inactive (revoked also ends the provision period).
+expired and revoked → inactive. The provision period ends at the earliest of valid_until,
+the revocation and, for a guardian's consent, the client's 18th birthday (`guardian_until`:
+custody ends, FB 6:2), so a consumer sees the end in advance; once ended, the extension
+urn:brygga:ended-reason says why (came_of_age, period_ended, revoked). A guardian's consent
+has the guardian as performer: a contained RelatedPerson (v3-RoleCode GUARD) with the name,
+never the personal number.
 """
 from __future__ import annotations
 
@@ -47,9 +52,8 @@ def _verification(consent: dict[str, Any]) -> dict[str, Any]:
 
 def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
     """The FHIR R4 Consent for a consent object as the API returns it."""
-    end = consent["valid_until"]
-    if consent["revoked_at"] is not None and consent["revoked_at"] < end:
-        end = consent["revoked_at"]
+    end = min(instant for instant in (consent["valid_until"], consent["revoked_at"], consent.get("guardian_until"))
+              if instant is not None)
     purposes = []
     for purpose in consent["purposes"]:
         system, code, display = _PURPOSE.get(purpose, (f"{_BRYGGA}:purpose", purpose, purpose.replace("_", " ")))
@@ -57,6 +61,16 @@ def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
     to = consent["to"]
     performer = ({"reference": f"Patient/{consent['client_id']}"} if consent["given_by"] == "client"
                  else {"display": "guardian (vårdnadshavare)"})
+    guardian = consent.get("guardian")
+    contained = []
+    if consent["given_by"] == "guardian" and guardian is not None:
+        contained.append({
+            "resourceType": "RelatedPerson", "id": "guardian", "patient": {"reference": f"Patient/{consent['client_id']}"},
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "GUARD",
+                                          "display": "guardian"}]}],
+            "name": [{"text": guardian["name"]}],
+        })
+        performer = {"reference": "#guardian", "display": f"{guardian['name']} (vårdnadshavare)"}
     resource: dict[str, Any] = {
         "resourceType": "Consent",
         "id": str(consent["id"]),
@@ -85,8 +99,11 @@ def consent_resource(consent: dict[str, Any]) -> dict[str, Any]:
             "class": [{"system": f"{_BRYGGA}:category", "code": category} for category in consent["categories"]],
         },
     }
+    if contained:
+        resource["contained"] = contained
     if consent["evidence_document_id"] is not None:
         resource["sourceReference"] = {"reference": f"DocumentReference/{consent['evidence_document_id']}"}
-    extension = {"url": f"{_BRYGGA}:consent-form", "valueCode": consent["form"]}
-    resource["extension"] = [extension]
+    resource["extension"] = [{"url": f"{_BRYGGA}:consent-form", "valueCode": consent["form"]}]
+    if consent.get("ended_reason") is not None:
+        resource["extension"].append({"url": f"{_BRYGGA}:ended-reason", "valueCode": consent["ended_reason"]})
     return resource

@@ -1,5 +1,11 @@
 """Auditors' review: the emergency-access queue with verdicts, and the anomaly report.
 
+The report's findings: per user and Swedish day, many clients read, repeated denials and many relations
+opened; emergency access without a verdict after 24 hours; and relations opened and followed by no read or
+upload by their unit within 14 days (relations_without_activity, a sign of browsing: PDL 4:1 lets a unit
+read only while it takes part in the client's care or case), reported in the window in which the 14 days
+ran out, with the day of the opening.
+
 Every call is an event in the transaction of its read or write: the queue and the
 report as `audit.read`, a verdict as `emergency.review` naming the grant's client;
 denials too. The emergency reason and the verdict's comment are sealed at rest.
@@ -33,6 +39,8 @@ _REVIEW_RECORD = "emergency_review"
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=366)
 REVIEW_DUE = timedelta(hours=24)
+# A relation opened and followed by no read or upload by its unit within this long: a sign of browsing (issue 14).
+RELATION_QUIET = timedelta(days=14)
 
 
 def review_json(rt: Runtime, row: Any, *, grant_id: UUID) -> dict[str, Any]:
@@ -111,7 +119,10 @@ async def anomalies(rt: Runtime, caller: Caller, *, since: datetime | None, unti
             denials_per_day=settings.anomaly_denials_per_day, relations_per_day=settings.anomaly_relations_per_day)
         grants = await review_store.unreviewed_grants(act.conn, scope=scope, since=since, until=until,
                                                     opened_before=now - REVIEW_DUE)
-    findings = [*_day_findings(rt, days), *(_grant_finding(row, now=now) for row in grants)]
+        quiet = await review_store.relations_without_activity(act.conn, scope=scope, since=since, until=until, now=now,
+                                                             quiet=RELATION_QUIET)
+    findings = [*_day_findings(rt, days), *(_grant_finding(row, now=now) for row in grants),
+                *(_relation_finding(row, now=now) for row in quiet)]
     findings.sort(key=lambda f: (f["day"], f["kind"], f["actor"]))
     return {"since": since, "until": until, "findings": findings}
 
@@ -121,7 +132,7 @@ def _finding(kind: str, actor: str, units: list[str] | None, day: Any, count: in
     if len(units) > 1:
         detail += f", from units {', '.join(units)}"
     return {"kind": kind, "actor": actor, "unit": units[0] if len(units) == 1 else None, "day": day,
-            "count": count, "threshold": threshold, "detail": detail}
+            "count": count, "threshold": threshold, "detail": detail, "client_id": None}
 
 
 # Per-day kinds: (kind, its count and units in the store's row, the setting holding its threshold, detail).
@@ -152,3 +163,17 @@ def _grant_finding(row: Any, *, now: datetime) -> dict[str, Any]:
     return _finding("emergency_unreviewed", row["sub"], [row["unit_id"]], row["day"], hours, threshold,
                     f"emergency access {row['id']} has had no verdict for {hours} h (due within {threshold} h); "
                     f"{row['accesses']} access(es) under it")
+
+
+def _relation_finding(row: Any, *, now: datetime) -> dict[str, Any]:
+    """A relation its unit did nothing with for RELATION_QUIET: `day` is the day it was opened (Swedish), `count`
+    the whole days from the opening to the unit's first read or upload of the client, or to now when none."""
+    days = int(((row["first_activity"] or now) - row["started_at"]) / timedelta(days=1))
+    threshold = RELATION_QUIET.days
+    after = (f"first read or upload {days} days after" if row["first_activity"] is not None
+             else "no read or upload since")
+    finding = _finding("relations_without_activity", row["started_by"], [row["unit_id"]], row["day"], days, threshold,
+                       f"opened a {row['kind']} relation {row['id']} to client {row['client_id']} on {row['day']}; "
+                       f"no read or upload by {row['unit_id']} within {threshold} days ({after})")
+    finding["client_id"] = row["client_id"]
+    return finding

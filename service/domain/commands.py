@@ -3,10 +3,28 @@ request model, so the three build the same command and meet the same rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from policies.model import Zone
+
+
+@dataclass(frozen=True, slots=True)
+class Guardian:
+    """The guardian who gives a guardian's consent (API-1.1 "Minors and guardians"): the number as sent, checked
+    and sealed by the core."""
+
+    name: str
+    personal_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Maturity:
+    """A recorded assessment of a minor's maturity (OSL 12:3): who assessed, on which day, on what."""
+
+    assessed_by: str
+    assessed_at: date
+    basis: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +43,8 @@ class NewConsent:
     maturity_assessed: bool = False
     evidence_document_id: UUID | None = None
     note: str | None = None
+    guardian: Guardian | None = None
+    maturity: Maturity | None = None  # None with maturity_assessed: assessed by the recorder, today, basis not stated
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,23 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from policies.consents import ConsentDraft, Status, check_draft, confirmed_on_recording, status
+from policies.consents import (
+    GUARDIAN,
+    SWEDEN,
+    ConsentDraft,
+    Status,
+    check_draft,
+    coming_of_age,
+    confirmed_on_recording,
+    ended_reason,
+    status,
+)
 from policies.decide import Facts, Request, decide_consent, decide_emergency_open, decide_unknown_consent
 from policies.decide import may_open_emergency as unit_may_open_emergency
 from policies.decision import Reason
 from policies.model import Consent, Zone
-from policies.personal_number import is_minor
-from policies.roles import Permission
+from policies.personal_number import InvalidPersonalNumber, parse_personal_number
+from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
 from ..errors import (
@@ -28,17 +38,18 @@ from ..errors import (
     EmergencyDomainNotPermitted,
     EmergencyNotPermitted,
     NotHoldingZone,
+    PersonalNumberRefused,
     ValidationFailed,
 )
 from ..runtime import Runtime
-from ..store import clients as clients_store
 from ..store import consents as consents_store
 from ..store import facts as facts_store
 from .access import Judge, Judged, access, client_access
-from .commands import NewConsent
+from .commands import Maturity, NewConsent
 from .paging import Paged, paged
 
 _RECORD = "consent"
+NOT_STATED = "not stated"  # the basis of a maturity assessment recorded as `maturity_assessed: true` alone
 
 
 class ConsentRuleBroken(ValidationFailed):
@@ -51,17 +62,38 @@ def _model(row: Any) -> Consent:
         to_zone=Zone(row["to_organisation"], row["to_domain"]), to_unit=row["to_unit"],
         categories=frozenset(row["categories"]), purposes=frozenset(row["purposes"]),
         valid_from=row["valid_from"], valid_until=row["valid_until"], revoked_at=row["revoked_at"],
-        confirmed_at=row["confirmed_at"],
+        confirmed_at=row["confirmed_at"], given_by=row["given_by"],
     )
 
 
+def _open(rt: Runtime, row: Any, field: str) -> str:
+    return rt.field_sealer.open_text(row[f"{field}_sealed"], record=_RECORD, record_id=str(row["id"]), field=field)
+
+
+def _guardian_json(rt: Runtime, row: Any) -> dict[str, Any] | None:
+    """The guardian who gave it: the name, and of the personal number its last four digits only (API-1.1)."""
+    if row["guardian_name_sealed"] is None:
+        return None
+    return {"name": _open(rt, row, "guardian_name"),
+            "personal_number_last4": _open(rt, row, "guardian_personal_number")[-4:]}
+
+
+def _maturity_json(rt: Runtime, row: Any) -> dict[str, Any] | None:
+    if row["maturity_assessed_by"] is None:
+        return None
+    basis = _open(rt, row, "maturity_basis") if row["maturity_basis_sealed"] is not None else NOT_STATED
+    return {"assessed_by": row["maturity_assessed_by"], "assessed_at": row["maturity_assessed_at"], "basis": basis}
+
+
 def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
-    """The contract's consent object, with its status at `now`."""
+    """The contract's consent object, with its status at `now` (and why it ended, once it has)."""
     note = row["note_sealed"]
+    model, birth_date = _model(row), row["client_birth_date"]
     return {
         "id": row["id"],
         "client_id": row["client_id"],
-        "status": status(_model(row), now=now),
+        "status": status(model, now=now, birth_date=birth_date),
+        "ended_reason": ended_reason(model, now=now, birth_date=birth_date),
         "from": {"organisation": row["from_organisation"], "domain": row["from_domain"]},
         "to": {"organisation": row["to_organisation"], "domain": row["to_domain"], "unit": row["to_unit"]},
         "categories": list(row["categories"]),
@@ -69,8 +101,11 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
         "valid_from": row["valid_from"],
         "valid_until": row["valid_until"],
         "given_by": row["given_by"],
+        "guardian": _guardian_json(rt, row),
+        "guardian_until": coming_of_age(birth_date) if row["given_by"] == GUARDIAN else None,
         "form": row["form"],
         "maturity_assessed": row["maturity_assessed"],
+        "maturity": _maturity_json(rt, row),
         "evidence_document_id": row["evidence_document_id"],
         "note": rt.field_sealer.open_text(note, record=_RECORD, record_id=str(row["id"]), field="note") if note else None,
         "recorded_by": row["recorded_by"],
@@ -86,15 +121,31 @@ def consent_json(rt: Runtime, row: Any, *, now: datetime) -> dict[str, Any]:
 
 async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: NewConsent) -> dict[str, Any]:
     """Record a consent: active (pending until valid_from) when the holding zone records it, else awaiting
-    the holding zone's confirmation. Raises Forbidden, NotFound, ConsentRuleBroken."""
+    the holding zone's confirmation. Raises Forbidden, ValidationFailed (invalid_personal_number: the
+    guardian's), NotFound, ConsentRuleBroken."""
+    # The guardian's number is the body's to be valid (API-1.1 "Order of checks": after the role gate, before
+    # the client is looked up), as a client's is at registration.
+    gate = role_gate(caller.principal.roles, Permission.CONSENT_GRANT)
+    guardian_number = _guardian_number(rt, body) if gate and body.guardian is not None else None
     async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id) as act:
-        row = await _record(rt, act.conn, caller, client_id, body, act.now_facts)
+        row = await _record(rt, act.conn, caller, client_id, body, act.now_facts, guardian_number)
         act.consent_id = row["id"]
     return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 
+def _guardian_number(rt: Runtime, body: NewConsent) -> str:
+    """The guardian's personal number, checked (date and Luhn digit) and canonical; raises PersonalNumberRefused."""
+    assert body.guardian is not None
+    try:
+        return parse_personal_number(body.guardian.personal_number, today=rt.today()).canonical
+    except InvalidPersonalNumber as exc:
+        # The message names the problem, never the number.
+        raise PersonalNumberRefused([{"field": "guardian.personal_number", "message": str(exc)}],
+                                    "the guardian's is not a valid personnummer or samordningsnummer") from None
+
+
 async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: NewConsent,
-                  facts: Facts) -> asyncpg.Record:
+                  facts: Facts, guardian_number: str | None) -> asyncpg.Record:
     principal = caller.principal
     to_unit = body.to_unit
     to_zone = body.to_zone
@@ -102,33 +153,45 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         unit = await consents_store.unit_zone(conn, to_unit)
         if unit is None or Zone(unit["organisation"], unit["domain"]) != to_zone:
             raise ValidationFailed([{"field": "to.unit", "message": "no such unit in the to zone"}])
-    evidence = body.evidence_document_id
-    birth_date = await clients_store.birth_date(conn, client_id)
+    evidence, maturity = body.evidence_document_id, body.maturity
+    birth_date, now = facts.client_birth_date, facts.now
     # Called once decide() allowed: the client exists (birth_date is NOT NULL) and for_client read the clock.
-    assert birth_date is not None and facts.now is not None
+    assert birth_date is not None and now is not None
+    today = now.astimezone(SWEDEN).date()
     draft = ConsentDraft(
         from_zone=body.from_zone, to_zone=to_zone,
-        valid_from=body.valid_from or facts.now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
-        maturity_assessed=body.maturity_assessed,
+        valid_from=body.valid_from or now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
+        maturity_assessed=body.maturity_assessed or maturity is not None,
         has_evidence=evidence is not None and await consents_store.is_evidence(conn, evidence, client_id=client_id),
-        recorder_zone=principal.zone,
+        recorder_zone=principal.zone, guardian_named=body.guardian is not None,
+        maturity_assessed_on=maturity.assessed_at if maturity is not None else None,
     )
-    problems = check_draft(draft, client_is_minor=is_minor(birth_date, today=rt.today()), max_days=rt.settings.max_consent_days)
+    problems = check_draft(draft, client_birth_date=birth_date, today=today, max_days=rt.settings.max_consent_days)
     if problems:
         raise ConsentRuleBroken([{"field": p.field, "message": p.message} for p in problems],
                                 "; ".join(p.message for p in problems), code=problems[0].code)
     consent_id = uuid4()
     note = body.note
+
+    def seal(text: str | None, field: str) -> bytes | None:
+        return None if text is None else rt.field_sealer.seal(text, record=_RECORD, record_id=str(consent_id), field=field)
+    # `maturity_assessed: true` alone is recorded as assessed by the recorder, today, on a basis not stated (null).
+    assessed = maturity or (Maturity(principal.sub, today, NOT_STATED) if draft.maturity_assessed else None)
     return await consents_store.insert(
         conn, id=consent_id, client_id=client_id,
         from_organisation=draft.from_zone.organisation, from_domain=draft.from_zone.domain,
         to_organisation=to_zone.organisation, to_domain=to_zone.domain, to_unit=to_unit,
         categories=sorted(set(body.categories)), purposes=sorted(set(body.purposes)),
         valid_from=draft.valid_from, valid_until=draft.valid_until, given_by=body.given_by, form=body.form,
-        maturity_assessed=body.maturity_assessed, evidence_document_id=evidence,
-        note_sealed=rt.field_sealer.seal(note, record=_RECORD, record_id=str(consent_id), field="note") if note else None,
+        maturity_assessed=draft.maturity_assessed, evidence_document_id=evidence,
+        note_sealed=seal(note or None, "note"),
         recorded_by=principal.sub, recorded_by_name=principal.name, recorded_by_unit=principal.unit,
         confirmed=confirmed_on_recording(draft),
+        guardian_name_sealed=seal(body.guardian.name if body.guardian else None, "guardian_name"),
+        guardian_personal_number_sealed=seal(guardian_number, "guardian_personal_number"),
+        maturity_assessed_by=assessed.assessed_by if assessed else None,
+        maturity_assessed_at=assessed.assessed_at if assessed else None,
+        maturity_basis_sealed=seal(maturity.basis if maturity else None, "maturity_basis"),
     )
 
 

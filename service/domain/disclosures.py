@@ -17,7 +17,6 @@ from policies.roles import Permission
 from ..audit import Action, Caller
 from ..errors import GroundNotMet, SameDomain
 from ..runtime import SWEDEN, Runtime
-from ..store import clients as clients_store
 from ..store import disclosures as disclosures_store
 from ..store import facts as facts_store
 from .access import Judged, access
@@ -45,7 +44,7 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, command: NewDiscl
     async def judge(conn: asyncpg.Connection) -> Judged:
         facts = await facts_store.for_client(conn, client_id, principal=principal)
         rows = await disclosures_store.documents_of_client(conn, client_id, command.document_ids)
-        birth = await clients_store.birth_date(conn, client_id)
+        birth = facts.client_birth_date
         today = facts.now.astimezone(SWEDEN).date() if facts.now is not None else rt.today()
         draft = DisclosureDraft(  # no birth date: no such client, and decide() refuses that first
             id=str(disclosure_id), to_zone=await disclosures_store.active_unit_zone(conn, command.to_unit),

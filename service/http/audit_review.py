@@ -64,13 +64,20 @@ class EmergencyQueueItem(Out):
 
 
 class AnomalyFinding(Out):
-    kind: Literal["many_clients_read", "repeated_denials", "many_relations_opened", "emergency_unreviewed"]
-    actor: str = Field(description="the user's sub")
+    kind: Literal["many_clients_read", "repeated_denials", "many_relations_opened", "emergency_unreviewed",
+                  "relations_without_activity"] = Field(
+        description="relations_without_activity: a relation opened and followed by no read or upload of the client "
+                    "by its unit within 14 days (a sign of browsing), reported in the window in which the 14 days ran "
+                    "out (and only once they have)")
+    actor: str = Field(description="the user's sub (relations_without_activity: who opened it)")
     unit: str | None = Field(description="the unit the user acted from; null when several (detail names them)")
-    day: date | None = Field(description="the calendar day in Europe/Stockholm")
-    count: int = Field(description="emergency_unreviewed: whole hours without a verdict")
-    threshold: int
+    day: date | None = Field(description="the calendar day in Europe/Stockholm (relations_without_activity: the day "
+                                         "the relation was opened)")
+    count: int = Field(description="emergency_unreviewed: whole hours without a verdict; relations_without_activity: "
+                                   "whole days from the opening to the unit's first read or upload, or to now")
+    threshold: int = Field(description="relations_without_activity: 14 (days)")
     detail: str
+    client_id: UUID | None = Field(description="relations_without_activity: the client; null for the other kinds")
 
 
 class AnomalyReport(Out):
@@ -118,7 +125,8 @@ async def review_emergency(request: web.Request) -> web.Response:
 
 @routes.get(
     "/v1/audit/anomalies", summary="Findings for review: many clients read, repeated denials, many relations "
-                                   "opened, emergency access without a verdict after 24 h",
+                                   "opened, emergency access without a verdict after 24 h, relations without "
+                                   "activity within 14 days",
     permission=Permission.AUDIT_READ, responses={200: AnomalyReport}, errors=((422, "validation_failed"),),
     query=_WINDOW_QUERY,
 )

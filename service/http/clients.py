@@ -9,7 +9,7 @@ from ..domain import clients, relations
 from . import cursor
 from .context import authenticate, runtime
 from .routing import PAGE_QUERY, Routes, by_time_and_id, json_response, page_params, page_response, path_uuid, read_body
-from .schemas import Client, ClientIn, ClientLookupIn, ClientRef, ClientWithName, Empty, Page, Relation
+from .schemas import Client, ClientIn, ClientLookupIn, ClientRef, ClientWithName, Empty, Page, Relation, RelationIn
 
 routes = Routes("clients")
 _NOT_FOUND = ((404, "not_found"),)
@@ -49,14 +49,17 @@ async def read_client(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/v1/clients/{client_id}/relations", summary="Open the caller's unit's relation with the client (idempotent while active)",
-    permission=Permission.RELATION_OPEN, body=Empty, responses={201: Relation, 200: Relation}, errors=_NOT_FOUND,
+    "/v1/clients/{client_id}/relations",
+    summary="Open the caller's unit's relation with the client, of a kind and for a reason (idempotent while active: "
+            "the active relation is returned as it is)",
+    permission=Permission.RELATION_OPEN, body=RelationIn, responses={201: Relation, 200: Relation}, errors=_NOT_FOUND,
 )
 async def open_relation(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     client_id = path_uuid(request, "client_id")
-    await read_body(request, Empty)
-    relation, created = await relations.open_relation(runtime(request), caller, client_id)
+    body = await read_body(request, RelationIn)
+    relation, created = await relations.open_relation(runtime(request), caller, client_id, kind=body.kind,
+                                                      reason=body.reason)
     return json_response(Relation, relation, status=201 if created else 200)
 
 

@@ -18,7 +18,8 @@ from .schemas import ConsentIn, ConsentOut, EmergencyIn, EmergencyOut, Empty, Fh
 
 routes = Routes("consents")
 _NOT_FOUND = ((404, "not_found"),)
-_RULES = ((422, "same_zone"), (422, "invalid_period"), (422, "evidence_required"), (422, "minor_requires_guardian_or_maturity"))
+_RULES = ((422, "same_zone"), (422, "invalid_period"), (422, "evidence_required"), (422, "minor_requires_guardian_or_maturity"),
+          (422, "guardian_required"), (422, "client_came_of_age"), (422, "invalid_personal_number"))
 
 
 @routes.post(

@@ -8,12 +8,14 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from policies.consents import EndedReason
 from policies.consents import Status as ConsentStatus
 from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re-exported
 from policies.model import PURPOSES as PURPOSES
 from policies.model import Category, Ground, Purpose, Zone
+from policies.relations import RelationKind
 
-from ..domain.commands import NewConsent, NewDisclosure, NewLifting
+from ..domain.commands import Guardian, Maturity, NewConsent, NewDisclosure, NewLifting
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -101,6 +103,8 @@ if TYPE_CHECKING:
     EmergencyReasonText = str
     NeedText = str
     NoteText = str
+    RelationReasonText = str
+    MaturityBasisText = str
 else:
     Text = line(200)
     ReasonText = paragraph(1000)
@@ -108,6 +112,8 @@ else:
     EmergencyReasonText = paragraph(2000, min_length=20)
     NeedText = paragraph(2000, min_length=20)
     NoteText = text(2000)
+    RelationReasonText = paragraph(500)
+    MaturityBasisText = paragraph(2000, min_length=20)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -186,10 +192,25 @@ class Empty(Body):
     """An empty JSON object (or no body at all)."""
 
 
+_KIND = ("care: a care relation (health care, PDL 4:1); case: a social services case; sip: a coordinated "
+         "individual plan; referral: a referral received")
+
+
+class RelationIn(Body):
+    """Opening a relation: both fields optional (an empty object, or no body, is v1's call)."""
+
+    kind: RelationKind | None = Field(default=None, description=_KIND + ". Default: care for a health unit, case "
+                                                                        "for a social services unit (and any other domain)")
+    reason: RelationReasonText | None = Field(default=None, description="why the unit takes part, at most 500 "
+                                                                        "characters; stored sealed, not in the audit log")
+
+
 class Relation(Out):
     id: UUID
     client_id: UUID
     unit: str
+    kind: RelationKind = Field(description=_KIND)
+    reason: str | None = Field(description="as stated when it was opened; null when none was")
     started_at: datetime
     ended_at: datetime | None
 
@@ -287,6 +308,23 @@ class RecipientIn(ZoneIn):
     unit: Slug | None = Field(default=None, description="one unit of the to zone, or null for the whole zone")
 
 
+class GuardianIn(Body):
+    """The guardian (vårdnadshavare) who gives a guardian's consent."""
+
+    name: Text
+    personal_number: PersonalNumberText = Field(description="personnummer or samordningsnummer, checked like a "
+                                                            "client's (422 invalid_personal_number); stored sealed, "
+                                                            "never returned whole")
+
+
+class MaturityIn(Body):
+    """A recorded assessment of the minor's maturity to consent themself (OSL 12:3)."""
+
+    assessed_by: Text
+    assessed_at: date = Field(description="the day of the assessment; not in the future")
+    basis: MaturityBasisText = Field(description="on what the assessment rests: at least 20 characters; stored sealed")
+
+
 class ConsentIn(Body):
     """A consent as staff record it; `from`/`to` are zones."""
 
@@ -298,8 +336,12 @@ class ConsentIn(Body):
     valid_from: datetime | None = Field(default=None, description="default: now; status is pending until then")
     valid_until: datetime
     given_by: Literal["client", "guardian"]
+    guardian: GuardianIn | None = Field(default=None, description="required when given_by is guardian (422 "
+                                                                  "guardian_required), and only then")
     form: Literal["written", "verbal", "electronic"]
-    maturity_assessed: bool = False
+    maturity_assessed: bool = Field(default=False, description="true without `maturity`: recorded as assessed by the "
+                                                               "caller, today, basis \"not stated\"")
+    maturity: MaturityIn | None = Field(default=None, description="the assessment; given, maturity_assessed is true")
     evidence_document_id: UUID | None = None
     note: NoteText | None = None
 
@@ -310,11 +352,26 @@ class ConsentIn(Body):
             to_zone=Zone(self.to.organisation, self.to.domain), to_unit=self.to.unit,
             categories=tuple(self.categories), purposes=tuple(self.purposes), valid_from=self.valid_from,
             valid_until=self.valid_until, given_by=self.given_by, form=self.form,
-            maturity_assessed=self.maturity_assessed, evidence_document_id=self.evidence_document_id, note=self.note)
+            maturity_assessed=self.maturity_assessed, evidence_document_id=self.evidence_document_id, note=self.note,
+            guardian=Guardian(self.guardian.name, self.guardian.personal_number) if self.guardian else None,
+            maturity=Maturity(self.maturity.assessed_by, self.maturity.assessed_at, self.maturity.basis)
+            if self.maturity else None)
 
 
 class RecipientOut(ZoneOut):
     unit: str | None
+
+
+class GuardianOut(Out):
+    name: str
+    personal_number_last4: str = Field(description="the last four digits of the guardian's personal number; the "
+                                                   "whole number is never returned")
+
+
+class MaturityOut(Out):
+    assessed_by: str
+    assessed_at: date
+    basis: str = Field(description="\"not stated\" when the assessment was recorded as maturity_assessed alone")
 
 
 class ConsentOut(Out):
@@ -323,7 +380,11 @@ class ConsentOut(Out):
     client_id: UUID
     status: ConsentStatus = Field(
         description="awaiting_confirmation: recorded by the receiving (to) zone, it opens nothing until a unit of the "
-                    "holding (from) zone confirms it (POST /v1/consents/{id}/confirm)")
+                    "holding (from) zone confirms it (POST /v1/consents/{id}/confirm); expired: its period is over, or "
+                    "it is a guardian's and the client has turned 18 (ended_reason came_of_age)")
+    ended_reason: EndedReason | None = Field(
+        description="why it no longer opens anything: revoked, period_ended, or came_of_age (a guardian's consent "
+                    "ends at the client's 18th birthday: the client consents anew); null while it has not ended")
     from_: ZoneOut = Field(alias="from")
     to: RecipientOut
     categories: list[str]
@@ -331,8 +392,14 @@ class ConsentOut(Out):
     valid_from: datetime
     valid_until: datetime
     given_by: str
+    guardian: GuardianOut | None = Field(description="the guardian who gave it; null for the client's own (and for a "
+                                                     "guardian's recorded before guardians were named)")
+    guardian_until: datetime | None = Field(
+        description="a guardian's consent: the instant the client turns 18 (the start of the 18th birthday, "
+                    "Europe/Stockholm; born 29 February: 1 March), from which it opens nothing; null for the client's own")
     form: str
     maturity_assessed: bool
+    maturity: MaturityOut | None = Field(description="the maturity assessment recorded with it, or null")
     evidence_document_id: UUID | None
     note: str | None
     recorded_by: str

@@ -6,7 +6,7 @@ counts run over the events the auditor sees (store/audit_events.py `scope_sql`).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -74,6 +74,30 @@ ORDER BY day, actor
 """
 # Allowed events in which someone read a client's data, for `many_clients_read`.
 CLIENT_READ_ACTIONS = ("client.read", "document.list", "document.read_metadata", "document.read_content", "consent.read")
+# What counts as work on a client after opening a relation (`relations_without_activity`): a read, or an upload.
+ACTIVITY_ACTIONS = (*CLIENT_READ_ACTIONS, "document.create")
+
+# Relations whose quiet period ($4 after the opening) ran out in [$1, $2) and by $3 (now) with no allowed read or
+# upload by the opening unit of that client in it: opened, perhaps, to look rather than to work (a sign of
+# browsing). A relation is its unit's organisation's, as its relation.open event is its actor's zone's: the
+# auditor sees those of their organisations. With the first such event at any time after (null: none yet).
+_activity = """
+FROM audit_events e
+WHERE e.client_id = r.client_id AND e.actor_unit = r.unit_id AND e.decision = 'allow'
+  AND e.action = ANY($5::text[]) AND e.at >= r.started_at
+"""
+_relations_without_activity_sql = f"""
+SELECT r.id, r.client_id, r.unit_id, r.kind, r.started_by, r.started_at,
+       (r.started_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
+       (SELECT min(e.at) {_activity}) AS first_activity
+FROM relations r
+JOIN units u ON u.id = r.unit_id
+WHERE r.started_at >= $1::timestamptz - $4::interval AND r.started_at < $2::timestamptz - $4::interval
+  AND r.started_at <= $3::timestamptz - $4::interval
+  AND ($6::boolean OR u.organisation = ANY($7::text[]))
+  AND NOT EXISTS (SELECT 1 {_activity} AND e.at < r.started_at + $4::interval)
+ORDER BY r.started_at, r.id
+"""
 
 _unreviewed_grants_sql = f"""
 SELECT g.id, g.sub, g.unit_id, g.opened_at, (g.opened_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
@@ -129,4 +153,14 @@ async def unreviewed_grants(conn: asyncpg.Connection, *, scope: LogScope, since:
     """Grants of the organisations in `scope` opened in [since, until) and before `opened_before` that have
     no verdict, oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(_unreviewed_grants_sql, since, until, opened_before, *_organisations(scope))
+    return rows
+
+
+async def relations_without_activity(conn: asyncpg.Connection, *, scope: LogScope, since: datetime, until: datetime,
+                                     now: datetime, quiet: timedelta) -> list[asyncpg.Record]:
+    """Relations of units of the organisations in `scope` whose first `quiet` ran out in [since, until) and by
+    `now` without a read or upload of the client by the unit, oldest first, with the first such event after
+    (first_activity, null when none)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_relations_without_activity_sql, since, until, now, quiet,
+                                                  list(ACTIVITY_ACTIONS), *_organisations(scope))
     return rows

@@ -14,7 +14,6 @@ RETURNING id
 """
 _id_by_index_sql = "SELECT id FROM clients WHERE personal_number_index = $1"
 _get_client_sql = "SELECT id, birth_date, name_sealed FROM clients WHERE id = $1"
-_get_birth_date_sql = "SELECT birth_date FROM clients WHERE id = $1"
 
 
 async def insert(
@@ -43,10 +42,4 @@ async def id_by_index(conn: asyncpg.Connection, personal_number_index: bytes) ->
 async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | None:
     """id, birth_date and the sealed name, or None."""
     return await conn.fetchrow(_get_client_sql, client_id)
-
-
-async def birth_date(conn: asyncpg.Connection, client_id: UUID) -> date | None:
-    """The client's birth date, or None when there is no such client."""
-    born: date | None = await conn.fetchval(_get_birth_date_sql, client_id)
-    return born
 

@@ -6,31 +6,45 @@ from uuid import UUID
 
 import asyncpg
 
+# Every consent row carries its client's birth date: a guardian's consent ends at the 18th birthday
+# (policies.consents.came_of_age), so its status cannot be told without it.
 _consent_columns = """
 id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories, purposes,
 valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id, note_sealed,
 recorded_by, recorded_by_name, recorded_by_unit, recorded_at, revoked_at, revoked_by,
-confirmed_at, confirmed_by, confirmed_by_unit
+confirmed_at, confirmed_by, confirmed_by_unit, guardian_name_sealed, guardian_personal_number_sealed,
+maturity_assessed_by, maturity_assessed_at, maturity_basis_sealed,
+(SELECT cl.birth_date FROM clients cl WHERE cl.id = client_id) AS client_birth_date
 """
 # Confirmed as it is recorded ($20) when the holding zone records it: the recorder confirms it, at the same instant.
 _insert_consent_sql = f"""
 INSERT INTO consents (id, client_id, from_organisation, from_domain, to_organisation, to_domain, to_unit, categories,
                       purposes, valid_from, valid_until, given_by, form, maturity_assessed, evidence_document_id,
                       note_sealed, recorded_by, recorded_by_name, recorded_by_unit, recorded_at,
-                      confirmed_at, confirmed_by, confirmed_by_unit)
+                      confirmed_at, confirmed_by, confirmed_by_unit, guardian_name_sealed,
+                      guardian_personal_number_sealed, maturity_assessed_by, maturity_assessed_at,
+                      maturity_basis_sealed)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, clock.t,
        CASE WHEN $20::boolean THEN clock.t END, CASE WHEN $20::boolean THEN $17::text END,
-       CASE WHEN $20::boolean THEN $19::text END
+       CASE WHEN $20::boolean THEN $19::text END, $21, $22, $23, $24, $25
 FROM (SELECT clock_timestamp() AS t) AS clock
 RETURNING {_consent_columns}
 """
 _get_consent_sql = f"SELECT {_consent_columns} FROM consents WHERE id = $1"
 _lock_consent_sql = f"SELECT {_consent_columns} FROM consents WHERE id = $1 FOR UPDATE"
+# The instant someone born on `b` turns 18 (policies.consents.coming_of_age): the start of the 18th birthday in
+# Swedish time; born 29 February, 1 March (PostgreSQL's date + 18 years gives 28 February: a day is added).
+COMING_OF_AGE_SQL = """
+(({b} + interval '18 years' + CASE WHEN to_char({b}, 'MM-DD') = '02-29' THEN interval '1 day' ELSE interval '0' END)
+ AT TIME ZONE 'Europe/Stockholm')
+"""
 # policies.consents.status in SQL, at the instant $7, so a list can be filtered by status and still page;
-# tests/integration/test_consents.py checks the two agree for every status.
-_status_sql = """
+# tests/integration/test_consents.py checks the two agree for every status, came_of_age's boundary too.
+# Over the consents of the client $1, whose birth date is read once (an InitPlan).
+_adult_sql = COMING_OF_AGE_SQL.format(b="(SELECT cl.birth_date FROM clients cl WHERE cl.id = $1)")
+_status_sql = f"""
 CASE WHEN revoked_at IS NOT NULL AND revoked_at <= $7 THEN 'revoked'
-     WHEN $7 >= valid_until THEN 'expired'
+     WHEN $7 >= valid_until OR (given_by = 'guardian' AND $7 >= {_adult_sql}) THEN 'expired'
      WHEN confirmed_at IS NULL OR confirmed_at > $7 THEN 'awaiting_confirmation'
      WHEN $7 < valid_from THEN 'pending'
      ELSE 'active' END
@@ -70,7 +84,9 @@ async def insert(conn: asyncpg.Connection, **values: object) -> asyncpg.Record:
     whether the recording confirms it (the recorder and the recording's instant), or it waits."""
     order = ("id", "client_id", "from_organisation", "from_domain", "to_organisation", "to_domain", "to_unit",
              "categories", "purposes", "valid_from", "valid_until", "given_by", "form", "maturity_assessed",
-             "evidence_document_id", "note_sealed", "recorded_by", "recorded_by_name", "recorded_by_unit", "confirmed")
+             "evidence_document_id", "note_sealed", "recorded_by", "recorded_by_name", "recorded_by_unit", "confirmed",
+             "guardian_name_sealed", "guardian_personal_number_sealed", "maturity_assessed_by", "maturity_assessed_at",
+             "maturity_basis_sealed")
     return await conn.fetchrow(_insert_consent_sql, *(values[name] for name in order))
 
 
@@ -84,7 +100,8 @@ async def page_for_zone(conn: asyncpg.Connection, client_id: UUID, *, organisati
                         status: str | None = None) -> list[asyncpg.Record]:
     """The client's consents from or to one zone, oldest first, revoked and expired included;
     `status`: only those with that status at `now`."""
-    rows: list[asyncpg.Record] = await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit, now, status)
+    rows: list[asyncpg.Record] = await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit,
+                                                  now, status)
     return rows
 
 

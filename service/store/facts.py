@@ -25,13 +25,16 @@ _consents_json = """
      'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
      'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
      'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
-     'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at)), '[]')
+     'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at,
+     'given_by', c.given_by)), '[]')
  FROM consents c WHERE c.client_id = {client} AND c.to_organisation = {organisation} AND c.to_domain = {domain}{in_force})
  AS consents
 """
 # policies.consents.in_force in SQL, over the partial index consents_in_force (migration 0010). A revocation
 # sets revoked_at to the database's clock as it commits (store/consents.py), so a revoked consent was revoked
-# by any later `now`: `revoked_at IS NULL` is in_force's "not revoked at now".
+# by any later `now`: `revoked_at IS NULL` is in_force's "not revoked at now". A guardian's consent of a client
+# who has turned 18 since stays selected (in_force knows no birth date): decide() denies it (came_of_age) from
+# the birth date loaded beside it.
 _IN_FORCE = " AND c.revoked_at IS NULL AND c.valid_until > clock.now AND c.valid_from <= clock.now"
 _grants_json = """
 (SELECT coalesce(json_agg(json_build_object(
@@ -62,8 +65,10 @@ EXISTS (SELECT 1 FROM relations r WHERE r.client_id = {client} AND r.unit_id = $
     AS caller_relation_active
 """
 _LISTING = " AND EXISTS (SELECT 1 FROM disclosure_documents dd WHERE dd.disclosure_id = x.id AND dd.document_id = d.id)"
+# The client's birth date: when a guardian's consents stop opening (policies.consents.came_of_age).
+_birth_date = "(SELECT cl.birth_date FROM clients cl WHERE cl.id = {client}) AS birth_date"
 _client_facts_sql = f"""
-SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists,
+SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1) AS client_exists, {_birth_date.format(client="$1")},
        {_relation.format(client="$1")}, clock.now,
        {_consents_json.format(client="$1", organisation="$3", domain="$4", in_force=_IN_FORCE)}, {_grants_json.format(client="$1")},
        {_disclosures_json.format(client="$1", listing="")}, {_liftings_json.format(client="$1")} AS liftings
@@ -77,6 +82,7 @@ d.created_at, d.created_by
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},
        coalesce((SELECT u.active FROM units u WHERE u.id = $2), false) AS caller_unit_active,
+       {_birth_date.format(client="d.client_id")},
        {_relation.format(client="d.client_id")}, clock.now,
        {_consents_json.format(client="d.client_id", organisation="$3", domain="$4", in_force=_IN_FORCE)},
        {_grants_json.format(client="d.client_id")},
@@ -106,7 +112,7 @@ def _consent(c: dict[str, Any]) -> Consent:
         to_zone=Zone(c["to_organisation"], c["to_domain"]), to_unit=c["to_unit"],
         categories=frozenset(c["categories"]), purposes=frozenset(c["purposes"]),
         valid_from=_at(c["valid_from"]), valid_until=_at(c["valid_until"]), revoked_at=_time(c["revoked_at"]),
-        confirmed_at=_time(c["confirmed_at"]),
+        confirmed_at=_time(c["confirmed_at"]), given_by=c["given_by"],
     )
 
 
@@ -133,7 +139,8 @@ def _facts(row: asyncpg.Record, *, client_exists: bool, document: DocumentFacts 
                  now=row["now"], consents=() if consents == "[]" else tuple(map(_consent, json.loads(consents))),
                  emergency_grants=() if grants == "[]" else tuple(map(_grant, json.loads(grants))),
                  disclosures=() if disclosures == "[]" else tuple(map(_disclosure, json.loads(disclosures))),
-                 block_liftings=() if liftings == "[]" else tuple(map(_lifting, json.loads(liftings))))
+                 block_liftings=() if liftings == "[]" else tuple(map(_lifting, json.loads(liftings))),
+                 client_birth_date=row["birth_date"])
 
 
 def _args(principal: Principal) -> tuple[str | None, str | None, str | None, str]:

@@ -13,9 +13,10 @@ SELECT kek_version, count(*) AS keys FROM documents WHERE dek_wrapped IS NOT NUL
 SEALED_COLUMNS = (
     ("clients", "personal_number_sealed"), ("clients", "name_sealed"),
     ("documents", "title_sealed"), ("documents", "block_reason_sealed"), ("documents", "shred_reason_sealed"),
-    ("consents", "note_sealed"), ("consents", "revoke_reason_sealed"),
-    ("emergency_grants", "reason_sealed"), ("disclosures", "need_sealed"),
-    ("block_liftings", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
+    ("consents", "note_sealed"), ("consents", "revoke_reason_sealed"), ("consents", "guardian_name_sealed"),
+    ("consents", "guardian_personal_number_sealed"), ("consents", "maturity_basis_sealed"),
+    ("relations", "reason_sealed"), ("disclosures", "need_sealed"), ("block_liftings", "reason_sealed"),
+    ("emergency_grants", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
     ("ui_sessions", "token_sealed"),  # live a token's lifetime at most (a session whose seal no longer opens is over)
 )
 _sealed_version = "(get_byte({0}, 1)::bigint << 24) + (get_byte({0}, 2) << 16) + (get_byte({0}, 3) << 8) + get_byte({0}, 4)"

@@ -6,17 +6,18 @@ from uuid import UUID
 
 import asyncpg
 
-_relation_columns = "r.id, r.client_id, r.unit_id, r.started_at, r.ended_at"
-_insert_relation_sql = """
-INSERT INTO relations (id, client_id, unit_id, started_by) VALUES ($1, $2, $3, $4)
+_relation_columns = "r.id, r.client_id, r.unit_id, r.kind, r.reason_sealed, r.started_at, r.ended_at"
+_returned = "id, client_id, unit_id, kind, reason_sealed, started_at, ended_at"
+_insert_relation_sql = f"""
+INSERT INTO relations (id, client_id, unit_id, started_by, kind, reason_sealed) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (client_id, unit_id) WHERE ended_at IS NULL DO NOTHING
-RETURNING id, client_id, unit_id, started_at, ended_at
+RETURNING {_returned}
 """
 _active_sql = f"SELECT {_relation_columns} FROM relations r WHERE r.client_id = $1 AND r.unit_id = $2 AND r.ended_at IS NULL"
-_end_relation_sql = """
+_end_relation_sql = f"""
 UPDATE relations SET ended_at = now(), ended_by = $4
 WHERE id = $1 AND client_id = $2 AND unit_id = $3 AND ended_at IS NULL
-RETURNING id, client_id, unit_id, started_at, ended_at
+RETURNING {_returned}
 """
 _get_of_unit_sql = f"SELECT {_relation_columns} FROM relations r WHERE r.id = $1 AND r.client_id = $2 AND r.unit_id = $3"
 _list_in_zone_sql = f"""
@@ -28,9 +29,11 @@ LIMIT $6
 """
 
 
-async def open_or_get(conn: asyncpg.Connection, *, relation_id: UUID, client_id: UUID, unit: str, by: str) -> tuple[asyncpg.Record, bool]:
-    """The unit's active relation with the client, created if there is none; (relation, created)."""
-    row = await conn.fetchrow(_insert_relation_sql, relation_id, client_id, unit, by)
+async def open_or_get(conn: asyncpg.Connection, *, relation_id: UUID, client_id: UUID, unit: str, by: str, kind: str,
+                      reason_sealed: bytes | None) -> tuple[asyncpg.Record, bool]:
+    """The unit's active relation with the client, created (of `kind`, for the sealed reason) if there is none;
+    (relation, created). An active one stays as it is."""
+    row = await conn.fetchrow(_insert_relation_sql, relation_id, client_id, unit, by, kind, reason_sealed)
     if row is not None:
         return row, True
     return await conn.fetchrow(_active_sql, client_id, unit), False

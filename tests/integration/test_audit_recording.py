@@ -41,7 +41,7 @@ async def test_every_client_action_is_recorded_allowed_or_denied(client, api, wo
         ("client.register", "allow", "hsa-iof-1", []),
         ("client.lookup", "allow", "hsa-iof-1", []),
         ("client.read", "deny", "hsa-jour-1", ["no_relation"]),
-        ("relation.open", "allow", "hsa-iof-1", []),
+        ("relation.open", "allow", "hsa-iof-1", ["relation_kind:case", "relation_reason:none"]),  # #14: the kind
         ("client.read", "allow", "hsa-iof-1", []),
         ("relation.list", "allow", "hsa-iof-1", []),
         ("relation.end", "allow", "hsa-iof-1", []),

@@ -9,6 +9,7 @@ import pytest
 
 from service.runtime import SWEDEN
 from tests.integration.test_documents import created
+from tests.integration.test_guardians import personal_number
 
 REASON = "Medvetslös patient, akut behov av uppgifter om medicinering"
 COMMENT = "Akut läge styrkt i journalen; åtkomsten var nödvändig"
@@ -354,3 +355,76 @@ async def test_real_traffic_is_counted(client, api, auditor, db):
     today = datetime.now(UTC).astimezone(SWEDEN).date().isoformat()
     assert (finding["actor"], finding["unit"], finding["count"], finding["day"]) == ("hsa-outsider", "lund-iof", 3, today)
 
+
+
+# --- relations opened and left untouched (issue 14)
+
+async def insert_relation(db, *, client_id, unit, by, started_at, kind="case") -> uuid.UUID:
+    """A relation opened in the past, written as the superuser (the service stamps the present)."""
+    relation_id = uuid.uuid4()
+    await db.execute("INSERT INTO relations (id, client_id, unit_id, started_by, started_at, kind)"
+                     " VALUES ($1, $2, $3, $4, $5, $6)", relation_id, client_id, unit, by, started_at, kind)
+    return relation_id
+
+
+@pytest.fixture
+async def quiet_relations(api, client, db):
+    """Relations of Malmö's and Lund's social services, opened 10 to 30 days ago, some followed by work."""
+    await api.unit("malmo-iof", organisation="malmo-stad", domain="social")
+    await api.unit("lund-iof", organisation="lunds-kommun", domain="social")
+    malmo = api.staff("malmo-iof", sub="hsa-browser")
+    clients = [uuid.UUID((await api.register(malmo, personal_number(date(1980 + n, 1, 1))))["id"]) for n in range(5)]
+    now = datetime.now(UTC)
+    days = lambda n: now - timedelta(days=n)  # noqa: E731
+    # Opened through the API, then 20 days back: nothing read or uploaded by the unit since.
+    opened = await client.post(f"/v1/clients/{clients[0]}/relations", headers=malmo, json={"kind": "referral"})
+    untouched = uuid.UUID((await opened.json())["id"])
+    await db.execute("UPDATE relations SET started_at = $2 WHERE id = $1", untouched, days(20))
+    # Read three days after: work.
+    await insert_relation(db, client_id=clients[1], unit="malmo-iof", by="hsa-worker", started_at=days(20))
+    await insert_event(db, actor="hsa-worker", action="client.read", at=days(17), client_id=clients[1])
+    # Only another unit's read, the unit's own denied read, and its upload after 15 days: still untouched in 14.
+    late = await insert_relation(db, client_id=clients[2], unit="malmo-iof", by="hsa-late", started_at=days(20))
+    await insert_event(db, actor="hsa-lund", action="document.read_content", at=days(19), client_id=clients[2],
+                       unit="lund-iof")
+    await insert_event(db, actor="hsa-late", action="client.read", at=days(18), client_id=clients[2], decision="deny")
+    await insert_event(db, actor="hsa-late", action="document.create", at=days(5), client_id=clients[2])
+    # An upload the next day: work.
+    await insert_relation(db, client_id=clients[3], unit="malmo-iof", by="hsa-uploader", started_at=days(20))
+    await insert_event(db, actor="hsa-uploader", action="document.create", at=days(19), client_id=clients[3])
+    # Ten days old: its 14 days have not run out.
+    await insert_relation(db, client_id=clients[4], unit="malmo-iof", by="hsa-recent", started_at=days(10))
+    # Thirty days old: its 14 days ran out 16 days ago, before the default window.
+    old = await insert_relation(db, client_id=clients[4], unit="lund-iof", by="hsa-old", started_at=days(30))
+    return {"clients": clients, "untouched": untouched, "late": late, "old": old}
+
+
+async def test_relations_without_activity_within_14_days(client, auditor, quiet_relations):
+    clients = quiet_relations["clients"]
+    findings = by_kind(await report(client, auditor, ""), "relations_without_activity")
+    assert [(f["actor"], f["unit"], f["client_id"], f["count"], f["threshold"]) for f in findings] == [
+        ("hsa-browser", "malmo-iof", str(clients[0]), 20, 14), ("hsa-late", "malmo-iof", str(clients[2]), 15, 14)]
+    browsing = findings[0]
+    assert str(quiet_relations["untouched"]) in browsing["detail"] and "referral" in browsing["detail"]
+    assert browsing["day"] == (datetime.now(UTC) - timedelta(days=20)).astimezone(SWEDEN).date().isoformat()
+    # Reported in the window in which its 14 days ran out: the thirty-day-old one in a window 40 to 10 days ago.
+    now = datetime.now(UTC)
+    query = (f"since={(now - timedelta(days=40)).isoformat().replace('+00:00', 'Z')}"
+             f"&until={(now - timedelta(days=10)).isoformat().replace('+00:00', 'Z')}")
+    older = by_kind(await report(client, auditor, query), "relations_without_activity")
+    assert [(f["actor"], f["unit"], f["client_id"]) for f in older] == [("hsa-old", "lund-iof", str(clients[4]))]
+
+
+async def test_an_auditor_sees_the_relations_of_their_organisations_only(client, tokens, quiet_relations):
+    now = datetime.now(UTC)
+    query = (f"since={(now - timedelta(days=40)).isoformat().replace('+00:00', 'Z')}"
+             f"&until={now.isoformat().replace('+00:00', 'Z')}")
+
+    async def actors(*organisations):
+        headers = tokens.auth(sub="auditor-2", roles=["auditor"], organisations=list(organisations))
+        return [f["actor"] for f in by_kind(await report(client, headers, query), "relations_without_activity")]
+
+    assert await actors("lunds-kommun") == ["hsa-old"]
+    assert await actors("malmo-stad") == ["hsa-browser", "hsa-late"]
+    assert await actors("region-skane") == []
+    assert sorted(await actors("*")) == ["hsa-browser", "hsa-late", "hsa-old"]

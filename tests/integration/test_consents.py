@@ -186,7 +186,8 @@ async def test_minor_needs_guardian_or_maturity_assessment(client, api, clinic):
     await api.relation(people["iof"], minor)
     response = await grant(client, people["iof"], minor)
     assert (await response.json())["code"] == "minor_requires_guardian_or_maturity"
-    assert (await grant(client, people["iof"], minor, given_by="guardian")).status == 201
+    guardian = {"name": "Vårdnadshavare Tolvansson", "personal_number": "19121212-1212"}  # named since #14
+    assert (await grant(client, people["iof"], minor, given_by="guardian", guardian=guardian)).status == 201
     assert (await grant(client, people["iof"], minor, maturity_assessed=True)).status == 201
 
 

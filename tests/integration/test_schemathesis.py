@@ -252,14 +252,17 @@ _RULE_CODES = {  # business rules, not shapes
     (422, "invalid_personal_number"),  # the Luhn digit and a real date
     (422, "emergency_not_permitted"), (409, "already_reviewed"),  # policy and state
     (422, "same_zone"), (422, "invalid_period"), (422, "evidence_required"), (422, "minor_requires_guardian_or_maturity"),
+    (422, "guardian_required"), (422, "client_came_of_age"),  # given_by against the guardian, the client's age
 }
 _UNDECLARED_FIELDS = {
     "cursor",  # opaque: only the cursors the server issued are valid
     "domain",  # the configured domains (BRYGGA_DOMAINS) are a setting, not part of the document
     # A consent's rules (policies/consents.py) across fields, settings and records: its zones against the recording
     # unit's, its period against BRYGGA_MAX_CONSENT_DAYS, written form against an evidence document, a minor's own
-    # consent against a maturity assessment, the named unit against the to zone. One problem carries them all.
-    "from", "to", "to.unit", "valid_from", "valid_until", "evidence_document_id", "given_by",
+    # consent against a maturity assessment, the named unit against the to zone, a guardian named only on a
+    # guardian's consent, an assessment's day not after today. One problem carries them all.
+    "from", "to", "to.unit", "valid_from", "valid_until", "evidence_document_id", "given_by", "guardian",
+    "maturity.assessed_at",
     # Rules across two query parameters, which OpenAPI cannot state: until after since, at most 366 days
     # apart (anomalies; since alone counts from now); checkpoint_seq and checkpoint_hash only together.
     "since", "until", "checkpoint_seq", "checkpoint_hash",

@@ -9,6 +9,12 @@ policies/decide.py; the first property checks that the two agree on every genera
 world. The invariants after it are phrased directly on the world, without the reference.
 Opening emergency access and the decisions on one consent (read, revoke, confirm)
 have small references of their own at the end.
+
+A guardian's consent ends when the client turns 18 (#14, FB 6:2): at the start of the
+18th birthday in Swedish time, Europe/Stockholm (the boundary chosen: where ages are
+reckoned, personal_number.age_on). The reference computes that instant its own way
+(`_adult_from`) and the worlds put it exactly on now, a microsecond either side, and on
+days when the clocks change (coming_of_age_worlds).
 """
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ import copy
 import dataclasses
 import os
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -53,13 +60,19 @@ WILDCARD = "*"
 BASE = datetime(2025, 3, 30, 1, 30, tzinfo=UTC)  # around the switch to summer time, for fun
 # The same instants written in other offsets: comparisons must be on instants, not wall clocks.
 TIMEZONES = (UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
+# Birth dates: an adult, a child, and one who turns 18 within the worlds' hours around BASE (at 2025-03-30 00:00
+# in Stockholm, 2025-03-29T23:00Z) or the day after; on 29 February; on days the clocks change (for
+# coming_of_age_worlds, which move now to the 18th birthday).
+BIRTHS = (date(1990, 1, 1), date(2015, 6, 1), date(2007, 3, 30), date(2007, 3, 31))
+BIRTHDAYS = (date(2007, 3, 30), date(2007, 10, 26), date(2008, 2, 29), date(2006, 12, 31), date(2008, 3, 1))
 # Offsets from `now`, dense around the boundaries (valid_from <= now < valid_until, revoked_at <= now).
 OFFSETS = tuple(timedelta(seconds=s) for s in (-30 * 86400, -3600, -1, 0, 1, 3600, 30 * 86400)) + (
     timedelta(microseconds=-1), timedelta(microseconds=1))
 
 # Around 3000 worlds for the reference, fewer for each invariant: the whole file runs in about 20 s.
 EXAMPLES = {"reference": 3000, "cross_zone_reference": 400, "emergency_open": 400, "on_consent": 400,
-            "across_zones": 800, "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300}
+            "across_zones": 800, "dead_consents": 500, "blocked": 500, "roles": 300, "revocation": 600, "pure": 300,
+            "coming_of_age": 500}
 
 
 # Derandomized, so a failure in CI is the same failure on a developer's machine; BRYGGA_HYPOTHESIS_RANDOM=1
@@ -115,10 +128,30 @@ def _refused(*reasons: str) -> Outcome:
     return Outcome(False, "none", tuple(reasons))
 
 
-def _in_force(consent: Consent, now: datetime) -> str | None:
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def _adult_from(born: date) -> datetime:
+    """The first instant of the day the client is 18: the same day of the month 18 years on, counted from the 1st
+    of that month (so 29 February falls on 1 March in a year without one), at midnight in Stockholm."""
+    day = date(born.year + 18, born.month, 1) + timedelta(days=born.day - 1)
+    return datetime(day.year, day.month, day.day, tzinfo=STOCKHOLM)
+
+
+def _came_of_age(consent: Consent, now: datetime, born: date | None) -> bool:
+    """A guardian's consent opens nothing from the client's 18th birthday on (nor when the birth date is unknown),
+    unless its period had ended before that (then it simply expired)."""
+    if consent.given_by != "guardian":
+        return False
+    return born is None or (_adult_from(born) <= now and not consent.valid_until < _adult_from(born))
+
+
+def _in_force(consent: Consent, now: datetime, born: date | None = None) -> str | None:
     """Why `consent` is not in force at `now` (time only), in the order of the rules."""
     if consent.revoked_at is not None and not consent.revoked_at > now:
         return "consent_revoked"
+    if _came_of_age(consent, now, born):
+        return "came_of_age"
     if not consent.valid_from <= now:
         return "consent_pending"
     if not now < consent.valid_until:
@@ -146,10 +179,11 @@ def _unconfirmed(consent: Consent, now: datetime) -> str | None:
     return None if consent.confirmed_at is not None and not consent.confirmed_at > now else "consent_unconfirmed"
 
 
-def _first_failure(consent: Consent, who: Principal, category: str, purpose: str, now: datetime) -> str | None:
+def _first_failure(consent: Consent, who: Principal, category: str, purpose: str, now: datetime,
+                   born: date | None) -> str | None:
     if not (consent.to_unit is None or consent.to_unit == who.unit):
         return "unit_not_covered"
-    return _in_force(consent, now) or _unconfirmed(consent, now) or _content_failure(consent, category, purpose)
+    return _in_force(consent, now, born) or _unconfirmed(consent, now) or _content_failure(consent, category, purpose)
 
 
 def _grant_active(grant: EmergencyGrant, who: Principal, now: datetime) -> bool:
@@ -164,7 +198,8 @@ def _visibility(request: Request, facts: Facts, config: PolicyConfig) -> Outcome
     if now is None:
         return Outcome(False, "none", None)
     between = [c for c in facts.consents if c.from_zone == doc.zone and c.to_zone == who.zone]
-    failures = {c.id: _first_failure(c, who, doc.category, request.purpose, now) for c in between}
+    failures = {c.id: _first_failure(c, who, doc.category, request.purpose, now, facts.client_birth_date)
+                for c in between}
     opening = sorted(cid for cid, failure in failures.items() if failure is None)
     if opening:
         return _granted(f"consent:{opening[0]}")
@@ -327,8 +362,9 @@ def worlds(draw) -> World:
         revoked_at = None if _chance(draw, 60) else _instant(draw, now)
         # Mostly confirmed (at recording, or later by the holding zone: perhaps after now); sometimes still waiting.
         confirmed_at = None if _chance(draw, 20) else _instant(draw, now)
+        given_by = "guardian" if _chance(draw, 30) else "client"
         consents.append(Consent(cid, from_zone, to_zone, to_unit, categories, purposes, valid_from, valid_until, revoked_at,
-                                confirmed_at))
+                                confirmed_at, given_by))
 
     # Emergency grants: the caller's (in its unit or another), or someone else's; active or not.
     grants = []
@@ -345,6 +381,7 @@ def worlds(draw) -> World:
         now=None if _chance(draw, 4) else now,
         consents=tuple(consents),
         emergency_grants=tuple(grants),
+        client_birth_date=None if _chance(draw, 5) else _pick(draw, BIRTHS),
     )
     permission = _pick(draw, Permission)
     if document is not None and _chance(draw, 50):  # most permissions are not about one document
@@ -699,7 +736,7 @@ def test_a_consent_opens_only_once_the_holding_zone_confirmed_it():
 
 def reference_on_consent(request: Request, facts: Facts, consent: Consent, config: PolicyConfig) -> Outcome:
     """The client rules, then: only the zones a consent names act on it; only the holding zone confirms,
-    and never a revoked or expired consent."""
+    and never a revoked or expired consent (a guardian's, of a client now 18, is expired)."""
     general = reference(request, facts, config)
     if not general.allowed:
         return general
@@ -713,7 +750,7 @@ def reference_on_consent(request: Request, facts: Facts, consent: Consent, confi
             return Outcome(False, "none", None)
         if consent.revoked_at is not None and not consent.revoked_at > now:
             return _refused("consent_revoked")
-        if not now < consent.valid_until:
+        if not now < consent.valid_until or _came_of_age(consent, now, facts.client_birth_date):
             return _refused("consent_expired")
     return general
 
@@ -904,3 +941,118 @@ def test_a_running_lifting_opens_only_what_the_caller_could_read_were_it_not_blo
         assert decision.basis == unblocked.basis
         if world.document.unit != world.who.unit:
             assert Reason.BLOCK_LIFTED in decision.reason_codes
+
+
+# ---------------------------------------------------------------------------------------------
+# A guardian's consent ends at the client's 18th birthday (#14; FB 6:2)
+# ---------------------------------------------------------------------------------------------
+
+def _moved(world: World, delta: timedelta) -> World:
+    """The same world `delta` later: now and every instant of its consents and grants moved alike."""
+    def move(instant: datetime | None) -> datetime | None:
+        return None if instant is None else instant + delta
+    consents = tuple(replace(c, valid_from=move(c.valid_from), valid_until=move(c.valid_until),
+                             revoked_at=move(c.revoked_at), confirmed_at=move(c.confirmed_at))
+                     for c in world.facts.consents)
+    grants = tuple(replace(g, opened_at=move(g.opened_at), expires_at=move(g.expires_at))
+                   for g in world.facts.emergency_grants)
+    return replace(world, facts=replace(world.facts, now=move(world.facts.now), consents=consents,
+                                        emergency_grants=grants))
+
+
+@st.composite
+def coming_of_age_worlds(draw) -> World:
+    """A world moved so that now is the client's 18th birthday (as the reference reckons it) give or take one of
+    OFFSETS (0 and a microsecond either side among them), most of its consents a guardian's."""
+    world = draw(st.one_of(worlds(), cross_zone_reads()))
+    born = _pick(draw, BIRTHDAYS)
+    offset, tz = draw(_INSTANT)
+    if world.facts.now is not None:
+        world = _moved(world, (_adult_from(born) + offset).astimezone(tz) - world.facts.now)
+    consents = tuple(replace(c, given_by="guardian") if _chance(draw, 70) else c for c in world.facts.consents)
+    return replace(world, facts=replace(world.facts, consents=consents, client_birth_date=born))
+
+
+@_settings(EXAMPLES["coming_of_age"])
+@given(coming_of_age_worlds())
+def test_decide_agrees_with_the_reference_around_the_18th_birthday(world):
+    _agree(world)
+
+
+@_settings(EXAMPLES["coming_of_age"])
+@given(st.one_of(coming_of_age_worlds(), worlds(), cross_zone_reads()))
+def test_a_guardians_consent_never_opens_on_or_after_the_18th_birthday(world):
+    now, born = world.facts.now, world.facts.client_birth_date
+    assume(now is not None)
+    ended = {c.id for c in world.facts.consents
+             if c.given_by == "guardian" and (born is None or now >= _adult_from(born))}
+    decision = world.decide()
+    kind, _, ident = str(decision.basis).partition(":")
+    assert not (kind == "consent" and ident in ended), decision
+    # The consents in force alone (what a decision loads: policies.consents.in_force) open no more.
+    kind, _, ident = str(_in_force_only(world).decide().basis).partition(":")
+    assert not (kind == "consent" and ident in ended), world
+
+
+def test_coming_of_age_worlds_put_the_birthday_exactly_on_now():
+    reached: set[timedelta] = set()
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(coming_of_age_worlds())
+    def look(world: World) -> None:
+        if world.facts.now is not None:
+            reached.add(world.facts.now - _adult_from(world.facts.client_birth_date))
+
+    look()
+    assert {timedelta(0), timedelta(microseconds=-1), timedelta(microseconds=1)} <= reached
+
+
+def _guardians(**overrides) -> Consent:
+    return replace(_consent(**overrides), given_by="guardian")
+
+
+def _read_born(born: date | None, *consents: Consent, now: datetime):
+    request = Request(_staff(), Permission.DOCUMENT_READ_CONTENT, "care")
+    return decide(request, Facts(True, True, _document(), now, tuple(consents), (), born))
+
+
+@pytest.mark.parametrize("born,birthday", [
+    (date(2007, 6, 1), datetime(2025, 5, 31, 22, 0, tzinfo=UTC)),  # summer: Stockholm is UTC+2
+    (date(2007, 1, 15), datetime(2025, 1, 14, 23, 0, tzinfo=UTC)),  # winter: UTC+1
+    (date(2007, 3, 30), datetime(2025, 3, 29, 23, 0, tzinfo=UTC)),  # the night the clocks go forward: still UTC+1
+    (date(2007, 10, 26), datetime(2025, 10, 25, 22, 0, tzinfo=UTC)),  # the night they go back: still UTC+2
+    (date(2008, 2, 29), datetime(2026, 2, 28, 23, 0, tzinfo=UTC)),  # 1 March 00:00: 2026 has no 29 February
+])
+def test_the_boundary_is_the_start_of_the_18th_birthday_in_stockholm(born, birthday):
+    """A guardian's consent opens up to the last microsecond before the 18th birthday in Swedish time, never at it."""
+    from policies.consents import coming_of_age, status
+
+    assert coming_of_age(born) == birthday
+    consent = _guardians(valid_from=birthday - 30 * DAY, valid_until=birthday + 30 * DAY,
+                         confirmed_at=birthday - 30 * DAY)
+    before = birthday - timedelta(microseconds=1)
+    assert _read_born(born, consent, now=before).basis == "consent:c1"
+    assert status(consent, now=before, birth_date=born) == "active"
+    for at in (birthday, birthday + timedelta(microseconds=1), birthday + 400 * DAY):
+        assert _codes(_read_born(born, consent, now=at)) == ("came_of_age",)
+        assert status(consent, now=at, birth_date=born) == "expired"
+    # The client's own consent is not touched, nor is a guardian's whose period ended before the birthday.
+    own = replace(consent, given_by="client")
+    assert _read_born(born, own, now=birthday).basis == "consent:c1"
+    short = replace(consent, valid_until=birthday - DAY)
+    assert _codes(_read_born(born, short, now=birthday)) == ("consent_expired",)
+    # Without the birth date a guardian's consent cannot be shown to be in force.
+    assert _codes(_read_born(None, consent, now=before)) == ("came_of_age",)
+
+
+def test_why_a_consent_ended():
+    from policies.consents import ended_reason
+
+    born, birthday = date(2007, 6, 1), datetime(2025, 5, 31, 22, 0, tzinfo=UTC)
+    consent = _guardians(valid_from=birthday - 30 * DAY, valid_until=birthday + 30 * DAY)
+    assert ended_reason(consent, now=birthday - DAY, birth_date=born) is None
+    assert ended_reason(consent, now=birthday, birth_date=born) == "came_of_age"
+    assert ended_reason(replace(consent, revoked_at=birthday + DAY), now=birthday + 2 * DAY, birth_date=born) == "revoked"
+    assert ended_reason(replace(consent, given_by="client"), now=birthday + 31 * DAY, birth_date=born) == "period_ended"
+    # Ended by its period on the birthday itself: the birthday ended it as much (it was a guardian's).
+    assert ended_reason(replace(consent, valid_until=birthday), now=birthday, birth_date=born) == "came_of_age"

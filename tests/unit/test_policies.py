@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -125,8 +125,10 @@ def test_the_holding_zone_confirms_as_it_records_the_receiving_zone_does_not():
     assert not confirmed_on_recording(_draft(_HEALTH))
     # The seam for the client's own view (issue 18): given by the client themself, no zone needs to confirm it.
     assert confirmed_on_recording(_draft(None, by_client=True))
-    assert check_draft(_draft(None, by_client=True), client_is_minor=False, max_days=730) == []
-    assert [p.code for p in check_draft(_draft(None), client_is_minor=False, max_days=730)] == ["validation_failed"]
+    adult, today = date(1980, 1, 1), _NOW.date()
+    assert check_draft(_draft(None, by_client=True), client_birth_date=adult, today=today, max_days=730) == []
+    assert [p.code for p in check_draft(_draft(None), client_birth_date=adult, today=today, max_days=730)] == [
+        "validation_failed"]
 
 
 @pytest.mark.parametrize("valid_from,valid_until,revoked_at,confirmed_at,expected", [
@@ -143,7 +145,7 @@ def test_a_consents_status(valid_from, valid_until, revoked_at, confirmed_at, ex
     hours = lambda n: None if n is None else _NOW + timedelta(hours=n)  # noqa: E731
     consent = Consent("c", _SOCIAL, _HEALTH, None, frozenset({"*"}), frozenset({"care"}), hours(valid_from),
                       hours(valid_until), hours(revoked_at), hours(confirmed_at))
-    assert status(consent, now=_NOW) == expected
+    assert status(consent, now=_NOW, birth_date=None) == expected
 
 
 def test_an_unknown_consent_is_refused_after_the_role_gate():
