@@ -171,6 +171,17 @@ EN: dict[str, str] = {
         "A minor needs the guardian's consent or a recorded maturity assessment.",
     "utlämnande": "disclosure",
     "spärr hävd": "block lifted",
+    "Vårdnadshavare (när vårdnadshavaren samtycker; FB 6 kap. 11 §)": "Guardian (when the guardian consents; FB 6:11)",
+    "Vårdnadshavarens namn": "Guardian's name",
+    "Vårdnadshavarens personnummer": "Guardian's personal identity number",
+    "Mognadsbedömningen (OSL 12 kap. 3 §): vem, när och på vad": "The maturity assessment (OSL 12:3): who, when, on what",
+    "Bedömd av": "Assessed by",
+    "Datum": "Date",
+    "Grund för bedömningen (minst 20 tecken)": "What the assessment rests on (at least 20 characters)",
+    "Ett samtycke från vårdnadshavare ska ange vårdnadshavarens namn och personnummer.":
+        "A guardian's consent names the guardian: name and personal identity number.",
+    "Klienten har fyllt 18 år: vårdnadshavaren kan inte längre samtycka, klienten själv behövs.":
+        "The client has turned 18: the guardian can no longer consent; the client's own consent is needed.",
     "Det finns spärrad information om klienten i en annan enhet.": "Blocked information about the client exists in another unit.",
     ("Var eller vad visas inte. Spärren kan hävas tillfälligt med klientens samtycke, eller i hälso- och sjukvården "
      "vid en nödsituation (PDL 4 kap. 4 §)."):

@@ -30,6 +30,8 @@ RULE_TEXT = {
     "invalid_period": "Perioden är ogiltig: slutet måste komma efter början och inom den längsta tillåtna tiden.",
     "evidence_required": "Ett skriftligt samtycke kräver det underskrivna formuläret (ett dokument i kategorin consent_form).",
     "minor_requires_guardian_or_maturity": "För en minderårig krävs vårdnadshavarens samtycke eller en gjord mognadsbedömning.",
+    "guardian_required": "Ett samtycke från vårdnadshavare ska ange vårdnadshavarens namn och personnummer.",
+    "client_came_of_age": "Klienten har fyllt 18 år: vårdnadshavaren kan inte längre samtycka, klienten själv behövs.",
 }
 
 
@@ -290,6 +292,13 @@ def _consent_body(data: dict[str, str], multi: dict[str, list[str]]) -> dict[str
         "given_by": data.get("given_by", ""), "form": data.get("form", ""),
         "maturity_assessed": data.get("maturity_assessed") == "on",
         "evidence_document_id": data.get("evidence_document_id") or None, "note": data.get("note") or None,
+        # The guardian and the maturity assessment, when any of their fields was filled in (the API's rules then
+        # judge them whole: guardian_required for a guardian's consent without one).
+        "guardian": {"name": data.get("guardian_name", ""), "personal_number": data.get("guardian_personal_number", "")}
+        if data.get("guardian_name") or data.get("guardian_personal_number") else None,
+        "maturity": {"assessed_by": data.get("maturity_assessed_by", ""), "assessed_at": data.get("maturity_assessed_at", ""),
+                     "basis": data.get("maturity_basis", "")}
+        if data.get("maturity_assessed_by") or data.get("maturity_assessed_at") or data.get("maturity_basis") else None,
     }
 
 
@@ -329,7 +338,7 @@ async def grant_consent(request: web.Request) -> web.Response:
         errors: dict[str, str] = {}
         for error in exc.errors():
             loc = [str(part) for part in error["loc"] if not str(part).isdigit()]
-            field = "_".join(loc[:2]) if loc and loc[0] in ("from", "to") else (loc[0] if loc else "")
+            field = "_".join(loc[:2]) if loc and loc[0] in ("from", "to", "guardian", "maturity") else (loc[0] if loc else "")
             errors.setdefault(field, error["msg"])
         return await _consents_view(request, client_id, errors=errors, values=values, status=422)
     except ValidationFailed as exc:

@@ -334,6 +334,36 @@ async def test_a_minors_own_consent_needs_the_maturity_assessment_shown_beside_t
     assert accepted.status == 303, await accepted.text()
 
 
+async def test_a_guardians_consent_names_the_guardian_through_the_form(browser, tokens, api, db):
+    """The consent form carries the guardian and the maturity assessment (API-1.1 "Minors and guardians"): without
+    the guardian a guardian's consent is refused beside the form, with it recorded, the number sealed."""
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    minor = luhn_number(f"{datetime.now().year - 15}0101")
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": minor,
+                                                           "name": "Unga Ung"}, allow_redirects=False)).headers["Location"]
+    await browser.post(f"{client_page}/relation", data={"csrf": csrf})
+    fields = [("csrf", csrf), ("from_organisation", "malmo-stad"), ("from_domain", "social"),
+              ("to_organisation", "vgr"), ("to_domain", "health"), ("given_by", "guardian"), ("form", "verbal"),
+              ("valid_until", (SWEDEN_NOW + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")),
+              ("categories", "*"), ("purposes", "care")]
+    refused = await browser.post(f"{client_page}/consents", data=aiohttp.FormData(fields))
+    assert refused.status == 422 and "vårdnadshavarens namn och personnummer" in await refused.text()
+    assert await db.fetchval("SELECT count(*) FROM consents") == 0
+    guardian = luhn_number("19800101", "124")
+    accepted = await browser.post(f"{client_page}/consents", allow_redirects=False, data=aiohttp.FormData(
+        fields + [("guardian_name", "Vera Vårdnadshavare"), ("guardian_personal_number", guardian)]))
+    assert accepted.status == 303, await accepted.text()
+    page = await (await browser.get(f"{client_page}/consents")).text()
+    assert guardian not in page and guardian.replace("-", "") not in page
+    assert await db.fetchval("SELECT count(*) FROM consents WHERE given_by = 'guardian'") == 1
+    own = fields[:5] + [("given_by", "client")] + fields[6:] + [
+        ("maturity_assessed", "on"), ("maturity_assessed_by", "Anna Socialsekreterare"),
+        ("maturity_assessed_at", SWEDEN_NOW.date().isoformat()), ("maturity_basis", "för kort")]
+    short = await browser.post(f"{client_page}/consents", data=aiohttp.FormData(own))
+    assert short.status == 422 and 'id="maturity_basis-error"' in await short.text()
+
+
 async def test_emergency_access_shows_a_banner_while_active(browser, tokens, api):
     await api.unit("iof-norr")
     await api.unit("beroende", organisation="region-skane", domain="health")
