@@ -19,7 +19,16 @@ from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
-from ..http.schemas import CATEGORIES, PURPOSES, BlockLiftingIn, ConsentIn, DisclosureIn, DocumentMetadataIn, ReasonIn
+from ..http.schemas import (
+    CATEGORIES,
+    PURPOSES,
+    BlockLiftingIn,
+    ConsentIn,
+    DisclosureIn,
+    DocumentMetadataIn,
+    ReasonIn,
+    RelationIn,
+)
 from . import session as sessions
 from .pages import caller, form, page, redirect, render, rt, validated
 
@@ -189,9 +198,10 @@ async def lift_block(request: web.Request) -> web.Response:
 
 @page()
 async def open_relation(request: web.Request) -> web.Response:
-    await form(request)
+    data = await form(request)
     client_id = _uuid(request, "client_id")
-    await relations.open_relation(rt(request), caller(request), client_id)
+    body = validated(RelationIn, {key: value for key in ("kind", "reason") if (value := (data.get(key) or "").strip())})
+    await relations.open_relation(rt(request), caller(request), client_id, kind=body.kind, reason=body.reason)
     return redirect(request, f"/ui/clients/{client_id}")
 
 

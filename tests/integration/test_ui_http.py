@@ -724,3 +724,20 @@ async def test_the_disclosure_form_refuses_what_the_api_refuses_and_writes_nothi
         "need": "Beroendevården behöver utlåtandet för behandlingen.", "document_ids": document["id"]})
     assert made.status == 303
     assert await db.fetchval("SELECT count(*) FROM disclosures") == 1
+
+
+async def test_a_relation_opened_through_the_page_says_its_kind_and_why(browser, tokens, api, db):
+    await api.unit("iof-norr")
+    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    client_page = (await browser.post("/ui/clients", data={"csrf": csrf, "new_personal_number": "19121212-1212",
+                                                           "name": "Tolvan"}, allow_redirects=False)).headers["Location"]
+    page = await (await browser.get(client_page)).text()
+    assert 'name="kind"' in page and "PDL 4 kap. 1 §" in page
+    too_long = await browser.post(f"{client_page}/relation", data={"csrf": csrf, "kind": "sip", "reason": "x" * 501})
+    assert too_long.status == 422 and await db.fetchval("SELECT count(*) FROM relations") == 0
+    opened = await browser.post(f"{client_page}/relation", allow_redirects=False,
+                                data={"csrf": csrf, "kind": "sip", "reason": "Samordnad plan med beroendevården"})
+    assert opened.status == 303
+    assert await db.fetchval("SELECT kind FROM relations") == "sip"
+    event = await db.fetchval("SELECT reason_codes FROM audit_events WHERE action = 'relation.open' AND decision = 'allow'")
+    assert list(event) == ["relation_kind:sip", "relation_reason:stated"]
