@@ -6,6 +6,9 @@ upload by their unit within 14 days (relations_without_activity, a sign of brows
 read only while it takes part in the client's care or case), reported in the window in which the 14 days
 ran out, with the day of the opening.
 
+The queue holds emergency grants and emergency liftings of blocks (`kind`; PDL 4:4: an emergency lifting is
+reviewed like emergency access), one verdict each.
+
 Every call is an event in the transaction of its read or write: the queue and the
 report as `audit.read`, a verdict as `emergency.review` naming the grant's client;
 denials too. The emergency reason and the verdict's comment are sealed at rest.
@@ -35,6 +38,7 @@ from .access import Judged, access, decided
 from .paging import Paged, paged
 
 _GRANT_RECORD = "emergency_grant"  # as service/domain/consents.py seals the reason
+_LIFTING_RECORD = "block_lifting"  # as service/domain/blocks.py seals it
 _REVIEW_RECORD = "emergency_review"
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=366)
@@ -52,10 +56,11 @@ def review_json(rt: Runtime, row: Any, *, grant_id: UUID) -> dict[str, Any]:
 def grant_json(rt: Runtime, row: Any) -> dict[str, Any]:
     """A grant as the queue shows it, with its reason opened and its verdict (or null)."""
     grant_id = row["id"]
+    record = _LIFTING_RECORD if row["kind"] == "block_lifting" else _GRANT_RECORD
     return {
-        "id": grant_id, "client_id": row["client_id"], "unit": row["unit_id"], "organisation": row["organisation"],
-        "domain": row["domain"], "sub": row["sub"],
-        "reason": rt.field_sealer.open_text(row["reason_sealed"], record=_GRANT_RECORD, record_id=str(grant_id), field="reason"),
+        "id": grant_id, "kind": row["kind"], "client_id": row["client_id"], "unit": row["unit_id"],
+        "organisation": row["organisation"], "domain": row["domain"], "sub": row["sub"],
+        "reason": rt.field_sealer.open_text(row["reason_sealed"], record=record, record_id=str(grant_id), field="reason"),
         "opened_at": row["opened_at"], "expires_at": row["expires_at"], "accesses": row["accesses"],
         "review": review_json(rt, row, grant_id=grant_id) if row["verdict"] is not None else None,
     }
@@ -88,8 +93,9 @@ async def review(rt: Runtime, caller: Caller, grant_id: UUID, *, verdict: str, c
         "this emergency access already has a verdict; verdicts are final")}
     async with access(rt, caller, Action.EMERGENCY_REVIEW, judge, answers=answers) as act:
         sealed = rt.field_sealer.seal(comment, record=_REVIEW_RECORD, record_id=str(grant_id), field="comment")
-        row = await review_store.insert_review(act.conn, grant_id, verdict=verdict, comment_sealed=sealed,
-                                               reviewed_by=principal.sub, reviewed_by_name=principal.name)
+        insert = review_store.insert_lifting_review if act.row["kind"] == "block_lifting" else review_store.insert_review
+        row = await insert(act.conn, grant_id, verdict=verdict, comment_sealed=sealed, reviewed_by=principal.sub,
+                           reviewed_by_name=principal.name)
         if row is None:
             act.deny(Reason.ALREADY_REVIEWED)  # a concurrent or earlier verdict: the first one stands
     return {"grant_id": grant_id, **review_json(rt, row, grant_id=grant_id)}
@@ -160,8 +166,9 @@ def _day_findings(rt: Runtime, rows: list[Any]) -> list[dict[str, Any]]:
 def _grant_finding(row: Any, *, now: datetime) -> dict[str, Any]:
     hours = int((now - row["opened_at"]) / timedelta(hours=1))
     threshold = int(REVIEW_DUE / timedelta(hours=1))
+    what = "emergency lifting of a block" if row["kind"] == "block_lifting" else "emergency access"
     return _finding("emergency_unreviewed", row["sub"], [row["unit_id"]], row["day"], hours, threshold,
-                    f"emergency access {row['id']} has had no verdict for {hours} h (due within {threshold} h); "
+                    f"{what} {row['id']} has had no verdict for {hours} h (due within {threshold} h); "
                     f"{row['accesses']} access(es) under it")
 
 

@@ -51,6 +51,8 @@ class EmergencyQueueItem(Out):
     """An emergency access (nödåtkomst) with what an auditor needs to judge it."""
 
     id: UUID
+    kind: Literal["emergency_access", "block_lifting"] = Field(
+        description="emergency access, or an emergency lifting of the client's blocks (reviewed alike; extends API-1.1)")
     client_id: UUID
     unit: str
     organisation: str

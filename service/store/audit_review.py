@@ -23,23 +23,44 @@ _accesses = f"""
  WHERE e.client_id = g.client_id AND {NOT_DENIED_ON_RECORD}
    AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')
 """
-_grants_page_sql = f"""
-SELECT g.id, g.client_id, g.unit_id, u.organisation, u.domain, g.sub, g.reason_sealed, g.opened_at, g.expires_at,
-       {_accesses} AS accesses,
-       r.verdict, r.comment_sealed, r.reviewed_by, r.reviewed_at
-FROM emergency_grants g
-JOIN units u ON u.id = g.unit_id
-LEFT JOIN emergency_reviews r ON r.grant_id = g.id
-WHERE ($1::text = 'all' OR ($1::text = 'reviewed') = (r.grant_id IS NOT NULL))
-  AND (g.opened_at, g.id) > ($2::timestamptz, $3::uuid)
-  AND ($5::boolean OR u.organisation = ANY($6::text[]))
-ORDER BY g.opened_at, g.id
+# Reads past a block under an emergency lifting: allowed events of the client with `block_lifted` in their
+# reasons, by the lifter (or anyone of the unit, for a unit lifting), while it ran.
+_lifting_accesses = f"""
+(SELECT count(*) FROM audit_events e
+ WHERE e.client_id = l.client_id AND {NOT_DENIED_ON_RECORD} AND e.decision = 'allow'
+   AND 'block_lifted' = ANY(e.reason_codes) AND e.actor_unit = l.unit_id AND (l.scope = 'unit' OR e.actor_sub = l.sub)
+   AND e.at >= l.opened_at AND e.at < least(l.expires_at, coalesce(l.ended_at, l.expires_at)))
+"""
+# The queue: emergency grants and emergency liftings of blocks (kind), one ordering by (opened_at, id).
+_queue_sql = f"""
+SELECT * FROM (
+    SELECT 'emergency_access' AS kind, g.id, g.client_id, g.unit_id, u.organisation, u.domain, g.sub,
+           g.reason_sealed, g.opened_at, g.expires_at, {_accesses} AS accesses,
+           r.verdict, r.comment_sealed, r.reviewed_by, r.reviewed_at
+    FROM emergency_grants g
+    JOIN units u ON u.id = g.unit_id
+    LEFT JOIN emergency_reviews r ON r.grant_id = g.id
+    UNION ALL
+    SELECT 'block_lifting', l.id, l.client_id, l.unit_id, l.organisation, l.domain, l.sub,
+           l.reason_sealed, l.opened_at, l.expires_at, {_lifting_accesses},
+           r.verdict, r.comment_sealed, r.reviewed_by, r.reviewed_at
+    FROM block_liftings l
+    LEFT JOIN block_lifting_reviews r ON r.lifting_id = l.id
+    WHERE l.basis = 'emergency'
+) q
+WHERE ($1::text = 'all' OR ($1::text = 'reviewed') = (q.verdict IS NOT NULL))
+  AND (q.opened_at, q.id) > ($2::timestamptz, $3::uuid)
+  AND ($5::boolean OR q.organisation = ANY($6::text[]))
+ORDER BY q.opened_at, q.id
 LIMIT $4
 """
 _grant_sql = """
-SELECT g.id, g.client_id, g.sub, u.organisation, u.domain
+SELECT 'emergency_access' AS kind, g.id, g.client_id, g.sub, u.organisation, u.domain
 FROM emergency_grants g JOIN units u ON u.id = g.unit_id
 WHERE g.id = $1
+UNION ALL
+SELECT 'block_lifting', l.id, l.client_id, l.sub, l.organisation, l.domain
+FROM block_liftings l WHERE l.id = $1 AND l.basis = 'emergency'
 """
 # The primary key keeps one verdict per grant; a second (even a concurrent one) inserts nothing.
 _insert_review_sql = """
@@ -47,6 +68,12 @@ INSERT INTO emergency_reviews (grant_id, verdict, comment_sealed, reviewed_by, r
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (grant_id) DO NOTHING
 RETURNING grant_id, verdict, comment_sealed, reviewed_by, reviewed_at
+"""
+_insert_lifting_review_sql = """
+INSERT INTO block_lifting_reviews (lifting_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (lifting_id) DO NOTHING
+RETURNING lifting_id AS grant_id, verdict, comment_sealed, reviewed_by, reviewed_at
 """
 
 # One pass over the window's events: per user and Swedish day, the distinct clients read, the denials, and
@@ -100,14 +127,23 @@ ORDER BY r.started_at, r.id
 """
 
 _unreviewed_grants_sql = f"""
-SELECT g.id, g.sub, g.unit_id, g.opened_at, (g.opened_at AT TIME ZONE 'Europe/Stockholm')::date AS day,
-       {_accesses} AS accesses
-FROM emergency_grants g
-JOIN units u ON u.id = g.unit_id
-WHERE g.opened_at >= $1 AND g.opened_at < $2 AND g.opened_at < $3
-  AND ($4::boolean OR u.organisation = ANY($5::text[]))
-  AND NOT EXISTS (SELECT 1 FROM emergency_reviews r WHERE r.grant_id = g.id)
-ORDER BY g.opened_at, g.id
+SELECT * FROM (
+    SELECT 'emergency_access' AS kind, g.id, g.sub, g.unit_id, g.opened_at,
+           (g.opened_at AT TIME ZONE 'Europe/Stockholm')::date AS day, {_accesses} AS accesses
+    FROM emergency_grants g
+    JOIN units u ON u.id = g.unit_id
+    WHERE g.opened_at >= $1 AND g.opened_at < $2 AND g.opened_at < $3
+      AND ($4::boolean OR u.organisation = ANY($5::text[]))
+      AND NOT EXISTS (SELECT 1 FROM emergency_reviews r WHERE r.grant_id = g.id)
+    UNION ALL
+    SELECT 'block_lifting', l.id, l.sub, l.unit_id, l.opened_at,
+           (l.opened_at AT TIME ZONE 'Europe/Stockholm')::date, {_lifting_accesses}
+    FROM block_liftings l
+    WHERE l.basis = 'emergency' AND l.opened_at >= $1 AND l.opened_at < $2 AND l.opened_at < $3
+      AND ($4::boolean OR l.organisation = ANY($5::text[]))
+      AND NOT EXISTS (SELECT 1 FROM block_lifting_reviews r WHERE r.lifting_id = l.id)
+) q
+ORDER BY q.opened_at, q.id
 """
 
 
@@ -118,14 +154,16 @@ def _organisations(scope: LogScope) -> tuple[bool, list[str]]:
 
 async def grants_page(conn: asyncpg.Connection, *, scope: LogScope, status: str, after: tuple[datetime, UUID],
                       limit: int) -> list[asyncpg.Record]:
-    """Emergency grants of the organisations in `scope`, in `status` (open, reviewed, all), opened after the
-    key `after`, oldest first, with unit zone, access count and verdict (null columns when none)."""
-    rows: list[asyncpg.Record] = await conn.fetch(_grants_page_sql, status, *after, limit, *_organisations(scope))
+    """Emergency grants and emergency liftings of blocks (`kind`) of the organisations in `scope`, in `status`
+    (open, reviewed, all), opened after the key `after`, oldest first, with unit zone, access count and verdict
+    (null columns when none)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_queue_sql, status, *after, limit, *_organisations(scope))
     return rows
 
 
 async def grant(conn: asyncpg.Connection, grant_id: UUID) -> asyncpg.Record | None:
-    """The grant's id, client, the staff member who opened it and their unit's zone, or None."""
+    """The emergency grant's or emergency lifting's kind, id, client, the staff member who opened it and their
+    unit's zone, or None."""
     return await conn.fetchrow(_grant_sql, grant_id)
 
 
@@ -133,6 +171,13 @@ async def insert_review(conn: asyncpg.Connection, grant_id: UUID, *, verdict: st
                         reviewed_by: str, reviewed_by_name: str | None) -> asyncpg.Record | None:
     """Record the verdict on a grant; None when it already has one (the first verdict stands)."""
     return await conn.fetchrow(_insert_review_sql, grant_id, verdict, comment_sealed, reviewed_by, reviewed_by_name)
+
+
+async def insert_lifting_review(conn: asyncpg.Connection, lifting_id: UUID, *, verdict: str, comment_sealed: bytes,
+                                reviewed_by: str, reviewed_by_name: str | None) -> asyncpg.Record | None:
+    """Record the verdict on an emergency lifting; None when it already has one (the first verdict stands)."""
+    return await conn.fetchrow(_insert_lifting_review_sql, lifting_id, verdict, comment_sealed, reviewed_by,
+                               reviewed_by_name)
 
 
 async def per_day_counts(conn: asyncpg.Connection, *, scope: LogScope, since: datetime, until: datetime,

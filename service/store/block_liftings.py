@@ -9,10 +9,12 @@ from policies.model import BlockLifting, Zone
 
 _columns = ("id, client_id, unit_id, organisation, domain, sub, sub_name, basis, scope, form, evidence_document_id,"
             " opened_at, expires_at, ended_at, ended_by")
+# Opened and expiring by one reading of the database's clock: exactly `hours` apart (the 168-hour check holds).
 _insert_sql = f"""
 INSERT INTO block_liftings (id, client_id, unit_id, organisation, domain, sub, sub_name, basis, scope, form,
-                            evidence_document_id, reason_sealed, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, clock_timestamp() + make_interval(hours => $13))
+                            evidence_document_id, reason_sealed, opened_at, expires_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, clock.now, clock.now + make_interval(hours => $13)
+FROM (SELECT clock_timestamp() AS now) clock
 RETURNING {_columns}
 """
 _get_sql = f"SELECT {_columns} FROM block_liftings WHERE id = $1"

@@ -73,7 +73,7 @@ async def test_the_queue_shows_what_an_auditor_needs_to_judge(client, emergency,
     page = await response.json()
     assert page["next_cursor"] is None
     assert page["items"] == [{
-        "id": grant["id"], "client_id": emergency["client_id"], "unit": "malmo-beroendecentrum",
+        "id": grant["id"], "kind": "emergency_access", "client_id": emergency["client_id"], "unit": "malmo-beroendecentrum",
         "organisation": "region-skane", "domain": "health", "sub": "hsa-clinician", "reason": REASON,
         "opened_at": page["items"][0]["opened_at"], "expires_at": page["items"][0]["expires_at"],
         "accesses": 2, "review": None,

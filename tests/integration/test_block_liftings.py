@@ -151,3 +151,28 @@ async def test_the_unit_ends_its_lifting_early_and_no_one_else_can(client, world
     assert (await client.get(f"/v1/documents/{blocked['id']}", headers=people["iof"])).status == 404
     events = await db.fetch("SELECT actor_unit, decision FROM audit_events WHERE action = 'block.lift_end' ORDER BY seq")
     assert [(e["actor_unit"], e["decision"]) for e in events] == [("beroendecentrum", "deny"), ("iof", "allow")]
+
+
+async def test_an_emergency_lifting_is_queued_for_review_like_emergency_access(client, world, tokens, db):
+    people, person, blocked = world["people"], world["client"], world["blocked"]
+    lifting = await (await _lift(client, people["beroendecentrum"], person, basis="emergency", form=None,
+                                 reason=REASON)).json()
+    assert (await client.get(f"/v1/documents/{blocked['id']}", headers=people["beroendecentrum"])).status == 200
+    await _lift(client, people["iof"], person)  # a consent lifting: not an emergency, not queued
+    region = tokens.auth(sub="granskare-region", roles=["auditor"], organisations=["region-skane"])
+    queue = await (await client.get("/v1/audit/emergency-reviews", headers=region)).json()
+    assert [(i["id"], i["kind"], i["reason"], i["accesses"]) for i in queue["items"]] == [
+        (lifting["id"], "block_lifting", REASON, 1)]
+    city = tokens.auth(sub="granskare-stad", roles=["auditor"], organisations=["malmo-stad"])
+    assert (await (await client.get("/v1/audit/emergency-reviews", headers=city)).json())["items"] == []
+    assert (await client.post(f"/v1/audit/emergency-reviews/{lifting['id']}", headers=city,
+                              json={"verdict": "justified", "comment": "ok"})).status == 404
+    verdict = await client.post(f"/v1/audit/emergency-reviews/{lifting['id']}", headers=region,
+                                json={"verdict": "justified", "comment": "Styrkt i journalen"})
+    assert verdict.status == 201, await verdict.text()
+    again = await client.post(f"/v1/audit/emergency-reviews/{lifting['id']}", headers=region,
+                              json={"verdict": "unjustified", "comment": "nej"})
+    assert again.status == 409
+    assert await db.fetchval("SELECT verdict FROM block_lifting_reviews") == "justified"
+    reviewed = await (await client.get("/v1/audit/emergency-reviews?status=reviewed", headers=region)).json()
+    assert [i["review"]["verdict"] for i in reviewed["items"]] == ["justified"]
