@@ -17,10 +17,10 @@ from ..audit import Action, Caller
 from ..errors import EmergencyNotPermitted, EvidenceRequired, ValidationFailed
 from ..runtime import Runtime
 from ..store import block_liftings as liftings_store
-from ..store import consents as consents_store
 from ..store import facts as facts_store
 from .access import Judged, access
 from .commands import NewLifting
+from .consents import signed_form
 
 _RECORD = "block_lifting"
 
@@ -44,7 +44,7 @@ async def lift(rt: Runtime, caller: Caller, client_id: UUID, command: NewLifting
         draft = LiftingDraft(id=str(lifting_id), basis=command.basis, scope=command.scope, hours=command.hours,
                              reason=command.reason, form=command.form,
                              has_evidence=evidence is not None
-                             and await consents_store.is_evidence(conn, evidence, client_id=client_id))
+                             and await signed_form(rt, conn, caller, evidence, client_id=client_id))
         decision = decide_lifting(Request(principal, Permission.BLOCK_LIFT), facts, draft, emergency_hours=hours,
                                   config=rt.policy)
         return Judged(decision, facts, draft, client_id)

@@ -24,7 +24,7 @@ from policies.consents import (
     ended_reason,
     status,
 )
-from policies.decide import Facts, Request, decide_consent, decide_emergency_open, decide_unknown_consent
+from policies.decide import Facts, Request, decide, decide_consent, decide_emergency_open, decide_unknown_consent
 from policies.decide import may_open_emergency as unit_may_open_emergency
 from policies.decision import Reason
 from policies.model import Consent, Zone
@@ -162,7 +162,7 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         from_zone=body.from_zone, to_zone=to_zone,
         valid_from=body.valid_from or now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
         maturity_assessed=body.maturity_assessed or maturity is not None,
-        has_evidence=evidence is not None and await consents_store.is_evidence(conn, evidence, client_id=client_id),
+        has_evidence=evidence is not None and await signed_form(rt, conn, caller, evidence, client_id=client_id),
         recorder_zone=principal.zone, guardian_named=body.guardian is not None,
         maturity_assessed_on=maturity.assessed_at if maturity is not None else None,
     )
@@ -321,3 +321,14 @@ async def active_emergency(rt: Runtime, caller: Caller, client_id: UUID) -> dict
     async with rt.pool.acquire() as conn:
         row = await consents_store.active_grant(conn, client_id, unit=principal.unit, sub=principal.sub)
     return {"id": row["id"], "expires_at": row["expires_at"]} if row else None
+
+
+async def signed_form(rt: Runtime, conn: asyncpg.Connection, caller: Caller, document_id: UUID, *,
+                      client_id: UUID) -> bool:
+    """Whether `document_id` is an active consent_form of the client that the caller may read: evidence of a written
+    consent (OSL 12:2). One the caller may not read counts as none, as a document that does not exist: whether it
+    does is not for the caller to learn (attack report 5, finding 4)."""
+    if not await consents_store.is_evidence(conn, document_id, client_id=client_id):
+        return False
+    _, facts = await facts_store.for_document(conn, document_id, principal=caller.principal)
+    return bool(decide(Request(caller.principal, Permission.DOCUMENT_READ_METADATA), facts, rt.policy))

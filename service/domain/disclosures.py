@@ -75,8 +75,9 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, command: NewDiscl
 
 
 async def page(rt: Runtime, caller: Caller, client_id: UUID, *, before: tuple[datetime, UUID] | None,
-               limit: int) -> Paged[dict[str, Any]]:
-    """The disclosures the caller's unit made or received for the client, newest first; raises Forbidden, NotFound."""
+               limit: int, made: bool = True) -> Paged[dict[str, Any]]:
+    """The disclosures the caller's unit made (unless `made` is false) or received for the client, newest first;
+    raises Forbidden, NotFound."""
     principal = caller.principal
 
     async def judge(conn: asyncpg.Connection) -> Judged:
@@ -85,5 +86,6 @@ async def page(rt: Runtime, caller: Caller, client_id: UUID, *, before: tuple[da
 
     async with access(rt, caller, Action.DISCLOSURE_LIST, judge, client_id=client_id) as act:
         assert principal.unit is not None  # allowed: decide() denies a caller without a unit (no_unit)
-        rows = await disclosures_store.page_of_unit(act.conn, client_id, principal.unit, before=before, limit=limit + 1)
+        rows = await disclosures_store.page_of_unit(act.conn, client_id, principal.unit, before=before, limit=limit + 1,
+                                                    made=made)
     return paged([disclosure_json(rt, row) for row in rows], limit)

@@ -23,11 +23,12 @@ x.id, x.client_id, x.from_unit, x.to_unit, x.ground, x.need_sealed, x.decided_by
 ARRAY(SELECT dd.document_id FROM disclosure_documents dd WHERE dd.disclosure_id = x.id ORDER BY dd.document_id)
     AS document_ids
 """
-# Made by the unit, or made to it: two index ranges (disclosures_from_unit, disclosures_to_unit), newest first.
+# Made by the unit, or made to it: two index ranges (disclosures_from_unit, disclosures_to_unit), newest first;
+# $6 false: those made to it only.
 _page_of_unit_sql = f"""
 SELECT {_columns} FROM disclosures x
 WHERE x.id IN (
-    (SELECT id FROM disclosures WHERE client_id = $1 AND from_unit = $2
+    (SELECT id FROM disclosures WHERE $6 AND client_id = $1 AND from_unit = $2
        AND ($3::timestamptz IS NULL OR (decided_at, id) < ($3, $4)) ORDER BY decided_at DESC, id DESC LIMIT $5)
     UNION
     (SELECT id FROM disclosures WHERE client_id = $1 AND to_unit = $2
@@ -62,8 +63,9 @@ async def insert(conn: asyncpg.Connection, *, disclosure_id: UUID, client_id: UU
 
 
 async def page_of_unit(conn: asyncpg.Connection, client_id: UUID, unit: str, *,
-                       before: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
-    """The client's disclosures the unit made or received, newest first, before the key `before` (None: from the newest)."""
+                       before: tuple[datetime, UUID] | None, limit: int, made: bool = True) -> list[asyncpg.Record]:
+    """The client's disclosures the unit made (unless `made` is false) or received, newest first, before the key
+    `before` (None: from the newest)."""
     at, ident = before if before is not None else (None, None)
-    rows: list[asyncpg.Record] = await conn.fetch(_page_of_unit_sql, client_id, unit, at, ident, limit)
+    rows: list[asyncpg.Record] = await conn.fetch(_page_of_unit_sql, client_id, unit, at, ident, limit, made)
     return rows

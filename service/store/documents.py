@@ -37,7 +37,7 @@ _uploader = "AND ($11::text IS NULL OR (d.created_by = $11 AND d.unit_id = $10))
 # walks a wider range (all the client's documents) and filters. Documents disclosed to the caller's unit (OSL
 # 25:12, 26:9) are read by id ($12..$14: id and zone), but for those a range above already reads. While a lifting
 # of the client's blocks runs for the caller ($15), the blocked documents of other units in the ranges' zones are
-# read too (documents_client_zone_blocked; a category range filters its zone's: a lifting is rare and short).
+# read too, a zone's over documents_client_zone_blocked, a zone's category's over documents_client_zone_category_blocked.
 def _ranges_cte(organisations: str, domains: str, categories: str, emergency_domains: str) -> str:
     """The candidates' ranges as the CTE `ranges` (organisation, domain, category), from the parameters named."""
     return f"""WITH given (organisation, domain, category) AS (
@@ -85,11 +85,19 @@ SELECT page.* FROM (
         SELECT {_document_columns} FROM documents d
         WHERE $15 AND d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation])
           AND d.domain = ANY(ARRAY[r.domain]) AND d.blocked AND d.unit_id <> $10
-          AND (r.category IS NULL OR d.category = r.category) AND ($2::text IS NULL OR d.category = $2)
-          AND (d.created_at, d.id) > ($3, $4) {_uploader}
+          AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_uploader}
         ORDER BY d.organisation, d.domain, d.created_at, d.id
         LIMIT $5
-    ) z
+    ) z WHERE r.category IS NULL
+    UNION ALL
+    SELECT z.* FROM ranges r CROSS JOIN LATERAL (
+        SELECT {_document_columns} FROM documents d
+        WHERE $15 AND d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation])
+          AND d.domain = ANY(ARRAY[r.domain]) AND d.category = ANY(ARRAY[r.category]) AND d.blocked
+          AND d.unit_id <> $10 AND ($2::text IS NULL OR d.category = $2) AND (d.created_at, d.id) > ($3, $4) {_uploader}
+        ORDER BY d.organisation, d.domain, d.category, d.created_at, d.id
+        LIMIT $5
+    ) z WHERE r.category IS NOT NULL
     UNION ALL
     SELECT * FROM (
         SELECT {_document_columns} FROM documents d
@@ -114,10 +122,18 @@ SELECT EXISTS (
     SELECT 1 FROM ranges r CROSS JOIN LATERAL (
         SELECT 1 FROM documents d
         WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
-          AND d.blocked AND d.unit_id <> $6 AND (r.category IS NULL OR d.category = r.category)
-          AND NOT d.id = ANY($7::uuid[])
+          AND d.blocked AND d.unit_id <> $6 AND NOT d.id = ANY($7::uuid[])
+        ORDER BY d.organisation, d.domain, d.created_at, d.id
         LIMIT 1
-    ) z
+    ) z WHERE r.category IS NULL
+) OR EXISTS (
+    SELECT 1 FROM ranges r CROSS JOIN LATERAL (
+        SELECT 1 FROM documents d
+        WHERE d.client_id = $1 AND d.organisation = ANY(ARRAY[r.organisation]) AND d.domain = ANY(ARRAY[r.domain])
+          AND d.category = ANY(ARRAY[r.category]) AND d.blocked AND d.unit_id <> $6 AND NOT d.id = ANY($7::uuid[])
+        ORDER BY d.organisation, d.domain, d.category, d.created_at, d.id  -- only its own index yields this order
+        LIMIT 1
+    ) z WHERE r.category IS NOT NULL
 )
 """
 _shred_sql = """

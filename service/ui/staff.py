@@ -140,8 +140,7 @@ async def received_disclosures(request: web.Request) -> web.Response:
     that received something needs no relation for it; anyone else gets the 404 of a client it may not know."""
     client_id = _uuid(request, "client_id")
     runtime, who = rt(request), caller(request)
-    received = (await disclosures.page(runtime, who, client_id, before=None, limit=100)).items
-    mine = [x for x in received if x["to_unit"] == who.principal.unit]
+    mine = (await disclosures.page(runtime, who, client_id, before=None, limit=100, made=False)).items
     for disclosure in mine:
         disclosure["documents"] = [await documents.read_metadata(runtime, who, document_id)
                                    for document_id in disclosure["document_ids"]]

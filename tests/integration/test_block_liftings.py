@@ -8,6 +8,7 @@ refusal leaves no row and one denied event.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -176,3 +177,64 @@ async def test_an_emergency_lifting_is_queued_for_review_like_emergency_access(c
     assert await db.fetchval("SELECT verdict FROM block_lifting_reviews") == "justified"
     reviewed = await (await client.get("/v1/audit/emergency-reviews?status=reviewed", headers=region)).json()
     assert [i["review"]["verdict"] for i in reviewed["items"]] == ["justified"]
+
+
+async def _blocked_elsewhere_rows(db, person: str, principal) -> int:
+    """Rows of documents the blocked_elsewhere query reads for `principal` (its executed plan, not a clock)."""
+    import uuid
+
+    from policies.candidates import candidates
+    from policies.decide import PolicyConfig, Request
+    from policies.roles import Permission
+    from service.store import documents as documents_store
+    from service.store import facts as facts_store
+    from tests.plans import rows_read
+
+    facts = await facts_store.for_client(db, uuid.UUID(person), principal=principal)
+    hidden = candidates(Request(principal, Permission.DOCUMENT_READ_METADATA), facts, PolicyConfig())
+    ranges = hidden.ranges()
+    row = await db.fetchrow(
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + documents_store._blocked_elsewhere_sql, uuid.UUID(person),
+        [z.organisation for z, _ in ranges], [z.domain for z, _ in ranges], [c for _, c in ranges],
+        sorted(hidden.emergency_domains), hidden.unit, [])
+    return rows_read(json.loads(row[0])[0]["Plan"], "documents")
+
+
+async def test_whether_blocked_information_exists_costs_the_same_however_much_is_hidden(client, world, db):
+    """The clinic's consent names assessments: the blocked journal notes of social services it could never see
+    are never read, however many (attack report 5, finding 1), so their number cannot be timed."""
+    from policies.model import Principal, Role, Zone
+
+    clinic = Principal("hsa-beroendecentrum", None, frozenset({Role.STAFF}), "beroendecentrum",
+                       Zone("region-skane", "health"))
+    blocked = world["blocked"]["id"]
+
+    async def hide(count: int) -> None:
+        await db.execute(
+            "INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type,"
+            " size, kek_version, dek_wrapped, stream_header, segment_count, blocked, created_by)"
+            " SELECT gen_random_uuid(), client_id, unit_id, organisation, domain, 'journal_note', title_sealed,"
+            " content_type, size, kek_version, dek_wrapped, stream_header, segment_count, true, created_by"
+            " FROM documents, generate_series(1, $2) WHERE id = $1", uuid.UUID(blocked), count)
+        await db.execute("ANALYZE documents")
+
+    await hide(300)
+    few = await _blocked_elsewhere_rows(db, world["client"], clinic)
+    await hide(3000)
+    many = await _blocked_elsewhere_rows(db, world["client"], clinic)
+    assert few == many <= 2, (few, many)
+    assert await _elsewhere(client, world["people"]["beroendecentrum"], world["client"]) is True
+
+
+async def test_a_signed_form_the_caller_may_not_see_counts_as_none(client, world):
+    """Evidence is a consent_form the caller may read: another zone's form it gets 404 for is no evidence either
+    (attack report 5, finding 4): 422 evidence_required as for an id that does not exist, not 201."""
+    people, person = world["people"], world["client"]
+    response = await client.post(f"/v1/clients/{person}/documents", headers=people["iof"],
+                                 data=_form("consent_form", "Underskrivet samtycke"))
+    form = (await response.json())["id"]
+    assert (await client.get(f"/v1/documents/{form}", headers=people["beroendecentrum"])).status == 404
+    theirs = await _lift(client, people["beroendecentrum"], person, form="written", evidence_document_id=form)
+    assert (theirs.status, (await theirs.json())["code"]) == (422, "evidence_required")
+    own = await _lift(client, people["iof"], person, form="written", evidence_document_id=form)
+    assert own.status == 201, await own.text()
