@@ -56,11 +56,11 @@ class Facts:
     now: datetime | None = None
     consents: tuple[Consent, ...] = ()  # the client's consents toward the caller's zone
     emergency_grants: tuple[EmergencyGrant, ...] = ()  # the caller's grants for this client
-    disclosures: tuple[Disclosure, ...] = ()  # those made to the caller's unit for this client
-    block_liftings: tuple[BlockLifting, ...] = ()  # the caller's unit's liftings of the client's blocks
     # When a guardian's consents stop opening (the 18th birthday, policies.consents.came_of_age); None: not loaded,
     # and then no guardian's consent opens anything.
     client_birth_date: date | None = None
+    disclosures: tuple[Disclosure, ...] = ()  # those made to the caller's unit for this client
+    block_liftings: tuple[BlockLifting, ...] = ()  # the caller's unit's liftings of the client's blocks
 
 
 @dataclass(frozen=True, slots=True)

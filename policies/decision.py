@@ -24,6 +24,7 @@ class Reason(StrEnum):
     CAME_OF_AGE = "came_of_age"  # a guardian's consent, and the client has turned 18 since (FB 6:2)
     CATEGORY_NOT_COVERED = "category_not_covered"
     CONSENT_EXPIRED = "consent_expired"
+    CONSENT_RULES = "consent_rules"  # a consent refused by its recording rules (policies/consents.py check_draft)
     CONSENT_PENDING = "consent_pending"
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone

@@ -127,9 +127,19 @@ async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: NewConsent) 
     # the client is looked up), as a client's is at registration.
     gate = role_gate(caller.principal.roles, Permission.CONSENT_GRANT)
     guardian_number = _guardian_number(rt, body) if gate and body.guardian is not None else None
-    async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id) as act:
-        row = await _record(rt, act.conn, caller, client_id, body, act.now_facts, guardian_number)
-        act.consent_id = row["id"]
+    # A consent its recording rules refuse is a refused access like any other: its denied event is recorded
+    # (attack report 5, finding 6), and the rules' error answered.
+    refused: list[ValidationFailed] = []
+    answers = {Reason.CONSENT_RULES: lambda: refused[0]}
+    async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id,
+                             answers=answers) as act:
+        try:
+            row = await _record(rt, act.conn, caller, client_id, body, act.now_facts, guardian_number)
+        except ValidationFailed as exc:  # nothing was written: the rules are checked before the INSERT
+            refused.append(exc)
+            act.deny(Reason.CONSENT_RULES)
+        else:
+            act.consent_id = row["id"]
     return consent_json(rt, row, now=row["recorded_at"])  # its status as recorded (and confirmed), not before
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from policies.consents import EndedReason
 from policies.consents import Status as ConsentStatus
@@ -575,11 +575,17 @@ class DisclosureOut(Out):
 
 
 # --- block liftings (API-1.1 "Blocks: existence and lifting"; PDL 4:4)
+def _whole(value: Any) -> Any:
+    """A JSON number with no fraction (44.0) is the integer JSON Schema says it is; anything else stays as sent."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class BlockLiftingIn(Body):
     basis: Literal["consent", "emergency"] = Field(
         description="consent: the client agreed now; emergency: health care only, the client cannot consent")
     scope: Literal["self", "unit"] = Field(description="the requester alone, or the whole unit")
-    hours: Annotated[int, Field(ge=1, le=168)] = Field(description="1-168; an emergency lifting at most BRYGGA_EMERGENCY_HOURS")
+    hours: Annotated[int, BeforeValidator(_whole), Field(ge=1, le=168)] = Field(
+        description="1-168; an emergency lifting at most BRYGGA_EMERGENCY_HOURS")
     reason: ReasonText = Field(description="why; at least 20 characters for an emergency lifting")
     form: Literal["written", "verbal", "electronic"] | None = Field(default=None, description="the consent's form (consent only)")
     evidence_document_id: UUID | None = Field(default=None, description="a written consent's signed form (a consent_form document)")

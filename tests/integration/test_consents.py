@@ -151,13 +151,20 @@ async def test_pending_consent_opens_nothing_until_valid_from(client, clinic):
     ({"purposes": []}, "validation_failed", "purposes"),
     ({"given_by": "neighbour"}, "validation_failed", "given_by"),
 ])
-async def test_recording_rules(client, clinic, overrides, code, field):
+async def test_recording_rules(client, clinic, db, overrides, code, field):
     people, client_id = clinic
+    before = await db.fetchval("SELECT max(seq) FROM audit_events")
     response = await grant(client, people["iof"], client_id, **overrides)
     problem = await response.json()
     assert (response.status, problem["code"]) == (422, code), problem
     if field:
         assert field in [e["field"] for e in problem["errors"]]
+    # A refusal by the recording rules is a refused access: one denied event (attack report 5, finding 6); one
+    # the body's schema refuses never reached a decision and leaves none.
+    events = [(e["action"], e["decision"], list(e["reason_codes"])) for e in await db.fetch(
+        "SELECT action, decision, reason_codes FROM audit_events WHERE seq > $1", before)]
+    ruled = code != "validation_failed" or field == "from"
+    assert events == ([("consent.grant", "deny", ["consent_rules"])] if ruled else [])
 
 
 async def test_unknown_field_and_bad_json(client, clinic):
