@@ -5,6 +5,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from policies.decide import DocumentFacts, Facts, Request
 from policies.decision import Reason
@@ -69,3 +71,20 @@ def test_the_caller_rules_come_first():
     system = replace(IFO, roles=frozenset({Role.SYSTEM}))
     assert _decide(who=system).reason_codes == (Reason.FORBIDDEN_ROLE,)
     assert _decide(facts=replace(FACTS, client_exists=False)).reason_codes == (Reason.UNKNOWN_CLIENT,)
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31)),
+       st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+       st.sampled_from(("under_18", "ongoing_misuse", "lpt_lrv")))
+def test_under_18_holds_exactly_for_a_minor_on_the_decisions_date(birth, today, ground):
+    """ground_not_met for an adult under under_18, and only then; the other grounds never ask the age."""
+    assume(birth <= today)  # a registered client was born (personal numbers of the future are refused)
+    decision = _decide(replace(DRAFT, ground=ground, client_birth_date=birth, today=today))
+    adult = (today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))) >= 18
+    if ground == "under_18" and adult:
+        assert decision.reason_codes == (Reason.GROUND_NOT_MET,)
+    else:
+        assert decision and decision.reason_codes == ({"under_18": Reason.GROUND_UNDER_18,
+                                                        "ongoing_misuse": Reason.GROUND_ONGOING_MISUSE,
+                                                        "lpt_lrv": Reason.GROUND_LPT_LRV}[ground],)
