@@ -584,7 +584,7 @@ class BlockLiftingIn(Body):
     basis: Literal["consent", "emergency"] = Field(
         description="consent: the client agreed now; emergency: health care only, the client cannot consent")
     scope: Literal["self", "unit"] = Field(description="the requester alone, or the whole unit")
-    hours: Annotated[int, BeforeValidator(_whole), Field(ge=1, le=168)] = Field(
+    hours: Annotated[int, Field(ge=1, le=168), BeforeValidator(_whole)] = Field(
         description="1-168; an emergency lifting at most BRYGGA_EMERGENCY_HOURS")
     reason: ReasonText = Field(description="why; at least 20 characters for an emergency lifting")
     form: Literal["written", "verbal", "electronic"] | None = Field(default=None, description="the consent's form (consent only)")

@@ -16,6 +16,7 @@ SEALED_COLUMNS = (
     ("consents", "note_sealed"), ("consents", "revoke_reason_sealed"), ("consents", "guardian_name_sealed"),
     ("consents", "guardian_personal_number_sealed"), ("consents", "maturity_basis_sealed"),
     ("relations", "reason_sealed"), ("disclosures", "need_sealed"), ("block_liftings", "reason_sealed"),
+    ("block_lifting_reviews", "comment_sealed"),
     ("emergency_grants", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
     ("ui_sessions", "token_sealed"),  # live a token's lifetime at most (a session whose seal no longer opens is over)
 )
