@@ -76,6 +76,13 @@ class GroundNotMet(ValidationFailed):
     code = "ground_not_met"
 
 
+class InvalidLifting(ValidationFailed):
+    """A block lifting's terms break a rule across its fields or the settings (a consent lifting without its form,
+    an emergency one with a form, a short reason or more than BRYGGA_EMERGENCY_HOURS)."""
+
+    code = "invalid_lifting"
+
+
 class EvidenceRequired(ValidationFailed):
     """A written consent without the signed form (a consent_form document of the client)."""
 

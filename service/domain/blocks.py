@@ -14,7 +14,7 @@ from policies.decision import Reason
 from policies.roles import Permission
 
 from ..audit import Action, Caller
-from ..errors import EmergencyNotPermitted, EvidenceRequired, ValidationFailed
+from ..errors import EmergencyNotPermitted, EvidenceRequired, InvalidLifting
 from ..runtime import Runtime
 from ..store import block_liftings as liftings_store
 from ..store import facts as facts_store
@@ -49,11 +49,11 @@ async def lift(rt: Runtime, caller: Caller, client_id: UUID, command: NewLifting
                                   config=rt.policy)
         return Judged(decision, facts, draft, client_id)
 
-    def broken() -> ValidationFailed:
+    def broken() -> InvalidLifting:
         draft = LiftingDraft(id="", basis=command.basis, scope=command.scope, hours=command.hours,
                              reason=command.reason, form=command.form, has_evidence=False)
         problems = lifting_violations(draft, emergency_hours=hours)
-        return ValidationFailed([{"field": p.field, "message": p.message} for p in problems])
+        return InvalidLifting([{"field": p.field, "message": p.message} for p in problems])
 
     permitted = ", ".join(sorted(rt.policy.emergency_domains)) or "none"
     answers = {

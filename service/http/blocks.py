@@ -18,7 +18,7 @@ routes = Routes("blocks")
     "/v1/clients/{client_id}/block-liftings",
     summary="Lift the client's blocks for a while, on the client's consent or in a health-care emergency",
     permission=Permission.BLOCK_LIFT, body=BlockLiftingIn, responses={201: BlockLiftingOut},
-    errors=((403, "emergency_not_permitted"), (404, "not_found"), (422, "evidence_required")),
+    errors=((403, "emergency_not_permitted"), (404, "not_found"), (422, "evidence_required"), (422, "invalid_lifting")),
 )
 async def lift_block(request: web.Request) -> web.Response:
     caller = await authenticate(request)

@@ -123,9 +123,9 @@ async def test_an_emergency_lifting_in_health_care_is_flagged_and_crosses_only_w
 
 @pytest.mark.parametrize(("who", "body", "status", "code"), [
     ("iof", {"basis": "emergency", "form": None, "reason": REASON}, 403, "emergency_not_permitted"),
-    ("beroendecentrum", {"basis": "emergency", "form": None, "reason": "för kort"}, 422, "validation_failed"),
-    ("beroendecentrum", {"basis": "emergency", "form": None, "reason": REASON, "hours": 24}, 422, "validation_failed"),
-    ("iof", {"form": None}, 422, "validation_failed"),
+    ("beroendecentrum", {"basis": "emergency", "form": None, "reason": "för kort"}, 422, "invalid_lifting"),
+    ("beroendecentrum", {"basis": "emergency", "form": None, "reason": REASON, "hours": 24}, 422, "invalid_lifting"),
+    ("iof", {"form": None}, 422, "invalid_lifting"),
     ("iof", {"form": "written"}, 422, "evidence_required"),
     ("iof", {"hours": 169}, 422, "validation_failed"),
 ])

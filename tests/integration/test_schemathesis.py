@@ -253,6 +253,8 @@ _RULE_CODES = {  # business rules, not shapes
     (422, "emergency_not_permitted"), (409, "already_reviewed"),  # policy and state
     (422, "same_zone"), (422, "invalid_period"), (422, "evidence_required"), (422, "minor_requires_guardian_or_maturity"),
     (422, "guardian_required"), (422, "client_came_of_age"),  # given_by against the guardian, the client's age
+    (422, "same_domain"), (422, "ground_not_met"),  # a disclosure's receiving unit's domain, the client's age
+    (422, "invalid_lifting"),  # a lifting's basis against its form, reason and hours (BRYGGA_EMERGENCY_HOURS)
 }
 _UNDECLARED_FIELDS = {
     "cursor",  # opaque: only the cursors the server issued are valid
