@@ -13,16 +13,15 @@ import asyncpg
 
 from policies.audit import LogScope
 
-from .audit_events import NOT_DENIED_ON_RECORD, scope_sql
+from .audit_events import NOT_DENIED_ON_RECORD, NOT_READ, READ, scope_sql
 
 # The accesses made under a grant: events whose basis names it, the opening itself left out. Every such
-# event names the grant's client and is allowed, so the count walks that client's events in
-# audit_events_client_actor_zone (which holds every allowed event).
-_accesses = f"""
+# event names the grant's client and is allowed, so the count walks that client's events in the two client
+# indexes by actor zone, which together hold every allowed event (audit_events_client_reads and _others).
+_accesses = "({})".format(" + ".join(f"""
 (SELECT count(*) FROM audit_events e
- WHERE e.client_id = g.client_id AND {NOT_DENIED_ON_RECORD}
-   AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')
-"""
+ WHERE e.client_id = g.client_id AND {NOT_DENIED_ON_RECORD} AND {half}
+   AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')""" for half in (READ, NOT_READ)))
 _grants_page_sql = f"""
 SELECT g.id, g.client_id, g.unit_id, u.organisation, u.domain, g.sub, g.reason_sealed, g.opened_at, g.expires_at,
        {_accesses} AS accesses,
