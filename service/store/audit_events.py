@@ -37,6 +37,8 @@ _EXTRACT_COLUMNS = """
 # but denials naming a record, which a client's view reads by their record (ScopeSql.client_seqs). Written out
 # the same wherever those indexes are to be used.
 NOT_DENIED_ON_RECORD = "NOT (e.decision = 'deny' AND (e.document_id IS NOT NULL OR e.consent_id IS NOT NULL))"
+# Every zone an actor can have: an actor's zone is its unit's, and units are never deleted nor moved.
+_EVERY_ZONE = "SELECT DISTINCT organisation AS org, domain AS dom FROM units"
 # The zones of the record an event names, for a scoped reader: documents and consents keep their zones for ever.
 _RECORD_JOINS = """
 LEFT JOIN documents d ON d.id = e.document_id
@@ -73,7 +75,8 @@ class ScopeSql:
         not hold (the client of a record it may not see), and their number cannot be timed (#11). Each
         range is ordered by its whole index key, its equalities written as `= ANY` of one, so that only
         its own index yields that order: no plan walks the log by seq instead. The whole log's reader
-        reads the same indexes, all its zones' ranges of the client at once.
+        reads the same ranges for every zone there is (_EVERY_ZONE), those of actors without a zone, and
+        those of every record of the client: cut to `limit` each, not read whole.
 
         Each kind is read as its two halves (READ, NOT_READ), each from its own index; `reads_only` (the
         extract, whose `condition` keeps allowed reads) reads the READ halves only, so that it never reads
@@ -89,18 +92,20 @@ class ScopeSql:
         ranges = []
         for half in (READ,) if reads_only else (READ, NOT_READ):
             by_actor_where = f"e.client_id = {client} AND {NOT_DENIED_ON_RECORD} AND {half} AND {condition}"
+            ranges.append(f"SELECT x.seq FROM ({self.zones or _EVERY_ZONE}) z CROSS JOIN LATERAL (SELECT e.seq "
+                          f"FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+                          f"AND e.actor_organisation = ANY(ARRAY[z.org]) AND e.actor_domain = ANY(ARRAY[z.dom])"
+                          f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
             if self.covers is None or self.zones is None:
-                # Every zone's range at once, in the index's order, not by seq: cut by seq it would be the whole
-                # log's walk by seq (the primary key) until `limit` of the client's events had come by.
-                by_actor = f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where}"
+                # The whole log's reader: also the events of actors without a zone (an actor's zone is its unit's,
+                # both columns or neither), and every document and consent of the client.
+                ranges.append(f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+                              f"AND e.actor_organisation IS NULL AND e.actor_domain IS NULL"
+                              f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}")
                 by_document = (f"SELECT x.seq FROM documents dd {events_naming('document_id', 'dd.id', half)} "
                                f"WHERE dd.client_id = {client}")
                 consents = "true"
             else:
-                by_actor = (f"SELECT x.seq FROM ({self.zones}) z CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
-                            f"{_RECORD_JOINS} WHERE {by_actor_where} AND e.actor_organisation = ANY(ARRAY[z.org]) "
-                            f"AND e.actor_domain = ANY(ARRAY[z.dom])"
-                            f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
                 by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
                                f"AND dd.organisation = z.org AND dd.domain = z.dom "
                                f"{events_naming('document_id', 'dd.id', half)}")
@@ -108,7 +113,7 @@ class ScopeSql:
                             f"OR {self.covers('kk.to_organisation', 'kk.to_domain')})")
             by_consent = (f"SELECT x.seq FROM consents kk {events_naming('consent_id', 'kk.id', half)} "
                           f"WHERE kk.client_id = {client} AND {consents}")
-            ranges += [by_actor, by_document, by_consent]
+            ranges += [by_document, by_consent]
         return " UNION ".join(f"({query})" for query in ranges)
 
 
