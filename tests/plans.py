@@ -73,3 +73,11 @@ def rows_read(plan: dict, table: str) -> int:
         own = round(plan["Actual Rows"] * plan["Actual Loops"])
         own += sum(plan.get(key, 0) for key in ("Rows Removed by Filter", "Rows Removed by Index Recheck"))
     return own + sum(rows_read(child, table) for child in plan.get("Plans", []))
+
+
+def rows_dropped(plan: dict, table: str) -> int:
+    """Rows of `table` that the plan's scans read and dropped (by a filter or an index recheck)."""
+    own = 0
+    if plan.get("Relation Name") == table:
+        own = sum(plan.get(key, 0) for key in ("Rows Removed by Filter", "Rows Removed by Index Recheck"))
+    return own + sum(rows_dropped(child, table) for child in plan.get("Plans", []))
