@@ -8,10 +8,10 @@ audit_events and audit_chain read (EXPLAIN ANALYZE EXECUTE of the statement as a
 the custom and under the generic plan), for each kind of filter, each kind of reader, a first page and a
 later one, the extract and the first batch of the NDJSON stream.
 
-The log is built by bulk SQL (INSERT ... SELECT generate_series, the indexes built after it, as a restore
-would), around a world made through the API: the client has an event in every hundred, by both zones, on
-its documents and its consent, denials among them; the rest are other clients' events in eight zones. The
-chain's rows are there for every event (their hashes are not checked here: tests/unit and test_audit_chain).
+The log is built by bulk SQL (tests/audit_bulk.py, as bench/audit_growth.py builds its), around a world made
+through the API: the client has an event in every hundred, by both zones, on its documents and its consent,
+reads, writes and denials; the rest are other clients' events in eight zones. The chain's rows are there for
+every event (their hashes are not checked here: tests/unit and test_audit_chain).
 """
 from __future__ import annotations
 
@@ -24,68 +24,13 @@ import pytest
 
 from policies.audit import EventFilter, LogScope
 from service.store import audit_events as events_store
+from tests.audit_bulk import bulk_load
 from tests.integration.test_audit_scope import HEALTH, SOCIAL, world  # noqa: F401 (world: the fixture)
 from tests.plans import Prepared, rows_dropped, rows_read
 
 EVENTS = 1_000_000
 LIMIT = 51  # a page of 50 and the one that tells whether more follow
 BATCH = 2000  # the stream's pages (events_store.stream)
-SPACING_MS = 300  # between two events: 10⁶ events are 3.5 days of an installation in use
-
-# Other clients' events as the service writes them, varied like bench/audit.py's (8 zones, ~1,000 staff, six
-# actions, one in twenty denied, a flag in five hundred); every hundredth is the world's client's, by its
-# social unit or its clinic, on its documents and its consent (`k` picks which), reads, writes and denials.
-_bulk_sql = """
-INSERT INTO audit_events (at, actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
-                          action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
-                          request_id, remote_addr, flagged)
-SELECT now() - ($1 - i) * interval '1 ms' * $6,
-       CASE WHEN NOT s THEN 'hsa-' || i % 997 WHEN social THEN 'hsa-iof' ELSE 'hsa-clinician' END,
-       CASE WHEN NOT s THEN 'Staff ' || i % 997 WHEN social THEN 'Name of hsa-iof' ELSE 'Name of hsa-clinician' END,
-       CASE WHEN NOT s THEN 'unit-' || org || '-' || dom WHEN social THEN 'malmo-iof' ELSE 'malmo-beroendecentrum' END,
-       CASE WHEN NOT s THEN org WHEN social THEN 'malmo-stad' ELSE 'region-skane' END,
-       CASE WHEN NOT s THEN dom WHEN social THEN 'social' ELSE 'health' END,
-       ARRAY['staff'],
-       CASE WHEN NOT s THEN (ARRAY['client.read', 'document.list', 'document.read_metadata', 'document.read_content',
-                                   'consent.read', 'document.create'])[1 + i % 6]
-            ELSE (ARRAY['document.read_content', 'document.read_content', 'relation.open', 'document.read_metadata',
-                        'document.read_content', 'document.list', 'consent.read', 'document.create'])[1 + k] END,
-       CASE WHEN s THEN $2::uuid ELSE md5('client' || i % 50000)::uuid END,
-       CASE WHEN s THEN (CASE WHEN k IN (0, 4) THEN $3::uuid WHEN k IN (1, 3, 7) THEN $4::uuid END)
-            WHEN i % 6 IN (2, 3, 5) THEN md5('document' || i % 200000)::uuid END,
-       CASE WHEN s AND k = 6 THEN $5::uuid WHEN NOT s AND i % 6 = 4 THEN md5('consent' || i % 30000)::uuid END,
-       CASE WHEN (s AND k = 3) OR (NOT s AND i % 20 = 0) THEN 'deny' ELSE 'allow' END,
-       CASE WHEN (s AND k = 3) OR (NOT s AND i % 20 = 0) THEN 'none' WHEN s AND k = 4 THEN 'consent:' || $5
-            ELSE 'own_zone' END,
-       CASE WHEN (s AND k = 3) OR (NOT s AND i % 20 = 0) THEN ARRAY['not_found'] ELSE ARRAY[]::text[] END,
-       (ARRAY['care', 'case_handling', NULL, 'coordination'])[1 + i % 4],
-       md5(i::text), '10.' || i % 256 || '.' || i / 256 % 256 || '.' || i % 7, i % 500 = 0
-FROM (SELECT i, i % 100 = 0 AS s, i / 100 % 8 AS k, i / 100 % 8 IN (0, 2, 3, 6) AS social,
-             (ARRAY['malmo-stad', 'region-skane', 'alingsas-kommun', 'vgr'])[1 + i / 7 % 4] AS org,
-             (ARRAY['social', 'health'])[1 + i / 28 % 2] AS dom
-      FROM generate_series(1, $1) AS i) AS g
-"""
-
-
-async def _bulk_load(db, world: dict, count: int) -> None:
-    """`count` events after the world's, their chain rows, the indexes rebuilt and the statistics taken."""
-    indexes = [row["indexdef"] for row in await db.fetch(
-        "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname <> 'audit_events_pkey'")]
-    for name in [row["indexname"] for row in await db.fetch(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'audit_events' AND indexname <> 'audit_events_pkey'")]:
-        await db.execute(f"DROP INDEX {name}")
-    await db.execute(_bulk_sql, count, uuid.UUID(world["client"]), uuid.UUID(world["social"]),
-                     uuid.UUID(world["health"]), uuid.UUID(world["consent"]), SPACING_MS)
-    await db.execute("SET maintenance_work_mem = '256MB'")
-    for definition in indexes:
-        await db.execute(definition)
-    await db.execute("INSERT INTO audit_chain (seq, prev_seq, prev_hash, hash) "
-                     "SELECT seq, seq - 1, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex') "
-                     "FROM audit_events ORDER BY seq")
-    await db.execute("VACUUM ANALYZE audit_events")
-    await db.execute("VACUUM ANALYZE audit_chain")
-
-
 SCOPES = {"whole log": LogScope(whole=True), "social zone": LogScope(zone=SOCIAL),
           "municipality": LogScope(organisations=frozenset({SOCIAL.organisation}))}
 
@@ -107,7 +52,7 @@ async def _first_batch(conn, filters: EventFilter, scope: LogScope) -> None:
 
 async def test_no_audit_query_reads_the_log_or_the_chain(world, db):
     client_id = uuid.UUID(world["client"])
-    await _bulk_load(db, world, EVENTS)
+    await bulk_load(db, EVENTS, world)
     middle = EVENTS // 2
     since = await db.fetchval("SELECT at FROM audit_events WHERE seq = $1", EVENTS * 4 // 5)
     until = await db.fetchval("SELECT at + interval '5 minutes' FROM audit_events WHERE seq = $1", EVENTS * 4 // 5)
@@ -177,7 +122,7 @@ async def test_a_stream_is_its_pages(world, db, scope):
     """The stream reads page after page: the same events, in the same order, as paging by hand, across its
     batches' edges."""
     client_id = uuid.UUID(world["client"])
-    await _bulk_load(db, world, 5000)
+    await bulk_load(db, 5000, world)
     for name, filters in _filters(client_id, None, None).items():
         paged, after = [], 0
         while page := await events_store.page(db, filters, scope=scope, after=after, limit=7):
