@@ -37,7 +37,8 @@ def stop(procs: list[subprocess.Popen], signum: int = 15, timeout: float = 15) -
 
 
 def identity(tmp: Path) -> Callable[..., dict]:
-    """Write a JWKS (one ES256 key) and a key ring under `tmp`; return bearer(sub, roles, unit=None) -> headers."""
+    """Write a JWKS (one ES256 key) and a key ring under `tmp`; return bearer(sub, roles, unit=None, **claims)
+    -> headers (claims: more of the token's, e.g. an auditor's `organisations`)."""
     import jwt
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -48,10 +49,10 @@ def identity(tmp: Path) -> Callable[..., dict]:
     (tmp / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "bench", "alg": "ES256", "use": "sig"}]}))
     FileKeyProvider(tmp / "keyring.json").init()
 
-    def bearer(sub: str, roles: list[str], unit: str | None = None) -> dict:
+    def bearer(sub: str, roles: list[str], unit: str | None = None, **extra: object) -> dict:
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "name": sub, "roles": roles, "iat": now,
-                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {})}
+                  "nbf": now - 5, "exp": now + 3 * 3600, **({"unit": unit} if unit else {}), **extra}
         return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256", headers={"kid": "bench"})}
 
     return bearer

@@ -38,7 +38,7 @@ async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[
                           "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}))
         for row in await chain_store.checkpoints(conn):
             out.write(ndjson({"checkpoint": checkpoint_json(row)}))
-        async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, prefetch=5000):
+        async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, batch=5000):
             out.write(ndjson(event_json(row)))
             count += 1
     return count

@@ -48,6 +48,7 @@ from .access import Judged, access, decided
 from .paging import Paged, paged
 
 _VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
+_LINES_AT_ONCE = 50_000  # events a COPY of lines covers: what an event the lines cannot prove costs at most
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -173,7 +174,25 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         threshold = gc.get_threshold()
         gc.set_threshold(50_000, *threshold[1:])  # a walk allocates millions of short-lived rows; collect less often
         try:
-            async with aclosing(chain_store.walk(conn)) as batches:
+            # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
+            # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
+            # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
+            # on, the walk of values takes the rest, event by event, and classifies what it finds.
+            orphans = await chain_store.orphan_links(conn)
+            end = orphans[0][0] if orphans else await chain_store.last_seq(conn) + 1
+            after = 0  # every event up to here has been handed to the verifier
+            while verifier.intact and after + 1 < end:
+                below = min(after + _LINES_AT_ONCE, end)
+                if await chain_store.walk_lines(conn, verifier.add_lines, after=after, below=below):
+                    after = below - 1
+                    continue
+                row = await chain_store.walk_row(conn, after=verifier.head_seq)
+                if row is None:
+                    break
+                after = row[0]
+                if not add(row[0], row[_VERSIONED], row[-3], row[-2], row[-1]):
+                    return verifier.finish()
+            async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
                 async for rows in batches:
                     for row in rows:
                         if not add(row[0], row[_VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,9 +44,97 @@ VALUES ($1, $2, $3, $4, $5)
 # Events in seq order with their links: a merge over both primary keys, no sort.
 _walk_sql = f"""
 SELECT e.seq, {FORMAT_VERSION} AS version, {EVENT_VALUES}, c.prev_seq, c.prev_hash, c.hash
-FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq
+FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq AND c.seq > $1
+WHERE e.seq > $1
 ORDER BY e.seq
 """
+_walk_row_sql = _walk_sql + " LIMIT 1"
+
+# The walk as lines of text for ChainVerifier.add_lines, `seq"prev_seq"prev_hash"hash"` and the event's
+# canonical bytes (crypto/chain.py), written by COPY: its text format with `"` for the delimiter between
+# columns writes each text column between quotes and escapes in it what JSON escapes (`"` and `\` with a
+# backslash, newline, return, tab, backspace and form feed by their letters), so that an event's columns and
+# the constants between them (`,` and the like) come out as its canonical JSON, from C, without a Python
+# object per value. What COPY writes otherwise is made right on the whole text after it (_fix_lines): a null
+# is COPY's `\N` between quotes, an array is its elements in slots (_LINE_SLOTS), the unused ones null.
+# A value COPY does not write as JSON would (another control character, a vertical tab, an array of more
+# than _LINE_SLOTS or with nulls, which put a control character in) makes a line whose bytes do not hash
+# to its link: ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself.
+_LINE_SLOTS = 4
+
+
+def _slots(array: str) -> list[str]:
+    """An array's columns: its elements, each but the first preceded by a `,` column, all null when unused.
+    Written between a `[` and a `]`, the unused ones leave a `\\N"\\N"` each (and an empty array `["\\N"]`)."""
+    odd = (f"cardinality({array}) > {_LINE_SLOTS} OR array_ndims({array}) > 1 OR array_lower({array}, 1) <> 1 "
+           f"OR array_position({array}, NULL) IS NOT NULL")
+    columns = [f"CASE WHEN {odd} THEN E'\\x01' ELSE {array}[1] END"]
+    for index in range(2, _LINE_SLOTS + 1):
+        columns += [f"CASE WHEN cardinality({array}) >= {index} THEN ',' END", f"{array}[{index}]"]
+    return columns
+
+
+def _line_columns() -> str:
+    """The columns of a line, for crypto.chain.EVENT_FIELDS in order (tests/integration/test_audit_chain.py
+    compares the lines with canonical() for every kind of value)."""
+    text = ["e.actor_sub", "e.actor_name", "e.actor_unit", "e.actor_organisation", "e.actor_domain"]
+    columns = ["e.seq", "c.prev_seq", "encode(c.prev_hash, 'hex')", "encode(c.hash, 'hex')",
+               f"'[{FORMAT_VERSION},' || e.seq || ',' || (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint || ','"]
+    for index, column in enumerate(text):
+        columns += [column, "',['" if index == len(text) - 1 else "','"]
+    columns += [*_slots("e.actor_roles"), "'],'"]
+    text = ["e.action", "e.client_id::text", "e.document_id::text", "e.consent_id::text", "e.decision", "e.basis"]
+    for index, column in enumerate(text):
+        columns += [column, "',['" if index == len(text) - 1 else "','"]
+    columns += [*_slots("e.reason_codes"), "'],'"]
+    columns += ["e.purpose", "','", "e.request_id", "','", "e.remote_addr",
+                "CASE WHEN e.flagged THEN ',true]' ELSE ',false]' END"]
+    return ", ".join(columns)
+
+
+_walk_lines_sql = f"""
+SELECT {_line_columns()}
+FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq AND c.seq > $1 AND c.seq < $2
+WHERE e.seq > $1 AND e.seq < $2
+ORDER BY e.seq
+"""
+_last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
+
+
+def _fix_lines(text: bytes) -> list[bytes]:
+    """Whole lines of the COPY text as add_lines takes them: the unused slots of arrays go, nulls are null.
+    Every pattern replaced holds a `\\N`, which COPY writes only for a null (a backslash of a value is `\\\\`)."""
+    lines = text.replace(b'\\N"\\N"', b"").replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").split(b"\n")
+    lines.pop()  # after the last newline
+    return lines
+
+
+async def last_seq(conn: asyncpg.Connection) -> int:
+    """The highest seq of an event, 0 when there is none."""
+    seq: int = await conn.fetchval(_last_seq_sql)
+    return seq
+
+
+async def walk_lines(conn: asyncpg.Connection, consume: Callable[[list[bytes]], bool], *, after: int,
+                     below: int) -> bool:
+    """Hand `consume` the events between seqs `after` and `below` in seq order as lines (_walk_lines_sql), some
+    hundreds at a time, until it returns False (the rest of the range is read and dropped); whether it took them
+    all. In a REPEATABLE READ transaction, as walk(), which can go on from where `consume` stopped."""
+    rest, done = b"", False
+
+    async def sink(data: bytes) -> None:
+        nonlocal rest, done
+        if done:
+            return
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        done = not consume(_fix_lines(data[:cut]))
+
+    await conn.copy_from_query(_walk_lines_sql, after, below, output=sink, format="text", delimiter='"')
+    return not done
+
+
 # Links whose event is gone (none, unless someone deleted events): merged into the walk.
 _orphan_links_sql = """
 SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c
@@ -97,15 +185,29 @@ async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes
             await conn.executemany(_insert_checkpoint_sql, checkpoints)
 
 
-async def walk(conn: asyncpg.Connection, batch: int = 2000) -> AsyncGenerator[list[Sequence[Any]], None]:
-    """Batches of rows in seq order: (seq, FORMAT_VERSION, the EVENT_FIELDS values…, prev_seq, prev_hash, hash).
+async def walk_row(conn: asyncpg.Connection, *, after: int) -> Sequence[Any] | None:
+    """The walk's row of the first event after seq `after` (links whose event is gone left out), or None."""
+    row: asyncpg.Record | None = await conn.fetchrow(_walk_row_sql, after)
+    return row
 
-    Row[1:-3] is what crypto.chain encodes. A link whose event was deleted comes in
-    its place with version and values null. Run it inside a REPEATABLE READ transaction so the walk sees one state.
+
+async def orphan_links(conn: asyncpg.Connection) -> list[Sequence[Any]]:
+    """Links whose event is gone, in seq order, as walk() rows (version and values null)."""
+    return [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
+            for row in await conn.fetch(_orphan_links_sql)]
+
+
+async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
+               orphans: list[Sequence[Any]] | None = None) -> AsyncGenerator[list[Sequence[Any]], None]:
+    """Batches of rows in seq order, after seq `after`: (seq, FORMAT_VERSION, the EVENT_FIELDS values…, prev_seq,
+    prev_hash, hash).
+
+    Row[1:-3] is what crypto.chain encodes. A link whose event was deleted comes in its place with version
+    and values null (`orphans`: orphan_links(), when the caller has them). Run it inside a REPEATABLE READ
+    transaction so the walk sees one state.
     """
-    orphans: list[Sequence[Any]] = [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
-                                    for row in await conn.fetch(_orphan_links_sql)]
-    cursor = await conn.cursor(_walk_sql)
+    orphans = [o for o in (await orphan_links(conn) if orphans is None else orphans) if o[0] > after]
+    cursor = await conn.cursor(_walk_sql, after)
     # The next batch is fetched (PostgreSQL on one core) while the caller hashes this one (Python on the other).
     pending = asyncio.ensure_future(cursor.fetch(batch))
     try:

@@ -7,7 +7,7 @@ from and to zones), joined at query time from facts that never change.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -18,18 +18,28 @@ from policies.audit import EventFilter, LogScope
 _EVENT_COLUMNS = """
     e.seq, e.at, e.actor_sub, e.actor_name, e.actor_unit, e.actor_organisation, e.actor_domain, e.actor_roles,
     e.action, e.client_id, e.document_id, e.consent_id, e.decision, e.basis, e.reason_codes, e.purpose,
-    e.request_id, e.remote_addr, e.flagged, c.prev_seq, c.prev_hash, c.hash
+    e.request_id, e.remote_addr, e.flagged
 """
-# Actions in which someone read the client's data: what the client's extract lists.
+# Actions in which someone read the client's data, or handed it over (a disclosure without consent, OSL 25:12 /
+# 26:9: API-1.1 says the extract lists it): what the client's extract lists.
 READ_ACTIONS = ("client.lookup", "client.read", "relation.list", "document.list", "document.read_metadata",
-                "document.read_content", "consent.read")
+                "document.read_content", "consent.read", "disclosure.create")
+# The two halves of the client's (and each record's) events, each with indexes of its own (migrations/0016):
+# the allowed reads, what the extract lists, and the rest. Written out alike in the queries and in the
+# indexes' predicates (the actions as a constant: a parameter would not prove them), and disjoint: a range
+# of one half can only be read from that half's index, whatever the statistics say (#13).
+READ = "(e.decision = 'allow' AND e.action = ANY('{" + ",".join(READ_ACTIONS) + "}'::text[]))"
+NOT_READ = f"NOT {READ}"
 _EXTRACT_COLUMNS = """
     e.seq, e.at, e.actor_name, e.actor_unit, e.actor_organisation, e.action, e.document_id, e.basis, e.purpose,
     e.flagged
 """
-# The events of audit_events_client_actor_zone: all but denials naming a record, which a client's view reads
-# by their record (ScopeSql.client_seqs). Written out the same wherever that index is to be used.
+# The events of the client indexes by actor zone (audit_events_client_reads, audit_events_client_others): all
+# but denials naming a record, which a client's view reads by their record (ScopeSql.client_seqs). Written out
+# the same wherever those indexes are to be used.
 NOT_DENIED_ON_RECORD = "NOT (e.decision = 'deny' AND (e.document_id IS NOT NULL OR e.consent_id IS NOT NULL))"
+# Every zone an actor can have: an actor's zone is its unit's, and units are never deleted nor moved.
+_EVERY_ZONE = "SELECT DISTINCT organisation AS org, domain AS dom FROM units"
 # The zones of the record an event names, for a scoped reader: documents and consents keep their zones for ever.
 _RECORD_JOINS = """
 LEFT JOIN documents d ON d.id = e.document_id
@@ -52,47 +62,60 @@ class ScopeSql:
     covers: Callable[[str, str], str] | None = None
     zones: str | None = None
 
-    def client_seqs(self, client: str, condition: str, limit: str | None = None) -> str:
+    def client_seqs(self, client: str, condition: str, limit: str | None = None, *, reads_only: bool = False) -> str:
         """The seqs of the client's events this scope sees, read only from what it sees.
 
         Three kinds of index range, cut by `condition` (over `e` and _RECORD_JOINS) and each to its first
         `limit` by seq: for each zone of the scope, the client's events by its actors, but for denials
-        naming a record (audit_events_client_actor_zone); for each document of the client in those zones
-        (documents_client_zone), the events naming it (audit_events_document); for each consent of the
-        client from or to them, the events naming it (audit_events_consent). Their union is `seen` for
+        naming a record (audit_events_client_*); for each document of the client in those zones
+        (documents_client_zone), the events naming it (audit_events_document_*); for each consent of the
+        client from or to them, the events naming it (audit_events_consent_*). Their union is `seen` for
         the client but for withheld events, which no client filter matches: a denial naming a record
         is seen by its record when the record is the scope's, and withheld when not. So the events other
         zones keep of the client are never read, nor the scope's own staff's denials on records it does
         not hold (the client of a record it may not see), and their number cannot be timed (#11). Each
         range is ordered by its whole index key, its equalities written as `= ANY` of one, so that only
         its own index yields that order: no plan walks the log by seq instead. The whole log's reader
-        reads the same indexes, all its zones' ranges of the client at once.
+        reads the same ranges for every zone there is (_EVERY_ZONE), those of actors without a zone, and
+        those of every record of the client: cut to `limit` each, not read whole.
+
+        Each kind is read as its two halves (READ, NOT_READ), each from its own index; `reads_only` (the
+        extract, whose `condition` keeps allowed reads) reads the READ halves only, so that it never reads
+        the client's other events to drop them (#13).
         """
         def first(order: str) -> str:
             return f" ORDER BY {order} LIMIT {limit}" if limit else ""
 
-        def events_naming(column: str, record: str) -> str:
+        def events_naming(column: str, record: str, half: str) -> str:
             return (f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e {_RECORD_JOINS} "
-                    f"WHERE e.{column} = ANY(ARRAY[{record}]) AND {condition}{first(f'e.{column}, e.seq')}) x")
-        by_actor_where = f"e.client_id = {client} AND {NOT_DENIED_ON_RECORD} AND {condition}"
-        if self.covers is None or self.zones is None:
-            # Every zone's range at once, in the index's order, not by seq: cut by seq it would be the whole
-            # log's walk by seq (the primary key) until `limit` of the client's events had come by.
-            by_actor = f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where}"
-            by_document = f"SELECT x.seq FROM documents dd {events_naming('document_id', 'dd.id')} WHERE dd.client_id = {client}"
-            consents = "true"
-        else:
-            by_actor = (f"SELECT x.seq FROM ({self.zones}) z CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
-                        f"{_RECORD_JOINS} WHERE {by_actor_where} AND e.actor_organisation = ANY(ARRAY[z.org]) "
-                        f"AND e.actor_domain = ANY(ARRAY[z.dom])"
-                        f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
-            by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
-                           f"AND dd.organisation = z.org AND dd.domain = z.dom {events_naming('document_id', 'dd.id')}")
-            consents = (f"({self.covers('kk.from_organisation', 'kk.from_domain')} "
-                        f"OR {self.covers('kk.to_organisation', 'kk.to_domain')})")
-        by_consent = (f"SELECT x.seq FROM consents kk {events_naming('consent_id', 'kk.id')} "
-                      f"WHERE kk.client_id = {client} AND {consents}")
-        return f"({by_actor}) UNION ({by_document}) UNION ({by_consent})"
+                    f"WHERE e.{column} = ANY(ARRAY[{record}]) AND {half} AND {condition}{first(f'e.{column}, e.seq')}) x")
+
+        ranges = []
+        for half in (READ,) if reads_only else (READ, NOT_READ):
+            by_actor_where = f"e.client_id = {client} AND {NOT_DENIED_ON_RECORD} AND {half} AND {condition}"
+            ranges.append(f"SELECT x.seq FROM ({self.zones or _EVERY_ZONE}) z CROSS JOIN LATERAL (SELECT e.seq "
+                          f"FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+                          f"AND e.actor_organisation = ANY(ARRAY[z.org]) AND e.actor_domain = ANY(ARRAY[z.dom])"
+                          f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
+            if self.covers is None or self.zones is None:
+                # The whole log's reader: also the events of actors without a zone (an actor's zone is its unit's,
+                # both columns or neither), and every document and consent of the client.
+                ranges.append(f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+                              f"AND e.actor_organisation IS NULL AND e.actor_domain IS NULL"
+                              f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}")
+                by_document = (f"SELECT x.seq FROM documents dd {events_naming('document_id', 'dd.id', half)} "
+                               f"WHERE dd.client_id = {client}")
+                consents = "true"
+            else:
+                by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
+                               f"AND dd.organisation = z.org AND dd.domain = z.dom "
+                               f"{events_naming('document_id', 'dd.id', half)}")
+                consents = (f"({self.covers('kk.from_organisation', 'kk.from_domain')} "
+                            f"OR {self.covers('kk.to_organisation', 'kk.to_domain')})")
+            by_consent = (f"SELECT x.seq FROM consents kk {events_naming('consent_id', 'kk.id', half)} "
+                          f"WHERE kk.client_id = {client} AND {consents}")
+            ranges += [by_document, by_consent]
+        return " UNION ".join(f"({query})" for query in ranges)
 
 
 def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
@@ -136,20 +159,39 @@ def _where(filters: EventFilter, first_param: int, *, withheld: str = "false") -
         clauses.append(f"NOT {withheld}")
     for column, op, value in (
         ("e.client_id", "=", filters.client_id), ("e.actor_sub", "=", filters.actor), ("e.actor_unit", "=", filters.unit),
-        ("e.action", "=", filters.action), ("e.decision", "=", filters.decision), ("e.flagged", "=", filters.flagged),
+        ("e.action", "=", filters.action), ("e.decision", "=", filters.decision),
         ("e.at", ">=", filters.since), ("e.at", "<", filters.until),
     ):
         if value is not None:
             params.append(value)
             clauses.append(f"{column} {op} ${first_param + len(params) - 1}")
+    if filters.flagged is not None:
+        # Written out, not a parameter: a generic plan can then read flagged events from their partial index
+        # (audit_events_flagged) instead of walking the log for them.
+        clauses.append("e.flagged" if filters.flagged else "NOT e.flagged")
     return (" AND ".join(clauses) or "true"), params
 
 
 def _select(scope: ScopeSql, where: str, seqs: str | None = None) -> str:
     """Events of `scope` matching `where`; among `seqs` (a query of seqs) when given."""
     return (f"SELECT {_EVENT_COLUMNS}, {scope.withheld} AS withheld, {scope.reasons_withheld} AS reasons_withheld "
-            f"FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq {scope.joins} "
+            f"FROM audit_events e {scope.joins} "
             f"WHERE {_among(seqs)}{scope.seen} AND {where}")
+
+
+def _linked(events: str) -> str:
+    """`events` (a query of events, ordered by seq and cut to a page) with each one's chain link beside it
+    (prev_seq, prev_hash, hash; null until sealed).
+
+    The page is cut first, then each of its events looks up its own link by primary key: a lateral
+    subquery that the planner may not flatten (OFFSET 0), so no plan can join the chain by a merge or a
+    hash instead, which walks audit_chain from its first row. Joined before the cut, the plans PostgreSQL
+    chose for a page at 10⁶ events, the custom ones of a prepared statement's first executions among them,
+    read the whole chain (#13).
+    """
+    return (f"SELECT x.*, c.prev_seq, c.prev_hash, c.hash FROM ({events}) x LEFT JOIN LATERAL "
+            f"(SELECT c.prev_seq, c.prev_hash, c.hash FROM audit_chain c WHERE c.seq = x.seq OFFSET 0) c ON true "
+            f"ORDER BY x.seq")
 
 
 def _among(seqs: str | None) -> str:
@@ -176,32 +218,38 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     condition = f"e.seq > $1 AND {where}"
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, condition, "$2") if client else None
-    rows: list[asyncpg.Record] = await conn.fetch(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2",
-                                                  after, limit, *scoped.params, *params)
+    sql = _linked(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2")
+    rows: list[asyncpg.Record] = await conn.fetch(sql, after, limit, *scoped.params, *params)
     return rows
 
 
-def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope,
-           prefetch: int = 2000) -> AsyncIterable[asyncpg.Record]:
-    """A cursor over every event in `scope` matching `filters`, oldest first (inside a transaction)."""
-    scoped = scope_sql(scope, 1)
-    first = 1 + len(scoped.params)
-    where, params = _where(filters, first, withheld=scoped.withheld)
-    client = _client_param(filters, params, first)
-    seqs = scoped.client_seqs(client, where) if client else None
-    cursor: AsyncIterable[asyncpg.Record] = conn.cursor(_select(scoped, where, seqs) + " ORDER BY e.seq",
-                                                        *scoped.params, *params, prefetch=prefetch)
-    return cursor
+async def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScope,
+                 batch: int = 2000) -> AsyncIterator[asyncpg.Record]:
+    """Every event in `scope` matching `filters`, oldest first, read page by page (`page`, `batch` events at a
+    time, by seq): run it inside a REPEATABLE READ transaction, so that every page comes from one snapshot.
+
+    Pages, not one cursor over the whole query: the database plans a cursor for all of its rows, so a stream
+    could hash-join the whole chain, or sort every matching event, before its first line; a page's plan reads
+    what the page holds (#13), and the stream reads what a client's filter reads (ScopeSql.client_seqs).
+    """
+    after = 0
+    while True:
+        rows = await page(conn, filters, scope=scope, after=after, limit=batch)
+        for row in rows:
+            yield row
+        if len(rows) < batch:
+            return
+        after = rows[-1]["seq"]
 
 
 async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope, after: int,
                   limit: int) -> list[asyncpg.Record]:
     """The allowed reads of the client's data in `scope` after seq `after`, oldest first (none is withheld:
     withholding concerns denials only); a scoped extract reads only what the scope sees (ScopeSql.client_seqs)."""
-    scoped = scope_sql(scope, 5)
-    condition = "e.client_id = $1 AND e.decision = 'allow' AND e.action = ANY($2::text[]) AND e.seq > $3"
-    seqs = scoped.client_seqs("$1::uuid", condition, "$4")
+    scoped = scope_sql(scope, 4)
+    condition = f"e.client_id = $1 AND {READ} AND e.seq > $2"
+    seqs = scoped.client_seqs("$1::uuid", condition, "$3", reads_only=True)
     sql = (f"SELECT {_EXTRACT_COLUMNS} FROM audit_events e {scoped.joins} "
-           f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $4")
-    rows: list[asyncpg.Record] = await conn.fetch(sql, client_id, list(READ_ACTIONS), after, limit, *scoped.params)
+           f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $3")
+    rows: list[asyncpg.Record] = await conn.fetch(sql, client_id, after, limit, *scoped.params)
     return rows

@@ -13,24 +13,22 @@ import asyncpg
 
 from policies.audit import LogScope
 
-from .audit_events import NOT_DENIED_ON_RECORD, scope_sql
+from .audit_events import NOT_DENIED_ON_RECORD, NOT_READ, READ, scope_sql
 
 # The accesses made under a grant: events whose basis names it, the opening itself left out. Every such
-# event names the grant's client and is allowed, so the count walks that client's events in
-# audit_events_client_actor_zone (which holds every allowed event).
-_accesses = f"""
+# event names the grant's client and is allowed, so the count walks that client's events in the two client
+# indexes by actor zone, which together hold every allowed event (audit_events_client_reads and _others).
+_accesses = "({})".format(" + ".join(f"""
 (SELECT count(*) FROM audit_events e
- WHERE e.client_id = g.client_id AND {NOT_DENIED_ON_RECORD}
-   AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')
-"""
+ WHERE e.client_id = g.client_id AND {NOT_DENIED_ON_RECORD} AND {half}
+   AND e.basis = 'emergency:' || g.id::text AND e.action <> 'emergency.open')""" for half in (READ, NOT_READ)))
 # Reads past a block under an emergency lifting: allowed events of the client with `block_lifted` in their
 # reasons, by the lifter (or anyone of the unit, for a unit lifting), while it ran.
-_lifting_accesses = f"""
+_lifting_accesses = "({})".format(" + ".join(f"""
 (SELECT count(*) FROM audit_events e
- WHERE e.client_id = l.client_id AND {NOT_DENIED_ON_RECORD} AND e.decision = 'allow'
+ WHERE e.client_id = l.client_id AND {NOT_DENIED_ON_RECORD} AND {half} AND e.decision = 'allow'
    AND 'block_lifted' = ANY(e.reason_codes) AND e.actor_unit = l.unit_id AND (l.scope = 'unit' OR e.actor_sub = l.sub)
-   AND e.at >= l.opened_at AND e.at < least(l.expires_at, coalesce(l.ended_at, l.expires_at)))
-"""
+   AND e.at >= l.opened_at AND e.at < least(l.expires_at, coalesce(l.ended_at, l.expires_at)))""" for half in (READ, NOT_READ)))
 # The queue: emergency grants and emergency liftings of blocks (kind), one ordering by (opened_at, id).
 _queue_sql = f"""
 SELECT * FROM (

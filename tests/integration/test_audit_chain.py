@@ -13,13 +13,14 @@ import itertools
 import asyncpg
 import pytest
 
-from crypto.chain import GENESIS, link
+from crypto.chain import GENESIS, canonical, link
 from policies.decision import allow
 from policies.model import Principal, Role, Zone
 from service import audit
 from service.audit import Action, Caller
 from service.domain.audit_log import verify_chain
 from service.http.context import RUNTIME
+from service.store import audit_chain as chain_store
 
 
 @pytest.fixture
@@ -362,3 +363,103 @@ async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_applic
     async with rt.pool.acquire() as conn:
         assert not conn.is_in_transaction()
         assert await conn.fetchval("SELECT current_user") == "brygga_app"
+
+
+# --- the walk as lines (store/audit_chain.py walk_lines): COPY's text, made the canonical bytes
+
+_ODD_COLUMNS = ("actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, client_id, "
+                "document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged")
+
+# Values a line must write as canonical() does, or, where COPY's text cannot be JSON, write otherwise (and
+# leave to the walk of values). `None` for a value: SQL NULL.
+ODD_EVENTS = [
+    # written as canonical() writes them
+    dict(actor_name='Ann "the" Analyst', purpose="back\\slash", request_id="tab\there, newline\nthere, return\r"),
+    dict(actor_name="\\N", actor_unit="null", purpose='"\\N"', request_id='["\\N"]', remote_addr='\\N"\\N"'),
+    dict(actor_name="Åsa Öberg, 日本", basis="", purpose="\b\f", request_id="", actor_roles=[]),
+    dict(actor_roles=["a", "b"], reason_codes=["x", "y", "z"]),
+    dict(actor_roles=["a", "b", "c", "d"], reason_codes=['q"uote', "back\\slash", "", "\\N"]),
+    dict(actor_roles=['a","b'], reason_codes=["\\N", "]"]),
+    dict(actor_name=None, actor_unit=None, actor_organisation=None, actor_domain=None, basis=None, purpose=None,
+         request_id=None, remote_addr=None, flagged=True),
+    # not JSON as COPY writes them: the walk of values takes these events
+    dict(actor_name="bell\x07", odd=True),
+    dict(purpose="vertical\x0btab", odd=True),
+    dict(actor_roles=["a", "b", "c", "d", "e"], odd=True),
+    dict(actor_roles=["staff", None], odd=True),
+    dict(reason_codes=[None], odd=True),
+]
+_ODD_ARRAYS = {"'{{staff}}'": True, "'[0:0]={staff}'": True}  # written as SQL: a 2-dimensional array, bounds from 0
+
+
+async def insert_event(db, **values) -> int:
+    """One event of a staff member, with `values` in place of the usual ones (`actor_roles` may be SQL text)."""
+    row = dict(actor_sub="hsa-odd", actor_name="Odd", actor_unit="iof-norr", actor_organisation="malmo-stad",
+               actor_domain="social", actor_roles=["staff"], action="client.read", client_id=None, document_id=None,
+               consent_id=None, decision="allow", basis="own_zone", reason_codes=[], purpose="care",
+               request_id="r-1", remote_addr="10.0.0.1", flagged=False)
+    row.update({k: v for k, v in values.items() if k != "odd"})
+    roles = row.pop("actor_roles")
+    roles_sql = roles if isinstance(roles, str) else "$17::text[]"
+    args = list(row.values()) + ([] if isinstance(roles, str) else [roles])
+    names = [name for name in _ODD_COLUMNS.split(", ") if name != "actor_roles"]
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(names)))
+    return await db.fetchval(f"INSERT INTO audit_events ({', '.join(names)}, actor_roles) VALUES ({placeholders}, "
+                             f"{roles_sql}) RETURNING seq", *args)
+
+
+async def lines_of(db) -> dict[int, bytes]:
+    """Each event's bytes as the lines carry them, by seq."""
+    found: dict[int, bytes] = {}
+
+    def take(lines: list[bytes]) -> bool:
+        for line in lines:
+            seq, _, _, _, encoded = line.split(b'"', 4)
+            found[int(seq)] = encoded
+        return True
+
+    async with db.transaction(isolation="repeatable_read", readonly=True):
+        assert await chain_store.walk_lines(db, take, after=0, below=1 << 62)
+    return found
+
+
+async def test_the_lines_are_the_canonical_bytes_or_are_left_to_the_walk_of_values(rt, api, db):
+    """Every value COPY writes as JSON comes out as canonical() writes it; the others make lines that cannot
+    hash right (they hold a control character, or COPY's own escape), and the chain verifies all the same."""
+    await accesses(api, 2)
+    odd = {}
+    for values in ODD_EVENTS:
+        odd[await insert_event(db, **values)] = values.get("odd", False)
+    for roles, is_odd in _ODD_ARRAYS.items():
+        odd[await insert_event(db, actor_roles=roles)] = is_odd
+    seqs = await sealed(rt, db)
+    lines = await lines_of(db)
+    assert sorted(lines) == seqs
+    async with db.transaction(isolation="repeatable_read", readonly=True):
+        walked = {row[0]: canonical(tuple(row[2:-3])) async for rows in chain_store.walk(db) for row in rows}
+    differ = {seq for seq in seqs if lines[seq] != walked[seq]}
+    assert differ == {seq for seq, is_odd in odd.items() if is_odd}, [lines[seq] for seq in differ]
+    result = await verdict(rt, db)
+    assert (result.ok, result.checked) == (True, len(seqs))
+
+
+@pytest.mark.parametrize(("sealed_as", "changed_to"), [
+    (dict(actor_name=None), dict(actor_name="\\N")), (dict(actor_name=None), dict(actor_name="null")),
+    (dict(actor_name='a"b'), dict(actor_name='a\\"b')), (dict(actor_roles=["a", "b"]), dict(actor_roles=['a","b'])),
+    (dict(reason_codes=[]), dict(reason_codes=[""])), (dict(reason_codes=["x"]), dict(reason_codes=["x", None])),
+    (dict(actor_roles=["staff"]), dict(actor_roles="'{{staff}}'")),
+    (dict(purpose="care"), dict(purpose="care\x01")),
+], ids=["null to \\N", "null to 'null'", "quote to escaped quote", "two roles to one with a comma",
+        "no reason to an empty one", "a null reason added", "roles 2-dimensional", "a control character"])
+async def test_a_change_an_encoding_might_hide_is_found(rt, api, db, sealed_as, changed_to):
+    """Changes that a careless text encoding would write as the sealed bytes: the lines must not prove them."""
+    await accesses(api, 2)
+    target = await insert_event(db, **sealed_as)
+    await insert_event(db)
+    await sealed(rt, db)
+    column, value = next(iter(changed_to.items()))
+    sql = value if isinstance(value, str) and value.startswith("'") else "$1"
+    await tamper(db, f"UPDATE audit_events SET {column} = {sql} WHERE seq = ${1 if sql != '$1' else 2}",
+                 *([target] if sql != "$1" else [value, target]))
+    result = await verdict(rt, db)
+    assert (result.ok, result.first_bad_seq, result.problem) == (False, target, "modified")

@@ -214,3 +214,15 @@ async def test_disclosures_are_never_edited_or_deleted(client, world, db):
         await db.execute("UPDATE disclosures SET ground = 'lpt_lrv'")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await db.execute("DELETE FROM disclosure_documents")
+
+
+async def test_the_clients_extract_lists_the_disclosure(client, world, tokens):
+    """API-1.1: the client's access-log extract lists disclosures (a handing-over of the client's data)."""
+    people, docs = world["people"], world["docs"]
+    made = await _disclose(client, people["iof"], world["minor"], _body([docs["minor:iof:statement"]["id"]]))
+    disclosure = await made.json()
+    auditor = tokens.auth(sub="granskare", roles=["auditor"], organisations=["malmo-stad"])
+    extract = await client.get(f"/v1/clients/{world['minor']}/access-log", headers=auditor)
+    assert extract.status == 200, await extract.text()
+    entries = [(e["action"], e["basis"]) for e in (await extract.json())["items"]]
+    assert ("disclosure.create", f"disclosure:{disclosure['id']}") in entries

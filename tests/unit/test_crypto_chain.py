@@ -124,3 +124,81 @@ def test_checkpoints_catch_a_rewritten_chain_a_forged_signature_and_a_cut_tail()
     held = (rows[8][0], rows[8][2].hash)
     assert verify(rows, held=held).ok and verify(cut, held=held).problem == "truncated"
     assert verify(rows, held=(9, bytes(32))).problem == "truncated"
+
+
+# --- add_lines: the common case, many links at a time (service/store/audit_chain.py walk_lines)
+
+
+def as_lines(rows, encode=canonical) -> list[bytes]:
+    return [b'%d"%d"%s"%s"' % (seq, chained.prev_seq, chained.prev_hash.hex().encode(), chained.hash.hex().encode())
+            + encode(values) for seq, values, chained in rows]
+
+
+def verify_lines(rows, lines, checkpoints=(), held=None):
+    """add_lines as verify_chain uses it: the lines, and each event they do not prove handed to add()."""
+    verifier = ChainVerifier(KEYS, {c.seq: c for c in checkpoints}, held)
+    index = 0
+    while index < len(rows) and verifier.intact:
+        if verifier.add_lines(lines[index:]):
+            index = len(rows)
+            break
+        index = next(i for i, (seq, _, _) in enumerate(rows) if seq > verifier.head_seq)
+        seq, values, chained = rows[index]
+        index += 1
+        if not verifier.add(seq, values, chained):
+            return verifier.finish()
+    for seq, values, chained in rows[index:]:
+        if not verifier.add(seq, values, chained):
+            break
+    return verifier.finish()
+
+
+def test_lines_of_an_intact_chain_verify_as_its_events_do():
+    rows = chain([1, 2, 4, 7, 8, 9])
+    checkpoints = [checkpoint(rows, 2), checkpoint(rows, 5)]
+    held = (rows[3][0], rows[3][2].hash)
+    verifier = ChainVerifier(KEYS, {c.seq: c for c in checkpoints}, held)
+    assert verifier.add_lines(as_lines(rows))
+    assert verifier.finish() == verify(rows, checkpoints, held)
+    assert verifier.finish().checked == 6 and verifier.finish().ok
+
+
+def test_a_line_whose_bytes_are_not_the_sealed_ones_stops_the_lines_there():
+    rows = chain([1, 2, 3, 4])
+    lines = as_lines(rows)
+    lines[2] = lines[2].replace(b'"anna"', b'"anna" ')  # other bytes of the same values: not proven, not refuted
+    verifier = ChainVerifier(KEYS)
+    assert not verifier.add_lines(lines)
+    assert (verifier.head_seq, verifier.checked, verifier.problem, verifier.intact) == (2, 2, None, True)
+    assert verify_lines(rows, lines).ok  # the event itself, encoded by canonical(), is sealed right
+
+
+@pytest.mark.parametrize("damage", ["value", "link", "prev_hash", "prev_seq", "unparsable", "unsealed"])
+def test_damage_in_lines_gets_the_verdict_the_events_get(damage):
+    rows = chain([1, 2, 3, 4, 5])
+    seq, values, chained = rows[2]
+    if damage == "value":
+        rows[2] = (seq, event(seq, actor_name="Mallory"), chained)
+    elif damage == "link":
+        rows[2] = (seq, values, replace(chained, hash=bytes(32)))
+    elif damage == "prev_hash":
+        rows[2] = (seq, values, replace(chained, prev_hash=bytes(32)))
+    elif damage == "prev_seq":
+        rows[2] = (seq, values, replace(chained, prev_seq=1))
+    lines = as_lines(rows)
+    if damage == "unparsable":
+        lines[2] = lines[2].replace(b'"', b"", 2)
+    if damage == "unsealed":
+        rows[3:] = [(s, v, None) for s, v, _ in rows[3:]]
+        lines[3:] = [b'%d"\\N"\\N"\\N"' % s + canonical(v) for s, v, _ in rows[3:]]
+    assert verify_lines(rows, lines) == verify(rows)
+
+
+def test_a_checkpoint_met_in_lines_is_checked():
+    rows = chain([1, 2, 3, 4])
+    forged = replace(checkpoint(rows, 1), signature=bytes(64))
+    assert verify_lines(rows, as_lines(rows), [forged]) == verify(rows, [forged])
+    assert verify(rows, [forged]).problem == "bad_signature"
+    truncated = (3, bytes(32))  # a held checkpoint the chain no longer has
+    assert verify_lines(rows, as_lines(rows), held=truncated) == verify(rows, held=truncated)
+    assert verify(rows, held=truncated).problem == "truncated"
