@@ -65,13 +65,14 @@ class ScopeSql:
     def client_seqs(self, client: str, condition: str, limit: str | None = None, *, reads_only: bool = False) -> str:
         """The seqs of the client's events this scope sees, read only from what it sees.
 
-        Three kinds of index range, cut by `condition` (over `e` and _RECORD_JOINS) and each to its first
+        Three kinds of index range, cut by `condition` (over `e`) and each to its first
         `limit` by seq: for each zone of the scope, the client's events by its actors, but for denials
         naming a record (audit_events_client_*); for each document of the client in those zones
         (documents_client_zone), the events naming it (audit_events_document_*); for each consent of the
         client from or to them, the events naming it (audit_events_consent_*). Their union is `seen` for
         the client but for withheld events, which no client filter matches: a denial naming a record
-        is seen by its record when the record is the scope's, and withheld when not. So the events other
+        is seen by its record when the record is the scope's, and withheld when not (so no range holds a
+        withheld event, and the ranges need not join the records to tell). So the events other
         zones keep of the client are never read, nor the scope's own staff's denials on records it does
         not hold (the client of a record it may not see), and their number cannot be timed (#11). Each
         range is ordered by its whole index key, its equalities written as `= ANY` of one, so that only
@@ -87,27 +88,27 @@ class ScopeSql:
             return f" ORDER BY {order} LIMIT {limit}" if limit else ""
 
         def events_naming(column: str, record: str, half: str) -> str:
-            return (f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e {_RECORD_JOINS} "
+            return (f"CROSS JOIN LATERAL (SELECT e.seq FROM audit_events e "
                     f"WHERE e.{column} = ANY(ARRAY[{record}]) AND {half} AND {condition}{first(f'e.{column}, e.seq')}) x")
 
         ranges = []
         for half in (READ,) if reads_only else (READ, NOT_READ):
             by_actor_where = f"e.client_id = {client} AND {NOT_DENIED_ON_RECORD} AND {half} AND {condition}"
-            ranges.append(f"SELECT x.seq FROM ({self.zones or _EVERY_ZONE}) z CROSS JOIN LATERAL (SELECT e.seq "
-                          f"FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+            ranges.append(f"SELECT x.seq FROM zone z CROSS JOIN LATERAL (SELECT e.seq "
+                          f"FROM audit_events e WHERE {by_actor_where} "
                           f"AND e.actor_organisation = ANY(ARRAY[z.org]) AND e.actor_domain = ANY(ARRAY[z.dom])"
                           f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}) x")
             if self.covers is None or self.zones is None:
                 # The whole log's reader: also the events of actors without a zone (an actor's zone is its unit's,
                 # both columns or neither), and every document and consent of the client.
-                ranges.append(f"SELECT e.seq FROM audit_events e {_RECORD_JOINS} WHERE {by_actor_where} "
+                ranges.append(f"SELECT e.seq FROM audit_events e WHERE {by_actor_where} "
                               f"AND e.actor_organisation IS NULL AND e.actor_domain IS NULL"
                               f"{first('e.client_id, e.actor_organisation, e.actor_domain, e.seq')}")
                 by_document = (f"SELECT x.seq FROM documents dd {events_naming('document_id', 'dd.id', half)} "
                                f"WHERE dd.client_id = {client}")
                 consents = "true"
             else:
-                by_document = (f"SELECT x.seq FROM ({self.zones}) z JOIN documents dd ON dd.client_id = {client} "
+                by_document = (f"SELECT x.seq FROM zone z JOIN documents dd ON dd.client_id = {client} "
                                f"AND dd.organisation = z.org AND dd.domain = z.dom "
                                f"{events_naming('document_id', 'dd.id', half)}")
                 consents = (f"({self.covers('kk.from_organisation', 'kk.from_domain')} "
@@ -115,7 +116,9 @@ class ScopeSql:
             by_consent = (f"SELECT x.seq FROM consents kk {events_naming('consent_id', 'kk.id', half)} "
                           f"WHERE kk.client_id = {client} AND {consents}")
             ranges += [by_document, by_consent]
-        return " UNION ".join(f"({query})" for query in ranges)
+        # The scope's zones once for all the ranges (planned once, not once a range: #13).
+        return (f"WITH zone AS MATERIALIZED ({self.zones or _EVERY_ZONE}) "
+                + " UNION ".join(f"({query})" for query in ranges))
 
 
 def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
@@ -147,16 +150,10 @@ def scope_sql(scope: LogScope, first_param: int) -> ScopeSql:
     return ScopeSql(_RECORD_JOINS, seen, withheld, reasons_withheld, params, covers, zones)
 
 
-def _where(filters: EventFilter, first_param: int, *, withheld: str = "false") -> tuple[str, list[object]]:
-    """The filters as a WHERE clause over `e` and its parameters, numbered from `first_param`.
-
-    `withheld`: the scope's expression for events whose client id the reader may not see;
-    they never match a client filter (else the filter would name the client they withhold).
-    """
+def _where(filters: EventFilter, first_param: int) -> tuple[str, list[object]]:
+    """The filters as a WHERE clause over `e` and its parameters, numbered from `first_param`."""
     clauses: list[str] = []
     params: list[object] = []
-    if filters.client_id is not None and withheld != "false":
-        clauses.append(f"NOT {withheld}")
     for column, op, value in (
         ("e.client_id", "=", filters.client_id), ("e.actor_sub", "=", filters.actor), ("e.actor_unit", "=", filters.unit),
         ("e.action", "=", filters.action), ("e.decision", "=", filters.decision),
@@ -214,10 +211,14 @@ async def page(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogScop
     those whose client id and reason codes the reader may not see, `reasons_withheld` those whose reason codes."""
     scoped = scope_sql(scope, 3)
     first = 3 + len(scoped.params)
-    where, params = _where(filters, first, withheld=scoped.withheld)
+    where, params = _where(filters, first)
     condition = f"e.seq > $1 AND {where}"
     client = _client_param(filters, params, first)
     seqs = scoped.client_seqs(client, condition, "$2") if client else None
+    if client and scoped.withheld != "false":
+        # Withheld events never match a client filter (else the filter would name the client they withhold).
+        # The client's ranges hold none (ScopeSql.client_seqs): only the events read from them are tested.
+        condition = f"NOT {scoped.withheld} AND {condition}"
     sql = _linked(_select(scoped, condition, seqs) + " ORDER BY e.seq LIMIT $2")
     rows: list[asyncpg.Record] = await conn.fetch(sql, after, limit, *scoped.params, *params)
     return rows
