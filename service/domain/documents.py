@@ -92,7 +92,9 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         "created_at": row["created_at"],
         "created_by": row["created_by"],
         "status": row["status"],
-        "blocked": row["blocked"],
+        # A block is the holding zone's and the client's: a unit that reads a document only because it was disclosed
+        # to it is not told the client blocked it (attack report 6, finding 2).
+        "blocked": row["blocked"] and not str(decision.basis).startswith("disclosure:"),
         "access_basis": str(decision.basis),
     }
 

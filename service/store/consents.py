@@ -66,10 +66,6 @@ UPDATE consents SET revoked_at = clock_timestamp(), revoked_by = $2, revoke_reas
 WHERE id = $1 AND revoked_at IS NULL
 RETURNING {_consent_columns}
 """
-_evidence_sql = """
-SELECT EXISTS (SELECT 1 FROM documents
-               WHERE id = $1 AND client_id = $2 AND category = 'consent_form' AND status = 'active')
-"""
 _unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
 _insert_grant_sql = """
 INSERT INTO emergency_grants (id, client_id, unit_id, sub, domain, reason_sealed, opened_at, expires_at)
@@ -113,12 +109,6 @@ async def confirm(conn: asyncpg.Connection, consent_id: UUID, *, by: str, unit: 
 async def revoke(conn: asyncpg.Connection, consent_id: UUID, *, by: str, reason_sealed: bytes) -> asyncpg.Record | None:
     """Revoke now; None when it was revoked before (its first revocation stands)."""
     return await conn.fetchrow(_revoke_sql, consent_id, by, reason_sealed)
-
-
-async def is_evidence(conn: asyncpg.Connection, document_id: UUID, *, client_id: UUID) -> bool:
-    """Whether the document is an active consent_form of this client."""
-    evidence: bool = await conn.fetchval(_evidence_sql, document_id, client_id)
-    return evidence
 
 
 async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:

@@ -93,7 +93,10 @@ async def test_the_receiver_reads_exactly_what_was_disclosed(client, world, db):
     # A block does not undo it: a handing-over cannot be taken back.
     blocked = await client.post(f"/v1/documents/{statement['id']}/block", headers=people["iof"], json={"reason": "begäran"})
     assert blocked.status == 200
-    assert (await client.get(f"/v1/documents/{statement['id']}", headers=clinic)).status == 200
+    after = await client.get(f"/v1/documents/{statement['id']}", headers=clinic)
+    assert after.status == 200
+    assert (await after.json())["blocked"] is False  # the client's block is not the receiver's to learn
+    assert (await (await client.get(f"/v1/documents/{statement['id']}", headers=people["iof"])).json())["blocked"]
 
 
 async def test_with_a_relation_the_list_shows_the_disclosed_documents_and_no_others(client, api, world):
