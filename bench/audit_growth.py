@@ -40,7 +40,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-from bench.harness import free_port, identity, server_env, spawn, stop  # noqa: E402
+from bench.harness import free_port, identity, server_env, spawn, stop, wait_ready  # noqa: E402
 from service.database import migrate, with_database  # noqa: E402
 from service.embedded import EmbeddedPostgres  # noqa: E402
 from tests.audit_bulk import bulk_load  # noqa: E402
@@ -49,21 +49,6 @@ SIZES = {"10^4": 10_000, "10^6": 1_000_000}
 FIRST, WARM, LATER = 5, 10, 10
 TARGET = 2.0
 SOCIAL_UNIT, HEALTH_UNIT = "malmo-iof", "malmo-beroendecentrum"
-
-
-async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if proc.poll() is not None:
-                break
-            try:
-                async with session.get(base + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{base} is not ready:\n{log.read_text()[-3000:]}")
 
 
 class Server:

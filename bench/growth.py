@@ -34,8 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-from bench.harness import free_port, identity, server_env, spawn, stop  # noqa: E402
-from bench.read_path import SIZE, wait_ready  # noqa: E402
+from bench.harness import free_port, identity, server_env, spawn, stop, wait_ready  # noqa: E402
+from bench.read_path import SIZE  # noqa: E402
 
 SOCIAL = {"organisation": "malmo-stad", "domain": "social"}
 HEALTH = {"organisation": "region-skane", "domain": "health"}

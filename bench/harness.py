@@ -1,6 +1,7 @@
 """What the benchmarks that run Brygga as a server share: ports, processes, a signing key and its tokens."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -63,3 +64,22 @@ def server_env(tmp: Path, dsn: str, port: int, **extra: str) -> dict:
     return {**os.environ, "DATABASE_URL": dsn, "BRYGGA_JWKS": str(tmp / "jwks.json"),
             "BRYGGA_KEYRING": str(tmp / "keyring.json"), "BRYGGA_JWT_ISSUER": ISSUER, "BRYGGA_JWT_AUDIENCE": AUDIENCE,
             "BRYGGA_PORT": str(port), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga"), **extra}
+
+
+async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
+    """Wait (up to 60 s) until the server at `base` answers /readyz 200; RuntimeError with its log's tail if it
+    exits or never does."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.poll() is not None:
+                break
+            try:
+                async with session.get(base + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{base} is not ready:\n{log.read_text()[-3000:]}")

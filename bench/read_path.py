@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-from bench.harness import ROOT, UNIT, free_port, identity, server_env, spawn, stop  # noqa: E402
+from bench.harness import ROOT, UNIT, free_port, identity, server_env, spawn, stop, wait_ready  # noqa: E402
 
 SIZE = 64 * 1024
 
@@ -102,23 +102,6 @@ def generate_load(url: str, seconds: float, concurrency: int, headers: dict) -> 
 
 
 # --- the run ------------------------------------------------------------------------------------
-
-async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if proc.poll() is not None:
-                break
-            try:
-                async with session.get(base + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{base} is not ready:\n{log.read_text()[-3000:]}")
-
 
 async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
     import aiohttp

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
+
+import aiohttp
 
 
 def pdf(size: int = 2000, *, marker: bytes = b"") -> bytes:
@@ -46,3 +49,11 @@ def odt() -> bytes:
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"
+
+
+def upload(category: str, title: str, content_type: str = "application/pdf") -> aiohttp.FormData:
+    """The API's upload form: metadata, then a small PDF (declared as `content_type`)."""
+    data = aiohttp.FormData()
+    data.add_field("metadata", json.dumps({"category": category, "title": title}), content_type="application/json")
+    data.add_field("file", pdf(1500), filename="a.pdf", content_type=content_type)
+    return data

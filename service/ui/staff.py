@@ -147,6 +147,14 @@ async def received_disclosures(request: web.Request) -> web.Response:
     return render(request, "disclosures_received.html", received=mine, grounds=dict(GROUNDS), local=_local)
 
 
+def _refused(form_name: str, exc: ValidationError | ValidationFailed) -> dict[str, str]:
+    """A refused form of the client page, its messages by field, each key prefixed with the form's name (the
+    page holds several forms): the model's (ValidationError) or the rules' (ValidationFailed)."""
+    if isinstance(exc, ValidationError):
+        return {f"{form_name}_{error['loc'][0] if error['loc'] else ''}": error["msg"] for error in exc.errors()}
+    return {f"{form_name}_{key}": value for key, value in _field_errors(exc).items()}
+
+
 @page()
 async def disclose(request: web.Request) -> web.Response:
     """The disclosure form: the API's rules (DisclosureIn, then policies/disclosures.py) judge what was sent."""
@@ -160,12 +168,8 @@ async def disclose(request: web.Request) -> web.Response:
             "to_unit": data.get("to_unit", ""), "ground": data.get("ground", ""), "need": data.get("need", ""),
             "document_ids": picked}))
         await disclosures.create(rt(request), caller(request), client_id, body.command())
-    except ValidationError as exc:
-        errors = {f"disclosure_{error['loc'][0] if error['loc'] else ''}": error["msg"] for error in exc.errors()}
-        return await _client_view(request, client_id, errors=errors, values=values, status=422)
-    except ValidationFailed as exc:
-        errors = {f"disclosure_{key}": value for key, value in _field_errors(exc).items()}
-        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    except (ValidationError, ValidationFailed) as exc:
+        return await _client_view(request, client_id, errors=_refused("disclosure", exc), values=values, status=422)
     return redirect(request, f"/ui/clients/{client_id}#disclosures")
 
 
@@ -186,12 +190,8 @@ async def lift_block(request: web.Request) -> web.Response:
             "form": (data.get("form") or None) if basis == "consent" else None,
             "evidence_document_id": (data.get("evidence_document_id") or None) if basis == "consent" else None}))
         await blocks.lift(rt(request), caller(request), client_id, body.command())
-    except ValidationError as exc:
-        errors = {f"lifting_{error['loc'][0] if error['loc'] else ''}": error["msg"] for error in exc.errors()}
-        return await _client_view(request, client_id, errors=errors, values=values, status=422)
-    except ValidationFailed as exc:
-        errors = {f"lifting_{key}": value for key, value in _field_errors(exc).items()}
-        return await _client_view(request, client_id, errors=errors, values=values, status=422)
+    except (ValidationError, ValidationFailed) as exc:
+        return await _client_view(request, client_id, errors=_refused("lifting", exc), values=values, status=422)
     return redirect(request, f"/ui/clients/{client_id}")
 
 

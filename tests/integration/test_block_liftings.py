@@ -11,7 +11,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 
 from tests import files
@@ -21,12 +20,6 @@ HEALTH = {"organisation": "region-skane", "domain": "health"}
 HALLAND = {"organisation": "region-halland", "domain": "health"}
 REASON = "Patienten medvetslös, uppgifter om tidigare behandling behövs nu."
 
-
-def _form(category: str, title: str) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    data.add_field("metadata", json.dumps({"category": category, "title": title}), content_type="application/json")
-    data.add_field("file", files.pdf(1500), filename="a.pdf", content_type="application/pdf")
-    return data
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ async def world(client, api):
     for unit in units:
         await api.relation(people[unit], person)
     response = await client.post(f"/v1/clients/{person}/documents", headers=people["jour"],
-                                 data=_form("assessment", "Utredning"))
+                                 data=files.upload("assessment", "Utredning"))
     assert response.status == 201
     blocked = await response.json()
     assert (await client.post(f"/v1/documents/{blocked['id']}/block", headers=people["jour"],
@@ -231,7 +224,7 @@ async def test_a_signed_form_the_caller_may_not_see_counts_as_none(client, world
     (attack report 5, finding 4): 422 evidence_required as for an id that does not exist, not 201."""
     people, person = world["people"], world["client"]
     response = await client.post(f"/v1/clients/{person}/documents", headers=people["iof"],
-                                 data=_form("consent_form", "Underskrivet samtycke"))
+                                 data=files.upload("consent_form", "Underskrivet samtycke"))
     form = (await response.json())["id"]
     assert (await client.get(f"/v1/documents/{form}", headers=people["beroendecentrum"])).status == 404
     theirs = await _lift(client, people["beroendecentrum"], person, form="written", evidence_document_id=form)

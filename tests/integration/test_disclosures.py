@@ -6,10 +6,8 @@ one denied event; the ground under_18 holds only for a client under 18.
 """
 from __future__ import annotations
 
-import json
 import uuid
 
-import aiohttp
 import pytest
 
 from tests import files
@@ -18,12 +16,6 @@ SOCIAL = {"organisation": "malmo-stad", "domain": "social"}
 HEALTH = {"organisation": "region-skane", "domain": "health"}
 NEED = "Behövs för att beroendevården ska kunna planera behandlingen."
 
-
-def _form(category: str, title: str) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    data.add_field("metadata", json.dumps({"category": category, "title": title}), content_type="application/json")
-    data.add_field("file", files.pdf(1500), filename="a.pdf", content_type="application/pdf")
-    return data
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ async def world(client, api):
             await api.relation(people[name], person)
         for name, category in (("iof", "statement"), ("iof", "journal_note"), ("jour", "assessment")):
             response = await client.post(f"/v1/clients/{person}/documents", headers=people[name],
-                                         data=_form(category, f"{category} {key}"))
+                                         data=files.upload(category, f"{category} {key}"))
             assert response.status == 201, await response.text()
             docs[f"{key}:{name}:{category}"] = await response.json()
     return {"people": people, "minor": minor, "adult": adult, "docs": docs}

@@ -8,11 +8,9 @@ shows exactly what reading each document's metadata allows, for every caller, pu
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import pytest
 
 from service.http.context import RUNTIME
@@ -25,12 +23,6 @@ SOCIAL_LUND = {"organisation": "lund", "domain": "social"}
 HEALTH_SKANE = {"organisation": "region-skane", "domain": "health"}
 HEALTH_HALLAND = {"organisation": "region-halland", "domain": "health"}
 
-
-def _form(category: str, title: str, content_type: str = "application/pdf") -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    data.add_field("metadata", json.dumps({"category": category, "title": title}), content_type="application/json")
-    data.add_field("file", files.pdf(1500), filename="a.pdf", content_type=content_type)
-    return data
 
 
 def _iso(delta: timedelta) -> str:
@@ -57,7 +49,7 @@ async def world(client, api):
     for name in ("iof", "jour", "lund", "clinic", "halland", "system"):
         for category in ("assessment", "sip", "journal_note", "decision"):
             response = await client.post(f"/v1/clients/{person}/documents", headers=people[name],
-                                          data=_form(category, f"{category} of {name}"))
+                                          data=files.upload(category, f"{category} of {name}"))
             assert response.status == 201, await response.text()
             documents.append(await response.json())
     by_title = {d["title"]: d for d in documents}
