@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,9 +29,10 @@ XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (python3 dev.py test installs it as root)")
 
 
-@pytest.fixture
-async def service(settings, tmp_path):
-    """The service in development mode (its own development key signs the sign-in form's tokens)."""
+@asynccontextmanager
+async def running(settings, tmp_path, units):
+    """The service in development mode (its own development key signs the sign-in form's tokens) with `units`
+    ((id, name, organisation, domain) each); yields the server and its settings."""
     dev = dataclasses.replace(settings, jwks_path=None, keyring_path=None, dev=True, data_dir=tmp_path / "var",
                               audit_seal_interval=0.05)
     ensure_dev_keys(dev)
@@ -38,13 +40,22 @@ async def service(settings, tmp_path):
     await server.start_server()
     admin = {"Authorization": "Bearer " + mint_dev_token(dev, sub="admin-1", roles=["admin"])}
     async with aiohttp.ClientSession() as http:
-        for unit, organisation, domain in (("malmo-iof", "malmo-stad", "social"),
-                                           ("malmo-beroendecentrum", "region-skane", "health")):
+        for unit, name, organisation, domain in units:
             async with http.post(server.make_url("/v1/units"), headers=admin,
-                                 json={"id": unit, "name": unit, "organisation": organisation, "domain": domain}) as r:
+                                 json={"id": unit, "name": name, "organisation": organisation, "domain": domain}) as r:
                 assert r.status == 201
-    yield server
-    await server.close()
+    try:
+        yield server, dev
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def service(settings, tmp_path):
+    units = (("malmo-iof", "malmo-iof", "malmo-stad", "social"),
+             ("malmo-beroendecentrum", "malmo-beroendecentrum", "region-skane", "health"))
+    async with running(settings, tmp_path, units) as (server, _):
+        yield server
 
 
 @pytest.fixture

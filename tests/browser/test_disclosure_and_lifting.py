@@ -7,17 +7,14 @@ client's consent (PDL 4:4), after which the document shows. Screenshots land in 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from service.app import create_app
-from service.devkeys import ensure_dev_keys, mint_dev_token
+from service.devkeys import mint_dev_token
 from tests import files
-from tests.browser.test_clinic_day import CHROMIUM, chromium, person  # noqa: F401  (fixtures)
+from tests.browser.test_clinic_day import CHROMIUM, chromium, person, running  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (python3 dev.py test installs it as root)")
 MINOR = "20121212-1212"
@@ -26,22 +23,11 @@ NEED = "Beroendevården behöver utlåtandet för att planera behandlingen av un
 
 @pytest.fixture
 async def service(settings, tmp_path):
-    dev = dataclasses.replace(settings, jwks_path=None, keyring_path=None, dev=True, data_dir=tmp_path / "var",
-                              audit_seal_interval=0.05)
-    ensure_dev_keys(dev)
-    server = TestServer(create_app(dev), host="127.0.0.1")
-    await server.start_server()
-    admin = {"Authorization": "Bearer " + mint_dev_token(dev, sub="admin-1", roles=["admin"])}
-    async with aiohttp.ClientSession() as http:
-        for unit, name, organisation, domain in (
-                ("malmo-iof", "IFO Malmö", "malmo-stad", "social"),
-                ("malmo-jour", "Socialjouren Malmö", "malmo-stad", "social"),
-                ("malmo-beroendecentrum", "Beroendecentrum Malmö", "region-skane", "health")):
-            async with http.post(server.make_url("/v1/units"), headers=admin,
-                                 json={"id": unit, "name": name, "organisation": organisation, "domain": domain}) as r:
-                assert r.status == 201
-    yield server, dev
-    await server.close()
+    async with running(settings, tmp_path, (
+            ("malmo-iof", "IFO Malmö", "malmo-stad", "social"),
+            ("malmo-jour", "Socialjouren Malmö", "malmo-stad", "social"),
+            ("malmo-beroendecentrum", "Beroendecentrum Malmö", "region-skane", "health"))) as started:
+        yield started
 
 
 async def test_a_disclosure_and_a_block_lifting(chromium, service, tmp_path):
