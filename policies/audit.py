@@ -181,6 +181,8 @@ def organisation_gate(principal: Principal, permission: Permission) -> Decision:
     the claim learns nothing of them and every such call is refused, and audited, the same."""
     if permission in (Permission.AUDIT_READ, Permission.AUDIT_REVIEW) and not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    if permission is Permission.RETENTION_READ and Role.ADMIN not in principal.roles and not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")  # an auditor's plan
     if permission is Permission.AUDIT_EXTRACT and _as_auditor(principal) and not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
     return _GATE_PASSED

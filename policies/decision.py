@@ -12,6 +12,7 @@ class Basis(StrEnum):
     UPLOADER = "uploader"
     ROLE = "role"  # actions that need no client relation (registering, opening a relation, reading the log)
     RELATION = "relation"  # a unit manager's extract of the log of a client the unit has a relation with
+    RETENTION = "retention"  # a file culled by its retention rule (policies/retention.py)
     NONE = "none"
 
 

@@ -50,7 +50,8 @@ class Principal:
 ALL_CATEGORIES = "*"
 # Document categories (the documents table's CHECK says the same) and purposes of use (API.md).
 Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
-                   "consent_form", "other", "statement"]  # statement: written for a disclosure (API-1.1; JO 2014)
+                   "consent_form", "other", "statement",  # statement: written for a disclosure (API-1.1; JO 2014)
+                   "placement", "adoption", "paternity"]  # never culled in social services (API-1.1 "Retention")
 CATEGORIES: tuple[str, ...] = get_args(Category)
 Purpose = Literal["care", "case_handling", "coordination", "followup"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)

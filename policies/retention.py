@@ -13,9 +13,13 @@ document in it is past its rule (a category's own rule, else the zone's `*` rule
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from uuid import UUID
+
+from .decision import Basis, Decision, allow
+from .model import ALL_ORGANISATIONS, CATEGORIES, Principal, Role
 
 LAW_SOCIAL = "SoL 12:1-2 (old), SoF 7:2; SoL (2025:400)"
 LAW_HEALTH = "PDL 3:17, 8:4"
@@ -24,6 +28,8 @@ RESEARCH_BIRTHDAYS = frozenset({5, 15, 25})
 # Kept for ever in social services' files, whatever the rule (paternity and parenthood, adoption, placement).
 NEVER_CULLED = frozenset({"paternity", "adoption", "placement"})
 ALL = "*"
+DOMAINS = ("social", "health")
+KEPT_REASONS = ("research_municipality", "research_birthday", "never_culled", "keep_rule", "not_yet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +64,35 @@ def default_rules(organisation: str) -> tuple[Rule, ...]:
             Rule(organisation, "health", ALL, "keep", HEALTH_MINIMUM_YEARS, False))
 
 
-def check_rules(rules: Sequence[Rule]) -> list[Violation]:
-    """What is wrong with a set of rules, in order: a health rule culling before ten years (below_legal_minimum),
-    two rules for one (organisation, domain, category) (duplicate_rule), a social rule culling a category that is
-    never culled (never_culled)."""
+def effective_rules(organisation: str, configured: Sequence[Rule] | None) -> tuple[Rule, ...]:
+    """The rules that apply to an organisation: the defaults until it sets its own (`configured` None); once set,
+    its rules, and for a domain it gave no `*` rule, that domain's default `*` rule (nothing is left unruled)."""
+    defaults = default_rules(organisation)
+    if configured is None:
+        return defaults
+    general = {rule.domain for rule in configured if rule.category == ALL}
+    return (*configured, *(rule for rule in defaults if rule.domain not in general))
+
+
+def check_rules(rules: Sequence[Rule], *, organisations: Iterable[str] | None = None) -> list[Violation]:
+    """What is wrong with a set of rules, in order: an organisation no unit belongs to (unknown_organisation, when
+    `organisations` is given), a domain or category that does not exist (unknown_domain, unknown_category), a
+    years value outside 1-100 (years_out_of_range), a health rule culling before ten years
+    (below_legal_minimum), two rules for one (organisation, domain, category) (duplicate_rule), a social rule
+    culling a category that is never culled (never_culled)."""
+    known = None if organisations is None else frozenset(organisations)
     problems, seen = [], set()
     for index, rule in enumerate(rules):
+        if known is not None and rule.organisation not in known:
+            problems.append(Violation(index, "unknown_organisation", f"no unit belongs to {rule.organisation!r}"))
+        if rule.domain not in DOMAINS:
+            problems.append(Violation(index, "unknown_domain", f"must be one of {', '.join(DOMAINS)}"))
+        if rule.category != ALL and rule.category not in CATEGORIES:
+            problems.append(Violation(index, "unknown_category", f"must be * or one of {', '.join(CATEGORIES)}"))
+        if rule.action not in ("cull", "keep"):
+            problems.append(Violation(index, "unknown_action", "must be cull or keep"))
+        if not 1 <= rule.years_after_last_entry <= 100:
+            problems.append(Violation(index, "years_out_of_range", "must be between 1 and 100"))
         key = (rule.organisation, rule.domain, rule.category)
         if key in seen:
             problems.append(Violation(index, "duplicate_rule", "one rule per organisation, domain and category"))
@@ -124,3 +153,105 @@ def file_verdict(*, organisation: str, domain: str, documents: Sequence[tuple[st
     if on < due_on:
         return Verdict(False, "not_yet", due_on)
     return Verdict(True, due_on=due_on)
+
+
+def read_scope(principal: Principal) -> frozenset[str] | None:
+    """The organisations whose rules and plan a caller reads: None for all (an admin, an auditor of `*`), else the
+    auditor's own (the role and organisation gates have let only these through: policies/audit.organisation_gate)."""
+    if Role.ADMIN in principal.roles:
+        return None
+    organisations = principal.organisations or frozenset()  # no claim: nothing (the gate refused it already)
+    return None if ALL_ORGANISATIONS in organisations else organisations
+
+
+def cull_decision(domain: str) -> Decision:
+    """The decision that culls a due file's documents, with its legal basis (the audit event carries it)."""
+    return allow(Basis.RETENTION, legal_basis=LAW_HEALTH if domain == "health" else LAW_SOCIAL)
+
+
+# The retention run's own read of what is due: the law that makes it cull (its event's basis).
+RUN_DECISION = allow(Basis.RETENTION, legal_basis=f"{LAW_SOCIAL}; {LAW_HEALTH}")
+
+
+def epoch_of(due_on: date) -> str:
+    """The culling epoch of a file due on `due_on`: its month, `YYYY-MM` (crypto/epochs.py keys one per month)."""
+    return f"{due_on.year:04d}-{due_on.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    """One file as the plan reads it: its zone, its client's birth date and, per category, the newest document's
+    time and how many documents there are (a file's due date depends on nothing else)."""
+
+    client_id: UUID
+    organisation: str
+    domain: str
+    birth_date: date
+    categories: tuple[tuple[str, datetime, int], ...]
+
+    @property
+    def documents(self) -> int:
+        return sum(count for _, _, count in self.categories)
+
+    def verdict(self, rules: Iterable[Rule], *, research_municipality: bool, on: date) -> Verdict:
+        return file_verdict(organisation=self.organisation, domain=self.domain,
+                            documents=[(category, last) for category, last, _ in self.categories], rules=rules,
+                            client_birth_date=self.birth_date, research_municipality=research_municipality, on=on)
+
+
+@dataclass(slots=True)
+class ZoneReport:
+    """What the plan says of one zone: its files and documents, those due (by category), those kept (by reason)."""
+
+    organisation: str
+    domain: str
+    files: int = 0
+    documents: int = 0
+    due_files: int = 0
+    due_documents: int = 0
+    due_by_category: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, list[int]] = field(default_factory=dict)  # reason -> [files, documents]
+
+    def add(self, summary: FileSummary, verdict: Verdict) -> None:
+        self.files += 1
+        self.documents += summary.documents
+        if verdict.due:
+            self.due_files += 1
+            self.due_documents += summary.documents
+            for category, _, count in summary.categories:
+                self.due_by_category[category] = self.due_by_category.get(category, 0) + count
+        else:
+            counts = self.kept.setdefault(verdict.kept_by or "not_yet", [0, 0])
+            counts[0] += 1
+            counts[1] += summary.documents
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "organisation": self.organisation, "domain": self.domain, "files": self.files, "documents": self.documents,
+            "due": {"files": self.due_files, "documents": self.due_documents,
+                    "by_category": dict(sorted(self.due_by_category.items()))},
+            "kept": {reason: {"files": self.kept[reason][0], "documents": self.kept[reason][1]}
+                     for reason in KEPT_REASONS if reason in self.kept},
+        }
+
+
+def plan(files: Iterable[FileSummary], rules: Mapping[str, Sequence[Rule]], research: Mapping[str, bool], *,
+         on: date) -> tuple[list[ZoneReport], list[FileSummary]]:
+    """The plan on `on`: a report per zone (sorted) and the files due. `rules` maps an organisation to its
+    effective rules (organisations missing from it have the defaults); `research` whether it keeps everything."""
+    zones: dict[tuple[str, str], ZoneReport] = {}
+    due: list[FileSummary] = []
+    for summary in files:
+        organisation = summary.organisation
+        org_rules = rules.get(organisation)
+        if org_rules is None:
+            org_rules = default_rules(organisation)
+        verdict = summary.verdict(org_rules, research_municipality=research.get(organisation, False), on=on)
+        key = (organisation, summary.domain)
+        report = zones.get(key)
+        if report is None:
+            report = zones[key] = ZoneReport(organisation, summary.domain)
+        report.add(summary, verdict)
+        if verdict.due:
+            due.append(summary)
+    return [zones[key] for key in sorted(zones)], due

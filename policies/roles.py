@@ -41,6 +41,8 @@ class Permission(StrEnum):
     RELATION_END = "relations:end"
     RELATION_LIST = "relations:list"
     RELATION_OPEN = "relations:open"
+    RETENTION_READ = "retention:read"
+    RETENTION_WRITE = "retention:write"
     UNIT_LIST = "units:list"
     UNIT_WRITE = "units:write"
 
@@ -72,6 +74,9 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
     Permission.RELATION_LIST: _CLIENT_WORK,
     Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,
+    # Retention rules and the plan of what is due name no client: admins set the rules, auditors review them.
+    Permission.RETENTION_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Permission.RETENTION_WRITE: frozenset({Role.ADMIN}),
     Permission.UNIT_LIST: frozenset(Role),
     Permission.UNIT_WRITE: frozenset({Role.ADMIN}),
 }

@@ -190,6 +190,54 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
             await conn.close()
 
 
+def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    """retention plan / run (API-1.1 "Retention"): the plan changes nothing; the run culls what is due, as
+    system:retention, a batch per transaction, progress on standard error."""
+    import json
+    from datetime import UTC, date, datetime
+
+    from .app import database, open_keys
+    from .database import create_pool
+    from .domain import retention
+    from .runtime import Runtime
+
+    today = datetime.now(UTC).date()
+    try:
+        on = date.fromisoformat(args.at) if args.at else today
+    except ValueError:
+        print(f"brygga retention: --at {args.at!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if args.retention_command == "run" and on > today:
+        print(f"brygga retention: --at {on} is in the future; a run culls only what is due by today", file=sys.stderr)
+        return 2
+    if args.retention_command == "run" and not 1 <= args.batch <= 10_000:
+        print("brygga retention: --batch must be 1-10000", file=sys.stderr)
+        return 2
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rculled {done}/{total} documents", end="", file=sys.stderr, flush=True)
+
+    async def run() -> int:
+        keys, verifier = open_keys(settings)
+        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
+            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier)
+            if args.retention_command == "plan":
+                caller = retention.operator()
+                the_plan = await retention.plan(rt, caller, on=on)
+                if args.json:
+                    print(json.dumps(the_plan.as_json(), indent=2))
+                else:
+                    print(retention.plan_text(the_plan))
+                return 0
+            result = await retention.run(rt, on=on, batch=args.batch, progress=progress)
+            print(file=sys.stderr)
+            print(f"culled {result.documents} documents in {result.files} files"
+                  + (f"; {result.skipped_files} files got a new entry and were kept" if result.skipped_files else ""))
+            return 0
+
+    return asyncio.run(run())
+
+
 def _demo(settings: Settings, _: argparse.Namespace) -> int:
     """Load the demo scenario (service/demo.py) into the database, through the domain functions."""
     from .app import database, open_keys
@@ -247,6 +295,15 @@ def parser() -> argparse.ArgumentParser:
     export_parser = audit_commands.add_parser("export", help="write the whole log as NDJSON, from one snapshot")
     export_parser.add_argument("--out", help="file to write (default: standard output)")
     audit_parser.set_defaults(run=_audit)
+    retention_parser = commands.add_parser("retention", help="retention (gallring): plan what is due, or cull it")
+    retention_commands = retention_parser.add_subparsers(dest="retention_command", required=True)
+    plan_parser = retention_commands.add_parser("plan", help="what is due, by zone and category, with exemptions (changes nothing)")
+    plan_parser.add_argument("--at", help="the day to plan for, YYYY-MM-DD (default today)")
+    plan_parser.add_argument("--json", action="store_true", help="the report as JSON (as GET /v1/retention/plan)")
+    run_parser = retention_commands.add_parser("run", help="cull what is due (resumable, a batch per transaction)")
+    run_parser.add_argument("--at", help="cull what was due by this day, YYYY-MM-DD, not after today (default today)")
+    run_parser.add_argument("--batch", type=int, default=500, help="documents per transaction (default 500)")
+    retention_parser.set_defaults(run=_retention)
     commands.add_parser("demo", help="load a realistic two-zone scenario (Malmö, Alingsås); safe to run again").set_defaults(
         run=_demo)
     token = commands.add_parser("token", help="print a development token signed by the development key (BRYGGA_DEV=1)")

@@ -38,6 +38,7 @@ class Action(StrEnum):
     DISCLOSURE_LIST = "disclosure.list"
     DOCUMENT_BLOCK = "document.block"
     DOCUMENT_CREATE = "document.create"
+    DOCUMENT_CULL = "document.cull"  # culled by its retention rule, by system:retention (API-1.1)
     DOCUMENT_LIST = "document.list"
     DOCUMENT_READ_CONTENT = "document.read_content"
     DOCUMENT_READ_METADATA = "document.read_metadata"
@@ -51,6 +52,9 @@ class Action(StrEnum):
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"
+    RETENTION_PLAN = "retention.plan"  # the plan of what is due read (extends API-1.1)
+    RETENTION_RULES_READ = "retention.rules_read"  # the retention rules read (extends API-1.1)
+    RETENTION_RULES_SET = "retention.rules_set"  # an organisation's retention rules replaced (extends API-1.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,13 @@ async def record(
     if not conn.is_in_transaction():
         raise RuntimeError("audit.record must run inside the transaction of the access it records")
     return await _insert(conn, action, caller, decision, client_id, document_id, consent_id, purpose)
+
+
+async def record_many(conn: asyncpg.Connection, events: list[EventValues]) -> None:
+    """Insert several events (built by `event_values`) in the caller's transaction, in one round trip."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("audit.record_many must run inside the transaction of the accesses it records")
+    await recording.insert_many(conn, events)
 
 
 async def record_before_read(

@@ -64,6 +64,12 @@ class EmergencyDomainNotPermitted(ValidationFailed):
     code = "emergency_not_permitted"
 
 
+class BelowLegalMinimum(ValidationFailed):
+    """A retention rule that would cull patient records sooner than ten years after the last entry (PDL 3:17)."""
+
+    code = "below_legal_minimum"
+
+
 class SameDomain(ValidationFailed):
     """A disclosure to a unit of the disclosing unit's own domain: OSL 25:12 / 26:9 is not that road."""
 

@@ -151,9 +151,11 @@ async def access_on(conn: asyncpg.Connection, caller: Caller, action: Action, ju
             yield act
         await audit.record(conn, act.action, caller=caller, decision=act.decision, client_id=act.client_id,
                            document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
-        for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
-            await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
-                               document_id=follower_document, purpose=follower_purpose)
+        if act.followers:
+            await audit.record_many(conn, [
+                audit.event_values(follower, caller, decision, client_id=follower_client,
+                                   document_id=follower_document, purpose=follower_purpose)
+                for follower, decision, follower_client, follower_document, follower_purpose in act.followers])
     except BaseException:
         await transaction.rollback()
         raise
@@ -226,3 +228,36 @@ def client_access(rt: Runtime, caller: Caller, permission: Permission, action: A
     """access() under the client-level decision for `permission` on the client: the common road."""
     return access(rt, caller, action, client_decision(rt, caller, permission, client_id, purpose), client_id=client_id,
                   purpose=purpose, answers=answers)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Accesses a job decides one by one in one transaction (`batch_on`): each is recorded with its decision."""
+
+    conn: asyncpg.Connection
+    action: Action
+    events: list[tuple[Decision, UUID | None, UUID | None]] = field(default_factory=list)
+
+    def record(self, decision: Decision, *, client_id: UUID | None = None, document_id: UUID | None = None) -> None:
+        """The event of one access the job decided (policies/) and made, written before the transaction commits."""
+        self.events.append((decision, client_id, document_id))
+
+
+@asynccontextmanager
+async def batch_on(conn: asyncpg.Connection, caller: Caller, action: Action) -> AsyncIterator[Batch]:
+    """A transaction of a job's accesses (retention culling): the body decides each one through policies/ from
+    what it locked, acts, and records it (`Batch.record`); the events are written in the transaction, after the
+    body, in one round trip, and commit with what the body did or vanish with it."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        batch = Batch(conn, action)
+        yield batch
+        if batch.events:
+            await audit.record_many(conn, [
+                audit.event_values(action, caller, decision, client_id=client_id, document_id=document_id)
+                for decision, client_id, document_id in batch.events])
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await transaction.commit()

@@ -60,6 +60,7 @@ from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
 _RECORD = "document"
+CULLED_BY = "system:retention"  # store.retention.CULLED_BY: who culls
 _WRITE_BATCH = 4  # segments per round trip while uploading
 
 
@@ -96,6 +97,9 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         # to it is not told the client blocked it (attack report 6, finding 2).
         "blocked": row["blocked"] and not str(decision.basis).startswith("disclosure:"),
         "access_basis": str(decision.basis),
+        # A tombstone says why the content is gone: culled by its retention rule, or shredded on request.
+        "shred_reason": None if row["status"] != "shredded" else
+        ("culled" if row["shredded_by"] == CULLED_BY else "requested"),
     }
 
 

@@ -82,6 +82,9 @@ class Routes:
     def patch(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
         return self.route("PATCH", path, **meta)
 
+    def put(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **meta)
+
     def delete(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **meta)
 

@@ -293,6 +293,8 @@ class Document(Out):
     status: Literal["active", "shredded"]
     blocked: bool
     access_basis: str
+    shred_reason: Literal["culled", "requested"] | None = Field(
+        default=None, description="a tombstone's: culled by its retention rule, or shredded on request (extends API-1.1)")
 
 
 # --- consents
@@ -605,3 +607,76 @@ class BlockLiftingOut(Out):
     opened_at: datetime
     expires_at: datetime
     ended_at: datetime | None
+
+
+# --- retention (API-1.1 "Retention (gallring)")
+class RetentionRuleIn(Body):
+    organisation: Slug
+    domain: Literal["social", "health"]
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="a document category, or * for every category without its own rule")
+    action: Literal["cull", "keep"]
+    years_after_last_entry: Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole)] = Field(
+        description="1-100; a health rule that culls needs at least 10 (422 below_legal_minimum, PDL 3:17)")
+    research_birthdays: bool = Field(default=True, description="keep persons born on the 5th, 15th or 25th")
+
+
+class RetentionOrganisationIn(Body):
+    organisation: Slug
+    research_municipality: bool = Field(description="a research municipality keeps everything")
+
+
+class RetentionRulesIn(Body):
+    items: list[RetentionRuleIn] = Field(
+        max_length=1000, description="the complete rules of every organisation named here or in `organisations`: "
+                                     "they replace its rules; a domain without a * rule keeps its default")
+    organisations: list[RetentionOrganisationIn] = Field(
+        default_factory=list, max_length=1000,
+        description="research flags (extends API-1.1); an organisation named only in items is not a research one")
+
+
+class RetentionRule(Out):
+    organisation: str
+    domain: str
+    category: str
+    action: Literal["cull", "keep"]
+    years_after_last_entry: int
+    research_birthdays: bool
+
+
+class RetentionOrganisation(Out):
+    organisation: str
+    research_municipality: bool
+    configured: bool = Field(description="false: the organisation has the defaults")
+
+
+class RetentionRules(Out):
+    items: list[RetentionRule]
+    organisations: list[RetentionOrganisation]
+
+
+class RetentionCount(Out):
+    files: int
+    documents: int
+
+
+class RetentionDue(Out):
+    files: int
+    documents: int
+    by_category: dict[str, int]
+
+
+class RetentionZone(Out):
+    organisation: str
+    domain: str
+    files: int
+    documents: int
+    due: RetentionDue
+    kept: dict[Literal["research_municipality", "research_birthday", "never_culled", "keep_rule", "not_yet"],
+               RetentionCount] = Field(description="files not due, by why they are kept")
+
+
+class RetentionPlan(Out):
+    at: date
+    zones: list[RetentionZone]
+    due: RetentionCount

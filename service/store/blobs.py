@@ -41,6 +41,10 @@ class BlobStore(Protocol):
         """Destroy every segment of the document; returns how many there were."""
         ...
 
+    async def delete_many(self, conn: asyncpg.Connection, document_ids: Sequence[UUID]) -> int:
+        """Destroy every segment of these documents (a culling batch), in `conn`'s transaction; how many."""
+        ...
+
 
 _insert_segment_sql = "INSERT INTO document_segments (document_id, index, ciphertext) VALUES ($1, $2, $3)"
 _read_segments_sql = """
@@ -84,3 +88,7 @@ class PostgresBlobStore:
 
     async def delete(self, conn: asyncpg.Connection, document_id: UUID) -> int:
         return int((await conn.execute(_delete_segments_sql, document_id)).split()[-1])
+
+    async def delete_many(self, conn: asyncpg.Connection, document_ids: Sequence[UUID]) -> int:
+        status = await conn.execute("DELETE FROM document_segments WHERE document_id = ANY($1::uuid[])", list(document_ids))
+        return int(status.split()[-1])

@@ -11,6 +11,7 @@ from policies.candidates import Candidates
 from policies.model import Zone
 
 from .facts import DOCUMENT_COLUMNS
+from .retention import FILE_LOCK
 
 
 class IdempotencyKeyTaken(Exception):
@@ -18,10 +19,15 @@ class IdempotencyKeyTaken(Exception):
 
 
 _document_columns = DOCUMENT_COLUMNS
-_insert_document_sql = """
+# A new entry takes the client's file lock shared (store.retention.FILE_LOCK): a culling of the client's files
+# waits for it to commit and then sees it, or the entry waits until the culling has committed.
+_insert_document_sql = f"""
+WITH file_open AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({FILE_LOCK}, hashtext($2::uuid::text)))
 INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
                        content_mac, kek_version, dek_wrapped, stream_header, segment_count, idempotency_key, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::bytea, $8::text, $9::bigint, $10::bytea,
+       $11::integer, $12::bytea, $13::bytea, $14::integer, $15::text, $16::text
+FROM file_open
 RETURNING created_at
 """
 _by_idempotency_key_sql = "SELECT d.id FROM documents d WHERE d.unit_id = $1 AND d.idempotency_key = $2"

@@ -39,6 +39,8 @@ EXPECTED: dict[str, set[Role]] = {
     "relations:end": {S, M, SY},
     "relations:list": {S, M},
     "relations:open": {S, M, SY},
+    "retention:read": {A, AU},  # API-1.1 "Retention": admins and auditors read rules and plan
+    "retention:write": {A},
     "units:list": set(Role),
     "units:write": {A},
 }

@@ -1,0 +1,140 @@
+"""Retention rules, the files the plan reads, and culling a batch of due files (policies/retention.py decides)."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from uuid import UUID
+
+import asyncpg
+
+from policies.retention import FileSummary, Rule
+
+# The advisory lock class of a client's files: uploads take it shared (store.documents), a culling exclusive.
+FILE_LOCK = 7_264_003
+
+# One row per file (a client's active documents in one zone) with its categories' newest entries and counts:
+# the plan's cost grows with the files and categories, never with the documents' sizes (documents_retention).
+_files_sql = """
+WITH per_category AS (
+    SELECT client_id, organisation, domain, category, max(created_at) AS last, count(*) AS n
+    FROM documents
+    WHERE status = 'active' AND ($1::text[] IS NULL OR organisation = ANY($1::text[]))
+    GROUP BY organisation, domain, client_id, category
+)
+SELECT p.client_id, p.organisation, p.domain, c.birth_date,
+       array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
+       array_agg(p.n ORDER BY p.category) AS counts
+FROM per_category p JOIN clients c ON c.id = p.client_id
+GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
+"""
+
+
+def _summary(row: asyncpg.Record) -> FileSummary:
+    return FileSummary(row["client_id"], row["organisation"], row["domain"], row["birth_date"],
+                       tuple(zip(row["categories"], row["lasts"], row["counts"], strict=True)))
+
+
+async def files(conn: asyncpg.Connection, organisations: Sequence[str] | None) -> AsyncIterator[FileSummary]:
+    """Every file with active documents (of `organisations`, None for all), streamed: memory stays flat.
+
+    Must run inside a transaction (a cursor's); the plan reads one snapshot.
+    """
+    async for row in conn.cursor(_files_sql, None if organisations is None else list(organisations), prefetch=2000):
+        yield _summary(row)
+
+
+async def file_summaries(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[FileSummary]:
+    """The given files as they are now, after taking their clients' file locks (FILE_LOCK) exclusively.
+
+    An upload takes the same lock shared: one into these files either committed before (and is read here, so the
+    file is judged with it) or waits until the culling commits. Nothing is culled while a new entry in its file is
+    on its way. Locks are taken in one order, so two runs cannot deadlock.
+    """
+    clients = sorted({str(client) for client, _, _ in keys})
+    await conn.execute(f"SELECT pg_advisory_xact_lock({FILE_LOCK}, h) FROM (SELECT DISTINCT hashtext(c) AS h "
+                       "FROM unnest($1::text[]) AS c ORDER BY 1) locks", clients)
+    rows = await conn.fetch(
+        """
+        WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)),
+        per_category AS (
+            SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n
+            FROM wanted w JOIN documents d USING (client_id, organisation, domain)
+            WHERE d.status = 'active'
+            GROUP BY d.organisation, d.domain, d.client_id, d.category
+        )
+        SELECT p.client_id, p.organisation, p.domain, c.birth_date,
+               array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
+               array_agg(p.n ORDER BY p.category) AS counts
+        FROM per_category p JOIN clients c ON c.id = p.client_id
+        GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
+        """,
+        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+    return [_summary(row) for row in rows]
+
+
+async def active_documents(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
+    """The active documents (id, client_id, domain) of the given files, locked for the culling."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT d.id, d.client_id, d.domain
+        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)
+        JOIN documents d USING (client_id, organisation, domain)
+        WHERE d.status = 'active'
+        ORDER BY d.id
+        FOR UPDATE OF d
+        """,
+        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+    return rows
+
+
+CULLED_BY = "system:retention"  # the tombstone's shredded_by (domain.documents reads it as "culled")
+
+
+async def cull(conn: asyncpg.Connection, ids: Sequence[UUID], reasons_sealed: Sequence[bytes]) -> None:
+    """Crypto-shred these documents as culled: wrapped keys, headers and MACs gone, segments deleted, tombstones
+    kept (shredded_by system:retention). Segments are deleted in the same statement batch as the keys."""
+    await conn.execute(
+        """
+        UPDATE documents d SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
+                               shredded_at = now(), shredded_by = $3, shred_reason_sealed = r.reason
+        FROM unnest($1::uuid[], $2::bytea[]) AS r(id, reason)
+        WHERE d.id = r.id AND d.status = 'active'
+        """,
+        list(ids), list(reasons_sealed), CULLED_BY)
+
+
+# --- rules -----------------------------------------------------------------------------------------------------
+
+async def known_organisations(conn: asyncpg.Connection) -> list[str]:
+    """The organisations some unit belongs to (rules can be set for these only)."""
+    return [row["organisation"] for row in await conn.fetch("SELECT DISTINCT organisation FROM units ORDER BY 1")]
+
+
+async def configured(conn: asyncpg.Connection) -> tuple[dict[str, list[Rule]], dict[str, bool]]:
+    """The organisations that set their own rules: (their rules, their research flag), by organisation."""
+    research = {row["organisation"]: row["research_municipality"]
+                for row in await conn.fetch("SELECT organisation, research_municipality FROM retention_organisations")}
+    rules: dict[str, list[Rule]] = {organisation: [] for organisation in research}
+    for row in await conn.fetch(
+            "SELECT organisation, domain, category, action, years_after_last_entry, research_birthdays "
+            "FROM retention_rules ORDER BY organisation, domain, category"):
+        rules[row["organisation"]].append(Rule(row["organisation"], row["domain"], row["category"], row["action"],
+                                               row["years_after_last_entry"], row["research_birthdays"]))
+    return rules, research
+
+
+async def replace(conn: asyncpg.Connection, research: dict[str, bool], rules: Sequence[Rule], *, by: str) -> None:
+    """Replace the rules of the organisations in `research` (with their research flag) by `rules`, in the caller's
+    transaction; other organisations keep theirs."""
+    organisations = sorted(research)
+    await conn.execute("DELETE FROM retention_rules WHERE organisation = ANY($1::text[])", organisations)
+    await conn.executemany(
+        """
+        INSERT INTO retention_organisations (organisation, research_municipality, updated_by) VALUES ($1, $2, $3)
+        ON CONFLICT (organisation) DO UPDATE SET research_municipality = excluded.research_municipality,
+                                                 updated_at = now(), updated_by = excluded.updated_by
+        """,
+        [(organisation, research[organisation], by) for organisation in organisations])
+    await conn.executemany(
+        "INSERT INTO retention_rules (organisation, domain, category, action, years_after_last_entry, research_birthdays) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(r.organisation, r.domain, r.category, r.action, r.years_after_last_entry, r.research_birthdays) for r in rules])

@@ -1,0 +1,206 @@
+"""Retention (gallring), API-1.1 "Retention": rules, the plan, the run that culls (LEGAL.md: SoL/SoF, PDL 3:17).
+
+Documents are backdated in the database (their created_at); the rules, the plan and the run go through the real
+HTTP API and the real command line.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests import files
+from tests.integration.test_guardians import personal_number
+
+ROOT = Path(__file__).resolve().parents[2]
+SOCIAL = {"organisation": "malmo-stad", "domain": "social"}
+HEALTH = {"organisation": "region-skane", "domain": "health"}
+
+
+def _retention(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service", "retention", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def env(database_url, settings):
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("BRYGGA_")},
+            "DATABASE_URL": database_url, "BRYGGA_KEYRING": str(settings.keyring_path),
+            "BRYGGA_DATA_DIR": str(settings.data_dir), "BRYGGA_JWKS": str(settings.jwks_path)}
+
+
+@pytest.fixture
+async def world(client, api):
+    """IFO (social) and the clinic (health); three social clients (plain, born on the 15th, with a placement)."""
+    await api.unit("iof", **SOCIAL)
+    await api.unit("beroendecentrum", **HEALTH)
+    iof, clinic = api.staff("iof"), api.staff("beroendecentrum")
+    people = {
+        "plain": (await api.register(iof, personal_number(date(1980, 3, 12)), "Anna Plain"))["id"],
+        "research": (await api.register(iof, personal_number(date(1980, 3, 15)), "Bo Research"))["id"],
+        "placed": (await api.register(iof, personal_number(date(2010, 6, 2)), "Cia Placed"))["id"],
+    }
+    docs: dict[str, list[str]] = {}
+    for key, person in people.items():
+        await api.relation(iof, person)
+        await api.relation(clinic, person)
+        categories = ["journal_note", "assessment"] + (["placement"] if key == "placed" else [])
+        for category in categories:
+            response = await client.post(f"/v1/clients/{person}/documents", headers=iof,
+                                         data=files.upload(category, f"{category} {key}"))
+            assert response.status == 201, await response.text()
+            docs.setdefault(key, []).append((await response.json())["id"])
+        response = await client.post(f"/v1/clients/{person}/documents", headers=clinic,
+                                     data=files.upload("journal_note", f"health {key}"))
+        assert response.status == 201, await response.text()
+        docs.setdefault(f"{key}:health", []).append((await response.json())["id"])
+    return {"iof": iof, "clinic": clinic, "people": people, "docs": docs}
+
+
+async def _backdate(db, ids, years: float) -> None:
+    when = datetime.now(UTC) - timedelta(days=365.25 * years)
+    await db.execute("UPDATE documents SET created_at = $2 WHERE id = ANY($1::uuid[])", [uuid.UUID(i) for i in ids], when)
+
+
+async def test_defaults_are_served_and_a_health_rule_below_ten_years_is_refused(client, api, world, tokens, db):
+    response = await client.get("/v1/retention/rules", headers=api.admin)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert {(r["organisation"], r["domain"], r["category"], r["action"], r["years_after_last_entry"])
+            for r in body["items"]} == {("malmo-stad", "social", "*", "cull", 5), ("malmo-stad", "health", "*", "keep", 10),
+                                        ("region-skane", "social", "*", "cull", 5), ("region-skane", "health", "*", "keep", 10)}
+    assert all(not o["configured"] and not o["research_municipality"] for o in body["organisations"])
+
+    bad = {"items": [{"organisation": "region-skane", "domain": "health", "category": "*", "action": "cull",
+                      "years_after_last_entry": 9, "research_birthdays": False}]}
+    response = await client.put("/v1/retention/rules", headers=api.admin, json=bad)
+    assert response.status == 422
+    problem = await response.json()
+    assert problem["code"] == "below_legal_minimum"
+    assert problem["errors"][0]["field"] == "items[0].years_after_last_entry"
+    assert await db.fetchval("SELECT count(*) FROM retention_rules") == 0  # nothing changed
+
+    for item, field, code in (({"category": "no_such"}, "items[0].category", "unknown_category"),
+                              ({"organisation": "nowhere"}, "items[0].organisation", "unknown_organisation"),
+                              ({"category": "placement", "domain": "social"}, "items[0].category", "never_culled")):
+        rule = {"organisation": "malmo-stad", "domain": "social", "category": "*", "action": "cull",
+                "years_after_last_entry": 5, **item}
+        response = await client.put("/v1/retention/rules", headers=api.admin, json={"items": [rule]})
+        assert response.status == 422, item
+        problem = await response.json()
+        assert problem["code"] == "validation_failed"
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [(field, code)]
+    # Staff may not set rules; the refusal is audited.
+    response = await client.put("/v1/retention/rules", headers=world["iof"], json={"items": []})
+    assert response.status == 403
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'retention.rules_set' "
+                             "AND decision = 'deny'") == 1
+
+
+async def test_the_plan_counts_due_and_kept_files_by_zone_and_category(client, api, world, db, tokens):
+    docs = world["docs"]
+    await _backdate(db, docs["plain"] + docs["research"] + docs["placed"], 6)
+    await _backdate(db, docs["plain:health"], 11)
+    response = await client.get("/v1/retention/plan", headers=api.admin)
+    assert response.status == 200, await response.text()
+    plan = await response.json()
+    zones = {(z["organisation"], z["domain"]): z for z in plan["zones"]}
+    social = zones[("malmo-stad", "social")]
+    assert social["files"] == 3 and social["documents"] == 7
+    assert social["due"] == {"files": 1, "documents": 2, "by_category": {"assessment": 1, "journal_note": 1}}
+    assert social["kept"] == {"research_birthday": {"files": 1, "documents": 2},
+                              "never_culled": {"files": 1, "documents": 3}}
+    health = zones[("region-skane", "health")]
+    assert health["due"]["files"] == 0 and health["kept"]["keep_rule"] == {"files": 3, "documents": 3}
+    assert plan["due"] == {"files": 1, "documents": 2}
+    # An auditor of region-skane sees its zones only; one without organisations is refused.
+    auditor = tokens.auth(sub="auditor-rs", roles=["auditor"], organisations=["region-skane"])
+    scoped = await (await client.get("/v1/retention/plan", headers=auditor)).json()
+    assert {z["organisation"] for z in scoped["zones"]} == {"region-skane"}
+    unscoped = tokens.auth(sub="auditor-x", roles=["auditor"], organisations=None)
+    assert (await client.get("/v1/retention/plan", headers=unscoped)).status == 403
+    # Before it is due, nothing is: the plan for a past day.
+    earlier = (date.today() - timedelta(days=365 * 2)).isoformat()
+    past = await (await client.get(f"/v1/retention/plan?at={earlier}", headers=api.admin)).json()
+    assert past["due"] == {"files": 0, "documents": 0}
+    bad = await client.get("/v1/retention/plan?at=yesterday", headers=api.admin)
+    assert bad.status == 422 and (await bad.json())["errors"][0]["field"] == "at"
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'retention.plan'") >= 3
+
+
+async def test_the_run_culls_due_files_whole_and_keeps_the_rest(client, api, world, db, env):
+    docs, iof = world["docs"], world["iof"]
+    await _backdate(db, docs["plain"] + docs["research"] + docs["placed"], 6)
+    # Health: a configured archive decision culls after 12 years; this file is 11 years old: kept.
+    rules = {"items": [{"organisation": "region-skane", "domain": "health", "category": "*", "action": "cull",
+                        "years_after_last_entry": 12, "research_birthdays": False}]}
+    assert (await client.put("/v1/retention/rules", headers=api.admin, json=rules)).status == 200
+    await _backdate(db, docs["plain:health"], 11)
+
+    plan = _retention("plan", env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert "malmo-stad / social" in plan.stdout and "total due: 1 files, 2 documents" in plan.stdout
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 0  # a plan changes nothing
+
+    run = _retention("run", "--batch", "1", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "culled 2 documents in 1 files" in run.stdout
+    culled = await db.fetch("SELECT id, status, dek_wrapped, shredded_by FROM documents WHERE id = ANY($1::uuid[])",
+                            [uuid.UUID(i) for i in docs["plain"]])
+    assert all(r["status"] == "shredded" and r["dek_wrapped"] is None and r["shredded_by"] == "system:retention"
+               for r in culled)
+    assert await db.fetchval("SELECT count(*) FROM document_segments WHERE document_id = ANY($1::uuid[])",
+                             [uuid.UUID(i) for i in docs["plain"]]) == 0
+    kept = docs["research"] + docs["placed"] + docs["plain:health"]
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE id = ANY($1::uuid[]) AND status = 'active'",
+                             [uuid.UUID(i) for i in kept]) == len(kept)
+    events = await db.fetch("SELECT actor_sub, decision, basis, client_id, document_id FROM audit_events "
+                            "WHERE action = 'document.cull' ORDER BY seq")
+    assert sorted(str(e["document_id"]) for e in events) == sorted(docs["plain"])
+    assert {(e["actor_sub"], e["decision"], e["basis"], str(e["client_id"])) for e in events} == {
+        ("system:retention", "allow", "retention", world["people"]["plain"])}
+    # The tombstone says culled; the content is gone.
+    response = await client.get(f"/v1/documents/{docs['plain'][0]}", headers=iof)
+    assert response.status == 200
+    tombstone = await response.json()
+    assert tombstone["status"] == "shredded" and tombstone["shred_reason"] == "culled"
+    assert (await client.get(f"/v1/documents/{docs['plain'][0]}/content", headers=iof)).status == 410
+    # Run again: nothing more is due.
+    again = _retention("run", env=env)
+    assert again.returncode == 0 and "culled 0 documents" in again.stdout
+
+
+async def test_a_new_entry_keeps_the_whole_file(client, world, db, env):
+    docs, iof = world["docs"], world["iof"]
+    await _backdate(db, docs["plain"], 6)
+    response = await client.post(f"/v1/clients/{world['people']['plain']}/documents", headers=iof,
+                                 data=files.upload("other", "a new entry"))
+    assert response.status == 201
+    run = _retention("run", env=env)
+    assert run.returncode == 0 and "culled 0 documents" in run.stdout
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 0
+
+
+async def test_a_research_municipality_keeps_everything_and_bad_dates_are_refused(client, api, world, db, env):
+    await _backdate(db, world["docs"]["plain"], 6)
+    body = {"items": [], "organisations": [{"organisation": "malmo-stad", "research_municipality": True}]}
+    response = await client.put("/v1/retention/rules", headers=api.admin, json=body)
+    assert response.status == 200, await response.text()
+    stored = await response.json()
+    assert {"organisation": "malmo-stad", "research_municipality": True, "configured": True} in stored["organisations"]
+    # Its social domain falls back to the default rule, and everything is kept for research.
+    assert {"organisation": "malmo-stad", "domain": "social", "category": "*", "action": "cull",
+            "years_after_last_entry": 5, "research_birthdays": True} in stored["items"]
+    plan = await (await client.get("/v1/retention/plan", headers=api.admin)).json()
+    social = next(z for z in plan["zones"] if z["organisation"] == "malmo-stad")
+    assert social["due"]["files"] == 0 and social["kept"]["research_municipality"]["files"] == 3
+
+    future = (date.today() + timedelta(days=1)).isoformat()
+    refused = _retention("run", "--at", future, env=env)
+    assert refused.returncode == 2 and "--at" in refused.stderr
+    assert _retention("plan", "--at", "soon", env=env).returncode == 2
