@@ -21,6 +21,18 @@ Associated data (integers big-endian, text UTF-8, 0x1f a separator byte):
     0x1f organisation 0x1f domain 0x1f kek_version (4 bytes)
 Organisation and domain are non-empty and contain no 0x1f (ValueError
 otherwise), so the associated data parses one way only.
+
+A data key of a file that will be culled (API-1.1 "Retention") is wrapped twice:
+first by the key of its culling epoch (the month its file is due, kept in the
+key ring: crypto/keyring.py), then that by the KEK. Destroying the epoch key
+makes the wrapped key in every database backup useless. Format 2 (89 bytes;
+WrappedKey.epoch names the epoch, stored beside it):
+    0       1 byte   format version, 0x02
+    1..12   12 bytes random nonce of the KEK wrap
+    13..72  60 bytes the encrypted inner wrap: 12-byte nonce, 32-byte encrypted DEK, 16-byte tag under the
+                     epoch key, associated data b"brygga/dek-epoch/v1" 0x1f document_id 0x1f client_id 0x1f
+                     organisation 0x1f domain 0x1f epoch
+    73..88  16 bytes GCM tag of the KEK wrap, associated data as format 1 followed by 0x1f epoch
 """
 from __future__ import annotations
 
@@ -38,9 +50,13 @@ from .keyring import KeyRing
 
 KEY_BYTES = 32
 _FORMAT = 1
+_FORMAT_EPOCH = 2
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _WRAPPED_BYTES = 1 + _NONCE_BYTES + KEY_BYTES + _TAG_BYTES
+_INNER_BYTES = _NONCE_BYTES + KEY_BYTES + _TAG_BYTES
+_WRAPPED_EPOCH_BYTES = 1 + _NONCE_BYTES + _INNER_BYTES + _TAG_BYTES
+_EPOCH_LABEL = b"brygga/dek-epoch/v1"
 _MAX_KEK_VERSION = 2**32 - 1
 _LABEL = b"brygga/dek/v1"
 _SEP = b"\x1f"
@@ -82,10 +98,12 @@ def _material(key: DataKey) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class WrappedKey:
-    """A DEK encrypted under KEK `kek_version`; both are stored with the document."""
+    """A DEK encrypted under KEK `kek_version` (and inside that under culling epoch `epoch`, if any); all three
+    are stored with the document."""
 
     kek_version: int
     ciphertext: bytes
+    epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +123,33 @@ class KeyBinding:
                 raise ValueError("organisation and domain must be non-empty strings without 0x1f")
 
 
-def _associated_data(binding: KeyBinding, kek_version: int) -> bytes:
-    return _SEP.join([
-        _LABEL,
-        binding.document_id.bytes,
-        binding.client_id.bytes,
-        binding.organisation.encode(),
-        binding.domain.encode(),
-        kek_version.to_bytes(4, "big"),
-    ])
+def _associated_data(binding: KeyBinding, kek_version: int, epoch: str | None = None) -> bytes:
+    parts = [_LABEL, binding.document_id.bytes, binding.client_id.bytes, binding.organisation.encode(),
+             binding.domain.encode(), kek_version.to_bytes(4, "big")]
+    if epoch is not None:
+        parts.append(epoch.encode())
+    return _SEP.join(parts)
 
 
-def wrap(keyring: KeyRing, key: DataKey, *, binding: KeyBinding) -> WrappedKey:
-    """Encrypt `key` under the newest KEK for exactly this document, client and zone."""
+def _epoch_associated_data(binding: KeyBinding, epoch: str) -> bytes:
+    return _SEP.join([_EPOCH_LABEL, binding.document_id.bytes, binding.client_id.bytes, binding.organisation.encode(),
+                      binding.domain.encode(), epoch.encode()])
+
+
+def wrap(keyring: KeyRing, key: DataKey, *, binding: KeyBinding, epoch: str | None = None) -> WrappedKey:
+    """Encrypt `key` under the newest KEK for exactly this document, client and zone; with `epoch`, first under
+    that culling epoch's key (raises KeyRingError when the ring has no such epoch)."""
     version = keyring.current_kek_version
+    if epoch is None:
+        nonce = os.urandom(_NONCE_BYTES)
+        body = AESGCM(keyring.kek(version)).encrypt(nonce, _material(key), _associated_data(binding, version))
+        return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT]) + nonce + body)
+    inner_nonce = os.urandom(_NONCE_BYTES)
+    inner = inner_nonce + AESGCM(keyring.epoch_key(epoch)).encrypt(
+        inner_nonce, _material(key), _epoch_associated_data(binding, epoch))
     nonce = os.urandom(_NONCE_BYTES)
-    body = AESGCM(keyring.kek(version)).encrypt(nonce, _material(key), _associated_data(binding, version))
-    return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT]) + nonce + body)
+    body = AESGCM(keyring.kek(version)).encrypt(nonce, inner, _associated_data(binding, version, epoch))
+    return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT_EPOCH]) + nonce + body, epoch=epoch)
 
 
 @functools.lru_cache(maxsize=32)
@@ -130,27 +158,44 @@ def _kek_aead(kek: bytes) -> AESGCM:
     return AESGCM(kek)
 
 
+def _well_formed(wrapped: WrappedKey) -> bool:
+    version, sealed, epoch = wrapped.kek_version, wrapped.ciphertext, wrapped.epoch
+    if (isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= _MAX_KEK_VERSION
+            or not isinstance(sealed, (bytes, bytearray, memoryview)) or not sealed):
+        return False
+    if epoch is None:
+        return len(sealed) == _WRAPPED_BYTES and sealed[0] == _FORMAT
+    return isinstance(epoch, str) and len(sealed) == _WRAPPED_EPOCH_BYTES and sealed[0] == _FORMAT_EPOCH
+
+
 def unwrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> DataKey:
-    """Decrypt a wrapped DEK; raises DecryptionFailed on any tamper, wrong binding or unknown KEK version."""
-    version, sealed = wrapped.kek_version, wrapped.ciphertext
-    if (
-        isinstance(version, bool)
-        or not isinstance(version, int)
-        or not 1 <= version <= _MAX_KEK_VERSION
-        or not isinstance(sealed, (bytes, bytearray, memoryview))
-        or len(sealed) != _WRAPPED_BYTES
-        or sealed[0] != _FORMAT
-    ):
+    """Decrypt a wrapped DEK; raises DecryptionFailed on any tamper, wrong binding, unknown KEK version or a
+    culling epoch the ring no longer holds (destroyed: the document was culled)."""
+    if not _well_formed(wrapped):
         raise DecryptionFailed()
+    version, sealed, epoch = wrapped.kek_version, wrapped.ciphertext, wrapped.epoch
     try:
         aead = _kek_aead(keyring.kek(version))
+        epoch_aead = None if epoch is None else _kek_aead(keyring.epoch_key(epoch))
     except KeyRingError:
         raise DecryptionFailed() from None
     nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
     try:
-        return DataKey(aead.decrypt(nonce, body, _associated_data(binding, version)))
+        opened = aead.decrypt(nonce, body, _associated_data(binding, version, epoch))
+        if epoch_aead is not None and epoch is not None:
+            opened = epoch_aead.decrypt(opened[:_NONCE_BYTES], opened[_NONCE_BYTES:], _epoch_associated_data(binding, epoch))
+        return DataKey(opened)
     except InvalidTag:
         raise DecryptionFailed() from None
+
+
+def re_epoch(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding, epoch: str | None) -> WrappedKey:
+    """Move a wrapped DEK to culling epoch `epoch` (None: no epoch, kept) under the newest KEK, when its file's due
+    month moved; returns `wrapped` itself when nothing changes. Raises DecryptionFailed like unwrap."""
+    key = unwrap(keyring, wrapped, binding=binding)
+    if wrapped.epoch == epoch and wrapped.kek_version == keyring.current_kek_version:
+        return wrapped
+    return wrap(keyring, key, binding=binding, epoch=epoch)
 
 
 def rewrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> WrappedKey:
@@ -162,4 +207,4 @@ def rewrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> Wra
     key = unwrap(keyring, wrapped, binding=binding)
     if wrapped.kek_version == keyring.current_kek_version:
         return wrapped
-    return wrap(keyring, key, binding=binding)
+    return wrap(keyring, key, binding=binding, epoch=wrapped.epoch)

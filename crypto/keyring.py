@@ -9,7 +9,15 @@ File layout (JSON, every key base64):
     {"format": "brygga-keyring", "version": 1,
      "keks": [{"version": 1, "key": "...32 bytes...", "created_at": "..."}],
      "pepper": "...32 bytes...",
-     "audit_signing_keys": [{"id": "audit-1", "private_key": "...32-byte Ed25519 seed...", "created_at": "..."}]}
+     "audit_signing_keys": [{"id": "audit-1", "private_key": "...32-byte Ed25519 seed...", "created_at": "..."}],
+     "epochs": [{"id": "2031-12", "key": "...32 bytes...", "created_at": "..."}],
+     "destroyed_epochs": [{"id": "2026-11", "destroyed_at": "..."}]}
+
+Culling epochs (API-1.1 "Retention"; PDL 3:17 "destruction must reach copies and backups"): every data key of a
+file that will be culled is wrapped inside its KEK wrap by the key of the month its file is due (crypto.envelope).
+The epoch keys live here, outside the database and its backups; once every file of an epoch is culled,
+`destroy_epoch` removes its key for good (and remembers its id, so it is never made again): from then on no
+database backup opens those documents. `epochs` and `destroyed_epochs` are optional (older rings have none).
 """
 from __future__ import annotations
 
@@ -45,6 +53,8 @@ class KeyRing:
     audit_key_id: str
     audit_signing_key: Ed25519PrivateKey
     older_audit_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # checkpoints signed before a rotation
+    epochs: dict[str, bytes] = field(default_factory=dict)  # culling epoch "YYYY-MM" -> its key
+    destroyed_epochs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.keks:
@@ -54,6 +64,9 @@ class KeyRing:
                 raise KeyRingError(f"key-encryption key version {version} is not a 256-bit key")
         if len(self.pepper) != KEY_BYTES:
             raise KeyRingError("blind-index pepper is not 256 bits")
+        for epoch, key in self.epochs.items():
+            if not _is_epoch(epoch) or len(key) != KEY_BYTES:
+                raise KeyRingError(f"culling epoch {epoch!r} is not a YYYY-MM id with a 256-bit key")
 
     @property
     def audit_public_keys(self) -> dict[str, Ed25519PublicKey]:
@@ -63,6 +76,13 @@ class KeyRing:
     @property
     def current_kek_version(self) -> int:
         return max(self.keks)
+
+    def epoch_key(self, epoch: str) -> bytes:
+        """The key of culling epoch `epoch`; raises KeyRingError when the ring does not hold it (destroyed)."""
+        try:
+            return self.epochs[epoch]
+        except KeyError:
+            raise KeyRingError(f"key ring has no culling epoch {epoch}") from None
 
     def kek(self, version: int) -> bytes:
         """The KEK of `version`; raises KeyRingError when the ring does not hold it."""
@@ -77,6 +97,14 @@ class KeyProvider(Protocol):
 
     def load(self) -> KeyRing:
         """Load and validate the ring; raises KeyRingError with a reason an operator can act on."""
+        ...
+
+    def ensure_epoch(self, epoch: str) -> KeyRing:
+        """The ring with culling epoch `epoch` in it, made if new; KeyRingError for one destroyed before."""
+        ...
+
+    def destroy_epoch(self, epoch: str) -> bool:
+        """Remove culling epoch `epoch`'s key for good; False when the ring did not hold it."""
         ...
 
 
@@ -135,6 +163,36 @@ class FileKeyProvider:
             document["keks"].append({"version": version, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()})
             self._write(document)
         return version
+
+    def ensure_epoch(self, epoch: str) -> KeyRing:
+        """The ring with culling epoch `epoch` in it, adding a new random key when it has none; raises
+        KeyRingError for an ill-formed id or one destroyed before (its documents are gone: never again)."""
+        if not _is_epoch(epoch):
+            raise KeyRingError(f"culling epoch {epoch!r} is not YYYY-MM")
+        with self._locked():
+            document = self._read()
+            ring = _parse(document)
+            if epoch in ring.epochs:
+                return ring
+            if epoch in ring.destroyed_epochs:
+                raise KeyRingError(f"culling epoch {epoch} was destroyed; it is never made again")
+            document.setdefault("epochs", []).append(
+                {"id": epoch, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": _now()})
+            self._write(document)
+            return _parse(document)
+
+    def destroy_epoch(self, epoch: str) -> bool:
+        """Remove culling epoch `epoch`'s key from the ring for good (the file is rewritten, fsynced); False when
+        the ring did not hold it. The caller checks first that nothing still needs it."""
+        with self._locked():
+            document = self._read()
+            kept = [entry for entry in document.get("epochs", []) if entry.get("id") != epoch]
+            if len(kept) == len(document.get("epochs", [])):
+                return False
+            document["epochs"] = kept
+            document.setdefault("destroyed_epochs", []).append({"id": epoch, "destroyed_at": _now()})
+            self._write(document)
+            return True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -204,6 +262,12 @@ def write_private(path: Path, data: bytes, *, replace: bool) -> None:
         os.close(dir_fd)
 
 
+def _is_epoch(epoch: object) -> bool:
+    """A culling epoch's id: a month, YYYY-MM."""
+    return (isinstance(epoch, str) and len(epoch) == 7 and epoch[4] == "-" and epoch[:4].isdigit()
+            and epoch[5:].isdigit() and 1 <= int(epoch[5:]) <= 12)
+
+
 def _parse(document: dict[str, Any]) -> KeyRing:
     try:
         keks = {int(entry["version"]): _unb64(entry["key"], f"kek {entry['version']}") for entry in document["keks"]}
@@ -219,6 +283,9 @@ def _parse(document: dict[str, Any]) -> KeyRing:
             audit_key_id=str(audit["id"]),
             audit_signing_key=Ed25519PrivateKey.from_private_bytes(seed),
             older_audit_keys=older,
+            epochs={str(entry["id"]): _unb64(entry["key"], f"culling epoch {entry['id']}")
+                    for entry in document.get("epochs", [])},
+            destroyed_epochs=frozenset(str(entry["id"]) for entry in document.get("destroyed_epochs", [])),
         )
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise KeyRingError(f"key ring has a bad shape: {type(exc).__name__} {exc}") from None

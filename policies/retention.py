@@ -173,6 +173,25 @@ def cull_decision(domain: str) -> Decision:
 RUN_DECISION = allow(Basis.RETENTION, legal_basis=f"{LAW_SOCIAL}; {LAW_HEALTH}")
 
 
+def entry_epoch(rules: Iterable[Rule], *, organisation: str, domain: str, category: str, research_municipality: bool,
+                on: date) -> str | None:
+    """The culling epoch of a new entry made on `on`: the month it will itself be due, or None when its rule keeps
+    it (then its file is kept too). Never later than its file's due month, which it can only push later; the
+    retention run moves a key forward when the file's month is reached and the file is not due."""
+    if research_municipality or (domain == "social" and category in NEVER_CULLED):
+        return None
+    rule = rule_for(rules, organisation, domain, category)
+    if rule is None or rule.action != "cull":
+        return None
+    years = max(rule.years_after_last_entry, HEALTH_MINIMUM_YEARS) if domain == "health" else rule.years_after_last_entry
+    return epoch_of(_years_later(datetime(on.year, on.month, on.day), years))
+
+
+def file_epoch(verdict: Verdict) -> str | None:
+    """The culling epoch a file's keys belong under: the month it is due, None when it is kept for good."""
+    return epoch_of(verdict.due_on) if verdict.due_on is not None and verdict.kept_by in (None, "not_yet") else None
+
+
 def epoch_of(due_on: date) -> str:
     """The culling epoch of a file due on `due_on`: its month, `YYYY-MM` (crypto/epochs.py keys one per month)."""
     return f"{due_on.year:04d}-{due_on.month:02d}"
@@ -188,10 +207,19 @@ class FileSummary:
     domain: str
     birth_date: date
     categories: tuple[tuple[str, datetime, int], ...]
+    # The culling epochs its documents' keys are under: (lowest, highest, how many have one).
+    epochs: tuple[str | None, str | None, int] = (None, None, 0)
 
     @property
     def documents(self) -> int:
         return sum(count for _, _, count in self.categories)
+
+    def under(self, epoch: str | None) -> bool:
+        """Whether every document's key is under culling epoch `epoch` (None: under none)."""
+        low, high, count = self.epochs
+        if epoch is None:
+            return count == 0
+        return count == self.documents and low == high == epoch
 
     def verdict(self, rules: Iterable[Rule], *, research_municipality: bool, on: date) -> Verdict:
         return file_verdict(organisation=self.organisation, domain=self.domain,
@@ -236,11 +264,14 @@ class ZoneReport:
 
 
 def plan(files: Iterable[FileSummary], rules: Mapping[str, Sequence[Rule]], research: Mapping[str, bool], *,
-         on: date) -> tuple[list[ZoneReport], list[FileSummary]]:
-    """The plan on `on`: a report per zone (sorted) and the files due. `rules` maps an organisation to its
-    effective rules (organisations missing from it have the defaults); `research` whether it keeps everything."""
+         on: date) -> tuple[list[ZoneReport], list[FileSummary], list[tuple[FileSummary, str | None]]]:
+    """The plan on `on`: a report per zone (sorted), the files due, and the files not due whose keys are not all
+    under the culling epoch they belong under (with that epoch: a newer entry or a changed rule moved it). `rules`
+    maps an organisation to its effective rules (organisations missing from it have the defaults); `research`
+    whether it keeps everything."""
     zones: dict[tuple[str, str], ZoneReport] = {}
     due: list[FileSummary] = []
+    misplaced: list[tuple[FileSummary, str | None]] = []
     for summary in files:
         organisation = summary.organisation
         org_rules = rules.get(organisation)
@@ -254,4 +285,6 @@ def plan(files: Iterable[FileSummary], rules: Mapping[str, Sequence[Rule]], rese
         report.add(summary, verdict)
         if verdict.due:
             due.append(summary)
-    return [zones[key] for key in sorted(zones)], due
+        elif not summary.under(epoch := file_epoch(verdict)):
+            misplaced.append((summary, epoch))
+    return [zones[key] for key in sorted(zones)], due, misplaced

@@ -113,6 +113,9 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
                 mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
                 missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
                 print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}")
+            for epoch, count, held in await keys.epoch_status(pool, keyring):
+                state = "in the ring" if held else ("DESTROYED" if epoch in keyring.destroyed_epochs else "NOT IN THE RING")
+                print(f"culling epoch {epoch}: {count} data keys ({state})")
             return 0
         done, left = await keys.rewrap_all(
             pool, keyring, batch=args.batch,
@@ -233,6 +236,10 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
             print(file=sys.stderr)
             print(f"culled {result.documents} documents in {result.files} files"
                   + (f"; {result.skipped_files} files got a new entry and were kept" if result.skipped_files else ""))
+            if result.moved_keys:
+                print(f"moved {result.moved_keys} data keys of files not due to their files' culling epochs")
+            for epoch in result.destroyed_epochs:
+                print(f"destroyed culling epoch {epoch}: no database backup opens what was culled under it")
             return 0
 
     return asyncio.run(run())

@@ -14,6 +14,7 @@ import asyncpg
 from crypto import FieldSealer, KeyProvider, KeyRing
 from policies.decide import PolicyConfig
 from policies.model import Zone
+from policies.retention import Rule
 
 from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
@@ -64,6 +65,23 @@ class KeyRingHolder:
         self._refresh()
         return self._ring
 
+    async def with_epoch(self, epoch: str | None) -> KeyRing:
+        """The ring, holding culling epoch `epoch` (made in the ring file the first time a file falls due in that
+        month: once a month, off the event loop); raises KeyRingError for an epoch destroyed before."""
+        ring = self.ring
+        if epoch is None or epoch in ring.epochs:
+            return ring
+        ring = await asyncio.to_thread(self._provider.ensure_epoch, epoch)
+        self._ring, self._stamp, self._sealer = ring, self._mtime(), FieldSealer(ring)
+        return ring
+
+    async def destroy_epoch(self, epoch: str) -> bool:
+        """Remove a culling epoch's key from the ring file for good (its caller checked nothing needs it)."""
+        destroyed = await asyncio.to_thread(self._provider.destroy_epoch, epoch)
+        self._ring, self._stamp = self._provider.load(), self._mtime()
+        self._sealer = FieldSealer(self._ring)
+        return destroyed
+
     @property
     def field_sealer(self) -> FieldSealer:
         self._refresh()
@@ -86,6 +104,9 @@ class Runtime:
     unit_zones: dict[str, Zone] = field(default_factory=dict)
 
     _policy: tuple[Settings, PolicyConfig] | None = field(default=None, init=False, repr=False)
+    # The retention rules uploads choose a culling epoch by: (read at, rules, research flags), for a few seconds
+    # (domain.retention.upload_epoch); a change on this replica forgets them at once.
+    retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
     _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     @property

@@ -56,6 +56,7 @@ from .access import (
     refuse,
 )
 from .paging import Paged, paged
+from .retention import upload_epoch
 from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
@@ -255,7 +256,8 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
     binding = KeyBinding(document_id=document_id, client_id=client_id,
                          organisation=principal.zone.organisation, domain=principal.zone.domain)
     key = DataKey.generate()
-    wrapped = wrap(rt.keyring, key, binding=binding)
+    epoch = await upload_epoch(rt, conn, principal.zone, upload.category)
+    wrapped = wrap(await rt.keys.with_epoch(epoch), key, binding=binding, epoch=epoch)
     encryptor = StreamEncryptor(key, document_id=document_id)
     segmenter = Segmenter(encryptor)
     mac = rt.field_sealer.content_mac()
@@ -286,7 +288,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
         title_sealed=rt.field_sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
         content_type=content_type, size=segmenter.plaintext_bytes, content_mac=mac.digest(),
         kek_version=wrapped.kek_version, dek_wrapped=wrapped.ciphertext, stream_header=encryptor.header,
-        segment_count=written, idempotency_key=upload.idempotency_key, created_by=principal.sub,
+        segment_count=written, idempotency_key=upload.idempotency_key, created_by=principal.sub, epoch=epoch,
     )
     created_at = await documents_store.insert(conn, document)
     return {"id": document_id, "client_id": client_id, "unit_id": principal.unit,
@@ -409,7 +411,7 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
                                    document_id=document_id, purpose=purpose)
         try:
             batch = await rt.blobs.first_after_event(conn, document_id, count=count, event=event)
-            key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=_binding(row))
+            key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
             decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
             if not batch:
                 raise DecryptionFailed()  # no segment at all: the row's count was tampered with

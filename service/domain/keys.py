@@ -9,6 +9,7 @@ from crypto import KeyRing
 from crypto.envelope import KeyBinding, WrappedKey, rewrap
 
 from ..store import keys as keys_store
+from ..store import retention as retention_store
 
 
 async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, tuple[int, int]]:
@@ -22,6 +23,14 @@ async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, tuple[int, i
         sealed = await keys_store.count_sealed_by_version(conn)
     versions = sorted(set(keyring.keks) | set(wrapped) | set(sealed))
     return {version: (wrapped.get(version, 0), sealed.get(version, 0)) for version in versions}
+
+
+async def epoch_status(pool: asyncpg.Pool, keyring: KeyRing) -> list[tuple[str, int, bool]]:
+    """Every culling epoch in the ring or named by data: (epoch, active data keys under it, the ring holds it)."""
+    async with pool.acquire() as conn:
+        in_use = await retention_store.epochs_in_use(conn)
+    return [(epoch, in_use.get(epoch, 0), epoch in keyring.epochs)
+            for epoch in sorted(set(keyring.epochs) | set(in_use))]
 
 
 async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,
@@ -44,7 +53,7 @@ async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,
                 for row in rows:
                     binding = KeyBinding(document_id=row["id"], client_id=row["client_id"],
                                          organisation=row["organisation"], domain=row["domain"])
-                    wrapped = rewrap(keyring, WrappedKey(row["kek_version"], row["dek_wrapped"]), binding=binding)
+                    wrapped = rewrap(keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=binding)
                     updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext))
                 await keys_store.set_wrapped(conn, updates)
             done += len(rows)

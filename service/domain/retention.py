@@ -7,14 +7,16 @@ leaves whole batches done and nothing half culled, and the next run goes on from
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from crypto.envelope import KeyBinding, WrappedKey, re_epoch
 from policies import retention as policy
-from policies.model import Principal, Role
+from policies.model import Principal, Role, Zone
 from policies.retention import FileSummary, Rule
 from policies.roles import Permission, role_gate
 
@@ -39,6 +41,23 @@ def operator() -> Caller:
     import getpass
     return Caller(Principal(sub=f"cli:{getpass.getuser()}", name=None, roles=frozenset({Role.ADMIN})),
                   request_id=f"cli-{uuid.uuid4()}", remote_addr=None)
+
+
+_RULES_SECONDS = 10.0
+
+
+async def upload_epoch(rt: Runtime, conn: Any, zone: Zone, category: str) -> str | None:
+    """The culling epoch a new document's key is wrapped under (policies.retention.entry_epoch), by the rules as
+    they were at most a few seconds ago."""
+    cached = rt.retention_cache
+    if cached is None or time.monotonic() - cached[0] > _RULES_SECONDS:
+        configured, research = await retention_store.configured(conn)
+        cached = rt.retention_cache = (time.monotonic(), configured, research)
+    _, configured_rules, research_flags = cached
+    rules = policy.effective_rules(zone.organisation, configured_rules.get(zone.organisation))
+    return policy.entry_epoch(rules, organisation=zone.organisation, domain=zone.domain, category=category,
+                              research_municipality=research_flags.get(zone.organisation, False),
+                              on=rt.clock().date())
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:
@@ -91,6 +110,7 @@ async def set_rules(rt: Runtime, caller: Caller, items: Sequence[Rule], research
             raise (BelowLegalMinimum if below else ValidationFailed)(errors)
         touched = {rule.organisation: False for rule in items} | research
         await retention_store.replace(act.conn, touched, items, by=caller.principal.sub)
+        rt.retention_cache = None
         return _rules_json(*await _effective(act.conn, None))
 
 
@@ -105,6 +125,7 @@ class Plan:
     at: date
     zones: list[policy.ZoneReport]
     due: list[FileSummary]
+    misplaced: list[tuple[FileSummary, str | None]]  # files not due, keys to move to their culling epoch
 
     def as_json(self) -> dict[str, Any]:
         return {"at": self.at.isoformat(), "zones": [zone.as_json() for zone in self.zones],
@@ -136,8 +157,8 @@ async def _plan_on(conn: Any, scope: frozenset[str] | None, on: date) -> Plan:
     _, rules, research, _ = await _effective(conn, scope)
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         summaries = [summary async for summary in retention_store.files(conn, None if scope is None else sorted(scope))]
-    zones, due = policy.plan(summaries, rules, research, on=on)
-    return Plan(on, zones, due)
+    zones, due, misplaced = policy.plan(summaries, rules, research, on=on)
+    return Plan(on, zones, due, misplaced)
 
 
 async def plan(rt: Runtime, caller: Caller, *, on: date | None = None) -> Plan:
@@ -158,6 +179,8 @@ class RunResult:
     files: int = 0
     documents: int = 0
     skipped_files: int = 0  # due in the plan, not any more once locked (a new entry came in)
+    moved_keys: int = 0  # keys of files not due moved from a past culling epoch to their file's
+    destroyed_epochs: list[str] = field(default_factory=list)
 
 
 async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
@@ -180,6 +203,8 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
             result.skipped_files += skipped
             result.documents += culled
             progress(result.documents, total)
+        result.moved_keys = await _move_keys(rt, conn, the_plan.misplaced, rules, research, on)
+        result.destroyed_epochs = await _destroy_spent_epochs(rt, conn, on)
     return result
 
 
@@ -217,3 +242,48 @@ async def _cull(rt: Runtime, conn: Any, system: Caller, group: list[FileSummary]
         for row in documents:
             act.record(policy.cull_decision(row["domain"]), client_id=row["client_id"], document_id=row["id"])
         return len(ids), len(group) - len(still_due)
+
+
+async def _move_keys(rt: Runtime, conn: Any, misplaced: list[tuple[FileSummary, str | None]],
+                     rules: dict[str, tuple[Rule, ...]], research: dict[str, bool], on: date, *,
+                     files_per_batch: int = 200) -> int:
+    """Move the keys of files not due to the culling epoch their file belongs under now (a newer entry or a changed
+    rule moved its due month; None: kept for good), keys only, a batch of files per transaction, each file judged
+    again under its lock. Afterwards an epoch whose month has come holds only culled files. Returns keys moved."""
+    moved = 0
+    for start in range(0, len(misplaced), files_per_batch):
+        keys = [(f.client_id, f.organisation, f.domain) for f, _ in misplaced[start:start + files_per_batch]]
+        async with conn.transaction():
+            target: dict[tuple[Any, str, str], str | None] = {}
+            for f in await retention_store.file_summaries(conn, keys):
+                verdict = f.verdict(rules.get(f.organisation, policy.default_rules(f.organisation)),
+                                    research_municipality=research.get(f.organisation, False), on=on)
+                if not verdict.due:  # one that fell due meanwhile is culled by the next run
+                    target[(f.client_id, f.organisation, f.domain)] = policy.file_epoch(verdict)
+            updates = []
+            for row in await retention_store.wrapped_keys(conn, list(target)):
+                epoch = target[(row["client_id"], row["organisation"], row["domain"])]
+                if row["epoch"] == epoch:
+                    continue
+                binding = KeyBinding(document_id=row["id"], client_id=row["client_id"],
+                                     organisation=row["organisation"], domain=row["domain"])
+                wrapped = re_epoch(await rt.keys.with_epoch(epoch),
+                                   WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]),
+                                   binding=binding, epoch=epoch)
+                updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext, wrapped.epoch))
+            await retention_store.set_wrapped(conn, updates)
+            moved += len(updates)
+    return moved
+
+
+async def _destroy_spent_epochs(rt: Runtime, conn: Any, on: date) -> list[str]:
+    """Destroy every culling epoch of a month before `on`'s that no active document's key needs any more: from then
+    on no database backup opens what was culled under it. Nothing can come to need it again: a new entry's own due
+    month is at least a year away, and a file not due belongs under its due month, which is `on`'s or later."""
+    month = policy.epoch_of(on)
+    in_use = await retention_store.epochs_in_use(conn)
+    destroyed = []
+    for epoch in sorted(rt.keyring.epochs):
+        if epoch < month and epoch not in in_use and await rt.keys.destroy_epoch(epoch):
+            destroyed.append(epoch)
+    return destroyed

@@ -24,9 +24,10 @@ _document_columns = DOCUMENT_COLUMNS
 _insert_document_sql = f"""
 WITH file_open AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({FILE_LOCK}, hashtext($2::uuid::text)))
 INSERT INTO documents (id, client_id, unit_id, organisation, domain, category, title_sealed, content_type, size,
-                       content_mac, kek_version, dek_wrapped, stream_header, segment_count, idempotency_key, created_by)
+                       content_mac, kek_version, dek_wrapped, stream_header, segment_count, idempotency_key, created_by,
+                       epoch)
 SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text, $7::bytea, $8::text, $9::bigint, $10::bytea,
-       $11::integer, $12::bytea, $13::bytea, $14::integer, $15::text, $16::text
+       $11::integer, $12::bytea, $13::bytea, $14::integer, $15::text, $16::text, $17::text
 FROM file_open
 RETURNING created_at
 """
@@ -171,6 +172,7 @@ class NewDocument:
     segment_count: int
     idempotency_key: str | None
     created_by: str
+    epoch: str | None = None  # the culling epoch its key is wrapped under (crypto.envelope), if any
 
 
 async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
@@ -183,7 +185,7 @@ async def insert(conn: asyncpg.Connection, document: NewDocument) -> datetime:
         created_at: datetime = await conn.fetchval(
             _insert_document_sql, d.id, d.client_id, d.unit, d.zone.organisation, d.zone.domain, d.category,
             d.title_sealed, d.content_type, d.size, d.content_mac, d.kek_version, d.dek_wrapped, d.stream_header,
-            d.segment_count, d.idempotency_key, d.created_by,
+            d.segment_count, d.idempotency_key, d.created_by, d.epoch,
         )
         return created_at
     except asyncpg.UniqueViolationError as exc:

@@ -28,7 +28,7 @@ _count_sealed_sql = "SELECT version, sum(fields)::bigint AS fields FROM (" + " U
 _count_older_sql = "SELECT count(*) FROM documents WHERE dek_wrapped IS NOT NULL AND kek_version < $1"
 # Rows being shredded or rewrapped elsewhere are skipped, not waited for: the job stays online.
 _lock_older_sql = """
-SELECT id, client_id, organisation, domain, kek_version, dek_wrapped FROM documents
+SELECT id, client_id, organisation, domain, kek_version, dek_wrapped, epoch FROM documents
 WHERE dek_wrapped IS NOT NULL AND kek_version < $1
 ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED

@@ -15,14 +15,16 @@ FILE_LOCK = 7_264_003
 # the plan's cost grows with the files and categories, never with the documents' sizes (documents_retention).
 _files_sql = """
 WITH per_category AS (
-    SELECT client_id, organisation, domain, category, max(created_at) AS last, count(*) AS n
+    SELECT client_id, organisation, domain, category, max(created_at) AS last, count(*) AS n,
+           min(epoch) AS emin, max(epoch) AS emax, count(epoch) AS ecount
     FROM documents
     WHERE status = 'active' AND ($1::text[] IS NULL OR organisation = ANY($1::text[]))
     GROUP BY organisation, domain, client_id, category
 )
 SELECT p.client_id, p.organisation, p.domain, c.birth_date,
        array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
-       array_agg(p.n ORDER BY p.category) AS counts
+       array_agg(p.n ORDER BY p.category) AS counts, min(p.emin) AS emin, max(p.emax) AS emax,
+       sum(p.ecount)::bigint AS ecount
 FROM per_category p JOIN clients c ON c.id = p.client_id
 GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
 """
@@ -30,7 +32,8 @@ GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
 
 def _summary(row: asyncpg.Record) -> FileSummary:
     return FileSummary(row["client_id"], row["organisation"], row["domain"], row["birth_date"],
-                       tuple(zip(row["categories"], row["lasts"], row["counts"], strict=True)))
+                       tuple(zip(row["categories"], row["lasts"], row["counts"], strict=True)),
+                       (row["emin"], row["emax"], row["ecount"]))
 
 
 async def files(conn: asyncpg.Connection, organisations: Sequence[str] | None) -> AsyncIterator[FileSummary]:
@@ -56,14 +59,16 @@ async def file_summaries(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, st
         """
         WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)),
         per_category AS (
-            SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n
+            SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n,
+                   min(d.epoch) AS emin, max(d.epoch) AS emax, count(d.epoch) AS ecount
             FROM wanted w JOIN documents d USING (client_id, organisation, domain)
             WHERE d.status = 'active'
             GROUP BY d.organisation, d.domain, d.client_id, d.category
         )
         SELECT p.client_id, p.organisation, p.domain, c.birth_date,
                array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
-               array_agg(p.n ORDER BY p.category) AS counts
+               array_agg(p.n ORDER BY p.category) AS counts, min(p.emin) AS emin, max(p.emax) AS emax,
+               sum(p.ecount)::bigint AS ecount
         FROM per_category p JOIN clients c ON c.id = p.client_id
         GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
         """,
@@ -138,3 +143,38 @@ async def replace(conn: asyncpg.Connection, research: dict[str, bool], rules: Se
         "INSERT INTO retention_rules (organisation, domain, category, action, years_after_last_entry, research_birthdays) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
         [(r.organisation, r.domain, r.category, r.action, r.years_after_last_entry, r.research_birthdays) for r in rules])
+
+
+# --- culling epochs ----------------------------------------------------------------------------------------------
+
+async def wrapped_keys(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
+    """The wrapped keys of the given files' active documents, locked (keys only: content is never read)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT d.id, d.client_id, d.organisation, d.domain, d.kek_version, d.dek_wrapped, d.epoch
+        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)
+        JOIN documents d USING (client_id, organisation, domain)
+        WHERE d.dek_wrapped IS NOT NULL
+        ORDER BY d.id
+        FOR UPDATE OF d
+        """,
+        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+    return rows
+
+
+async def set_wrapped(conn: asyncpg.Connection, updates: Sequence[tuple[UUID, int, bytes, str | None]]) -> None:
+    """Store re-wrapped keys: (id, kek_version, wrapped key, epoch)."""
+    await conn.execute(
+        """
+        UPDATE documents d SET kek_version = u.kek_version, dek_wrapped = u.wrapped, epoch = u.epoch
+        FROM unnest($1::uuid[], $2::integer[], $3::bytea[], $4::text[]) AS u(id, kek_version, wrapped, epoch)
+        WHERE d.id = u.id AND d.dek_wrapped IS NOT NULL
+        """,
+        [u[0] for u in updates], [u[1] for u in updates], [u[2] for u in updates], [u[3] for u in updates])
+
+
+async def epochs_in_use(conn: asyncpg.Connection) -> dict[str, int]:
+    """Culling epochs by how many active documents' keys they wrap (an epoch not here needs no key)."""
+    rows = await conn.fetch("SELECT epoch, count(*) AS n FROM documents "
+                            "WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL GROUP BY epoch ORDER BY epoch")
+    return {row["epoch"]: row["n"] for row in rows}

