@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from crypto import DecryptionFailed
+from crypto import DecryptionFailed, KeyRingError
 from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.candidates import candidates
@@ -257,7 +257,13 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
                          organisation=principal.zone.organisation, domain=principal.zone.domain)
     key = DataKey.generate()
     epoch = await upload_epoch(rt, conn, principal.zone, upload.category)
-    wrapped = wrap(await rt.keys.with_epoch(epoch), key, binding=binding, epoch=epoch)
+    try:
+        ring = await rt.keys.with_epoch(epoch)
+    except (KeyRingError, OSError):  # a ring mounted read-only without this month's epoch made ahead
+        log.warning("culling epoch %s is not in the key ring and cannot be added; the next `retention run` "
+                    "moves this document's key to it", epoch)
+        ring, epoch = rt.keyring, None
+    wrapped = wrap(ring, key, binding=binding, epoch=epoch)
     encryptor = StreamEncryptor(key, document_id=document_id)
     segmenter = Segmenter(encryptor)
     mac = rt.field_sealer.content_mac()
