@@ -310,3 +310,45 @@ async def test_a_destroyed_epoch_reaches_a_backup_taken_before_the_culling(setti
             await admin.execute(f"DROP DATABASE IF EXISTS {restored} WITH (FORCE)")
         finally:
             await admin.close()
+
+
+async def test_a_run_killed_midway_leaves_whole_batches_and_a_rerun_finishes(client, api, db, env):
+    """kill -9 during `retention run`: every file is culled whole or not at all, each culled document has its one
+    event, and a second run finishes the rest."""
+    import signal
+
+    await api.unit("iof", **SOCIAL)
+    iof = api.staff("iof")
+    ids = []
+    for n in range(40):
+        person = (await api.register(iof, personal_number(date(1970, 1, 1) + timedelta(days=n * 3 + 1)), f"P {n}"))["id"]
+        await api.relation(iof, person)
+        for _ in range(2):
+            response = await client.post(f"/v1/clients/{person}/documents", headers=iof, data=files.upload("other", "x"))
+            assert response.status == 201
+            ids.append((await response.json())["id"])
+    await _backdate(db, ids, 6)
+    due_files = await db.fetchval(
+        "SELECT count(DISTINCT d.client_id) FROM documents d JOIN clients c ON c.id = d.client_id "
+        "WHERE extract(day FROM c.birth_date) NOT IN (5, 15, 25)")
+    process = subprocess.Popen([sys.executable, "-m", "service", "retention", "run", "--batch", "2"], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    while b"culled 4/" not in seen and process.poll() is None:
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    async def check() -> int:
+        rows = await db.fetch("SELECT client_id, bool_and(status = 'shredded') AS all_gone, "
+                              "bool_or(status = 'shredded') AS any_gone FROM documents GROUP BY client_id")
+        assert all(r["all_gone"] == r["any_gone"] for r in rows)  # whole files only
+        culled = await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'")
+        events = await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'document.cull'")
+        assert culled == events  # each culled document has its one event, none without
+        return culled
+
+    assert 0 < await check() <= 2 * due_files
+    again = _retention("run", env=env)
+    assert again.returncode == 0, again.stderr
+    assert await check() == 2 * due_files
