@@ -48,9 +48,18 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     AUDIT_EXTRACT = "audit.extract"
     AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
+    CLIENT_NETWORK = "client.network"
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"
+    SIP_CLOSE = "sip.close"
+    SIP_CREATE = "sip.create"
+    SIP_FOLLOW_UP = "sip.follow_up"
+    SIP_LIST = "sip.list"
+    SIP_OVERDUE = "sip.overdue"  # a unit manager's list of plans past their follow-up date (extends API-1.1)
+    SIP_READ = "sip.read"
+    SIP_UPDATE = "sip.update"
+    SIP_VERSIONS = "sip.versions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,7 @@ def event_values(action: Action, caller: Caller, decision: Decision, *, client_i
         consent_id,
         outcome,
         basis,
-        [reason.value for reason in decision.reason_codes],
+        [reason.value for reason in decision.reason_codes] + ([decision.record] if decision.record else []),
         purpose,
         caller.request_id,
         caller.remote_addr,

@@ -20,6 +20,7 @@ EXPECTED: dict[str, set[Role]] = {
     "audit:read": {AU},
     "audit:review": {AU},
     "clients:lookup": {S, M, SY},
+    "clients:network": {S, M},
     "clients:read": {S, M},
     "clients:register": {S, M, SY},
     "consents:confirm": {S, M},
@@ -39,6 +40,10 @@ EXPECTED: dict[str, set[Role]] = {
     "relations:end": {S, M, SY},
     "relations:list": {S, M},
     "relations:open": {S, M, SY},
+    "sip:create": {S, M},
+    "sip:overdue": {M},
+    "sip:read": {S, M},
+    "sip:write": {S, M},
     "units:list": set(Role),
     "units:write": {A},
 }
