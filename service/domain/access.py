@@ -151,9 +151,11 @@ async def access_on(conn: asyncpg.Connection, caller: Caller, action: Action, ju
             yield act
         await audit.record(conn, act.action, caller=caller, decision=act.decision, client_id=act.client_id,
                            document_id=act.document_id, consent_id=act.consent_id, purpose=act.purpose)
-        for follower, decision, follower_client, follower_document, follower_purpose in act.followers:
-            await audit.record(conn, follower, caller=caller, decision=decision, client_id=follower_client,
-                               document_id=follower_document, purpose=follower_purpose)
+        # One round trip for them all: a list of 50 reads across zones must not cost 50 (bench/sip.py).
+        await audit.record_all(conn, [
+            audit.event_values(follower, caller, decision, client_id=follower_client, document_id=follower_document,
+                               purpose=follower_purpose)
+            for follower, decision, follower_client, follower_document, follower_purpose in act.followers])
     except BaseException:
         await transaction.rollback()
         raise

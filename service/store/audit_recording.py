@@ -36,6 +36,11 @@ async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
     return seq
 
 
+async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> None:
+    """Insert events in `conn`'s transaction, in order, in one round trip (a list's reads across zones)."""
+    await conn.executemany(_insert_sql, values)
+
+
 async def insert_then(conn: asyncpg.Connection, values: EventValues, sql: str,
                       args: tuple[object, ...]) -> list[asyncpg.Record]:
     """Insert the event and run `sql` (placeholders `{0}`, `{1}`, … for `args`) in one statement, outside a
