@@ -28,6 +28,7 @@ class Reason(StrEnum):
     CONSENT_RULES = "consent_rules"  # a consent refused by its recording rules (policies/consents.py check_draft)
     CONSENT_PENDING = "consent_pending"
     CONSENT_REVOKED = "consent_revoked"
+    CONSENT_REQUIRED = "consent_required"  # a SIP plan across zones without the client's SIP consent between them
     CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone
     EVIDENCE_REQUIRED = "evidence_required"  # written consent without the signed form
     LIFTING_NOT_ALLOWED = "lifting_not_allowed"  # a lifting's terms break a rule (form, reason, hours)
@@ -42,6 +43,7 @@ class Reason(StrEnum):
     GROUND_UNDER_18 = "under_18"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"
+    NOT_PARTICIPANT = "not_participant"  # a SIP plan of which the caller's unit is no participant (SoL 2:7; HSL 16:4)
     NO_ORGANISATION = "no_organisation"
     NO_RELATION = "no_relation"
     NO_UNIT = "no_unit"
@@ -50,6 +52,8 @@ class Reason(StrEnum):
     NOT_PARTY = "not_party"
     NOT_UPLOADER = "not_uploader"
     OWN_EMERGENCY = "own_emergency"
+    PLAN_CLOSED = "plan_closed"  # a closed SIP plan is read, never written
+    PRECONDITION_REQUIRED = "precondition_required"  # a SIP plan saved without If-Match
     PURPOSE_NOT_COVERED = "purpose_not_covered"
     SAME_DOMAIN = "same_domain"  # a disclosure to a unit of the disclosing unit's own domain: not that road
     # What an allowed relation.open records besides its basis (policies/relations.py): the relation's kind, and
@@ -65,11 +69,13 @@ class Reason(StrEnum):
     UNKNOWN_CONSENT = "unknown_consent"
     UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_GRANT = "unknown_grant"
+    UNKNOWN_PLAN = "unknown_plan"
     UNKNOWN_LIFTING = "unknown_lifting"
     UNKNOWN_RELATION = "unknown_relation"
     UNKNOWN_UNIT = "unknown_unit"
     UNIT_INACTIVE = "unit_inactive"
     UNIT_NOT_COVERED = "unit_not_covered"
+    VERSION_CONFLICT = "version_conflict"  # a SIP plan saved over a version another unit saved first
     WHOLE_LOG_ONLY = "whole_log_only"  # verifying a held checkpoint: the whole log's auditor only (policies/audit.py)
 
 
@@ -83,6 +89,9 @@ class Decision:
     reason_codes: tuple[Reason, ...] = ()
     legal_basis: str = ""
     flagged: bool = False
+    # The record decided on, where the audit log has no column of its own for it (`sip_plan:<id>`): the event's
+    # reasons name it after the reason codes (service/audit.py event_values).
+    record: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     AUDIT_REVIEW = "audit:review"
     BLOCK_LIFT = "blocks:lift"
     CLIENT_LOOKUP = "clients:lookup"
+    CLIENT_NETWORK = "clients:network"
     CLIENT_READ = "clients:read"
     CLIENT_REGISTER = "clients:register"
     CONSENT_CONFIRM = "consents:confirm"
@@ -43,6 +44,10 @@ class Permission(StrEnum):
     RELATION_OPEN = "relations:open"
     RETENTION_READ = "retention:read"
     RETENTION_WRITE = "retention:write"
+    SIP_CREATE = "sip:create"
+    SIP_OVERDUE = "sip:overdue"
+    SIP_READ = "sip:read"
+    SIP_WRITE = "sip:write"
     UNIT_LIST = "units:list"
     UNIT_WRITE = "units:write"
 
@@ -53,6 +58,8 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.AUDIT_READ: frozenset({Role.AUDITOR}),
     Permission.AUDIT_REVIEW: frozenset({Role.AUDITOR}),
     Permission.CLIENT_LOOKUP: _CLIENT_WORK_OR_SYSTEM,
+    # Which units the client depends on: staff who coordinate the client's care (SoL 2:7; HSL 16:4).
+    Permission.CLIENT_NETWORK: _CLIENT_WORK,
     Permission.CLIENT_READ: _CLIENT_WORK,
     Permission.CLIENT_REGISTER: _CLIENT_WORK_OR_SYSTEM,
     Permission.CONSENT_CONFIRM: _CLIENT_WORK,
@@ -77,6 +84,11 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # Retention rules and the plan of what is due name no client: admins set the rules, auditors review them.
     Permission.RETENTION_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
     Permission.RETENTION_WRITE: frozenset({Role.ADMIN}),
+    # SIP plans are written by the people who coordinate (SoL 2:7; HSL 16:4); the unit manager follows them up.
+    Permission.SIP_CREATE: _CLIENT_WORK,
+    Permission.SIP_OVERDUE: frozenset({Role.UNIT_MANAGER}),
+    Permission.SIP_READ: _CLIENT_WORK,
+    Permission.SIP_WRITE: _CLIENT_WORK,
     Permission.UNIT_LIST: frozenset(Role),
     Permission.UNIT_WRITE: frozenset({Role.ADMIN}),
 }

@@ -31,7 +31,20 @@ from .database import (
 )
 from .devkeys import ensure_dev_keys
 from .embedded import EmbeddedPostgres, keep_running
-from .http import audit, audit_review, blocks, clients, consents, disclosures, documents, protocol, retention, system, units
+from .http import (
+    audit,
+    audit_review,
+    blocks,
+    clients,
+    consents,
+    disclosures,
+    documents,
+    protocol,
+    retention,
+    sip,
+    system,
+    units,
+)
 from .http.context import ATTEMPTED, RUNTIME, attempted_actions
 from .http.middleware import IN_FLIGHT, InFlight, request_context, response_headers
 from .http.routing import Endpoint
@@ -43,7 +56,7 @@ log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
 ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, disclosures.routes,
-                blocks.routes, audit.routes, audit_review.routes, retention.routes)
+                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes)
 
 
 def endpoints() -> list[Endpoint]:

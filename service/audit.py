@@ -49,12 +49,21 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     AUDIT_EXTRACT = "audit.extract"
     AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
+    CLIENT_NETWORK = "client.network"
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"
     RETENTION_PLAN = "retention.plan"  # the plan of what is due read (extends API-1.1)
     RETENTION_RULES_READ = "retention.rules_read"  # the retention rules read (extends API-1.1)
     RETENTION_RULES_SET = "retention.rules_set"  # an organisation's retention rules replaced (extends API-1.1)
+    SIP_CLOSE = "sip.close"
+    SIP_CREATE = "sip.create"
+    SIP_FOLLOW_UP = "sip.follow_up"
+    SIP_LIST = "sip.list"
+    SIP_OVERDUE = "sip.overdue"  # a unit manager's list of plans past their follow-up date (extends API-1.1)
+    SIP_READ = "sip.read"
+    SIP_UPDATE = "sip.update"
+    SIP_VERSIONS = "sip.versions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +99,12 @@ async def record(
     return await _insert(conn, action, caller, decision, client_id, document_id, consent_id, purpose)
 
 
-async def record_many(conn: asyncpg.Connection, events: list[EventValues]) -> None:
-    """Insert several events (built by `event_values`) in the caller's transaction, in one round trip."""
+async def record_all(conn: asyncpg.Connection, events: list[EventValues]) -> None:
+    """Insert events built by event_values, in order, in one round trip; like record, only inside a transaction."""
     if not conn.is_in_transaction():
-        raise RuntimeError("audit.record_many must run inside the transaction of the accesses it records")
-    await recording.insert_many(conn, events)
+        raise RuntimeError("audit.record must run inside the transaction of the access it records")
+    if events:
+        await recording.insert_many(conn, events)
 
 
 async def record_before_read(
@@ -146,7 +156,7 @@ def event_values(action: Action, caller: Caller, decision: Decision, *, client_i
         consent_id,
         outcome,
         basis,
-        [reason.value for reason in decision.reason_codes],
+        [reason.value for reason in decision.reason_codes] + ([decision.record] if decision.record else []),
         purpose,
         caller.request_id,
         caller.remote_addr,

@@ -89,6 +89,12 @@ class InvalidLifting(ValidationFailed):
     code = "invalid_lifting"
 
 
+class ConsentRequired(ValidationFailed):
+    """A SIP plan across zones without the client's consent naming `sip` for `coordination` between them."""
+
+    code = "consent_required"
+
+
 class EvidenceRequired(ValidationFailed):
     """A written consent without the signed form (a consent_form document of the client)."""
 
@@ -207,6 +213,24 @@ class IdempotencyConflict(Conflict):
     """The Idempotency-Key was used before for other content."""
 
     code, title = "idempotency_conflict", "Idempotency key reused with other content"
+
+
+class PlanClosed(Conflict):
+    """The SIP plan is closed: it is read, never written again."""
+
+    code, title = "plan_closed", "Plan closed"
+
+
+class VersionConflict(BryggaError):
+    """If-Match names a version of the SIP plan that is no longer its latest: another unit saved first."""
+
+    status, code, title = 412, "version_conflict", "Version conflict"
+
+
+class PreconditionRequired(BryggaError):
+    """A SIP plan is saved only over the version the writer read: send If-Match."""
+
+    status, code, title = 428, "precondition_required", "Precondition required"
 
 
 class TooLarge(BryggaError):

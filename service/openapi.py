@@ -103,6 +103,10 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) 
         elif isinstance(model, type):
             content = {endpoint.content_type: {"schema": refs[model]}}
             operation["responses"][str(status)] = {"description": model.__doc__ or model.__name__, "content": content}
+            if endpoint.response_headers:
+                operation["responses"][str(status)]["headers"] = {
+                    name: {"description": description, "schema": dict(schema)}
+                    for name, description, schema in endpoint.response_headers}
         else:
             schema: dict[str, Any] = ({"type": "object"} if endpoint.content_type == "application/json"
                                       else {"type": "string", "format": "binary"})

@@ -67,3 +67,13 @@ class NewLifting:
     reason: str
     form: str | None = None
     evidence_document_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewFollowUp:
+    """A follow-up of a SIP plan (API-1.1 `POST /v1/sip-plans/{id}/follow-ups`): when it was held, what it found,
+    and when the next is (None: none planned)."""
+
+    held_on: date
+    summary: str
+    next_follow_up: date | None = None

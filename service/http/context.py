@@ -44,6 +44,7 @@ _ACTION_OF: dict[Permission, Action] = {
     Permission.AUDIT_REVIEW: Action.EMERGENCY_REVIEW,
     Permission.BLOCK_LIFT: Action.BLOCK_LIFT,
     Permission.CLIENT_LOOKUP: Action.CLIENT_LOOKUP,
+    Permission.CLIENT_NETWORK: Action.CLIENT_NETWORK,
     Permission.CLIENT_READ: Action.CLIENT_READ,
     Permission.CLIENT_REGISTER: Action.CLIENT_REGISTER,
     Permission.CONSENT_CONFIRM: Action.CONSENT_CONFIRM,
@@ -64,6 +65,10 @@ _ACTION_OF: dict[Permission, Action] = {
     Permission.RELATION_END: Action.RELATION_END,
     Permission.RELATION_LIST: Action.RELATION_LIST,
     Permission.RELATION_OPEN: Action.RELATION_OPEN,
+    Permission.SIP_CREATE: Action.SIP_CREATE,
+    Permission.SIP_OVERDUE: Action.SIP_OVERDUE,
+    Permission.SIP_READ: Action.SIP_READ,
+    Permission.SIP_WRITE: Action.SIP_UPDATE,
 }
 
 

@@ -53,6 +53,8 @@ class Endpoint:
     # The audited action, where the permission's own (http.context) is not it: a refusal for the token's
     # unit is recorded under it.
     action: Action | None = None
+    # Response headers of the success responses: (name, description, JSON Schema).
+    response_headers: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
     @property
     def authenticated(self) -> bool:
@@ -79,11 +81,11 @@ class Routes:
     def post(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
         return self.route("POST", path, **meta)
 
-    def patch(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
-        return self.route("PATCH", path, **meta)
-
     def put(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
         return self.route("PUT", path, **meta)
+
+    def patch(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **meta)
 
     def delete(self, path: str, **meta: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **meta)

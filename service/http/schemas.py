@@ -14,8 +14,9 @@ from policies.model import CATEGORIES as CATEGORIES  # the domain vocabulary, re
 from policies.model import PURPOSES as PURPOSES
 from policies.model import Category, Ground, Purpose, Zone
 from policies.relations import RelationKind
+from policies.sip import Effort, PlanContent
 
-from ..domain.commands import Guardian, Maturity, NewConsent, NewDisclosure, NewLifting
+from ..domain.commands import Guardian, Maturity, NewConsent, NewDisclosure, NewFollowUp, NewLifting
 
 # --- text. Every rule is both checked here and written into the OpenAPI document as a pattern, so that what the
 # document calls valid is what the server accepts. Lengths count the characters as sent; surrounding blanks are
@@ -680,3 +681,178 @@ class RetentionPlan(Out):
     at: date
     zones: list[RetentionZone]
     due: RetentionCount
+
+
+# --- joint plans (SIP; API-1.1 "Joint plans (SIP)"; SoL 2:7, HSL 16:4)
+if TYPE_CHECKING:
+    EffortText = str
+    ExternalText = str
+    SummaryText = str
+else:
+    EffortText = paragraph(2000)
+    ExternalText = line(200)
+    SummaryText = paragraph(4000)
+
+
+class UnitParticipant(Body):
+    unit: Slug = Field(description="a participating unit (of either domain)")
+
+
+class ExternalParticipant(Body):
+    external: ExternalText = Field(description="an external participant named in words, with their role "
+                                               "(\"Mamma Eva\", \"Elevhälsan, skolsköterska\", \"Försäkringskassan\")")
+
+
+class EffortIn(Body):
+    text: EffortText = Field(description="the effort (part 1)")
+    provided_by_unit: Slug | None = Field(default=None, description="the participating unit that provides it (part 2)")
+    provided_by_external: ExternalText | None = Field(
+        default=None, description="the external participant that provides it (part 3: measures by others than the "
+                                  "municipality and the region)")
+    due: date | None = Field(default=None, description="by when")
+
+
+_PARTS = ("A plan states the four parts SoL 2:7 / HSL 16:4 name, each refused by name when missing (422 "
+          "validation_failed): efforts (1), each effort's provider (2), the measures of others than the "
+          "municipality and the region: an effort provided_by_external, or no_measures_by_others true (3), and "
+          "responsible_unit, a participating unit (4).")
+
+
+class SipPlanIn(Body):
+    __doc__ = "A SIP plan's content: every save states the whole plan. " + _PARTS
+    title: Text
+    start_date: date
+    participants: Annotated[list[UnitParticipant | ExternalParticipant], Field(min_length=1, max_length=50)] = Field(
+        description="participating units (the caller's among them) and external participants named in words")
+    responsible_unit: Slug | None = Field(default=None, description="the participating unit with the overall "
+                                                                    "responsibility for the plan (part 4, required)")
+    efforts: Annotated[list[EffortIn], Field(max_length=100)] = Field(
+        default_factory=list, description="the efforts, with who provides each and by when (parts 1-3, required)")
+    next_follow_up: date = Field(description="when the plan is next followed up")
+    no_measures_by_others: bool = Field(default=False, description="true: no measures are taken by others than the "
+                                                                   "municipality and the region (part 3 stated as none)")
+
+    def content(self) -> PlanContent:
+        return PlanContent(
+            title=self.title, start_date=self.start_date,
+            units=tuple(p.unit for p in self.participants if isinstance(p, UnitParticipant)),
+            externals=tuple(p.external for p in self.participants if isinstance(p, ExternalParticipant)),
+            responsible_unit=self.responsible_unit,
+            efforts=tuple(Effort(text=e.text, provided_by_unit=e.provided_by_unit,
+                                 provided_by_external=e.provided_by_external, due=e.due) for e in self.efforts),
+            next_follow_up=self.next_follow_up, no_measures_by_others=self.no_measures_by_others)
+
+
+class UnitParticipantOut(Out):
+    unit: str
+
+
+class ExternalParticipantOut(Out):
+    external: str
+
+
+class EffortOut(Out):
+    text: str
+    provided_by_unit: str | None
+    provided_by_external: str | None
+    due: date | None
+
+
+class SipContentOut(Out):
+    """What one version of a plan states."""
+
+    title: str
+    start_date: date
+    participants: list[UnitParticipantOut | ExternalParticipantOut]
+    responsible_unit: str
+    efforts: list[EffortOut]
+    next_follow_up: date | None
+    no_measures_by_others: bool
+
+
+class SipFollowUpOut(Out):
+    id: UUID
+    held_on: date
+    summary: str
+    next_follow_up: date | None
+    recorded_at: datetime
+    recorded_by: str
+    recorded_by_name: str | None
+    recorded_by_unit: str
+
+
+class SipClosedTo(Out):
+    unit: str
+    reason: str = Field(description="why the plan is closed to that unit now: consent_revoked, consent_expired, "
+                                    "no_consent, ... (the consent test's reason)")
+
+
+class SipPlanOut(SipContentOut):
+    """A SIP plan as its latest version states it (the response's ETag is its version), with its follow-ups."""
+
+    id: UUID
+    client_id: UUID
+    version: int
+    status: Literal["active", "closed"]
+    holding_unit: str = Field(description="the unit that started the plan: its zone holds it")
+    next_follow_up: date | None = Field(description="the next follow-up (a recorded follow-up sets it anew)")
+    follow_ups: list[SipFollowUpOut]
+    closed_to: list[SipClosedTo] | None = Field(
+        description="for the holding zone's callers: the participating units of other zones the plan is closed to "
+                    "now (the client's SIP consent revoked, expired, missing) and why; null for other callers")
+    created_at: datetime
+    created_by: str
+    saved_at: datetime
+    saved_by: str
+    saved_by_name: str | None
+    saved_by_unit: str
+    closed_at: datetime | None
+
+
+class SipPlanSummary(Out):
+    """A plan in the client's list: no content but its title."""
+
+    id: UUID
+    client_id: UUID
+    title: str
+    version: int
+    status: Literal["active", "closed"]
+    holding_unit: str
+    responsible_unit: str
+    start_date: date
+    next_follow_up: date | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SipVersionOut(Out):
+    version: int
+    saved_at: datetime
+    saved_by: str
+    saved_by_name: str | None
+    saved_by_unit: str
+    content: SipContentOut
+
+
+class SipFollowUpIn(Body):
+    held_on: date = Field(description="the day it was held; not in the future")
+    summary: SummaryText = Field(description="what the follow-up found; stored sealed")
+    next_follow_up: date | None = Field(default=None, description="the next follow-up; none: none planned")
+
+    def command(self) -> NewFollowUp:
+        return NewFollowUp(held_on=self.held_on, summary=self.summary, next_follow_up=self.next_follow_up)
+
+
+class NetworkUnit(Out):
+    """A unit with an active relation with the client."""
+
+    unit: str
+    name: str
+    organisation: str
+    domain: str
+    kind: RelationKind
+    since: datetime
+
+
+class Network(Out):
+    items: list[NetworkUnit]

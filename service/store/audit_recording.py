@@ -37,7 +37,7 @@ async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
 
 
 async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> None:
-    """Insert several events in `conn`'s transaction, pipelined in one round trip (a batch's followers)."""
+    """Insert events in `conn`'s transaction, in order, in one round trip (a list's reads across zones)."""
     await conn.executemany(_insert_sql, values)
 
 

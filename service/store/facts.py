@@ -116,6 +116,11 @@ def _consent(c: dict[str, Any]) -> Consent:
     )
 
 
+def consents_from_json(text: str) -> tuple[Consent, ...]:
+    """Consents as the statements here aggregate them (json_agg of _consents_json's object)."""
+    return () if text == "[]" else tuple(map(_consent, json.loads(text)))
+
+
 def _grant(g: dict[str, Any]) -> EmergencyGrant:
     return EmergencyGrant(id=g["id"], sub=g["sub"], unit=g["unit"], opened_at=_at(g["opened_at"]),
                           expires_at=_at(g["expires_at"]), domain=g["domain"])

@@ -17,6 +17,7 @@ SEALED_COLUMNS = (
     ("consents", "guardian_personal_number_sealed"), ("consents", "maturity_basis_sealed"),
     ("relations", "reason_sealed"), ("disclosures", "need_sealed"), ("block_liftings", "reason_sealed"),
     ("block_lifting_reviews", "comment_sealed"),
+    ("sip_plans", "title_sealed"), ("sip_plan_versions", "content_sealed"), ("sip_follow_ups", "summary_sealed"),
     ("emergency_grants", "reason_sealed"), ("emergency_reviews", "comment_sealed"),
     ("ui_sessions", "token_sealed"),  # live a token's lifetime at most (a session whose seal no longer opens is over)
 )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
-from ..domain import blocks, clients, consents, disclosures, documents, relations, units
+from ..domain import blocks, clients, consents, disclosures, documents, relations, sip, units
 from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
@@ -50,6 +50,13 @@ GROUNDS = (
     ("ongoing_misuse", "Personen har ett pågående missbruk av alkohol, narkotika eller flyktiga lösningsmedel"),
     ("lpt_lrv", "Personen vårdas enligt lagen om psykiatrisk tvångsvård (LPT) eller rättspsykiatrisk vård (LRV)"),
 )
+
+
+# Purposes, relation kinds and domains in the staff's words (the API's codes stay in the URLs and forms).
+PURPOSE_WORDS = (("care", "Vård och behandling"), ("case_handling", "Handläggning"),
+                 ("coordination", "Samordning (SIP)"), ("followup", "Uppföljning"))
+KIND_WORDS = {"care": "vårdrelation", "case": "ärende", "sip": "SIP", "referral": "remiss"}
+DOMAIN_WORDS = {"social": "socialtjänst", "health": "hälso- och sjukvård"}
 
 
 def _uuid(request: web.Request, name: str) -> UUID:
@@ -109,7 +116,9 @@ async def _client_view(request: web.Request, client_id: UUID, *, errors: dict[st
     except NotFound:
         # No relation (or no such client): the way to open one, and what was disclosed to the unit (OSL 25:12, 26:9).
         return await _without_relation(request, client_id)
-    items = (await documents.page(runtime, who, client_id, category=None, after=START, limit=200)).items
+    purpose = _purpose(request)
+    items = (await documents.page(runtime, who, client_id, category=None, after=START, limit=200,
+                                  purpose=purpose)).items
     emergency = await consents.active_emergency(runtime, who, client_id)
     if emergency:
         emergency["expires_local"] = _local(emergency["expires_at"])
@@ -122,7 +131,16 @@ async def _client_view(request: web.Request, client_id: UUID, *, errors: dict[st
     return render(request, "client.html", http_status=status, client=client, documents=items, emergency=emergency,
                   categories=CATEGORIES, domains=runtime.settings.emergency_domains, errors=errors, values=values,
                   may_open_emergency=consents.may_open_emergency(runtime, who), disclosures=made, own_documents=own,
-                  receivers=receivers, grounds=GROUNDS, local=_local)
+                  receivers=receivers, grounds=GROUNDS, local=_local, purpose=purpose, purposes=PURPOSE_WORDS,
+                  plans=(await sip.page_of_client(runtime, who, client_id, before=None, limit=50)).items,
+                  network=await sip.network(runtime, who, client_id), kinds=KIND_WORDS, domain_words=DOMAIN_WORDS)
+
+
+def _purpose(request: web.Request) -> str:
+    """The purpose the documents are listed and read for (the page's chooser; a consent opens only for its
+    purposes: a SIP document of another zone shows under `coordination`). Anything else reads as care."""
+    chosen = request.query.get("purpose", "care")
+    return chosen if chosen in PURPOSES else "care"
 
 
 def _local(at: datetime) -> str:
@@ -277,7 +295,7 @@ async def upload(request: web.Request) -> web.Response:
 
 @page()
 async def download(request: web.Request) -> web.StreamResponse:
-    return await stream_content(request, caller(request), _uuid(request, "document_id"), purpose="care")
+    return await stream_content(request, caller(request), _uuid(request, "document_id"), purpose=_purpose(request))
 
 
 # --- consents

@@ -20,6 +20,7 @@ EXPECTED: dict[str, set[Role]] = {
     "audit:read": {AU},
     "audit:review": {AU},
     "clients:lookup": {S, M, SY},
+    "clients:network": {S, M},
     "clients:read": {S, M},
     "clients:register": {S, M, SY},
     "consents:confirm": {S, M},
@@ -41,6 +42,10 @@ EXPECTED: dict[str, set[Role]] = {
     "relations:open": {S, M, SY},
     "retention:read": {A, AU},  # API-1.1 "Retention": admins and auditors read rules and plan
     "retention:write": {A},
+    "sip:create": {S, M},
+    "sip:overdue": {M},
+    "sip:read": {S, M},
+    "sip:write": {S, M},
     "units:list": set(Role),
     "units:write": {A},
 }
