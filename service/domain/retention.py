@@ -29,8 +29,6 @@ from ..store import retention as retention_store
 from .access import access, access_on, batch_on, decided
 
 log = logging.getLogger(__name__)
-_RECORD = "document"  # the shred reason is sealed as the document's, like a unit manager's
-CULLED = "culled"
 
 
 def _system() -> Caller:
@@ -240,8 +238,7 @@ async def _cull(rt: Runtime, conn: Any, system: Caller, group: list[FileSummary]
             return 0, len(group)
         documents = await retention_store.active_documents(conn, still_due)
         ids = [row["id"] for row in documents]
-        sealed = [rt.field_sealer.seal(CULLED, record=_RECORD, record_id=str(i), field="shred_reason") for i in ids]
-        await retention_store.cull(conn, ids, sealed)
+        await retention_store.cull(conn, ids)
         await rt.blobs.delete_many(conn, ids)
         for row in documents:
             act.record(policy.cull_decision(row["domain"]), client_id=row["client_id"], document_id=row["id"])

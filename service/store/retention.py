@@ -94,17 +94,16 @@ async def active_documents(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, 
 CULLED_BY = "system:retention"  # the tombstone's shredded_by (domain.documents reads it as "culled")
 
 
-async def cull(conn: asyncpg.Connection, ids: Sequence[UUID], reasons_sealed: Sequence[bytes]) -> None:
-    """Crypto-shred these documents as culled: wrapped keys, headers and MACs gone, segments deleted, tombstones
-    kept (shredded_by system:retention). Segments are deleted in the same statement batch as the keys."""
+async def cull(conn: asyncpg.Connection, ids: Sequence[UUID]) -> None:
+    """Crypto-shred these documents as culled: wrapped keys, headers and MACs gone, tombstones kept, saying who
+    (shredded_by system:retention is the reason: `culled`; nothing to seal)."""
     await conn.execute(
         """
-        UPDATE documents d SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
-                               shredded_at = now(), shredded_by = $3, shred_reason_sealed = r.reason
-        FROM unnest($1::uuid[], $2::bytea[]) AS r(id, reason)
-        WHERE d.id = r.id AND d.status = 'active'
+        UPDATE documents SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
+                             shredded_at = now(), shredded_by = $2, shred_reason_sealed = NULL
+        WHERE id = ANY($1::uuid[]) AND status = 'active'
         """,
-        list(ids), list(reasons_sealed), CULLED_BY)
+        list(ids), CULLED_BY)
 
 
 # --- rules -----------------------------------------------------------------------------------------------------
