@@ -43,6 +43,7 @@ class Reason(StrEnum):
     GROUND_UNDER_18 = "under_18"
     INTEGRITY_ERROR = "integrity_error"
     NO_CONSENT = "no_consent"
+    HOLDING_ZONE_HOLD = "holding_zone_hold"  # a SIP save that would take the plan from its holding zone (attack 7)
     NOT_PARTICIPANT = "not_participant"  # a SIP plan of which the caller's unit is no participant (SoL 2:7; HSL 16:4)
     NO_ORGANISATION = "no_organisation"
     NO_RELATION = "no_relation"

@@ -231,6 +231,21 @@ def decide_create(request: Request, facts: Facts, plan: PlanFacts, consents: Ite
     return dataclasses.replace(allow(Basis.OWN_ZONE, legal_basis=f"PDL 4:1; {LAW}"), record=record)
 
 
+def keeps_holding_zone(caller_zone: Zone | None, before: PlanFacts, after: Mapping[str, Zone], *,
+                       responsible_before: str, responsible_after: str) -> bool:
+    """Whether a save leaves the plan in its holding zone's hands (insider attack 7, F1): the unit that started it
+    stays a participant; a unit of another zone neither adds nor removes the holding zone's units nor moves the
+    overall responsibility. The plan is the holding zone's record (OSL 25:1, 26:1); the consent lets the other
+    zone take part, not take it over or choose who in the holding zone reads it."""
+    if before.unit not in after:
+        return False
+    if caller_zone == before.zone:
+        return True
+    holding_before = {unit for unit, zone in before.participants.items() if zone == before.zone}
+    holding_after = {unit for unit, zone in after.items() if zone == before.zone}
+    return holding_before == holding_after and responsible_before == responsible_after
+
+
 def network_zones(request: Request, facts: Facts, config: PolicyConfig | None = None) -> tuple[Decision, frozenset[Zone]]:
     """The client's care network (GET /v1/clients/{id}/network): the decision, and the zones whose units with an
     active relation the caller may see.

@@ -29,6 +29,7 @@ from policies.sip import (
     consent_for,
     decide_create,
     decide_plan,
+    keeps_holding_zone,
     network_zones,
 )
 
@@ -163,7 +164,7 @@ async def _unit_zones(conn: asyncpg.Connection, content: PlanContent) -> dict[st
 _CREATE_ANSWERS = {
     Reason.CONSENT_REQUIRED: lambda: ConsentRequired(
         [{"field": "participants", "message": "the participants span zones: the client's consent naming sip for "
-          "coordination from your zone to each of theirs is needed (SoL 2:7; HSL 16:4; OSL 12:2)"}]),
+          "coordination from the plan's holding zone to each of theirs is needed (SoL 2:7; HSL 16:4; OSL 12:2)"}]),
     Reason.NOT_PARTICIPANT: lambda: ValidationFailed(
         [{"field": "participants", "message": "your unit takes part in the plans it starts"}]),
 }
@@ -242,6 +243,9 @@ async def update(rt: Runtime, caller: Caller, plan_id: UUID, content: PlanConten
     judge = _plan_judge(rt, caller, Permission.SIP_WRITE, plan_id)
     answers = {Reason.CONSENT_REQUIRED: _CREATE_ANSWERS[Reason.CONSENT_REQUIRED],
                Reason.PLAN_CLOSED: lambda: PlanClosed("the plan is closed"),
+               Reason.HOLDING_ZONE_HOLD: lambda: ValidationFailed(
+                   [{"field": "participants", "message": "the unit that started the plan stays a participant, and "
+                     "only the holding zone changes its own participants and the overall responsibility"}]),
                Reason.PRECONDITION_REQUIRED: lambda: PreconditionRequired(
                    "send If-Match with the version you read (its ETag)"),
                Reason.VERSION_CONFLICT: lambda: VersionConflict(
@@ -252,6 +256,11 @@ async def update(rt: Runtime, caller: Caller, plan_id: UUID, content: PlanConten
         refusal = _precondition(loaded.row["version"], if_match)
         if refusal is None:
             zones = await _unit_zones(act.conn, content)
+            if not keeps_holding_zone(principal.zone, loaded.plan, zones,
+                                      responsible_before=loaded.row["responsible_unit"],
+                                      responsible_after=content.responsible_unit or ""):
+                refusal = Reason.HOLDING_ZONE_HOLD
+        if refusal is None:
             plan = dataclasses.replace(loaded.plan, participants=zones)
             consents = await sip_store.consents_from(act.conn, loaded.row["client_id"], plan.zone)
             refusal = _refusal(decide_create(Request(principal, Permission.SIP_CREATE, PURPOSE), loaded.facts, plan,

@@ -292,3 +292,30 @@ async def _caller(client, headers) -> Caller:
     row = await rt.pool.fetchrow("SELECT organisation, domain FROM units WHERE id = $1", claims.unit)
     return Caller(principal=principal(claims, Zone(row["organisation"], row["domain"])), request_id="test",
                   remote_addr=None)
+
+
+async def test_the_other_zone_cannot_take_the_plan_from_its_holding_zone(client, world, db):
+    """Insider attack 7, F1: the clinic, under the consent, saved the plan without IFO (IFO lost it) and added the
+    night unit IFO never asked in. A save from another zone keeps the holding zone's units and responsibility."""
+    await sip_consent(client, world)
+    plan = await (await start(client, world)).json()
+    path = f"/v1/sip-plans/{plan['id']}"
+    clinic, social = world["people"]["beroendecentrum"], world["people"]["iof"]
+    without_iof = plan_body(participants=[{"unit": "beroendecentrum"}, {"external": "Mamma Eva"}],
+                            responsible_unit="beroendecentrum",
+                            efforts=[{"text": EFFORT, "provided_by_unit": "beroendecentrum"},
+                                     {"text": "Stöd vid återfall", "provided_by_external": "Mamma Eva"}])
+    with_jour = plan_body(participants=[{"unit": "iof"}, {"unit": "jour"}, {"unit": "beroendecentrum"},
+                                        {"external": "Mamma Eva"}])
+    taken = plan_body(responsible_unit="beroendecentrum")
+    for body in (without_iof, with_jour, taken):
+        response = await client.put(path, headers={**clinic, "If-Match": '"1"'}, json=body)
+        assert response.status == 422, await response.text()
+        assert (await response.json())["errors"][0]["field"] == "participants"
+    assert (await client.get(path, headers=social)).status == 200
+    assert (await client.get(path, headers=world["people"]["jour"])).status == 404
+    refusals = await events(db, "sip.update", "beroendecentrum")
+    assert [(e["decision"], "holding_zone_hold" in e["reason_codes"]) for e in refusals] == [("deny", True)] * 3
+    # The holding zone itself may change its own participants and hand over the responsibility.
+    assert (await client.put(path, headers={**social, "If-Match": '"1"'}, json=with_jour)).status == 200
+    assert (await client.put(path, headers={**clinic, "If-Match": '"2"'}, json=with_jour)).status == 200
