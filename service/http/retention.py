@@ -39,7 +39,8 @@ async def put_rules(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/retention/plan", summary="What is due to be culled, by zone and category, and what is kept (a dry run)",
-            permission=Permission.RETENTION_READ, responses={200: RetentionPlan}, errors=((403, "no_organisation"),),
+            permission=Permission.RETENTION_READ, responses={200: RetentionPlan},
+            errors=((403, "no_organisation"), (422, "validation_failed")),
             query=(("at", {"type": "string", "format": "date"}, "the day to plan for (default today, UTC)"),))
 async def get_plan(request: web.Request) -> web.Response:
     caller = await authenticate(request)

@@ -229,6 +229,8 @@ class Ready(Out):
 class FieldError(Out):
     field: str
     message: str
+    code: str | None = Field(default=None, description="what is wrong, where a field can be wrong in more than one "
+                                                        "way (retention rules: below_legal_minimum, unknown_category, …)")
 
 
 class Problem(Out):
