@@ -105,6 +105,7 @@ if TYPE_CHECKING:
     NoteText = str
     RelationReasonText = str
     MaturityBasisText = str
+    IvoDecisionText = str
 else:
     Text = line(200)
     ReasonText = paragraph(1000)
@@ -114,6 +115,7 @@ else:
     NoteText = text(2000)
     RelationReasonText = paragraph(500)
     MaturityBasisText = paragraph(2000, min_length=20)
+    IvoDecisionText = line(100)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -269,6 +271,14 @@ class ReasonIn(Body):
     reason: ReasonText
 
 
+class ShredIn(ReasonIn):
+    ivo_decision: IvoDecisionText | None = Field(
+        default=None, description="the reference (diarienummer) of IVO's decision that the record may be destroyed: "
+        "required to shred a health document younger than 10 years (409 retention_minimum without it; PDL 3:17, 8:4); "
+        "one line, at most 100 characters; kept sealed in the tombstone and named in the audit event's basis "
+        "(`ivo_decision:<reference>`)")
+
+
 class EmergencyReviewIn(Body):
     verdict: Literal["justified", "unjustified"]
     comment: CommentText = Field(description="why; stored sealed")
@@ -293,6 +303,8 @@ class Document(Out):
     status: Literal["active", "shredded"]
     blocked: bool
     access_basis: str
+    ivo_decision: str | None = Field(description="on a tombstone: the reference of the IVO decision "
+                                     "the document was shredded on, if it was (extension); otherwise null")
 
 
 # --- consents

@@ -40,6 +40,7 @@ SEALED = (
     SealedColumn("documents", "title_sealed", "document", "title"),
     SealedColumn("documents", "block_reason_sealed", "document", "block_reason"),
     SealedColumn("documents", "shred_reason_sealed", "document", "shred_reason"),
+    SealedColumn("documents", "ivo_decision_sealed", "document", "ivo_decision"),
     *(SealedColumn("consents", f"{field}_sealed", "consent", field)
       for field in ("note", "revoke_reason", "guardian_name", "guardian_personal_number", "maturity_basis")),
     SealedColumn("relations", "reason_sealed", "relation", "reason"),

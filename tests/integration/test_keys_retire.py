@@ -63,7 +63,8 @@ async def _ok(response, status=(200, 201)) -> dict:
 async def seal_everything(client, api: Api, tokens) -> dict:
     """Through the API, something in (nearly) every sealed column: a minor's name and number, a relation's reason,
     titles, a block's and a shred's reason, a disclosure's need, a guardian's consent (guardian, note, revocation),
-    a minor's own consent on a maturity assessment, an emergency access and an emergency block lifting, reviewed."""
+    a minor's own consent on a maturity assessment, an emergency access and an emergency block lifting, reviewed, and
+    a patient record shredded on an IVO decision."""
     await api.unit("iof", **SOCIAL)
     await api.unit("clinic", **HEALTH)
     iof, clinic = api.staff("iof", sub="hsa-iof"), api.staff("clinic", sub="hsa-clinic")
@@ -81,6 +82,11 @@ async def seal_everything(client, api: Api, tokens) -> dict:
     shred = await client.delete(f"/v1/documents/{docs['journal_note']['id']}", headers=manager,
                                 json={"reason": "fel klient"})
     assert shred.status == 204, await shred.text()
+    record = await _ok(await client.post(f"/v1/clients/{minor}/documents", headers=clinic,
+                                         data=files.upload("journal_note", "Journalanteckning")))
+    shred = await client.delete(f"/v1/documents/{record['id']}", json={"reason": "fel patient", "ivo_decision": "IVO 1/2026"},
+                                headers=api.staff("clinic", sub="hsa-clinic-chef", roles=["unit_manager"]))
+    assert shred.status == 204, await shred.text()
     await _ok(await client.post(f"/v1/clients/{minor}/disclosures", headers=iof, json={
         "to_unit": "clinic", "ground": "under_18", "need": "Behövs för att planera vården.",
         "document_ids": [docs["statement"]["id"]]}))
@@ -95,7 +101,8 @@ async def seal_everything(client, api: Api, tokens) -> dict:
     for grant_id in (grant["id"], lifting["id"]):
         await _ok(await client.post(f"/v1/audit/emergency-reviews/{grant_id}", headers=auditor,
                                     json={"verdict": "justified", "comment": "Styrkt i journalen"}))
-    return {"iof": iof, "auditor": auditor, "minor": minor, "docs": docs, "consents": [guardians["id"], own["id"]]}
+    return {"iof": iof, "clinic": clinic, "auditor": auditor, "minor": minor, "docs": docs, "record": record["id"],
+            "consents": [guardians["id"], own["id"]]}
 
 
 async def read_everything(client, world: dict) -> dict:
@@ -109,6 +116,8 @@ async def read_everything(client, world: dict) -> dict:
     for name in ("statement", "assessment"):
         content = await client.get(f"/v1/documents/{world['docs'][name]['id']}/content", headers=iof)
         assert content.status == 200 and (await content.read()).startswith(b"%PDF")
+    tombstone = await _ok(await client.get(f"/v1/documents/{world['record']}", headers=world["clinic"]))
+    shown["tombstone"] = (tombstone["title"], tombstone["ivo_decision"])
     disclosures = await _ok(await client.get(f"/v1/clients/{minor}/disclosures", headers=iof))
     shown["needs"] = [d["need"] for d in disclosures["items"]]
     consents = [await _ok(await client.get(f"/v1/consents/{c}", headers=iof)) for c in world["consents"]]
@@ -133,10 +142,13 @@ async def test_rotate_reseal_rewrap_retire_and_everything_still_reads(ring_servi
     world = await seal_everything(client, Api(client, tokens), tokens)
     before = await read_everything(client, world)
     assert before["needs"] and before["reviews"] and before["consents"][0][1]["name"] == GUARDIAN["name"]
+    assert before["tombstone"] == ("Journalanteckning", "IVO 1/2026")
     sealed_v1 = (await sealed_versions(db))[1]
     assert set(await sealed_versions(db)) == {1}
     holding = {s.table for s in SEALED if await db.fetchval(f"SELECT count(*) FROM {s.table} WHERE {s.column} IS NOT NULL")}
     assert set(TABLE_KEYS) - {"ui_sessions"} <= holding  # every table with seals but the web sessions'
+    assert all([await db.fetchval(f"SELECT count(*) FROM documents WHERE {s.column} IS NOT NULL")
+                for s in SEALED if s.table == "documents"])
 
     assert _keys("rotate", env=env).returncode == 0
     await asyncio.sleep(1.1)  # the service re-reads a changed ring at most once a second
