@@ -6,8 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient, TestServer
 
+from service.app import create_app
 from tests.integration.test_documents import created
+from tests.integration.test_ui_http import csrf_of, sign_in
 
 IVO = "IVO 3.5.1-12345/2026"
 
@@ -104,3 +108,33 @@ async def test_the_order_of_checks_holds(client, clinic, db):
     events = await _events(db, document["id"])
     assert events and {e[1] for e in events} == {"deny"} and ["retention_minimum"] not in [e[3] for e in events]
     assert await db.fetchval("SELECT status FROM documents WHERE id = $1", uuid.UUID(document["id"])) == "active"
+
+
+async def test_the_shred_form_offers_the_ivo_reference_and_says_why_it_refused(settings, tokens, api, client, clinic, db):
+    people, person = clinic["people"], clinic["client"]
+    document = await created(client, people["staff"], person, title="Anteckning vid inskrivning")
+    async with TestClient(TestServer(create_app(settings)), cookie_jar=CookieJar(unsafe=True)) as browser:
+        csrf = await sign_in(browser, tokens, sub="hsa-chef", unit="beroende", roles=["unit_manager"])
+        page = await (await browser.get(f"/ui/clients/{person}")).text()
+        assert 'id="shred-form"' in page and 'name="ivo_decision"' in page and "PDL 8 kap. 4 §" in page
+        form = {"csrf": csrf, "document_id": document["id"], "reason": "Fel patient", "ivo_decision": "  "}
+        refused = await browser.post(f"/ui/clients/{person}/shred", data=form)
+        text = await refused.text()
+        assert refused.status == 409 and 'role="alert"' in text and "ange beslutets diarienummer" in text
+        too_long = await browser.post(f"/ui/clients/{person}/shred", data={**form, "ivo_decision": "x" * 101})
+        assert too_long.status == 422 and 'role="alert"' in await too_long.text()
+        assert await db.fetchval("SELECT status FROM documents WHERE id = $1", uuid.UUID(document["id"])) == "active"
+        assert [e[1:] for e in await _events(db, document["id"])] == [("deny", "none", ["retention_minimum"])]
+        done = await browser.post(f"/ui/clients/{person}/shred", data={**form, "ivo_decision": IVO},
+                                  allow_redirects=False)
+        assert done.status == 303
+        page = await (await browser.get(f"/ui/clients/{person}")).text()
+        assert "förstört" in page and f"IVO-beslut {IVO}" in page
+        await browser.post("/ui/sign-out", data={"csrf": csrf_of(page)})
+        social = await created(client, people["iof"], person)
+        csrf = await sign_in(browser, tokens, sub="hsa-iof-chef", unit="iof", roles=["unit_manager"])
+        page = await (await browser.get(f"/ui/clients/{person}")).text()
+        assert 'id="shred-form"' in page and 'name="ivo_decision"' not in page  # social services: no such floor
+        shredded = await browser.post(f"/ui/clients/{person}/shred", allow_redirects=False,
+                                      data={"csrf": csrf, "document_id": social["id"], "reason": "Fel klient"})
+        assert shredded.status == 303
