@@ -26,11 +26,11 @@ class SealedColumn:
 
 
 # The key each table's seals are bound to (record_id: the key as text; a bytea key as hex), and its smallest value.
+_NIL = UUID(int=0)
 TABLE_KEYS: dict[str, tuple[str, object]] = {
-    "clients": ("id", UUID(int=0)), "documents": ("id", UUID(int=0)), "consents": ("id", UUID(int=0)),
-    "relations": ("id", UUID(int=0)), "disclosures": ("id", UUID(int=0)), "block_liftings": ("id", UUID(int=0)),
-    "block_lifting_reviews": ("lifting_id", UUID(int=0)), "emergency_grants": ("id", UUID(int=0)),
-    "emergency_reviews": ("grant_id", UUID(int=0)), "ui_sessions": ("id_hash", b""),
+    "clients": ("id", _NIL), "documents": ("id", _NIL), "consents": ("id", _NIL), "relations": ("id", _NIL),
+    "disclosures": ("id", _NIL), "block_liftings": ("id", _NIL), "block_lifting_reviews": ("lifting_id", _NIL),
+    "emergency_grants": ("id", _NIL), "emergency_reviews": ("grant_id", _NIL), "ui_sessions": ("id_hash", b""),
 }
 # Every sealed column (crypto/fields.py): byte 0 is the format, bytes 1..4 the KEK version that sealed it (big-endian).
 # tests/integration/test_keys_cli.py checks this list against the schema's `*_sealed` columns.

@@ -28,6 +28,7 @@ from service.store.keys import SEALED, TABLE_KEYS
 from tests import files
 from tests.conftest import Api
 from tests.integration.test_consents import consent_body
+from tests.integration.test_database_roles import _superuser
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCIAL = {"organisation": "malmo-stad", "domain": "social"}
@@ -246,11 +247,7 @@ async def test_only_the_owner_takes_the_maintenance_path_and_only_to_reseal(
     # The application role: as the service connects (a login with more rights, acting as brygga_app), and as a
     # login that holds brygga_app only. The setting is theirs to set; the path stays shut.
     name = f"svc_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server_dsn)
-    try:
-        await admin.execute(f"CREATE ROLE {name} LOGIN IN ROLE brygga_app")
-    finally:
-        await admin.close()
+    await _superuser(pg_server_dsn, f"CREATE ROLE {name} LOGIN IN ROLE brygga_app")
     for app in (await asyncpg.connect(database_url, **connect_options()), await asyncpg.connect(with_user(database_url, name))):
         try:
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="never edited"):
