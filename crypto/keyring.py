@@ -194,6 +194,23 @@ class FileKeyProvider:
             self._write(document)
             return True
 
+    def retire(self, version: int) -> None:
+        """Remove KEK `version` from the ring: what it wrapped or sealed never opens again, here or from a backup.
+
+        Raises KeyRingError for a version the ring lacks and for the newest (it wraps and seals new data).
+        Whether anything still needs it is the caller's to check first (service/domain/keys.py retire): the
+        ring knows nothing of the database. Read, remove and write happen under the same lock as rotate.
+        """
+        with self._locked():
+            document = self._read()
+            ring = _parse(document)
+            if version not in ring.keks:
+                raise KeyRingError(f"key ring has no key-encryption key version {version}")
+            if version == ring.current_kek_version:
+                raise KeyRingError(f"key-encryption key version {version} is the newest; it cannot be retired")
+            document["keks"] = [entry for entry in document["keks"] if int(entry["version"]) != version]
+            self._write(document)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock on the ring's directory, for changes (readers need none: writes are atomic).

@@ -65,6 +65,7 @@ class Reason(StrEnum):
     RELATION_KIND_SIP = "relation_kind:sip"
     RELATION_REASON_NONE = "relation_reason:none"
     RELATION_REASON_STATED = "relation_reason:stated"
+    RETENTION_MINIMUM = "retention_minimum"  # a patient record younger than ten years, no IVO decision (PDL 3:17, 8:4)
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
-from .decision import Basis, Decision, allow
+from .decision import Basis, Decision, Reason, allow, deny
 from .model import ALL_ORGANISATIONS, CATEGORIES, Principal, Role
 
 LAW_SOCIAL = "SoL 12:1-2 (old), SoF 7:2; SoL (2025:400)"
 LAW_HEALTH = "PDL 3:17, 8:4"
 HEALTH_MINIMUM_YEARS = 10
+IVO_BASIS = "ivo_decision:"  # an allowed shred's basis on an IVO decision: "ivo_decision:<reference>"
 RESEARCH_BIRTHDAYS = frozenset({5, 15, 25})
 # Kept for ever in social services' files, whatever the rule (paternity and parenthood, adoption, placement).
 NEVER_CULLED = frozenset({"paternity", "adoption", "placement"})
@@ -288,3 +289,32 @@ def plan(files: Iterable[FileSummary], rules: Mapping[str, Sequence[Rule]], rese
         elif not summary.under(epoch := file_epoch(verdict)):
             misplaced.append((summary, epoch))
     return [zones[key] for key in sorted(zones)], due, misplaced
+
+
+def shred_allowed(*, domain: str, created_at: datetime, now: datetime, ivo_decision: str | None) -> bool:
+    """Whether one document may be shredded now, as far as retention goes.
+
+    A patient record is kept at least ten years (PDL 3:17); before that it may be destroyed only on a decision of
+    IVO, on the patient's application (PDL 8:4), which the caller names. Counted per document from its creation,
+    to the day (UTC): the floor holds for each entry, whatever the rest of the file. Social services' documents
+    have no such floor for a single shred (a wrong-client upload is shredded at once).
+    """
+    if domain != "health" or ivo_decision:
+        return True
+    return now.date() >= _years_later(created_at, HEALTH_MINIMUM_YEARS)
+
+
+def decide_shred(allowed: Decision, *, domain: str, created_at: datetime, now: datetime,
+                 ivo_decision: str | None) -> Decision:
+    """A shred the document's own decision `allowed`, under the retention floor (shred_allowed).
+
+    Refused: `retention_minimum` (PDL 3:17, 8:4). On an IVO decision the basis names it
+    (`ivo_decision:<reference>`), so the audit event says on what a record was destroyed early.
+    """
+    if not allowed:
+        return allowed
+    if not shred_allowed(domain=domain, created_at=created_at, now=now, ivo_decision=ivo_decision):
+        return deny(Reason.RETENTION_MINIMUM, legal_basis=LAW_HEALTH)
+    if ivo_decision:
+        return allow(f"{IVO_BASIS}{ivo_decision}", legal_basis=LAW_HEALTH, reasons=allowed.reason_codes)
+    return allowed

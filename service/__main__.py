@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
-from crypto import FileKeyProvider, KeyRingError
+from crypto import FileKeyProvider, KeyRing, KeyRingError
 
 from .auth import JwksError
 from .database import DatabaseError
@@ -107,15 +107,28 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
     from .domain import keys
 
     keyring = provider.load()
+    if args.keys_command == "reseal":
+        return await _reseal(settings, keyring, args.batch)
     async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
         if args.keys_command == "status":
             for version, (wrapped, sealed) in (await keys.status(pool, keyring)).items():
                 mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
                 missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
-                print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}")
+                empty = (f"  (nothing under it: `keys retire {version}` removes it)"
+                         if not wrapped and not sealed and not mark and not missing else "")
+                print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}{empty}")
             for epoch, count, held in await keys.epoch_status(pool, keyring):
                 state = "in the ring" if held else ("DESTROYED" if epoch in keyring.destroyed_epochs else "NOT IN THE RING")
                 print(f"culling epoch {epoch}: {count} data keys ({state})")
+            return 0
+        if args.keys_command == "retire":
+            try:
+                await keys.retire(pool, provider, args.version)
+            except keys.RetireRefused as exc:
+                print(f"brygga keys retire: refused: {exc}", file=sys.stderr)
+                return 2
+            print(f"KEK version {args.version} removed from the ring. Nothing it wrapped or sealed opens any more, "
+                  "in this database or in any backup of it taken while it was in use")
             return 0
         done, left = await keys.rewrap_all(
             pool, keyring, batch=args.batch,
@@ -124,6 +137,31 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
         print(f"done: {done} data keys now under KEK version {keyring.current_kek_version}"
               + (f"; {left} were in use, run again" if left else ""))
         return 0 if not left else 3
+
+
+async def _reseal(settings: Settings, keyring: KeyRing, batch: int) -> int:
+    """`keys reseal`, as the owner role: only it may take the maintenance path through the history triggers."""
+    from .app import database
+    from .database import OWNER_ROLE, connect_options
+    from .domain import keys
+
+    async with database(settings, owner=True) as dsn:
+        try:
+            conn = await asyncpg.connect(dsn, **connect_options(OWNER_ROLE))
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
+            print(f"brygga keys reseal: the login cannot act as {OWNER_ROLE} ({exc}); reseal runs as the database "
+                  "owner: set BRYGGA_MIGRATION_DATABASE_URL to the owner's login", file=sys.stderr)
+            return 2
+        try:
+            result = await keys.reseal_all(conn, keyring, batch=batch,
+                                           progress=lambda n, total: print(f"resealed {n}/{total}", flush=True))
+        finally:
+            await conn.close()
+    print(f"done: {result.done} fields now sealed under KEK version {keyring.current_kek_version}"
+          + (f"; {result.left} were in use, run again" if result.left else ""))
+    for where in result.unopened:
+        print(f"did not open (left as it is, under its old version): {where}", file=sys.stderr)
+    return 0 if not result.left and not result.unopened else 3
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
@@ -290,7 +328,13 @@ def parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("rotate", help="add a new KEK version, which wraps every new data key")
     rewrap_parser = keys_commands.add_parser("rewrap", help="re-wrap existing data keys under the newest KEK (online, resumable)")
     rewrap_parser.add_argument("--batch", type=int, default=500, help="data keys per transaction (default 500)")
+    reseal_parser = keys_commands.add_parser(
+        "reseal", help="seal names, titles, reasons and notes again under the newest KEK (online, resumable; as the owner)")
+    reseal_parser.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
     keys_commands.add_parser("status", help="KEK versions, how many data keys each wraps and fields it sealed")
+    retire_parser = keys_commands.add_parser(
+        "retire", help="remove a KEK version nothing needs any more from the ring (refused while anything does)")
+    retire_parser.add_argument("version", type=int, help="the KEK version to remove")
     keys.set_defaults(run=_keys)
     audit_parser = commands.add_parser("audit", help="verify or export the audit log")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)

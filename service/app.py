@@ -65,7 +65,13 @@ def endpoints() -> list[Endpoint]:
 
 
 async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
-    """The DSN the service logs in with, starting the embedded server when DATABASE_URL is unset.
+    """The DSN the service logs in with, starting the embedded server when DATABASE_URL is unset (see _open_database)."""
+    dsn, _, embedded = await _open_database(settings)
+    return dsn, embedded
+
+
+async def _open_database(settings: Settings) -> tuple[str, str, EmbeddedPostgres | None]:
+    """The DSNs the service and the owner log in with, starting the embedded server when DATABASE_URL is unset.
 
     Migrations run first, as the owner: the embedded server's superuser, or
     BRYGGA_MIGRATION_DATABASE_URL (else DATABASE_URL). The embedded server's
@@ -95,15 +101,19 @@ async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | Non
         raise
     if applied:
         log.info("migrations applied", extra={"migrations": applied})
-    return dsn, embedded
+    return dsn, owner_dsn, embedded
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[str]:
-    """open_database for a command that runs and ends: the DSN; an embedded server is stopped after the block."""
-    dsn, embedded = await open_database(settings)
+async def database(settings: Settings, *, owner: bool = False) -> AsyncIterator[str]:
+    """open_database for a command that runs and ends: the DSN; an embedded server is stopped after the block.
+
+    `owner`: the owner's login (BRYGGA_MIGRATION_DATABASE_URL, else DATABASE_URL; the embedded server's superuser)
+    instead of the service's, for maintenance only the owner may do (`keys reseal`).
+    """
+    dsn, owner_dsn, embedded = await _open_database(settings)
     try:
-        yield dsn
+        yield owner_dsn if owner else dsn
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

@@ -197,6 +197,12 @@ class AlreadyReviewed(Conflict):
     code = "already_reviewed"
 
 
+class RetentionMinimum(Conflict):
+    """A patient record younger than ten years is shredded only on an IVO decision (PDL 3:17, 8:4)."""
+
+    code = "retention_minimum"
+
+
 class ConsentRevoked(Conflict):
     """The consent was revoked: it cannot be confirmed."""
 

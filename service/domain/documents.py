@@ -26,6 +26,7 @@ from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.candidates import candidates
 from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document, needs_consent_history
 from policies.decision import Decision, Reason, deny
+from policies.retention import HEALTH_MINIMUM_YEARS, decide_shred
 from policies.roles import Permission, role_gate
 
 from .. import audit
@@ -36,6 +37,7 @@ from ..errors import (
     IdempotencyConflict,
     PoolExhausted,
     RequestTimeout,
+    RetentionMinimum,
     TooLarge,
     UnsupportedMediaType,
 )
@@ -101,7 +103,14 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         # A tombstone says why the content is gone: culled by its retention rule, or shredded on request.
         "shred_reason": None if row["status"] != "shredded" else
         ("culled" if row["shredded_by"] == CULLED_BY else "requested"),
+        "ivo_decision": _opened(rt, row, "ivo_decision"),
     }
+
+
+def _opened(rt: Runtime, row: Any, field: str) -> str | None:
+    """A sealed field of the document that may be absent (null, or a row read without it), opened."""
+    sealed = row.get(f"{field}_sealed") if hasattr(row, "get") else None
+    return None if sealed is None else rt.field_sealer.open_text(sealed, record=_RECORD, record_id=str(row["id"]), field=field)
 
 
 async def _head(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
@@ -464,15 +473,32 @@ async def record_integrity_failure(rt: Runtime, caller: Caller, document_id: UUI
                          document_id=document_id)
 
 
-async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str) -> None:
+async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str, ivo_decision: str | None = None) -> None:
     """Crypto-shred: destroy the wrapped data key and every segment, keep the tombstone.
 
-    Raises Forbidden (role, or not the owning unit), NotFound.
+    A patient record younger than ten years only on an IVO decision (policies/retention.py decide_shred): its
+    reference is sealed into the tombstone like the reason, and the audit event's basis names it.
+    Raises Forbidden (role, or not the owning unit), NotFound, RetentionMinimum (409, audited as a refusal).
     """
-    judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_SHRED)
-    async with access(rt, caller, Action.DOCUMENT_SHRED, judge, document_id=document_id) as act:
-        sealed_reason = rt.field_sealer.seal(reason, record=_RECORD, record_id=str(document_id), field="shred_reason")
-        if await documents_store.shred(act.conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason):
+    document_judge = _document_decision(rt, caller, document_id, Permission.DOCUMENT_SHRED)
+
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        judged = await document_judge(conn)
+        if judged.row is not None:
+            now = judged.facts.now if judged.facts is not None and judged.facts.now is not None else rt.clock()
+            judged.decision = decide_shred(judged.decision, domain=judged.row["domain"],
+                                           created_at=judged.row["created_at"], now=now, ivo_decision=ivo_decision)
+        return judged
+
+    answers = {Reason.RETENTION_MINIMUM: lambda: RetentionMinimum(
+        f"a patient record is kept at least {HEALTH_MINIMUM_YEARS} years; shredding it sooner needs IVO's decision "
+        "(ivo_decision: its reference)")}
+    async with access(rt, caller, Action.DOCUMENT_SHRED, judge, document_id=document_id, answers=answers) as act:
+        bound = {"record": _RECORD, "record_id": str(document_id)}
+        sealed_reason = rt.field_sealer.seal(reason, **bound, field="shred_reason")
+        sealed_ivo = rt.field_sealer.seal(ivo_decision, **bound, field="ivo_decision") if ivo_decision else None
+        if await documents_store.shred(act.conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason,
+                                       ivo_decision_sealed=sealed_ivo):
             await rt.blobs.delete(act.conn, document_id)
 
 

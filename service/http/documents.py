@@ -34,7 +34,7 @@ from .routing import (
     read_body,
     write_within,
 )
-from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, UploadForm
+from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, ShredIn, UploadForm
 
 log = logging.getLogger("brygga.http.documents")
 routes = Routes("documents")
@@ -260,14 +260,14 @@ async def stream_content(request: web.Request, caller: Caller, document_id: UUID
 
 @routes.delete(
     "/v1/documents/{document_id}", summary="Crypto-shred: destroy the data key and content, keep a tombstone",
-    permission=Permission.DOCUMENT_SHRED, body=ReasonIn, responses={204: None},
-    errors=((403, "not_owning_unit"), (404, "not_found")),
+    permission=Permission.DOCUMENT_SHRED, body=ShredIn, responses={204: None},
+    errors=((403, "not_owning_unit"), (404, "not_found"), (409, "retention_minimum")),
 )
 async def shred_document(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     document_id = path_uuid(request, "document_id")
-    body = await read_body(request, ReasonIn)
-    await documents.shred(runtime(request), caller, document_id, reason=body.reason)
+    body = await read_body(request, ShredIn)
+    await documents.shred(runtime(request), caller, document_id, reason=body.reason, ivo_decision=body.ivo_decision)
     return web.Response(status=204)
 
 

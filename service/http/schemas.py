@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     NoteText = str
     RelationReasonText = str
     MaturityBasisText = str
+    IvoDecisionText = str
 else:
     Text = line(200)
     ReasonText = paragraph(1000)
@@ -115,6 +116,7 @@ else:
     NoteText = text(2000)
     RelationReasonText = paragraph(500)
     MaturityBasisText = paragraph(2000, min_length=20)
+    IvoDecisionText = line(100)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -272,6 +274,14 @@ class ReasonIn(Body):
     reason: ReasonText
 
 
+class ShredIn(ReasonIn):
+    ivo_decision: IvoDecisionText | None = Field(
+        default=None, description="the reference (diarienummer) of IVO's decision that the record may be destroyed: "
+        "required to shred a health document younger than 10 years (409 retention_minimum without it; PDL 3:17, 8:4); "
+        "one line, at most 100 characters; kept sealed in the tombstone and named in the audit event's basis "
+        "(`ivo_decision:<reference>`)")
+
+
 class EmergencyReviewIn(Body):
     verdict: Literal["justified", "unjustified"]
     comment: CommentText = Field(description="why; stored sealed")
@@ -298,6 +308,8 @@ class Document(Out):
     access_basis: str
     shred_reason: Literal["culled", "requested"] | None = Field(
         default=None, description="a tombstone's: culled by its retention rule, or shredded on request (extends API-1.1)")
+    ivo_decision: str | None = Field(description="on a tombstone: the reference of the IVO decision "
+                                     "the document was shredded on, if it was (extension); otherwise null")
 
 
 # --- consents

@@ -145,7 +145,7 @@ SELECT EXISTS (
 """
 _shred_sql = """
 UPDATE documents SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
-                     shredded_at = now(), shredded_by = $2, shred_reason_sealed = $3
+                     shredded_at = now(), shredded_by = $2, shred_reason_sealed = $3, ivo_decision_sealed = $4
 WHERE id = $1 AND status = 'active'
 """
 _set_blocked_sql = """
@@ -236,9 +236,11 @@ async def blocked_elsewhere(conn: asyncpg.Connection, client_id: UUID, candidate
     return found
 
 
-async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes) -> bool:
-    """Destroy the wrapped data key and MAC, keep the tombstone; False if it was shredded already."""
-    status: str = await conn.execute(_shred_sql, document_id, by, reason_sealed)
+async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes,
+                ivo_decision_sealed: bytes | None = None) -> bool:
+    """Destroy the wrapped data key and MAC, keep the tombstone (with the IVO decision it rests on, if any);
+    False if it was shredded already."""
+    status: str = await conn.execute(_shred_sql, document_id, by, reason_sealed, ivo_decision_sealed)
     return status == "UPDATE 1"
 
 

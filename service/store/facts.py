@@ -77,7 +77,7 @@ FROM {_CLOCK}
 DOCUMENT_COLUMNS = """
 d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
 d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
-d.created_at, d.created_by, d.shredded_by, d.epoch
+d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed
 """
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},

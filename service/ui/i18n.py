@@ -351,6 +351,21 @@ EN: dict[str, str] = {
     'och en av deras behövs (SoL 2 kap. 7 §, HSL 16 kap. 4 §).':
         "The participants belong to different zones: the client's consent to SIP for coordination from your "
         'zone to each of theirs is needed (SoL 2:7, HSL 16:4).',
+    "förstört": "shredded",
+    "IVO-beslut": "IVO decision",
+    "Förstör dokument": "Shred a document",
+    "Innehållet och dess nyckel förstörs; titel, vem och när finns kvar.":
+        "The content and its key are destroyed; the title, who and when remain.",
+    "Journalhandlingar bevaras i minst tio år (PDL 3 kap. 17 §); yngre får förstöras bara efter beslut av IVO (PDL 8 kap. 4 §).":
+        "Patient records are kept at least ten years (PDL 3:17); younger ones may be destroyed only on a decision "
+        "of IVO (PDL 8:4).",
+    "IVO:s beslut (diarienummer), för journalhandlingar yngre än tio år":
+        "IVO's decision (reference), for patient records younger than ten years",
+    "Förstör": "Shred",
+    "Journalhandlingar bevaras i minst tio år (PDL 3 kap. 17 §). Den här är yngre och får förstöras bara efter beslut "
+    "av IVO (PDL 8 kap. 4 §): ange beslutets diarienummer.":
+        "Patient records are kept at least ten years (PDL 3:17). This one is younger and may be destroyed only on a "
+        "decision of IVO (PDL 8:4): give the decision's reference.",
 }
 
 

@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from ..domain import blocks, clients, consents, disclosures, documents, relations, sip, units
-from ..errors import BryggaError, CsrfRefused, NotFound, ValidationFailed
+from ..errors import BryggaError, CsrfRefused, NotFound, RetentionMinimum, ValidationFailed
 from ..fhir import consent_resource
 from ..http.cursor import START
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large, stream_content
@@ -28,6 +28,7 @@ from ..http.schemas import (
     DocumentMetadataIn,
     ReasonIn,
     RelationIn,
+    ShredIn,
 )
 from . import session as sessions
 from .pages import caller, form, page, redirect, render, rt, validated
@@ -42,6 +43,10 @@ RULE_TEXT = {
     "guardian_required": "Ett samtycke från vårdnadshavare ska ange vårdnadshavarens namn och personnummer.",
     "client_came_of_age": "Klienten har fyllt 18 år: vårdnadshavaren kan inte längre samtycka, klienten själv behövs.",
 }
+
+# A refused shred of a patient record younger than ten years, in words (policies/retention.py; PDL 3:17, 8:4).
+RETENTION_TEXT = ("Journalhandlingar bevaras i minst tio år (PDL 3 kap. 17 §). Den här är yngre och får förstöras "
+                  "bara efter beslut av IVO (PDL 8 kap. 4 §): ange beslutets diarienummer.")
 
 
 # The grounds of a disclosure without consent, in the law's words (OSL 25:12, 26:9), Swedish first.
@@ -210,6 +215,31 @@ async def lift_block(request: web.Request) -> web.Response:
         await blocks.lift(rt(request), caller(request), client_id, body.command())
     except (ValidationError, ValidationFailed) as exc:
         return await _client_view(request, client_id, errors=_refused("lifting", exc), values=values, status=422)
+    return redirect(request, f"/ui/clients/{client_id}")
+
+
+@page()
+async def shred_document(request: web.Request) -> web.Response:
+    """The shred form (unit managers, the unit's own documents): the API's body and rules judge it; a patient record
+    younger than ten years needs IVO's decision, and its refusal (audited like the API's) is shown in words."""
+    client_id = _uuid(request, "client_id")
+    data = await form(request)
+    values: dict[str, Any] = dict(data)
+    try:
+        document_id = UUID(data.get("document_id", ""))
+    except ValueError:
+        raise NotFound() from None
+    ivo = (data.get("ivo_decision") or "").strip()  # an empty field: no decision named
+    try:
+        body = ShredIn.model_validate_json(json.dumps({"reason": data.get("reason", ""),
+                                                       **({"ivo_decision": ivo} if ivo else {})}))
+        await documents.shred(rt(request), caller(request), document_id, reason=body.reason,
+                              ivo_decision=body.ivo_decision)
+    except (ValidationError, ValidationFailed) as exc:
+        return await _client_view(request, client_id, errors=_refused("shred", exc), values=values, status=422)
+    except RetentionMinimum:
+        return await _client_view(request, client_id, errors={"shred_ivo_decision": RETENTION_TEXT}, values=values,
+                                  status=409)
     return redirect(request, f"/ui/clients/{client_id}")
 
 
@@ -409,6 +439,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/ui/clients/{client_id}/disclosures", disclose),
         web.get("/ui/clients/{client_id}/disclosures", received_disclosures),
         web.post("/ui/clients/{client_id}/block-liftings", lift_block),
+        web.post("/ui/clients/{client_id}/shred", shred_document),
         web.post("/ui/clients/{client_id}/documents", upload),
         web.get("/ui/documents/{document_id}/content", download),
         web.get("/ui/clients/{client_id}/consents", consents_page),

@@ -154,6 +154,8 @@ async def test_no_form_writes_anything_without_the_sessions_csrf_token(browser, 
                                                "document_ids": str(uuid.uuid4())}),
         (f"/ui/clients/{person}/block-liftings", {"csrf": forged, "basis": "consent", "scope": "self", "hours": "4",
                                                   "reason": "klienten samtycker", "form": "verbal"}),
+        (f"/ui/clients/{person}/shred", {"csrf": forged, "document_id": str(uuid.uuid4()), "reason": "fel klient",
+                                         "ivo_decision": "IVO 1/2026"}),
     ]
     before = await _snapshot(db)
     for path, data in posts:
