@@ -246,6 +246,12 @@ def keeps_holding_zone(caller_zone: Zone | None, before: PlanFacts, after: Mappi
     return holding_before == holding_after and responsible_before == responsible_after
 
 
+def may_close(caller_zone: Zone | None, caller_unit: str | None, plan: PlanFacts, responsible_unit: str) -> bool:
+    """Closing ends the plan for every participant, for good (insider attack 7, F3): the holding zone's units or the
+    unit with the overall responsibility (SoL 2:7, HSL 16:4: it leads the plan) may; another zone's unit may not."""
+    return caller_zone == plan.zone or caller_unit == responsible_unit
+
+
 def network_zones(request: Request, facts: Facts, config: PolicyConfig | None = None) -> tuple[Decision, frozenset[Zone]]:
     """The client's care network (GET /v1/clients/{id}/network): the decision, and the zones whose units with an
     active relation the caller may see.

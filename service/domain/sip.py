@@ -30,11 +30,19 @@ from policies.sip import (
     decide_create,
     decide_plan,
     keeps_holding_zone,
+    may_close,
     network_zones,
 )
 
 from ..audit import Action, Caller
-from ..errors import ConsentRequired, PlanClosed, PreconditionRequired, ValidationFailed, VersionConflict
+from ..errors import (
+    ConsentRequired,
+    NotHoldingZone,
+    PlanClosed,
+    PreconditionRequired,
+    ValidationFailed,
+    VersionConflict,
+)
 from ..runtime import Runtime
 from ..store import facts as facts_store
 from ..store import sip as sip_store
@@ -44,6 +52,7 @@ from .paging import Paged, paged
 
 _RECORD = "sip_plan"
 _FOLLOW_UP = "sip_follow_up"
+_NO_CLIENT = UUID(int=0)  # no client has it: the facts of nobody, loaded for an unknown plan id
 
 
 def _violations(caller: Caller, content: PlanContent) -> None:
@@ -107,6 +116,9 @@ def _plan_judge(rt: Runtime, caller: Caller, permission: Permission, plan_id: UU
     async def judge(conn: asyncpg.Connection) -> Judged:
         row = await sip_store.get(conn, plan_id)
         if row is None:
+            # The same facts query as for a plan that exists (insider attack 7, F2): a missing id and another's
+            # plan take the same time, not one query less.
+            await facts_store.for_client(conn, _NO_CLIENT, principal=principal)
             return Judged(decide_plan(Request(principal, permission, PURPOSE), Facts(False, False), None, rt.policy),
                           row=_Loaded(None, None, None))
         plan = plan_facts(row)
@@ -321,7 +333,14 @@ async def close(rt: Runtime, caller: Caller, plan_id: UUID) -> dict[str, Any]:
     judge = _plan_judge(rt, caller, Permission.SIP_READ, plan_id)  # closing a closed plan changes nothing
     if not role_gate(caller.principal.roles, Permission.SIP_WRITE):
         judge = decided(role_gate(caller.principal.roles, Permission.SIP_WRITE))
-    async with access(rt, caller, Action.SIP_CLOSE, judge, purpose=PURPOSE) as act:
+    answers = {Reason.NOT_HOLDING_ZONE: lambda: NotHoldingZone(
+        "only a unit of the zone holding the plan, or the unit with the overall responsibility, closes it")}
+    async with access(rt, caller, Action.SIP_CLOSE, judge, purpose=PURPOSE, answers=answers) as act:
+        loaded: _Loaded = act.row
+        assert loaded.plan is not None
+        if not may_close(caller.principal.zone, caller.principal.unit, loaded.plan, loaded.row["responsible_unit"]):
+            act.deny(Reason.NOT_HOLDING_ZONE)
+            return {}
         await sip_store.close(act.conn, plan_id, by=caller.principal.sub)
         row = await sip_store.get(act.conn, plan_id)
         plan_json = await _plan_json(rt, act.conn, caller, _Loaded(row, plan_facts(row), act.row.facts))
@@ -373,6 +392,8 @@ def _listed(principal: Any, row: Any, facts: Facts) -> Decision:
     """A listed plan's decision (the caller takes part: the list selects by unit)."""
     zone = Zone(row["organisation"], row["domain"])
     record = f"sip_plan:{row['id']}"
+    if not facts.caller_relation_active:  # PDL 4:1, as for reading the plan (insider attack 7, F5)
+        return dataclasses.replace(deny(Reason.NO_RELATION), record=record)
     if zone == principal.zone:
         return Decision(True, "own_zone", (), "PDL 4:1; SoL 2:7; HSL 16:4", record=record)
     plan = PlanFacts(id=str(row["id"]), zone=zone, unit=row["unit_id"], participants={principal.unit: principal.zone})

@@ -120,7 +120,7 @@ async def follow_up_sip_plan(request: web.Request) -> web.Response:
 @routes.post(
     "/v1/sip-plans/{plan_id}/close", summary="Close a SIP plan (a closed plan is returned as it is)",
     permission=Permission.SIP_WRITE, action=Action.SIP_CLOSE, body=Empty, responses={200: SipPlanOut},
-    response_headers=_ETAG, errors=_HIDDEN,
+    response_headers=_ETAG, errors=(*_HIDDEN, (403, "not_holding_zone")),
 )
 async def close_sip_plan(request: web.Request) -> web.Response:
     caller = await authenticate(request)

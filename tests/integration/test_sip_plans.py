@@ -319,3 +319,33 @@ async def test_the_other_zone_cannot_take_the_plan_from_its_holding_zone(client,
     # The holding zone itself may change its own participants and hand over the responsibility.
     assert (await client.put(path, headers={**social, "If-Match": '"1"'}, json=with_jour)).status == 200
     assert (await client.put(path, headers={**clinic, "If-Match": '"2"'}, json=with_jour)).status == 200
+
+
+async def test_only_the_holding_zone_or_the_responsible_unit_closes_a_plan(client, world, db):
+    """Insider attack 7, F3: the clinic closed the holding zone's plan for good. Another zone's participant may
+    not, unless it holds the overall responsibility."""
+    await sip_consent(client, world)
+    plan = await (await start(client, world)).json()
+    clinic = world["people"]["beroendecentrum"]
+    refused = await client.post(f"/v1/sip-plans/{plan['id']}/close", headers=clinic, json={})
+    assert refused.status == 403 and (await refused.json())["code"] == "not_holding_zone"
+    assert (await (await client.get(f"/v1/sip-plans/{plan['id']}", headers=clinic)).json())["status"] == "active"
+    assert [(e["decision"], "not_holding_zone" in e["reason_codes"]) for e in await events(db, "sip.close")] == [
+        ("deny", True)]
+    led = await (await start(client, world, plan_body(responsible_unit="beroendecentrum"))).json()
+    closed = await client.post(f"/v1/sip-plans/{led['id']}/close", headers=clinic, json={})
+    assert closed.status == 200 and (await closed.json())["status"] == "closed"
+
+
+async def test_the_overdue_list_needs_a_relation_with_the_client(client, world, db, api):
+    """Insider attack 7, F5: after its relation ended, a unit's manager still saw the plan's date and link."""
+    await sip_consent(client, world)
+    past = (date.today() - timedelta(days=3)).isoformat()
+    await start(client, world, plan_body(start_date=(date.today() - timedelta(days=40)).isoformat(),
+                                         next_follow_up=past))
+    rt = client.server.app[RUNTIME]
+    manager = await _caller(client, api.staff("beroendecentrum", sub="chef", roles=["unit_manager"]))
+    assert len(await sip.overdue(rt, manager)) == 1
+    relation = await db.fetchval("SELECT id FROM relations WHERE unit_id = 'beroendecentrum' AND ended_at IS NULL")
+    await db.execute("UPDATE relations SET ended_at = now(), ended_by = 'test' WHERE id = $1", relation)
+    assert await sip.overdue(rt, manager) == []
