@@ -7,6 +7,7 @@ first segments back only once its event is durable).
 from __future__ import annotations
 
 import functools
+import json
 
 import asyncpg
 
@@ -36,9 +37,39 @@ async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
     return seq
 
 
+# Many events in one statement: each column as an array, the two list columns as JSON arrays (a text[][] must be
+# rectangular), inserted in the order given (WITH ORDINALITY), so their sequence numbers follow it.
+_insert_many_sql = f"""
+WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))
+INSERT INTO audit_events (
+    actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
+    action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
+    request_id, remote_addr, flagged
+) SELECT e.actor_sub, e.actor_name, e.actor_unit, e.actor_organisation, e.actor_domain,
+         ARRAY(SELECT jsonb_array_elements_text(e.actor_roles)), e.action, e.client_id, e.document_id, e.consent_id,
+         e.decision, e.basis, ARRAY(SELECT jsonb_array_elements_text(e.reason_codes)), e.purpose, e.request_id,
+         e.remote_addr, e.flagged
+  FROM registered, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],
+                          $8::uuid[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::jsonb[], $14::text[],
+                          $15::text[], $16::text[], $17::boolean[])
+       WITH ORDINALITY AS e(actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action,
+                            client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id,
+                            remote_addr, flagged, n)
+  ORDER BY e.n
+"""
+_LISTS = (5, 12)  # actor_roles, reason_codes
+
+
 async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> None:
-    """Insert events in `conn`'s transaction, in order, in one round trip (a list's reads across zones)."""
-    await conn.executemany(_insert_sql, values)
+    """Insert events in `conn`'s transaction, in order, in one statement (a list's reads across zones, a
+    retention batch's culls)."""
+    if len(values) == 1:
+        await conn.execute(_insert_sql, *values[0])
+        return
+    columns = [list(column) for column in zip(*values, strict=True)]
+    for index in _LISTS:
+        columns[index] = [json.dumps(list(item)) for item in columns[index]]
+    await conn.execute(_insert_many_sql, *columns)
 
 
 async def insert_then(conn: asyncpg.Connection, values: EventValues, sql: str,
