@@ -56,22 +56,22 @@ _walk_row_sql = _walk_sql + " LIMIT 1"
 # backslash, newline, return, tab, backspace and form feed by their letters), so that an event's columns and
 # the constants between them (`,` and the like) come out as its canonical JSON, from C, without a Python
 # object per value. What COPY writes otherwise is made right on the whole text after it (_fix_lines): a null
-# is COPY's `\N` between quotes, an array is its elements in slots (_LINE_SLOTS), the unused ones null.
-# A value COPY does not write as JSON would (another control character, a vertical tab, an array of more
-# than _LINE_SLOTS or with nulls, which put a control character in) makes a line whose bytes do not hash
-# to its link: ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself.
-_LINE_SLOTS = 4
+# is COPY's `\N` between quotes, an empty array a null between its brackets, and an array's elements are one
+# column joined by a control character (_JOIN) that becomes `","`.
+# A value COPY does not write as JSON would (another control character, a vertical tab) makes a line whose
+# bytes do not hash to its link, and so does an array with a null (written as another control character), of
+# more than one dimension or other bounds, or with the joining character in an element (written as a third):
+# ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself. (A text value with
+# the joining character makes a line with one field more than an event has: no event's canonical bytes.)
+_JOIN = "\\x01"
 
 
-def _slots(array: str) -> list[str]:
-    """An array's columns: its elements, each but the first preceded by a `,` column, all null when unused.
-    Written between a `[` and a `]`, the unused ones leave a `\\N"\\N"` each (and an empty array `["\\N"]`)."""
-    odd = (f"cardinality({array}) > {_LINE_SLOTS} OR array_ndims({array}) > 1 OR array_lower({array}, 1) <> 1 "
-           f"OR array_position({array}, NULL) IS NOT NULL")
-    columns = [f"CASE WHEN {odd} THEN E'\\x01' ELSE {array}[1] END"]
-    for index in range(2, _LINE_SLOTS + 1):
-        columns += [f"CASE WHEN cardinality({array}) >= {index} THEN ',' END", f"{array}[{index}]"]
-    return columns
+def _elements(array: str) -> str:
+    """An array's column: its elements joined by _JOIN, null when empty (written between `[` and `]`)."""
+    return (f"CASE WHEN cardinality({array}) = 0 THEN NULL "
+            f"WHEN array_ndims({array}) = 1 AND array_lower({array}, 1) = 1 "
+            f"AND strpos(array_to_string({array}, ''), E'{_JOIN}') = 0 "
+            f"THEN array_to_string({array}, E'{_JOIN}', E'\\x02') ELSE E'\\x03' END")
 
 
 def _line_columns() -> str:
@@ -82,11 +82,11 @@ def _line_columns() -> str:
                f"'[{FORMAT_VERSION},' || e.seq || ',' || (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint || ','"]
     for index, column in enumerate(text):
         columns += [column, "',['" if index == len(text) - 1 else "','"]
-    columns += [*_slots("e.actor_roles"), "'],'"]
+    columns += [_elements("e.actor_roles"), "'],'"]
     text = ["e.action", "e.client_id::text", "e.document_id::text", "e.consent_id::text", "e.decision", "e.basis"]
     for index, column in enumerate(text):
         columns += [column, "',['" if index == len(text) - 1 else "','"]
-    columns += [*_slots("e.reason_codes"), "'],'"]
+    columns += [_elements("e.reason_codes"), "'],'"]
     columns += ["e.purpose", "','", "e.request_id", "','", "e.remote_addr",
                 "CASE WHEN e.flagged THEN ',true]' ELSE ',false]' END"]
     return ", ".join(columns)
@@ -102,9 +102,9 @@ _last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
 
 
 def _fix_lines(text: bytes) -> list[bytes]:
-    """Whole lines of the COPY text as add_lines takes them: the unused slots of arrays go, nulls are null.
-    Every pattern replaced holds a `\\N`, which COPY writes only for a null (a backslash of a value is `\\\\`)."""
-    lines = text.replace(b'\\N"\\N"', b"").replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").split(b"\n")
+    """Whole lines of the COPY text as add_lines takes them: empty arrays empty, nulls null, elements apart.
+    The patterns with a `\\N` COPY writes only for a null (a backslash of a value is `\\\\`)."""
+    lines = text.replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").replace(b"\x01", b'","').split(b"\n")
     lines.pop()  # after the last newline
     return lines
 
