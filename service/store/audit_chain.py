@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -135,14 +135,19 @@ async def walk_lines(conn: asyncpg.Connection, consume: Callable[[list[bytes]], 
     return not done
 
 
-# Links whose event is gone (none, unless someone deleted events): merged into the walk.
+# Links whose event is gone (none, unless someone deleted events), after the archive's anchor: merged into the walk.
 _orphan_links_sql = """
 SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c
-WHERE NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
+WHERE c.seq > $1 AND NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
 ORDER BY c.seq
 """
 _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"
-_checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq"
+_checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq"
+# The newest archive anchor (service/audit_archive.py): where the chain in the database begins.
+_anchor_sql = (f"SELECT {_checkpoint_columns}, archived_before, events, file_sha256 FROM audit_anchors "
+               "ORDER BY seq DESC LIMIT 1")
+_archived_before_sql = "SELECT max(archived_before) FROM audit_anchors"
+_roll_sql = "SELECT audit_events_roll($1::date)"
 _checkpoint_page_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2"
 _latest_checkpoint_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
 
@@ -191,10 +196,29 @@ async def walk_row(conn: asyncpg.Connection, *, after: int) -> Sequence[Any] | N
     return row
 
 
-async def orphan_links(conn: asyncpg.Connection) -> list[Sequence[Any]]:
-    """Links whose event is gone, in seq order, as walk() rows (version and values null)."""
+async def orphan_links(conn: asyncpg.Connection, *, after: int = 0) -> list[Sequence[Any]]:
+    """Links after seq `after` whose event is gone, in seq order, as walk() rows (version and values null)."""
     return [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
-            for row in await conn.fetch(_orphan_links_sql)]
+            for row in await conn.fetch(_orphan_links_sql, after)]
+
+
+async def anchor(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The newest archive anchor (checkpoint columns, archived_before, events, file_sha256), None before any."""
+    row: asyncpg.Record | None = await conn.fetchrow(_anchor_sql)
+    return row
+
+
+async def archived_before(conn: asyncpg.Connection) -> datetime | None:
+    """The time before which events are archived (out of the database), None when none are."""
+    before: datetime | None = await conn.fetchval(_archived_before_sql)
+    return before
+
+
+async def roll(conn: asyncpg.Connection, month: date) -> bool | None:
+    """Begin `month` (its first day, UTC): its partition of audit_events, the numbering moved to it
+    (migrations: audit_events by month); False when it had begun, None when the database's clock is not in it yet."""
+    rolled: bool | None = await conn.fetchval(_roll_sql, month)
+    return rolled
 
 
 async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
@@ -206,7 +230,7 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
     and values null (`orphans`: orphan_links(), when the caller has them). Run it inside a REPEATABLE READ
     transaction so the walk sees one state.
     """
-    orphans = [o for o in (await orphan_links(conn) if orphans is None else orphans) if o[0] > after]
+    orphans = [o for o in (await orphan_links(conn, after=after) if orphans is None else orphans) if o[0] > after]
     cursor = await conn.cursor(_walk_sql, after)
     # The next batch is fetched (PostgreSQL on one core) while the caller hashes this one (Python on the other).
     pending = asyncio.ensure_future(cursor.fetch(batch))
@@ -227,9 +251,9 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
         yield orphans
 
 
-async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every checkpoint, oldest first (verification holds them all: one per 1,000 events at most)."""
-    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql)
+async def checkpoints(conn: asyncpg.Connection, *, after: int = 0) -> list[asyncpg.Record]:
+    """Every checkpoint after seq `after`, oldest first (verification holds them all: one per 1,000 events at most)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql, after)
     return rows
 
 
