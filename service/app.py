@@ -51,12 +51,13 @@ def endpoints() -> list[Endpoint]:
     return [endpoint for table in ROUTE_TABLES for endpoint in table.endpoints]
 
 
-async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+async def open_database(settings: Settings, *, owner: bool = False) -> tuple[str, EmbeddedPostgres | None]:
     """The DSN the service logs in with, starting the embedded server when DATABASE_URL is unset.
 
     Migrations run first, as the owner: the embedded server's superuser, or
     BRYGGA_MIGRATION_DATABASE_URL (else DATABASE_URL). The embedded server's
-    application role then gets a login, so the service logs in as it.
+    application role then gets a login, so the service logs in as it. `owner`: the owner's DSN instead
+    (a maintenance command, `audit archive`).
     """
     embedded = None
     if settings.database_url:
@@ -82,13 +83,13 @@ async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | Non
         raise
     if applied:
         log.info("migrations applied", extra={"migrations": applied})
-    return dsn, embedded
+    return (owner_dsn if owner else dsn), embedded
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[str]:
+async def database(settings: Settings, *, owner: bool = False) -> AsyncIterator[str]:
     """open_database for a command that runs and ends: the DSN; an embedded server is stopped after the block."""
-    dsn, embedded = await open_database(settings)
+    dsn, embedded = await open_database(settings, owner=owner)
     try:
         yield dsn
     finally:

@@ -1,6 +1,8 @@
 """The audit export (NDJSON) and its offline verification, needing only the file and the public key.
 
-Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}`, then
+Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}` (with
+`continues_from`, the signed anchor of the last `audit archive`, once there has been one: the chain begins after
+it; an archive's file has it after the first archive, and `archive` saying what it holds), then
 `{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it),
 oldest first, all read in one snapshot. An NDJSON stream from GET /v1/audit/events
 (unfiltered) verifies too; checkpoints may then be given beside it.
@@ -34,9 +36,13 @@ async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[
     """Write the whole log to `out` from one snapshot; returns the number of events."""
     count = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        out.write(ndjson({FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
-                          "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}))
-        for row in await chain_store.checkpoints(conn):
+        header = {FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
+                  "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}
+        anchor = await chain_store.anchor(conn)
+        if anchor is not None:  # after `audit archive`: the log here goes on from its signed anchor
+            header["continues_from"] = checkpoint_json(anchor)
+        out.write(ndjson(header))
+        for row in await chain_store.checkpoints(conn, after=anchor["seq"] if anchor is not None else 0):
             out.write(ndjson({"checkpoint": checkpoint_json(row)}))
         async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, batch=5000):
             out.write(ndjson(event_json(row)))
@@ -88,6 +94,7 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     """
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}
+    start: Checkpoint | None = None  # an archive's, or an export's after one: the anchor the chain goes on from
     keys_from_file = public_keys is None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -97,11 +104,15 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
             if FORMAT in item:
                 if public_keys is None:
                     public_keys = load_public_keys(item)
+                if item.get("continues_from") is not None:
+                    start = _checkpoint(item["continues_from"])
             elif "checkpoint" in item:
                 checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
             else:
                 if verifier is None:
-                    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
+                    verifier = _verifier(public_keys, checkpoints, held, start)
+                    if verifier.problem is not None:
+                        break
                 chained = None
                 if item["hash"] is not None:
                     chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
@@ -109,5 +120,14 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
                     break
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
-    verifier = verifier or ChainVerifier(public_keys or {}, checkpoints, held)
+    verifier = verifier or _verifier(public_keys, checkpoints, held, start)
     return verifier.finish(), keys_from_file
+
+
+def _verifier(public_keys: Mapping[str, Ed25519PublicKey] | None, checkpoints: dict[int, Checkpoint],
+              held: tuple[int, bytes] | None, start: Checkpoint | None) -> ChainVerifier:
+    """The verifier for the file's events: from its `continues_from` anchor when it has one (its signature checked)."""
+    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
+    if start is not None:
+        verifier.start_at(start)
+    return verifier

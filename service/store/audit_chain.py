@@ -99,6 +99,7 @@ WHERE e.seq > $1 AND e.seq < $2
 ORDER BY e.seq
 """
 _last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
+_next_seq_sql = "SELECT min(seq) FROM audit_events WHERE seq > $1"
 
 
 def _fix_lines(text: bytes) -> list[bytes]:
@@ -107,6 +108,12 @@ def _fix_lines(text: bytes) -> list[bytes]:
     lines = text.replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").replace(b"\x01", b'","').split(b"\n")
     lines.pop()  # after the last newline
     return lines
+
+
+async def next_seq(conn: asyncpg.Connection, *, after: int) -> int | None:
+    """The first event's seq after `after`, None when there is none (the numbering skips to a new month's block)."""
+    seq: int | None = await conn.fetchval(_next_seq_sql, after)
+    return seq
 
 
 async def last_seq(conn: asyncpg.Connection) -> int:
