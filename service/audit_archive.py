@@ -28,11 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from crypto import KeyRing
-from crypto.chain import micros, sign_checkpoint
+from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint
 
 from .audit_file import FORMAT, verify_lines
 from .domain.audit_log import checkpoint_json, ndjson, public_key_json
@@ -41,23 +42,11 @@ from .store import audit_chain as chain_store
 ARCHIVE_LOCK = 7_264_004  # one archive at a time
 _LINK_BATCH = 50_000
 
-# An event as the export writes it (service/domain/audit_log.py event_json), built by PostgreSQL: COPY hands
-# over its JSON text a chunk at a time, and the file is written from the chunks (a stream: flat memory).
-_EVENTS_SQL = """
-SELECT json_build_object(
-    'seq', e.seq, 'at', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-    'actor', json_build_object('sub', e.actor_sub, 'name', e.actor_name, 'unit', e.actor_unit,
-                               'zone', CASE WHEN e.actor_organisation IS NOT NULL THEN json_build_object(
-                                   'organisation', e.actor_organisation, 'domain', e.actor_domain) END,
-                               'roles', e.actor_roles),
-    'action', e.action, 'client_id', e.client_id, 'document_id', e.document_id, 'consent_id', e.consent_id,
-    'decision', e.decision, 'basis', e.basis, 'reason_codes', e.reason_codes, 'purpose', e.purpose,
-    'request_id', e.request_id, 'remote_addr', e.remote_addr, 'flagged', e.flagged,
-    'prev_seq', c.prev_seq, 'prev_hash', encode(c.prev_hash, 'hex'), 'hash', encode(c.hash, 'hex'))
-FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq AND c.seq > $1 AND c.seq <= $2
-WHERE e.seq > $1 AND e.seq <= $2
-ORDER BY e.seq
-"""
+# An event as the archive writes it: `{"seq", "prev_seq", "prev_hash", "hash", "event"}`, `event` the canonical
+# array its hash was sealed over (crypto/chain.py: [1, seq, at_us, …] in EVENT_FIELDS order). Made from the lines
+# verification reads (store/audit_chain.py walk_lines: COPY, no Python object per value), each one written only
+# once ChainVerifier.add_lines has proven it: bytes that hash to the event's link are its canonical bytes.
+_EXPORT_LINE = b'{"seq":%b,"prev_seq":%b,"prev_hash":"%b","hash":"%b","event":%b}\n'
 # The partitions holding a month before `before` (named audit_events_YYYY_MM: the events numbered from that
 # month's roll to the next), oldest first, with the highest seq and latest `at` each holds.
 _MONTHS_SQL = """
@@ -185,11 +174,11 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
 
 async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: asyncpg.Record | None,
                  anchor: dict, *, start: int, before: datetime) -> tuple[int, bytes]:
-    """The export of the events after `start` up to the anchor into `out`, whole or not at all; (events, SHA-256
-    of the file)."""
+    """The events after `start` up to the anchor into `out`, whole or not at all, each proven as verification
+    proves it (the walk of lines, an event they do not prove by its values); (events, SHA-256 of the file).
+    Raises ArchiveRefused when the months do not verify."""
     partial = out.with_name(out.name + ".partial")
     digest = hashlib.sha256()
-    count = 0
     with open(partial, "wb") as file:  # noqa: ASYNC230 - the command's one file; nothing else waits on this loop
         def write(data: bytes) -> None:
             digest.update(data)
@@ -197,31 +186,67 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
 
         header = {FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
                   "public_keys": [public_key_json(key_id, key) for key_id, key in keyring.audit_public_keys.items()],
-                  "archive": {"before": before.isoformat(), "anchor_seq": anchor["seq"]}}
+                  "archive": {"before": before.isoformat(), "anchor_seq": anchor["seq"],
+                              "event": ["format_version", *EVENT_FIELDS]}}
         if latest is not None:  # the chain in this file goes on from the earlier archive's anchor
             header["continues_from"] = checkpoint_json(latest)
         write(ndjson(header))
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            for row in await chain_store.checkpoints(conn, after=start):
-                if row["seq"] < anchor["seq"]:
-                    write(ndjson({"checkpoint": checkpoint_json(row)}))
+            rows = [row for row in await chain_store.checkpoints(conn, after=start) if row["seq"] < anchor["seq"]]
+            for row in rows:
+                write(ndjson({"checkpoint": checkpoint_json(row)}))
             write(ndjson({"checkpoint": checkpoint_json(anchor)}))  # the anchor closes the file
-            rest = b""
-
-            async def sink(data: bytes) -> None:
-                nonlocal rest, count
-                data = rest + data
-                cut = data.rfind(b"\n") + 1
-                rest = data[cut:]
-                # COPY's text doubles a backslash; the JSON has no other character it escapes (no raw controls).
-                lines = data[:cut].replace(b"\\\\", b"\\")
-                count += lines.count(b"\n")
-                write(lines)
-
-            await conn.copy_from_query(_EVENTS_SQL, start, anchor["seq"], output=sink, format="text")
+            closing = Checkpoint(anchor["seq"], anchor["hash"], micros(anchor["at"]), anchor["key_id"],
+                                 anchor["signature"])
+            verifier = ChainVerifier(keyring.audit_public_keys,
+                                     {**{row["seq"]: _checkpoint(row) for row in rows}, anchor["seq"]: closing})
+            if latest is not None:
+                verifier.start_at(_checkpoint(latest))
+            count = await _proven_lines(conn, verifier, write, after=start, upto=anchor["seq"])
+        verdict = verifier.finish()
+        if not verdict.ok or verdict.head_seq != anchor["seq"]:
+            file.close()
+            partial.unlink(missing_ok=True)
+            raise ArchiveRefused("--before", f"the months to archive do not verify (first bad seq "
+                                             f"{verdict.first_bad_seq}: {verdict.problem}); nothing was changed: run "
+                                             "`audit verify`")
         file.flush()
         os.fsync(file.fileno())
     return count, digest.digest()
+
+
+async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, write: Callable[[bytes], None], *,
+                        after: int, upto: int) -> int:
+    """Write the events after `after` up to `upto` that `verifier` accepts, in order, until one it does not; how
+    many. As verify_chain walks: lines while they prove the events, an event they do not prove by its values."""
+    count = 0
+
+    def take(lines: list[bytes]) -> bool:
+        nonlocal count
+        checked = verifier.checked
+        accepted = verifier.add_lines(lines)
+        proven = lines if accepted else lines[:verifier.checked - checked]
+        write(b"".join(_EXPORT_LINE % tuple(line.split(b'"', 4)) for line in proven))
+        count += len(proven)
+        return accepted
+
+    while verifier.intact and verifier.head_seq < upto:
+        if await chain_store.walk_lines(conn, take, after=verifier.head_seq, below=upto + 1):
+            break
+        row = await chain_store.walk_row(conn, after=verifier.head_seq)
+        if row is None or row[0] > upto or row[-1] is None:
+            break
+        values = tuple(row[2:-3])
+        if not verifier.add_versioned(row[0], row[1:-3], row[-3], row[-2], row[-1]):
+            break
+        write(_EXPORT_LINE % (b"%d" % row[0], b"%d" % row[-3], bytes(row[-2]).hex().encode(),
+                              bytes(row[-1]).hex().encode(), canonical(values)))
+        count += 1
+    return count
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]))
 
 
 def _verify_file(out: Path, keyring: KeyRing, anchor_seq: int, anchor_hash: bytes, events: int) -> None:

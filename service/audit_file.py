@@ -3,7 +3,8 @@
 Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}` (with
 `continues_from`, the signed anchor of the last `audit archive`, once there has been one: the chain begins after
 it; an archive's file has it after the first archive, and `archive` saying what it holds), then
-`{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it),
+`{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it; in an archive's file
+`{"seq", "prev_seq", "prev_hash", "hash", "event"}`, `event` the canonical array the hash was sealed over),
 oldest first, all read in one snapshot. An NDJSON stream from GET /v1/audit/events
 (unfiltered) verifies too; checkpoints may then be given beside it.
 """
@@ -18,7 +19,7 @@ from typing import IO, Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crypto.chain import ChainVerifier, Checkpoint, Link, Verdict, micros
+from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, ChainVerifier, Checkpoint, Link, Verdict, micros
 from policies.audit import WHOLE, EventFilter
 
 from .domain.audit_log import checkpoint_json, event_json, ndjson, public_key_json
@@ -71,6 +72,11 @@ def load_checkpoint(document: Mapping[str, Any]) -> tuple[int, bytes]:
 
 
 def _values(event: Mapping[str, Any]) -> tuple[object, ...]:
+    if "event" in event:  # an archive's line: the canonical array itself (service/audit_archive.py)
+        versioned = event["event"]
+        if not isinstance(versioned, list) or versioned[:1] != [FORMAT_VERSION] or len(versioned) != len(EVENT_FIELDS) + 1:
+            raise ValueError(f"`event` is not a format {FORMAT_VERSION} event of {len(EVENT_FIELDS)} fields")
+        return tuple(versioned[1:])
     actor, zone = event["actor"], event["actor"]["zone"] or {}
     return (event["seq"], micros(datetime.fromisoformat(event["at"])), actor["sub"], actor["name"], actor["unit"],
             zone.get("organisation"), zone.get("domain"), actor["roles"], event["action"], event["client_id"],
