@@ -96,17 +96,52 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     Keys from the export prove only that it is consistent: pass the keys you trust.
     Events go to the verifier the online walk uses in the order of their lines; it
     checks that order itself, so lines moved in the file get the answer their
-    contents moved between seqs get online (reordered, not a gap).
+    contents moved between seqs get online (reordered, not a gap). An archive's lines as
+    service/audit_archive.py writes them go to ChainVerifier.add_lines a batch at a time (their
+    `event` bytes hashed as they are: proven when they hash to the link); a line it does not
+    prove, and every other, is parsed and handed to the verifier by its values.
     """
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}
     start: Checkpoint | None = None  # an archive's, or an export's after one: the anchor the chain goes on from
     keys_from_file = public_keys is None
+    pending: list[tuple[int, bytes | str, bytes]] = []  # archive lines for add_lines: (number, line, as a walk line)
+
+    def by_values(number: int, line: bytes | str, item: Mapping[str, Any] | None = None) -> bool:
+        assert verifier is not None
+        try:
+            item = json.loads(line) if item is None else item
+            chained = None
+            if item["hash"] is not None:
+                chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
+            return verifier.add(int(item["seq"]), _values(item), chained)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+
+    def flush() -> bool:
+        """The pending archive lines: as lines while they prove their events, the rest by values."""
+        assert verifier is not None
+        batch = pending.copy()
+        pending.clear()
+        checked = verifier.checked
+        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch]):
+            return True
+        return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
+
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
+        if walk_line is not None:
+            pending.append((number, line, walk_line))
+            if len(pending) >= 2000 and not flush():
+                break
+            continue
+        if verifier is not None and not flush():
+            break
         try:
             item = json.loads(line)
+            is_event = FORMAT not in item and "checkpoint" not in item
             if FORMAT in item:
                 if public_keys is None:
                     public_keys = load_public_keys(item)
@@ -114,20 +149,37 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
                     start = _checkpoint(item["continues_from"])
             elif "checkpoint" in item:
                 checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
-            else:
-                if verifier is None:
-                    verifier = _verifier(public_keys, checkpoints, held, start)
-                    if verifier.problem is not None:
-                        break
-                chained = None
-                if item["hash"] is not None:
-                    chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
-                if not verifier.add(int(item["seq"]), _values(item), chained):
-                    break
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+        if is_event:
+            if verifier is None:
+                verifier = _verifier(public_keys, checkpoints, held, start)
+                if verifier.problem is not None:
+                    break
+            if not by_values(number, line, item):
+                break
+    else:
+        if verifier is not None:
+            flush()
     verifier = verifier or _verifier(public_keys, checkpoints, held, start)
     return verifier.finish(), keys_from_file
+
+
+_ARCHIVE_FIELDS = (b'{"seq":', b'"prev_seq":', b'"prev_hash":"', b'"hash":"', b'"event":')
+
+
+def _walk_line(line: bytes) -> bytes | None:
+    """An archive's event line `{"seq":S,"prev_seq":P,"prev_hash":"H","hash":"H2","event":[...]}` as the line
+    ChainVerifier.add_lines takes (`S"P"H"H2"` and the event's bytes as they stand), None for any other line."""
+    parts = line.rstrip(b"\r\n").split(b",", 4)
+    if len(parts) != 5 or not parts[4].endswith(b"]}"):
+        return None
+    for part, field in zip(parts, _ARCHIVE_FIELDS, strict=True):
+        if not part.startswith(field):
+            return None
+    seq, prev_seq = parts[0][7:], parts[1][11:]
+    prev_hash, chain_hash, event = parts[2][13:-1], parts[3][8:-1], parts[4][8:-1]
+    return b'%b"%b"%b"%b"%b' % (seq, prev_seq, prev_hash, chain_hash, event)
 
 
 def _verifier(public_keys: Mapping[str, Ed25519PublicKey] | None, checkpoints: dict[int, Checkpoint],

@@ -178,3 +178,36 @@ async def test_a_kill_in_the_middle_leaves_nothing_half_done(installed, db, tmp_
     offline = _cli("verify", "--file", str(out), env=installed)
     assert offline.returncode == 0, offline.stdout + offline.stderr
     assert f"head seq {anchor['seq']} hash {bytes(anchor['hash']).hex()}" in offline.stdout
+
+
+async def test_the_file_s_lines_get_the_verdict_their_values_get(installed, db, tmp_path, signing_keys):
+    """`audit verify --file` hashes an archive's lines as they stand (audit_file.verify_lines, add_lines); tampered,
+    they get the verdict the same lines get when each is parsed and verified by its values (the lines as text)."""
+    from crypto import FileKeyProvider
+    from service.audit_file import verify_lines
+
+    out = tmp_path / "archive.ndjson"
+    assert _cli("archive", "--before", "2019-05-01", "--out", str(out), env=installed).returncode == 0
+    keys = FileKeyProvider(signing_keys.keyring_path).load().audit_public_keys
+    lines = out.read_bytes().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith(b'{"seq"'))
+    a, b = first + 100, first + 30_000
+
+    def swapped(ls):
+        ls[a], ls[a + 1] = ls[a + 1], ls[a]
+        return ls
+
+    tamperings = {
+        "intact": lambda ls: ls,
+        "a value": lambda ls: ls[:a] + [ls[a].replace(b'"hsa-', b'"hsb-', 1)] + ls[a + 1:],
+        "a line gone": lambda ls: ls[:b] + ls[b + 1:],
+        "two lines swapped": swapped,
+        "the tail cut": lambda ls: ls[:b],
+        "reformatted, same values": lambda ls: ls[:a] + [ls[a].replace(b'","', b'", "', 1)] + ls[a + 1:],
+    }
+    for name, tamper in tamperings.items():
+        tampered = tamper(list(lines))
+        fast, _ = verify_lines(tampered, keys)
+        slow, _ = verify_lines([line.decode() for line in tampered], keys)
+        assert fast == slow, name
+        assert fast.ok == (name in ("intact", "reformatted, same values")), (name, fast)
