@@ -125,7 +125,6 @@ async def bench(server_dsn: str, tmp: Path, events: int) -> None:
     sampler = asyncio.create_task(sample())
     owner = await asyncpg.connect(dsn, **{**connect_options(role="brygga_owner"), "command_timeout": None})
     try:
-        started = time.perf_counter()
         done = await archive(owner, ring, before=datetime(2019, 4, 1, tzinfo=UTC), out=tmp / "archive.ndjson",
                              keep_years=5, now=datetime.now(UTC))
         during_end = time.time()

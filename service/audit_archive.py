@@ -173,7 +173,7 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
 
 
 async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: asyncpg.Record | None,
-                 anchor: dict, *, start: int, before: datetime) -> tuple[int, bytes]:
+                 anchor: dict[str, Any], *, start: int, before: datetime) -> tuple[int, bytes]:
     """The events after `start` up to the anchor into `out`, whole or not at all, each proven as verification
     proves it (the walk of lines, an event they do not prove by its values); (events, SHA-256 of the file).
     Raises ArchiveRefused when the months do not verify."""

@@ -17,8 +17,8 @@ import base64
 import gc
 import json
 from collections.abc import AsyncGenerator, Mapping
-from datetime import datetime
 from contextlib import aclosing
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 

@@ -7,6 +7,7 @@ it then), kept events in March and April 2019, and has this month's: the sealer 
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -48,7 +49,8 @@ async def _partitions(db) -> list[str]:
 async def _state(db) -> tuple:
     """What an archive changes: events (but its own audit.archive, recorded before it starts), links, anchors,
     partitions."""
-    return (await db.fetchval("SELECT count(*) FROM audit_events WHERE action <> 'audit.archive'"), await db.fetchval("SELECT count(*) FROM audit_chain"),
+    return (await db.fetchval("SELECT count(*) FROM audit_events WHERE action <> 'audit.archive'"),
+            await db.fetchval("SELECT count(*) FROM audit_chain"),
             await db.fetchval("SELECT count(*) FROM audit_anchors"), await _partitions(db))
 
 
@@ -121,6 +123,13 @@ async def test_archive_then_verify_online_from_the_anchor_and_the_file_on_its_ow
     assert json.loads(lines[0])["archive"]["anchor_seq"] == anchor["seq"]
     assert sum(1 for line in lines if line.startswith(b'{"seq"')) == anchor["events"]
 
+    # The whole log's export after it goes on from the anchor too, and verifies on its own.
+    export = tmp_path / "export.ndjson"
+    assert _cli("export", "--out", str(export), env=installed).returncode == 0
+    assert json.loads(export.read_text().splitlines()[0])["continues_from"]["seq"] == anchor["seq"]
+    exported = _cli("verify", "--file", str(export), env=installed)
+    assert exported.returncode == 0 and "intact" in exported.stdout, exported.stdout + exported.stderr
+
     # A rerun finds the months archived and changes nothing; the file stays as it was.
     written = out.read_bytes()
     again = _cli("archive", "--before", "2019-05-01", "--out", str(out), env=installed)
@@ -160,7 +169,7 @@ async def test_a_kill_in_the_middle_leaves_nothing_half_done(installed, db, tmp_
                 break
             if when == "after the drop" and await db.fetchval("SELECT count(*) FROM audit_anchors"):
                 break
-            time.sleep(0.005)
+            await asyncio.sleep(0.005)
         assert process.poll() is None, "the archive ended before the kill"
         os.kill(process.pid, signal.SIGKILL)
     finally:
