@@ -7,9 +7,10 @@ anchor. In this order, so that a crash (kill -9) at any point leaves nothing hal
 1. Refusals first, nothing changed: --before not a date, not the first of a month (months are the unit the log
    is partitioned in), in the future, or after the last month older than the keep years; events in the months to
    archive younger than that, or not sealed yet.
-2. The file, whole or not at all: written as FILE.partial (the export format, `audit verify --file` reads it,
-   closed by the anchor as a checkpoint and, after an earlier archive, opened by that one's anchor), fsynced,
-   verified from the disk against the key ring's keys, then renamed to FILE and the directory fsynced.
+2. The file, whole or not at all: written as FILE.partial (the export format, `audit verify --file` reads it:
+   each event the canonical array its hash was sealed over, written once the verifier proved it; closed by the
+   anchor as a checkpoint and, after an earlier archive, opened by that one's anchor), fsynced, verified again
+   from the disk against the key ring's keys, then renamed to FILE and the directory fsynced.
 3. One transaction as the owner (brygga.audit_maintenance on): the anchor recorded, the months' partitions
    dropped (migrations: audit_events by month, audit_events_archive). Before its commit nothing has changed
    in the database; after it, the events are gone and the file is on disk.
@@ -47,8 +48,8 @@ _LINK_BATCH = 50_000
 # verification reads (store/audit_chain.py walk_lines: COPY, no Python object per value), each one written only
 # once ChainVerifier.add_lines has proven it: bytes that hash to the event's link are its canonical bytes.
 _EXPORT_LINE = b'{"seq":%b,"prev_seq":%b,"prev_hash":"%b","hash":"%b","event":%b}\n'
-# The partitions holding a month before `before` (named audit_events_YYYY_MM: the events numbered from that
-# month's roll to the next), oldest first, with the highest seq and latest `at` each holds.
+# The months' partitions (named audit_events_YYYY_MM: the events numbered from that month's roll to the next;
+# the first also holds the log from before the partitioning), oldest first: in seq order, as they are rolled.
 _MONTHS_SQL = """
 SELECT c.relname AS name, to_date(substr(c.relname, 14), 'YYYY_MM') AS month
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
