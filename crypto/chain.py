@@ -122,6 +122,7 @@ class Verdict:
     head_hash: bytes
     first_bad_seq: int | None = None
     problem: str | None = None
+    start_seq: int = 0  # the archive anchor the walk began after (0: the first event)
 
 
 @dataclass(slots=True)
@@ -142,6 +143,8 @@ class ChainVerifier:
 
     `checkpoints` maps seq → signed checkpoint; `public_keys` maps key id → key.
     `held` is a (seq, hash) checkpoint the auditor kept: it must still be in the chain.
+    After an archive (service/audit_archive.py), `start_at` begins the walk at the signed anchor instead of the
+    first event: the events up to it are in the archive's file, which verifies on its own up to that anchor.
     """
 
     public_keys: Mapping[str, Ed25519PublicKey]
@@ -158,6 +161,7 @@ class ChainVerifier:
     _top: int | None = None  # the highest seq seen so far
     _late: int | None = None  # the lowest seq that came after a higher one: a row out of its place
     _gap: bool = False  # a link named a predecessor not seen: the walk goes on to see whether it comes later
+    start_seq: int = 0
 
     def add(self, seq: int, values: Values | None, chained: Link | None) -> bool:
         """One row: the event's values (None when only its link exists) and its link (None: not sealed yet).
@@ -198,6 +202,20 @@ class ChainVerifier:
             self._suspect = _Suspect(seq, tuple(values), chained)
             return True
         return self._accept(seq, chained.hash)
+
+    def start_at(self, anchor: Checkpoint) -> bool:
+        """Begin after an archived part of the chain, at its signed anchor (its last event's seq and hash), before
+        any row. False (bad_signature at the anchor) when its signature does not hold: an anchor moved or made up
+        would hide the events before it. A held checkpoint at or before the anchor is the archive's to check,
+        but one at the anchor itself must have its hash."""
+        if not self._signed(anchor):
+            return self._fail(anchor.seq, "bad_signature")
+        self.head_seq, self.head_hash, self.start_seq = anchor.seq, anchor.hash, anchor.seq
+        if self.held is not None and self.held[0] <= anchor.seq:
+            self._visited.add(-self.held[0])
+            if self.held[0] == anchor.seq and self.held[1] != anchor.hash:
+                return self._fail(anchor.seq, "truncated")
+        return True
 
     @property
     def intact(self) -> bool:
@@ -333,4 +351,5 @@ class ChainVerifier:
         if self.problem is None and self.held is not None and -self.held[0] not in self._visited:
             self._fail(self.head_seq + 1 if self.held[0] > self.head_seq else self.held[0], "truncated")
         return Verdict(ok=self.problem is None, checked=self.checked, head_seq=self.head_seq,
-                       head_hash=self.head_hash, first_bad_seq=self.first_bad_seq, problem=self.problem)
+                       head_hash=self.head_hash, first_bad_seq=self.first_bad_seq, problem=self.problem,
+                       start_seq=self.start_seq)

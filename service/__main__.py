@@ -22,6 +22,7 @@ from .settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -167,6 +168,9 @@ async def _reseal(settings: Settings, keyring: KeyRing, batch: int) -> int:
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
+    if args.audit_command == "archive":
+        return _audit_archive(settings, args)
+
     from .audit_file import ExportError, load_checkpoint, load_public_keys, verify_lines
 
     try:
@@ -186,6 +190,9 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _report(verdict: Verdict) -> int:
+    if verdict.start_seq:
+        print(f"from the archive anchor at seq {verdict.start_seq} (the events up to it are in the archive's file; "
+              "verify it with `audit verify --file`)")
     if verdict.ok:
         print(f"intact: {verdict.checked} sealed events, head seq {verdict.head_seq} hash {verdict.head_hash.hex()}")
         return 0
@@ -283,6 +290,68 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _audit_archive(settings: Settings, args: argparse.Namespace) -> int:
+    """`audit archive --before DATE --out FILE` (service/audit_archive.py): refused (2) before anything changes."""
+    from datetime import UTC, datetime
+
+    from .audit_archive import ArchiveRefused, cutoff
+
+    now = datetime.now(UTC)
+    try:
+        before = cutoff(args.before, now=now, keep_years=settings.audit_keep_years)
+        out = Path(args.out).resolve()
+        if not out.parent.is_dir():
+            raise ArchiveRefused("--out", f"{out.parent} is not a directory")
+    except ArchiveRefused as exc:
+        print(f"brygga audit archive: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_audit_archive_online(settings, before, out, now))
+
+
+async def _audit_archive_online(settings: Settings, before: datetime, out: Path, now: datetime) -> int:
+    import getpass
+    import uuid
+
+    from policies.audit import decide_operator_read
+    from policies.model import Principal, Role
+
+    from . import audit
+    from .app import database
+    from .audit_archive import ArchiveRefused, archive
+    from .database import connect_options
+    from .domain.access import access_on, decided
+
+    keyring = FileKeyProvider(settings.effective_keyring_path).load()
+    async with database(settings, owner=True) as dsn:
+        try:
+            conn = await asyncpg.connect(dsn, **{**connect_options(role="brygga_owner"), "command_timeout": None})
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidParameterValueError) as exc:
+            print(f"brygga audit archive: the database login must be a member of brygga_owner (as for migrations: "
+                  f"BRYGGA_MIGRATION_DATABASE_URL): {exc}", file=sys.stderr)
+            return 2
+        try:
+            operator = audit.Caller(Principal(sub=f"cli:{getpass.getuser()}", name=None, roles=frozenset({Role.AUDITOR})),
+                                    request_id=f"cli-{uuid.uuid4()}", remote_addr=None)
+            async with access_on(conn, operator, audit.Action.AUDIT_ARCHIVE, decided(decide_operator_read())):
+                pass  # recorded before the archive: one event of this month, which stays
+            try:
+                done = await archive(conn, keyring, before=before, out=out, keep_years=settings.audit_keep_years,
+                                     now=now, progress=lambda line: print(line, file=sys.stderr, flush=True))
+            except ArchiveRefused as exc:
+                print(f"brygga audit archive: {exc}", file=sys.stderr)
+                return 2
+        finally:
+            await conn.close()
+    if done is None:
+        print(f"nothing to archive: no month before {before.date()} is in the database")
+    elif done.already:
+        print(f"already archived: {done.events} events up to seq {done.anchor_seq}; its links are gone now")
+    else:
+        print(f"archived {done.events} events (months {', '.join(done.partitions)}) to {out}; the chain goes on from "
+              f"the anchor at seq {done.anchor_seq} hash {done.anchor_hash.hex()}")
+    return 0
+
+
 def _demo(settings: Settings, _: argparse.Namespace) -> int:
     """Load the demo scenario (service/demo.py) into the database, through the domain functions."""
     from .app import database, open_keys
@@ -343,6 +412,11 @@ def parser() -> argparse.ArgumentParser:
     verify_parser.add_argument("--file", help="an export (NDJSON) to verify offline, without the database")
     verify_parser.add_argument("--checkpoint", help="a checkpoint you kept (JSON with seq and hash): finds a cut tail")
     verify_parser.add_argument("--public-key", help="the keys you trust (the body of GET /v1/audit/public-key)")
+    archive_parser = audit_commands.add_parser(
+        "archive", help="move whole months older than BRYGGA_AUDIT_KEEP_YEARS (default 5) to a verifiable NDJSON file")
+    archive_parser.add_argument("--before", required=True, help="the first of a month (YYYY-MM-DD, UTC): the months "
+                                                                "before it are archived")
+    archive_parser.add_argument("--out", required=True, help="the file to write (replaced whole, never in part)")
     export_parser = audit_commands.add_parser("export", help="write the whole log as NDJSON, from one snapshot")
     export_parser.add_argument("--out", help="file to write (default: standard output)")
     audit_parser.set_defaults(run=_audit)

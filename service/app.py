@@ -75,7 +75,8 @@ async def _open_database(settings: Settings) -> tuple[str, str, EmbeddedPostgres
 
     Migrations run first, as the owner: the embedded server's superuser, or
     BRYGGA_MIGRATION_DATABASE_URL (else DATABASE_URL). The embedded server's
-    application role then gets a login, so the service logs in as it.
+    application role then gets a login, so the service logs in as it. `owner`: the owner's DSN instead
+    (a maintenance command, `audit archive`).
     """
     embedded = None
     if settings.database_url:

@@ -48,6 +48,7 @@ class Action(StrEnum):
     EMERGENCY_REVIEW = "emergency.review"
     AUDIT_READ = "audit.read"
     AUDIT_EXTRACT = "audit.extract"
+    AUDIT_ARCHIVE = "audit.archive"  # `audit archive`: months older than the keep years out to a file
     AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
     CLIENT_NETWORK = "client.network"
     RELATION_END = "relation.end"

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
@@ -59,6 +59,7 @@ class AuditChainSealer:
         self._head: tuple[int, bytes] = (0, b"")
         self._since_checkpoint = 0
         self._checkpoint_at: float | None = None
+        self._month: date | None = None  # the month the log's numbering was last seen rolled into
 
     async def run(self) -> None:
         """Seal forever; stand by while another replica seals; reconnect after errors."""
@@ -103,8 +104,21 @@ class AuditChainSealer:
             self._since_checkpoint = await store.sealed_since(self._conn, checkpoint_seq)
             self._checkpoint_at = checkpoint_at / 1e6 if checkpoint_at is not None else None
             self._pending.clear()
+            self._month = None
             log.info("audit sealer active", extra={"head_seq": self._head[0]})
             return True
+
+    async def _roll(self, conn: asyncpg.Connection) -> None:
+        """When a month has begun since the last round: its partition of audit_events, the numbering moved to it
+        (migrations: audit_events by month). One call a month (and one when the sealer takes over)."""
+        now = datetime.now(UTC)
+        month = date(now.year, now.month, 1)
+        if month != self._month:
+            rolled = await store.roll(conn, month)
+            if rolled:
+                log.info("audit log rolled into a new month", extra={"month": month.isoformat()})
+            if rolled is not None:  # None: the database's clock is not in that month yet, ask next round
+                self._month = month
 
     async def catch_up(self) -> int:
         """Seal every event that is final now (no transaction that could add one is running); returns how many."""
@@ -121,6 +135,7 @@ class AuditChainSealer:
         """One round: observe, seal what became final, sign a checkpoint when due; returns events sealed."""
         async with self._lock:
             conn = self._conn
+            await self._roll(conn)
             highest, holders = await store.observe(conn)
             self._pending.append((highest, holders))
             # An earlier observation is final once all its holders ended; this one only if it has none.

@@ -1,7 +1,10 @@
 """The audit export (NDJSON) and its offline verification, needing only the file and the public key.
 
-Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}`, then
-`{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it),
+Lines, in order: a header `{"brygga_audit_export": 1, "exported_at", "public_keys": [...]}` (with
+`continues_from`, the signed anchor of the last `audit archive`, once there has been one: the chain begins after
+it; an archive's file has it after the first archive, and `archive` saying what it holds), then
+`{"checkpoint": {...}}` lines, then one event per line (as GET /v1/audit/events shows it; in an archive's file
+`{"seq", "prev_seq", "prev_hash", "hash", "event"}`, `event` the canonical array the hash was sealed over),
 oldest first, all read in one snapshot. An NDJSON stream from GET /v1/audit/events
 (unfiltered) verifies too; checkpoints may then be given beside it.
 """
@@ -16,7 +19,7 @@ from typing import IO, Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crypto.chain import ChainVerifier, Checkpoint, Link, Verdict, micros
+from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, ChainVerifier, Checkpoint, Link, Verdict, micros
 from policies.audit import WHOLE, EventFilter
 
 from .domain.audit_log import checkpoint_json, event_json, ndjson, public_key_json
@@ -34,9 +37,13 @@ async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[
     """Write the whole log to `out` from one snapshot; returns the number of events."""
     count = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        out.write(ndjson({FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
-                          "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}))
-        for row in await chain_store.checkpoints(conn):
+        header = {FORMAT: 1, "exported_at": datetime.now(UTC).isoformat(),
+                  "public_keys": [public_key_json(key_id, key) for key_id, key in public_keys.items()]}
+        anchor = await chain_store.anchor(conn)
+        if anchor is not None:  # after `audit archive`: the log here goes on from its signed anchor
+            header["continues_from"] = checkpoint_json(anchor)
+        out.write(ndjson(header))
+        for row in await chain_store.checkpoints(conn, after=anchor["seq"] if anchor is not None else 0):
             out.write(ndjson({"checkpoint": checkpoint_json(row)}))
         async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, batch=5000):
             out.write(ndjson(event_json(row)))
@@ -65,6 +72,11 @@ def load_checkpoint(document: Mapping[str, Any]) -> tuple[int, bytes]:
 
 
 def _values(event: Mapping[str, Any]) -> tuple[object, ...]:
+    if "event" in event:  # an archive's line: the canonical array itself (service/audit_archive.py)
+        versioned = event["event"]
+        if not isinstance(versioned, list) or versioned[:1] != [FORMAT_VERSION] or len(versioned) != len(EVENT_FIELDS) + 1:
+            raise ValueError(f"`event` is not a format {FORMAT_VERSION} event of {len(EVENT_FIELDS)} fields")
+        return tuple(versioned[1:])
     actor, zone = event["actor"], event["actor"]["zone"] or {}
     return (event["seq"], micros(datetime.fromisoformat(event["at"])), actor["sub"], actor["name"], actor["unit"],
             zone.get("organisation"), zone.get("domain"), actor["roles"], event["action"], event["client_id"],
@@ -84,30 +96,96 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     Keys from the export prove only that it is consistent: pass the keys you trust.
     Events go to the verifier the online walk uses in the order of their lines; it
     checks that order itself, so lines moved in the file get the answer their
-    contents moved between seqs get online (reordered, not a gap).
+    contents moved between seqs get online (reordered, not a gap). An archive's lines as
+    service/audit_archive.py writes them go to ChainVerifier.add_lines a batch at a time (their
+    `event` bytes hashed as they are: proven when they hash to the link); a line it does not
+    prove, and every other, is parsed and handed to the verifier by its values.
     """
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}
+    start: Checkpoint | None = None  # an archive's, or an export's after one: the anchor the chain goes on from
     keys_from_file = public_keys is None
+    pending: list[tuple[int, bytes | str, bytes]] = []  # archive lines for add_lines: (number, line, as a walk line)
+
+    def by_values(number: int, line: bytes | str, item: Mapping[str, Any] | None = None) -> bool:
+        assert verifier is not None
+        try:
+            item = json.loads(line) if item is None else item
+            chained = None
+            if item["hash"] is not None:
+                chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
+            return verifier.add(int(item["seq"]), _values(item), chained)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+
+    def flush() -> bool:
+        """The pending archive lines: as lines while they prove their events, the rest by values."""
+        assert verifier is not None
+        batch = pending.copy()
+        pending.clear()
+        checked = verifier.checked
+        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch]):
+            return True
+        return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
+
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
+        if walk_line is not None:
+            pending.append((number, line, walk_line))
+            if len(pending) >= 2000 and not flush():
+                break
+            continue
+        if verifier is not None and not flush():
+            break
         try:
             item = json.loads(line)
+            is_event = FORMAT not in item and "checkpoint" not in item
             if FORMAT in item:
                 if public_keys is None:
                     public_keys = load_public_keys(item)
+                if item.get("continues_from") is not None:
+                    start = _checkpoint(item["continues_from"])
             elif "checkpoint" in item:
                 checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
-            else:
-                if verifier is None:
-                    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
-                chained = None
-                if item["hash"] is not None:
-                    chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
-                if not verifier.add(int(item["seq"]), _values(item), chained):
-                    break
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
-    verifier = verifier or ChainVerifier(public_keys or {}, checkpoints, held)
+        if is_event:
+            if verifier is None:
+                verifier = _verifier(public_keys, checkpoints, held, start)
+                if verifier.problem is not None:
+                    break
+            if not by_values(number, line, item):
+                break
+    else:
+        if verifier is not None:
+            flush()
+    verifier = verifier or _verifier(public_keys, checkpoints, held, start)
     return verifier.finish(), keys_from_file
+
+
+_ARCHIVE_FIELDS = (b'{"seq":', b'"prev_seq":', b'"prev_hash":"', b'"hash":"', b'"event":')
+
+
+def _walk_line(line: bytes) -> bytes | None:
+    """An archive's event line `{"seq":S,"prev_seq":P,"prev_hash":"H","hash":"H2","event":[...]}` as the line
+    ChainVerifier.add_lines takes (`S"P"H"H2"` and the event's bytes as they stand), None for any other line."""
+    parts = line.rstrip(b"\r\n").split(b",", 4)
+    if len(parts) != 5 or not parts[4].endswith(b"]}"):
+        return None
+    for part, field in zip(parts, _ARCHIVE_FIELDS, strict=True):
+        if not part.startswith(field):
+            return None
+    seq, prev_seq = parts[0][7:], parts[1][11:]
+    prev_hash, chain_hash, event = parts[2][13:-1], parts[3][8:-1], parts[4][8:-1]
+    return b'%b"%b"%b"%b"%b' % (seq, prev_seq, prev_hash, chain_hash, event)
+
+
+def _verifier(public_keys: Mapping[str, Ed25519PublicKey] | None, checkpoints: dict[int, Checkpoint],
+              held: tuple[int, bytes] | None, start: Checkpoint | None) -> ChainVerifier:
+    """The verifier for the file's events: from its `continues_from` anchor when it has one (its signature checked)."""
+    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
+    if start is not None:
+        verifier.start_at(start)
+    return verifier

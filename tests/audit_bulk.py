@@ -48,10 +48,28 @@ FROM (SELECT i, i % 100 = 0 AS s, i / 100 % 8 AS k, i / 100 % 8 IN (0, 2, 3, 6) 
 """
 
 
-async def bulk_load(conn, count: int, world: Mapping[str, str | None]) -> None:
+async def next_month(conn) -> str:
+    """A month's partition after the newest, the numbering moved to it, as audit_events_roll makes one when a month
+    begins (the month named after the newest, whatever today's: a test's log of several months); its name."""
+    newest = await conn.fetchrow(
+        "SELECT c.relname, (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?[0-9]+)''?\\)'))[1]::bigint"
+        " AS upper FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'audit_events'::regclass ORDER BY c.relname DESC LIMIT 1")
+    year, month = int(newest["relname"][13:17]), int(newest["relname"][18:20])
+    name = f"audit_events_{year + month // 12}_{month % 12 + 1:02d}"
+    await conn.execute(f"CREATE TABLE {name} PARTITION OF audit_events FOR VALUES FROM ({newest['upper']}) "
+                       f"TO ({newest['upper'] + (1 << 36)})")
+    await conn.execute(f"ALTER TABLE {name} OWNER TO brygga_owner")
+    await conn.execute("SELECT audit_events_partition_made($1)", name)
+    await conn.execute("SELECT setval('audit_events_seq_seq', $1, false)", newest["upper"])
+    return name
+
+
+async def bulk_load(conn, count: int, world: Mapping[str, str | None], *, months: int = 1) -> None:
     """`count` events after those there are (`world`: the ids of its client, its `social` and `health`
     documents and its `consent`, which may be None), a chain row for each, the indexes rebuilt and the
-    statistics taken; on a connection that may drop and create indexes (the database's owner)."""
+    statistics taken; on a connection that may drop and create indexes (the database's owner). `months` > 1:
+    spread over that many months' partitions (next_month), alike."""
     def ids(key: str) -> uuid.UUID | None:
         value = world.get(key)
         return uuid.UUID(value) if value else None
@@ -60,12 +78,17 @@ async def bulk_load(conn, count: int, world: Mapping[str, str | None]) -> None:
     indexes = await conn.fetch(f"SELECT indexname, indexdef FROM pg_indexes WHERE {where}")
     for row in indexes:
         await conn.execute(f"DROP INDEX {row['indexname']}")
-    await conn.execute(BULK_SQL, count, ids("client"), ids("social"), ids("health"), ids("consent"), SPACING_MS)
+    for month in range(months):
+        if month:
+            await next_month(conn)
+        await conn.execute(BULK_SQL, count // months, ids("client"), ids("social"), ids("health"), ids("consent"),
+                           SPACING_MS)
     await conn.execute("SET maintenance_work_mem = '256MB'")
-    for row in indexes:
-        await conn.execute(row["indexdef"])
+    for row in indexes:  # a partitioned table's index is defined ON ONLY it: made again, it is made on every partition
+        await conn.execute(row["indexdef"].replace(" ON ONLY ", " ON ", 1))
     await conn.execute("INSERT INTO audit_chain (seq, prev_seq, prev_hash, hash) "
-                       "SELECT seq, seq - 1, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex') "
+                       "SELECT seq, coalesce(lag(seq) OVER (ORDER BY seq), 0), decode(repeat('00', 32), 'hex'), "
+                       "decode(repeat('00', 32), 'hex') "
                        "FROM audit_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit_chain) ORDER BY seq")
     await conn.execute("VACUUM ANALYZE audit_events")
     await conn.execute("VACUUM ANALYZE audit_chain")

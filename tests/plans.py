@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 
 
@@ -66,18 +67,24 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _of(plan: dict, table: str) -> bool:
+    """Whether the plan node scans `table` or one of its monthly partitions (migrations: audit_events by month)."""
+    return re.fullmatch(rf"{re.escape(table)}(_[0-9]{{4}}_[0-9]{{2}}|_default)?", plan.get("Relation Name") or "") is not None
+
+
 def rows_read(plan: dict, table: str) -> int:
-    """Rows of `table` that the plan's scans produced or read and dropped."""
+    """Rows of `table` (its partitions included) that the plan's scans produced or read and dropped."""
     own = 0
-    if plan.get("Relation Name") == table:
+    if _of(plan, table):
         own = round(plan["Actual Rows"] * plan["Actual Loops"])
         own += sum(plan.get(key, 0) for key in ("Rows Removed by Filter", "Rows Removed by Index Recheck"))
     return own + sum(rows_read(child, table) for child in plan.get("Plans", []))
 
 
 def rows_dropped(plan: dict, table: str) -> int:
-    """Rows of `table` that the plan's scans read and dropped (by a filter or an index recheck)."""
+    """Rows of `table` (its partitions included) that the plan's scans read and dropped (by a filter or an index
+    recheck)."""
     own = 0
-    if plan.get("Relation Name") == table:
+    if _of(plan, table):
         own = sum(plan.get(key, 0) for key in ("Rows Removed by Filter", "Rows Removed by Index Recheck"))
     return own + sum(rows_dropped(child, table) for child in plan.get("Plans", []))

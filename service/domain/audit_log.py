@@ -18,6 +18,7 @@ import gc
 import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -91,7 +92,8 @@ def verdict_json(verdict: Verdict, *, whole: bool = True) -> dict[str, Any]:
     its hash."""
     return {"ok": verdict.ok, "checked": verdict.checked,
             "head": {"seq": verdict.head_seq, "hash": verdict.head_hash.hex() if whole else None},
-            "first_bad_seq": verdict.first_bad_seq, "problem": verdict.problem}
+            "first_bad_seq": verdict.first_bad_seq, "problem": verdict.problem,
+            "from_anchor_seq": verdict.start_seq or None}
 
 
 def public_key_json(key_id: str, key: Ed25519PublicKey) -> dict[str, str | dict[str, str]]:
@@ -166,10 +168,13 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                        held: tuple[int, bytes] | None = None) -> Verdict:
     """The chain in the database against `public_keys`, in one snapshot (no audit event: callers record theirs)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        checkpoints = {row["seq"]: Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"],
-                                              bytes(row["signature"]))
-                       for row in await chain_store.checkpoints(conn)}
+        # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
+        anchor = await chain_store.anchor(conn)
+        start = anchor["seq"] if anchor is not None else 0
+        checkpoints = {row["seq"]: _checkpoint(row) for row in await chain_store.checkpoints(conn, after=start)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
+        if anchor is not None and not verifier.start_at(_checkpoint(anchor)):
+            return verifier.finish()
         add = verifier.add_versioned
         threshold = gc.get_threshold()
         gc.set_threshold(50_000, *threshold[1:])  # a walk allocates millions of short-lived rows; collect less often
@@ -178,13 +183,16 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
             # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
             # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
             # on, the walk of values takes the rest, event by event, and classifies what it finds.
-            orphans = await chain_store.orphan_links(conn)
+            orphans = await chain_store.orphan_links(conn, after=start)
             end = orphans[0][0] if orphans else await chain_store.last_seq(conn) + 1
-            after = 0  # every event up to here has been handed to the verifier
+            after = start  # every event up to here has been handed to the verifier
             while verifier.intact and after + 1 < end:
                 below = min(after + _LINES_AT_ONCE, end)
+                checked = verifier.checked
                 if await chain_store.walk_lines(conn, verifier.add_lines, after=after, below=below):
                     after = below - 1
+                    if verifier.checked == checked:  # no event there: the numbers a month's roll skipped
+                        after = (await chain_store.next_seq(conn, after=after) or end) - 1
                     continue
                 row = await chain_store.walk_row(conn, after=verifier.head_seq)
                 if row is None:
@@ -200,6 +208,10 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         finally:
             gc.set_threshold(*threshold)
         return verifier.finish()
+
+
+def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]))
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
@@ -223,7 +235,8 @@ def public_keys(rt: Runtime) -> list[dict[str, str | dict[str, str]]]:
 
 async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int,
                      limit: int) -> Paged[dict[str, Any]]:
-    """Who read the client's data, as far as the caller may know it, after seq `after`.
+    """Who read the client's data, as far as the caller may know it, after seq `after` (entries archived by
+    `audit archive` are not here: archived_before says since when).
 
     An auditor's extract covers their organisations; a unit manager's the reads of records their zone
     holds and the reads made by their zone (policies/audit.py `extract_scope`). Raises Forbidden, NotFound.
@@ -243,3 +256,10 @@ async def access_log(rt: Runtime, caller: Caller, client_id: UUID, *, after: int
                 "actor": {"name": row["actor_name"], "unit": row["actor_unit"], "organisation": row["actor_organisation"]}}
                for row in rows]
     return paged(entries, limit)
+
+
+async def archived_before(rt: Runtime) -> datetime | None:
+    """The time before which the log has been archived (`audit archive`: older entries are in the archive's file,
+    not in the database), None when nothing has been; the same for every reader (not a fact about any client)."""
+    async with rt.pool.acquire() as conn:
+        return await chain_store.archived_before(conn)

@@ -28,7 +28,7 @@ from .routing import (
     query_bool,
     write_within,
 )
-from .schemas import AccessLogEntry, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
+from .schemas import AccessLogPage, AuditEvent, CheckpointOut, Page, PublicKeys, VerifyOut
 
 routes = Routes("audit")
 NDJSON = "application/x-ndjson"
@@ -140,7 +140,7 @@ async def public_key(request: web.Request) -> web.Response:
 @routes.get(
     "/v1/clients/{client_id}/access-log",
     summary="Who read the client's data: name, unit, organisation, when, what, on which basis (PDL 8:5)",
-    permission=Permission.AUDIT_EXTRACT, responses={200: Page[AccessLogEntry]}, errors=((404, "not_found"),),
+    permission=Permission.AUDIT_EXTRACT, responses={200: AccessLogPage}, errors=((404, "not_found"),),
     query=PAGE_QUERY,
 )
 async def access_log(request: web.Request) -> web.Response:
@@ -148,4 +148,6 @@ async def access_log(request: web.Request) -> web.Response:
     client_id = path_uuid(request, "client_id")
     after_cursor, limit = page_params(request)
     page = await audit_log.access_log(runtime(request), caller, client_id, after=_after_seq(after_cursor), limit=limit)
-    return page_response(AccessLogEntry, page, by_seq)
+    next_cursor = cursor.encode([str(part) for part in by_seq(page.items[-1])]) if page.more and page.items else None
+    return json_response(AccessLogPage, {"items": page.items, "next_cursor": next_cursor,
+                                         "archived_before": await audit_log.archived_before(runtime(request))})

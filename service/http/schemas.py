@@ -509,6 +509,9 @@ class VerifyOut(Out):
     head: ChainHead
     first_bad_seq: int | None
     problem: Literal["modified", "missing", "reordered", "inserted", "bad_signature", "truncated"] | None
+    from_anchor_seq: int | None = Field(description="the walk began after this seq, the signed anchor of the last "
+                                                    "`audit archive` (the events up to it are in the archive's file, "
+                                                    "which verifies on its own); null: from the first event")
 
 
 class CheckpointOut(Out):
@@ -557,6 +560,12 @@ class AccessLogEntry(Out):
     basis: str | None
     purpose: str | None
     flagged: bool
+
+
+class AccessLogPage(Page[AccessLogEntry]):
+    archived_before: datetime | None = Field(description="entries before this time have been archived (`audit "
+                                                         "archive`, after BRYGGA_AUDIT_KEEP_YEARS) and are not "
+                                                         "listed; the archive's file holds them. null: none archived")
 
 
 # --- disclosures without consent (API-1.1; OSL 25:12, 26:9)

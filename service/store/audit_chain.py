@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -56,22 +56,22 @@ _walk_row_sql = _walk_sql + " LIMIT 1"
 # backslash, newline, return, tab, backspace and form feed by their letters), so that an event's columns and
 # the constants between them (`,` and the like) come out as its canonical JSON, from C, without a Python
 # object per value. What COPY writes otherwise is made right on the whole text after it (_fix_lines): a null
-# is COPY's `\N` between quotes, an array is its elements in slots (_LINE_SLOTS), the unused ones null.
-# A value COPY does not write as JSON would (another control character, a vertical tab, an array of more
-# than _LINE_SLOTS or with nulls, which put a control character in) makes a line whose bytes do not hash
-# to its link: ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself.
-_LINE_SLOTS = 4
+# is COPY's `\N` between quotes, an empty array a null between its brackets, and an array's elements are one
+# column joined by a control character (_JOIN) that becomes `","`.
+# A value COPY does not write as JSON would (another control character, a vertical tab) makes a line whose
+# bytes do not hash to its link, and so does an array with a null (written as another control character), of
+# more than one dimension or other bounds, or with the joining character in an element (written as a third):
+# ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself. (A text value with
+# the joining character makes a line with one field more than an event has: no event's canonical bytes.)
+_JOIN = "\\x01"
 
 
-def _slots(array: str) -> list[str]:
-    """An array's columns: its elements, each but the first preceded by a `,` column, all null when unused.
-    Written between a `[` and a `]`, the unused ones leave a `\\N"\\N"` each (and an empty array `["\\N"]`)."""
-    odd = (f"cardinality({array}) > {_LINE_SLOTS} OR array_ndims({array}) > 1 OR array_lower({array}, 1) <> 1 "
-           f"OR array_position({array}, NULL) IS NOT NULL")
-    columns = [f"CASE WHEN {odd} THEN E'\\x01' ELSE {array}[1] END"]
-    for index in range(2, _LINE_SLOTS + 1):
-        columns += [f"CASE WHEN cardinality({array}) >= {index} THEN ',' END", f"{array}[{index}]"]
-    return columns
+def _elements(array: str) -> str:
+    """An array's column: its elements joined by _JOIN, null when empty (written between `[` and `]`)."""
+    return (f"CASE WHEN cardinality({array}) = 0 THEN NULL "
+            f"WHEN array_ndims({array}) = 1 AND array_lower({array}, 1) = 1 "
+            f"AND strpos(array_to_string({array}, ''), E'{_JOIN}') = 0 "
+            f"THEN array_to_string({array}, E'{_JOIN}', E'\\x02') ELSE E'\\x03' END")
 
 
 def _line_columns() -> str:
@@ -82,11 +82,11 @@ def _line_columns() -> str:
                f"'[{FORMAT_VERSION},' || e.seq || ',' || (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint || ','"]
     for index, column in enumerate(text):
         columns += [column, "',['" if index == len(text) - 1 else "','"]
-    columns += [*_slots("e.actor_roles"), "'],'"]
+    columns += [_elements("e.actor_roles"), "'],'"]
     text = ["e.action", "e.client_id::text", "e.document_id::text", "e.consent_id::text", "e.decision", "e.basis"]
     for index, column in enumerate(text):
         columns += [column, "',['" if index == len(text) - 1 else "','"]
-    columns += [*_slots("e.reason_codes"), "'],'"]
+    columns += [_elements("e.reason_codes"), "'],'"]
     columns += ["e.purpose", "','", "e.request_id", "','", "e.remote_addr",
                 "CASE WHEN e.flagged THEN ',true]' ELSE ',false]' END"]
     return ", ".join(columns)
@@ -99,14 +99,21 @@ WHERE e.seq > $1 AND e.seq < $2
 ORDER BY e.seq
 """
 _last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
+_next_seq_sql = "SELECT min(seq) FROM audit_events WHERE seq > $1"
 
 
 def _fix_lines(text: bytes) -> list[bytes]:
-    """Whole lines of the COPY text as add_lines takes them: the unused slots of arrays go, nulls are null.
-    Every pattern replaced holds a `\\N`, which COPY writes only for a null (a backslash of a value is `\\\\`)."""
-    lines = text.replace(b'\\N"\\N"', b"").replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").split(b"\n")
+    """Whole lines of the COPY text as add_lines takes them: empty arrays empty, nulls null, elements apart.
+    The patterns with a `\\N` COPY writes only for a null (a backslash of a value is `\\\\`)."""
+    lines = text.replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").replace(b"\x01", b'","').split(b"\n")
     lines.pop()  # after the last newline
     return lines
+
+
+async def next_seq(conn: asyncpg.Connection, *, after: int) -> int | None:
+    """The first event's seq after `after`, None when there is none (the numbering skips to a new month's block)."""
+    seq: int | None = await conn.fetchval(_next_seq_sql, after)
+    return seq
 
 
 async def last_seq(conn: asyncpg.Connection) -> int:
@@ -135,14 +142,19 @@ async def walk_lines(conn: asyncpg.Connection, consume: Callable[[list[bytes]], 
     return not done
 
 
-# Links whose event is gone (none, unless someone deleted events): merged into the walk.
+# Links whose event is gone (none, unless someone deleted events), after the archive's anchor: merged into the walk.
 _orphan_links_sql = """
 SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c
-WHERE NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
+WHERE c.seq > $1 AND NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
 ORDER BY c.seq
 """
 _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"
-_checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq"
+_checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq"
+# The newest archive anchor (service/audit_archive.py): where the chain in the database begins.
+_anchor_sql = (f"SELECT {_checkpoint_columns}, archived_before, events, file_sha256 FROM audit_anchors "
+               "ORDER BY seq DESC LIMIT 1")
+_archived_before_sql = "SELECT max(archived_before) FROM audit_anchors"
+_roll_sql = "SELECT audit_events_roll($1::date)"
 _checkpoint_page_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2"
 _latest_checkpoint_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
 
@@ -191,10 +203,29 @@ async def walk_row(conn: asyncpg.Connection, *, after: int) -> Sequence[Any] | N
     return row
 
 
-async def orphan_links(conn: asyncpg.Connection) -> list[Sequence[Any]]:
-    """Links whose event is gone, in seq order, as walk() rows (version and values null)."""
+async def orphan_links(conn: asyncpg.Connection, *, after: int = 0) -> list[Sequence[Any]]:
+    """Links after seq `after` whose event is gone, in seq order, as walk() rows (version and values null)."""
     return [(row["seq"], None, *([None] * len(EVENT_FIELDS)), row["prev_seq"], row["prev_hash"], row["hash"])
-            for row in await conn.fetch(_orphan_links_sql)]
+            for row in await conn.fetch(_orphan_links_sql, after)]
+
+
+async def anchor(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The newest archive anchor (checkpoint columns, archived_before, events, file_sha256), None before any."""
+    row: asyncpg.Record | None = await conn.fetchrow(_anchor_sql)
+    return row
+
+
+async def archived_before(conn: asyncpg.Connection) -> datetime | None:
+    """The time before which events are archived (out of the database), None when none are."""
+    before: datetime | None = await conn.fetchval(_archived_before_sql)
+    return before
+
+
+async def roll(conn: asyncpg.Connection, month: date) -> bool | None:
+    """Begin `month` (its first day, UTC): its partition of audit_events, the numbering moved to it
+    (migrations: audit_events by month); False when it had begun, None when the database's clock is not in it yet."""
+    rolled: bool | None = await conn.fetchval(_roll_sql, month)
+    return rolled
 
 
 async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
@@ -206,7 +237,7 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
     and values null (`orphans`: orphan_links(), when the caller has them). Run it inside a REPEATABLE READ
     transaction so the walk sees one state.
     """
-    orphans = [o for o in (await orphan_links(conn) if orphans is None else orphans) if o[0] > after]
+    orphans = [o for o in (await orphan_links(conn, after=after) if orphans is None else orphans) if o[0] > after]
     cursor = await conn.cursor(_walk_sql, after)
     # The next batch is fetched (PostgreSQL on one core) while the caller hashes this one (Python on the other).
     pending = asyncio.ensure_future(cursor.fetch(batch))
@@ -227,9 +258,9 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
         yield orphans
 
 
-async def checkpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every checkpoint, oldest first (verification holds them all: one per 1,000 events at most)."""
-    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql)
+async def checkpoints(conn: asyncpg.Connection, *, after: int = 0) -> list[asyncpg.Record]:
+    """Every checkpoint after seq `after`, oldest first (verification holds them all: one per 1,000 events at most)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql, after)
     return rows
 
 

@@ -380,12 +380,14 @@ ODD_EVENTS = [
     dict(actor_roles=["a", "b"], reason_codes=["x", "y", "z"]),
     dict(actor_roles=["a", "b", "c", "d"], reason_codes=['q"uote', "back\\slash", "", "\\N"]),
     dict(actor_roles=['a","b'], reason_codes=["\\N", "]"]),
+    dict(actor_roles=["a", "b", "c", "d", "e", "f"], reason_codes=["", ""]),
     dict(actor_name=None, actor_unit=None, actor_organisation=None, actor_domain=None, basis=None, purpose=None,
          request_id=None, remote_addr=None, flagged=True),
     # not JSON as COPY writes them: the walk of values takes these events
     dict(actor_name="bell\x07", odd=True),
     dict(purpose="vertical\x0btab", odd=True),
-    dict(actor_roles=["a", "b", "c", "d", "e"], odd=True),
+    dict(actor_roles=["a\x01b"], odd=True),
+    dict(actor_name="one\x01two", odd=True),
     dict(actor_roles=["staff", None], odd=True),
     dict(reason_codes=[None], odd=True),
 ]
@@ -449,8 +451,10 @@ async def test_the_lines_are_the_canonical_bytes_or_are_left_to_the_walk_of_valu
     (dict(reason_codes=[]), dict(reason_codes=[""])), (dict(reason_codes=["x"]), dict(reason_codes=["x", None])),
     (dict(actor_roles=["staff"]), dict(actor_roles="'{{staff}}'")),
     (dict(purpose="care"), dict(purpose="care\x01")),
+    (dict(actor_roles=["a", "b"]), dict(actor_roles=["a\x01b"])),
 ], ids=["null to \\N", "null to 'null'", "quote to escaped quote", "two roles to one with a comma",
-        "no reason to an empty one", "a null reason added", "roles 2-dimensional", "a control character"])
+        "no reason to an empty one", "a null reason added", "roles 2-dimensional", "a control character",
+        "two roles to one with the lines' joining character"])
 async def test_a_change_an_encoding_might_hide_is_found(rt, api, db, sealed_as, changed_to):
     """Changes that a careless text encoding would write as the sealed bytes: the lines must not prove them."""
     await accesses(api, 2)

@@ -50,12 +50,15 @@ async def _first_batch(conn, filters: EventFilter, scope: LogScope) -> None:
     await stream.aclose()
 
 
-async def test_no_audit_query_reads_the_log_or_the_chain(world, db):
+@pytest.mark.parametrize("months", [1, 3])
+async def test_no_audit_query_reads_the_log_or_the_chain(world, db, months):
+    """`months`: the log in one partition, or in three months' (migrations: audit_events by month)."""
     client_id = uuid.UUID(world["client"])
-    await bulk_load(db, EVENTS, world)
-    middle = EVENTS // 2
-    since = await db.fetchval("SELECT at FROM audit_events WHERE seq = $1", EVENTS * 4 // 5)
-    until = await db.fetchval("SELECT at + interval '5 minutes' FROM audit_events WHERE seq = $1", EVENTS * 4 // 5)
+    await bulk_load(db, EVENTS, world, months=months)
+    nth = "SELECT {} FROM audit_events ORDER BY seq OFFSET $1 LIMIT 1"
+    middle = await db.fetchval(nth.format("seq"), EVENTS // 2)
+    since = await db.fetchval(nth.format("at"), EVENTS * 4 // 5)
+    until = await db.fetchval(nth.format("at + interval '5 minutes'"), EVENTS * 4 // 5)
     in_range = await db.fetchval("SELECT count(*) FROM audit_events WHERE at >= $1 AND at < $2", since, until)
 
     cases: dict[str, tuple[Callable[..., Awaitable[object]], int]] = {}  # name: (read on a connection, its page)
