@@ -137,6 +137,12 @@ class NotOwningUnit(Forbidden):
     code = "not_owning_unit"
 
 
+class Minor(Forbidden):
+    """A client under 18 gave an electronic consent themself (API-1.1 "The client's own view")."""
+
+    code = "minor"
+
+
 class NotHoldingZone(Forbidden):
     """Only a unit of the zone that holds the records confirms a consent to share them."""
 
