@@ -31,6 +31,7 @@ class Reason(StrEnum):
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_REQUIRED = "consent_required"  # a SIP plan across zones without the client's SIP consent between them
     CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone
+    DELAY_NOT_ALLOWED = "delay_not_allowed"  # a social document released from a later date (policies/me.py)
     EVIDENCE_REQUIRED = "evidence_required"  # written consent without the signed form
     LIFTING_NOT_ALLOWED = "lifting_not_allowed"  # a lifting's terms break a rule (form, reason, hours)
     EMERGENCY_DOMAIN_NOT_COVERED = "emergency_domain_not_covered"  # a grant for another domain than the document's

@@ -95,6 +95,12 @@ class ConsentRequired(ValidationFailed):
     code = "consent_required"
 
 
+class DelayNotAllowed(ValidationFailed):
+    """A social document released from a later date: only a health document's release may wait (API-1.1)."""
+
+    code = "delay_not_allowed"
+
+
 class EvidenceRequired(ValidationFailed):
     """A written consent without the signed form (a consent_form document of the client)."""
 

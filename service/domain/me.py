@@ -24,7 +24,7 @@ from policies.personal_number import is_minor
 from policies.roles import Permission
 
 from ..audit import Action, Caller
-from ..errors import Minor, ValidationFailed
+from ..errors import DelayNotAllowed, Minor, ValidationFailed
 from ..runtime import Runtime
 from ..store import audit_events as events_store
 from ..store import consents as consents_store
@@ -203,13 +203,16 @@ async def release(rt: Runtime, caller: Caller, document_id: UUID, *, visible_fro
     document possibly from a later date (a social one at once: 422 naming visible_from). A second release
     changes nothing: the first stands."""
     judge = documents_domain.document_decision(rt, caller, document_id, Permission.DOCUMENT_RELEASE)
-    async with access(rt, caller, Action.DOCUMENT_RELEASE, judge, document_id=document_id) as act:
+    # Refused when the document's domain does not allow a delay: recorded like every refusal, answered 422.
+    answers = {Reason.DELAY_NOT_ALLOWED: lambda: DelayNotAllowed(
+        [{"field": "visible_from", "message": "only a health document is released from a later date"}])}
+    async with access(rt, caller, Action.DOCUMENT_RELEASE, judge, document_id=document_id, answers=answers) as act:
         row = act.row
         if visible_from is not None and not may_delay(row["domain"]):
-            raise ValidationFailed([{"field": "visible_from",
-                                     "message": "only a health document is released from a later date"}])
-        assert caller.principal.unit is not None  # decide() allows only a caller with a unit
-        released = await me_store.release(act.conn, document_id, row["client_id"], by=caller.principal.sub,
-                                          unit=caller.principal.unit, visible_from=visible_from)
+            act.deny(Reason.DELAY_NOT_ALLOWED)
+        else:
+            assert caller.principal.unit is not None  # decide() allows only a caller with a unit
+            released = await me_store.release(act.conn, document_id, row["client_id"], by=caller.principal.sub,
+                                              unit=caller.principal.unit, visible_from=visible_from)
     return {"document_id": document_id, "released_at": released["released_at"],
             "visible_from": released["visible_from"], "released_by_unit": released["released_by_unit"]}

@@ -88,7 +88,7 @@ async def my_document_content(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/documents/{document_id}/release",
              summary="Release a document to its client's own view (the owning unit; a health document from a date)",
              permission=Permission.DOCUMENT_RELEASE, body=ReleaseIn, responses={200: ReleaseOut},
-             errors=((403, "not_owning_unit"), *_NOT_FOUND, (410, "shredded"), (422, "validation_failed")))
+             errors=((403, "not_owning_unit"), *_NOT_FOUND, (410, "shredded"), (422, "delay_not_allowed")))
 async def release_document(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     document_id = path_uuid(request, "document_id")

@@ -207,7 +207,8 @@ async def test_release_rules(client, town, db):
     assert not_owner.status == 403 and (await not_owner.json())["code"] == "not_owning_unit"
     delayed = await client.post(f"/v1/documents/{social['id']}/release", headers=town["iof"],
                                 json={"visible_from": _iso(timedelta(days=3))})
-    assert delayed.status == 422 and (await delayed.json())["errors"][0]["field"] == "visible_from"
+    assert delayed.status == 422 and (await delayed.json())["code"] == "delay_not_allowed"
+    assert (await delayed.json())["errors"][0]["field"] == "visible_from"
     assert (await client.post(f"/v1/documents/{social['id']}/release", headers=town["me"], json={})).status == 403
     health = await created(client, town["clinic"], town["client_id"], title="Provsvar")
     later = await client.post(f"/v1/documents/{health['id']}/release", headers=town["clinic"],
@@ -221,6 +222,10 @@ async def test_release_rules(client, town, db):
     assert [e["document_id"] for e in allowed] == [uuid.UUID(health["id"])] * 2
     (refused,) = await events(db, action="document.release", decision="deny", actor_sub="hsa-ost")
     assert refused["reason_codes"] == ["not_owning_unit"]
+    (refused,) = await events(db, action="document.release", decision="deny", actor_sub="hsa-iof")
+    assert refused["reason_codes"] == ["delay_not_allowed"] and refused["document_id"] == uuid.UUID(social["id"])
+    assert await db.fetchval("SELECT count(*) FROM document_releases WHERE document_id = $1",
+                             uuid.UUID(social["id"])) == 0
 
 
 async def test_the_access_log_in_words(client, api, tokens, town):
