@@ -19,6 +19,7 @@ from .roles import Permission, role_gate
 
 OWN_RECORDS = "OSL 12:1; PDL 8:2, 8:5"
 _CONSENT_LAW = "OSL 12:1, 12:2"
+_MINOR_LAW = "OSL 12:3; FB 6:11"  # a child's own consent needs a maturity assessment staff record
 _SELF = allow(Basis.SELF, legal_basis=OWN_RECORDS)
 
 
@@ -46,14 +47,14 @@ def decide_own_record(principal: Principal, permission: Permission, *, own_clien
 
 def decide_own_consent(principal: Principal, *, registered: bool, birth_date: date | None, today: date) -> Decision:
     """An electronic consent the client gives themself: adults only (a minor's consent needs a guardian or a
-    maturity assessment by staff, OSL 12:2-12:3; FB 6:11), and only once a unit has registered them."""
+    maturity assessment by staff, OSL 12:3; FB 6:11), and only once a unit has registered them."""
     decision = decide_me(principal, Permission.ME_CONSENT_GRANT)
     if not decision:
         return decision
     if not registered or birth_date is None:
         return deny(Reason.UNKNOWN_CLIENT, legal_basis=OWN_RECORDS)
     if is_minor(birth_date, today=today):
-        return deny(Reason.MINOR, legal_basis=_CONSENT_LAW)
+        return deny(Reason.MINOR, legal_basis=_MINOR_LAW)
     return allow(Basis.SELF, legal_basis=_CONSENT_LAW)
 
 
@@ -65,7 +66,7 @@ class Release:
     visible_from: datetime
 
 
-def released(release: Release | None, *, now: datetime) -> bool:
+def released(release: Release | None, *, now: datetime) -> bool:  # legal_basis: OSL 12:1, 25:6
     """Whether a released document shows to the client now (a health document's delay has passed)."""
     return release is not None and release.visible_from <= now
 
@@ -88,7 +89,8 @@ def decide_own_document(principal: Principal, permission: Permission, *, own_cli
 
 def may_delay(domain: str) -> bool:
     """Whether a release may take effect at a later date: health documents only (API-1.1; e.g. a result the
-    physician first tells the patient in person, PDL 8:2). A social document is released by a decision, at once."""
+    physician first tells the patient in person; OSL 25:6 lets care keep back what must be for now). A social
+    document is released by a decision, at once."""
     return domain == "health"
 
 
