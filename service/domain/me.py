@@ -31,7 +31,7 @@ from ..store import consents as consents_store
 from ..store import me as me_store
 from . import consents as consents_domain
 from . import documents as documents_domain
-from .access import Judge, Judged, access
+from .access import Judge, Judged, access, raise_if_denied
 from .commands import NewConsent
 from .paging import Paged, paged
 from .words import describe
@@ -167,6 +167,16 @@ async def access_log(rt: Runtime, caller: Caller, *, after: int, limit: int) -> 
                                     document_named=row["document_id"] is not None),
         })
     return paged(entries, limit)
+
+
+async def zones(rt: Runtime, caller: Caller) -> list[dict[str, str]]:
+    """The zones a consent the person gives may name, with their units' names (the consent form's choices).
+
+    It names no client and reads nothing of anyone's, like the list of units: no event; the role gate holds."""
+    raise_if_denied(decide_me(caller.principal, Permission.ME_CONSENT_GRANT))
+    async with rt.pool.acquire() as conn:
+        rows = await me_store.zones(conn)
+    return [{"organisation": row["organisation"], "domain": row["domain"], "names": row["names"]} for row in rows]
 
 
 def _basis_kind(basis: str) -> str:

@@ -34,6 +34,11 @@ ON CONFLICT (document_id) DO NOTHING
 """
 _get_release_sql = "SELECT released_at, visible_from, released_by_unit FROM document_releases WHERE document_id = $1"
 _units_sql = "SELECT id, name FROM units WHERE id = ANY($1::text[])"
+# The zones there are (of active units), each with its units' names: what a consent may name, in words.
+_zones_sql = """
+SELECT organisation, domain, string_agg(name, ', ' ORDER BY name) AS names
+FROM units WHERE active GROUP BY organisation, domain ORDER BY organisation, domain
+"""
 # Of these documents, the titles of those released to the client and visible now; the others are not read.
 _released_titles_sql = """
 SELECT d.id, d.title_sealed FROM document_releases r JOIN documents d ON d.id = r.document_id
@@ -75,3 +80,9 @@ async def unit_names(conn: asyncpg.Connection, unit_ids: list[str]) -> dict[str,
 async def released_titles(conn: asyncpg.Connection, document_ids: list[UUID], client_id: UUID) -> dict[UUID, bytes]:
     """The sealed titles of those of `document_ids` released to the client and visible now."""
     return {row["id"]: row["title_sealed"] for row in await conn.fetch(_released_titles_sql, document_ids, client_id)}
+
+
+async def zones(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """organisation, domain and the names of its active units, of every zone with one."""
+    rows: list[asyncpg.Record] = await conn.fetch(_zones_sql)
+    return rows
