@@ -115,7 +115,7 @@ def _own_consent(caller: Caller, consent_id: UUID) -> Judge:
         if not gate:
             return Judged(gate)
         own = await me_store.own(conn, _index(principal))
-        row = await consents_store.get(conn, consent_id, lock=True)
+        row = await consents_store.get(conn, consent_id)  # as staff's revoke: the UPDATE takes the lock
         record_client = row["client_id"] if row is not None else None
         decision = decide_own_record(principal, Permission.ME_CONSENT_REVOKE, own_client=own["id"],
                                      record_client=record_client, unknown=Reason.UNKNOWN_CONSENT)

@@ -11,6 +11,7 @@ import json
 from datetime import date, timedelta
 
 import aiohttp
+import asyncpg
 import pytest
 
 from service.devkeys import mint_dev_token
@@ -121,3 +122,13 @@ async def test_the_client_walks_their_own_pages_on_a_phone(chromium, service):
     assert await page.locator(".badge.status-revoked").inner_text() == "Återkallat"
     assert (await _call(server, dev, "GET", content, **clinic))[0] == 404
     await context.close()
+    # The web session is kept under the client's blind id, like every audit event: never the number.
+    conn = await asyncpg.connect(dev.database_url)
+    try:
+        sessions = [row["row"] for row in await conn.fetch("SELECT s::text AS row FROM ui_sessions s")]
+        events = [row["row"] for row in await conn.fetch("SELECT e::text AS row FROM audit_events e")]
+    finally:
+        await conn.close()
+    assert sessions and any("client:" in row for row in sessions)
+    for row in sessions + events:
+        assert "121212" not in row and "1212-1212" not in row, row
