@@ -14,7 +14,7 @@ _DID = {
     "document.block": "spärrade {document}",
     "document.unblock": "tog bort spärren på {document}",
     "document.shred": "förstörde {document}",
-    "document.cull": "gallrade {document}",
+    "document.cull": "tog bort {document} när tiden att bevara det hade gått ut",
     "document.release": "gjorde {document} tillgängligt för dig",
     "client.read": "läste dina uppgifter",
     "client.lookup": "sökte fram dig på ditt personnummer",
@@ -58,6 +58,8 @@ _BASIS = {
     "relation": "eftersom enheten har kontakt med dig",
     "retention": "enligt reglerna om gallring",
 }
+# Actions whose words already say on what ground.
+_SAYS_ITS_GROUND = frozenset({"document.cull", "emergency.open"})
 _WHO_BY_ROLE = (("system", "Ett journalsystem"), ("auditor", "En granskare"), ("admin", "En administratör"))
 
 
@@ -80,10 +82,11 @@ def describe(*, action: str, allowed: bool, basis: str, unit_name: str | None, o
              roles: list[str], document_title: str | None, document_named: bool) -> str:
     """One event in one Swedish sentence."""
     document = _document(document_title, document_named)
-    who = _who(unit_name, organisation, roles)
+    # A culling is the retention rule's, run by the system (system:retention), not anyone's reading.
+    who = "Gallringen" if action == "document.cull" else _who(unit_name, organisation, roles)
     if not allowed:
         tried = _TRIED.get(action, "komma åt dina uppgifter").format(document=document)
         return f"{who} försökte {tried} men nekades."
     did = _DID.get(action, "hanterade dina uppgifter").format(document=document)
-    ground = _BASIS.get(basis.split(":", 1)[0])
+    ground = None if action in _SAYS_ITS_GROUND else _BASIS.get(basis.split(":", 1)[0])
     return f"{who} {did}{' ' + ground if ground else ''}."

@@ -51,3 +51,17 @@ def test_only_a_released_document_visible_now_is_the_clients() -> None:
     assert decide(released, record=2).reason_codes == (Reason.UNKNOWN_DOCUMENT,)
     assert decide(released, shredded=True).reason_codes == (Reason.SHREDDED,)
     assert may_delay("health") and not may_delay("social")
+
+
+def test_an_event_in_words() -> None:
+    from service.domain.words import describe
+
+    read = describe(action="document.read_content", allowed=True, basis="consent:1f", unit_name="Beroendecentrum Malmö",
+                    organisation="region-skane", roles=["staff"], document_title="Utredning", document_named=True)
+    assert read == "Beroendecentrum Malmö öppnade dokumentet ”Utredning” med stöd av ditt samtycke."
+    hidden = describe(action="document.read_content", allowed=False, basis="none", unit_name="IFO Malmö",
+                      organisation="malmo-stad", roles=["staff"], document_title=None, document_named=True)
+    assert hidden == "IFO Malmö försökte öppna ett dokument men nekades."
+    culled = describe(action="document.cull", allowed=True, basis="retention", unit_name=None, organisation=None,
+                      roles=["system"], document_title=None, document_named=True)
+    assert culled == "Gallringen tog bort ett dokument när tiden att bevara det hade gått ut."
