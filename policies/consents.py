@@ -19,7 +19,7 @@ Secrecy is the holding zone's (OSL 25:1, 26:1), so the holding (from) zone stand
 behind every consent that opens its records: one its own unit records is confirmed
 at once; one the receiving (to) zone records waits, `awaiting_confirmation`, opening
 nothing, until a unit of the holding zone confirms it. A consent the client gives
-themself (the client's own view, OSL 12:1, not built yet) needs no one's confirmation.
+themself (the client's own view, OSL 12:1; policies/me.py) needs no one's confirmation.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class ConsentDraft:
     maturity_assessed: bool
     has_evidence: bool  # an active consent_form document of the same client was named
     recorder_zone: Zone | None  # the recording unit's zone; None only when the client records it
-    # The client gives it themself, in their own view (API-1.1 "The client's own view"; not built yet):
+    # The client gives it themself, in their own view (API-1.1 "The client's own view"; service/domain/me.py):
     # no staff member records it, and no zone needs to confirm it.
     recorded_by_client: bool = False
     guardian_named: bool = False  # the guardian who gives it named themself (name and personal number)

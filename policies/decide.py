@@ -75,7 +75,7 @@ DEFAULT_CONFIG = PolicyConfig()
 _NEEDS_NO_RELATION = frozenset({Permission.RELATION_OPEN})
 _CLIENT_WORK = frozenset({Role.STAFF, Role.UNIT_MANAGER})
 # Acts on a document that only its owning unit may perform.
-_OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SHRED})
+_OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_RELEASE, Permission.DOCUMENT_SHRED})
 # SIP (coordinated individual plan) crosses only under a consent naming it, for coordination (SoL 2:7; HSL 16:4).
 _SIP = "sip"
 _SIP_PURPOSE = "coordination"

@@ -12,6 +12,7 @@ class Basis(StrEnum):
     UPLOADER = "uploader"
     ROLE = "role"  # actions that need no client relation (registering, opening a relation, reading the log)
     RELATION = "relation"  # a unit manager's extract of the log of a client the unit has a relation with
+    SELF = "self"  # the client acting on their own records (OSL 12:1; PDL 8:5, 8:2)
     RETENTION = "retention"  # a file culled by its retention rule (policies/retention.py)
     NONE = "none"
 
@@ -30,6 +31,7 @@ class Reason(StrEnum):
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_REQUIRED = "consent_required"  # a SIP plan across zones without the client's SIP consent between them
     CONSENT_UNCONFIRMED = "consent_unconfirmed"  # recorded by the receiving zone, not yet confirmed by the holding zone
+    DELAY_NOT_ALLOWED = "delay_not_allowed"  # a social document released from a later date (policies/me.py)
     EVIDENCE_REQUIRED = "evidence_required"  # written consent without the signed form
     LIFTING_NOT_ALLOWED = "lifting_not_allowed"  # a lifting's terms break a rule (form, reason, hours)
     EMERGENCY_DOMAIN_NOT_COVERED = "emergency_domain_not_covered"  # a grant for another domain than the document's
@@ -42,6 +44,7 @@ class Reason(StrEnum):
     GROUND_ONGOING_MISUSE = "ongoing_misuse"
     GROUND_UNDER_18 = "under_18"
     INTEGRITY_ERROR = "integrity_error"
+    MINOR = "minor"  # an electronic consent from a client under 18 (API-1.1 "The client's own view")
     NO_CONSENT = "no_consent"
     HOLDING_ZONE_HOLD = "holding_zone_hold"  # a SIP save that would take the plan from its holding zone (attack 7)
     NOT_PARTICIPANT = "not_participant"  # a SIP plan of which the caller's unit is no participant (SoL 2:7; HSL 16:4)
@@ -72,6 +75,7 @@ class Reason(StrEnum):
     UNKNOWN_DOCUMENT = "unknown_document"
     UNKNOWN_GRANT = "unknown_grant"
     UNKNOWN_PLAN = "unknown_plan"
+    UNRELEASED = "unreleased"  # a document its owning unit has not released to the client (answered 404)
     UNKNOWN_LIFTING = "unknown_lifting"
     UNKNOWN_RELATION = "unknown_relation"
     UNKNOWN_UNIT = "unknown_unit"

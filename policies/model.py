@@ -13,6 +13,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     ANALYST = "analyst"  # indicators without names (a later issue); today only what every role has
     AUDITOR = "auditor"
+    CLIENT = "client"  # the person themself, by their personal number (API-1.1 "The client's own view")
     STAFF = "staff"
     SYSTEM = "system"
     UNIT_MANAGER = "unit_manager"
@@ -20,6 +21,8 @@ class Role(StrEnum):
 
 # Roles that act for the whole installation and carry no unit.
 INSTALLATION_ROLES = frozenset({Role.ADMIN, Role.ANALYST, Role.AUDITOR})
+# The person's own role: no unit, acting only on themself (OSL 12:1), never beside another role.
+CLIENT_ROLES = frozenset({Role.CLIENT})
 # Roles that read the log and so must say whose log (the token's `organisations` claim).
 ORGANISATION_ROLES = frozenset({Role.ANALYST, Role.AUDITOR})
 # `organisations: ["*"]`: every organisation, only ever given explicitly (the installation's own security officer).
@@ -45,6 +48,9 @@ class Principal:
     zone: Zone | None = None
     # An auditor's or analyst's organisations (claim `organisations`), {"*"} for all; None when not claimed.
     organisations: frozenset[str] | None = None
+    # A client's blind index of their personal number (the clients table's lookup key); None for everyone else.
+    # Never the number: the principal's `sub` is then `client:<blind id>`, what the audit log names.
+    personal_number_index: bytes | None = None
 
 
 ALL_CATEGORIES = "*"

@@ -37,8 +37,14 @@ class Permission(StrEnum):
     DOCUMENT_LIST = "documents:list"
     DOCUMENT_READ_CONTENT = "documents:read_content"
     DOCUMENT_READ_METADATA = "documents:read_metadata"
+    DOCUMENT_RELEASE = "documents:release"
     DOCUMENT_SHRED = "documents:shred"
     EMERGENCY_OPEN = "emergency:open"
+    ME_ACCESS_LOG = "me:access_log"
+    ME_CONSENT_GRANT = "me:consent_grant"
+    ME_CONSENT_REVOKE = "me:consent_revoke"
+    ME_DOCUMENTS = "me:documents"
+    ME_READ = "me:read"
     RELATION_END = "relations:end"
     RELATION_LIST = "relations:list"
     RELATION_OPEN = "relations:open"
@@ -76,8 +82,16 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.DOCUMENT_LIST: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_READ_CONTENT: _CLIENT_WORK,
     Permission.DOCUMENT_READ_METADATA: _CLIENT_WORK_OR_SYSTEM,
+    # The owning unit's staff release a document to the client's own view (OSL 12:1; PDL 8:2).
+    Permission.DOCUMENT_RELEASE: _CLIENT_WORK,
     Permission.DOCUMENT_SHRED: frozenset({Role.UNIT_MANAGER}),
     Permission.EMERGENCY_OPEN: _CLIENT_WORK,
+    # The person themself, on their own records only (OSL 12:1; PDL 8:2, 8:5; policies/me.py).
+    Permission.ME_ACCESS_LOG: frozenset({Role.CLIENT}),
+    Permission.ME_CONSENT_GRANT: frozenset({Role.CLIENT}),
+    Permission.ME_CONSENT_REVOKE: frozenset({Role.CLIENT}),
+    Permission.ME_DOCUMENTS: frozenset({Role.CLIENT}),
+    Permission.ME_READ: frozenset({Role.CLIENT}),
     Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
     Permission.RELATION_LIST: _CLIENT_WORK,
     Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,
@@ -89,7 +103,8 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.SIP_OVERDUE: frozenset({Role.UNIT_MANAGER}),
     Permission.SIP_READ: _CLIENT_WORK,
     Permission.SIP_WRITE: _CLIENT_WORK,
-    Permission.UNIT_LIST: frozenset(Role),
+    # Every role that works in or for the installation; the person themself needs no list of its units.
+    Permission.UNIT_LIST: frozenset(Role) - {Role.CLIENT},
     Permission.UNIT_WRITE: frozenset({Role.ADMIN}),
 }
 

@@ -39,6 +39,7 @@ from .http import (
     consents,
     disclosures,
     documents,
+    me,
     protocol,
     retention,
     sip,
@@ -56,7 +57,7 @@ log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
 ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, disclosures.routes,
-                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes)
+                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes, me.routes)
 
 
 def endpoints() -> list[Endpoint]:
@@ -125,7 +126,7 @@ def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
     ensure_dev_keys(settings)
     keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
     verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
-                             audience=settings.jwt_audience)
+                             audience=settings.jwt_audience, personal_number_claim=settings.claim_personal_number)
     return keys, verifier
 
 

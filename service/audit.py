@@ -42,6 +42,7 @@ class Action(StrEnum):
     DOCUMENT_LIST = "document.list"
     DOCUMENT_READ_CONTENT = "document.read_content"
     DOCUMENT_READ_METADATA = "document.read_metadata"
+    DOCUMENT_RELEASE = "document.release"  # released to the client's own view (API-1.1)
     DOCUMENT_SHRED = "document.shred"
     DOCUMENT_UNBLOCK = "document.unblock"
     EMERGENCY_OPEN = "emergency.open"
@@ -51,6 +52,8 @@ class Action(StrEnum):
     AUDIT_ARCHIVE = "audit.archive"  # `audit archive`: months older than the keep years out to a file
     AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
     CLIENT_NETWORK = "client.network"
+    ME_ACCESS_LOG = "me.access_log"  # the client read their own access log (extends API-1.1)
+    ME_READ = "me.read"  # the client read their own record (extends API-1.1)
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"

@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt
 
-from policies.model import ALL_ORGANISATIONS, INSTALLATION_ROLES, ORGANISATION_ROLES, Principal, Role, Zone
+from policies.model import ALL_ORGANISATIONS, CLIENT_ROLES, INSTALLATION_ROLES, ORGANISATION_ROLES, Principal, Role, Zone
 
 from .errors import Unauthorized
 
@@ -43,6 +43,12 @@ class TokenClaims:
     exp: int
     not_before: int | None = None  # the later of nbf and iat, when given
     organisations: frozenset[str] | None = None  # an auditor's or analyst's; None when absent or ill-formed
+    # A client's personal number as the token's mapped claim carries it (unchecked here: service/http/context.py
+    # parses it and keeps only its blind index); None for every other role.
+    personal_number: str | None = None
+
+    def __repr__(self) -> str:  # the number must never reach a log line or a traceback
+        return f"TokenClaims(roles={sorted(self.roles)}, unit={self.unit!r})"
 
 
 def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
@@ -81,13 +87,15 @@ class TokenVerifier:
     """
 
     def __init__(self, keys: Mapping[str, jwt.PyJWK], *, issuer: str, audience: str,
-                 cache_size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+                 cache_size: int = 4096, clock: Callable[[], float] = time.time,
+                 personal_number_claim: str = "sub") -> None:
         self._keys = dict(keys)
         self._issuer = issuer
         self._audience = audience
         self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
         self._cache_size = cache_size
         self._clock = clock
+        self._personal_number_claim = personal_number_claim
 
     def verify(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, iss, aud, exp, nbf (60 s leeway) and claim shapes; raises Unauthorized."""
@@ -144,7 +152,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("token signature or claims are invalid") from None
         _numeric_dates(claims)
-        return _claims(claims)
+        return _claims(claims, personal_number_claim=self._personal_number_claim)
 
 
 def _numeric_dates(claims: dict[str, Any]) -> None:
@@ -158,7 +166,7 @@ def _numeric_dates(claims: dict[str, Any]) -> None:
             raise Unauthorized(f"token {name} claim is not a number")
 
 
-def _claims(claims: dict[str, Any]) -> TokenClaims:
+def _claims(claims: dict[str, Any], *, personal_number_claim: str = "sub") -> TokenClaims:
     sub, name, roles, unit = claims.get("sub"), claims.get("name"), claims.get("roles"), claims.get("unit")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("token sub claim is empty")
@@ -171,12 +179,21 @@ def _claims(claims: dict[str, Any]) -> TokenClaims:
         raise Unauthorized("token carries no Brygga role")
     if unit is not None and (not isinstance(unit, str) or not unit):
         raise Unauthorized("token unit claim is not a unit id")
-    if unit is None and not known <= INSTALLATION_ROLES:
+    personal_number = None
+    if known & CLIENT_ROLES:
+        # The person themself: no unit and no other role (a staff member signs in as staff, never as both).
+        if known != CLIENT_ROLES or unit is not None:
+            raise Unauthorized("a client token carries the client role alone and no unit")
+        personal_number = claims.get(personal_number_claim)
+        if not isinstance(personal_number, str) or not personal_number.strip():
+            raise Unauthorized("a client token lacks the personal number claim")
+    elif unit is None and not known <= INSTALLATION_ROLES:
         raise Unauthorized("token lacks the unit claim, which every role but admin, analyst and auditor needs")
     starts = [int(claims[c]) for c in ("nbf", "iat") if isinstance(claims.get(c), (int, float))]
     organisations = _organisations(claims.get("organisations")) if known & ORGANISATION_ROLES else None
     return TokenClaims(sub=sub, name=name, roles=known, unit=unit, exp=int(claims["exp"]),
-                       not_before=max(starts) if starts else None, organisations=organisations)
+                       not_before=max(starts) if starts else None, organisations=organisations,
+                       personal_number=personal_number)
 
 
 def _organisations(value: Any) -> frozenset[str] | None:
@@ -207,6 +224,13 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def principal(claims: TokenClaims, zone: Zone | None) -> Principal:
-    """The Principal for verified claims and the zone of their (existing, active) unit."""
+    """The Principal for verified claims and the zone of their (existing, active) unit (not a client's:
+    client_principal)."""
     return Principal(sub=claims.sub, name=claims.name, roles=claims.roles, unit=claims.unit, zone=zone,
                      organisations=claims.organisations)
+
+
+def client_principal(claims: TokenClaims, *, index: bytes, blind_id: str) -> Principal:
+    """A client's Principal: `sub` is `client:<blind id>` and no name, so the audit log and the logs never hold
+    the personal number (nor the person's name from the token); `index` finds their client record."""
+    return Principal(sub=f"client:{blind_id}", name=None, roles=claims.roles, personal_number_index=index)

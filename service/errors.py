@@ -95,6 +95,12 @@ class ConsentRequired(ValidationFailed):
     code = "consent_required"
 
 
+class DelayNotAllowed(ValidationFailed):
+    """A social document released from a later date: only a health document's release may wait (API-1.1)."""
+
+    code = "delay_not_allowed"
+
+
 class EvidenceRequired(ValidationFailed):
     """A written consent without the signed form (a consent_form document of the client)."""
 
@@ -135,6 +141,12 @@ class NotOwningUnit(Forbidden):
     """The caller's unit sees the document but does not own it (shredding, blocking)."""
 
     code = "not_owning_unit"
+
+
+class Minor(Forbidden):
+    """A client under 18 gave an electronic consent themself (API-1.1 "The client's own view")."""
+
+    code = "minor"
 
 
 class NotHoldingZone(Forbidden):

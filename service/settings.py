@@ -63,6 +63,10 @@ class Settings:
     # development sign-in. Never implied by a missing setting: a production start without BRYGGA_JWKS or
     # BRYGGA_KEYRING stops instead of trusting keys anyone who reaches the port could use.
     dev: bool = False
+    # The token claim that carries a client's personal number (API-1.1 "Identity providers").
+    claim_personal_number: str = "sub"
+    # Whether the client's own access log names the staff who read (API-1.1 "The client's own view").
+    extract_names: bool = True
 
     @property
     def dev_dir(self) -> Path:
@@ -241,4 +245,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ui_session_idle_minutes=_get(env, "BRYGGA_UI_SESSION_IDLE_MINUTES", _int_between(1, 24 * 60),
                                      defaults.ui_session_idle_minutes),
         dev=_get(env, "BRYGGA_DEV", _flag, defaults.dev),
+        claim_personal_number=_get(env, "BRYGGA_CLAIM_PERSONAL_NUMBER", _text, defaults.claim_personal_number),
+        extract_names=_get(env, "BRYGGA_EXTRACT_NAMES", _flag, defaults.extract_names),
     )

@@ -134,7 +134,7 @@ async def grant(rt: Runtime, caller: Caller, client_id: UUID, body: NewConsent) 
     async with client_access(rt, caller, Permission.CONSENT_GRANT, Action.CONSENT_GRANT, client_id,
                              answers=answers) as act:
         try:
-            row = await _record(rt, act.conn, caller, client_id, body, act.now_facts, guardian_number)
+            row = await record_consent(rt, act.conn, caller, client_id, body, act.now_facts, guardian_number)
         except ValidationFailed as exc:  # nothing was written: the rules are checked before the INSERT
             refused.append(exc)
             act.deny(Reason.CONSENT_RULES)
@@ -154,8 +154,10 @@ def _guardian_number(rt: Runtime, body: NewConsent) -> str:
                                     "the guardian's is not a valid personnummer or samordningsnummer") from None
 
 
-async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: NewConsent,
-                  facts: Facts, guardian_number: str | None) -> asyncpg.Record:
+async def record_consent(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, body: NewConsent,
+                         facts: Facts, guardian_number: str | None, *, by_client: bool = False) -> asyncpg.Record:
+    """Check the recording rules (policies.consents.check_draft) and insert; raises ConsentRuleBroken, nothing
+    written. `by_client`: the client gives it themself in their own view (domain/me.py), confirmed as given."""
     principal = caller.principal
     to_unit = body.to_unit
     to_zone = body.to_zone
@@ -173,7 +175,7 @@ async def _record(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_
         valid_from=body.valid_from or now, valid_until=body.valid_until, given_by=body.given_by, form=body.form,
         maturity_assessed=body.maturity_assessed or maturity is not None,
         has_evidence=evidence is not None and await signed_form(rt, conn, caller, evidence, client_id=client_id),
-        recorder_zone=principal.zone, guardian_named=body.guardian is not None,
+        recorder_zone=principal.zone, recorded_by_client=by_client, guardian_named=body.guardian is not None,
         maturity_assessed_on=maturity.assessed_at if maturity is not None else None,
     )
     problems = check_draft(draft, client_birth_date=birth_date, today=today, max_days=rt.settings.max_consent_days)
@@ -244,12 +246,12 @@ async def read(rt: Runtime, caller: Caller, consent_id: UUID) -> tuple[asyncpg.R
     return act.row, consent_json(rt, act.row, now=now)
 
 
-async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str) -> dict[str, Any]:
+async def revoke(rt: Runtime, caller: Caller, consent_id: UUID, *, reason: str, judge: Judge | None = None) -> dict[str, Any]:
     """Revoke at once (in force for the very next request everywhere); a second revoke changes nothing.
 
-    Raises Forbidden, NotFound.
+    `judge`: another decision than staff's (the client's own, domain/me.py). Raises Forbidden, NotFound.
     """
-    judge = _consent_decision(rt, caller, consent_id, Permission.CONSENT_REVOKE)
+    judge = judge or _consent_decision(rt, caller, consent_id, Permission.CONSENT_REVOKE)
     async with access(rt, caller, Action.CONSENT_REVOKE, judge, consent_id=consent_id) as act:
         sealed = rt.field_sealer.seal(reason, record=_RECORD, record_id=str(consent_id), field="revoke_reason")
         act.row = await consents_store.revoke(act.conn, consent_id, by=caller.principal.sub, reason_sealed=sealed) or act.row

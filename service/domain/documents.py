@@ -26,6 +26,7 @@ from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.candidates import candidates
 from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document, needs_consent_history
 from policies.decision import Decision, Reason, deny
+from policies.me import Release, decide_me, decide_own_document, is_client
 from policies.retention import HEALTH_MINIMUM_YEARS, decide_shred
 from policies.roles import Permission, role_gate
 
@@ -45,6 +46,7 @@ from ..runtime import Runtime
 from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
 from ..store import facts as facts_store
+from ..store import me as me_store
 from .access import (
     Access,
     Judge,
@@ -315,7 +317,9 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
 
 async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, document_id: UUID,
                    permission: Permission, purpose: str = DEFAULT_PURPOSE) -> tuple[Any, Decision]:
-    """The document row and the decision for `permission` on it (one round trip)."""
+    """The document row and the decision for `permission` on it (one round trip; two for a client)."""
+    if is_client(caller.principal):  # the person themself: their own released documents (policies/me.py)
+        return await _decided_for_client(conn, caller, document_id, permission)
     row, facts = await facts_store.for_document(conn, document_id, principal=caller.principal)
     request = Request(caller.principal, permission, purpose)
     if row is None:
@@ -325,6 +329,33 @@ async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, docume
         facts = await facts_store.with_consent_history(conn, row["client_id"], facts, principal=caller.principal)
         decision = decide(request, facts, rt.policy)
     return row, decision
+
+
+async def _decided_for_client(conn: asyncpg.Connection, caller: Caller, document_id: UUID,
+                              permission: Permission) -> tuple[Any, Decision]:
+    """A client's decision on a document: theirs, released and showing now; the row only when allowed."""
+    principal = caller.principal
+    gate = decide_me(principal, permission)
+    if not gate:
+        return None, gate
+    assert principal.personal_number_index is not None  # decide_me refuses a client without one
+    own = await me_store.own(conn, principal.personal_number_index)
+    row = await me_store.document(conn, document_id)
+    release = None
+    if row is not None and row["released_at"] is not None:
+        release = Release(row["released_at"], row["visible_from"])
+    decision = decide_own_document(principal, permission, own_client=own["id"],
+                                   record_client=row["client_id"] if row is not None else None, release=release,
+                                   shredded=row is not None and row["status"] == "shredded",
+                                   now=own["now"])
+    # Another person's document, or an unreleased one, is not there for the client: no row, no client named.
+    return (row if decision else None), decision
+
+
+def document_decision(rt: Runtime, caller: Caller, document_id: UUID, permission: Permission,
+                      purpose: str = DEFAULT_PURPOSE) -> Judge:
+    """The decision for `permission` on the document, with its row and client (None: no such document)."""
+    return _document_decision(rt, caller, document_id, permission, purpose)
 
 
 def _document_decision(rt: Runtime, caller: Caller, document_id: UUID, permission: Permission,
@@ -401,7 +432,7 @@ class Content:
     rest: AsyncGenerator[bytes, None] | None
 
 
-async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str) -> Content:
+async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str | None) -> Content:
     """Decide, commit the audit event, then decrypt the first segment and open the rest for streaming.
 
     Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
@@ -412,7 +443,9 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     """
     conn = await rt.pool.acquire()
     try:
-        row, decision = await _decided(rt, conn, caller, document_id, Permission.DOCUMENT_READ_CONTENT, purpose)
+        # A client reads their own under no purpose of use (None in the event); the decision needs none.
+        permission = Permission.ME_DOCUMENTS if is_client(caller.principal) else Permission.DOCUMENT_READ_CONTENT
+        row, decision = await _decided(rt, conn, caller, document_id, permission, purpose or DEFAULT_PURPOSE)
         if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
             await unit_zone(rt, caller, Action.DOCUMENT_READ_CONTENT)  # the check the handler left here: audits, raises
         client_id = row["client_id"] if row else None

@@ -8,12 +8,15 @@ from uuid import UUID
 from aiohttp import web
 
 from policies.audit import organisation_gate
+from policies.model import Principal
+from policies.personal_number import InvalidPersonalNumber, parse_personal_number
 from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
-from ..auth import bearer_token, principal
+from ..auth import TokenClaims, bearer_token, client_principal, principal
 from ..domain.access import refuse
 from ..domain.units import unit_zone
+from ..errors import Unauthorized
 from ..runtime import Runtime
 from .routing import Endpoint, Handler
 
@@ -133,6 +136,8 @@ async def caller_of(request: web.Request, token: str, *, unit_checked_later: boo
     """
     rt = runtime(request)
     claims = rt.verifier.verify(token)
+    if claims.personal_number is not None:
+        return Caller(principal=_client(rt, claims), request_id=request[REQUEST_ID], remote_addr=request.remote)
     zone = None
     if claims.unit is not None:
         zone = rt.unit_zones.get(claims.unit) if unit_checked_later else None
@@ -140,3 +145,16 @@ async def caller_of(request: web.Request, token: str, *, unit_checked_later: boo
             unchecked = Caller(principal=principal(claims, None), request_id=request[REQUEST_ID], remote_addr=request.remote)
             zone = await unit_zone(rt, unchecked, action)
     return Caller(principal=principal(claims, zone), request_id=request[REQUEST_ID], remote_addr=request.remote)
+
+
+def _client(rt: Runtime, claims: TokenClaims) -> Principal:
+    """A client's principal: the blind index of their (canonical) personal number to find them by, and a blind
+    id of it, under its own kind, as the actor the audit log names; the number itself goes no further."""
+    assert claims.personal_number is not None
+    try:
+        canonical = parse_personal_number(claims.personal_number, today=rt.today()).canonical
+    except InvalidPersonalNumber:
+        raise Unauthorized("the token's personal number is not a valid personnummer or samordningsnummer") from None
+    sealer = rt.field_sealer
+    return client_principal(claims, index=sealer.blind_index(canonical, kind="personal_number"),
+                            blind_id=sealer.blind_index(canonical, kind="client_actor").hex()[:32])

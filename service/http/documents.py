@@ -232,7 +232,8 @@ async def _body(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerat
             yield segment
 
 
-async def stream_content(request: web.Request, caller: Caller, document_id: UUID, *, purpose: str) -> web.StreamResponse:
+async def stream_content(request: web.Request, caller: Caller, document_id: UUID, *,
+                         purpose: str | None) -> web.StreamResponse:
     """Decide, audit, then send the authenticated plaintext (the API and the web interface both answer so)."""
     rt = runtime(request)
     content = await documents.open_content(rt, caller, document_id, purpose=purpose)  # a tampered start is a clean 500

@@ -419,8 +419,9 @@ class ConsentOut(Out):
     maturity: MaturityOut | None = Field(description="the maturity assessment recorded with it, or null")
     evidence_document_id: UUID | None
     note: str | None
-    recorded_by: str
-    recorded_by_unit: str
+    recorded_by: str = Field(description="the staff member's id; `client:<blind id>` when the client gave it "
+                                         "themself (POST /v1/me/consents)")
+    recorded_by_unit: str | None = Field(description="null when the client gave it themself")
     recorded_at: datetime
     revoked_at: datetime | None
     revoked_by: str | None
@@ -879,3 +880,89 @@ class NetworkUnit(Out):
 
 class Network(Out):
     items: list[NetworkUnit]
+
+
+# --- the client's own view (API-1.1 "The client's own view")
+class Me(Out):
+    """The person's own record; all null but `registered` when no unit has registered them."""
+
+    registered: bool
+    id: UUID | None
+    name: str | None
+    birth_date: date | None
+    is_minor: bool | None
+
+
+class MeConsentIn(Body):
+    """An electronic consent the person gives themself (adults only: 403 minor)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    from_: ZoneIn = Field(alias="from", description="the zone that holds the information")
+    to: RecipientIn = Field(description="the zone (or one unit of it) that may receive it")
+    categories: Annotated[list[Category | Literal["*"]], Field(min_length=1, max_length=10)]
+    purposes: Annotated[list[Purpose], Field(min_length=1, max_length=4)]
+    valid_from: datetime | None = Field(default=None, description="default: now")
+    valid_until: datetime
+
+    def command(self) -> NewConsent:
+        """Staff's command, given by the client, electronically."""
+        return NewConsent(
+            from_zone=Zone(self.from_.organisation, self.from_.domain),
+            to_zone=Zone(self.to.organisation, self.to.domain), to_unit=self.to.unit,
+            categories=tuple(self.categories), purposes=tuple(self.purposes), valid_from=self.valid_from,
+            valid_until=self.valid_until, given_by="client", form="electronic")
+
+
+class MeRevokeIn(Body):
+    reason: ReasonText | None = Field(default=None, description="optional, in the person's own words")
+
+
+class MeUnit(Out):
+    id: str
+    name: str | None
+
+
+class MeAccessLogEntry(Out):
+    """One access to the person's records, allowed or denied."""
+
+    seq: int
+    at: datetime
+    action: str
+    decision: Literal["allow", "deny"]
+    basis: str = Field(description="consent, emergency, disclosure, own_zone, relation, role, retention, … (no ids)")
+    flagged: bool = Field(description="an emergency access, reviewed by the auditors")
+    unit: MeUnit | None
+    organisation: str | None
+    domain: str | None
+    actor_name: str | None = Field(description="the staff member's name; null when BRYGGA_EXTRACT_NAMES is off")
+    document_id: UUID | None = Field(description="only of a document released to the person")
+    document_title: str | None
+    description: str = Field(description="the access in Swedish words")
+
+
+class MeDocument(Out):
+    """A document its owning unit released to the person."""
+
+    id: UUID
+    title: str
+    category: str
+    content_type: str
+    size: int
+    created_at: datetime
+    status: Literal["active", "shredded"]
+    unit: MeUnit
+    zone: ZoneOut
+    released_at: datetime
+    visible_from: datetime
+
+
+class ReleaseIn(Body):
+    visible_from: datetime | None = Field(default=None, description="a health document only: shown to the client "
+                                                                    "from then (default: now)")
+
+
+class ReleaseOut(Out):
+    document_id: UUID
+    released_at: datetime
+    visible_from: datetime
+    released_by_unit: str

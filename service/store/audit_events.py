@@ -31,8 +31,8 @@ READ_ACTIONS = ("client.lookup", "client.read", "relation.list", "document.list"
 READ = "(e.decision = 'allow' AND e.action = ANY('{" + ",".join(READ_ACTIONS) + "}'::text[]))"
 NOT_READ = f"NOT {READ}"
 _EXTRACT_COLUMNS = """
-    e.seq, e.at, e.actor_name, e.actor_unit, e.actor_organisation, e.action, e.document_id, e.basis, e.purpose,
-    e.flagged
+    e.seq, e.at, e.actor_name, e.actor_unit, e.actor_organisation, e.actor_domain, e.actor_roles, e.action,
+    e.document_id, e.basis, e.purpose, e.flagged, e.decision
 """
 # The events of the client indexes by actor zone (audit_events_client_reads, audit_events_client_others): all
 # but denials naming a record, which a client's view reads by their record (ScopeSql.client_seqs). Written out
@@ -244,13 +244,21 @@ async def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogSc
 
 
 async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope, after: int,
-                  limit: int) -> list[asyncpg.Record]:
+                  limit: int, every_access: bool = False, but_actor: str | None = None) -> list[asyncpg.Record]:
     """The allowed reads of the client's data in `scope` after seq `after`, oldest first (none is withheld:
-    withholding concerns denials only); a scoped extract reads only what the scope sees (ScopeSql.client_seqs)."""
+    withholding concerns denials only); a scoped extract reads only what the scope sees (ScopeSql.client_seqs).
+
+    `every_access`: every event naming the client, allowed or denied, reads or not (the client's own view of
+    the whole log: there is nothing to withhold from them, OSL 12:1); `but_actor`: not this actor's events (the
+    client's own calls)."""
     scoped = scope_sql(scope, 4)
-    condition = f"e.client_id = $1 AND {READ} AND e.seq > $2"
-    seqs = scoped.client_seqs("$1::uuid", condition, "$3", reads_only=True)
+    condition = "e.client_id = $1 AND e.seq > $2" if every_access else f"e.client_id = $1 AND {READ} AND e.seq > $2"
+    params: list[object] = []
+    if but_actor is not None:
+        params.append(but_actor)
+        condition += f" AND e.actor_sub <> ${4 + len(scoped.params)}::text"
+    seqs = scoped.client_seqs("$1::uuid", condition, "$3", reads_only=not every_access)
     sql = (f"SELECT {_EXTRACT_COLUMNS} FROM audit_events e {scoped.joins} "
            f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $3")
-    rows: list[asyncpg.Record] = await conn.fetch(sql, client_id, after, limit, *scoped.params)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, client_id, after, limit, *scoped.params, *params)
     return rows

@@ -56,6 +56,12 @@ WHERE client_id = $1 AND (($2, $3) = (from_organisation, from_domain) OR ($2, $3
   AND ($8::text IS NULL OR {_status_sql} = $8::text)
 ORDER BY recorded_at, id LIMIT $6
 """
+# Every consent of the client, for the client themself (their own view: OSL 12:1), oldest first.
+_own_consents_sql = f"""
+SELECT {_consent_columns} FROM consents
+WHERE client_id = $1 AND (recorded_at, id) > ($2, $3)
+ORDER BY recorded_at, id LIMIT $4
+"""
 _confirm_sql = f"""
 UPDATE consents SET confirmed_at = clock_timestamp(), confirmed_by = $2, confirmed_by_unit = $3
 WHERE id = $1 AND confirmed_at IS NULL AND revoked_at IS NULL
@@ -98,6 +104,13 @@ async def page_for_zone(conn: asyncpg.Connection, client_id: UUID, *, organisati
     `status`: only those with that status at `now`."""
     rows: list[asyncpg.Record] = await conn.fetch(_client_consents_sql, client_id, organisation, domain, *after, limit,
                                                   now, status)
+    return rows
+
+
+async def page_for_client(conn: asyncpg.Connection, client_id: UUID, *, after: tuple[datetime, UUID],
+                          limit: int) -> list[asyncpg.Record]:
+    """All the client's consents, from and to every zone, oldest first, after `after` (the client's own view)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_own_consents_sql, client_id, *after, limit)
     return rows
 
 

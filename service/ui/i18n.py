@@ -366,6 +366,69 @@ EN: dict[str, str] = {
     "av IVO (PDL 8 kap. 4 §): ange beslutets diarienummer.":
         "Patient records are kept at least ten years (PDL 3:17). This one is younger and may be destroyed only on a "
         "decision of IVO (PDL 8:4): give the decision's reference.",
+    # The client's own pages (service/ui/me.py, #18)
+    'Alla slags uppgifter': 'All kinds of information',
+    'Behandlingsplaner': 'Treatment plans',
+    'Ditt samtycke låter en verksamhet få uppgifter om dig från en annan. Du kan återkalla det när du vill.':
+        'Your consent lets one service receive information about you from another. You can revoke it whenever you like.',
+    'Ditt samtycke är registrerat och gäller nu.': 'Your consent is recorded and applies now.',
+    'Dokumentet har gallrats eller förstörts.': 'The document has been culled or destroyed.',
+    'Du har inga samtycken.': 'You have no consents.',
+    'Du är under 18 år. Ett samtycke ger du tillsammans med din vårdnadshavare eller på plats hos verksamheten.':
+        'You are under 18. You give consent together with your guardian or in person at the service.',
+    'Fyll i det här.': 'Please fill this in.',
+    'Ge ett nytt samtycke': 'Give a new consent',
+    'Ge samtycke': 'Give consent',
+    'Gäller': 'In force',
+    'Gäller från startdagen': 'In force from its start date',
+    'Handläggning av ärenden': 'Case handling',
+    'Har upphört': 'Ended',
+    'Hej': 'Hello',
+    'Här finns de dokument som verksamheterna har gjort tillgängliga för dig.':
+        'Here are the documents the services have made available to you.',
+    'Inga dokument ännu.': 'No documents yet.',
+    'Ingen har läst dina uppgifter.': 'No one has read your information.',
+    'Ingen verksamhet i Brygga har registrerat dig. Det finns inga uppgifter om dig här.':
+        'No service in Brygga has registered you. There is no information about you here.',
+    'Inloggad med e-legitimation': 'Signed in with e-ID',
+    'Journalanteckningar': 'Record notes',
+    'Läs dokument som verksamheterna har gjort tillgängliga för dig.': 'Read documents the services have made available to you.',
+    'Mina dokument': 'My documents',
+    'Mina samtycken': 'My consents',
+    'Mina sidor': 'My pages',
+    'Nödåtkomst: granskas i efterhand': 'Emergency access: reviewed afterwards',
+    'Registrerat av': 'Recorded by',
+    'Remisser': 'Referrals',
+    'Samtycket är återkallat. Det gäller inte längre, från och med nu.': 'The consent is revoked. It no longer applies, from now on.',
+    'Se vem som har läst eller försökt läsa dina uppgifter, när och med vilket stöd.':
+        'See who has read or tried to read your information, when and on what grounds.',
+    'Se, ge och återkalla ditt samtycke till att verksamheter delar uppgifter om dig.':
+        'See, give and revoke your consent to services sharing information about you.',
+    'Till och med vilket datum?': 'Until which date (inclusive)?',
+    'Till vad': 'For what',
+    'Till vad?': 'For what?',
+    'Utredningar och bedömningar': 'Investigations and assessments',
+    'Varje gång någon har läst eller försökt läsa dina uppgifter, med tid, verksamhet och stöd.':
+        'Every time someone has read or tried to read your information, with time, service and grounds.',
+    'Vem får uppgifterna?': 'Who receives the information?',
+    'Vem har läst': 'Who has read',
+    'Vem har läst mina uppgifter': 'Who has read my information',
+    'Vem har uppgifterna?': 'Who holds the information?',
+    'Vilka uppgifter': 'Which information',
+    'Vilka uppgifter?': 'Which information?',
+    'Visa fler': 'Show more',
+    'Välj': 'Choose',
+    'Välj ett slutdatum efter i dag och högst två år fram.': 'Choose an end date after today and at most two years ahead.',
+    'Välj två olika verksamheter: uppgifterna ska gå från den ena till den andra.':
+        'Choose two different services: the information goes from one to the other.',
+    'Väntar på bekräftelse': 'Awaiting confirmation',
+    'dig själv, här': 'you, here',
+    'hälso- och sjukvården': 'health care',
+    'socialtjänsten': 'social services',
+    'till': 'to',
+    'Återkalla samtycket': 'Revoke the consent',
+    'Återkallat': 'Revoked',
+    'Öppna dokumentet': 'Open the document',
 }
 
 

@@ -33,7 +33,8 @@ async def begin(request: web.Request, token: str, response: web.StreamResponse) 
     """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized."""
     caller = await caller_of(request, token)
     claims = rt(request).verifier.verify(token)
-    await sessions.begin(request, response, token=token, sub=claims.sub, unit=claims.unit, exp=claims.exp)
+    # The caller's sub, not the token's: a client's is their blind id, never the personal number (#18).
+    await sessions.begin(request, response, token=token, sub=caller.principal.sub, unit=claims.unit, exp=claims.exp)
     request[CALLER] = caller
 
 
@@ -102,4 +103,6 @@ async def language(request: web.Request) -> web.Response:
 @page()
 async def home(request: web.Request) -> web.Response:
     roles = request[CALLER].principal.roles
+    if Role.CLIENT in roles:
+        return redirect(request, "/ui/me/")
     return redirect(request, "/ui/audit/events" if Role.AUDITOR in roles and len(roles) == 1 else "/ui/clients")

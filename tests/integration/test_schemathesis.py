@@ -163,6 +163,7 @@ def live(pg_server_dsn: str, template_dsn: str, signing_keys, tokens, tmp_path_f
             "auditor": tokens(sub="auditor-1", roles=["auditor"], exp=exp),
             "staff": tokens(sub="manager-1", unit="malmo-iof", roles=["staff", "unit_manager"], exp=exp),
             "health": tokens(sub="clinician-1", unit="malmo-beroendecentrum", roles=["staff"], exp=exp),
+            "client": tokens(sub="19121212-1212", roles=["client"], exp=exp),  # the seeded client themself
         }
         ids = _run(loop, _seed(url, minted))
         LIVE["tokens"].update(minted)
@@ -211,7 +212,8 @@ def _role_for(method: str, path: str) -> str | None:
     if (method.upper(), path) in _ROLE_OVERRIDES:
         return _ROLE_OVERRIDES[(method.upper(), path)]
     allowed = {str(role) for role in roles_allowed(permission)}
-    for name, roles in (("staff", {"staff", "unit_manager"}), ("auditor", {"auditor"}), ("admin", {"admin"})):
+    for name, roles in (("staff", {"staff", "unit_manager"}), ("auditor", {"auditor"}), ("admin", {"admin"}),
+                        ("client", {"client"})):
         if allowed & roles:
             return name
     raise AssertionError(f"no test token may call {method} {path}")
@@ -268,6 +270,7 @@ _RULE_CODES = {  # business rules, not shapes
     # A SIP plan: its participants' zones against the client's consents, the version read (If-Match), its status.
     (422, "consent_required"), (412, "version_conflict"), (428, "precondition_required"), (409, "plan_closed"),
     (422, "below_legal_minimum"),  # a health retention rule culling before ten years (PDL 3:17)
+    (422, "delay_not_allowed"),  # a release from a later date: health documents only (API-1.1 "The client's own view")
 }
 _UNDECLARED_FIELDS = {
     "cursor",  # opaque: only the cursors the server issued are valid

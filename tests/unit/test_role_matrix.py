@@ -12,7 +12,7 @@ import pytest
 from policies.model import Role
 from policies.roles import Permission, role_gate
 
-A, AU, S, SY, M = Role.ADMIN, Role.AUDITOR, Role.STAFF, Role.SYSTEM, Role.UNIT_MANAGER
+A, AU, C, S, SY, M = Role.ADMIN, Role.AUDITOR, Role.CLIENT, Role.STAFF, Role.SYSTEM, Role.UNIT_MANAGER
 
 # permission name -> the roles that hold it, and no others.
 EXPECTED: dict[str, set[Role]] = {
@@ -35,8 +35,14 @@ EXPECTED: dict[str, set[Role]] = {
     "documents:list": {S, M, SY},
     "documents:read_content": {S, M},
     "documents:read_metadata": {S, M, SY},
+    "documents:release": {S, M},  # API-1.1 "The client's own view": the owning unit's staff
     "documents:shred": {M},
     "emergency:open": {S, M},
+    "me:access_log": {C},  # the person themself, on themself only (OSL 12:1)
+    "me:consent_grant": {C},
+    "me:consent_revoke": {C},
+    "me:documents": {C},
+    "me:read": {C},
     "relations:end": {S, M, SY},
     "relations:list": {S, M},
     "relations:open": {S, M, SY},
@@ -46,7 +52,7 @@ EXPECTED: dict[str, set[Role]] = {
     "sip:overdue": {M},
     "sip:read": {S, M},
     "sip:write": {S, M},
-    "units:list": set(Role),
+    "units:list": set(Role) - {C},
     "units:write": {A},
 }
 
