@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from policies.consents import EndedReason
 from policies.consents import Status as ConsentStatus
@@ -901,8 +901,18 @@ class MeConsentIn(Body):
     to: RecipientIn = Field(description="the zone (or one unit of it) that may receive it")
     categories: Annotated[list[Category | Literal["*"]], Field(min_length=1, max_length=10)]
     purposes: Annotated[list[Purpose], Field(min_length=1, max_length=4)]
-    valid_from: datetime | None = Field(default=None, description="default: now")
+    valid_from: datetime | None = Field(default=None, description="default: now; not before now (a consent the "
+                                                                  "person gives now cannot be dated back)")
     valid_until: datetime
+
+    @field_validator("valid_from")
+    @classmethod
+    def _not_backdated(cls, value: datetime | None) -> datetime | None:
+        """A consent given now does not begin in the past (insider attack 8, finding 2): the record would say it
+        covered reads before it existed. Five minutes' leeway for clocks."""
+        if value is not None and value.tzinfo is not None and value < datetime.now(UTC) - timedelta(minutes=5):
+            raise ValueError("a consent you give now cannot begin in the past")
+        return value
 
     def command(self) -> NewConsent:
         """Staff's command, given by the client, electronically."""

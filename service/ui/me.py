@@ -109,7 +109,7 @@ async def revoke_consent(request: web.Request) -> web.Response:
 @page()
 async def access_log(request: web.Request) -> web.Response:
     after = request.query.get("after", "0")
-    page_ = await me.access_log(rt(request), caller(request), after=int(after) if after.isdigit() else 0, limit=50)
+    page_ = await me.access_log(rt(request), caller(request), after=int(after) if after.isdigit() and len(after) <= 18 else 0, limit=50)
     entries = page_.items
     return render(request, "me_access_log.html", entries=entries, more=page_.more,
                   next_after=entries[-1]["seq"] if entries else 0, printed=datetime.now(SWEDEN))

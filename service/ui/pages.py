@@ -12,6 +12,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from policies.model import Role
+
 from ..audit import Caller
 from ..errors import BryggaError, CsrfRefused, Forbidden, Unauthorized, UnknownUnit
 from ..http.context import caller_of, runtime
@@ -96,6 +98,10 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
                         return redirect(request, f"{SIGN_IN}?expired=1" if session.lapsed else SIGN_IN)
                     assert session.token is not None  # signed_in()
                     request[CALLER] = await caller_of(request, session.token)
+                    # A client's session has their own pages only: the staff pages' forms would only be refused
+                    # (insider attack 8, finding 4).
+                    if Role.CLIENT in request[CALLER].principal.roles and not request.path.startswith("/ui/me"):
+                        return redirect(request, "/ui/me/")
                 return await handler(request)
             except (Unauthorized, UnknownUnit):  # the token expired or its unit was deactivated: the session is over
                 response = redirect(request, f"{SIGN_IN}?expired=1")

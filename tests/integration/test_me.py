@@ -291,3 +291,37 @@ async def test_no_client_call_leaves_the_personal_number(client, town, db, caplo
     assert len(actors) == 1
     index = await db.fetchval("SELECT personal_number_index FROM clients WHERE id = $1", uuid.UUID(town["client_id"]))
     assert bytes(index).hex()[:32] not in actors.pop()
+
+
+async def test_a_consent_given_now_cannot_begin_in_the_past(client, town, db):
+    """Insider attack 8, finding 2: a client's consent dated 400 days back was recorded."""
+    before = await db.fetchval("SELECT count(*) FROM consents")
+    response = await client.post("/v1/me/consents", headers=town["me"],
+                                 json=consent_body(valid_from=_iso(-timedelta(days=400))))
+    assert response.status == 422 and (await response.json())["errors"][0]["field"] == "valid_from"
+    assert await db.fetchval("SELECT count(*) FROM consents") == before
+    ok = await client.post("/v1/me/consents", headers=town["me"], json=consent_body(valid_from=_iso(-timedelta(minutes=1))))
+    assert ok.status == 201, await ok.text()
+
+
+async def test_a_clients_web_session_has_its_own_pages_only(settings, town, tokens):
+    """Insider attack 8, findings 3 and 4: a client's session opened the staff's client search, and a huge page
+    cursor on the access log broke the page."""
+    import re
+
+    import aiohttp
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import create_app
+
+    async with TestClient(TestServer(create_app(settings)), cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        html = await (await browser.get("/ui/sign-in")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+        signed = await browser.post("/ui/sign-in", data={"csrf": csrf, "token": tokens(sub=ADULT, roles=["client"])},
+                                    allow_redirects=False)
+        assert signed.status == 303
+        for path in ("/ui/clients", f"/ui/clients/{town['client_id']}", "/ui/sip-plans/overdue"):
+            response = await browser.get(path, allow_redirects=False)
+            assert response.status == 303 and response.headers["Location"] == "/ui/me/", path
+        page = await browser.get("/ui/me/access-log?after=99999999999999999999999")
+        assert page.status == 200 and page.content_type == "text/html"
