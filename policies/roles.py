@@ -39,6 +39,9 @@ class Permission(StrEnum):
     DOCUMENT_READ_METADATA = "documents:read_metadata"
     DOCUMENT_SHRED = "documents:shred"
     EMERGENCY_OPEN = "emergency:open"
+    FOLLOWUP_READ = "followup:read"
+    FOLLOWUP_WRITE = "followup:write"
+    INDICATORS_READ = "indicators:read"
     RELATION_END = "relations:end"
     RELATION_LIST = "relations:list"
     RELATION_OPEN = "relations:open"
@@ -78,6 +81,11 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.DOCUMENT_READ_METADATA: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_SHRED: frozenset({Role.UNIT_MANAGER}),
     Permission.EMERGENCY_OPEN: _CLIENT_WORK,
+    # Follow-up records are kept by those who work with the client; a system does not record visits or scores.
+    Permission.FOLLOWUP_READ: _CLIENT_WORK,
+    Permission.FOLLOWUP_WRITE: _CLIENT_WORK,
+    # Indicators hold no person: unit managers for their unit, analysts for the organisations of their token.
+    Permission.INDICATORS_READ: frozenset({Role.ANALYST, Role.UNIT_MANAGER}),
     Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
     Permission.RELATION_LIST: _CLIENT_WORK,
     Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,

@@ -39,6 +39,7 @@ from .http import (
     consents,
     disclosures,
     documents,
+    followup,
     protocol,
     retention,
     sip,
@@ -56,7 +57,8 @@ log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
 ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, disclosures.routes,
-                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes)
+                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes,
+                followup.routes)
 
 
 def endpoints() -> list[Endpoint]:

@@ -50,6 +50,12 @@ class Action(StrEnum):
     AUDIT_EXTRACT = "audit.extract"
     AUTH_UNKNOWN_UNIT = "auth.unknown_unit"  # a token of an unknown or inactive unit, asking for no audited action
     CLIENT_NETWORK = "client.network"
+    FOLLOWUP_CLOSE = "followup.close"  # an episode closed (extends API-1.1)
+    FOLLOWUP_CREATE = "followup.create"  # a follow-up record written (extends API-1.1)
+    FOLLOWUP_LIST = "followup.list"  # a client's follow-up records of one kind listed (extends API-1.1)
+    FOLLOWUP_READ = "followup.read"  # the records of another zone's unit in a list, read under a consent
+    FOLLOWUP_VOID = "followup.void"  # a record voided (extends API-1.1)
+    INDICATORS_READ = "indicators.read"
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"

@@ -13,6 +13,7 @@ from policies.model import Role
 from policies.roles import Permission, role_gate
 
 A, AU, S, SY, M = Role.ADMIN, Role.AUDITOR, Role.STAFF, Role.SYSTEM, Role.UNIT_MANAGER
+AN = Role.ANALYST
 
 # permission name -> the roles that hold it, and no others.
 EXPECTED: dict[str, set[Role]] = {
@@ -37,6 +38,9 @@ EXPECTED: dict[str, set[Role]] = {
     "documents:read_metadata": {S, M, SY},
     "documents:shred": {M},
     "emergency:open": {S, M},
+    "followup:read": {S, M},
+    "followup:write": {S, M},
+    "indicators:read": {AN, M},  # API-1.1 "Follow-up records and indicators"
     "relations:end": {S, M, SY},
     "relations:list": {S, M},
     "relations:open": {S, M, SY},
