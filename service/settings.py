@@ -38,6 +38,9 @@ class Settings:
     domains: tuple[str, ...] = BUILTIN_DOMAINS
     emergency_domains: tuple[str, ...] = ("health",)
     audit_seal_interval: float = 0.2  # seconds between sealer rounds; 0 turns the background sealer off (tests)
+    # Indicators: no cell (nor any sum or difference of the period's tables) of fewer persons than this (API-1.1;
+    # Socialstyrelsen's practice suppresses 1-4, so 5 is the least; raise it, never lower it below 3).
+    min_cell: int = 5
     anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
     anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
     anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
@@ -222,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         domains=_get(env, "BRYGGA_DOMAINS", _domains, BUILTIN_DOMAINS),
         emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
         audit_seal_interval=_get(env, "BRYGGA_AUDIT_SEAL_INTERVAL", _seconds, defaults.audit_seal_interval),
+        min_cell=_get(env, "BRYGGA_MIN_CELL", _int_between(3, 1000), defaults.min_cell),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),
         anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),
