@@ -40,6 +40,7 @@ from .http import (
     disclosures,
     documents,
     followup,
+    indicators,
     protocol,
     retention,
     sip,
@@ -58,7 +59,7 @@ log = logging.getLogger("brygga.app")
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
 ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, disclosures.routes,
                 blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes,
-                followup.routes)
+                followup.routes, indicators.routes)
 
 
 def endpoints() -> list[Endpoint]:

@@ -949,3 +949,35 @@ class InterventionOut(RecordOut):
     ended_on: date | None
     kind: Literal["medication_assisted", "group", "individual", "other"]
     episode_id: UUID | None
+
+
+class IndicatorScope(Out):
+    kind: Literal["unit", "zone", "organisation", "joint"]
+    unit: str | None
+    organisations: list[str] | None
+    domain: str | None
+
+
+class IndicatorCell(Out):
+    measure: str = Field(description="persons; episodes_new|closed|reopened; contacts_<kind> (contacts_joint: joint "
+                                      "visits); audit_first|latest_<band> and dudit_first|latest_<band> (persons by "
+                                      "the band of their first and latest score in the period); interventions_<kind>")
+    sex: Literal["all", "female", "male"]
+    age_band: Literal["all", "0-17", "18-24", "25-34", "35-49", "50-64", "65+"]
+    value: int | None = Field(description="null when suppressed")
+    suppressed: bool
+
+
+class IndicatorTable(Out):
+    """A period's indicators for a unit, a zone, an organisation or both principals. A cell of fewer than
+    BRYGGA_MIN_CELL persons is suppressed with enough other cells, over every table of the period, that no sum or
+    difference of them tells fewer persons apart. Organisation and joint tables sum their units (a person served by
+    two units counts in each). Accept: text/csv gives the same table."""
+
+    period: str
+    start: date
+    end: date
+    scope: IndicatorScope
+    group_by: list[Literal["sex", "age_band"]]
+    min_cell: int
+    cells: list[IndicatorCell]

@@ -101,3 +101,38 @@ async def void(conn: asyncpg.Connection, record_id: UUID, *, by: str, reason_sea
 
 async def close(conn: asyncpg.Connection, record_id: UUID, *, closed_on: date, reason: str, by: str) -> bool:
     return str(await conn.execute(_close_sql, record_id, closed_on, reason, by)).endswith(" 1")
+
+
+# One row a person and unit with anything in the period: the numbers the indicators count (policies/indicators.py),
+# summed by the database; the first and latest AUDIT and DUDIT score of the period. Voided records count nowhere.
+_KIND_COUNTS = ",\n".join(
+    [f"count(*) FILTER (WHERE r.kind = 'contact' AND r.detail = '{k}') AS contacts_{k}"
+     for k in ("individual", "group", "joint", "phone", "home_visit")]
+    + [f"count(*) FILTER (WHERE r.kind = 'intervention' AND r.detail = '{k}') AS interventions_{k}"
+       for k in ("medication_assisted", "group", "individual", "other")]
+    + [f"(array_agg(r.score ORDER BY r.on_date {order}, r.created_at {order}) FILTER (WHERE r.kind = 'assessment' "
+       f"AND r.detail = '{instrument}'))[1] AS {instrument.lower()}_{which}"
+       for instrument in ("AUDIT", "DUDIT") for which, order in (("first", "ASC"), ("latest", "DESC"))])
+_period_sql = f"""
+SELECT r.client_id, r.unit_id, min(r.sex) AS sex, c.birth_date,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1) AS episodes_new,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.end_date BETWEEN $1 AND $2) AS episodes_closed,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1 AND r.reopened) AS episodes_reopened,
+       {_KIND_COUNTS}
+FROM followup_records r JOIN clients c ON c.id = r.client_id
+WHERE r.voided_at IS NULL AND r.on_date <= $2
+  AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (r.end_date IS NULL OR r.end_date >= $1)))
+GROUP BY r.client_id, r.unit_id, c.birth_date
+"""
+_units_sql = "SELECT id, organisation, domain FROM units"
+
+
+async def of_period(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:
+    """Every person and unit with a record in [start, end] (an episode or intervention running through it counts)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_period_sql, start, end)
+    return rows
+
+
+async def unit_zones(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:
+    """Every unit (inactive ones too: a past period counts them) with its organisation and domain."""
+    return {row["id"]: (row["organisation"], row["domain"]) for row in await conn.fetch(_units_sql)}
