@@ -20,6 +20,11 @@ cells is suppressed (the one with the fewest members) and the atoms are formed a
 * no sum or difference of published cells, within a table or across the unit, organisation and joint tables of the
   period, isolates fewer than min_cell persons: it is a sum over atoms of min_cell or more.
 
+Families. The atoms are formed within a family of measures whose numbers are set against each other: the persons
+with each instrument's bands (first, latest), where no difference may count fewer than min_cell persons (the persons
+without an AUDIT); and each event count (episodes, contacts, interventions) on its own, where every derived value sums
+the events of min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in four).
+
 The suppression is computed over every table of the period at once, the same whoever asks, so two callers' answers
 never differ in what they hide. Only whole periods that have ended are reported (a month, a quarter, a year): a
 running period reported day by day would give one person's records as the difference of two days.
@@ -172,43 +177,89 @@ class Tables:
         return None if key in self.suppressed else self.values.get(key, 0)
 
 
+def families() -> tuple[tuple[str, ...], ...]:
+    """The measures whose cells are set against each other (see the module docstring, "Families").
+
+    Person counts that are parts of the persons counted (each instrument's bands, first and latest) are protected
+    with `persons`: no difference of them (the persons without an AUDIT) counts fewer than min_cell. An event count
+    is protected on its own: every value derived from it sums the events of min_cell persons or more. Subtracting
+    contacts from persons counts no one."""
+    person = tuple((("persons", *(f"{i}_{w}_{b}" for b in bands)))
+                   for i, bands in (("audit", AUDIT_BANDS), ("dudit", DUDIT_BANDS)) for w in ("first", "latest"))
+    events = tuple((m,) for m in MEASURES if m.startswith(("episodes_", "contacts_", "interventions_")))
+    return person + events
+
+
 def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *, min_cell: int) -> Tables:
-    """Every table of the period with its suppression (module docstring: no atom of published cells under
-    `min_cell` persons)."""
+    """Every table of the period with its suppression (module docstring: within each family of measures, no atom
+    of published cells under `min_cell` persons; every family's suppression holds in the others too)."""
     found = scopes(units)
     of_unit: dict[str, list[int]] = defaultdict(list)
     for index, scope in enumerate(found):
         for unit in scope.units:
             of_unit[unit].append(index)
-    # A class: contributions of one unit, sex, age band and set of measures: they are members of the same cells.
-    classes: dict[tuple[str, str, str, frozenset[str]], set[str]] = defaultdict(set)
-    values: dict[Cell, int] = defaultdict(int)
-    members: dict[Cell, int] = defaultdict(int)
+    # Per unit, sex, age band and measure: the sum and the members, then spread over the tables holding the unit.
+    base_values: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    base_members: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    # Per family, a class: the members of one unit, sex and age band in the same measures of the family.
+    groups = families()
+    classes: list[dict[tuple[str, str, str, frozenset[str]], set[str]]] = [defaultdict(set) for _ in groups]
+    family_of: dict[str, list[int]] = defaultdict(list)
+    for number, family in enumerate(groups):
+        for measure in family:
+            family_of[measure].append(number)
     for c in contributions:
         measures = frozenset(m for m, v in c.values.items() if v > 0)
-        classes[(c.unit, c.sex, c.age_band, measures)].add(c.person)
-        for index in of_unit.get(c.unit, ()):
-            for measure in measures:
-                for sex, band in _selections(c.sex, c.age_band):
-                    values[(index, measure, sex, band)] += c.values[measure]
-                    members[(index, measure, sex, band)] += 1
-    class_cells = {key: [(index, m, s, b) for index in of_unit.get(key[0], ()) for m in key[3]
-                         for s, b in _selections(key[1], key[2])] for key in classes}
+        for measure in measures:
+            base_values[(c.unit, c.sex, c.age_band, measure)] += c.values[measure]
+            base_members[(c.unit, c.sex, c.age_band, measure)] += 1
+        inside: dict[int, list[str]] = defaultdict(list)
+        for measure in measures:
+            for number in family_of.get(measure, ()):
+                inside[number].append(measure)
+        for number, named in inside.items():
+            classes[number][(c.unit, c.sex, c.age_band, frozenset(named))].add(c.person)
+    values: dict[Cell, int] = defaultdict(int)
+    members: dict[Cell, int] = defaultdict(int)
+    for (unit, sex_of, band_of, measure), value in base_values.items():
+        for index in of_unit.get(unit, ()):
+            for sex, band in _selections(sex_of, band_of):
+                values[(index, measure, sex, band)] += value
+                members[(index, measure, sex, band)] += base_members[(unit, sex_of, band_of, measure)]
+    class_cells = [{key: [(index, m, s, b) for index in of_unit.get(key[0], ()) for m in key[3]
+                          for s, b in _selections(key[1], key[2])] for key in family_classes}
+                   for family_classes in classes]
     suppressed: set[Cell] = set()
-    while True:
-        atoms: dict[frozenset[Cell], set[str]] = defaultdict(set)
-        for key, persons in classes.items():
-            signature = frozenset(cell for cell in class_cells[key] if cell not in suppressed)
-            if signature:
-                atoms[signature] |= persons
-        small = [signature for signature, persons in atoms.items() if len(persons) < min_cell]
-        if not small:
-            break
-        for signature in small:
-            if signature & suppressed:
-                continue  # an earlier suppression this round already changed this atom
-            suppressed.add(min(signature, key=lambda cell: (members[cell], cell)))
+    changed = True
+    while changed:
+        changed = False
+        for family_classes, cells_of in zip(classes, class_cells, strict=True):
+            while True:
+                atoms: dict[frozenset[Cell], list[tuple[str, str, str, frozenset[str]]]] = defaultdict(list)
+                for key, cells in cells_of.items():
+                    signature = frozenset(cells).difference(suppressed) if suppressed else frozenset(cells)
+                    if signature:
+                        atoms[signature].append(key)
+                small = [signature for signature, keys in atoms.items()
+                         if _persons(family_classes, keys, min_cell) < min_cell]
+                if not small:
+                    break
+                changed = True
+                for signature in small:
+                    if signature & suppressed:
+                        continue  # an earlier suppression this round already changed this atom
+                    suppressed.add(min(signature, key=lambda cell: (members[cell], cell)))
     return Tables(tuple(found), dict(values), frozenset(suppressed))
+
+
+def _persons(classes: Mapping[tuple[str, str, str, frozenset[str]], set[str]],
+             keys: list[tuple[str, str, str, frozenset[str]]], enough: int) -> int:
+    """The distinct persons of an atom's classes (a person is in one class a unit: only classes of several units
+    can share one), counted only as far as needed to tell whether they reach `enough`."""
+    total = sum(len(classes[key]) for key in keys)
+    if total < enough or len({key[0] for key in keys}) == 1:
+        return total
+    return len(set().union(*(classes[key] for key in keys)))
 
 
 def find_scope(tables_scopes: Iterable[Scope], kind: str, key: tuple[str, ...]) -> int | None:

@@ -4,7 +4,8 @@ Hypothesis makes follow-up data of units in two or three organisations (both pri
 table of the period, and the attacker takes everything published: every unit's, zone's, organisation's and two
 organisations' table, every grouping. It tries sums and differences of up to three published cells (within a table
 and across tables) and every exact linear derivation of a suppressed cell (Gaussian elimination over the
-contributions): none may give a value about 1..min_cell-1 persons. A naive suppression (small cells only) is
+contributions), within each family of measures that can be set against each other (person counts with person
+counts, an event count with itself): none may give a value about 1..min_cell-1 persons. A naive suppression (small cells only) is
 caught by the same attack, so the attack has teeth.
 """
 from __future__ import annotations
@@ -32,6 +33,9 @@ from policies.model import Zone
 
 MIN = 5
 MEASURES = ("persons", "contacts_phone", "audit_first_0-7")
+# What the attacker sets against each other: person counts with person counts (persons and a band: their
+# difference counts persons too), an event count with itself (persons minus phone calls counts no one).
+FAMILIES = (("persons", "audit_first_0-7"), ("contacts_phone",))
 UNITS = {"iof": Zone("kommun", "social"), "jour": Zone("kommun", "social"), "bc": Zone("region", "health"),
          "psyk": Zone("region", "health"), "skola": Zone("annan", "social")}
 
@@ -93,7 +97,14 @@ def leaks(tables: Tables, contribs: list[Contribution]) -> list[str]:
     """Everything the attacker finds: a published cell, a sum or difference of up to three published cells that sums
     fewer than MIN persons (a nonnegative combination, so a value about exactly those persons), or a suppressed cell
     of fewer than MIN persons derived exactly from the published ones."""
-    cells = _all_cells(tables)
+    found = []
+    for family in FAMILIES:
+        found += _leaks_in(tables, contribs, family)
+    return found
+
+
+def _leaks_in(tables: Tables, contribs: list[Contribution], family: tuple[str, ...]) -> list[str]:
+    cells = [cell for cell in _all_cells(tables) if cell[1] in family]
     published = {cell: _vector(tables, contribs, cell) for cell in cells if cell not in tables.suppressed}
     vectors = sorted({v for v in published.values() if any(v)})
     found = []
@@ -104,7 +115,7 @@ def leaks(tables: Tables, contribs: list[Contribution]) -> list[str]:
                 if all(x >= 0 for x in combined) and 0 < _persons(contribs, combined) < MIN:
                     found.append(f"{size} cells {signs}: {_persons(contribs, combined)} persons")
                     return found
-    for cell in tables.suppressed:
+    for cell in (c for c in tables.suppressed if c[1] in family):
         target = _vector(tables, contribs, cell)
         if 0 < _persons(contribs, target) < MIN and _in_span(vectors, target):
             found.append(f"suppressed {cell} derived")
