@@ -185,6 +185,10 @@ def organisation_gate(principal: Principal, permission: Permission) -> Decision:
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")  # an auditor's plan
     if permission is Permission.AUDIT_EXTRACT and _as_auditor(principal) and not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    # An analyst's indicators need the organisations analysed (API-1.1), unless the token is a unit manager's too.
+    if (permission is Permission.INDICATORS_READ and Role.ANALYST in principal.roles
+            and Role.UNIT_MANAGER not in principal.roles and not _scoped(principal)):
+        return deny(Reason.NO_ORGANISATION, legal_basis=_SCOPE_BASIS)
     return _GATE_PASSED
 
 

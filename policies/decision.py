@@ -68,6 +68,7 @@ class Reason(StrEnum):
     RELATION_KIND_SIP = "relation_kind:sip"
     RELATION_REASON_NONE = "relation_reason:none"
     RELATION_REASON_STATED = "relation_reason:stated"
+    RECORD_RULES = "record_rules"  # a follow-up record refused by its rules (policies/followup.py check_*): 422
     RETENTION_MINIMUM = "retention_minimum"  # a patient record younger than ten years, no IVO decision (PDL 3:17, 8:4)
     SHREDDED = "shredded"
     UNKNOWN_CLIENT = "unknown_client"
@@ -76,6 +77,7 @@ class Reason(StrEnum):
     UNKNOWN_GRANT = "unknown_grant"
     UNKNOWN_PLAN = "unknown_plan"
     UNRELEASED = "unreleased"  # a document its owning unit has not released to the client (answered 404)
+    UNKNOWN_RECORD = "unknown_record"  # a follow-up record id that does not exist
     UNKNOWN_LIFTING = "unknown_lifting"
     UNKNOWN_RELATION = "unknown_relation"
     UNKNOWN_UNIT = "unknown_unit"

@@ -11,7 +11,7 @@ class Role(StrEnum):
     """Roles a token may carry (API.md "Tokens")."""
 
     ADMIN = "admin"
-    ANALYST = "analyst"  # indicators without names (a later issue); today only what every role has
+    ANALYST = "analyst"  # indicators without names for the organisations of its token (API-1.1)
     AUDITOR = "auditor"
     CLIENT = "client"  # the person themself, by their personal number (API-1.1 "The client's own view")
     STAFF = "staff"
@@ -57,7 +57,8 @@ ALL_CATEGORIES = "*"
 # Document categories (the documents table's CHECK says the same) and purposes of use (API.md).
 Category = Literal["journal_note", "assessment", "screening", "treatment_plan", "sip", "decision", "referral",
                    "consent_form", "other", "statement",  # statement: written for a disclosure (API-1.1; JO 2014)
-                   "placement", "adoption", "paternity"]  # never culled in social services (API-1.1 "Retention")
+                   "placement", "adoption", "paternity",  # never culled in social services (API-1.1 "Retention")
+                   "followup"]  # follow-up records and their reads (API-1.1 "Follow-up records and indicators")
 CATEGORIES: tuple[str, ...] = get_args(Category)
 Purpose = Literal["care", "case_handling", "coordination", "followup"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)

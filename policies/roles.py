@@ -45,6 +45,9 @@ class Permission(StrEnum):
     ME_CONSENT_REVOKE = "me:consent_revoke"
     ME_DOCUMENTS = "me:documents"
     ME_READ = "me:read"
+    FOLLOWUP_READ = "followup:read"
+    FOLLOWUP_WRITE = "followup:write"
+    INDICATORS_READ = "indicators:read"
     RELATION_END = "relations:end"
     RELATION_LIST = "relations:list"
     RELATION_OPEN = "relations:open"
@@ -92,6 +95,11 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.ME_CONSENT_REVOKE: frozenset({Role.CLIENT}),
     Permission.ME_DOCUMENTS: frozenset({Role.CLIENT}),
     Permission.ME_READ: frozenset({Role.CLIENT}),
+    # Follow-up records are kept by those who work with the client; a system does not record visits or scores.
+    Permission.FOLLOWUP_READ: _CLIENT_WORK,
+    Permission.FOLLOWUP_WRITE: _CLIENT_WORK,
+    # Indicators hold no person: unit managers for their unit, analysts for the organisations of their token.
+    Permission.INDICATORS_READ: frozenset({Role.ANALYST, Role.UNIT_MANAGER}),
     Permission.RELATION_END: _CLIENT_WORK_OR_SYSTEM,
     Permission.RELATION_LIST: _CLIENT_WORK,
     Permission.RELATION_OPEN: _CLIENT_WORK_OR_SYSTEM,

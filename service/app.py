@@ -39,6 +39,8 @@ from .http import (
     consents,
     disclosures,
     documents,
+    followup,
+    indicators,
     me,
     protocol,
     retention,
@@ -57,7 +59,8 @@ log = logging.getLogger("brygga.app")
 
 JSON_BODY_LIMIT = 1024 * 1024  # JSON bodies; documents stream through their own limit
 ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, consents.routes, disclosures.routes,
-                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes, me.routes)
+                blocks.routes, audit.routes, audit_review.routes, retention.routes, sip.routes, me.routes,
+                followup.routes, indicators.routes)
 
 
 def endpoints() -> list[Endpoint]:

@@ -54,6 +54,12 @@ class Action(StrEnum):
     CLIENT_NETWORK = "client.network"
     ME_ACCESS_LOG = "me.access_log"  # the client read their own access log (extends API-1.1)
     ME_READ = "me.read"  # the client read their own record (extends API-1.1)
+    FOLLOWUP_CLOSE = "followup.close"  # an episode closed (extends API-1.1)
+    FOLLOWUP_CREATE = "followup.create"  # a follow-up record written (extends API-1.1)
+    FOLLOWUP_LIST = "followup.list"  # a client's follow-up records of one kind listed (extends API-1.1)
+    FOLLOWUP_READ = "followup.read"  # the records of another zone's unit in a list, read under a consent
+    FOLLOWUP_VOID = "followup.void"  # a record voided (extends API-1.1)
+    INDICATORS_READ = "indicators.read"
     RELATION_END = "relation.end"
     RELATION_LIST = "relation.list"
     RELATION_OPEN = "relation.open"

@@ -102,6 +102,7 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) 
             operation["responses"]["204"] = {"description": "done; no body"}
         elif isinstance(model, type):
             content = {endpoint.content_type: {"schema": refs[model]}}
+            content.update({media: {"schema": {"type": "string"}} for media in endpoint.also_content})
             operation["responses"][str(status)] = {"description": model.__doc__ or model.__name__, "content": content}
             if endpoint.response_headers:
                 operation["responses"][str(status)]["headers"] = {

@@ -41,6 +41,9 @@ class Settings:
     # Years the audit log stays in the database: `audit archive` refuses younger events. Never below 5
     # (a lower value stops start-up): access logs are kept at least five years (HSLF-FS 2016:40 4:9).
     audit_keep_years: int = 5
+    # Indicators: no cell (nor any sum or difference of the period's tables) of fewer persons than this (API-1.1;
+    # Socialstyrelsen's practice suppresses 1-4, so 5 is the least; raise it, never lower it below 3).
+    min_cell: int = 5
     anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
     anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
     anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
@@ -230,6 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
         audit_seal_interval=_get(env, "BRYGGA_AUDIT_SEAL_INTERVAL", _seconds, defaults.audit_seal_interval),
         audit_keep_years=_get(env, "BRYGGA_AUDIT_KEEP_YEARS", _int_between(5, 1000), defaults.audit_keep_years),
+        min_cell=_get(env, "BRYGGA_MIN_CELL", _int_between(3, 1000), defaults.min_cell),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),
         anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),

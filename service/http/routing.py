@@ -49,6 +49,7 @@ class Endpoint:
     query: tuple[tuple[str, str | dict[str, Any], str], ...] = ()
     headers: tuple[tuple[str, str] | tuple[str, str, dict[str, Any]], ...] = ()  # request headers: (name, description[, schema])
     content_type: str = "application/json"  # of the success response
+    also_content: tuple[str, ...] = ()  # other media types of the success response, chosen by Accept (text/csv)
     body_media: str = "application/json"
     # The audited action, where the permission's own (http.context) is not it: a refusal for the token's
     # unit is recorded under it.

@@ -976,3 +976,112 @@ class ReleaseOut(Out):
     released_at: datetime
     visible_from: datetime
     released_by_unit: str
+# --- follow-up records (API-1.1 "Follow-up records and indicators")
+_NOT_FUTURE = "not in the future"
+_IN_EPISODE = "not in the future, nor before the opened_on of the unit's open episode for the client"
+
+
+class EpisodeIn(Body):
+    opened_on: date = Field(description=f"when the episode opened; {_NOT_FUTURE}. Within 12 months of the unit's last "
+                                        "closed episode for the client it is reopened")
+
+
+class EpisodeCloseIn(Body):
+    closed_on: date = Field(description="not in the future, nor before opened_on")
+    reason: Literal["completed", "moved", "dropped_out", "other"]
+
+
+class ContactIn(Body):
+    on: date = Field(description=_IN_EPISODE)
+    kind: Literal["individual", "group", "joint", "phone", "home_visit"]
+    with_unit: Slug | None = Field(default=None, description="joint only, and required there: the active unit of the "
+                                                             "other domain the joint visit was held with")
+
+
+class AssessmentIn(Body):
+    __doc__ = "A score: AUDIT 0-40, AUDIT-C 0-12, DUDIT 0-44 (422 naming score otherwise)."
+    instrument: Literal["AUDIT", "AUDIT-C", "DUDIT"]
+    score: int = Field(ge=0, le=44, description="within the instrument's range: AUDIT 0-40, AUDIT-C 0-12, DUDIT 0-44")
+    on: date = Field(description=_IN_EPISODE)
+
+
+class InterventionIn(Body):
+    kind: Literal["medication_assisted", "group", "individual", "other"]
+    started_on: date = Field(description=_IN_EPISODE)
+    ended_on: date | None = Field(default=None, description="not in the future, nor before started_on")
+
+
+class VoidIn(Body):
+    reason: ReasonText = Field(description="why the record is voided; stored sealed")
+
+
+class RecordOut(Out):
+    id: UUID
+    client_id: UUID
+    unit: str = Field(description="the unit that recorded it (and whose zone holds it)")
+    recorded_at: datetime
+    recorded_by: str
+    voided: bool = Field(description="a voided record counts nowhere")
+    voided_at: datetime | None
+    void_reason: str | None
+
+
+class EpisodeOut(RecordOut):
+    opened_on: date
+    closed_on: date | None
+    reason: Literal["completed", "moved", "dropped_out", "other"] | None
+    reopened: bool = Field(description="opened within 12 months of the unit's last closed episode for the client")
+    status: Literal["open", "closed"]
+
+
+class ContactOut(RecordOut):
+    on: date
+    kind: Literal["individual", "group", "joint", "phone", "home_visit"]
+    with_unit: str | None
+    episode_id: UUID | None = Field(description="the unit's episode open when it was recorded")
+
+
+class AssessmentOut(RecordOut):
+    on: date
+    instrument: Literal["AUDIT", "AUDIT-C", "DUDIT"]
+    score: int
+    episode_id: UUID | None
+
+
+class InterventionOut(RecordOut):
+    started_on: date
+    ended_on: date | None
+    kind: Literal["medication_assisted", "group", "individual", "other"]
+    episode_id: UUID | None
+
+
+class IndicatorScope(Out):
+    kind: Literal["unit", "zone", "organisation", "joint"]
+    unit: str | None
+    organisations: list[str] | None
+    domain: str | None
+
+
+class IndicatorCell(Out):
+    measure: str = Field(description="persons; episodes_new|closed|reopened; contacts_<kind> (contacts_joint: joint "
+                                      "visits); audit_first|latest_<band> and dudit_first|latest_<band> (persons by "
+                                      "the band of their first and latest score in the period); interventions_<kind>")
+    sex: Literal["all", "female", "male"]
+    age_band: Literal["all", "0-17", "18-24", "25-34", "35-49", "50-64", "65+"]
+    value: int | None = Field(description="null when suppressed")
+    suppressed: bool
+
+
+class IndicatorTable(Out):
+    """A period's indicators for a unit, a zone, an organisation or both principals. A cell of fewer than
+    BRYGGA_MIN_CELL persons is suppressed with enough other cells, over every table of the period, that no sum or
+    difference of them tells fewer persons apart. Organisation and joint tables sum their units (a person served by
+    two units counts in each). Accept: text/csv gives the same table."""
+
+    period: str
+    start: date
+    end: date
+    scope: IndicatorScope
+    group_by: list[Literal["sex", "age_band"]]
+    min_cell: int
+    cells: list[IndicatorCell]

@@ -40,6 +40,7 @@ TABLE_KEYS: dict[str, tuple[str, object]] = {
     "disclosures": ("id", _NIL), "block_liftings": ("id", _NIL), "block_lifting_reviews": ("lifting_id", _NIL),
     "emergency_grants": ("id", _NIL), "emergency_reviews": ("grant_id", _NIL), "ui_sessions": ("id_hash", b""),
     "sip_plans": ("id", _NIL), "sip_plan_versions": ("seal_key", ""), "sip_follow_ups": ("id", _NIL),
+    "followup_records": ("id", _NIL),
 }
 # Every sealed column (crypto/fields.py): byte 0 is the format, bytes 1..4 the KEK version that sealed it (big-endian).
 # tests/integration/test_keys_cli.py checks this list against the schema's `*_sealed` columns.
@@ -60,6 +61,7 @@ SEALED = (
     # A version's content is bound to its plan and number (field content/<n>): its key `seal_key` says both.
     SealedColumn("sip_plan_versions", "content_sealed", "sip_plan", "content/", versioned=True),
     SealedColumn("sip_follow_ups", "summary_sealed", "sip_follow_up", "summary"),
+    SealedColumn("followup_records", "void_reason_sealed", "followup_record", "void_reason"),
     SealedColumn("emergency_grants", "reason_sealed", "emergency_grant", "reason"),
     SealedColumn("emergency_reviews", "comment_sealed", "emergency_review", "comment"),
     # live a token's lifetime at most (a session whose seal no longer opens is over)

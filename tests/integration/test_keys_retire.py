@@ -114,6 +114,10 @@ async def seal_everything(client, api: Api, tokens) -> dict:
                                json={**body, "title": "SIP för Ung Person, reviderad"}))
     await _ok(await client.post(f"/v1/sip-plans/{plan['id']}/follow-ups", headers=iof,
                                 json={"held_on": date.today().isoformat(), "summary": "Stödet fungerar."}))
+    # A follow-up contact voided: its reason (issue 17).
+    contact = await _ok(await client.post(f"/v1/clients/{minor}/contacts", headers=iof,
+                                          json={"on": date.today().isoformat(), "kind": "individual"}))
+    await _ok(await client.post(f"/v1/contacts/{contact['id']}/void", headers=iof, json={"reason": "Fel datum"}))
     return {"iof": iof, "clinic": clinic, "auditor": auditor, "minor": minor, "docs": docs, "record": record["id"],
             "consents": [guardians["id"], own["id"]], "plan": plan["id"]}
 
@@ -141,6 +145,9 @@ async def read_everything(client, world: dict) -> dict:
     versions = await _ok(await client.get(f"/v1/sip-plans/{world['plan']}/versions", headers=iof))
     shown["sip"] = (plan["title"], [f["summary"] for f in plan["follow_ups"]],
                     [v["content"]["title"] for v in versions["items"]])
+    contacts = await _ok(await client.get(f"/v1/clients/{minor}/contacts", headers=iof))
+    shown["voided"] = [c["void_reason"] for c in contacts["items"]]
+    assert shown["voided"] == ["Fel datum"]
     return shown
 
 

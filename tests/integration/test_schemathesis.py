@@ -291,6 +291,12 @@ _UNDECLARED_FIELDS = {
     "responsible_unit", "participants", "participants.N.unit", "next_follow_up", "held_on",
     # Retention rules: an organisation some unit belongs to, a category that exists, one rule per category.
     "items.N.organisation", "items.N.category", "organisations",
+    # Follow-up records (issue 17): dates not in the future nor before the unit's open episode (one open at a time),
+    # an episode not closed twice, a score within its instrument's range, a joint visit naming a unit of the other
+    # domain and no other contact one. Indicators: a period that has ended, a unit or one or two organisations, a
+    # domain only with one organisation.
+    "opened_on", "on", "started_on", "ended_on", "closed_on", "score", "with_unit",
+    "period", "unit", "organisation",
 }
 _UPLOAD = ("POST", "/v1/clients/{client_id}/documents")
 _CONTENT_CODES = {(400, "empty_file"), (415, "unsupported_media_type"), (415, "content_type_mismatch")}

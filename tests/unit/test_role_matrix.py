@@ -13,6 +13,7 @@ from policies.model import Role
 from policies.roles import Permission, role_gate
 
 A, AU, C, S, SY, M = Role.ADMIN, Role.AUDITOR, Role.CLIENT, Role.STAFF, Role.SYSTEM, Role.UNIT_MANAGER
+AN = Role.ANALYST
 
 # permission name -> the roles that hold it, and no others.
 EXPECTED: dict[str, set[Role]] = {
@@ -43,6 +44,9 @@ EXPECTED: dict[str, set[Role]] = {
     "me:consent_revoke": {C},
     "me:documents": {C},
     "me:read": {C},
+    "followup:read": {S, M},
+    "followup:write": {S, M},
+    "indicators:read": {AN, M},  # API-1.1 "Follow-up records and indicators"
     "relations:end": {S, M, SY},
     "relations:list": {S, M},
     "relations:open": {S, M, SY},

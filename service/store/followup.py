@@ -1,0 +1,138 @@
+"""Follow-up records (migration followup_records): inserted, voided once, an episode closed once; never edited."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+COLUMNS = """
+r.id, r.client_id, r.unit_id, r.organisation, r.domain, r.kind, r.on_date, r.end_date, r.detail, r.score,
+r.with_unit, r.reopened, r.close_reason, r.episode_id, r.created_at, r.created_by, r.closed_at, r.closed_by,
+r.voided_at, r.voided_by, r.void_reason_sealed
+"""
+_get_sql = f"SELECT {COLUMNS} FROM followup_records r WHERE r.id = $1"
+_get_for_update_sql = _get_sql + " FOR UPDATE"
+# The client's records of one kind, newest first, of every unit: the domain decides which the caller sees.
+_of_client_sql = f"""
+SELECT {COLUMNS} FROM followup_records r
+WHERE r.client_id = $1 AND r.kind = $2 AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT $5
+"""
+# The unit's open episode for the client (at most one is kept open: opening another while one is open is refused),
+# and its last closed one: what decides `reopened`. Locked per client and unit so two openings cannot race.
+_episodes_sql = """
+SELECT
+  (SELECT json_build_object('id', e.id, 'opened_on', e.on_date) FROM followup_records e
+    WHERE e.client_id = $1 AND e.unit_id = $2 AND e.kind = 'episode' AND e.voided_at IS NULL AND e.closed_at IS NULL
+    ORDER BY e.on_date DESC, e.id LIMIT 1) AS open_episode,
+  (SELECT max(e.end_date) FROM followup_records e
+    WHERE e.client_id = $1 AND e.unit_id = $2 AND e.kind = 'episode' AND e.voided_at IS NULL
+      AND e.closed_at IS NOT NULL) AS last_closed_on
+"""
+_lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended('followup:' || $1::uuid::text || ':' || $2::text, 0))"
+_insert_sql = """
+INSERT INTO followup_records (id, client_id, unit_id, organisation, domain, kind, sex, on_date, end_date, detail,
+                              score, with_unit, reopened, episode_id, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+RETURNING created_at
+"""
+_client_sql = "SELECT personal_number_sealed FROM clients WHERE id = $1"
+_unit_domain_sql = "SELECT domain FROM units WHERE id = $1 AND active"
+_void_sql = """
+UPDATE followup_records SET voided_at = clock_timestamp(), voided_by = $2, void_reason_sealed = $3
+WHERE id = $1 AND voided_at IS NULL
+"""
+_close_sql = """
+UPDATE followup_records SET end_date = $2, close_reason = $3, closed_at = clock_timestamp(), closed_by = $4
+WHERE id = $1 AND kind = 'episode' AND closed_at IS NULL AND voided_at IS NULL
+"""
+
+
+async def get(conn: asyncpg.Connection, record_id: UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(_get_for_update_sql if for_update else _get_sql, record_id)
+    return row
+
+
+async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, before: tuple[datetime, UUID] | None,
+                    limit: int) -> list[asyncpg.Record]:
+    at, last = before if before is not None else (None, None)
+    rows: list[asyncpg.Record] = await conn.fetch(_of_client_sql, client_id, kind, at, last, limit)
+    return rows
+
+
+async def episodes(conn: asyncpg.Connection, client_id: UUID, unit: str) -> tuple[dict[str, Any] | None, date | None]:
+    """The unit's open episode for the client (id, opened_on) and the date its last closed one closed, after taking
+    the client-and-unit lock (recording is serialised per client and unit: `reopened` and the one open episode hold)."""
+    await conn.execute(_lock_sql, client_id, unit)
+    row = await conn.fetchrow(_episodes_sql, client_id, unit)
+    opened = json.loads(row["open_episode"]) if row["open_episode"] is not None else None
+    if opened is not None:
+        opened = {"id": UUID(opened["id"]), "opened_on": date.fromisoformat(opened["opened_on"])}
+    return opened, row["last_closed_on"]
+
+
+async def client_number_sealed(conn: asyncpg.Connection, client_id: UUID) -> bytes | None:
+    sealed: bytes | None = await conn.fetchval(_client_sql, client_id)
+    return sealed
+
+
+async def unit_domain(conn: asyncpg.Connection, unit: str) -> str | None:
+    domain: str | None = await conn.fetchval(_unit_domain_sql, unit)
+    return domain
+
+
+async def insert(conn: asyncpg.Connection, *, record_id: UUID, client_id: UUID, unit: str, organisation: str,
+                 domain: str, kind: str, sex: str, on_date: date, end_date: date | None = None,
+                 detail: str | None = None, score: int | None = None, with_unit: str | None = None,
+                 reopened: bool | None = None, episode_id: UUID | None = None, created_by: str) -> datetime:
+    created: datetime = await conn.fetchval(_insert_sql, record_id, client_id, unit, organisation, domain, kind, sex,
+                                            on_date, end_date, detail, score, with_unit, reopened, episode_id,
+                                            created_by)
+    return created
+
+
+async def void(conn: asyncpg.Connection, record_id: UUID, *, by: str, reason_sealed: bytes) -> bool:
+    return str(await conn.execute(_void_sql, record_id, by, reason_sealed)).endswith(" 1")
+
+
+async def close(conn: asyncpg.Connection, record_id: UUID, *, closed_on: date, reason: str, by: str) -> bool:
+    return str(await conn.execute(_close_sql, record_id, closed_on, reason, by)).endswith(" 1")
+
+
+# One row a person and unit with anything in the period: the numbers the indicators count (policies/indicators.py),
+# summed by the database; the first and latest AUDIT and DUDIT score of the period. Voided records count nowhere.
+_KIND_COUNTS = ",\n".join(
+    [f"count(*) FILTER (WHERE r.kind = 'contact' AND r.detail = '{k}') AS contacts_{k}"
+     for k in ("individual", "group", "joint", "phone", "home_visit")]
+    + [f"count(*) FILTER (WHERE r.kind = 'intervention' AND r.detail = '{k}') AS interventions_{k}"
+       for k in ("medication_assisted", "group", "individual", "other")]
+    + [f"(array_agg(r.score ORDER BY r.on_date {order}, r.created_at {order}) FILTER (WHERE r.kind = 'assessment' "
+       f"AND r.detail = '{instrument}'))[1] AS {instrument.lower()}_{which}"
+       for instrument in ("AUDIT", "DUDIT") for which, order in (("first", "ASC"), ("latest", "DESC"))])
+_period_sql = f"""
+SELECT r.client_id, r.unit_id, min(r.sex) AS sex, c.birth_date,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1) AS episodes_new,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.end_date BETWEEN $1 AND $2) AS episodes_closed,
+       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1 AND r.reopened) AS episodes_reopened,
+       {_KIND_COUNTS}
+FROM followup_records r JOIN clients c ON c.id = r.client_id
+WHERE r.voided_at IS NULL AND r.on_date <= $2
+  AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (r.end_date IS NULL OR r.end_date >= $1)))
+GROUP BY r.client_id, r.unit_id, c.birth_date
+"""
+_units_sql = "SELECT id, organisation, domain FROM units"
+
+
+async def of_period(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:
+    """Every person and unit with a record in [start, end] (an episode or intervention running through it counts)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_period_sql, start, end)
+    return rows
+
+
+async def unit_zones(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:
+    """Every unit (inactive ones too: a past period counts them) with its organisation and domain."""
+    return {row["id"]: (row["organisation"], row["domain"]) for row in await conn.fetch(_units_sql)}

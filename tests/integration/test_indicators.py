@@ -1,0 +1,147 @@
+"""Indicators (API-1.1 "Follow-up records and indicators") over real HTTP and PostgreSQL.
+
+Who reads which table (analysts for the organisations of their claim, unit managers their own unit), whole ended
+periods and the fixed groupings only, sex and age from the personal number, a voided record counting nowhere, CSV,
+the audit event; and the attack across the tables an analyst of both principals gets for a period: no difference of
+them tells fewer than five persons apart.
+"""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO
+
+PERIOD = "2025"
+
+
+def personal_number(n: int, *, female: bool) -> str:
+    """A valid number of someone born 1990-01-<n+1> (the second last digit: even for women, odd for men)."""
+    digits = f"9001{n + 1:02d}" + f"{n % 10}{n * 3 % 10}{2 if female else 3}"
+    total = 0
+    for i, ch in enumerate(digits):
+        value = int(ch) * (2 if i % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return f"19{digits[:6]}-{digits[6:]}{(10 - total % 10) % 10}"
+
+
+@pytest.fixture
+async def world(client, api, tokens):
+    """Seven women followed up at IFO in 2025 (a contact and an AUDIT each), one man at Beroendecentrum."""
+    await api.unit("iof", **SOCIAL_MALMO)
+    await api.unit("beroendecentrum", **HEALTH_SKANE)
+    iof, clinic = api.staff("iof", sub="hsa-iof"), api.staff("beroendecentrum", sub="hsa-bc")
+    contacts = []
+    for n in range(7):
+        person = (await api.register(iof, personal_number(n, female=True), f"Person {n}"))["id"]
+        await api.relation(iof, person)
+        response = await client.post(f"/v1/clients/{person}/contacts", headers=iof,
+                                     json={"on": f"2025-03-{n + 1:02d}", "kind": "individual"})
+        assert response.status == 201, await response.text()
+        contacts.append((await response.json())["id"])
+        response = await client.post(f"/v1/clients/{person}/assessments", headers=iof,
+                                     json={"instrument": "AUDIT", "score": 9, "on": f"2025-03-{n + 1:02d}"})
+        assert response.status == 201, await response.text()
+    man = (await api.register(clinic, personal_number(20, female=False), "Person M"))["id"]
+    await api.relation(clinic, man)
+    assert (await client.post(f"/v1/clients/{man}/contacts", headers=clinic,
+                              json={"on": "2025-05-05", "kind": "phone"})).status == 201
+    analyst = tokens.auth(sub="analytiker", roles=["analyst"], organisations=["malmo-stad", "region-skane"])
+    manager = api.staff("iof", sub="hsa-chef", roles=["unit_manager"])
+    return {"iof": iof, "analyst": analyst, "manager": manager, "contacts": contacts}
+
+
+async def table(client, headers, status=200, **query) -> dict:
+    response = await client.get("/v1/indicators", headers=headers, params={"period": PERIOD, **query})
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+def value(report, measure, sex="all", band="all"):
+    (cell,) = [c for c in report["cells"] if (c["measure"], c["sex"], c["age_band"]) == (measure, sex, band)]
+    return cell["value"]
+
+
+async def events(db):
+    return [dict(r) for r in await db.fetch("SELECT actor_sub, decision, reason_codes FROM audit_events "
+                                            "WHERE action = 'indicators.read' ORDER BY seq")]
+
+
+async def test_an_organisations_table_by_sex_and_age_with_the_audit_event(client, world, db):
+    report = await table(client, world["analyst"], organisation="malmo-stad", group_by="sex,age_band")
+    assert value(report, "persons") == 7 and value(report, "persons", "female", "35-49") == 7  # 35 at 2025-12-31
+    assert value(report, "persons", "male") == 0
+    assert value(report, "contacts_individual") == 7 and value(report, "audit_first_8-15") == 7
+    assert report["min_cell"] == 5 and report["scope"]["kind"] == "organisation"
+    assert await events(db) == [{"actor_sub": "analytiker", "decision": "allow",
+                                 "reason_codes": ["indicators:2025:organisation:malmo-stad"]}]
+
+
+async def test_no_difference_of_the_periods_tables_tells_fewer_than_five_apart(client, world):
+    """The analyst of both principals takes every table of the period: the units', zones', organisations' and the
+    joint one. The man at the clinic is one: no table, and no difference of two, may show him."""
+    reports = [await table(client, world["analyst"], group_by="sex,age_band", **query) for query in (
+        {"unit": "iof"}, {"unit": "beroendecentrum"}, {"organisation": "malmo-stad"},
+        {"organisation": "region-skane"}, {"organisation": "malmo-stad", "domain": "social"},
+        {"organisation": "region-skane", "domain": "health"}, {"organisation": "malmo-stad,region-skane"})]
+    published = [c["value"] for r in reports for c in r["cells"] if c["value"] is not None]
+    assert all(v == 0 or v >= 5 for v in published)
+    by_cell = {}
+    for index, report in enumerate(reports):
+        for c in report["cells"]:
+            if c["value"] is not None:
+                by_cell.setdefault((c["measure"], c["sex"], c["age_band"]), []).append((index, c["value"]))
+    for cells in by_cell.values():
+        for (_, a), (_, b) in itertools.combinations(cells, 2):
+            assert not 0 < abs(a - b) < 5, cells
+    assert value(reports[-1], "persons") is None and value(reports[1], "persons") is None
+
+
+async def test_a_voided_record_counts_nowhere(client, world):
+    before = await table(client, world["analyst"], unit="iof")
+    assert value(before, "contacts_individual") == 7
+    await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
+    after = await table(client, world["analyst"], unit="iof")
+    assert value(after, "contacts_individual") == 6
+    # Contacts are an event count, protected on their own: 7 persons against 6 contacts counts no one.
+    assert value(after, "persons") == 7 and value(after, "audit_first_8-15") == 7
+
+
+async def test_csv_gives_the_same_table(client, world):
+    response = await client.get("/v1/indicators", headers={**world["analyst"], "Accept": "text/csv"},
+                                params={"period": PERIOD, "unit": "iof"})
+    assert response.status == 200 and response.content_type == "text/csv"
+    lines = (await response.text()).splitlines()
+    assert lines[0] == "period,measure,sex,age_band,value,suppressed"
+    assert "2025,persons,all,all,7,false" in lines
+
+
+async def test_who_reads_which_table(client, world, api, tokens, db):
+    assert value(await table(client, world["manager"], unit="iof"), "persons") == 7
+    refused = await table(client, world["manager"], 403, unit="beroendecentrum")
+    assert refused["code"] == "not_owning_unit"
+    assert (await table(client, world["manager"], 403, organisation="malmo-stad"))["code"] == "not_owning_unit"
+    malmo_only = tokens.auth(sub="kommunanalytiker", roles=["analyst"], organisations=["malmo-stad"])
+    assert (await table(client, malmo_only, 403, organisation="region-skane"))["code"] == "no_organisation"
+    assert (await table(client, malmo_only, 403, organisation="malmo-stad,region-skane"))["code"] == "no_organisation"
+    unclaimed = tokens.auth(sub="utan", roles=["analyst"], organisations=None)
+    assert (await table(client, unclaimed, 403, unit="iof"))["code"] == "no_organisation"
+    assert (await table(client, world["iof"], 403, unit="iof"))["code"] == "forbidden_role"
+    await table(client, world["analyst"], 404, unit="nowhere")
+    decisions = [(e["actor_sub"], e["decision"]) for e in await events(db)]
+    assert ("kommunanalytiker", "deny") in decisions and ("hsa-chef", "deny") in decisions
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"period": "2026"}, "period"), ({"period": "2026-12"}, "period"), ({"period": "2025-01-01"}, "period"),
+    ({"period": "2025-Q5"}, "period"), ({"group_by": "region"}, "group_by"), ({"group_by": "sex,sex"}, "group_by"),
+    ({"domain": "social"}, "domain"), ({"organisation": "a,b,c"}, "organisation"), ({"unit": None}, "unit"),
+    ({"from": "2025-01-01"}, "from"),
+])
+async def test_only_whole_ended_periods_and_the_fixed_groupings(client, world, query, field):
+    params = {"period": PERIOD, "unit": "iof", **query}
+    params = {k: v for k, v in params.items() if v is not None}
+    response = await client.get("/v1/indicators", headers=world["analyst"], params=params)
+    assert response.status == 422, await response.text()
+    assert field in [e["field"] for e in (await response.json())["errors"]]
