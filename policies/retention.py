@@ -222,10 +222,20 @@ class FileSummary:
             return count == 0
         return count == self.documents and low == high == epoch
 
-    def verdict(self, rules: Iterable[Rule], *, research_municipality: bool, on: date) -> Verdict:
+    @property
+    def key(self) -> tuple[UUID, str, str]:
+        """The file: its client and zone."""
+        return self.client_id, self.organisation, self.domain
+
+    def verdict(self, rules: Mapping[str, Sequence[Rule]], research: Mapping[str, bool], *, on: date) -> Verdict:
+        """Whether the file is due on `on` by its organisation's rules (`rules` by organisation; one missing from it
+        has the defaults) and research flag."""
+        org_rules = rules.get(self.organisation)
         return file_verdict(organisation=self.organisation, domain=self.domain,
-                            documents=[(category, last) for category, last, _ in self.categories], rules=rules,
-                            client_birth_date=self.birth_date, research_municipality=research_municipality, on=on)
+                            documents=[(category, last) for category, last, _ in self.categories],
+                            rules=default_rules(self.organisation) if org_rules is None else org_rules,
+                            client_birth_date=self.birth_date,
+                            research_municipality=research.get(self.organisation, False), on=on)
 
 
 @dataclass(slots=True)
@@ -274,15 +284,11 @@ def plan(files: Iterable[FileSummary], rules: Mapping[str, Sequence[Rule]], rese
     due: list[FileSummary] = []
     misplaced: list[tuple[FileSummary, str | None]] = []
     for summary in files:
-        organisation = summary.organisation
-        org_rules = rules.get(organisation)
-        if org_rules is None:
-            org_rules = default_rules(organisation)
-        verdict = summary.verdict(org_rules, research_municipality=research.get(organisation, False), on=on)
-        key = (organisation, summary.domain)
+        verdict = summary.verdict(rules, research, on=on)
+        key = (summary.organisation, summary.domain)
         report = zones.get(key)
         if report is None:
-            report = zones[key] = ZoneReport(organisation, summary.domain)
+            report = zones[key] = ZoneReport(summary.organisation, summary.domain)
         report.add(summary, verdict)
         if verdict.due:
             due.append(summary)

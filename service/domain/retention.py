@@ -229,11 +229,8 @@ async def _cull(rt: Runtime, conn: Any, system: Caller, group: list[FileSummary]
                 research: dict[str, bool], on: date) -> tuple[int, int]:
     """One batch: lock the files, judge each again as it is now, cull those still due; (documents, files skipped)."""
     async with batch_on(conn, system, Action.DOCUMENT_CULL) as act:
-        keys = [(f.client_id, f.organisation, f.domain) for f in group]
-        now = await retention_store.file_summaries(conn, keys)
-        still_due = [(f.client_id, f.organisation, f.domain) for f in now
-                     if f.verdict(rules.get(f.organisation, policy.default_rules(f.organisation)),
-                                  research_municipality=research.get(f.organisation, False), on=on).due]
+        now = await retention_store.file_summaries(conn, [f.key for f in group])
+        still_due = [f.key for f in now if f.verdict(rules, research, on=on).due]
         if not still_due:
             return 0, len(group)
         documents = await retention_store.active_documents(conn, still_due)
@@ -253,14 +250,13 @@ async def _move_keys(rt: Runtime, conn: Any, misplaced: list[tuple[FileSummary, 
     again under its lock. Afterwards an epoch whose month has come holds only culled files. Returns keys moved."""
     moved = 0
     for start in range(0, len(misplaced), files_per_batch):
-        keys = [(f.client_id, f.organisation, f.domain) for f, _ in misplaced[start:start + files_per_batch]]
+        keys = [f.key for f, _ in misplaced[start:start + files_per_batch]]
         async with conn.transaction():
             target: dict[tuple[Any, str, str], str | None] = {}
             for f in await retention_store.file_summaries(conn, keys):
-                verdict = f.verdict(rules.get(f.organisation, policy.default_rules(f.organisation)),
-                                    research_municipality=research.get(f.organisation, False), on=on)
+                verdict = f.verdict(rules, research, on=on)
                 if not verdict.due:  # one that fell due meanwhile is culled by the next run
-                    target[(f.client_id, f.organisation, f.domain)] = policy.file_epoch(verdict)
+                    target[f.key] = policy.file_epoch(verdict)
             updates = []
             for row in await retention_store.wrapped_keys(conn, list(target)):
                 epoch = target[(row["client_id"], row["organisation"], row["domain"])]

@@ -13,13 +13,16 @@ FILE_LOCK = 7_264_003
 
 # One row per file (a client's active documents in one zone) with its categories' newest entries and counts:
 # the plan's cost grows with the files and categories, never with the documents' sizes (documents_retention).
-_files_sql = """
+def _files_sql(source: str, where: str) -> str:
+    """One row per file of `source` (documents, or documents joined to the wanted files) with its categories'
+    newest entries, counts and culling epochs; the plan and the run's re-judging read files alike."""
+    return f"""
 WITH per_category AS (
-    SELECT client_id, organisation, domain, category, max(created_at) AS last, count(*) AS n,
-           min(epoch) AS emin, max(epoch) AS emax, count(epoch) AS ecount
-    FROM documents
-    WHERE status = 'active' AND ($1::text[] IS NULL OR organisation = ANY($1::text[]))
-    GROUP BY organisation, domain, client_id, category
+    SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n,
+           min(d.epoch) AS emin, max(d.epoch) AS emax, count(d.epoch) AS ecount
+    FROM {source}
+    WHERE d.status = 'active' {where}
+    GROUP BY d.organisation, d.domain, d.client_id, d.category
 )
 SELECT p.client_id, p.organisation, p.domain, c.birth_date,
        array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
@@ -28,6 +31,17 @@ SELECT p.client_id, p.organisation, p.domain, c.birth_date,
 FROM per_category p JOIN clients c ON c.id = p.client_id
 GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
 """
+
+
+_ALL_FILES_SQL = _files_sql("documents d", "AND ($1::text[] IS NULL OR d.organisation = ANY($1::text[]))")
+# The files given as three arrays (client ids, organisations, domains).
+_WANTED = "unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)"
+_WANTED_FILES_SQL = _files_sql(f"{_WANTED} JOIN documents d USING (client_id, organisation, domain)", "")
+
+
+def _columns(keys: Sequence[tuple[UUID, str, str]]) -> tuple[list[UUID], list[str], list[str]]:
+    """Files (client, organisation, domain) as the three arrays _WANTED unnests."""
+    return [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys]
 
 
 def _summary(row: asyncpg.Record) -> FileSummary:
@@ -41,7 +55,7 @@ async def files(conn: asyncpg.Connection, organisations: Sequence[str] | None) -
 
     Must run inside a transaction (a cursor's); the plan reads one snapshot.
     """
-    async for row in conn.cursor(_files_sql, None if organisations is None else list(organisations), prefetch=2000):
+    async for row in conn.cursor(_ALL_FILES_SQL, None if organisations is None else list(organisations), prefetch=2000):
         yield _summary(row)
 
 
@@ -55,39 +69,21 @@ async def file_summaries(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, st
     clients = sorted({str(client) for client, _, _ in keys})
     await conn.execute(f"SELECT pg_advisory_xact_lock({FILE_LOCK}, h) FROM (SELECT DISTINCT hashtext(c) AS h "
                        "FROM unnest($1::text[]) AS c ORDER BY 1) locks", clients)
-    rows = await conn.fetch(
-        """
-        WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)),
-        per_category AS (
-            SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n,
-                   min(d.epoch) AS emin, max(d.epoch) AS emax, count(d.epoch) AS ecount
-            FROM wanted w JOIN documents d USING (client_id, organisation, domain)
-            WHERE d.status = 'active'
-            GROUP BY d.organisation, d.domain, d.client_id, d.category
-        )
-        SELECT p.client_id, p.organisation, p.domain, c.birth_date,
-               array_agg(p.category ORDER BY p.category) AS categories, array_agg(p.last ORDER BY p.category) AS lasts,
-               array_agg(p.n ORDER BY p.category) AS counts, min(p.emin) AS emin, max(p.emax) AS emax,
-               sum(p.ecount)::bigint AS ecount
-        FROM per_category p JOIN clients c ON c.id = p.client_id
-        GROUP BY p.organisation, p.domain, p.client_id, c.birth_date
-        """,
-        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+    rows = await conn.fetch(_WANTED_FILES_SQL, *_columns(keys))
     return [_summary(row) for row in rows]
 
 
 async def active_documents(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
     """The active documents (id, client_id, domain) of the given files, locked for the culling."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """
+        f"""
         SELECT d.id, d.client_id, d.domain
-        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)
-        JOIN documents d USING (client_id, organisation, domain)
+        FROM {_WANTED} JOIN documents d USING (client_id, organisation, domain)
         WHERE d.status = 'active'
         ORDER BY d.id
         FOR UPDATE OF d
         """,
-        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+        *_columns(keys))
     return rows
 
 
@@ -149,15 +145,14 @@ async def replace(conn: asyncpg.Connection, research: dict[str, bool], rules: Se
 async def wrapped_keys(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
     """The wrapped keys of the given files' active documents, locked (keys only: content is never read)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """
+        f"""
         SELECT d.id, d.client_id, d.organisation, d.domain, d.kek_version, d.dek_wrapped, d.epoch
-        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS w(client_id, organisation, domain)
-        JOIN documents d USING (client_id, organisation, domain)
+        FROM {_WANTED} JOIN documents d USING (client_id, organisation, domain)
         WHERE d.dek_wrapped IS NOT NULL
         ORDER BY d.id
         FOR UPDATE OF d
         """,
-        [key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys])
+        *_columns(keys))
     return rows
 
 
