@@ -47,6 +47,7 @@ from ..sniff import ALLOWED_TYPES, SNIFF_BYTES, base_type, sniff
 from ..store import documents as documents_store
 from ..store import facts as facts_store
 from ..store import me as me_store
+from ..store import retention as retention_store
 from .access import (
     Access,
     Judge,
@@ -65,7 +66,6 @@ from .units import unit_zone
 
 log = logging.getLogger("brygga.documents")
 _RECORD = "document"
-CULLED_BY = "system:retention"  # store.retention.CULLED_BY: who culls
 _WRITE_BATCH = 4  # segments per round trip while uploading
 
 
@@ -104,7 +104,7 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         "access_basis": str(decision.basis),
         # A tombstone says why the content is gone: culled by its retention rule, or shredded on request.
         "shred_reason": None if row["status"] != "shredded" else
-        ("culled" if row["shredded_by"] == CULLED_BY else "requested"),
+        ("culled" if row["shredded_by"] == retention_store.CULLED_BY else "requested"),
         "ivo_decision": _opened(rt, row, "ivo_decision"),
     }
 

@@ -127,6 +127,8 @@ class Plan:
     zones: list[policy.ZoneReport]
     due: list[FileSummary]
     misplaced: list[tuple[FileSummary, str | None]]  # files not due, keys to move to their culling epoch
+    rules: dict[str, tuple[Rule, ...]]  # the effective rules it was made by, by organisation (the run judges by them)
+    research: dict[str, bool]
 
     def as_json(self) -> dict[str, Any]:
         return {"at": self.at.isoformat(), "zones": [zone.as_json() for zone in self.zones],
@@ -159,7 +161,7 @@ async def _plan_on(conn: Any, scope: frozenset[str] | None, on: date) -> Plan:
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         summaries = [summary async for summary in retention_store.files(conn, None if scope is None else sorted(scope))]
     zones, due, misplaced = policy.plan(summaries, rules, research, on=on)
-    return Plan(on, zones, due, misplaced)
+    return Plan(on, zones, due, misplaced, rules, research)
 
 
 async def plan(rt: Runtime, caller: Caller, *, on: date | None = None) -> Plan:
@@ -196,7 +198,7 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
         async with access_on(conn, system, Action.RETENTION_PLAN, decided(policy.RUN_DECISION)):
             pass  # the run's own read of the plan, recorded
         the_plan = await _plan_on(conn, None, on)
-        _, rules, research, _ = await _effective(conn, None)
+        rules, research = the_plan.rules, the_plan.research
         total = sum(f.documents for f in the_plan.due)
         for group in _groups(the_plan.due, batch):
             culled, skipped = await _cull(rt, conn, system, group, rules, research, on)
