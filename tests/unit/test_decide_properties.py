@@ -244,7 +244,9 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
     visible = _visibility(request, facts, config)
     if not visible.allowed:
         return visible
-    if permission in (Permission.DOCUMENT_SHRED, Permission.DOCUMENT_BLOCK) and doc.unit != who.unit:
+    # The owning unit alone shreds, blocks, and releases to the client (API-1.1 "The client's own view").
+    if permission in (Permission.DOCUMENT_SHRED, Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_RELEASE) \
+            and doc.unit != who.unit:
         return _refused("not_owning_unit")
     if permission == Permission.DOCUMENT_READ_CONTENT and doc.shredded:
         return _refused("shredded")
