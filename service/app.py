@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crypto import FileKeyProvider
 
-from . import __version__, ui
+from . import __version__, retention_schedule, ui
 from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier, load_jwks
 from .database import (
@@ -207,13 +207,16 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
         app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
                                chain_sealer=sealer)
         sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
+        culling = (asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
+                                       name="retention-schedule") if settings.retention_run_at else None)
         log.info("brygga ready", extra={"embedded_database": not settings.database_url})
         try:
             yield
         finally:
-            if sealing is not None:
-                sealing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sealing
+            for task in (culling, sealing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await sealer.close()
     return runtime
