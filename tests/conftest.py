@@ -22,12 +22,20 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import settings as hypothesis_settings
 
 from crypto import FileKeyProvider
 from service.app import create_app
 from service.database import migrate, with_database
 from service.embedded import EmbeddedPostgres
 from service.settings import Settings
+
+# Property tests are derandomized unless a test says otherwise: a CI run on a fresh machine draws the worlds a
+# developer's run drew, so a failure is the same failure on both (and no example database is left behind).
+# BRYGGA_HYPOTHESIS_RANDOM=1 explores new worlds instead and prints the seed to replay one with.
+hypothesis_settings.register_profile("brygga", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
+hypothesis_settings.load_profile("explore" if os.environ.get("BRYGGA_HYPOTHESIS_RANDOM") == "1" else "brygga")
 
 ISSUER = "https://idp.test.brygga"
 AUDIENCE = "brygga"
