@@ -26,7 +26,7 @@ from hypothesis import settings as hypothesis_settings
 
 from crypto import FileKeyProvider
 from service.app import create_app
-from service.database import migrate, with_database
+from service.database import DatabaseError, migrate, with_database
 from service.embedded import EmbeddedPostgres
 from service.settings import Settings
 
@@ -48,10 +48,20 @@ def pg_server_dsn() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps.
-    directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
-    server = EmbeddedPostgres(directory / "data")
-    dsn = server.start()
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps. On a machine loaded by
+    # other workers initdb or pg_ctl's wait now and then gives up: a fresh directory, up to three times.
+    for attempt in range(3):
+        directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
+        server = EmbeddedPostgres(directory / "data")
+        try:
+            dsn = server.start()
+            break
+        except DatabaseError:
+            server.stop()
+            shutil.rmtree(directory, ignore_errors=True)
+            if attempt == 2:
+                raise
+            time.sleep(2)
     asyncio.run(_throwaway(dsn))
     yield dsn
     server.stop()
