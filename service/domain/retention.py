@@ -7,7 +7,6 @@ leaves whole batches done and nothing half culled, and the next run goes on from
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -15,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-
-import asyncpg
 
 from crypto import DecryptionFailed
 from crypto.envelope import KeyBinding, WrappedKey, re_epoch
@@ -198,11 +195,15 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
     async with rt.pool.acquire() as conn:
         if not await retention_store.try_lock_run(conn):
             raise RunUnderWay()
+        unlocked = False
         try:
-            return await _run_locked(rt, conn, on, batch, progress)
+            result = await _run_locked(rt, conn, on, batch, progress)
+            await retention_store.unlock_run(conn)
+            unlocked = True
+            return result
         finally:
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await retention_store.unlock_run(conn)  # a lost connection has let go of it already
+            if not unlocked:  # failed or cancelled: the session, and the lock with it, ends here, never pooled
+                conn.terminate()
 
 
 class RunUnderWay(Exception):

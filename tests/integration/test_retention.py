@@ -389,3 +389,23 @@ async def test_the_service_runs_retention_itself_at_the_time_of_day_set(settings
                              "'system:retention'", ids) == len(ids)
     assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == len(ids)  # nothing else
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'document.cull'") == len(ids)
+
+
+async def test_a_run_that_fails_midway_lets_go_of_the_run_lock(client, world, db):
+    """A failed or cancelled run never leaves its session lock on a pooled connection: the next run runs."""
+    from service.domain import retention
+    from service.http.context import RUNTIME
+
+    rt = client.server.app[RUNTIME]
+    docs = world["docs"]
+    await _backdate(db, docs["plain"], 6)
+
+    def broken(done: int, total: int) -> None:
+        raise RuntimeError("the operator's terminal went away")
+
+    with pytest.raises(RuntimeError):
+        await retention.run(rt, batch=1, progress=broken)
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", RUN_LOCK) == 0
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 2  # its batch, whole
+    result = await retention.run(rt, batch=1)  # not RunUnderWay: the lock went with the failed run's session
+    assert result.documents == 0 and result.files == 0
