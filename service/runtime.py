@@ -20,6 +20,7 @@ from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
+from .store.read_batches import ReadRecorder
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 KEYRING_RECHECK_SECONDS = 1.0
@@ -108,6 +109,14 @@ class Runtime:
     # (domain.retention.upload_epoch); a change on this replica forgets them at once.
     retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
     _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _reads: ReadRecorder | None = field(default=None, init=False, repr=False)
+
+    @property
+    def reads(self) -> ReadRecorder:
+        """Content reads' events recorded in batches (store/read_batches.py), made once per runtime."""
+        if self._reads is None:
+            self._reads = ReadRecorder(self.pool, self.blobs)
+        return self._reads
 
     @property
     def policy(self) -> PolicyConfig:

@@ -438,7 +438,8 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
     segment fails authentication. One connection serves the decision: the facts (with the
     caller's unit still active: authenticate(unit_checked_later=True) left that check here),
-    then the event with the first batch of segments; it is back in the pool before the first
+    then the event with the first batch of segments, gathered with concurrent reads' into one
+    statement and one commit (store/read_batches.py); it is back in the pool before the first
     byte is sent, and each later batch takes one of its own (_plaintext).
     """
     conn = await rt.pool.acquire()
@@ -457,16 +458,16 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
         # The event, committed, then the first batch (one round trip where the blobs are the database's).
         event = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, decision, client_id=client_id,
                                    document_id=document_id, purpose=purpose)
+        # The connection goes to the recorder, which gathers concurrent reads' events into one commit.
+        handed, conn = conn, None
         try:
-            batch = await rt.blobs.first_after_event(conn, document_id, count=count, event=event)
+            batch = await rt.reads.first_after_event(handed, document_id, count=count, event=event)
             key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
             decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
             if not batch:
                 raise DecryptionFailed()  # no segment at all: the row's count was tampered with
             first = decryptor.decrypt_segment(0, batch[0], last=count == 1)
         except DecryptionFailed:
-            await rt.pool.release(conn)
-            conn = None
             await record_integrity_failure(rt, caller, document_id)
             raise
         rest = None
