@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import asyncpg
 
 from crypto import FieldSealer, KeyProvider, KeyRing
@@ -102,12 +103,23 @@ class Runtime:
     # A unit's zone never changes (only `active` does): remembered, so the hot read path can
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)
+    # The client that talks to the identity provider (BRYGGA_OIDC_ISSUER): its keys, the web sign-in's code exchange.
+    http: aiohttp.ClientSession | None = None
 
     _policy: tuple[Settings, PolicyConfig] | None = field(default=None, init=False, repr=False)
+    _id_verifier: TokenVerifier | None = field(default=None, init=False, repr=False)
     # The retention rules uploads choose a culling epoch by: (read at, rules, research flags), for a few seconds
     # (domain.retention.upload_epoch); a change on this replica forgets them at once.
     retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
     _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+
+    @property
+    def id_token_verifier(self) -> TokenVerifier:
+        """The web sign-in's ID tokens: the issuer's keys and claim mapping, the client id as audience."""
+        if self._id_verifier is None:
+            assert self.settings.oidc_client_id is not None, "the web sign-in needs BRYGGA_OIDC_CLIENT_ID"
+            self._id_verifier = self.verifier.for_audience(self.settings.oidc_client_id)
+        return self._id_verifier
 
     @property
     def policy(self) -> PolicyConfig:

@@ -24,17 +24,28 @@ from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
 ROLES = [role.value for role in Role]
 
 
+def configured(request: web.Request) -> bool:
+    """The sign-in by the identity provider is offered (ui/oidc.py): an issuer and a client id are set. Then
+    it is the only one: no development sign-in and no pasted token (a token leaked from an API caller
+    must not become a browser session)."""
+    settings = rt(request).settings
+    return settings.oidc_issuer is not None and settings.oidc_client_id is not None
+
+
 def _development(request: web.Request) -> bool:
     """The development sign-in: only with BRYGGA_DEV=1 and the service trusting its own development key."""
     return rt(request).settings.dev_tokens
 
 
-async def begin(request: web.Request, token: str, response: web.StreamResponse) -> None:
-    """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized."""
-    caller = await caller_of(request, token)
-    claims = rt(request).verifier.verify(token)
+async def begin(request: web.Request, token: str, response: web.StreamResponse, *, id_token: bool = False) -> None:
+    """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized.
+
+    `id_token`: an ID token of the OpenID Connect sign-in (service/ui/oidc.py), verified for the client id."""
+    caller = await caller_of(request, token, id_token=id_token)
+    claims = (rt(request).id_token_verifier if id_token else rt(request).verifier).verify(token)
     # The caller's sub, not the token's: a client's is their blind id, never the personal number (#18).
-    await sessions.begin(request, response, token=token, sub=caller.principal.sub, unit=claims.unit, exp=claims.exp)
+    await sessions.begin(request, response, token=token, sub=caller.principal.sub, unit=claims.unit, exp=claims.exp,
+                         id_token=id_token)
     request[CALLER] = caller
 
 
@@ -44,12 +55,15 @@ async def sign_in_form(request: web.Request) -> web.Response:
     if _development(request):
         units = await units_domain.development_sign_in_units(rt(request))
     return render(request, "sign_in.html", development=_development(request), units=units, roles=ROLES,
-                  expired="expired" in request.query, error=None)
+                  expired="expired" in request.query, error=None, oidc=configured(request))
 
 
 @page(signed_in=False)
 async def sign_in(request: web.Request) -> web.Response:
     data = await form(request)
+    if configured(request):
+        return render(request, "sign_in.html", http_status=401, development=False, units=[], roles=ROLES,
+                      expired=False, error="Logga in genom organisationens identitetstjänst.", oidc=True)
     if _development(request) and data.get("sub"):
         roles = [role for role in ROLES if data.get(f"role_{role}")]
         token = mint_dev_token(rt(request).settings, sub=data["sub"].strip(), roles=roles,
@@ -62,7 +76,7 @@ async def sign_in(request: web.Request) -> web.Response:
         await begin(request, token, response)
     except (Unauthorized, UnknownUnit, ValueError) as exc:
         return render(request, "sign_in.html", http_status=401, development=_development(request), units=[],
-                      roles=ROLES, expired=False, error=str(exc))
+                      roles=ROLES, expired=False, error=str(exc), oidc=False)
     return response
 
 
