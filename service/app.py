@@ -166,7 +166,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
 
 _KEYS = web.AppKey("keys", tuple)
-_HTTP = web.AppKey("http", object)
+_HTTP: web.AppKey[aiohttp.ClientSession | None] = web.AppKey("http")
 _DSN = web.AppKey("dsn", str)
 _POOL = web.AppKey("pool", asyncpg.Pool)
 

@@ -277,6 +277,10 @@ def _numeric_dates(claims: dict[str, Any]) -> None:
 def _claims(claims: dict[str, Any], mapping: ClaimMapping) -> TokenClaims:
     sub, name, unit = claims.get(mapping.sub), claims.get("name"), claims.get(mapping.unit)
     roles = mapping.role_names(claims.get(mapping.roles))
+    if sub is None and roles == [Role.CLIENT.value]:
+        # A person signing in has no HSA-id (BRYGGA_CLAIM_SUB): the token's own sub, which goes no further
+        # (a client is known by their personal number's blind id, client_principal).
+        sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized(f"token {mapping.sub} claim is empty")
     if name is not None and not isinstance(name, str):

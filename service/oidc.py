@@ -60,7 +60,7 @@ async def _json(http: aiohttp.ClientSession, method: str, url: str, **kwargs: An
                 return response.status, json.loads(body)
             except ValueError:
                 raise OidcError(f"{url} answered {response.status} without JSON") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise OidcError(f"{url} cannot be reached: {type(exc).__name__}") from None
 
 

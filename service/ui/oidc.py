@@ -35,7 +35,6 @@ from crypto import DecryptionFailed
 
 from ..errors import Unauthorized, UnknownUnit
 from ..oidc import CodeRefused, OidcError, exchange_code
-from . import session as sessions
 from .pages import finish, page, render, rt
 from .signin import ROLES, begin, configured
 

@@ -23,15 +23,16 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 
 from service.app import create_app
-from service.oidc import REFRESH_MIN_SECONDS, IssuerKeys
 from service.http.context import RUNTIME
-from tests.oidc_provider import (SKIP_REASON, WEB_CLIENT, WEB_SECRET, Provider, api_client, basic, free_port, signing_key,
-                                 web_client)
+from service.oidc import REFRESH_MIN_SECONDS, IssuerKeys
+from tests.oidc_provider import SKIP_REASON, WEB_CLIENT, WEB_SECRET, Provider, api_client, basic, free_port, signing_key, web_client
 
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 
 ADMIN, STAFF, UNMAPPED = "api-admin", "api-staff", "api-unmapped"
-ROLE_MAP = (("brygga-admin", ("admin",)), ("brygga-staff", ("staff",)), ("brygga-chefer", ("staff", "unit_manager")))
+ROLE_MAP = (("brygga-admin", ("admin",)), ("brygga-staff", ("staff",)), ("brygga-chefer", ("staff", "unit_manager")),
+            ("brygga-invanare", ("client",)))
+PERSONAL_NUMBER = "19121212-1212"
 UNIT = "malmo-iof"
 
 
@@ -80,11 +81,12 @@ async def oidc(settings, tmp_path):
     ], accounts={
         "anna": {"hsa_id": "SE2321000016-ANNA", "name": "Anna Andersson", "groups": ["brygga-staff"], "unit": UNIT},
         "ghost": {"hsa_id": "SE2321000016-GHST", "groups": ["brygga-staff"], "unit": "no-such-unit"},
+        "tolvan": {"groups": ["brygga-invanare"], "personal_number": PERSONAL_NUMBER},  # a citizen: no HSA-id
     })
     await provider.start()
     brygga = replace(settings, jwks_path=None, oidc_issuer=provider.issuer, oidc_client_id=WEB_CLIENT,
                      oidc_client_secret=WEB_SECRET, oidc_scopes="openid profile brygga", claim_sub="hsa_id",
-                     claim_roles="groups", role_map=ROLE_MAP)
+                     claim_roles="groups", role_map=ROLE_MAP, claim_personal_number="personal_number")
     server = TestServer(create_app(brygga), host="127.0.0.1", port=port)
     clock = Clock()
     try:
@@ -356,6 +358,20 @@ async def test_a_signed_in_user_of_an_unknown_unit_is_refused_and_audited(oidc, 
                             "WHERE reason_codes && ARRAY['unknown_unit']")
     assert (row["actor_sub"], row["actor_unit"], row["action"], row["decision"], list(row["reason_codes"])) == (
         "SE2321000016-GHST", "no-such-unit", "auth.unknown_unit", "deny", ["unknown_unit"])
+
+
+async def test_a_client_signs_in_by_their_personal_number_claim(oidc, browser, db):
+    """A person (no HSA-id, group mapped to `client`) is known by BRYGGA_CLAIM_PERSONAL_NUMBER: their own pages,
+    audited under their blind id, never the number or the provider's sub."""
+    callback = await browser.login_at_provider(await browser.authorization_request(), login="tolvan")
+    assert (await browser.get(callback))[0] == 200
+    status, _, location = await browser.get(oidc.url("/ui/"))
+    assert (status, location) == (303, "/ui/me/")
+    status, text, _ = await browser.get(oidc.url("/ui/me/"))
+    assert status == 200
+    actors = [row["actor_sub"] for row in await db.fetch("SELECT actor_sub FROM audit_events WHERE action = 'me.read'")]
+    assert len(actors) == 1 and actors[0].startswith("client:") and PERSONAL_NUMBER[-4:] not in actors[0]
+    assert "tolvan" not in actors[0]
 
 
 async def test_with_an_issuer_the_pasted_token_and_development_sign_in_are_gone(oidc, browser):
