@@ -73,19 +73,22 @@ async def discover(http: aiohttp.ClientSession, issuer: str) -> Discovery:
         raise OidcError(f"{url} answered {status}")
     if document.get("issuer") != issuer:
         raise OidcError(f"{url} names issuer {document.get('issuer')!r}, not {issuer!r}")
+    # The keys and the token endpoint over TLS like the issuer itself (http only for an http issuer, which
+    # settings allow on this machine alone): a plain-HTTP jwks_uri would let the network choose the keys.
+    scheme = "http://" if issuer.startswith("http://") else "https://"
     try:
-        return Discovery(issuer=issuer, jwks_uri=_url(document, "jwks_uri"),
-                         authorization_endpoint=_url(document, "authorization_endpoint"),
-                         token_endpoint=_url(document, "token_endpoint"),
+        return Discovery(issuer=issuer, jwks_uri=_url(document, "jwks_uri", scheme),
+                         authorization_endpoint=_url(document, "authorization_endpoint", scheme),
+                         token_endpoint=_url(document, "token_endpoint", scheme),
                          end_session_endpoint=document.get("end_session_endpoint")
                          if isinstance(document.get("end_session_endpoint"), str) else None)
     except KeyError as exc:
-        raise OidcError(f"{url} lacks {exc.args[0]}") from None
+        raise OidcError(f"{url} lacks {exc.args[0]} (an {scheme} URL)") from None
 
 
-def _url(document: Mapping[str, Any], name: str) -> str:
+def _url(document: Mapping[str, Any], name: str, scheme: str) -> str:
     value = document.get(name)
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+    if not isinstance(value, str) or not value.startswith(scheme):
         raise KeyError(name)
     return value
 
