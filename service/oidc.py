@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import jwt
@@ -202,3 +202,15 @@ async def exchange_code(http: aiohttp.ClientSession, discovery: Discovery, *, co
     if not isinstance(id_token, str) or not id_token:
         raise OidcError("the identity provider answered without an ID token (is the openid scope allowed?)")
     return Tokens(id_token=id_token)
+
+
+def end_session_url(discovery: Discovery, *, id_token: str, client_id: str, post_logout_redirect_uri: str) -> str | None:
+    """Where to send the browser so the provider ends its own session too (OpenID Connect RP-Initiated Logout
+    1.0 §2); None when the provider publishes no end_session_endpoint. Without this, on a shared workstation
+    the next person to press "sign in" would be signed in silently as the one who just signed out."""
+    if discovery.end_session_endpoint is None:
+        return None
+    query = urlencode({"id_token_hint": id_token, "client_id": client_id,
+                       "post_logout_redirect_uri": post_logout_redirect_uri})
+    separator = "&" if "?" in discovery.end_session_endpoint else "?"
+    return f"{discovery.end_session_endpoint}{separator}{query}"

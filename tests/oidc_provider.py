@@ -133,7 +133,9 @@ def api_client(client_id: str, claims: dict[str, Any]) -> dict[str, Any]:
             "id_token_signed_response_alg": "ES256"}
 
 
-def web_client(redirect_uri: str) -> dict[str, Any]:
-    """Brygga's web sign-in: a confidential client, authorization code with PKCE."""
+def web_client(origin: str) -> dict[str, Any]:
+    """Brygga's web sign-in at `origin`: a confidential client, authorization code with PKCE, back to the sign-in
+    page after signing out at the provider."""
     return {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET, "grant_types": ["authorization_code"],
-            "response_types": ["code"], "redirect_uris": [redirect_uri], "id_token_signed_response_alg": "ES256"}
+            "response_types": ["code"], "redirect_uris": [f"{origin}/ui/oidc/callback"],
+            "post_logout_redirect_uris": [f"{origin}/ui/sign-in"], "id_token_signed_response_alg": "ES256"}

@@ -481,6 +481,8 @@ EN: dict[str, str] = {
     "Logga in genom organisationens identitetstjänst.": "Sign in through your organisation's identity provider.",
     "Fortsätt": "Continue",
     "Inloggad": "Signed in",
+    "Utloggad": "Signed out",
+    "Logga ut även från organisationens identitetstjänst": "Sign out of your organisation's identity provider too",
     "Ingen inloggning pågår i den här webbläsaren (eller så tog den för lång tid). Börja om.":
         "No sign-in is under way in this browser (or it took too long). Start again.",
     "Inloggningen kom inte från den här webbläsarens begäran (state stämmer inte). Börja om.":

@@ -36,7 +36,7 @@ from crypto import DecryptionFailed
 from ..errors import Unauthorized, UnknownUnit
 from ..oidc import CodeRefused, OidcError, exchange_code
 from .pages import finish, page, render, rt
-from .signin import ROLES, begin, configured
+from .signin import ROLES, begin, configured, origin
 
 log = logging.getLogger("brygga.ui.oidc")
 
@@ -66,11 +66,7 @@ def _b64(data: bytes) -> str:
 def _redirect_uri(request: web.Request) -> str:
     """BRYGGA_OIDC_REDIRECT_URI, else this request's origin + /ui/oidc/callback (registered at the provider, so
     a forged Host header only sends the provider a redirect URI it refuses)."""
-    settings = rt(request).settings
-    if settings.oidc_redirect_uri:
-        return settings.oidc_redirect_uri
-    scheme = "https" if request.secure or settings.secure_cookies == "always" else "http"
-    return f"{scheme}://{request.host}{CALLBACK}"
+    return rt(request).settings.oidc_redirect_uri or origin(request) + CALLBACK
 
 
 def _set_login(request: web.Request, response: web.StreamResponse, login: dict[str, Any] | None) -> None:

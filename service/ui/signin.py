@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from ..devkeys import mint_dev_token, split_organisations
 from ..domain import units as units_domain
 from ..errors import InvalidRequest, Unauthorized, UnknownUnit
 from ..http.context import caller_of
+from ..oidc import IssuerKeys, OidcError, end_session_url
 from . import session as sessions
 from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
 
@@ -84,9 +85,40 @@ async def sign_in(request: web.Request) -> web.Response:
 async def sign_out(request: web.Request) -> web.Response:
     """End the session on the server (a saved copy of the cookie opens nothing after this) and forget it here."""
     await form(request)
-    response = redirect(request, SIGN_IN)
+    session = sessions.load(request)
+    provider = await _provider_sign_out(request, session.token) if session.id_token and session.token else None
+    # On to the provider by a page, not a redirect: the form's CSP (form-action 'self') stops a redirect that
+    # leaves this origin after a form post.
+    response = render(request, "signed_out.html", provider=provider) if provider else redirect(request, SIGN_IN)
     await sessions.end(request, response)
     return response
+
+
+async def _provider_sign_out(request: web.Request, id_token: str) -> str | None:
+    """The provider's end-session URL for a session begun there (it comes back to the sign-in page), or None
+    (no such endpoint, or the provider cannot be reached: Brygga's own session ends all the same)."""
+    settings = rt(request).settings
+    source = rt(request).verifier.source
+    if not configured(request) or not isinstance(source, IssuerKeys):
+        return None
+    try:
+        discovery = await source.current_discovery()
+    except OidcError:
+        return None
+    assert settings.oidc_client_id is not None  # configured()
+    return end_session_url(discovery, id_token=id_token, client_id=settings.oidc_client_id,
+                           post_logout_redirect_uri=origin(request) + SIGN_IN)
+
+
+def origin(request: web.Request) -> str:
+    """This service's origin as the browser sees it: BRYGGA_OIDC_REDIRECT_URI's, else the request's (the
+    provider accepts only redirect URIs registered with it, so a forged Host header gains nothing)."""
+    settings = rt(request).settings
+    if settings.oidc_redirect_uri:
+        parts = urlsplit(settings.oidc_redirect_uri)
+        return f"{parts.scheme}://{parts.netloc}"
+    scheme = "https" if request.secure or settings.secure_cookies == "always" else "http"
+    return f"{scheme}://{request.host}"
 
 
 # A page of this interface: /ui/ and what follows, without whitespace, control characters (CR/LF would split the

@@ -2,7 +2,8 @@
 
 The provider is npm oidc-provider (tests/oidc_provider.py) with its own login page; Brygga sends the browser
 there from its sign-in page, and the provider sends it back with a code (PKCE, state, nonce checked by
-Brygga). Signing out ends the session on the server: the cookie saved before it opens nothing.
+Brygga). Signing out ends the session on the server (the cookie saved before it opens nothing) and at the
+provider (the next person at the workstation meets the login page, not a silent sign-in).
 Screenshots land in test-artifacts/screenshots/oidc-*.png.
 """
 from __future__ import annotations
@@ -41,7 +42,12 @@ async def test_a_member_of_staff_signs_in_at_the_provider_and_out_again(chromium
     saved = await context.cookies()
 
     await page.get_by_role("button", name="Logga ut").click()
+    await page.wait_for_url(oidc.provider.issuer + "/**")  # the provider asks to end its own session too
+    await page.get_by_role("button", name="Yes, sign me out").click()
     await page.wait_for_url(base + "/ui/sign-in")
+    await page.get_by_role("link", name="Logga in med organisationens identitetstjänst").click()
+    await page.wait_for_url(oidc.provider.issuer + "/**")  # the next person meets the login page, not Anna's session
+    assert await page.locator("input[name=login]").is_visible()
     thief = await chromium.new_context()
     await thief.add_cookies([cookie for cookie in saved if cookie["name"] == "brygga_session"])
     stolen = await thief.new_page()

@@ -74,7 +74,7 @@ class Oidc:
 async def oidc(settings, tmp_path):
     port = free_port()
     provider = Provider(tmp_path, settings.jwt_audience, [signing_key("key-1")], clients=[
-        web_client(f"http://127.0.0.1:{port}/ui/oidc/callback"),
+        web_client(f"http://127.0.0.1:{port}"),
         api_client(ADMIN, {"hsa_id": "SE2321000016-ADM1", "groups": ["brygga-admin"]}),
         api_client(STAFF, {"hsa_id": "SE2321000016-STF1", "groups": ["brygga-staff", "other-group"], "unit": UNIT}),
         api_client(UNMAPPED, {"hsa_id": "SE2321000016-UNM1", "groups": ["admin"]}),  # a role's name, not mapped
@@ -290,7 +290,12 @@ async def test_sign_in_by_code_with_pkce_state_and_nonce_then_sign_out_ends_the_
     saved = {cookie.key: cookie.value for cookie in browser.http.cookie_jar}
     csrf = re.search(r'name="csrf" value="([^"]+)"', text).group(1)
     async with browser.http.post(oidc.url("/ui/sign-out"), data={"csrf": csrf}, allow_redirects=False) as response:
-        assert response.status == 303
+        assert response.status == 200  # on to the provider, to end its session too (RP-initiated logout)
+        onward = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', await response.text()).group(1)
+        location = urlsplit(onward.replace("&amp;", "&"))
+    assert f"{location.scheme}://{location.netloc}{location.path}" == oidc.keys.discovery.end_session_endpoint
+    assert parse_qs(location.query)["post_logout_redirect_uri"] == [oidc.url("/ui/sign-in")]
+    assert not await browser.signed_in()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as thief:  # the saved cookie
         thief.cookie_jar.update_cookies({"brygga_session": saved["brygga_session"]}, response_url=oidc.server.make_url("/ui/"))
         async with thief.get(oidc.url("/ui/clients"), allow_redirects=False) as response:
