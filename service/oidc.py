@@ -53,9 +53,11 @@ async def _json(http: aiohttp.ClientSession, method: str, url: str, **kwargs: An
     """(status, parsed JSON body) of a request, the body capped at 1 MiB; raises OidcError."""
     try:
         async with http.request(method, url, timeout=HTTP_TIMEOUT, allow_redirects=False, **kwargs) as response:
-            body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
-            if len(body) > MAX_DOCUMENT_BYTES:
-                raise OidcError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):  # read() gives one chunk, not the body
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise OidcError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
             try:
                 return response.status, json.loads(body)
             except ValueError:

@@ -55,7 +55,7 @@ async def test_only_signing_keys_brygga_accepts_are_taken(idp):
         _jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), kid="enc", use="enc"),
         _jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(), kid="ps", alg="PS256"),
         _jwk(signing, alg="ES256"),  # no kid
-    ]}
+    ], "x5c_padding": "x" * 400_000}  # a large set arrives in many chunks: all of them are read
     keys = IssuerKeys(http, issuer)
     await keys.start()
     assert sorted(keys.keys) == ["sig"]
