@@ -19,6 +19,7 @@ from policies.retention import Rule
 
 from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
+from .errors import Unauthorized
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
 
@@ -117,7 +118,8 @@ class Runtime:
     def id_token_verifier(self) -> TokenVerifier:
         """The web sign-in's ID tokens: the issuer's keys and claim mapping, the client id as audience."""
         if self._id_verifier is None:
-            assert self.settings.oidc_client_id is not None, "the web sign-in needs BRYGGA_OIDC_CLIENT_ID"
+            if self.settings.oidc_client_id is None:  # a session begun before the client id was unset: over
+                raise Unauthorized("the sign-in by the identity provider is not configured (BRYGGA_OIDC_CLIENT_ID)")
             self._id_verifier = self.verifier.for_audience(self.settings.oidc_client_id)
         return self._id_verifier
 

@@ -417,3 +417,4 @@ async def _id_token(oidc: Oidc) -> str:
                   "code_verifier": verifier}) as response:
         assert response.status == 200, await response.text()
         return (await response.json())["id_token"]
+

@@ -84,3 +84,11 @@ async def test_what_an_issuer_should_not_serve_is_not_trusted(idp, caplog, case)
         await keys.ensure("unknown-kid")
     assert sorted(keys.keys) == ["good"]  # the last good set, kept
     assert "keeping the last good set" in caplog.text
+
+
+async def test_without_an_issuer_there_is_no_provider_sign_in(client):
+    """The file-JWKS installation (the `client` fixture): no provider pages, the pasted-token form as before."""
+    for path in ("/ui/oidc/start", "/ui/oidc/callback?code=x&state=y"):
+        assert (await client.get(path, allow_redirects=False)).status == 404
+    text = await (await client.get("/ui/sign-in")).text()
+    assert 'name="token"' in text and "/ui/oidc/start" not in text
