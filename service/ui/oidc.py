@@ -34,7 +34,7 @@ from aiohttp import web
 from crypto import DecryptionFailed
 
 from ..errors import Unauthorized, UnknownUnit
-from ..oidc import CodeRefused, OidcError, exchange_code
+from ..oidc import CodeRefused, Discovery, IssuerKeys, OidcError, exchange_code
 from .pages import finish, page, render, rt
 from .signin import ROLES, begin, configured, origin
 
@@ -104,7 +104,7 @@ async def start(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     settings = rt(request).settings
     try:
-        discovery = await rt(request).verifier.source.current_discovery()  # type: ignore[attr-defined]
+        discovery = await _discovery(request)
     except OidcError as exc:
         return _refuse(request, "provider_unreachable", str(exc))
     state, nonce, verifier = _b64(secrets.token_bytes(32)), _b64(secrets.token_bytes(32)), _b64(secrets.token_bytes(32))
@@ -141,7 +141,7 @@ async def callback(request: web.Request) -> web.Response:
     settings = runtime.settings
     assert runtime.http is not None and settings.oidc_client_id is not None  # configured()
     try:
-        discovery = await runtime.verifier.source.current_discovery()  # type: ignore[attr-defined]
+        discovery = await _discovery(request)
         tokens = await exchange_code(runtime.http, discovery, code=code, redirect_uri=_redirect_uri(request),
                                      code_verifier=login["v"], client_id=settings.oidc_client_id,
                                      client_secret=settings.oidc_client_secret)
@@ -163,6 +163,14 @@ async def callback(request: web.Request) -> web.Response:
     _set_login(request, response, None)
     log.info("signed in by the identity provider", extra={"roles": sorted(claims.roles)})
     return response
+
+
+async def _discovery(request: web.Request) -> Discovery:
+    """The issuer's discovery document (configured() means the verifier's keys are the issuer's); raises OidcError."""
+    source = rt(request).verifier.source
+    if not isinstance(source, IssuerKeys):
+        raise OidcError("the verifier's keys are not an issuer's")
+    return await source.current_discovery()
 
 
 def _unverified_nonce(token: str) -> str:
