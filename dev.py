@@ -2,7 +2,8 @@
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
     python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL, BRYGGA_DEV=1)
-    python3 dev.py test    # install runtime + test deps into .venv (and Chromium for browser tests), check
+    python3 dev.py test    # install runtime + test deps into .venv (Chromium for browser tests, the npm
+                           # oidc-provider for the OpenID Connect tests where Node exists), check
                            # with ruff and mypy, run every test (in parallel on every core)
     python3 dev.py lint    # only ruff and mypy
 
@@ -64,6 +65,31 @@ def _ensure_chromium() -> None:
                    check=True, env=env)
 
 
+OIDC_PROVIDER = ROOT / "tests" / "oidc"
+
+
+def _ensure_oidc_provider() -> None:
+    """The tests' OpenID provider (npm oidc-provider, pinned by tests/oidc/package-lock.json), by `npm ci`
+    unless the same lock file was installed before.
+
+    Without Node and npm the OpenID Connect tests skip and say why; everything else runs.
+    """
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("node/npm not found: the OpenID Connect tests (a real oidc-provider) will skip", flush=True)
+        return
+    lock = (OIDC_PROVIDER / "package-lock.json").read_bytes()
+    stamp = OIDC_PROVIDER / "node_modules" / ".installed-lock"
+    digest = hashlib.sha256(lock).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("installing the tests' OpenID provider (npm ci in tests/oidc)", flush=True)
+    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=OIDC_PROVIDER)
+    if result.returncode != 0:
+        print("npm ci failed: the OpenID Connect tests will skip", flush=True)
+        return
+    stamp.write_text(digest)
+
+
 def _lint() -> int:
     """ruff, then mypy (configured in pyproject.toml); 0 when both find nothing."""
     for tool in (["ruff", "check", "."], ["mypy"]):
@@ -89,6 +115,7 @@ def main(argv: list[str]) -> int:
         if not rest and _lint() != 0:
             return 1
         _ensure_chromium()
+        _ensure_oidc_provider()
         # The whole suite on every core (pytest-xdist; each worker its own PostgreSQL): its tests wait on
         # servers, sockets and timeouts as much as they compute, so two workers on two cores take 0.6 of one.
         parallel = [] if rest else ["-n", "auto"]

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
@@ -18,7 +19,7 @@ from crypto import FileKeyProvider
 
 from . import __version__, retention_schedule, ui
 from .audit_chain_sealer import AuditChainSealer
-from .auth import TokenVerifier, load_jwks
+from .auth import ClaimMapping, KeySource, StaticKeys, TokenVerifier, load_jwks
 from .database import (
     APP_ROLE,
     DATABASE_NAME,
@@ -51,6 +52,7 @@ from .http import (
 from .http.context import ATTEMPTED, RUNTIME, attempted_actions
 from .http.middleware import IN_FLIGHT, InFlight, request_context, response_headers
 from .http.routing import Endpoint
+from .oidc import IssuerKeys
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
 from .settings import Settings
@@ -124,12 +126,24 @@ async def database(settings: Settings, *, owner: bool = False) -> AsyncIterator[
             await asyncio.to_thread(embedded.stop)
 
 
-def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
-    """The key ring (re-read when its file changes) and the token verifier; development keys made first if asked."""
+def open_keys(settings: Settings, http: aiohttp.ClientSession | None = None) -> tuple[KeyRingHolder, TokenVerifier]:
+    """The key ring (re-read when its file changes) and the token verifier; development keys made first if asked.
+
+    With BRYGGA_OIDC_ISSUER the verifier's keys are the issuer's (IssuerKeys over `http`; the service
+    starts fetching them); without `http` (the CLI, which verifies no tokens) it holds none.
+    """
     ensure_dev_keys(settings)
     keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
-    verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
-                             audience=settings.jwt_audience, personal_number_claim=settings.claim_personal_number)
+    mapping = ClaimMapping(sub=settings.claim_sub, unit=settings.claim_unit, roles=settings.claim_roles,
+                           personal_number=settings.claim_personal_number,
+                           role_map=dict(settings.role_map) if settings.role_map is not None else None)
+    source: KeySource
+    if settings.oidc_issuer is not None:
+        source = IssuerKeys(http, settings.oidc_issuer) if http is not None else StaticKeys({})
+        issuer = settings.oidc_issuer
+    else:
+        source, issuer = StaticKeys(load_jwks(settings.effective_jwks_path)), settings.jwt_issuer
+    verifier = TokenVerifier(source, issuer=issuer, audience=settings.jwt_audience, mapping=mapping)
     return keys, verifier
 
 
@@ -152,15 +166,30 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
 
 _KEYS = web.AppKey("keys", tuple)
+_HTTP: web.AppKey[aiohttp.ClientSession | None] = web.AppKey("http")
 _DSN = web.AppKey("dsn", str)
 _POOL = web.AppKey("pool", asyncpg.Pool)
 
 
 def _keys(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The key ring and the token verifier, first: a broken key file stops start-up before anything runs."""
+    """The key ring and the token verifier, first: a broken key file stops start-up before anything runs.
+
+    With an issuer, also the HTTP client that fetches its discovery document and keys (the first fetch now:
+    an unreachable issuer is logged and tried again later, IssuerKeys).
+    """
     async def keys(app: web.Application) -> AsyncIterator[None]:
-        app[_KEYS] = open_keys(settings)
-        yield
+        if settings.oidc_issuer is None:
+            app[_KEYS] = open_keys(settings)
+            app[_HTTP] = None
+            yield
+            return
+        async with aiohttp.ClientSession(headers={"User-Agent": f"brygga/{__version__}"}) as http:
+            app[_KEYS] = open_keys(settings, http)
+            app[_HTTP] = http
+            source = app[_KEYS][1].source
+            assert isinstance(source, IssuerKeys)
+            await source.start()
+            yield
     return keys
 
 
@@ -205,7 +234,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
         sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
         app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                               chain_sealer=sealer)
+                               chain_sealer=sealer, http=app[_HTTP])
         sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
         culling = (asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
                                        name="retention-schedule") if settings.retention_run_at else None)

@@ -12,9 +12,9 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
@@ -55,25 +55,97 @@ def load_jwks(path: Path) -> dict[str, jwt.PyJWK]:
     """Keys by kid; raises JwksError when the file is unreadable, has no keys or a key without kid."""
     try:
         document = json.loads(Path(path).read_text())
-        keys = document["keys"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise JwksError(f"JWKS file {path} cannot be read: {type(exc).__name__}") from None
+    return parse_jwks(document, f"JWKS file {path}", strict=True)
+
+
+def parse_jwks(document: Any, source: str, *, strict: bool) -> dict[str, jwt.PyJWK]:
+    """Signing keys by kid from a JWKS document; raises JwksError when it has none usable.
+
+    `strict` (a file the operator wrote): every key must be usable. Not strict (an issuer's published set):
+    keys for encryption, without kid or for algorithms Brygga does not accept are left out, since providers
+    publish such keys beside their signing keys; a private key is refused either way.
+    """
+    keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list) or not keys:
-        raise JwksError(f"JWKS file {path} has no keys")
+        raise JwksError(f"{source} has no keys")
     by_kid: dict[str, jwt.PyJWK] = {}
     for entry in keys:
         if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str) or not entry["kid"]:
-            raise JwksError(f"JWKS file {path}: every key needs a kid")
-        if "d" in entry:
-            raise JwksError(f"JWKS file {path}: key {entry['kid']} is a private key; publish only public keys")
+            if strict:
+                raise JwksError(f"{source}: every key needs a kid")
+            continue
+        if "d" in entry or "k" in entry:
+            raise JwksError(f"{source}: key {entry['kid']} is a private or symmetric key; publish only public keys")
+        if not strict and entry.get("use", "sig") != "sig":
+            continue
         try:
             key = jwt.PyJWK(entry)
         except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
-            raise JwksError(f"JWKS file {path}: key {entry['kid']}: {exc}") from None
+            if strict:
+                raise JwksError(f"{source}: key {entry['kid']}: {exc}") from None
+            continue
         if key.algorithm_name not in ACCEPTED_ALGORITHMS:
-            raise JwksError(f"JWKS file {path}: key {entry['kid']} is for {key.algorithm_name}, not one of {sorted(ACCEPTED_ALGORITHMS)}")
+            if strict:
+                raise JwksError(f"{source}: key {entry['kid']} is for {key.algorithm_name}, not one of {sorted(ACCEPTED_ALGORITHMS)}")
+            continue
         by_kid[entry["kid"]] = key
+    if not by_kid:
+        raise JwksError(f"{source} has no signing key Brygga accepts ({sorted(ACCEPTED_ALGORITHMS)})")
     return by_kid
+
+
+class KeySource(Protocol):
+    """Where a verifier's keys come from: a file read at start (StaticKeys) or an issuer's JWKS (service/oidc.py)."""
+
+    @property
+    def keys(self) -> Mapping[str, jwt.PyJWK]: ...
+
+    @property
+    def version(self) -> int:
+        """Changes whenever `keys` does: the verifier then forgets the tokens it remembered."""
+        ...
+
+    async def ensure(self, kid: str | None) -> None:
+        """Bring `keys` up to date for a token naming `kid` (None: a remembered token) where the source allows."""
+        ...
+
+
+@dataclass(slots=True)
+class StaticKeys:
+    """A fixed set (BRYGGA_JWKS, the development JWKS): nothing to fetch."""
+
+    keys: Mapping[str, jwt.PyJWK]
+    version: int = 0
+
+    async def ensure(self, kid: str | None) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimMapping:
+    """Which claims carry what (API-1.1 "Identity providers"): BRYGGA_CLAIM_SUB / _UNIT / _ROLES /
+    _PERSONAL_NUMBER and BRYGGA_ROLE_MAP (IdP group or value → Brygga roles).
+
+    Without a role map the roles claim holds Brygga role names (as tokens always did); with one, only the
+    map decides, so an IdP group that happens to be called "admin" grants nothing unless it is mapped.
+    """
+
+    sub: str = "sub"
+    unit: str = "unit"
+    roles: str = "roles"
+    personal_number: str = "sub"
+    role_map: Mapping[str, tuple[str, ...]] | None = field(default=None)
+
+    def role_names(self, value: Any) -> list[str] | None:
+        """The Brygga role names the roles claim's value stands for; None when it is not a string or strings."""
+        values = [value] if isinstance(value, str) and self.role_map is not None else value
+        if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+            return None
+        if self.role_map is None:
+            return values
+        return [role for item in values for role in self.role_map.get(item, ())]
 
 
 class TokenVerifier:
@@ -86,19 +158,52 @@ class TokenVerifier:
     remembered of a token that failed.
     """
 
-    def __init__(self, keys: Mapping[str, jwt.PyJWK], *, issuer: str, audience: str,
+    def __init__(self, keys: Mapping[str, jwt.PyJWK] | KeySource, *, issuer: str, audience: str,
                  cache_size: int = 4096, clock: Callable[[], float] = time.time,
-                 personal_number_claim: str = "sub") -> None:
-        self._keys = dict(keys)
+                 personal_number_claim: str = "sub", mapping: ClaimMapping | None = None) -> None:
+        self._source: KeySource = StaticKeys(dict(keys)) if isinstance(keys, Mapping) else keys
+        self._version = self._source.version
         self._issuer = issuer
         self._audience = audience
         self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
         self._cache_size = cache_size
         self._clock = clock
-        self._personal_number_claim = personal_number_claim
+        self._mapping = mapping or ClaimMapping(personal_number=personal_number_claim)
+        self._id_tokens = False
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @property
+    def source(self) -> KeySource:
+        return self._source
+
+    def for_audience(self, audience: str) -> TokenVerifier:
+        """A verifier of the same issuer, keys and claim mapping for another audience (the web sign-in's ID
+        tokens, whose audience is the client id), remembering its own tokens."""
+        verifier = TokenVerifier(self._source, issuer=self._issuer, audience=audience, cache_size=self._cache_size,
+                                 clock=self._clock, mapping=self._mapping)
+        verifier._id_tokens = True
+        return verifier
+
+    async def verify_current(self, token: str) -> TokenClaims:
+        """verify() once the key source had its chance to catch up: an unknown kid may make it fetch the
+        issuer's JWKS again (at most every 30 s), and a set past its age is refreshed."""
+        kid = None
+        if token not in self._cache:
+            try:
+                kid = jwt.get_unverified_header(token).get("kid")
+            except jwt.PyJWTError:
+                kid = None
+        await self._source.ensure(kid if isinstance(kid, str) else None)
+        return self.verify(token)
 
     def verify(self, token: str) -> TokenClaims:
         """Verify signature, algorithm, iss, aud, exp, nbf (60 s leeway) and claim shapes; raises Unauthorized."""
+        if self._source.version != self._version:  # keys changed: a remembered token's key may be gone
+            self._cache.clear()
+            self._version = self._source.version
         claims = self._cache.get(token)
         if claims is None:
             claims = self._verify(token)
@@ -124,7 +229,7 @@ class TokenVerifier:
         if alg not in ACCEPTED_ALGORITHMS:
             raise Unauthorized("token algorithm is not accepted")
         kid = header.get("kid")
-        key = self._keys.get(kid) if isinstance(kid, str) else None
+        key = self._source.keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise Unauthorized("token key id is unknown")
         if key.algorithm_name != alg:
@@ -152,7 +257,10 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("token signature or claims are invalid") from None
         _numeric_dates(claims)
-        return _claims(claims, personal_number_claim=self._personal_number_claim)
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if self._id_tokens and len(audiences) > 1 and claims.get("azp") != self._audience:
+            raise Unauthorized("token audience is not accepted")  # an ID token for several: OIDC Core §3.1.3.7, 4-5
+        return _claims(claims, self._mapping)
 
 
 def _numeric_dates(claims: dict[str, Any]) -> None:
@@ -166,14 +274,19 @@ def _numeric_dates(claims: dict[str, Any]) -> None:
             raise Unauthorized(f"token {name} claim is not a number")
 
 
-def _claims(claims: dict[str, Any], *, personal_number_claim: str = "sub") -> TokenClaims:
-    sub, name, roles, unit = claims.get("sub"), claims.get("name"), claims.get("roles"), claims.get("unit")
+def _claims(claims: dict[str, Any], mapping: ClaimMapping) -> TokenClaims:
+    sub, name, unit = claims.get(mapping.sub), claims.get("name"), claims.get(mapping.unit)
+    roles = mapping.role_names(claims.get(mapping.roles))
+    if sub is None and roles == [Role.CLIENT.value]:
+        # A person signing in has no HSA-id (BRYGGA_CLAIM_SUB): the token's own sub, which goes no further
+        # (a client is known by their personal number's blind id, client_principal).
+        sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
-        raise Unauthorized("token sub claim is empty")
+        raise Unauthorized(f"token {mapping.sub} claim is empty")
     if name is not None and not isinstance(name, str):
         raise Unauthorized("token name claim is not a string")
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise Unauthorized("token lacks the roles claim (an array of strings)")
+    if roles is None:
+        raise Unauthorized(f"token lacks the {mapping.roles} claim (an array of strings)")
     known = frozenset(Role(role) for role in roles if role in Role._value2member_map_)
     if not known:
         raise Unauthorized("token carries no Brygga role")
@@ -184,7 +297,7 @@ def _claims(claims: dict[str, Any], *, personal_number_claim: str = "sub") -> To
         # The person themself: no unit and no other role (a staff member signs in as staff, never as both).
         if known != CLIENT_ROLES or unit is not None:
             raise Unauthorized("a client token carries the client role alone and no unit")
-        personal_number = claims.get(personal_number_claim)
+        personal_number = claims.get(mapping.personal_number)
         if not isinstance(personal_number, str) or not personal_number.strip():
             raise Unauthorized("a client token lacks the personal number claim")
     elif unit is None and not known <= INSTALLATION_ROLES:

@@ -31,7 +31,7 @@ def ensure_dev_keys(settings: Settings) -> None:
 
     Raises SettingsError naming BRYGGA_JWKS or BRYGGA_KEYRING when one is unset and BRYGGA_DEV is not 1.
     """
-    if settings.jwks_path is None and not settings.effective_jwks_path.exists():
+    if settings.jwks_path is None and settings.oidc_issuer is None and not settings.effective_jwks_path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         write_private(settings.dev_signing_key_path, pem, replace=False)

@@ -31,7 +31,10 @@ _TOKEN_CLAIMS = (
     "consent belongs to one of those organisations, and their emergency grants; chain status (ok, checked, "
     "first bad seq, problem, head seq), checkpoints (seq, at, key id) and public keys whole, but chain hashes "
     "and checkpoint signatures only with [\"*\"] (null otherwise: they would test guesses of withheld fields), "
-    "and verifying a held checkpoint is 403 whole_log_only without it.")
+    "and verifying a held checkpoint is 403 whole_log_only without it. Signed by a key of the issuer's JWKS "
+    "(BRYGGA_OIDC_ISSUER's discovery document, or the BRYGGA_JWKS file) with RS256, ES256 or EdDSA; the claims "
+    "named above may be renamed (BRYGGA_CLAIM_SUB, BRYGGA_CLAIM_UNIT, BRYGGA_CLAIM_ROLES) and the roles claim's "
+    "values mapped to roles (BRYGGA_ROLE_MAP; then only mapped values count).")
 _REF = "#/components/schemas/{model}"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import asyncpg
 
 from crypto import FieldSealer, KeyProvider, KeyRing
@@ -18,6 +19,7 @@ from policies.retention import Rule
 
 from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
+from .errors import Unauthorized
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
 from .store.read_batches import ReadBatches
@@ -103,8 +105,11 @@ class Runtime:
     # A unit's zone never changes (only `active` does): remembered, so the hot read path can
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)
+    # The client that talks to the identity provider (BRYGGA_OIDC_ISSUER): its keys, the web sign-in's code exchange.
+    http: aiohttp.ClientSession | None = None
 
     _policy: tuple[Settings, PolicyConfig] | None = field(default=None, init=False, repr=False)
+    _id_verifier: TokenVerifier | None = field(default=None, init=False, repr=False)
     # The retention rules uploads choose a culling epoch by: (read at, rules, research flags), for a few seconds
     # (domain.retention.upload_epoch); a change on this replica forgets them at once.
     retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
@@ -117,6 +122,15 @@ class Runtime:
         if self._reads is None:
             self._reads = ReadBatches(self.pool, self.blobs)
         return self._reads
+
+    @property
+    def id_token_verifier(self) -> TokenVerifier:
+        """The web sign-in's ID tokens: the issuer's keys and claim mapping, the client id as audience."""
+        if self._id_verifier is None:
+            if self.settings.oidc_client_id is None:  # a session begun before the client id was unset: over
+                raise Unauthorized("the sign-in by the identity provider is not configured (BRYGGA_OIDC_CLIENT_ID)")
+            self._id_verifier = self.verifier.for_audience(self.settings.oidc_client_id)
+        return self._id_verifier
 
     @property
     def policy(self) -> PolicyConfig:

@@ -6,6 +6,7 @@ operator never has to guess which of a dozen settings is wrong.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -75,6 +76,19 @@ class Settings:
     claim_personal_number: str = "sub"
     # Whether the client's own access log names the staff who read (API-1.1 "The client's own view").
     extract_names: bool = True
+    # OpenID Connect (API-1.1 "Identity providers"): the issuer whose discovery document names the JWKS (instead of
+    # BRYGGA_JWKS) and the authorization endpoint the web sign-in sends browsers to.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # none: a public client, PKCE alone (token_endpoint_auth_method none)
+    oidc_scopes: str = "openid profile"  # what the web sign-in asks for (openid always)
+    oidc_redirect_uri: str | None = None  # default: <this request's origin>/ui/oidc/callback
+    # Claim mapping: which claim is the user's id (an HSA-id), their unit and their roles; IdP group or value →
+    # Brygga role(s). Without a map the values are Brygga role names; with one, only mapped values count.
+    claim_sub: str = "sub"
+    claim_unit: str = "unit"
+    claim_roles: str = "roles"
+    role_map: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @property
     def dev_dir(self) -> Path:
@@ -83,15 +97,15 @@ class Settings:
 
     @property
     def dev_tokens(self) -> bool:
-        """The service trusts its own development signing key: BRYGGA_DEV=1 and no BRYGGA_JWKS."""
-        return self.dev and self.jwks_path is None
+        """The service trusts its own development signing key: BRYGGA_DEV=1, no BRYGGA_JWKS and no issuer."""
+        return self.dev and self.jwks_path is None and self.oidc_issuer is None
 
     @property
     def effective_jwks_path(self) -> Path:
         """BRYGGA_JWKS, else (BRYGGA_DEV=1 only) the development JWKS; raises SettingsError naming the setting."""
         return self._configured_or_dev(
-            self.jwks_path, "jwks.json", "BRYGGA_JWKS: set it to your identity provider's JWKS (an issuer, "
-            "BRYGGA_OIDC_ISSUER, is not supported yet); development keys only with BRYGGA_DEV=1")
+            self.jwks_path, "jwks.json", "BRYGGA_JWKS: set it to your identity provider's JWKS file (or set "
+            "BRYGGA_OIDC_ISSUER to its issuer); development keys only with BRYGGA_DEV=1")
 
     @property
     def effective_keyring_path(self) -> Path:
@@ -224,11 +238,47 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _issuer(raw: str) -> str:
+    """An issuer identifier (OpenID Connect Discovery 1.0 §2): an https URL, or http to a loopback address
+    (a provider on the same machine, as the tests start); no query or fragment; kept as written, since
+    the discovery document's `issuer` must equal it exactly."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(raw)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(f"must be an https URL (http only to localhost), got {raw!r}")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"must be a URL with a host and no query or fragment, got {raw!r}")
+    return raw
+
+
+def _role_map(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A JSON object: IdP group or value → a Brygga role name or a list of them, e.g.
+    {"7f3c…-entra-group-id": "staff", "Brygga-chefer": ["staff", "manager"]}."""
+    from policies.model import Role
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise ValueError("must be a JSON object of group → role or [roles]") from None
+    if not isinstance(document, dict) or not document:
+        raise ValueError("must be a non-empty JSON object of group → role or [roles]")
+    pairs = []
+    for group, roles in document.items():
+        roles = [roles] if isinstance(roles, str) else roles
+        if not isinstance(roles, list) or not roles or not all(isinstance(role, str) for role in roles):
+            raise ValueError(f"{group!r} must map to a role name or a list of them")
+        unknown = sorted(set(roles) - set(Role._value2member_map_))
+        if unknown:
+            raise ValueError(f"{group!r} maps to {unknown}, not Brygga roles ({', '.join(r.value for r in Role)})")
+        pairs.append((group, tuple(roles)))
+    return tuple(pairs)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: os.environ); raises SettingsError naming the variable."""
     env = os.environ if env is None else env
     defaults = Settings(data_dir=Path("var"))
-    return Settings(
+    settings = Settings(
         data_dir=_get(env, "BRYGGA_DATA_DIR", _file_path, Path("var")).resolve(),
         database_url=_get(env, "DATABASE_URL", _dsn, None),
         migration_database_url=_get(env, "BRYGGA_MIGRATION_DATABASE_URL", _dsn, None),
@@ -264,4 +314,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dev=_get(env, "BRYGGA_DEV", _flag, defaults.dev),
         claim_personal_number=_get(env, "BRYGGA_CLAIM_PERSONAL_NUMBER", _text, defaults.claim_personal_number),
         extract_names=_get(env, "BRYGGA_EXTRACT_NAMES", _flag, defaults.extract_names),
+        oidc_issuer=_get(env, "BRYGGA_OIDC_ISSUER", _issuer, None),
+        oidc_client_id=_get(env, "BRYGGA_OIDC_CLIENT_ID", _text, None),
+        oidc_client_secret=_get(env, "BRYGGA_OIDC_CLIENT_SECRET", _text, None),
+        oidc_scopes=_get(env, "BRYGGA_OIDC_SCOPES", _text, defaults.oidc_scopes),
+        oidc_redirect_uri=_get(env, "BRYGGA_OIDC_REDIRECT_URI", _text, None),
+        claim_sub=_get(env, "BRYGGA_CLAIM_SUB", _text, defaults.claim_sub),
+        claim_unit=_get(env, "BRYGGA_CLAIM_UNIT", _text, defaults.claim_unit),
+        claim_roles=_get(env, "BRYGGA_CLAIM_ROLES", _text, defaults.claim_roles),
+        role_map=_get(env, "BRYGGA_ROLE_MAP", _role_map, None),
     )
+    if settings.oidc_issuer is not None and settings.jwks_path is not None:
+        raise SettingsError("BRYGGA_OIDC_ISSUER and BRYGGA_JWKS: set one (the issuer's keys come from its discovery "
+                            "document; the file is for installations without discovery)")
+    if settings.oidc_client_secret is not None and settings.oidc_client_id is None:
+        raise SettingsError("BRYGGA_OIDC_CLIENT_SECRET: set BRYGGA_OIDC_CLIENT_ID too")
+    return settings

@@ -131,14 +131,16 @@ async def authenticate(request: web.Request, *, unit_checked_later: bool = False
 
 
 async def caller_of(request: web.Request, token: str, *, unit_checked_later: bool = False,
-                    action: Action = Action.AUTH_UNKNOWN_UNIT) -> Caller:
+                    action: Action = Action.AUTH_UNKNOWN_UNIT, id_token: bool = False) -> Caller:
     """The caller a token names (the API's header, or the web interface's session); raises Unauthorized / UnknownUnit.
 
     A token that verified but names an unknown or inactive unit is refused with an audit event under `action`
     (domain.units.unit_zone); a token that did not verify leaves none: anyone can send garbage.
+    `id_token`: a web session begun by the OpenID Connect sign-in holds an ID token, whose audience is the
+    client id (never accepted by the API, whose audience is BRYGGA_JWT_AUDIENCE).
     """
     rt = runtime(request)
-    claims = rt.verifier.verify(token)
+    claims = await (rt.id_token_verifier if id_token else rt.verifier).verify_current(token)
     if claims.personal_number is not None:
         return Caller(principal=_client(rt, claims), request_id=request[REQUEST_ID], remote_addr=request.remote)
     zone = None

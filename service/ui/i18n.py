@@ -476,6 +476,26 @@ EN: dict[str, str] = {
     'återaktualiserat': 'reopened',
     'Kunde inte sparas. Se fälten nedan.': 'Could not be saved. See the fields below.',
     'Välj en enhet eller en eller två organisationer.': 'Choose a unit, or one or two organisations.',
+    "Organisationens inloggning": "Your organisation's sign-in",
+    "Logga in med organisationens identitetstjänst": "Sign in with your organisation's identity provider",
+    "Logga in genom organisationens identitetstjänst.": "Sign in through your organisation's identity provider.",
+    "Fortsätt": "Continue",
+    "Inloggad": "Signed in",
+    "Utloggad": "Signed out",
+    "Logga ut även från organisationens identitetstjänst": "Sign out of your organisation's identity provider too",
+    "Ingen inloggning pågår i den här webbläsaren (eller så tog den för lång tid). Börja om.":
+        "No sign-in is under way in this browser (or it took too long). Start again.",
+    "Inloggningen kom inte från den här webbläsarens begäran (state stämmer inte). Börja om.":
+        "The sign-in did not come from this browser's request (the state does not match). Start again.",
+    "Identitetstjänsten avbröt inloggningen.": "The identity provider stopped the sign-in.",
+    "Identitetstjänsten godtog inte inloggningskoden (redan använd, för gammal eller inte din).":
+        "The identity provider did not accept the sign-in code (already used, too old or not yours).",
+    "Identitetstjänsten svarar inte just nu. Försök igen om en stund.":
+        "The identity provider does not answer right now. Try again in a while.",
+    "Identitetstjänstens token godtogs inte.": "The identity provider's token was not accepted.",
+    "Identitetstjänstens token hörde inte till den här inloggningen (nonce stämmer inte).":
+        "The identity provider's token did not belong to this sign-in (the nonce does not match).",
+    "Din enhet finns inte i Brygga eller är inte aktiv.": "Your unit does not exist in Brygga or is not active.",
 }
 
 

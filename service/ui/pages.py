@@ -97,7 +97,7 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
                     if not session.signed_in():  # never signed in, or signed out, expired, idle: the cookie is replaced
                         return redirect(request, f"{SIGN_IN}?expired=1" if session.lapsed else SIGN_IN)
                     assert session.token is not None  # signed_in()
-                    request[CALLER] = await caller_of(request, session.token)
+                    request[CALLER] = await caller_of(request, session.token, id_token=session.id_token)
                     # A client's session has their own pages only: the staff pages' forms would only be refused
                     # (insider attack 8, finding 4).
                     if Role.CLIENT in request[CALLER].principal.roles and not request.path.startswith("/ui/me"):

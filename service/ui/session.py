@@ -43,12 +43,16 @@ class Session:
     expires: int | None = None  # the token's exp (Unix seconds)
     fresh: bool = False  # not yet sent to the browser
     lapsed: bool = False  # the cookie named a session that is over (ended, expired, idle) or unknown
+    id_token: bool = False  # `token` is an ID token of the OpenID Connect sign-in (audience: the client id)
 
     def signed_in(self) -> bool:
         return self.token is not None
 
 
 _SESSION = web.RequestKey("ui_session", Session)
+# Sealed before an ID token in the session's row (a JWT never holds a colon): the kind of token decides
+# which audience it is verified for on every page.
+_ID_TOKEN = "oidc:"
 
 
 def new(lang: str = "sv", *, lapsed: bool = False) -> Session:
@@ -119,7 +123,9 @@ async def _live(request: web.Request, encoded: object) -> Session | None:
         token = rt.field_sealer.open_text(bytes(row["token_sealed"]), **_token_seal(sid))
     except DecryptionFailed:
         return None  # sealed under a key no longer in the ring: sign in again
-    return Session(csrf="", sid=sid, token=token, expires=int(row["expires_at"].timestamp()))
+    id_token = token.startswith(_ID_TOKEN)
+    return Session(csrf="", sid=sid, token=token.removeprefix(_ID_TOKEN), expires=int(row["expires_at"].timestamp()),
+                   id_token=id_token)
 
 
 def load(request: web.Request) -> Session:
@@ -131,7 +137,7 @@ def load(request: web.Request) -> Session:
 
 
 async def begin(request: web.Request, response: web.StreamResponse, *, token: str, sub: str, unit: str | None,
-                exp: int) -> Session:
+                exp: int, id_token: bool = False) -> Session:
     """Start a server-side session for a verified token and send its cookie; ends the one this browser had.
 
     A new session id and CSRF secret with every sign-in: anything planted before it is worthless after.
@@ -142,10 +148,11 @@ async def begin(request: web.Request, response: web.StreamResponse, *, token: st
     sid = secrets.token_bytes(32)
     now = _now(request)
     await ui_sessions.begin(rt, id_hash=id_hash(sid), sub=sub, unit=unit,
-                            token_sealed=rt.field_sealer.seal(token, **_token_seal(sid)), now=now,
+                            token_sealed=rt.field_sealer.seal((_ID_TOKEN if id_token else "") + token,
+                                                              **_token_seal(sid)), now=now,
                             expires_at=datetime.fromtimestamp(exp, UTC),
                             replacing=id_hash(previous.sid) if previous.sid is not None else None)
-    session = replace(new(previous.lang), sid=sid, token=token, expires=exp)
+    session = replace(new(previous.lang), sid=sid, token=token, expires=exp, id_token=id_token)
     store(request, response, session)
     return session
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -18,10 +18,19 @@ from ..devkeys import mint_dev_token, split_organisations
 from ..domain import units as units_domain
 from ..errors import InvalidRequest, Unauthorized, UnknownUnit
 from ..http.context import caller_of
+from ..oidc import IssuerKeys, OidcError, end_session_url
 from . import session as sessions
 from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
 
 ROLES = [role.value for role in Role]
+
+
+def configured(request: web.Request) -> bool:
+    """The sign-in by the identity provider is offered (ui/oidc.py): an issuer and a client id are set. Then
+    it is the only one: no development sign-in and no pasted token (a token leaked from an API caller
+    must not become a browser session)."""
+    settings = rt(request).settings
+    return settings.oidc_issuer is not None and settings.oidc_client_id is not None
 
 
 def _development(request: web.Request) -> bool:
@@ -29,12 +38,15 @@ def _development(request: web.Request) -> bool:
     return rt(request).settings.dev_tokens
 
 
-async def begin(request: web.Request, token: str, response: web.StreamResponse) -> None:
-    """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized."""
-    caller = await caller_of(request, token)
-    claims = rt(request).verifier.verify(token)
+async def begin(request: web.Request, token: str, response: web.StreamResponse, *, id_token: bool = False) -> None:
+    """Verify `token` (signature, time, unit) and start a server-side session with it; raises Unauthorized.
+
+    `id_token`: an ID token of the OpenID Connect sign-in (service/ui/oidc.py), verified for the client id."""
+    caller = await caller_of(request, token, id_token=id_token)
+    claims = (rt(request).id_token_verifier if id_token else rt(request).verifier).verify(token)
     # The caller's sub, not the token's: a client's is their blind id, never the personal number (#18).
-    await sessions.begin(request, response, token=token, sub=caller.principal.sub, unit=claims.unit, exp=claims.exp)
+    await sessions.begin(request, response, token=token, sub=caller.principal.sub, unit=claims.unit, exp=claims.exp,
+                         id_token=id_token)
     request[CALLER] = caller
 
 
@@ -44,12 +56,15 @@ async def sign_in_form(request: web.Request) -> web.Response:
     if _development(request):
         units = await units_domain.development_sign_in_units(rt(request))
     return render(request, "sign_in.html", development=_development(request), units=units, roles=ROLES,
-                  expired="expired" in request.query, error=None)
+                  expired="expired" in request.query, error=None, oidc=configured(request))
 
 
 @page(signed_in=False)
 async def sign_in(request: web.Request) -> web.Response:
     data = await form(request)
+    if configured(request):
+        return render(request, "sign_in.html", http_status=401, development=False, units=[], roles=ROLES,
+                      expired=False, error="Logga in genom organisationens identitetstjänst.", oidc=True)
     if _development(request) and data.get("sub"):
         roles = [role for role in ROLES if data.get(f"role_{role}")]
         token = mint_dev_token(rt(request).settings, sub=data["sub"].strip(), roles=roles,
@@ -62,7 +77,7 @@ async def sign_in(request: web.Request) -> web.Response:
         await begin(request, token, response)
     except (Unauthorized, UnknownUnit, ValueError) as exc:
         return render(request, "sign_in.html", http_status=401, development=_development(request), units=[],
-                      roles=ROLES, expired=False, error=str(exc))
+                      roles=ROLES, expired=False, error=str(exc), oidc=False)
     return response
 
 
@@ -70,9 +85,40 @@ async def sign_in(request: web.Request) -> web.Response:
 async def sign_out(request: web.Request) -> web.Response:
     """End the session on the server (a saved copy of the cookie opens nothing after this) and forget it here."""
     await form(request)
-    response = redirect(request, SIGN_IN)
+    session = sessions.load(request)
+    provider = await _provider_sign_out(request, session.token) if session.id_token and session.token else None
+    # On to the provider by a page, not a redirect: the form's CSP (form-action 'self') stops a redirect that
+    # leaves this origin after a form post.
+    response = render(request, "signed_out.html", provider=provider) if provider else redirect(request, SIGN_IN)
     await sessions.end(request, response)
     return response
+
+
+async def _provider_sign_out(request: web.Request, id_token: str) -> str | None:
+    """The provider's end-session URL for a session begun there (it comes back to the sign-in page), or None
+    (no such endpoint, or the provider cannot be reached: Brygga's own session ends all the same)."""
+    settings = rt(request).settings
+    source = rt(request).verifier.source
+    if not configured(request) or not isinstance(source, IssuerKeys):
+        return None
+    try:
+        discovery = await source.current_discovery()
+    except OidcError:
+        return None
+    assert settings.oidc_client_id is not None  # configured()
+    return end_session_url(discovery, id_token=id_token, client_id=settings.oidc_client_id,
+                           post_logout_redirect_uri=origin(request) + SIGN_IN)
+
+
+def origin(request: web.Request) -> str:
+    """This service's origin as the browser sees it: BRYGGA_OIDC_REDIRECT_URI's, else the request's (the
+    provider accepts only redirect URIs registered with it, so a forged Host header gains nothing)."""
+    settings = rt(request).settings
+    if settings.oidc_redirect_uri:
+        parts = urlsplit(settings.oidc_redirect_uri)
+        return f"{parts.scheme}://{parts.netloc}"
+    scheme = "https" if request.secure or settings.secure_cookies == "always" else "http"
+    return f"{scheme}://{request.host}"
 
 
 # A page of this interface: /ui/ and what follows, without whitespace, control characters (CR/LF would split the

@@ -268,3 +268,45 @@ def test_waits_for_a_pool_connection_and_for_an_upload_body_are_bounded_seconds(
                         ("BRYGGA_BODY_CHUNK_TIMEOUT", "forever"), ("BRYGGA_BODY_CHUNK_TIMEOUT", "601")):
         with pytest.raises(SettingsError, match=name):
             load_settings({name: value})
+
+
+# --------------------------------------------------------------------------- identity providers (API-1.1)
+
+
+def test_an_issuer_with_its_web_client_and_claim_mapping() -> None:
+    settings = load_settings({
+        "BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga",
+        "BRYGGA_OIDC_CLIENT_SECRET": "s3cret", "BRYGGA_CLAIM_SUB": "employeeHsaId", "BRYGGA_CLAIM_UNIT": "unit_id",
+        "BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_DEV": "1",
+        "BRYGGA_ROLE_MAP": '{"7f3c0e4a-group": "staff", "Brygga-chefer": ["staff", "unit_manager"]}'})
+    assert (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret) == (
+        "https://idp.example.se/oidc", "brygga", "s3cret")
+    assert (settings.claim_sub, settings.claim_unit, settings.claim_roles) == ("employeeHsaId", "unit_id", "groups")
+    assert dict(settings.role_map or ()) == {"7f3c0e4a-group": ("staff",), "Brygga-chefer": ("staff", "unit_manager")}
+    assert not settings.dev_tokens  # an issuer: no development sign-in even with BRYGGA_DEV=1
+    defaults = load_settings({})
+    assert (defaults.oidc_issuer, defaults.claim_sub, defaults.claim_unit, defaults.claim_roles, defaults.role_map) == (
+        None, "sub", "unit", "roles", None)
+
+
+@pytest.mark.parametrize("issuer", ["http://idp.example.se", "idp.example.se", "https://idp.example.se/?a=1",
+                                    "https://idp.example.se/#x", "https://"])
+def test_an_issuer_is_an_https_url_or_http_to_this_machine(issuer: str) -> None:
+    with pytest.raises(SettingsError, match="^BRYGGA_OIDC_ISSUER: "):
+        load_settings({"BRYGGA_OIDC_ISSUER": issuer})
+    assert load_settings({"BRYGGA_OIDC_ISSUER": "http://127.0.0.1:9000"}).oidc_issuer == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize("role_map", ['["staff"]', "{}", '{"g": "superuser"}', '{"g": []}', '{"g": 7}', "not json"])
+def test_a_role_map_maps_to_brygga_roles(role_map: str) -> None:
+    with pytest.raises(SettingsError, match="^BRYGGA_ROLE_MAP: "):
+        load_settings({"BRYGGA_ROLE_MAP": role_map})
+
+
+def test_an_issuer_and_a_jwks_file_are_not_both_set(tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    with pytest.raises(SettingsError, match="BRYGGA_OIDC_ISSUER and BRYGGA_JWKS"):
+        load_settings({"BRYGGA_OIDC_ISSUER": "https://idp.example.se", "BRYGGA_JWKS": str(jwks)})
+    with pytest.raises(SettingsError, match="^BRYGGA_OIDC_CLIENT_SECRET: "):
+        load_settings({"BRYGGA_OIDC_CLIENT_SECRET": "s3cret"})
