@@ -77,7 +77,8 @@ FROM {_CLOCK}
 DOCUMENT_COLUMNS = """
 d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
 d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
-d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed
+d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed, d.content_id, d.version_count,
+d.version_at, d.version_by
 """
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},
