@@ -154,6 +154,30 @@ class UnitPatch(Body):
     active: bool
 
 
+class SuccessionIn(Body):
+    successor: Slug = Field(description="the unit that takes over: of the same organisation and domain (422 "
+                            "different_zone otherwise)")
+    effective_at: datetime = Field(description="the instant of the reorganisation, with its offset; not in the future")
+
+
+class Succession(Out):
+    predecessor: str
+    successor: str
+    effective_at: datetime
+    documents: int = Field(description="documents whose owning unit is now the successor")
+    relations: int = Field(description="active relations ended at the predecessor and begun at the successor")
+    consents: int = Field(description="consents (not revoked) naming the predecessor, honoured for the successor")
+    disclosures: int = Field(description="disclosures to the predecessor, honoured for the successor")
+
+
+class SuccessionPreview(Out):
+    unit: str
+    documents: int
+    relations: int
+    consents: int
+    disclosures: int
+
+
 class Unit(Out):
     id: str
     name: str
