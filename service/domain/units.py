@@ -147,3 +147,8 @@ async def succession_preview(rt: Runtime, principal: Principal, unit_id: str) ->
         if await units_store.get(conn, unit_id) is None:
             raise NotFound(f"no unit {unit_id}")
         return {"unit": unit_id, **await units_store.preview(conn, unit_id)}
+
+
+def require_admin(principal: Principal) -> None:
+    """The admin's gate of the reorganisation page (the same as the API's: units:write); raises Forbidden."""
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
