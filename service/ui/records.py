@@ -12,7 +12,7 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from ..domain import documents, units, versions
-from ..errors import BryggaError, Conflict, CsrfRefused, NotFound, ValidationFailed
+from ..errors import BryggaError, Conflict, CsrfRefused, InvalidRequest, NotFound, ValidationFailed
 from ..http.documents import multipart_framing, next_part, refuse_declared_too_large
 from ..http.schemas import CorrectionMetadataIn, SuccessionIn
 from . import session as sessions
@@ -49,6 +49,8 @@ async def correct(request: web.Request) -> web.Response:
     """The "Rätta" form, multipart: csrf, reason, title (empty: as it is), then the file (none chosen: the content as
     it is). Judged by the API's rules; a refusal is shown beside the form."""
     document_id = _document_id(request)
+    if request.content_type != "multipart/form-data":
+        raise InvalidRequest("the form is sent as multipart/form-data")
     refuse_declared_too_large(request, rt(request).settings.max_document_bytes)
     with multipart_framing("boundary"):
         reader = await request.multipart()
@@ -86,7 +88,8 @@ async def correct(request: web.Request) -> web.Response:
     try:
         await versions.correct(rt(request), caller(request), document_id, correction)
     except ValidationFailed as exc:
-        errors = {f"correct_{error.get('field', 'reason')}": error.get("message", "") for error in exc.errors}
+        errors = {f"correct_{error.get('field', 'reason')}": error.get("message", "")
+                  for error in exc.extra.get("errors") or []}
         return await _document_view(request, document_id, errors=errors or {"correct_reason": str(exc)},
                                     values=values, status=422)
     return redirect(request, f"/ui/documents/{document_id}")

@@ -17,7 +17,7 @@ async def test_correcting_on_the_document_page_keeps_the_old_version_in_its_hist
     client_id = (await api.register(staff))["id"]
     await api.relation(staff, client_id)
     document = await created(browser, staff, client_id, b"Gammal text\n", content_type="text/plain", title="Utredning")
-    csrf = await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
+    await sign_in(browser, tokens, sub="anna", unit="iof-norr", roles=["staff"])
     client_page = await (await browser.get(f"/ui/clients/{client_id}")).text()
     assert f'href="/ui/documents/{document["id"]}"' in client_page
     page = await browser.get(f"/ui/documents/{document['id']}")
@@ -27,16 +27,21 @@ async def test_correcting_on_the_document_page_keeps_the_old_version_in_its_hist
 
     def correction(reason: str, title: str, content: bytes | None) -> aiohttp.FormData:
         data = aiohttp.FormData()
-        for key, value in (("csrf", csrf_of(html)), ("reason", reason), ("title", title)):
+        for key, value in (("csrf", csrf_of(html)), ("reason", reason), ("title", title)):  # the page's form
             data.add_field(key, value)
         if content is not None:
             data.add_field("file", content, filename="ny.txt", content_type="text/plain")
+        else:  # what a browser sends for a file input left empty
+            data.add_field("file", b"", filename="", content_type="application/octet-stream")
         return data
 
     refused = await browser.post(f"/ui/documents/{document['id']}/corrections", data=correction("kort", "", b"x\n"),
                                  allow_redirects=False)
     assert refused.status == 422 and 'role="alert"' in await refused.text()
     assert await db.fetchval("SELECT count(*) FROM document_versions") == 0
+    refused = await browser.post(f"/ui/documents/{document['id']}/corrections",  # no file and no new title
+                                 data=correction("Fel datum i utredningen", "", None), allow_redirects=False)
+    assert refused.status == 422 and 'role="alert"' in await refused.text()
     done = await browser.post(f"/ui/documents/{document['id']}/corrections",
                               data=correction("Fel datum i utredningen", "Utredning (rättad)", b"Ny text\n"),
                               allow_redirects=False)
