@@ -87,3 +87,26 @@ async def test_a_succession_across_zones_is_refused_and_moves_nothing(client, ap
     response = await client.post("/v1/units/malmo-iof/succession", headers=people["iof"],
                                  json={"successor": "malmo-iof", "effective_at": _now()})
     assert response.status == 403
+
+
+async def test_a_disclosure_to_the_old_unit_opens_for_the_new_and_is_listed_there(client, api, clinic, db):
+    people, _ = clinic
+    iof, clinician = people["iof"], people["clinician"]
+    minor = (await api.register(iof, "20121212-1212", "Ung Person"))["id"]
+    await api.relation(iof, minor)
+    await api.relation(clinician, minor)
+    document = await created(client, iof, minor, b"Utredning\n", content_type="text/plain", category="assessment")
+    response = await client.post(f"/v1/clients/{minor}/disclosures", headers=iof, json={
+        "to_unit": "malmo-beroendecentrum", "ground": "under_18", "need": "Behövs för att planera vården.",
+        "document_ids": [document["id"]]})
+    assert response.status == 201, await response.text()
+    await api.unit("malmo-beroende-nya", organisation="region-skane", domain="health")
+    heir = api.staff("malmo-beroende-nya", sub="hsa-heir")
+    assert (await client.get(f"/v1/documents/{document['id']}", headers=heir)).status == 404
+    response = await client.post("/v1/units/malmo-beroendecentrum/succession", headers=api.admin,
+                                 json={"successor": "malmo-beroende-nya", "effective_at": _now()})
+    assert response.status == 200 and (await response.json())["disclosures"] == 1
+    shown = await client.get(f"/v1/documents/{document['id']}", headers=heir)
+    assert shown.status == 200 and (await shown.json())["access_basis"].startswith("disclosure:")
+    listed = await client.get(f"/v1/clients/{minor}/disclosures", headers=heir)
+    assert listed.status == 200 and [x["to_unit"] for x in (await listed.json())["items"]] == ["malmo-beroendecentrum"]
