@@ -15,7 +15,7 @@ def _now() -> str:
 
 
 async def test_a_succession_moves_everything_and_a_consent_naming_the_old_unit_opens_for_the_new(client, api, clinic,
-                                                                                                  db):
+                                                                                                  db, tokens):
     people, client_id = clinic
     iof, clinician = people["iof"], people["clinician"]
     await api.unit("malmo-beroende-nya", organisation="region-skane", domain="health")
@@ -52,6 +52,12 @@ async def test_a_succession_moves_everything_and_a_consent_naming_the_old_unit_o
     upload = await db.fetchrow("SELECT actor_unit FROM audit_events WHERE action = 'document.create' "
                                "AND document_id = $1", uuid.UUID(note["id"]))
     assert upload["actor_unit"] == "malmo-beroendecentrum"
+    # The extract too: the accesses before the succession name the old unit, as it was.
+    auditor = tokens.auth(sub="granskare", roles=["auditor"], organisations=["region-skane"])
+    extract = await client.get(f"/v1/clients/{client_id}/access-log?limit=200", headers=auditor)
+    assert extract.status == 200, await extract.text()
+    actors = {item["actor"]["unit"] for item in (await extract.json())["items"]}
+    assert {"malmo-beroendecentrum", "malmo-beroende-nya"} <= actors
     event = await db.fetchrow("SELECT decision, basis FROM audit_events WHERE action = 'unit.succession'")
     assert (event["decision"], event["basis"]) == ("allow", "succession:malmo-beroendecentrum:malmo-beroende-nya")
     relations = await db.fetch("SELECT unit_id, ended_at IS NULL AS active FROM relations WHERE client_id = $1 "
