@@ -163,3 +163,22 @@ async def test_a_shred_removes_every_version(client, api, clinic, db):
     # A shredded document is corrected no more.
     response = await correct(client, iof, document["id"])
     assert response.status == 410
+
+
+async def test_a_block_covers_every_version(client, api, clinic, db):
+    """The client's block (PDL 4:4) on the document hides its history and old versions outside the owning unit too."""
+    people, client_id = clinic
+    iof = people["iof"]
+    await api.unit("malmo-socialjour", organisation="malmo-stad", domain="social")
+    jour = api.staff("malmo-socialjour", sub="hsa-jour")
+    await api.relation(jour, client_id)
+    document = await created(client, iof, client_id, b"Gammal\n", content_type="text/plain")
+    assert (await correct(client, iof, document["id"])).status == 201
+    assert (await client.get(f"/v1/documents/{document['id']}/versions", headers=jour)).status == 200
+    assert (await client.post(f"/v1/documents/{document['id']}/block", headers=iof,
+                              json={"reason": "Klientens begäran"})).status == 200
+    for path in ("versions", "versions/1/content", "versions/2/content"):
+        assert (await client.get(f"/v1/documents/{document['id']}/{path}", headers=jour)).status == 404
+        assert (await client.get(f"/v1/documents/{document['id']}/{path}", headers=iof)).status == 200
+    reasons = await db.fetch("SELECT reason_codes FROM audit_events WHERE actor_sub = 'hsa-jour' AND decision = 'deny'")
+    assert reasons and all(list(r["reason_codes"]) == ["blocked"] for r in reasons)
