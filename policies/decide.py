@@ -75,7 +75,11 @@ DEFAULT_CONFIG = PolicyConfig()
 _NEEDS_NO_RELATION = frozenset({Permission.RELATION_OPEN})
 _CLIENT_WORK = frozenset({Role.STAFF, Role.UNIT_MANAGER})
 # Acts on a document that only its owning unit may perform.
-_OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_RELEASE, Permission.DOCUMENT_SHRED})
+# A correction is the owning unit's too: the record is its record (PDL 3:14).
+_OWNING_UNIT_ONLY = frozenset({Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_CORRECT, Permission.DOCUMENT_RELEASE,
+                               Permission.DOCUMENT_SHRED})
+# What needs the content: gone once shredded (a correction takes the content as it is when only the title changes).
+_NEEDS_CONTENT = frozenset({Permission.DOCUMENT_CORRECT, Permission.DOCUMENT_READ_CONTENT})
 # SIP (coordinated individual plan) crosses only under a consent naming it, for coordination (SoL 2:7; HSL 16:4).
 _SIP = "sip"
 _SIP_PURPOSE = "coordination"
@@ -148,7 +152,7 @@ def decide(request: Request, facts: Facts, config: PolicyConfig = DEFAULT_CONFIG
     disclosure = disclosed(who, document, facts.disclosures)
     if disclosure is None:
         return decision
-    if request.permission is Permission.DOCUMENT_READ_CONTENT and document.shredded:
+    if request.permission in _NEEDS_CONTENT and document.shredded:
         return deny(Reason.SHREDDED)
     return allow(f"disclosure:{disclosure.id}", legal_basis=_DISCLOSURE_LAW)
 
@@ -221,7 +225,7 @@ def _past_the_block(request: Request, facts: Facts, document: DocumentFacts, con
             return decision
     if request.permission in _OWNING_UNIT_ONLY and document.unit != who.unit:
         return deny(Reason.NOT_OWNING_UNIT, legal_basis="PDL 4:1")
-    if request.permission is Permission.DOCUMENT_READ_CONTENT and document.shredded:
+    if request.permission in _NEEDS_CONTENT and document.shredded:
         return deny(Reason.SHREDDED)
     return decision
 

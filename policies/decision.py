@@ -71,6 +71,8 @@ class Reason(StrEnum):
     RECORD_RULES = "record_rules"  # a follow-up record refused by its rules (policies/followup.py check_*): 422
     RETENTION_MINIMUM = "retention_minimum"  # a patient record younger than ten years, no IVO decision (PDL 3:17, 8:4)
     SHREDDED = "shredded"
+    DIFFERENT_ZONE = "different_zone"  # a succession across zones: never a reorganisation (OSL 25:1, 26:1)
+    SUCCESSION_CONFLICT = "succession_conflict"  # a unit succeeded before, an inactive successor, or the unit itself
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"
     UNKNOWN_DOCUMENT = "unknown_document"

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     DISCLOSURE_CREATE = "disclosures:create"
     DISCLOSURE_LIST = "disclosures:list"
     DOCUMENT_BLOCK = "documents:block"
+    DOCUMENT_CORRECT = "documents:correct"
     DOCUMENT_CREATE = "documents:create"
     DOCUMENT_LIST = "documents:list"
     DOCUMENT_READ_CONTENT = "documents:read_content"
@@ -81,6 +82,8 @@ ROLE_PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # Staff of a unit with a relation lift a block on the client's decision, or in an emergency (PDL 4:4).
     Permission.BLOCK_LIFT: _CLIENT_WORK,
     Permission.DOCUMENT_BLOCK: _CLIENT_WORK,
+    # The owning unit's staff correct a record by a new version; the old one is kept (PDL 3:14).
+    Permission.DOCUMENT_CORRECT: _CLIENT_WORK,
     Permission.DOCUMENT_CREATE: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_LIST: _CLIENT_WORK_OR_SYSTEM,
     Permission.DOCUMENT_READ_CONTENT: _CLIENT_WORK,

@@ -18,3 +18,22 @@ def unit_gate(active: bool | None) -> Decision:
     if active is None:
         return _UNKNOWN
     return _ACTIVE if active else _INACTIVE
+
+
+def decide_succession(*, predecessor: tuple[str, str, bool, bool] | None, successor: tuple[str, str, bool] | None,
+                      same_unit: bool) -> Decision:
+    """Whether a unit may be succeeded by another (API-1.1 "Corrections and reorganisations").
+
+    `predecessor`: (organisation, domain, active, succeeded before); `successor`: (organisation, domain, active);
+    None: no such unit (404). A reorganisation stays inside one zone: the successor must be of the predecessor's
+    organisation and domain, for records held under one organisation's secrecy never pass to another's by a change
+    of units (OSL 25:1, 26:1; 422 different_zone). The records stay the organisation's, kept as they were written
+    (PDL 3:14; SoL 11:5). A unit is succeeded once, by an active unit other than itself (409).
+    """
+    if predecessor is None or successor is None:
+        return deny(Reason.UNKNOWN_UNIT)
+    if predecessor[:2] != successor[:2]:
+        return deny(Reason.DIFFERENT_ZONE, legal_basis="OSL 25:1, 26:1")
+    if same_unit or predecessor[3] or not successor[2]:
+        return deny(Reason.SUCCESSION_CONFLICT)
+    return allow(Basis.ROLE, legal_basis="OSL 25:1, 26:1; PDL 3:14")

@@ -37,6 +37,7 @@ class Action(StrEnum):
     DISCLOSURE_CREATE = "disclosure.create"
     DISCLOSURE_LIST = "disclosure.list"
     DOCUMENT_BLOCK = "document.block"
+    DOCUMENT_CORRECT = "document.correct"  # a new version replaced the latest; the old one is kept (API-1.1)
     DOCUMENT_CREATE = "document.create"
     DOCUMENT_CULL = "document.cull"  # culled by its retention rule, by system:retention (API-1.1)
     DOCUMENT_LIST = "document.list"
@@ -74,6 +75,7 @@ class Action(StrEnum):
     SIP_READ = "sip.read"
     SIP_UPDATE = "sip.update"
     SIP_VERSIONS = "sip.versions"
+    UNIT_SUCCESSION = "unit.succession"  # a reorganisation: a unit's records moved to its successor (API-1.1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,13 @@ class SameDomain(ValidationFailed):
     code = "same_domain"
 
 
+class DifferentZone(ValidationFailed):
+    """A succession across zones (API-1.1 "Corrections and reorganisations"): crossing zones is never a
+    reorganisation (OSL 25:1, 26:1)."""
+
+    code = "different_zone"
+
+
 class GroundNotMet(ValidationFailed):
     """A disclosure's ground does not hold for the client (`under_18` for a client of 18 or older)."""
 

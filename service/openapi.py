@@ -68,6 +68,8 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name in re.findall(r"\{(\w+)\}", endpoint.path):
         schema: dict[str, Any] = {"type": "string"} if name == "unit_id" else {"type": "string", "format": "uuid"}
+        if name == "number":  # a document version's number (API-1.1 "Corrections")
+            schema = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for name, description, *header_schema in endpoint.headers:
         params.append({"name": name, "in": "header", "required": False, "description": description,

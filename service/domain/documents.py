@@ -27,6 +27,7 @@ from policies.candidates import candidates
 from policies.decide import DEFAULT_PURPOSE, Facts, Request, decide, decide_unknown_document, needs_consent_history
 from policies.decision import Decision, Reason, deny
 from policies.me import Release, decide_me, decide_own_document, is_client
+from policies.model import Zone
 from policies.retention import HEALTH_MINIMUM_YEARS, decide_shred
 from policies.roles import Permission, role_gate
 
@@ -81,7 +82,9 @@ class Upload:
 
 
 def _binding(row: Any) -> KeyBinding:
-    return KeyBinding(document_id=row["id"], client_id=row["client_id"], organisation=row["organisation"], domain=row["domain"])
+    """What the latest content's key is bound to: its content id, the client and the zone."""
+    return KeyBinding(document_id=content_id_of(row), client_id=row["client_id"], organisation=row["organisation"],
+                      domain=row["domain"])
 
 
 def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
@@ -106,6 +109,8 @@ def document_json(rt: Runtime, row: Any, decision: Decision) -> dict[str, Any]:
         "shred_reason": None if row["status"] != "shredded" else
         ("culled" if row["shredded_by"] == retention_store.CULLED_BY else "requested"),
         "ivo_decision": _opened(rt, row, "ivo_decision"),
+        # Corrections (API-1.1): how many versions the document has; this object shows the latest.
+        "versions": (row.get("version_count") if hasattr(row, "get") else None) or 1,
     }
 
 
@@ -260,14 +265,50 @@ async def _replay(rt: Runtime, act: Access, caller: Caller, client_id: UUID, doc
 async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_id: UUID, upload: Upload,
                  chunks: AsyncIterator[bytes], content_type: str, head: bytes, ended: bool) -> dict[str, Any]:
     """Encrypt segment by segment and write as it comes; the document row last. Raises TooLarge."""
-    principal, limit = caller.principal, rt.settings.max_document_bytes
+    principal = caller.principal
     # create() calls this once decide() allowed, which it does only for a caller with a unit and zone (no_unit).
     assert principal.unit is not None and principal.zone is not None
     document_id = uuid4()
-    binding = KeyBinding(document_id=document_id, client_id=client_id,
-                         organisation=principal.zone.organisation, domain=principal.zone.domain)
+    content = await encrypt_content(rt, conn, document_id, client_id=client_id, zone=principal.zone,
+                                    category=upload.category, chunks=chunks, head=head, ended=ended)
+    document = documents_store.NewDocument(
+        id=document_id, client_id=client_id, unit=principal.unit, zone=principal.zone, category=upload.category,
+        title_sealed=rt.field_sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
+        content_type=content_type, size=content.size, content_mac=content.mac,
+        kek_version=content.wrapped.kek_version, dek_wrapped=content.wrapped.ciphertext, stream_header=content.header,
+        segment_count=content.segments, idempotency_key=upload.idempotency_key, created_by=principal.sub,
+        epoch=content.wrapped.epoch,
+    )
+    created_at = await documents_store.insert(conn, document)
+    return {"id": document_id, "client_id": client_id, "unit_id": principal.unit,
+            "organisation": principal.zone.organisation, "domain": principal.zone.domain,
+            "category": upload.category, "title_sealed": document.title_sealed, "content_type": content_type,
+            "size": document.size, "created_at": created_at, "created_by": principal.sub, "status": "active",
+            "blocked": False, "version_count": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Encrypted:
+    """Content written as encrypted segments under its content id: its wrapped data key, stream header, plaintext
+    size, keyed MAC and segment count."""
+
+    wrapped: WrappedKey
+    header: bytes
+    size: int
+    mac: bytes
+    segments: int
+
+
+async def encrypt_content(rt: Runtime, conn: asyncpg.Connection, content_id: UUID, *, client_id: UUID, zone: Zone,
+                          category: str, chunks: AsyncIterator[bytes], head: bytes, ended: bool) -> Encrypted:
+    """Encrypt `head` and then `chunks` under a fresh data key bound to `content_id`, writing the segments as they
+    come in `conn`'s transaction: an upload's content, or a correction's new version (the one road every content
+    takes: no caller handles keys or nonces). The key is wrapped under the culling epoch a new entry of the file
+    gets. Raises TooLarge."""
+    limit = rt.settings.max_document_bytes
+    binding = KeyBinding(document_id=content_id, client_id=client_id, organisation=zone.organisation, domain=zone.domain)
     key = DataKey.generate()
-    epoch = await upload_epoch(rt, conn, principal.zone, upload.category)
+    epoch = await upload_epoch(rt, conn, zone, category)
     try:
         ring = await rt.keys.with_epoch(epoch)
     except (KeyRingError, OSError):  # a ring mounted read-only without this month's epoch made ahead
@@ -275,7 +316,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
                     "moves this document's key to it", epoch)
         ring, epoch = rt.keyring, None
     wrapped = wrap(ring, key, binding=binding, epoch=epoch)
-    encryptor = StreamEncryptor(key, document_id=document_id)
+    encryptor = StreamEncryptor(key, document_id=content_id)
     segmenter = Segmenter(encryptor)
     mac = rt.field_sealer.content_mac()
     pending: list[bytes] = []
@@ -285,7 +326,7 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
         nonlocal written
         pending.extend(segments)
         if pending and (flush or len(pending) >= _WRITE_BATCH):
-            await rt.blobs.put(conn, document_id, written, pending)
+            await rt.blobs.put(conn, content_id, written, pending)
             written += len(pending)
             pending.clear()
 
@@ -300,19 +341,15 @@ async def _store(rt: Runtime, conn: asyncpg.Connection, caller: Caller, client_i
         async for chunk in chunks:
             await feed(chunk)
     await write(segmenter.finish(), flush=True)
-    document = documents_store.NewDocument(
-        id=document_id, client_id=client_id, unit=principal.unit, zone=principal.zone, category=upload.category,
-        title_sealed=rt.field_sealer.seal(upload.title, record=_RECORD, record_id=str(document_id), field="title"),
-        content_type=content_type, size=segmenter.plaintext_bytes, content_mac=mac.digest(),
-        kek_version=wrapped.kek_version, dek_wrapped=wrapped.ciphertext, stream_header=encryptor.header,
-        segment_count=written, idempotency_key=upload.idempotency_key, created_by=principal.sub, epoch=epoch,
-    )
-    created_at = await documents_store.insert(conn, document)
-    return {"id": document_id, "client_id": client_id, "unit_id": principal.unit,
-            "organisation": principal.zone.organisation, "domain": principal.zone.domain,
-            "category": upload.category, "title_sealed": document.title_sealed, "content_type": content_type,
-            "size": document.size, "created_at": created_at, "created_by": principal.sub, "status": "active",
-            "blocked": False}
+    return Encrypted(wrapped, encryptor.header, segmenter.plaintext_bytes, mac.digest(), written)
+
+
+def content_id_of(row: Any) -> UUID:
+    """Where a document's latest content lives and what its key and stream are bound to (migration
+    document_versions: the document's own id until a correction)."""
+    content_id = row.get("content_id") if hasattr(row, "get") else None
+    found: UUID = content_id if content_id is not None else row["id"]
+    return found
 
 
 async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, document_id: UUID,
@@ -483,9 +520,10 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     event = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, decision, client_id=client_id,
                                document_id=document_id, purpose=purpose)
     try:
-        batch = await rt.reads.first_after_event(document_id, count=count, event=event)
+        content_id = content_id_of(row)  # the latest version's (the document's own until a correction)
+        batch = await rt.reads.first_after_event(content_id, count=count, event=event)
         key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
-        decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
+        decryptor = StreamDecryptor(key, document_id=content_id, header=row["stream_header"])
         if not batch:
             raise DecryptionFailed()  # no segment at all: the row's count was tampered with
         first = decryptor.decrypt_segment(0, batch[0], last=count == 1)
@@ -494,11 +532,11 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
         raise
     rest = None
     if count > 1:  # the batch's other segments are decrypted as they are sent: the client reads meanwhile
-        rest = _plaintext(rt, decryptor, document_id, batch, count=count)
+        rest = _plaintext(rt, decryptor, content_id, batch, count=count)
     return Content(row["content_type"], row["size"], first, rest)
 
 
-async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, batch: list[bytes], *,
+async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, content_id: UUID, batch: list[bytes], *,
                      count: int) -> AsyncGenerator[bytes, None]:
     """Segments 1..count-1 decrypted in order: the rest of `batch`, then the later batches from the store.
 
@@ -513,7 +551,7 @@ async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID,
     for start in range(len(batch), count, step):
         stop = min(start + step, count)
         async with rt.pool.acquire() as conn:
-            async with aclosing(rt.blobs.read(conn, document_id, start=start, count=stop)) as read:
+            async with aclosing(rt.blobs.read(conn, content_id, start=start, count=stop)) as read:
                 ciphertexts = [ciphertext async for ciphertext in read]
         for offset, ciphertext in enumerate(ciphertexts):
             index = start + offset
@@ -550,9 +588,10 @@ async def shred(rt: Runtime, caller: Caller, document_id: UUID, *, reason: str, 
         bound = {"record": _RECORD, "record_id": str(document_id)}
         sealed_reason = rt.field_sealer.seal(reason, **bound, field="shred_reason")
         sealed_ivo = rt.field_sealer.seal(ivo_decision, **bound, field="ivo_decision") if ivo_decision else None
-        if await documents_store.shred(act.conn, document_id, by=caller.principal.sub, reason_sealed=sealed_reason,
-                                       ivo_decision_sealed=sealed_ivo):
-            await rt.blobs.delete(act.conn, document_id)
+        content_ids = await documents_store.shred(act.conn, document_id, by=caller.principal.sub,
+                                                  reason_sealed=sealed_reason, ivo_decision_sealed=sealed_ivo)
+        if content_ids:  # the latest version's segments and every superseded version's (PDL 3:14 keeps the rows)
+            await rt.blobs.delete_many(act.conn, content_ids)
 
 
 async def set_blocked(rt: Runtime, caller: Caller, document_id: UUID, *, blocked: bool, reason: str | None) -> dict[str, Any]:

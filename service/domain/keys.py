@@ -53,11 +53,11 @@ async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,
                     break
                 updates = []
                 for row in rows:
-                    binding = KeyBinding(document_id=row["id"], client_id=row["client_id"],
+                    binding = KeyBinding(document_id=row["content_id"], client_id=row["client_id"],
                                          organisation=row["organisation"], domain=row["domain"])
                     wrapped = rewrap(keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=binding)
                     updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext))
-                await keys_store.set_wrapped(conn, updates)
+                await keys_store.set_wrapped(conn, updates, versions=rows[0]["version"])
             done += len(rows)
             progress(done, total)
         left = await keys_store.count_older(conn, newest)

@@ -25,6 +25,7 @@ from policies.roles import Permission, role_gate
 from ..audit import Action, Caller
 from ..errors import BelowLegalMinimum, ValidationFailed
 from ..runtime import Runtime
+from ..store import documents as documents_store
 from ..store import retention as retention_store
 from .access import access, access_on, batch_on, decided
 
@@ -257,7 +258,9 @@ async def _cull(rt: Runtime, conn: Any, system: Caller, group: list[FileSummary]
         documents = await retention_store.active_documents(conn, still_due)
         ids = [row["id"] for row in documents]
         await retention_store.cull(conn, ids)
-        await rt.blobs.delete_many(conn, ids)
+        # Every version goes with its document (API-1.1 "Corrections": culling takes every version together).
+        kept = await documents_store.shred_versions(conn, ids)
+        await rt.blobs.delete_many(conn, [row["content_id"] for row in documents] + kept)
         for row in documents:
             act.record(policy.cull_decision(row["domain"]), client_id=row["client_id"], document_id=row["id"])
         return len(ids), len(group) - len(still_due)
@@ -283,7 +286,7 @@ async def _move_keys(rt: Runtime, conn: Any, misplaced: list[tuple[FileSummary, 
                 epoch = target[(row["client_id"], row["organisation"], row["domain"])]
                 if row["epoch"] == epoch:
                     continue
-                binding = KeyBinding(document_id=row["id"], client_id=row["client_id"],
+                binding = KeyBinding(document_id=row["content_id"], client_id=row["client_id"],
                                      organisation=row["organisation"], domain=row["domain"])
                 try:
                     wrapped = re_epoch(await rt.keys.with_epoch(epoch),
@@ -292,7 +295,7 @@ async def _move_keys(rt: Runtime, conn: Any, misplaced: list[tuple[FileSummary, 
                 except DecryptionFailed:  # a tampered key: left where it is, named in the log, the run goes on
                     log.error("retention: the data key of document %s fails its integrity check; not moved", row["id"])
                     continue
-                updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext, wrapped.epoch))
+                updates.append((row["id"], wrapped.kek_version, wrapped.ciphertext, wrapped.epoch, row["version"]))
             await retention_store.set_wrapped(conn, updates)
             moved += len(updates)
     return moved

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from policies.decision import Reason, allow
 from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
-from policies.units import unit_gate
+from policies.units import decide_succession, unit_gate
 
 from ..audit import Action, Caller
-from ..errors import Conflict, NotFound, UnknownUnit, ValidationFailed
+from ..errors import Conflict, DifferentZone, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
-from .access import raise_if_denied, refuse
+from .access import Judged, access, raise_if_denied, refuse
 from .paging import Paged, paged
+
+_CLOCK_SKEW = timedelta(minutes=1)  # an effective_at this far ahead of the server's clock is "now"
 
 
 def unit_json(row: Any) -> dict[str, Any]:
@@ -92,3 +96,59 @@ async def unit_zone(rt: Runtime, caller: Caller, action: Action) -> Zone:
 
 def _unknown_unit() -> UnknownUnit:
     return UnknownUnit("the token's unit does not exist or is inactive")
+
+
+async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: str,
+                     effective_at: datetime) -> dict[str, Any]:
+    """A reorganisation (API-1.1 "Corrections and reorganisations"): from `effective_at` the successor owns the
+    unit's documents and active relations, consents and disclosures naming the unit are honoured for the successor,
+    and the unit is deactivated; one transaction, never half moved (keys and rows only: no content is read).
+
+    The decision is policies.units.decide_succession (same zone, OSL 25:1, 26:1), audited as `unit.succession`
+    with a basis naming both units. Raises Forbidden, ValidationFailed (a future instant), NotFound, DifferentZone
+    (422), Conflict (409: succeeded before, an inactive successor, or itself).
+    """
+    gate = role_gate(caller.principal.roles, Permission.UNIT_WRITE)
+    if not gate:
+        await refuse(rt, caller, gate, Action.UNIT_SUCCESSION)
+    if effective_at.tzinfo is None or effective_at > rt.clock() + _CLOCK_SKEW:
+        raise ValidationFailed([{"field": "effective_at", "message": "an instant with its offset, not in the future: "
+                                 "a succession takes effect as it is recorded"}])
+
+    async def judge(conn: Any) -> Judged:
+        units = await units_store.lock_pair(conn, unit_id, successor)
+        before, after = units.get(unit_id), units.get(successor)
+        decision = decide_succession(
+            predecessor=None if before is None else (before["organisation"], before["domain"], before["active"],
+                                                     before["succeeded"]),
+            successor=None if after is None else (after["organisation"], after["domain"], after["active"]),
+            same_unit=unit_id == successor)
+        if decision:
+            decision = allow(f"succession:{unit_id}:{successor}", legal_basis=decision.legal_basis)
+        return Judged(decision)
+
+    answers = {
+        Reason.UNKNOWN_UNIT: lambda: NotFound(f"no unit {unit_id} or {successor}"),
+        Reason.DIFFERENT_ZONE: lambda: DifferentZone(
+            [{"field": "successor", "message": "must be of the unit's organisation and domain"}],
+            "crossing zones is never a reorganisation (OSL 25:1, 26:1)"),
+        Reason.SUCCESSION_CONFLICT: lambda: Conflict(
+            "the unit was succeeded before, or the successor is inactive or the unit itself"),
+    }
+    async with access(rt, caller, Action.UNIT_SUCCESSION, judge, answers=answers) as act:
+        moved = await units_store.succeed(act.conn, unit_id, successor, effective_at, by=caller.principal.sub)
+    return {"predecessor": unit_id, "successor": successor, "effective_at": effective_at, **moved}
+
+
+async def succession_preview(rt: Runtime, principal: Principal, unit_id: str) -> dict[str, Any]:
+    """What a succession of the unit would move (counts only: no client named, so not an audited access)."""
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
+    async with rt.pool.acquire() as conn:
+        if await units_store.get(conn, unit_id) is None:
+            raise NotFound(f"no unit {unit_id}")
+        return {"unit": unit_id, **await units_store.preview(conn, unit_id)}
+
+
+def require_admin(principal: Principal) -> None:
+    """The admin's gate of the reorganisation page (the same as the API's: units:write); raises Forbidden."""
+    raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))

@@ -16,6 +16,7 @@ _DID = {
     "document.shred": "förstörde {document}",
     "document.cull": "tog bort {document} när tiden att bevara det hade gått ut",
     "document.release": "gjorde {document} tillgängligt för dig",
+    "document.correct": "rättade {document} (den tidigare versionen finns kvar)",
     "client.read": "läste dina uppgifter",
     "client.lookup": "sökte fram dig på ditt personnummer",
     "client.register": "registrerade dig",

@@ -18,7 +18,7 @@ from crypto import DecryptionFailed
 from policies.roles import Permission
 
 from ..audit import Action, Caller
-from ..domain import documents
+from ..domain import documents, versions
 from ..errors import InvalidJson, InvalidRequest, RequestTimeout, TooLarge, UnsupportedMediaType, ValidationFailed
 from . import cursor
 from .context import authenticate, runtime
@@ -34,7 +34,19 @@ from .routing import (
     read_body,
     write_within,
 )
-from .schemas import CATEGORIES, PURPOSES, Document, DocumentMetadataIn, Page, ReasonIn, ShredIn, UploadForm
+from .schemas import (
+    CATEGORIES,
+    PURPOSES,
+    CorrectionForm,
+    CorrectionMetadataIn,
+    Document,
+    DocumentMetadataIn,
+    DocumentVersions,
+    Page,
+    ReasonIn,
+    ShredIn,
+    UploadForm,
+)
 
 log = logging.getLogger("brygga.http.documents")
 routes = Routes("documents")
@@ -76,7 +88,11 @@ async def next_part(reader: MultipartReader, what: str, seconds: float | None = 
     return await body_read(reader.next(), what, seconds)
 
 
-async def _metadata(part: BodyPartReader | MultipartReader | None, seconds: float) -> DocumentMetadataIn:
+M = TypeVar("M", DocumentMetadataIn, CorrectionMetadataIn)
+
+
+async def _metadata(part: BodyPartReader | MultipartReader | None, seconds: float,
+                    model: type[M] = DocumentMetadataIn) -> M:  # type: ignore[assignment]
     if not isinstance(part, BodyPartReader) or part.name != "metadata":
         raise InvalidRequest("the first part must be `metadata` (JSON), then `file`")
     raw = bytearray()
@@ -88,7 +104,7 @@ async def _metadata(part: BodyPartReader | MultipartReader | None, seconds: floa
         if len(raw) > _METADATA_LIMIT:
             raise InvalidRequest("the metadata part is too large")
     try:
-        return DocumentMetadataIn.model_validate_json(bytes(raw), strict=True)
+        return model.model_validate_json(bytes(raw), strict=True)
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise InvalidJson("the metadata part is not valid JSON") from None
@@ -296,3 +312,74 @@ async def block_document(request: web.Request) -> web.Response:
 )
 async def unblock_document(request: web.Request) -> web.Response:
     return await _set_blocked(request, blocked=False)
+
+
+@routes.post(
+    "/v1/documents/{document_id}/corrections",
+    summary="Correct a document by a new version (multipart: metadata with the reason, then optionally the new file); "
+            "the old version is kept (PDL 3:14)",
+    permission=Permission.DOCUMENT_CORRECT, body=CorrectionForm, body_media="multipart/form-data",
+    responses={201: Document},
+    errors=((400, "empty_file"), (403, "not_owning_unit"), (404, "not_found"), (408, "request_timeout"),
+            (410, "shredded"), (415, "content_type_mismatch")),
+)
+async def correct_document(request: web.Request) -> web.Response:
+    """Checks in the contract's order like an upload's: token, role (audited), path, declared size, metadata, the
+    file's head; then versions.correct decides on the document (the owning unit's) and writes."""
+    caller = await authenticate(request)
+    rt = runtime(request)
+    await versions.gate_correct(rt, caller, _uuid_or_none(request.match_info["document_id"]))
+    document_id = path_uuid(request, "document_id")
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType("send the correction as multipart/form-data")
+    refuse_declared_too_large(request, rt.settings.max_document_bytes)
+    seconds = rt.settings.body_chunk_timeout
+    with multipart_framing("boundary"):
+        reader = await request.multipart()
+    metadata = await _metadata(await next_part(reader, "first part", seconds), seconds, CorrectionMetadataIn)
+    part = await next_part(reader, "second part", seconds)
+    if part is not None and (not isinstance(part, BodyPartReader) or part.name != "file"):
+        raise InvalidRequest("the second part, if any, must be `file`")
+    correction = versions.Correction(
+        reason=metadata.reason, title=metadata.title,
+        declared_type=part.headers.get("Content-Type") if part is not None else None,
+        chunks=_file_chunks(reader, part) if isinstance(part, BodyPartReader) else None)
+    document = await versions.correct(rt, caller, document_id, correction)
+    return json_response(Document, document, status=201)
+
+
+@routes.get(
+    "/v1/documents/{document_id}/versions",
+    summary="Every version of the document, oldest first; the last is the latest (readable by whoever may read it)",
+    permission=Permission.DOCUMENT_READ_METADATA, action=Action.DOCUMENT_READ_METADATA,
+    responses={200: DocumentVersions}, headers=_PURPOSE_HEADER,
+    errors=((404, "not_found"), (422, "validation_failed")),
+)
+async def document_versions(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    found = await versions.versions(runtime(request), caller, path_uuid(request, "document_id"),
+                                    purpose=_purpose(request))
+    return json_response(DocumentVersions, found)
+
+
+@routes.get(
+    "/v1/documents/{document_id}/versions/{number}/content",
+    summary="One version's content (an old one stays readable by whoever may read the document)",
+    permission=Permission.DOCUMENT_READ_CONTENT,
+    responses={200: "the version's bytes, with its stored Content-Type (one of the allowed types)"},
+    content_type="*/*", headers=_PURPOSE_HEADER,
+    errors=((404, "not_found"), (410, "shredded"), (422, "validation_failed"), (500, "integrity_error")),
+)
+async def read_version_content(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    document_id = path_uuid(request, "document_id")
+    number = _version_number(request.match_info["number"])
+    content_type, body = await versions.version_content(runtime(request), caller, document_id, number,
+                                                        purpose=_purpose(request))
+    return web.Response(body=body, headers={"Content-Type": content_type, **_CONTENT_HEADERS})
+
+
+def _version_number(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise ValidationFailed([{"field": "number", "message": "must be a version number from 1"}])
+    return int(text)

@@ -107,6 +107,7 @@ if TYPE_CHECKING:
     RelationReasonText = str
     MaturityBasisText = str
     IvoDecisionText = str
+    CorrectionReasonText = str
 else:
     Text = line(200)
     ReasonText = paragraph(1000)
@@ -117,6 +118,7 @@ else:
     RelationReasonText = paragraph(500)
     MaturityBasisText = paragraph(2000, min_length=20)
     IvoDecisionText = line(100)
+    CorrectionReasonText = paragraph(1000, min_length=10)
 DomainName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
@@ -150,6 +152,30 @@ class UnitIn(Body):
 
 class UnitPatch(Body):
     active: bool
+
+
+class SuccessionIn(Body):
+    successor: Slug = Field(description="the unit that takes over: of the same organisation and domain (422 "
+                            "different_zone otherwise)")
+    effective_at: datetime = Field(description="the instant of the reorganisation, with its offset; not in the future")
+
+
+class Succession(Out):
+    predecessor: str
+    successor: str
+    effective_at: datetime
+    documents: int = Field(description="documents whose owning unit is now the successor")
+    relations: int = Field(description="active relations ended at the predecessor and begun at the successor")
+    consents: int = Field(description="consents (not revoked) naming the predecessor, honoured for the successor")
+    disclosures: int = Field(description="disclosures to the predecessor, honoured for the successor")
+
+
+class SuccessionPreview(Out):
+    unit: str
+    documents: int
+    relations: int
+    consents: int
+    disclosures: int
 
 
 class Unit(Out):
@@ -270,6 +296,27 @@ class UploadForm(BaseModel):
     file: bytes = Field(json_schema_extra={"format": "binary", "contentMediaType": "application/octet-stream"})
 
 
+class CorrectionMetadataIn(Body):
+    """The `metadata` part of a correction (API-1.1 "Corrections and reorganisations")."""
+
+    reason: CorrectionReasonText = Field(description="why the document is corrected, at least 10 characters; stored "
+                                         "sealed with the version it replaces (PDL 3:14)")
+    title: Text | None = Field(default=None, description="the new version's title; null or absent: the title as it "
+                               "is (one line, at most 200 characters)")
+
+
+class CorrectionForm(BaseModel):
+    """multipart/form-data: `metadata` (JSON CorrectionMetadataIn), then optionally `file`: the new content (checked
+    like an upload's). Without a file the new version keeps the content as it is (a new title): then the title is
+    required (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: CorrectionMetadataIn = Field(description="JSON: {\"reason\", \"title\"} (application/json)")
+    file: bytes | None = Field(default=None, json_schema_extra={"format": "binary",
+                                                                "contentMediaType": "application/octet-stream"})
+
+
 class ReasonIn(Body):
     reason: ReasonText
 
@@ -310,6 +357,29 @@ class Document(Out):
         default=None, description="a tombstone's: culled by its retention rule, or shredded on request (extends API-1.1)")
     ivo_decision: str | None = Field(description="on a tombstone: the reference of the IVO decision "
                                      "the document was shredded on, if it was (extension); otherwise null")
+    versions: int = Field(default=1, description="how many versions the document has (API-1.1 \"Corrections\"); "
+                          "this object shows the latest")
+
+
+class DocumentVersion(Out):
+    """One version of a document (GET /v1/documents/{id}/versions, oldest first; the last is the latest)."""
+
+    number: int = Field(description="1 for the upload, then one more for each correction")
+    title: str
+    content_type: str
+    size: int
+    status: Literal["active", "shredded"]
+    created_at: datetime = Field(description="when this version was made (the upload, or the correction that made it)")
+    created_by: str
+    corrected_at: datetime | None = Field(description="when it was corrected: null for the latest")
+    corrected_by: str | None
+    reason: str | None = Field(description="why it was corrected (null for the latest)")
+    superseded_by: int | None = Field(description="the number of the version that replaced it; null for the latest")
+
+
+class DocumentVersions(Out):
+    document_id: UUID
+    items: list[DocumentVersion]
 
 
 # --- consents

@@ -5,11 +5,12 @@ from aiohttp import web
 
 from policies.roles import Permission
 
+from ..audit import Action
 from ..domain import units
 from . import cursor
 from .context import authenticate, runtime
 from .routing import PAGE_QUERY, Routes, by_id, json_response, page_params, page_response, read_body
-from .schemas import Page, Unit, UnitIn, UnitPatch
+from .schemas import Page, Succession, SuccessionIn, SuccessionPreview, Unit, UnitIn, UnitPatch
 
 routes = Routes("units")
 
@@ -44,3 +45,30 @@ async def patch_unit(request: web.Request) -> web.Response:
     body = await read_body(request, UnitPatch)
     unit = await units.set_active(runtime(request), caller.principal, request.match_info["unit_id"], active=body.active)
     return json_response(Unit, unit)
+
+
+@routes.post(
+    "/v1/units/{unit_id}/succession",
+    summary="A reorganisation: the successor (same zone) takes over the unit's documents, active relations, and the "
+            "consents and disclosures naming it; the unit is deactivated (one transaction)",
+    permission=Permission.UNIT_WRITE, action=Action.UNIT_SUCCESSION, body=SuccessionIn, responses={200: Succession},
+    errors=((404, "not_found"), (409, "conflict"), (422, "different_zone")),
+)
+async def succeed_unit(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    body = await read_body(request, SuccessionIn)
+    moved = await units.succession(runtime(request), caller, request.match_info["unit_id"], successor=body.successor,
+                                   effective_at=body.effective_at)
+    return json_response(Succession, moved)
+
+
+@routes.get(
+    "/v1/units/{unit_id}/succession",
+    summary="Preview of a succession: how many documents, active relations, consents and disclosures it would move "
+            "(extends API-1.1)",
+    permission=Permission.UNIT_WRITE, responses={200: SuccessionPreview}, errors=((404, "not_found"),),
+)
+async def preview_succession(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    preview = await units.succession_preview(runtime(request), caller.principal, request.match_info["unit_id"])
+    return json_response(SuccessionPreview, preview)

@@ -24,14 +24,16 @@ ARRAY(SELECT dd.document_id FROM disclosure_documents dd WHERE dd.disclosure_id 
     AS document_ids
 """
 # Made by the unit, or made to it: two index ranges (disclosures_from_unit, disclosures_to_unit), newest first;
-# $6 false: those made to it only.
+# $6 false: those made to it only. A unit that succeeded others (migration unit_successions) lists theirs too: their
+# documents are its own now, and what was disclosed to them is honoured for it.
+_UNIT_AND_PREDECESSORS = "(SELECT $2 UNION ALL SELECT s.predecessor FROM unit_successions s WHERE unit_heir(s.predecessor) = $2)"
 _page_of_unit_sql = f"""
 SELECT {_columns} FROM disclosures x
 WHERE x.id IN (
-    (SELECT id FROM disclosures WHERE $6 AND client_id = $1 AND from_unit = $2
+    (SELECT id FROM disclosures WHERE $6 AND client_id = $1 AND from_unit IN {_UNIT_AND_PREDECESSORS}
        AND ($3::timestamptz IS NULL OR (decided_at, id) < ($3, $4)) ORDER BY decided_at DESC, id DESC LIMIT $5)
     UNION
-    (SELECT id FROM disclosures WHERE client_id = $1 AND to_unit = $2
+    (SELECT id FROM disclosures WHERE client_id = $1 AND to_unit IN {_UNIT_AND_PREDECESSORS}
        AND ($3::timestamptz IS NULL OR (decided_at, id) < ($3, $4)) ORDER BY decided_at DESC, id DESC LIMIT $5))
 ORDER BY x.decided_at DESC, x.id DESC
 LIMIT $5

@@ -1,6 +1,7 @@
 """Documents: metadata rows with the wrapped data key; segments live in the BlobStore."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -147,6 +148,56 @@ _shred_sql = """
 UPDATE documents SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
                      shredded_at = now(), shredded_by = $2, shred_reason_sealed = $3, ivo_decision_sealed = $4
 WHERE id = $1 AND status = 'active'
+RETURNING coalesce(content_id, id)
+"""
+# Every version of the documents goes with them (API-1.1 "Corrections": culling and shredding take every version
+# together): keys, headers and MACs destroyed, the rows kept as the history's tombstones; their content ids returned
+# for their segments.
+_shred_versions_sql = """
+UPDATE document_versions SET status = 'shredded', dek_wrapped = NULL, stream_header = NULL, content_mac = NULL,
+                             shredded_at = now()
+WHERE document_id = ANY($1::uuid[]) AND status = 'active'
+RETURNING content_id
+"""
+_lock_sql = f"SELECT {_document_columns} FROM documents d WHERE d.id = $1 FOR UPDATE"
+# A correction is a new entry in the client's file: it takes the file lock shared like an upload (FILE_LOCK).
+_file_lock_sql = f"SELECT pg_advisory_xact_lock_shared({FILE_LOCK}, hashtext($1::uuid::text))"
+_insert_version_sql = """
+INSERT INTO document_versions (id, document_id, number, content_id, title_sealed, content_type, size, content_mac,
+                               kek_version, dek_wrapped, stream_header, segment_count, epoch, created_at, created_by,
+                               corrected_by, corrected_by_unit, reason_sealed, superseded_by)
+SELECT $1::uuid, d.id, d.version_count, coalesce(d.content_id, d.id), $2::bytea, d.content_type, d.size, d.content_mac,
+       $3::integer, $4::bytea, d.stream_header, d.segment_count, $5::text, coalesce(d.version_at, d.created_at),
+       coalesce(d.version_by, d.created_by), $6::text, $7::text, $8::bytea, $9::uuid
+FROM documents d WHERE d.id = $10 AND d.status = 'active'
+"""
+_replace_content_sql = f"""
+UPDATE documents AS d SET content_id = $2, version_count = d.version_count + 1, version_at = clock_timestamp(),
+    version_by = $3, title_sealed = $4, content_type = $5, size = $6, content_mac = $7, kek_version = $8,
+    dek_wrapped = $9, stream_header = $10, segment_count = $11, epoch = $12
+WHERE d.id = $1 AND d.status = 'active'
+RETURNING {_document_columns}
+"""
+# The superseded versions' keys with what they are bound to (keys only: content is never read).
+VERSION_KEY_COLUMNS = """
+v.id, v.content_id, d.client_id, d.organisation, d.domain, v.kek_version, v.dek_wrapped, v.epoch
+"""
+_version_keys_sql = f"""
+SELECT {VERSION_KEY_COLUMNS} FROM document_versions v JOIN documents d ON d.id = v.document_id
+WHERE v.document_id = $1 AND v.dek_wrapped IS NOT NULL ORDER BY v.number FOR UPDATE OF v
+"""
+_set_version_keys_sql = """
+UPDATE document_versions v SET kek_version = u.kek_version, dek_wrapped = u.wrapped, epoch = u.epoch
+FROM unnest($1::uuid[], $2::integer[], $3::bytea[], $4::text[]) AS u(id, kek_version, wrapped, epoch)
+WHERE v.id = u.id AND v.dek_wrapped IS NOT NULL
+"""
+_versions_sql = """
+SELECT v.id, v.document_id, v.number, v.content_id, v.title_sealed, v.content_type, v.size, v.status, v.kek_version,
+       v.dek_wrapped, v.stream_header, v.segment_count, v.epoch, v.created_at, v.created_by, v.corrected_at,
+       v.corrected_by, v.reason_sealed, v.superseded_by, d.client_id, d.organisation, d.domain
+FROM document_versions v JOIN documents d ON d.id = v.document_id
+WHERE v.document_id = $1
+ORDER BY v.number
 """
 _set_blocked_sql = """
 UPDATE documents SET blocked = $2, blocked_at = CASE WHEN $2 THEN now() END, blocked_by = CASE WHEN $2 THEN $3 END,
@@ -237,11 +288,86 @@ async def blocked_elsewhere(conn: asyncpg.Connection, client_id: UUID, candidate
 
 
 async def shred(conn: asyncpg.Connection, document_id: UUID, *, by: str, reason_sealed: bytes,
-                ivo_decision_sealed: bytes | None = None) -> bool:
-    """Destroy the wrapped data key and MAC, keep the tombstone (with the IVO decision it rests on, if any);
-    False if it was shredded already."""
-    status: str = await conn.execute(_shred_sql, document_id, by, reason_sealed, ivo_decision_sealed)
-    return status == "UPDATE 1"
+                ivo_decision_sealed: bytes | None = None) -> list[UUID]:
+    """Destroy the wrapped data keys and MACs of the document and every version of it, keep the tombstones (with
+    the IVO decision it rests on, if any); the content ids whose segments are to go ([] if it was shredded already)."""
+    content_id = await conn.fetchval(_shred_sql, document_id, by, reason_sealed, ivo_decision_sealed)
+    if content_id is None:
+        return []
+    return [content_id, *await shred_versions(conn, [document_id])]
+
+
+async def shred_versions(conn: asyncpg.Connection, document_ids: Sequence[UUID]) -> list[UUID]:
+    """Crypto-shred every superseded version of these documents; their content ids (for their segments)."""
+    return [row["content_id"] for row in await conn.fetch(_shred_versions_sql, list(document_ids))]
+
+
+async def lock(conn: asyncpg.Connection, document_id: UUID, client_id: UUID) -> asyncpg.Record | None:
+    """The document row, locked for a correction, after the client's file lock (shared, like an upload's)."""
+    await conn.execute(_file_lock_sql, client_id)
+    row: asyncpg.Record | None = await conn.fetchrow(_lock_sql, document_id)
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class NewContent:
+    """A version's encrypted content, as _store in domain.documents writes it: under its own content id and key."""
+
+    content_id: UUID
+    title_sealed: bytes
+    content_type: str
+    size: int
+    content_mac: bytes
+    kek_version: int
+    dek_wrapped: bytes
+    stream_header: bytes
+    segment_count: int
+    epoch: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """The version a correction replaces, as it is kept: its title sealed to the version, its key (moved to the new
+    content's culling epoch), why it was corrected and by whom."""
+
+    id: UUID
+    title_sealed: bytes
+    kek_version: int
+    dek_wrapped: bytes
+    epoch: str | None
+    reason_sealed: bytes
+    corrected_by: str
+    corrected_by_unit: str
+
+
+async def correct(conn: asyncpg.Connection, document_id: UUID, old: Superseded, new: NewContent) -> asyncpg.Record:
+    """Keep the latest version as a superseded one and make `new` the latest, in the caller's transaction (the
+    document row locked by `lock`); the document row as it is now."""
+    await conn.execute(_insert_version_sql, old.id, old.title_sealed, old.kek_version, old.dek_wrapped, old.epoch,
+                       old.corrected_by, old.corrected_by_unit, old.reason_sealed, new.content_id, document_id)
+    row: asyncpg.Record = await conn.fetchrow(
+        _replace_content_sql, document_id, new.content_id, old.corrected_by, new.title_sealed, new.content_type,
+        new.size, new.content_mac, new.kek_version, new.dek_wrapped, new.stream_header, new.segment_count, new.epoch)
+    return row
+
+
+async def version_keys(conn: asyncpg.Connection, document_id: UUID) -> list[asyncpg.Record]:
+    """The live keys of the document's superseded versions, locked (VERSION_KEY_COLUMNS)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_version_keys_sql, document_id)
+    return rows
+
+
+async def set_version_keys(conn: asyncpg.Connection, updates: Sequence[tuple[UUID, int, bytes, str | None]]) -> None:
+    """Store versions' re-wrapped keys: (version id, kek_version, wrapped key, epoch)."""
+    if updates:
+        await conn.execute(_set_version_keys_sql, [u[0] for u in updates], [u[1] for u in updates],
+                           [u[2] for u in updates], [u[3] for u in updates])
+
+
+async def versions(conn: asyncpg.Connection, document_id: UUID) -> list[asyncpg.Record]:
+    """The document's superseded versions, oldest first (the latest is the document row itself)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_versions_sql, document_id)
+    return rows
 
 
 async def set_blocked(conn: asyncpg.Connection, document_id: UUID, *, blocked: bool, by: str, reason_sealed: bytes | None) -> None:

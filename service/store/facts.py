@@ -24,7 +24,7 @@ _CLOCK = "(SELECT clock_timestamp() AS now) clock"
 _consents_json = """
 (SELECT coalesce(json_agg(json_build_object(
      'id', c.id, 'from_organisation', c.from_organisation, 'from_domain', c.from_domain,
-     'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', c.to_unit,
+     'to_organisation', c.to_organisation, 'to_domain', c.to_domain, 'to_unit', unit_heir(c.to_unit),
      'categories', c.categories, 'purposes', c.purposes, 'valid_from', c.valid_from,
      'valid_until', c.valid_until, 'revoked_at', c.revoked_at, 'confirmed_at', c.confirmed_at,
      'given_by', c.given_by)), '[]')
@@ -45,14 +45,16 @@ _grants_json = """
  WHERE g.client_id = {client} AND g.unit_id = $2 AND g.sub = $5 AND g.expires_at > clock.now) AS grants
 """
 # Disclosures made to the caller's unit ($2) for the client, each with every document it lists; for one
-# document's decision only those that list it ({listing}).
+# document's decision only those that list it ({listing}). A consent's or disclosure's unit is read through
+# unit_heir: one naming a unit that was succeeded is honoured for its successor (migration unit_successions).
 _disclosures_json = """
 (SELECT coalesce(json_agg(json_build_object(
      'id', x.id, 'from_unit', x.from_unit, 'from_organisation', x.from_organisation, 'from_domain', x.from_domain,
-     'to_unit', x.to_unit, 'to_organisation', x.to_organisation, 'to_domain', x.to_domain, 'ground', x.ground,
+     'to_unit', unit_heir(x.to_unit), 'to_organisation', x.to_organisation, 'to_domain', x.to_domain,
+     'ground', x.ground,
      'document_ids', (SELECT array_agg(dd.document_id) FROM disclosure_documents dd WHERE dd.disclosure_id = x.id))),
      '[]')
- FROM disclosures x WHERE x.client_id = {client} AND x.to_unit = $2{listing}) AS disclosures
+ FROM disclosures x WHERE x.client_id = {client} AND unit_heir(x.to_unit) = $2{listing}) AS disclosures
 """
 # The caller's unit's ($2) liftings of the client's blocks not expired at the statement's clock.
 _liftings_json = """
@@ -78,7 +80,8 @@ FROM {_CLOCK}
 DOCUMENT_COLUMNS = """
 d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.title_sealed, d.content_type, d.size,
 d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count,
-d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed
+d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed, d.content_id, d.version_count,
+d.version_at, d.version_by
 """
 _document_facts_sql = f"""
 SELECT {DOCUMENT_COLUMNS},

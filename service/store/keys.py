@@ -6,8 +6,12 @@ from uuid import UUID
 
 import asyncpg
 
+# Every live data key: the documents' latest versions' and their superseded versions' (document_versions).
 _count_by_version_sql = """
-SELECT kek_version, count(*) AS keys FROM documents WHERE dek_wrapped IS NOT NULL GROUP BY kek_version ORDER BY kek_version
+SELECT kek_version, count(*) AS keys FROM (
+    SELECT kek_version FROM documents WHERE dek_wrapped IS NOT NULL
+    UNION ALL SELECT kek_version FROM document_versions WHERE dek_wrapped IS NOT NULL
+) live GROUP BY kek_version ORDER BY kek_version
 """
 
 
@@ -40,7 +44,7 @@ TABLE_KEYS: dict[str, tuple[str, object]] = {
     "disclosures": ("id", _NIL), "block_liftings": ("id", _NIL), "block_lifting_reviews": ("lifting_id", _NIL),
     "emergency_grants": ("id", _NIL), "emergency_reviews": ("grant_id", _NIL), "ui_sessions": ("id_hash", b""),
     "sip_plans": ("id", _NIL), "sip_plan_versions": ("seal_key", ""), "sip_follow_ups": ("id", _NIL),
-    "followup_records": ("id", _NIL),
+    "followup_records": ("id", _NIL), "document_versions": ("id", _NIL),
 }
 # Every sealed column (crypto/fields.py): byte 0 is the format, bytes 1..4 the KEK version that sealed it (big-endian).
 # tests/integration/test_keys_cli.py checks this list against the schema's `*_sealed` columns.
@@ -51,6 +55,9 @@ SEALED = (
     SealedColumn("documents", "block_reason_sealed", "document", "block_reason"),
     SealedColumn("documents", "shred_reason_sealed", "document", "shred_reason"),
     SealedColumn("documents", "ivo_decision_sealed", "document", "ivo_decision"),
+    # A superseded version's title and the correction's reason are sealed to the version (service/domain/versions.py).
+    SealedColumn("document_versions", "title_sealed", "document_version", "title"),
+    SealedColumn("document_versions", "reason_sealed", "document_version", "reason"),
     *(SealedColumn("consents", f"{field}_sealed", "consent", field)
       for field in ("note", "revoke_reason", "guardian_name", "guardian_personal_number", "maturity_basis")),
     SealedColumn("relations", "reason_sealed", "relation", "reason"),
@@ -73,15 +80,30 @@ _count_sealed_sql = "SELECT version, sum(fields)::bigint AS fields FROM (" + " U
     f"SELECT {_sealed_version.format(column)} AS version, count(*) AS fields FROM {table} "
     f"WHERE {column} IS NOT NULL GROUP BY 1" for table, column in SEALED_COLUMNS
 ) + ") per_column GROUP BY version ORDER BY version"
-_count_older_sql = "SELECT count(*) FROM documents WHERE dek_wrapped IS NOT NULL AND kek_version < $1"
-# Rows being shredded or rewrapped elsewhere are skipped, not waited for: the job stays online.
+_count_older_sql = """
+SELECT (SELECT count(*) FROM documents WHERE dek_wrapped IS NOT NULL AND kek_version < $1)
+     + (SELECT count(*) FROM document_versions WHERE dek_wrapped IS NOT NULL AND kek_version < $1)
+"""
+# Rows being shredded or rewrapped elsewhere are skipped, not waited for: the job stays online. A key is bound to
+# its content id (the document's own until a correction; a superseded version's own).
 _lock_older_sql = """
-SELECT id, client_id, organisation, domain, kek_version, dek_wrapped, epoch FROM documents
+SELECT id, coalesce(content_id, id) AS content_id, client_id, organisation, domain, kek_version, dek_wrapped, epoch,
+       false AS version
+FROM documents
 WHERE dek_wrapped IS NOT NULL AND kek_version < $1
 ORDER BY id LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
+_lock_older_versions_sql = """
+SELECT v.id, v.content_id, d.client_id, d.organisation, d.domain, v.kek_version, v.dek_wrapped, v.epoch,
+       true AS version
+FROM document_versions v JOIN documents d ON d.id = v.document_id
+WHERE v.dek_wrapped IS NOT NULL AND v.kek_version < $1
+ORDER BY v.id LIMIT $2
+FOR UPDATE OF v SKIP LOCKED
+"""
 _set_wrapped_sql = "UPDATE documents SET kek_version = $2, dek_wrapped = $3 WHERE id = $1"
+_set_version_wrapped_sql = "UPDATE document_versions SET kek_version = $2, dek_wrapped = $3 WHERE id = $1"
 
 
 async def count_by_version(conn: asyncpg.Connection) -> dict[int, int]:
@@ -100,13 +122,17 @@ async def count_older(conn: asyncpg.Connection, version: int) -> int:
 
 
 async def lock_older(conn: asyncpg.Connection, version: int, *, limit: int) -> list[asyncpg.Record]:
-    """Up to `limit` documents whose key is wrapped by an older version, locked for this transaction."""
+    """Up to `limit` documents whose key is wrapped by an older version, locked for this transaction; once none is
+    left, up to `limit` superseded versions (`version` true)."""
     rows: list[asyncpg.Record] = await conn.fetch(_lock_older_sql, version, limit)
+    if not rows:
+        rows = await conn.fetch(_lock_older_versions_sql, version, limit)
     return rows
 
 
-async def set_wrapped(conn: asyncpg.Connection, rows: list[tuple[UUID, int, bytes]]) -> None:
-    await conn.executemany(_set_wrapped_sql, rows)
+async def set_wrapped(conn: asyncpg.Connection, rows: list[tuple[UUID, int, bytes]], *, versions: bool = False) -> None:
+    """Store re-wrapped keys (id, kek_version, wrapped) of documents, or of superseded versions."""
+    await conn.executemany(_set_version_wrapped_sql if versions else _set_wrapped_sql, rows)
 
 
 def _older_than(column: str) -> str:

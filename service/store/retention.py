@@ -13,14 +13,16 @@ FILE_LOCK = 7_264_003
 # One retention run at a time, across replicas and the command line (a session lock, held for the whole run).
 RUN_LOCK = 7_264_006
 
-# One row per file (a client's active documents in one zone) with its categories' newest entries and counts:
+# One row per file (a client's active documents in one zone) with its categories' newest entries and counts (a
+# correction is an entry: a document's latest version's time counts, version_at):
 # the plan's cost grows with the files and categories, never with the documents' sizes (documents_retention).
 def _files_sql(source: str, where: str) -> str:
     """One row per file of `source` (documents, or documents joined to the wanted files) with its categories'
     newest entries, counts and culling epochs; the plan and the run's re-judging read files alike."""
     return f"""
 WITH per_category AS (
-    SELECT d.client_id, d.organisation, d.domain, d.category, max(d.created_at) AS last, count(*) AS n,
+    SELECT d.client_id, d.organisation, d.domain, d.category, max(coalesce(d.version_at, d.created_at)) AS last,
+           count(*) AS n,
            min(d.epoch) AS emin, max(d.epoch) AS emax, count(d.epoch) AS ecount
     FROM {source}
     WHERE d.status = 'active' {where}
@@ -76,10 +78,11 @@ async def file_summaries(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, st
 
 
 async def active_documents(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
-    """The active documents (id, client_id, domain) of the given files, locked for the culling."""
+    """The active documents (id, client_id, domain, content_id: where its latest version's segments are) of the
+    given files, locked for the culling."""
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
-        SELECT d.id, d.client_id, d.domain
+        SELECT d.id, d.client_id, d.domain, coalesce(d.content_id, d.id) AS content_id
         FROM {_WANTED} JOIN documents d USING (client_id, organisation, domain)
         WHERE d.status = 'active'
         ORDER BY d.id
@@ -145,34 +148,63 @@ async def replace(conn: asyncpg.Connection, research: dict[str, bool], rules: Se
 # --- culling epochs ----------------------------------------------------------------------------------------------
 
 async def wrapped_keys(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, str, str]]) -> list[asyncpg.Record]:
-    """The wrapped keys of the given files' active documents, locked (keys only: content is never read)."""
+    """The wrapped keys of the given files' active documents and of their superseded versions (`version` true),
+    locked (keys only: content is never read); `content_id` is what each key is bound to."""
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""
-        SELECT d.id, d.client_id, d.organisation, d.domain, d.kek_version, d.dek_wrapped, d.epoch
+        SELECT d.id, coalesce(d.content_id, d.id) AS content_id, d.client_id, d.organisation, d.domain,
+               d.kek_version, d.dek_wrapped, d.epoch, false AS version
         FROM {_WANTED} JOIN documents d USING (client_id, organisation, domain)
         WHERE d.dek_wrapped IS NOT NULL
         ORDER BY d.id
         FOR UPDATE OF d
         """,
         *_columns(keys))
-    return rows
+    versions: list[asyncpg.Record] = await conn.fetch(
+        f"""
+        SELECT v.id, v.content_id, d.client_id, d.organisation, d.domain, v.kek_version, v.dek_wrapped, v.epoch,
+               true AS version
+        FROM {_WANTED} JOIN documents d USING (client_id, organisation, domain)
+        JOIN document_versions v ON v.document_id = d.id
+        WHERE v.dek_wrapped IS NOT NULL
+        ORDER BY v.id
+        FOR UPDATE OF v
+        """,
+        *_columns(keys))
+    return rows + versions
 
 
-async def set_wrapped(conn: asyncpg.Connection, updates: Sequence[tuple[UUID, int, bytes, str | None]]) -> None:
-    """Store re-wrapped keys: (id, kek_version, wrapped key, epoch)."""
+async def set_wrapped(conn: asyncpg.Connection,
+                      updates: Sequence[tuple[UUID, int, bytes, str | None] | tuple[UUID, int, bytes, str | None, bool]],
+                      ) -> None:
+    """Store re-wrapped keys: (id, kek_version, wrapped key, epoch[, a superseded version's]), of documents and of
+    versions (store.documents.set_version_keys)."""
+    documents = [u[:4] for u in updates if not (len(u) > 4 and u[4])]
+    versions = [u[:4] for u in updates if len(u) > 4 and u[4]]
     await conn.execute(
         """
         UPDATE documents d SET kek_version = u.kek_version, dek_wrapped = u.wrapped, epoch = u.epoch
         FROM unnest($1::uuid[], $2::integer[], $3::bytea[], $4::text[]) AS u(id, kek_version, wrapped, epoch)
         WHERE d.id = u.id AND d.dek_wrapped IS NOT NULL
         """,
-        [u[0] for u in updates], [u[1] for u in updates], [u[2] for u in updates], [u[3] for u in updates])
+        [u[0] for u in documents], [u[1] for u in documents], [u[2] for u in documents], [u[3] for u in documents])
+    if versions:
+        await conn.execute(
+            """
+            UPDATE document_versions v SET kek_version = u.kek_version, dek_wrapped = u.wrapped, epoch = u.epoch
+            FROM unnest($1::uuid[], $2::integer[], $3::bytea[], $4::text[]) AS u(id, kek_version, wrapped, epoch)
+            WHERE v.id = u.id AND v.dek_wrapped IS NOT NULL
+            """,
+            [u[0] for u in versions], [u[1] for u in versions], [u[2] for u in versions], [u[3] for u in versions])
 
 
 async def epochs_in_use(conn: asyncpg.Connection) -> dict[str, int]:
-    """Culling epochs by how many active documents' keys they wrap (an epoch not here needs no key)."""
-    rows = await conn.fetch("SELECT epoch, count(*) AS n FROM documents "
-                            "WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL GROUP BY epoch ORDER BY epoch")
+    """Culling epochs by how many live keys (documents' and their superseded versions') they wrap (an epoch not here
+    needs no key)."""
+    rows = await conn.fetch("SELECT epoch, count(*) AS n FROM (SELECT epoch FROM documents "
+                            "WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL UNION ALL SELECT epoch "
+                            "FROM document_versions WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL) live "
+                            "GROUP BY epoch ORDER BY epoch")
     return {row["epoch"]: row["n"] for row in rows}
 
 

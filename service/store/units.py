@@ -1,6 +1,8 @@
 """Units: teams or clinics, each in exactly one zone."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 _unit_columns = "id, name, organisation, domain, active, created_at, updated_at"
@@ -33,3 +35,72 @@ async def page(conn: asyncpg.Connection, *, after: str, limit: int) -> list[asyn
 async def set_active(conn: asyncpg.Connection, unit_id: str, *, active: bool) -> asyncpg.Record | None:
     """Activate or deactivate; None when there is no such unit."""
     return await conn.fetchrow(_set_active_sql, unit_id, active)
+
+
+# --- reorganisations (migration unit_successions) ------------------------------------------------------------------
+
+_lock_units_sql = f"""
+SELECT {_unit_columns}, EXISTS (SELECT 1 FROM unit_successions s WHERE s.predecessor = u.id) AS succeeded
+FROM units u WHERE u.id = ANY($1::text[]) ORDER BY u.id FOR UPDATE
+"""
+# What a succession moves: the documents the unit owns, its active relations, and the consents (not revoked) and
+# disclosures naming it, which the successor is honoured under from then on (store/facts.py unit_heir).
+_preview_sql = """
+SELECT (SELECT count(*) FROM documents WHERE unit_id = $1) AS documents,
+       (SELECT count(*) FROM relations WHERE unit_id = $1 AND ended_at IS NULL) AS relations,
+       (SELECT count(*) FROM consents WHERE to_unit = $1 AND revoked_at IS NULL) AS consents,
+       (SELECT count(*) FROM disclosures WHERE to_unit = $1) AS disclosures
+"""
+# Keys only, content never read: the owning unit changes, nothing else (an Idempotency-Key the successor used too is
+# dropped from the moved document: it served a retry of the predecessor's system, which is gone).
+_move_documents_sql = """
+UPDATE documents d SET unit_id = $2,
+    idempotency_key = CASE WHEN d.idempotency_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM documents o WHERE o.unit_id = $2 AND o.idempotency_key = d.idempotency_key) THEN NULL
+        ELSE d.idempotency_key END
+WHERE d.unit_id = $1
+"""
+# A relation is history (who took part when): the predecessor's active ones end at the instant and the successor's
+# begin there, unless it had one of its own with the client already.
+_open_relations_sql = """
+INSERT INTO relations (id, client_id, unit_id, started_at, started_by, kind)
+SELECT gen_random_uuid(), r.client_id, $2, greatest($3, r.started_at), 'succession:' || $1, r.kind
+FROM relations r
+WHERE r.unit_id = $1 AND r.ended_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM relations s WHERE s.client_id = r.client_id AND s.unit_id = $2 AND s.ended_at IS NULL)
+"""
+_end_relations_sql = """
+UPDATE relations SET ended_at = greatest($3, started_at), ended_by = 'succession:' || $2
+WHERE unit_id = $1 AND ended_at IS NULL
+"""
+_record_sql = """
+INSERT INTO unit_successions (predecessor, successor, effective_at, recorded_by, documents, relations, consents,
+                              disclosures)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+
+async def lock_pair(conn: asyncpg.Connection, predecessor: str, successor: str) -> dict[str, asyncpg.Record]:
+    """Both units, locked in id order (two successions cannot deadlock), by id, each with `succeeded`."""
+    rows = await conn.fetch(_lock_units_sql, sorted({predecessor, successor}))
+    return {row["id"]: row for row in rows}
+
+
+async def preview(conn: asyncpg.Connection, predecessor: str) -> dict[str, int]:
+    """How many documents, active relations, consents and disclosures a succession of the unit moves."""
+    row = await conn.fetchrow(_preview_sql, predecessor)
+    return {key: int(row[key]) for key in ("documents", "relations", "consents", "disclosures")}
+
+
+async def succeed(conn: asyncpg.Connection, predecessor: str, successor: str, effective_at: datetime, *,
+                  by: str) -> dict[str, int]:
+    """Move everything to the successor and deactivate the predecessor, in the caller's transaction (the units
+    locked by lock_pair): never half moved. Returns what moved (preview's counts)."""
+    counts = await preview(conn, predecessor)
+    await conn.execute(_move_documents_sql, predecessor, successor)
+    await conn.execute(_open_relations_sql, predecessor, successor, effective_at)
+    await conn.execute(_end_relations_sql, predecessor, successor, effective_at)
+    await conn.execute(_set_active_sql, predecessor, False)
+    await conn.execute(_record_sql, predecessor, successor, effective_at, by, counts["documents"],
+                       counts["relations"], counts["consents"], counts["disclosures"])
+    return counts

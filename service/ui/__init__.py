@@ -11,7 +11,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import auditor, followup, me, oidc, signin, sip, staff
+from . import auditor, followup, me, oidc, records, signin, sip, staff
 from .pages import page, redirect
 
 HERE = Path(__file__).resolve().parent
@@ -33,4 +33,5 @@ def setup(app: web.Application) -> None:
         web.post("/ui/sign-in", signin.sign_in), web.post("/ui/sign-out", signin.sign_out),
         web.post("/ui/language", signin.language),
         *staff.routes(), *sip.routes(), *auditor.routes(), *me.routes(), *followup.routes(), *oidc.routes(),
+        *records.routes(),
     ])

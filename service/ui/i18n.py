@@ -496,6 +496,38 @@ EN: dict[str, str] = {
     "Identitetstjänstens token hörde inte till den här inloggningen (nonce stämmer inte).":
         "The identity provider's token did not belong to this sign-in (the nonce does not match).",
     "Din enhet finns inte i Brygga eller är inte aktiv.": "Your unit does not exist in Brygga or is not active.",
+    # Corrections and reorganisations (issue 22)
+    'Efterträdare': 'Successor',
+    ('En enhets dokument, pågående kontakter och de samtycken och utlämnanden som nämner den går över till en '
+     'efterträdare i samma zon. Enheten inaktiveras. Loggen behåller enheternas namn som de var vid varje händelse.'):
+        ("A unit's documents, ongoing relations and the consents and disclosures naming it pass to a successor in the "
+         "same zone. The unit is deactivated. The log keeps the units' names as they were at each event."),
+    ('En rättelse tar aldrig bort det som stod: den tidigare versionen finns kvar och visar vem som rättade, när och '
+     'varför (PDL 3 kap. 14 §).'):
+        ('A correction never removes what was written: the earlier version is kept and shows who corrected it, when '
+         'and why (PDL 3:14).'),
+    'Enhet som upphör': 'Unit that ends',
+    'Förhandsgranska': 'Preview',
+    'Förhandsgranskning': 'Preview',
+    'Genomför omorganisationen': 'Carry out the reorganisation',
+    'Klart': 'Done',
+    'Ny fil (ingen: innehållet som förut)': 'New file (none: the content as it is)',
+    'Ny titel (tom: som förut)': 'New title (empty: as it is)',
+    'Omorganisation': 'Reorganisation',
+    'Pågående kontakter': 'Ongoing relations',
+    'Rätta': 'Correct',
+    'Rättad': 'Corrected',
+    'Samtycken som nämner enheten': 'Consents naming the unit',
+    'Skäl till rättelsen': 'Reason for the correction',
+    'Tillbaka till klienten': 'Back to the client',
+    'Utlämnanden till enheten': 'Disclosures to the unit',
+    'dokument': 'documents',
+    'ersatt av version': 'replaced by version',
+    'gällande': 'current',
+    'kontakter': 'relations',
+    'rättad': 'corrected',
+    'samtycken': 'consents',
+    'utlämnanden': 'disclosures',
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -88,6 +89,12 @@ async def seal_everything(client, api: Api, tokens) -> dict:
     shred = await client.delete(f"/v1/documents/{record['id']}", json={"reason": "fel patient", "ivo_decision": "IVO 1/2026"},
                                 headers=api.staff("clinic", sub="hsa-clinic-chef", roles=["unit_manager"]))
     assert shred.status == 204, await shred.text()
+    # A correction (issue 22): the old version's title and the reason sealed to the version, its key kept.
+    correction = aiohttp.FormData()
+    correction.add_field("metadata", json.dumps({"reason": "Fel datum i utlåtandet", "title": "Titel statement, rättad"}),
+                         content_type="application/json")
+    correction.add_field("file", files.pdf(), filename="doc.pdf", content_type="application/pdf")
+    await _ok(await client.post(f"/v1/documents/{docs['statement']['id']}/corrections", headers=iof, data=correction))
     await _ok(await client.post(f"/v1/clients/{minor}/disclosures", headers=iof, json={
         "to_unit": "clinic", "ground": "under_18", "need": "Behövs för att planera vården.",
         "document_ids": [docs["statement"]["id"]]}))
@@ -133,6 +140,11 @@ async def read_everything(client, world: dict) -> dict:
     for name in ("statement", "assessment"):
         content = await client.get(f"/v1/documents/{world['docs'][name]['id']}/content", headers=iof)
         assert content.status == 200 and (await content.read()).startswith(b"%PDF")
+    statement = world["docs"]["statement"]["id"]
+    history = await _ok(await client.get(f"/v1/documents/{statement}/versions", headers=iof))
+    shown["versions"] = [(v["title"], v["reason"]) for v in history["items"]]
+    old = await client.get(f"/v1/documents/{statement}/versions/1/content", headers=iof)
+    assert old.status == 200 and (await old.read()).startswith(b"%PDF")
     tombstone = await _ok(await client.get(f"/v1/documents/{world['record']}", headers=world["clinic"]))
     shown["tombstone"] = (tombstone["title"], tombstone["ivo_decision"])
     disclosures = await _ok(await client.get(f"/v1/clients/{minor}/disclosures", headers=iof))
@@ -167,6 +179,7 @@ async def test_rotate_reseal_rewrap_retire_and_everything_still_reads(ring_servi
     before = await read_everything(client, world)
     assert before["needs"] and before["reviews"] and before["consents"][0][1]["name"] == GUARDIAN["name"]
     assert before["tombstone"] == ("Journalanteckning", "IVO 1/2026")
+    assert before["versions"] == [("Titel statement", "Fel datum i utlåtandet"), ("Titel statement, rättad", None)]
     sealed_v1 = (await sealed_versions(db))[1]
     assert set(await sealed_versions(db)) == {1}
     holding = {s.table for s in SEALED if await db.fetchval(f"SELECT count(*) FROM {s.table} WHERE {s.column} IS NOT NULL")}
@@ -177,7 +190,8 @@ async def test_rotate_reseal_rewrap_retire_and_everything_still_reads(ring_servi
     assert _keys("rotate", env=env).returncode == 0
     await asyncio.sleep(1.1)  # the service re-reads a changed ring at most once a second
     refused = _keys("retire", "1", env=env)
-    assert refused.returncode == 2 and "KEK version 1 still wraps 2 data keys and seals" in refused.stderr, refused.stderr
+    # Two active documents and the one superseded version of the corrected statement (issue 22)
+    assert refused.returncode == 2 and "KEK version 1 still wraps 3 data keys and seals" in refused.stderr, refused.stderr
     assert _keys("rewrap", env=env).returncode == 0
     refused = _keys("retire", "1", env=env)  # the data keys moved; the sealed fields still need version 1
     assert refused.returncode == 2

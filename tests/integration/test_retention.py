@@ -6,6 +6,7 @@ HTTP API and the real command line.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -409,3 +411,38 @@ async def test_a_run_that_fails_midway_lets_go_of_the_run_lock(client, world, db
     assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 2  # its batch, whole
     result = await retention.run(rt, batch=1)  # not RunUnderWay: the lock went with the failed run's session
     assert result.documents == 0 and result.files == 0
+
+
+async def _correct(client, headers, document_id: str) -> None:
+    data = aiohttp.FormData()
+    data.add_field("metadata", json.dumps({"reason": "Fel datum i anteckningen"}), content_type="application/json")
+    data.add_field("file", b"Ny text\n", filename="ny.txt", content_type="text/plain")
+    response = await client.post(f"/v1/documents/{document_id}/corrections", headers=headers, data=data)
+    assert response.status == 201, await response.text()
+
+
+async def test_a_culling_takes_every_version_of_a_corrected_document(client, world, db, env):
+    """API-1.1 "Corrections": culling takes every version together (keys destroyed, segments gone, rows kept)."""
+    docs, iof = world["docs"], world["iof"]
+    await _correct(client, iof, docs["plain"][0])
+    await _backdate(db, docs["plain"], 6)
+    await db.execute("UPDATE documents SET version_at = created_at WHERE id = ANY($1::uuid[])",
+                     [uuid.UUID(i) for i in docs["plain"]])
+    contents = [r["content_id"] for r in await db.fetch("SELECT content_id FROM document_versions UNION ALL "
+                                                         "SELECT coalesce(content_id, id) FROM documents "
+                                                         "WHERE id = ANY($1::uuid[])", [uuid.UUID(i) for i in docs["plain"]])]
+    assert len(contents) == 3
+    run = _retention("run", env=env)
+    assert run.returncode == 0 and "culled 2 documents" in run.stdout, run.stdout + run.stderr
+    assert await db.fetchval("SELECT count(*) FROM document_segments WHERE document_id = ANY($1::uuid[])", contents) == 0
+    version = await db.fetchrow("SELECT status, dek_wrapped FROM document_versions")
+    assert (version["status"], version["dek_wrapped"]) == ("shredded", None)
+
+
+async def test_a_correction_is_a_new_entry_that_keeps_the_file(client, world, db, env):
+    docs, iof = world["docs"], world["iof"]
+    await _backdate(db, docs["plain"], 6)
+    await _correct(client, iof, docs["plain"][0])  # now: the file's newest entry
+    run = _retention("run", env=env)
+    assert run.returncode == 0 and "culled 0 documents" in run.stdout
+    assert await db.fetchval("SELECT count(*) FROM document_versions WHERE status = 'active'") == 1

@@ -244,11 +244,11 @@ def reference(request: Request, facts: Facts, config: PolicyConfig) -> Outcome:
     visible = _visibility(request, facts, config)
     if not visible.allowed:
         return visible
-    # The owning unit alone shreds, blocks, and releases to the client (API-1.1 "The client's own view").
-    if permission in (Permission.DOCUMENT_SHRED, Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_RELEASE) \
-            and doc.unit != who.unit:
+    # The owning unit alone shreds, blocks, corrects, and releases to the client (API-1.1).
+    if permission in (Permission.DOCUMENT_SHRED, Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_RELEASE,
+                      Permission.DOCUMENT_CORRECT) and doc.unit != who.unit:
         return _refused("not_owning_unit")
-    if permission == Permission.DOCUMENT_READ_CONTENT and doc.shredded:
+    if permission in (Permission.DOCUMENT_READ_CONTENT, Permission.DOCUMENT_CORRECT) and doc.shredded:
         return _refused("shredded")
     return visible
 
@@ -388,7 +388,8 @@ def worlds(draw) -> World:
     permission = _pick(draw, Permission)
     if document is not None and _chance(draw, 50):  # most permissions are not about one document
         permission = _pick(draw, [Permission.DOCUMENT_READ_CONTENT, Permission.DOCUMENT_READ_METADATA,
-                                  Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SHRED])
+                                  Permission.DOCUMENT_BLOCK, Permission.DOCUMENT_SHRED,
+                                  Permission.DOCUMENT_CORRECT])
     config = PolicyConfig(_subset(draw, DOMAINS))
     return World(Request(who, permission, purpose), facts, config, units)
 

@@ -32,6 +32,7 @@ EXPECTED: dict[str, set[Role]] = {
     "disclosures:create": {S, M},
     "disclosures:list": {S, M},
     "documents:block": {S, M},
+    "documents:correct": {S, M},
     "documents:create": {S, M, SY},
     "documents:list": {S, M, SY},
     "documents:read_content": {S, M},
