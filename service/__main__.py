@@ -248,6 +248,7 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
     from .database import create_pool
     from .domain import retention
     from .runtime import Runtime
+    from .store.blobs import open_blob_store
 
     today = datetime.now(UTC).date()
     try:
@@ -267,8 +268,9 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> int:
         keys, verifier = open_keys(settings)
-        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
-            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier)
+        async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool,
+                    open_blob_store(settings.blobs) as blobs):
+            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs)
             if args.retention_command == "plan":
                 caller = retention.operator()
                 the_plan = await retention.plan(rt, caller, on=on)
@@ -358,11 +360,13 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
     from .database import create_pool
     from .demo import load
     from .runtime import Runtime
+    from .store.blobs import open_blob_store
 
     async def run() -> None:
         keys, verifier = open_keys(settings)
-        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
-            await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier))
+        async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool,
+                    open_blob_store(settings.blobs) as blobs):
+            await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs))
 
     asyncio.run(run())
     print("sign in at /ui/ as e.g. unit malmo-iof (social services) or malmo-beroendecentrum (the clinic), role staff")

@@ -54,6 +54,7 @@ from .http.routing import Endpoint
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
 from .settings import Settings
+from .store.blobs import open_blob_store
 
 log = logging.getLogger("brygga.app")
 
@@ -198,22 +199,30 @@ def _pool(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]
 
 
 def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The runtime the handlers use, and the audit chain's sealer running beside them."""
+    """The runtime the handlers use, with its blob store, and beside them the audit chain's sealer and (for an
+    object store) the sweeper of orphaned objects."""
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         keys, verifier = app[_KEYS]
         dsn = app[_DSN]
         sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
-        app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                               chain_sealer=sealer)
-        sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
-        log.info("brygga ready", extra={"embedded_database": not settings.database_url})
-        try:
-            yield
-        finally:
-            if sealing is not None:
-                sealing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sealing
-            await sealer.close()
+        async with open_blob_store(settings.blobs) as blobs:
+            app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
+                                   chain_sealer=sealer, blobs=blobs)
+            tasks = []
+            if settings.audit_seal_interval:
+                tasks.append(asyncio.create_task(sealer.run(), name="audit-sealer"))
+            sweep = getattr(blobs, "sweep", None)
+            if sweep is not None:
+                from .store.s3_blobs import sweep_forever
+                tasks.append(asyncio.create_task(sweep_forever(blobs, app[_POOL]), name="blob-sweeper"))  # type: ignore[arg-type]
+            log.info("brygga ready", extra={"embedded_database": not settings.database_url, "blobs": settings.blobs})
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await sealer.close()
     return runtime

@@ -68,6 +68,9 @@ class Settings:
     dev: bool = False
     # The token claim that carries a client's personal number (API-1.1 "Identity providers").
     claim_personal_number: str = "sub"
+    # Where encrypted segments live: "postgres" (rows of document_segments) or s3://bucket/prefix (an S3-compatible
+    # bucket; endpoint, region and credentials from the standard AWS settings).
+    blobs: str = "postgres"
     # Whether the client's own access log names the staff who read (API-1.1 "The client's own view").
     extract_names: bool = True
 
@@ -212,6 +215,15 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _blobs(raw: str) -> str:
+    if raw == "postgres":
+        return raw
+    from .store.s3_blobs import parse_location
+
+    parse_location(raw)  # ValueError naming the expected form
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: os.environ); raises SettingsError naming the variable."""
     env = os.environ if env is None else env
@@ -251,4 +263,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dev=_get(env, "BRYGGA_DEV", _flag, defaults.dev),
         claim_personal_number=_get(env, "BRYGGA_CLAIM_PERSONAL_NUMBER", _text, defaults.claim_personal_number),
         extract_names=_get(env, "BRYGGA_EXTRACT_NAMES", _flag, defaults.extract_names),
+        blobs=_get(env, "BRYGGA_BLOBS", _blobs, defaults.blobs),
     )

@@ -268,3 +268,11 @@ def test_waits_for_a_pool_connection_and_for_an_upload_body_are_bounded_seconds(
                         ("BRYGGA_BODY_CHUNK_TIMEOUT", "forever"), ("BRYGGA_BODY_CHUNK_TIMEOUT", "601")):
         with pytest.raises(SettingsError, match=name):
             load_settings({name: value})
+
+
+def test_the_blob_store_is_the_database_or_an_s3_location() -> None:
+    assert load_settings({}).blobs == "postgres"
+    assert load_settings({"BRYGGA_BLOBS": "s3://brygga-docs/prod/segments"}).blobs == "s3://brygga-docs/prod/segments"
+    for value in ("s3://", "https://brygga-docs/prod", "s3:brygga-docs", "files", "s3://bucket/p?versionId=1"):
+        with pytest.raises(SettingsError, match="BRYGGA_BLOBS"):
+            load_settings({"BRYGGA_BLOBS": value})
