@@ -12,7 +12,9 @@ audit). All are separate processes on 127.0.0.1 driven by the same client code. 
 - per size (64 KiB, 1 MiB, 40 MiB): N sequential uploads, then one download of each, in
   MiB/s of plaintext; baseline and Brygga alternate twice and the best of the 2 counts;
 - raw AES-256-GCM (cryptography) over 256 MiB in 64 KiB blocks, in this process;
-- server RSS (psutil, sampled every 5 ms) before and at its peak during one 40 MiB upload.
+- server RSS (psutil, sampled every 5 ms) before and at its peak during one 40 MiB upload;
+- the per-document cost of unwrapping its data key (with a culling epoch: two AES-GCM opens) with the keys in
+  the ring file and in an HSM (SoftHSM2 through PKCS#11; left out when it is not installed), in this process.
 
 --quick divides N by 4, --tiny by 100 (a check that everything runs, not a measurement). Exits 0 whatever
 the numbers; stops everything it started.
@@ -116,6 +118,35 @@ def aes_ceiling(total: int = 256 * MiB, block: int = 64 * 1024) -> tuple[float, 
     return encrypt, total / MiB / (time.perf_counter() - started)
 
 
+def unwrap_costs(tmp: Path, count: int = 2000) -> tuple[float, float | None]:
+    """(file ring, HSM) microseconds to unwrap one document's data key (format 2: epoch key inside the KEK)."""
+    import uuid as uuid_module
+
+    from crypto import FileKeyProvider
+    from crypto.envelope import DataKey, KeyBinding, unwrap, wrap
+    from crypto.pkcs11_provider import Pkcs11KeyProvider
+    from tests import hsm
+
+    binding = KeyBinding(document_id=uuid_module.uuid4(), client_id=uuid_module.uuid4(), organisation="o", domain="d")
+
+    def per_document(ring) -> float:
+        wrapped = wrap(ring, DataKey.generate(), binding=binding, epoch="2031-12")
+        started = time.perf_counter()
+        for _ in range(count):
+            unwrap(ring, wrapped, binding=binding)
+        return (time.perf_counter() - started) / count * 1e6
+
+    file = FileKeyProvider(tmp / "unwrap-ring.json")
+    file.init()
+    in_file = per_document(file.ensure_epoch("2031-12"))
+    if not hsm.available():
+        return in_file, None
+    token = hsm.start(tmp / "softhsm")
+    provider = Pkcs11KeyProvider(file, module=token.module, token_label=token.label, pin=hsm.PIN)
+    provider.rotate()
+    return in_file, per_document(provider.ensure_epoch("2031-12"))
+
+
 async def rss_during_upload(target: Target, body: bytes) -> tuple[float, float]:
     """(RSS before, peak RSS during) one upload, in MiB."""
     process, stop = psutil.Process(target.proc.pid), threading.Event()
@@ -189,6 +220,7 @@ async def bench(scale: int, tmp: Path, server_dsn: str, procs: list[subprocess.P
     bearer = identity(tmp)
 
     aes = aes_ceiling(256 * MiB // scale)  # before the servers start, so nothing else runs
+    unwraps = unwrap_costs(tmp, max(20, 2000 // scale))
     baseline_port = free_port()
     procs.append(spawn([sys.executable, str(ROOT / "bench" / "baseline_server.py"),
                         with_database(server_dsn, "baseline_bench"), str(baseline_port)], dict(os.environ),
@@ -232,6 +264,9 @@ async def bench(scale: int, tmp: Path, server_dsn: str, procs: list[subprocess.P
     else:
         print("S3 blob store: moto's server on loopback (a Python process; MinIO or a real bucket is faster)")
     print(f"AES-256-GCM raw (cryptography, 64 KiB blocks): encrypt {aes[0]:.0f} MiB/s, decrypt {aes[1]:.0f} MiB/s")
+    print(f"data key unwrap per document (KEK and culling epoch): key ring file {unwraps[0]:.0f} µs, "
+          + (f"HSM (SoftHSM2, PKCS#11) {unwraps[1]:.0f} µs" if unwraps[1] is not None else "HSM not measured "
+             "(SoftHSM2 is not installed)"))
     (b_before, b_peak), (o_before, o_peak) = rss[0], rss[1]
     print(f"40 MiB upload RSS: brygga {o_before:.0f} → peak {o_peak:.0f} MiB (+{o_peak - o_before:.0f} MiB); "
           f"baseline {b_before:.0f} → peak {b_peak:.0f} MiB (+{b_peak - b_before:.0f} MiB)"

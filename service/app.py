@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from crypto import FileKeyProvider
+from crypto.pkcs11_provider import Pkcs11KeyProvider, read_pin
 
 from . import __version__, ui
 from .audit_chain_sealer import AuditChainSealer
@@ -125,10 +126,19 @@ async def database(settings: Settings, *, owner: bool = False) -> AsyncIterator[
             await asyncio.to_thread(embedded.stop)
 
 
+def key_provider(settings: Settings) -> FileKeyProvider | Pkcs11KeyProvider:
+    """The key ring file's provider, or with BRYGGA_PKCS11_MODULE the HSM's (KEKs and epoch keys in the token)."""
+    file = FileKeyProvider(settings.effective_keyring_path)
+    if settings.pkcs11_module is None or settings.pkcs11_pin_file is None:
+        return file
+    return Pkcs11KeyProvider(file, module=settings.pkcs11_module, token_label=settings.pkcs11_token,
+                             pin=read_pin(settings.pkcs11_pin_file))
+
+
 def open_keys(settings: Settings) -> tuple[KeyRingHolder, TokenVerifier]:
     """The key ring (re-read when its file changes) and the token verifier; development keys made first if asked."""
     ensure_dev_keys(settings)
-    keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
+    keys = KeyRingHolder(key_provider(settings), settings.effective_keyring_path)
     verifier = TokenVerifier(load_jwks(settings.effective_jwks_path), issuer=settings.jwt_issuer,
                              audience=settings.jwt_audience, personal_number_claim=settings.claim_personal_number)
     return keys, verifier

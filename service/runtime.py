@@ -69,7 +69,7 @@ class KeyRingHolder:
         """The ring, holding culling epoch `epoch` (made in the ring file the first time a file falls due in that
         month: once a month, off the event loop); raises KeyRingError for an epoch destroyed before."""
         ring = self.ring
-        if epoch is None or epoch in ring.epochs:
+        if epoch is None or epoch in ring.epoch_ids:
             return ring
         ring = await asyncio.to_thread(self._provider.ensure_epoch, epoch)
         self._ring, self._stamp, self._sealer = ring, self._mtime(), FieldSealer(ring)

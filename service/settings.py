@@ -71,8 +71,17 @@ class Settings:
     # Where encrypted segments live: "postgres" (rows of document_segments) or s3://bucket/prefix (an S3-compatible
     # bucket; endpoint, region and credentials from the standard AWS settings).
     blobs: str = "postgres"
+    # An HSM for the KEKs and culling-epoch keys (crypto/pkcs11_provider.py): the PKCS#11 module, the token's label
+    # and a file (mode 0600) holding its user PIN. Unset: they stay in the key ring file.
+    pkcs11_module: Path | None = None
+    pkcs11_token: str = "brygga"
+    pkcs11_pin_file: Path | None = None
     # Whether the client's own access log names the staff who read (API-1.1 "The client's own view").
     extract_names: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.pkcs11_module is None) != (self.pkcs11_pin_file is None):
+            raise SettingsError("BRYGGA_PKCS11_MODULE and BRYGGA_PKCS11_PIN_FILE: set both (an HSM) or neither")
 
     @property
     def dev_dir(self) -> Path:
@@ -264,4 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         claim_personal_number=_get(env, "BRYGGA_CLAIM_PERSONAL_NUMBER", _text, defaults.claim_personal_number),
         extract_names=_get(env, "BRYGGA_EXTRACT_NAMES", _flag, defaults.extract_names),
         blobs=_get(env, "BRYGGA_BLOBS", _blobs, defaults.blobs),
+        pkcs11_module=_get(env, "BRYGGA_PKCS11_MODULE", _existing_file, None),
+        pkcs11_token=_get(env, "BRYGGA_PKCS11_TOKEN", _text, defaults.pkcs11_token),
+        pkcs11_pin_file=_get(env, "BRYGGA_PKCS11_PIN_FILE", _existing_file, None),
     )

@@ -28,6 +28,8 @@ from service.app import create_app
 from service.database import migrate, with_database
 from service.embedded import EmbeddedPostgres
 from service.settings import Settings
+from tests import hsm
+from tests.hsm import SoftHsm
 from tests.objectstore import BUCKET, S3Server, moto_server
 
 ISSUER = "https://idp.test.brygga"
@@ -204,6 +206,19 @@ def s3_blobs(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     return f"s3://{BUCKET}/test-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    """A SoftHSM2 token for this test process (skips with the reason where SoftHSM2 is not installed)."""
+    return hsm.start(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def softhsm(softhsm_token: SoftHsm) -> SoftHsm:
+    """The token, emptied of keys for this test."""
+    softhsm_token.clear()
+    return softhsm_token
 
 
 @pytest.fixture
