@@ -7,16 +7,16 @@ them, Brygga names none. With an endpoint of its own (MinIO, Ceph, moto) the buc
 Same guarantees as the database store (service/store/blobs.py):
 - An upload is all or nothing. Its objects are written under its document id, which no row names until the
   upload's transaction commits the document: until then they are pending, reachable by nobody (every read goes
-  through the row). The upload holds an advisory lock on its id from before its first object until its
-  transaction ends; the sweeper (`sweep`, run by every replica now and then) removes the objects of an id that
-  is not locked and has no active document, once its newest object is older than an hour: a failed, refused or
-  interrupted upload leaves nothing for long, and a running one, however slow, is never swept.
+  through the row), and a marker `<prefix>pending/<id>` written first names them. The upload holds an advisory
+  lock on its id from before the marker until its transaction ends; the sweeper (`sweep`, run by every replica
+  every 10 minutes) settles each marker older than an hour whose id is not locked: the marker goes, and with it
+  the objects when no active document has the id. A failed, refused or interrupted upload leaves nothing for
+  long, and a running one, however slow, is never swept.
 - A download reads each batch of segments only after its audit event has committed, and the domain
   authenticates every segment (crypto.stream); a missing object is tampering, like a missing row.
 - Shredding and culling delete the objects in the transaction that destroys the key: an object store that fails
   makes the shred fail (and roll back) rather than leave ciphertext behind. Should the commit itself then fail,
-  the key survives without its content (a read is an integrity error), never the reverse; the sweeper also
-  removes whatever is left of a document that is no longer active.
+  the key survives without its content (a read is an integrity error), never the reverse.
 
 Object names carry only the document's random id and the segment's index: nothing about the client or zone.
 """
@@ -89,9 +89,14 @@ class S3BlobStore:
     def _key(self, document_id: UUID, index: int) -> str:
         return f"{self.prefix}{document_id}/{index:010d}"
 
+    @property
+    def _pending_prefix(self) -> str:
+        return f"{self.prefix}pending/"
+
     async def put(self, conn: asyncpg.Connection, document_id: UUID, first_index: int, segments: Sequence[bytes]) -> None:
         if first_index == 0:  # the upload's first objects: from now until its transaction ends, no sweeper touches them
             await conn.execute(_lock_upload_sql, document_id)
+            await self.client.put_object(Bucket=self.bucket, Key=f"{self._pending_prefix}{document_id}", Body=b"")
         await _bounded_gather(self.client.put_object(Bucket=self.bucket, Key=self._key(document_id, first_index + n),
                                                      Body=bytes(segment))
                               for n, segment in enumerate(segments))
@@ -143,32 +148,27 @@ class S3BlobStore:
         return sum(await _bounded_gather((self.delete(conn, document_id) for document_id in document_ids), 4))
 
     async def sweep(self, pool: asyncpg.Pool, *, older_than: timedelta = ORPHAN_AGE) -> int:
-        """Remove the objects of documents that are not active (an upload that never committed, a shred whose
-        objects outlived it) and whose newest object is older than `older_than`; how many objects it removed."""
-        newest: dict[UUID, datetime] = {}
-        keys: dict[UUID, list[str]] = {}
-        async for entry in self._keys(self.prefix):
-            name = entry["Key"][len(self.prefix):].split("/", 1)[0]
-            try:
-                document_id = UUID(name)
-            except ValueError:
-                continue  # not ours: the bucket may hold other things under the prefix
-            keys.setdefault(document_id, []).append(entry["Key"])
-            modified = entry["LastModified"]
-            newest[document_id] = max(newest.get(document_id, modified), modified)
+        """Settle the uploads whose pending marker is older than `older_than`: one that committed loses its marker,
+        one that did not (failed, refused, interrupted) loses its objects too; how many segment objects it removed.
+        Only the markers are listed, so a sweep costs by the uploads since the last one, not by the bucket's size."""
         cutoff = datetime.now(UTC) - older_than
-        old = [document_id for document_id, at in newest.items() if at <= cutoff]
-        if not old:
+        markers: dict[UUID, str] = {}
+        async for entry in self._keys(self._pending_prefix):
+            with contextlib.suppress(ValueError):  # not ours: the bucket may hold other things under the prefix
+                if entry["LastModified"] <= cutoff:
+                    markers[UUID(entry["Key"][len(self._pending_prefix):])] = entry["Key"]
+        if not markers:
             return 0
         removed = 0
         async with pool.acquire() as conn, conn.transaction():
-            idle = [row["id"] for row in await conn.fetch(_lock_idle_sql, old)]  # no upload of theirs is running
-            orphans = [row["id"] for row in await conn.fetch(_without_active_sql, idle)]
-            for document_id in orphans:
-                await self._delete_keys(keys[document_id])
-                removed += len(keys[document_id])
+            idle = [row["id"] for row in await conn.fetch(_lock_idle_sql, list(markers))]  # no upload of theirs runs
+            orphans = {row["id"] for row in await conn.fetch(_without_active_sql, idle)}
+            for document_id in idle:
+                if document_id in orphans:
+                    removed += await self.delete(conn, document_id)
+                await self._delete_keys([markers[document_id]])
         if removed:
-            log.info("swept %d orphaned objects of %d documents", removed, len(orphans))
+            log.info("swept %d orphaned objects of %d uploads that never committed", removed, len(orphans))
         return removed
 
 
