@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -83,3 +84,10 @@ async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
                 pass
             await asyncio.sleep(0.2)
     raise RuntimeError(f"{base} is not ready:\n{log.read_text()[-3000:]}")
+
+
+def pool_size() -> int:
+    """Brygga's pool size by default (Settings.db_pool_size): the baselines' pools are the same size."""
+    from service.settings import Settings
+
+    return next(int(f.default) for f in dataclasses.fields(Settings) if f.name == "db_pool_size")

@@ -236,7 +236,11 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
                 else:
                     count = await export(conn, sys.stdout.buffer, keyring.audit_public_keys)
                 return 0
-            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held))
+            helper = await asyncpg.connect(dsn, **connect_options())  # reads stretches of the chain beside conn
+            try:
+                return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held, helpers=[helper]))
+            finally:
+                await helper.close()
         finally:
             await conn.close()
 
@@ -282,7 +286,12 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
                 else:
                     print(retention.plan_text(the_plan))
                 return 0
-            result = await retention.run(rt, on=on, batch=args.batch, progress=progress)
+            try:
+                result = await retention.run(rt, on=on, batch=args.batch, progress=progress)
+            except retention.RunUnderWay:
+                print("brygga retention: another retention run is under way (a replica's schedule or another "
+                      "command); nothing was done", file=sys.stderr)
+                return 1
             print(file=sys.stderr)
             print(f"culled {result.documents} documents in {result.files} files"
                   + (f"; {result.skipped_files} files got a new entry and were kept" if result.skipped_files else ""))

@@ -17,7 +17,7 @@ from aiohttp import web
 from crypto import FileKeyProvider
 from crypto.pkcs11_provider import Pkcs11KeyProvider, read_pin
 
-from . import __version__, ui
+from . import __version__, retention_schedule, ui
 from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier, load_jwks
 from .database import (
@@ -222,6 +222,9 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
             tasks = []
             if settings.audit_seal_interval:
                 tasks.append(asyncio.create_task(sealer.run(), name="audit-sealer"))
+            if settings.retention_run_at:
+                tasks.append(asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
+                                                 name="retention-schedule"))
             sweep = getattr(blobs, "sweep", None)
             if sweep is not None:
                 from .store.s3_blobs import sweep_forever
@@ -230,7 +233,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
             try:
                 yield
             finally:
-                for task in tasks:
+                for task in reversed(tasks):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

@@ -20,6 +20,7 @@ from .audit_chain_sealer import AuditChainSealer
 from .auth import TokenVerifier
 from .settings import Settings
 from .store.blobs import BlobStore, PostgresBlobStore
+from .store.read_batches import ReadBatches
 
 SWEDEN = ZoneInfo("Europe/Stockholm")
 KEYRING_RECHECK_SECONDS = 1.0
@@ -120,6 +121,14 @@ class Runtime:
     # (domain.retention.upload_epoch); a change on this replica forgets them at once.
     retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
     _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _reads: ReadBatches | None = field(default=None, init=False, repr=False)
+
+    @property
+    def reads(self) -> ReadBatches:
+        """Content reads' facts and events gathered into shared statements (store/read_batches.py), made once."""
+        if self._reads is None:
+            self._reads = ReadBatches(self.pool, self.blobs)
+        return self._reads
 
     @property
     def policy(self) -> PolicyConfig:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,6 +43,9 @@ class Settings:
     # Years the audit log stays in the database: `audit archive` refuses younger events. Never below 5
     # (a lower value stops start-up): access logs are kept at least five years (HSLF-FS 2016:40 4:9).
     audit_keep_years: int = 5
+    # When each day (UTC) the service runs `retention run` itself (one replica at a time: the run's lock); None:
+    # never, culling is the operator's command (API-1.1 "Retention").
+    retention_run_at: time | None = None
     # Indicators: no cell (nor any sum or difference of the period's tables) of fewer persons than this (API-1.1;
     # Socialstyrelsen's practice suppresses 1-4, so 5 is the least; raise it, never lower it below 3).
     min_cell: int = 5
@@ -197,6 +202,13 @@ def _flag(raw: str) -> bool:
     return raw == "1"
 
 
+def _time_of_day(raw: str) -> time:
+    """HH:MM or HH:MM:SS, UTC."""
+    if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", raw):
+        raise ValueError(f"expected a time of day HH:MM (UTC), got {raw!r}")
+    return time.fromisoformat(raw)
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not 0 <= value <= 60:
@@ -254,6 +266,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         emergency_domains=_get(env, "BRYGGA_EMERGENCY_DOMAINS", _names, defaults.emergency_domains),
         audit_seal_interval=_get(env, "BRYGGA_AUDIT_SEAL_INTERVAL", _seconds, defaults.audit_seal_interval),
         audit_keep_years=_get(env, "BRYGGA_AUDIT_KEEP_YEARS", _int_between(5, 1000), defaults.audit_keep_years),
+        retention_run_at=_get(env, "BRYGGA_RETENTION_RUN_AT", _time_of_day, defaults.retention_run_at),
         min_cell=_get(env, "BRYGGA_MIN_CELL", _int_between(3, 1000), defaults.min_cell),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),

@@ -22,15 +22,23 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import settings as hypothesis_settings
 
 from crypto import FileKeyProvider
 from service.app import create_app
-from service.database import migrate, with_database
+from service.database import DatabaseError, migrate, with_database
 from service.embedded import EmbeddedPostgres
 from service.settings import Settings
 from tests import hsm
 from tests.hsm import SoftHsm
 from tests.objectstore import BUCKET, S3Server, moto_server
+
+# Property tests are derandomized unless a test says otherwise: a CI run on a fresh machine draws the worlds a
+# developer's run drew, so a failure is the same failure on both (and no example database is left behind).
+# BRYGGA_HYPOTHESIS_RANDOM=1 explores new worlds instead and prints the seed to replay one with.
+hypothesis_settings.register_profile("brygga", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
+hypothesis_settings.load_profile("explore" if os.environ.get("BRYGGA_HYPOTHESIS_RANDOM") == "1" else "brygga")
 
 ISSUER = "https://idp.test.brygga"
 AUDIENCE = "brygga"
@@ -43,10 +51,20 @@ def pg_server_dsn() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps.
-    directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
-    server = EmbeddedPostgres(directory / "data")
-    dsn = server.start()
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps. On a machine loaded by
+    # other workers initdb or pg_ctl's wait now and then gives up: a fresh directory, up to three times.
+    for attempt in range(3):
+        directory = Path(tempfile.mkdtemp(prefix="brygga-test-pg-"))
+        server = EmbeddedPostgres(directory / "data")
+        try:
+            dsn = server.start()
+            break
+        except DatabaseError:
+            server.stop()
+            shutil.rmtree(directory, ignore_errors=True)
+            if attempt == 2:
+                raise
+            time.sleep(2)
     asyncio.run(_throwaway(dsn))
     yield dsn
     server.stop()

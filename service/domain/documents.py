@@ -11,8 +11,8 @@ import asyncio
 import dataclasses
 import hmac
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ from crypto import DecryptionFailed, KeyRingError
 from crypto.envelope import DataKey, KeyBinding, WrappedKey, unwrap, wrap
 from crypto.stream import Segmenter, StreamDecryptor, StreamEncryptor
 from policies.candidates import candidates
-from policies.decide import DEFAULT_PURPOSE, Request, decide, decide_unknown_document, needs_consent_history
+from policies.decide import DEFAULT_PURPOSE, Facts, Request, decide, decide_unknown_document, needs_consent_history
 from policies.decision import Decision, Reason, deny
 from policies.me import Release, decide_me, decide_own_document, is_client
 from policies.retention import HEALTH_MINIMUM_YEARS, decide_shred
@@ -321,14 +321,39 @@ async def _decided(rt: Runtime, conn: asyncpg.Connection, caller: Caller, docume
     if is_client(caller.principal):  # the person themself: their own released documents (policies/me.py)
         return await _decided_for_client(conn, caller, document_id, permission)
     row, facts = await facts_store.for_document(conn, document_id, principal=caller.principal)
+    return row, await _judged(rt, caller, row, facts, permission, purpose, lambda: _borrowed(conn))
+
+
+async def _judged(rt: Runtime, caller: Caller, row: Any, facts: Facts, permission: Permission, purpose: str,
+                  connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]) -> Decision:
+    """The decision on a document's facts; `connection` gives one for the rare second read (a refusal's reasons
+    come from the whole consent history)."""
     request = Request(caller.principal, permission, purpose)
     if row is None:
-        return row, decide_unknown_document(request)
+        return decide_unknown_document(request)
     decision = decide(request, facts, rt.policy)  # on the consents in force (facts_store)
-    if needs_consent_history(decision):  # a refusal's reasons come from the whole history: read it now
-        facts = await facts_store.with_consent_history(conn, row["client_id"], facts, principal=caller.principal)
+    if needs_consent_history(decision):
+        async with connection() as conn:
+            facts = await facts_store.with_consent_history(conn, row["client_id"], facts, principal=caller.principal)
         decision = decide(request, facts, rt.policy)
-    return row, decision
+    return decision
+
+
+@asynccontextmanager
+async def _borrowed(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """A connection the caller holds, lent as _judged() asks for one."""
+    yield conn
+
+
+async def _decided_gathered(rt: Runtime, caller: Caller, document_id: UUID, permission: Permission,
+                            purpose: str) -> tuple[Any, Decision]:
+    """_decided() for a content read, its facts loaded together with concurrent reads' (store/read_batches.py);
+    holds no connection while it waits."""
+    if is_client(caller.principal):
+        async with rt.pool.acquire() as conn:
+            return await _decided(rt, conn, caller, document_id, permission, purpose)
+    row, facts = await rt.reads.document_facts(document_id, caller.principal)
+    return row, await _judged(rt, caller, row, facts, permission, purpose, rt.pool.acquire)
 
 
 async def _decided_for_client(conn: asyncpg.Connection, caller: Caller, document_id: UUID,
@@ -436,47 +461,42 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     """Decide, commit the audit event, then decrypt the first segment and open the rest for streaming.
 
     Raises Forbidden, NotFound, Gone, and DecryptionFailed (audited) when the key or the first
-    segment fails authentication. One connection serves the decision: the facts (with the
-    caller's unit still active: authenticate(unit_checked_later=True) left that check here),
-    then the event with the first batch of segments; it is back in the pool before the first
-    byte is sent, and each later batch takes one of its own (_plaintext).
+    segment fails authentication. The facts (with the caller's unit still active:
+    authenticate(unit_checked_later=True) left that check here), then the event with the first
+    batch of segments: each a statement shared with concurrent reads' (store/read_batches.py),
+    on a connection that is back in the pool before the first byte is sent; each later batch of
+    segments takes one of its own (_plaintext).
     """
-    conn = await rt.pool.acquire()
-    try:
-        # A client reads their own under no purpose of use (None in the event); the decision needs none.
-        permission = Permission.ME_DOCUMENTS if is_client(caller.principal) else Permission.DOCUMENT_READ_CONTENT
-        row, decision = await _decided(rt, conn, caller, document_id, permission, purpose or DEFAULT_PURPOSE)
-        if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
-            await unit_zone(rt, caller, Action.DOCUMENT_READ_CONTENT)  # the check the handler left here: audits, raises
-        client_id = row["client_id"] if row else None
-        if not decision:
+    # A client reads their own under no purpose of use (None in the event); the decision needs none.
+    permission = Permission.ME_DOCUMENTS if is_client(caller.principal) else Permission.DOCUMENT_READ_CONTENT
+    row, decision = await _decided_gathered(rt, caller, document_id, permission, purpose or DEFAULT_PURPOSE)
+    if caller.principal.unit is not None and (row is None or not row["caller_unit_active"]):
+        await unit_zone(rt, caller, Action.DOCUMENT_READ_CONTENT)  # the check the handler left here: audits, raises
+    client_id = row["client_id"] if row else None
+    if not decision:
+        async with rt.pool.acquire() as conn:
             await audit.record_before_read(conn, Action.DOCUMENT_READ_CONTENT, caller=caller, decision=decision,
                                            purpose=purpose, client_id=client_id, document_id=document_id)
-            raise_if_denied(decision)
-        count = row["segment_count"]
-        # The event, committed, then the first batch (one round trip where the blobs are the database's).
-        event = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, decision, client_id=client_id,
-                                   document_id=document_id, purpose=purpose)
-        try:
-            batch = await rt.blobs.first_after_event(conn, document_id, count=count, event=event)
-            ring = rt.keys.holding(row["kek_version"], row["epoch"])  # another replica's new epoch or KEK, if any
-            key = unwrap(ring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
-            decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
-            if not batch:
-                raise DecryptionFailed()  # no segment at all: the row's count was tampered with
-            first = decryptor.decrypt_segment(0, batch[0], last=count == 1)
-        except DecryptionFailed:
-            await rt.pool.release(conn)
-            conn = None
-            await record_integrity_failure(rt, caller, document_id)
-            raise
-        rest = None
-        if count > 1:  # the batch's other segments are decrypted as they are sent: the client reads meanwhile
-            rest = _plaintext(rt, decryptor, document_id, batch, count=count)
-        return Content(row["content_type"], row["size"], first, rest)
-    finally:
-        if conn is not None:
-            await rt.pool.release(conn)
+        raise_if_denied(decision)
+    count = row["segment_count"]
+    # The event, committed, then the first batch (one statement where the blobs are the database's).
+    event = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, decision, client_id=client_id,
+                               document_id=document_id, purpose=purpose)
+    try:
+        batch = await rt.reads.first_after_event(document_id, count=count, event=event)
+        ring = rt.keys.holding(row["kek_version"], row["epoch"])  # another replica's new epoch or KEK, if any
+        key = unwrap(ring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
+        decryptor = StreamDecryptor(key, document_id=document_id, header=row["stream_header"])
+        if not batch:
+            raise DecryptionFailed()  # no segment at all: the row's count was tampered with
+        first = decryptor.decrypt_segment(0, batch[0], last=count == 1)
+    except DecryptionFailed:
+        await record_integrity_failure(rt, caller, document_id)
+        raise
+    rest = None
+    if count > 1:  # the batch's other segments are decrypted as they are sent: the client reads meanwhile
+        rest = _plaintext(rt, decryptor, document_id, batch, count=count)
+    return Content(row["content_type"], row["size"], first, rest)
 
 
 async def _plaintext(rt: Runtime, decryptor: StreamDecryptor, document_id: UUID, batch: list[bytes], *,

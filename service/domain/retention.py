@@ -192,23 +192,42 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
     every document crypto-shredded with its tombstone saying `culled` and a `document.cull` event by
     system:retention. Resumable: run it again after a crash or a kill and it goes on."""
     on = on or _today()
+    async with rt.pool.acquire() as conn:
+        if not await retention_store.try_lock_run(conn):
+            raise RunUnderWay()
+        unlocked = False
+        try:
+            result = await _run_locked(rt, conn, on, batch, progress)
+            await retention_store.unlock_run(conn)
+            unlocked = True
+            return result
+        finally:
+            if not unlocked:  # failed or cancelled: the session, and the lock with it, ends here, never pooled
+                conn.terminate()
+
+
+class RunUnderWay(Exception):
+    """Another retention run (another replica's schedule, or the command line) holds the run's lock."""
+
+
+async def _run_locked(rt: Runtime, conn: Any, on: date, batch: int, progress: Callable[[int, int], None]) -> RunResult:
+    """run() once it holds the run's lock on `conn`."""
     result = RunResult()
     system = _system()
-    async with rt.pool.acquire() as conn:
-        async with access_on(conn, system, Action.RETENTION_PLAN, decided(policy.RUN_DECISION)):
-            pass  # the run's own read of the plan, recorded
-        the_plan = await _plan_on(conn, None, on)
-        rules, research = the_plan.rules, the_plan.research
-        total = sum(f.documents for f in the_plan.due)
-        for group in _groups(the_plan.due, batch):
-            culled, skipped = await _cull(rt, conn, system, group, rules, research, on)
-            result.files += len(group) - skipped
-            result.skipped_files += skipped
-            result.documents += culled
-            progress(result.documents, total)
-        await _make_epochs_ahead(rt, rules, research, _today())
-        result.moved_keys = await _move_keys(rt, conn, the_plan.misplaced, rules, research, on)
-        result.destroyed_epochs = await _destroy_spent_epochs(rt, conn, on)
+    async with access_on(conn, system, Action.RETENTION_PLAN, decided(policy.RUN_DECISION)):
+        pass  # the run's own read of the plan, recorded
+    the_plan = await _plan_on(conn, None, on)
+    rules, research = the_plan.rules, the_plan.research
+    total = sum(f.documents for f in the_plan.due)
+    for group in _groups(the_plan.due, batch):
+        culled, skipped = await _cull(rt, conn, system, group, rules, research, on)
+        result.files += len(group) - skipped
+        result.skipped_files += skipped
+        result.documents += culled
+        progress(result.documents, total)
+    await _make_epochs_ahead(rt, rules, research, _today())
+    result.moved_keys = await _move_keys(rt, conn, the_plan.misplaced, rules, research, on)
+    result.destroyed_epochs = await _destroy_spent_epochs(rt, conn, on)
     return result
 
 

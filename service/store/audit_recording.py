@@ -39,9 +39,8 @@ async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
 
 # Many events in one statement: each column as an array, the two list columns as JSON arrays (a text[][] must be
 # rectangular), inserted in the order given (WITH ORDINALITY), so their sequence numbers follow it.
-_insert_many_sql = f"""
-WITH registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))
-INSERT INTO audit_events (
+_REGISTERED = f"registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))"
+_INSERT_MANY = """INSERT INTO audit_events (
     actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
     action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
     request_id, remote_addr, flagged
@@ -55,9 +54,35 @@ INSERT INTO audit_events (
        WITH ORDINALITY AS e(actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action,
                             client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id,
                             remote_addr, flagged, n)
-  ORDER BY e.n
-"""
+  ORDER BY e.n"""
+_insert_many_sql = f"WITH {_REGISTERED}\n{_INSERT_MANY}"
+# The same as a CTE, for a read that follows in the same statement (insert_many_then).
+_insert_many_cte = f"WITH {_REGISTERED},\nevents AS ({_INSERT_MANY}\nRETURNING seq)\n"
 _LISTS = (5, 12)  # actor_roles, reason_codes
+
+
+def _columns(values: list[EventValues]) -> list[list[object]]:
+    """The events as _insert_many_sql's arrays."""
+    columns = [list(column) for column in zip(*values, strict=True)]
+    for index in _LISTS:
+        columns[index] = [json.dumps(list(item)) for item in columns[index]]
+    return columns
+
+
+async def insert_many_then(conn: asyncpg.Connection, values: list[EventValues], sql: str,
+                           args: tuple[object, ...]) -> list[asyncpg.Record]:
+    """insert_then() for many events at once (concurrent reads gathered, store.read_batches): the events in one
+    INSERT, `sql` after them, one statement and one commit outside a transaction; nothing is returned before
+    every event is durable."""
+    if conn.is_in_transaction():
+        raise RuntimeError("events recorded before a read commit themselves; call it outside a transaction")
+    rows: list[asyncpg.Record] = await conn.fetch(_many_then(sql, len(args)), *_columns(values), *args)
+    return rows
+
+
+@functools.lru_cache(maxsize=16)
+def _many_then(sql: str, count: int) -> str:
+    return _insert_many_cte + sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(count)))
 
 
 async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> None:
@@ -66,10 +91,7 @@ async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> No
     if len(values) == 1:
         await conn.execute(_insert_sql, *values[0])
         return
-    columns = [list(column) for column in zip(*values, strict=True)]
-    for index in _LISTS:
-        columns[index] = [json.dumps(list(item)) for item in columns[index]]
-    await conn.execute(_insert_many_sql, *columns)
+    await conn.execute(_insert_many_sql, *_columns(values))
 
 
 async def insert_then(conn: asyncpg.Connection, values: EventValues, sql: str,

@@ -34,6 +34,13 @@ class BlobStore(Protocol):
         database store does both in one round trip, an object store records, then fetches."""
         ...
 
+    async def firsts_after_events(self, conn: asyncpg.Connection, events: list[EventValues],
+                                  reads: list[tuple[UUID, int]]) -> list[list[bytes] | DecryptionFailed]:
+        """first_after_event() for many reads at once (store.read_batches): every event committed in one
+        statement, then each read's first `count` segments, or DecryptionFailed for a read whose segments are
+        not all there. Raises what the database raises (nothing recorded then)."""
+        ...
+
     def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
         """Yield segments start..count-1 in order; raises DecryptionFailed when one is missing."""
         ...
@@ -55,6 +62,11 @@ ORDER BY index
 """
 _delete_segments_sql = "DELETE FROM document_segments WHERE document_id = $1"
 _first_segments_sql = "SELECT index, ciphertext FROM document_segments WHERE document_id = {0} AND index < {1} ORDER BY index"
+# The first segments of many reads (w.n: the read's place in the batch), after their events.
+_firsts_sql = """SELECT w.n, s.index, s.ciphertext
+FROM unnest({0}::uuid[], {1}::int[]) WITH ORDINALITY AS w(document_id, below, n)
+JOIN document_segments s ON s.document_id = w.document_id AND s.index < w.below
+ORDER BY w.n, s.index"""
 
 
 def _ciphertexts(rows: Sequence[asyncpg.Record], start: int, stop: int) -> list[bytes]:
@@ -80,6 +92,22 @@ class PostgresBlobStore:
         rows = await audit_recording.insert_then(conn, event, _first_segments_sql,
                                                  (document_id, min(self.read_batch, count)))
         return _ciphertexts(rows, 0, min(self.read_batch, count))
+
+    async def firsts_after_events(self, conn: asyncpg.Connection, events: list[EventValues],
+                                  reads: list[tuple[UUID, int]]) -> list[list[bytes] | DecryptionFailed]:
+        wanted = [min(self.read_batch, count) for _, count in reads]
+        rows = await audit_recording.insert_many_then(conn, events, _firsts_sql,
+                                                      ([document_id for document_id, _ in reads], wanted))
+        found: list[list[asyncpg.Record]] = [[] for _ in reads]
+        for row in rows:
+            found[row["n"] - 1].append(row)
+        results: list[list[bytes] | DecryptionFailed] = []
+        for rows_of_read, stop in zip(found, wanted, strict=True):
+            try:
+                results.append(_ciphertexts(rows_of_read, 0, stop))
+            except DecryptionFailed as failure:
+                results.append(failure)
+        return results
 
     async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
         for batch_start in range(start, count, self.read_batch):

@@ -7,7 +7,8 @@ no cache and no clock skew between machines stand in between.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,15 @@ SELECT {DOCUMENT_COLUMNS},
             ELSE '[]'::json END AS liftings
 FROM documents d, {_CLOCK} WHERE d.id = $1
 """
+# The same for many reads at once (store/read_batches.py): each read's parameters a row of arrays, its facts
+# beside it (LEFT JOIN LATERAL: a row of nulls for an unknown document), in the reads' order.
+_per_read = re.sub(r"[$]([1-5])(?![0-9])", r"w.p\1", _document_facts_sql)  # $1 .. $5 as the read's own columns
+_documents_facts_sql = f"""
+SELECT w.n AS read_n, f.*
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS w(p1, p2, p3, p4, p5, n)
+LEFT JOIN LATERAL ({_per_read}) f ON true
+ORDER BY w.n
+"""
 # The whole history toward the caller's zone, for a denial's reasons.
 _consent_history_sql = f"""
 SELECT {_consents_json.format(client="$1", organisation="$2", domain="$3", in_force="")}
@@ -159,6 +169,15 @@ def document_facts(row: asyncpg.Record | Mapping[str, Any]) -> DocumentFacts:
         unit=row["unit_id"], zone=Zone(row["organisation"], row["domain"]), category=row["category"],
         blocked=row["blocked"], created_by=row["created_by"], shredded=row["status"] == "shredded", id=str(row["id"]),
     )
+
+
+async def for_documents(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, Principal]]
+                        ) -> list[tuple[asyncpg.Record | None, Facts]]:
+    """for_document() for many (document, principal) pairs in one statement, in their order."""
+    columns = list(zip(*((document_id, *_args(principal)) for document_id, principal in wanted), strict=True))
+    rows = await conn.fetch(_documents_facts_sql, *map(list, columns))
+    return [(None, Facts(client_exists=False, caller_relation_active=False)) if row["id"] is None
+            else (row, _facts(row, client_exists=True, document=document_facts(row))) for row in rows]
 
 
 async def for_client(conn: asyncpg.Connection, client_id: UUID, *, principal: Principal) -> Facts:

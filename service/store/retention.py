@@ -10,6 +10,8 @@ from policies.retention import FileSummary, Rule
 
 # The advisory lock class of a client's files: uploads take it shared (store.documents), a culling exclusive.
 FILE_LOCK = 7_264_003
+# One retention run at a time, across replicas and the command line (a session lock, held for the whole run).
+RUN_LOCK = 7_264_006
 
 # One row per file (a client's active documents in one zone) with its categories' newest entries and counts:
 # the plan's cost grows with the files and categories, never with the documents' sizes (documents_retention).
@@ -172,3 +174,12 @@ async def epochs_in_use(conn: asyncpg.Connection) -> dict[str, int]:
     rows = await conn.fetch("SELECT epoch, count(*) AS n FROM documents "
                             "WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL GROUP BY epoch ORDER BY epoch")
     return {row["epoch"]: row["n"] for row in rows}
+
+
+async def try_lock_run(conn: asyncpg.Connection) -> bool:
+    """Take the run's lock on `conn` for its session; False when another run holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", RUN_LOCK))
+
+
+async def unlock_run(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)

@@ -120,6 +120,19 @@ class S3BlobStore:
         await audit_recording.insert(conn, event)  # its own statement, committed before any object is fetched
         return await self._get_range(document_id, 0, min(self.read_batch, count))
 
+    async def firsts_after_events(self, conn: asyncpg.Connection, events: list[EventValues],
+                                  reads: list[tuple[UUID, int]]) -> list[list[bytes] | DecryptionFailed]:
+        if conn.is_in_transaction():
+            raise RuntimeError("events recorded before a read commit themselves; call it outside a transaction")
+        await audit_recording.insert_many(conn, events)  # one statement, committed before any object is fetched
+
+        async def first(document_id: UUID, count: int) -> list[bytes] | DecryptionFailed:
+            try:
+                return await self._get_range(document_id, 0, min(self.read_batch, count))
+            except DecryptionFailed as failure:  # one read's missing object fails that read alone
+                return failure
+        return await _bounded_gather((first(document_id, count) for document_id, count in reads), 4)
+
     async def read(self, conn: asyncpg.Connection, document_id: UUID, *, start: int, count: int) -> AsyncGenerator[bytes, None]:
         for batch_start in range(start, count, self.read_batch):
             for ciphertext in await self._get_range(document_id, batch_start, min(batch_start + self.read_batch, count)):

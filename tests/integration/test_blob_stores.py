@@ -236,3 +236,26 @@ async def test_a_missing_bucket_stops_start_up_with_one_line(s3_server, signing_
                          timeout=60)
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1].startswith("brygga: BRYGGA_BLOBS: bucket no-such-bucket cannot be used"), run.stderr
+
+
+async def test_concurrent_downloads_gathered_into_one_recording_each_get_their_own(client, world, db, s3):
+    """Concurrent reads' events are recorded together (store/read_batches.py, BlobStore.firsts_after_events); each
+    read still gets its own document's segments, and one with a segment missing fails alone."""
+    contents = [files.pdf(70_000 + n) for n in range(8)]
+    ids = [(await created(client, world["iof"], world["client"], content))["id"] for content in contents]
+    blobs = client.app[RUNTIME].blobs
+    if isinstance(blobs, S3BlobStore):
+        s3.client().delete_object(Bucket=BUCKET, Key=f"{blobs.prefix}{ids[3]}/{0:010d}")
+    else:
+        await db.execute("DELETE FROM document_segments WHERE document_id = $1 AND index = 0", uuid.UUID(ids[3]))
+
+    async def read(document_id: str) -> tuple[int, bytes]:
+        response = await client.get(f"/v1/documents/{document_id}/content", headers=world["iof"])
+        return response.status, await response.read()
+
+    results = await asyncio.gather(*(read(document_id) for document_id in ids))
+    assert [status for status, _ in results] == [200, 200, 200, 500, 200, 200, 200, 200]
+    assert [body for (status, body) in results if status == 200] == contents[:3] + contents[4:]
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'document.read_content' "
+                             "AND decision = 'allow'") == 8
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE 'integrity_error' = ANY(reason_codes)") == 1

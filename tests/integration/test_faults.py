@@ -334,8 +334,10 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
             async def worker(n: int) -> None:
                 try:
                     while not stop_traffic.is_set():
-                        if n % 2:
+                        if n % 3 == 1:
                             await call("read", "GET", f"/v1/clients/{client_id}", headers=_auth(staff))
+                        elif n % 3 == 2:  # content reads, gathered into batches (store/read_batches.py)
+                            await call("content", "GET", f"/v1/documents/{small_id}/content", headers=_auth(staff))
                         else:
                             body = {"personal_number": _personal_number(next(counter)), "name": "Testa Testsson"}
                             await call("register", "POST", "/v1/clients", json=body, headers=_auth(staff))
@@ -364,7 +366,9 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
 
             document = _text(16 * MiB)
             document_id = await _upload(session, service, staff, client_id, document)
-            workers = [asyncio.create_task(worker(n)) for n in range(4)]
+            small = _text(8 * 1024)
+            small_id = await _upload(session, service, staff, client_id, small)
+            workers = [asyncio.create_task(worker(n)) for n in range(9)]
             windows = []  # (down from, down until, mode)
             cut_downloads = []  # (request id, bytes received) of downloads the outage broke mid-stream
             for mode in ("fast", "immediate"):
@@ -412,7 +416,8 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_with_every_
                 assert problem["code"] == "service_unavailable" and int(r["headers"]["Retry-After"]) > 0, problem
         assert sum(r["status"] == 503 for r in requests) >= 4
         ok = [r for r in requests if r["status"] < 300]
-        assert len({r["kind"] for r in ok}) == 2 and len(ok) >= 20
+        assert len({r["kind"] for r in ok}) == 3 and len(ok) >= 20
+        assert all(r["body"] == small for r in ok if r["kind"] == "content")
         assert not [e for e in service.log_entries() if e.get("message") == "unhandled error"]
 
         # Every 2xx has its event, by the request id the response carried.

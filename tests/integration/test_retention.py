@@ -5,6 +5,7 @@ HTTP API and the real command line.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from crypto import FileKeyProvider
 from service.app import create_app
 from service.database import with_database
+from service.store.retention import RUN_LOCK
 from tests import files
 from tests.conftest import Api
 from tests.integration.test_guardians import personal_number
@@ -352,3 +354,58 @@ async def test_a_run_killed_midway_leaves_whole_batches_and_a_rerun_finishes(cli
     again = _retention("run", env=env)
     assert again.returncode == 0, again.stderr
     assert await check() == 2 * due_files
+
+
+async def test_a_run_under_way_keeps_a_second_one_out(client, world, db, env):
+    """One run at a time (store.retention.RUN_LOCK): while another holds the lock, the command does nothing."""
+    docs = world["docs"]
+    await _backdate(db, docs["plain"], 6)
+    holder = await asyncpg.connect(env["DATABASE_URL"])
+    try:
+        assert await holder.fetchval("SELECT pg_try_advisory_lock($1)", RUN_LOCK)
+        refused = _retention("run", env=env)
+        assert refused.returncode == 1 and "another retention run is under way" in refused.stderr
+        assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 0
+    finally:
+        await holder.close()
+    run = _retention("run", env=env)
+    assert run.returncode == 0 and "culled 2 documents in 1 files" in run.stdout, run.stderr
+
+
+async def test_the_service_runs_retention_itself_at_the_time_of_day_set(settings, world, db):
+    """BRYGGA_RETENTION_RUN_AT: the service culls what is due at that time (UTC) without an operator."""
+    docs = world["docs"]
+    await _backdate(db, docs["plain"], 6)
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).time().replace(microsecond=0)
+    scheduled = create_app(replace(settings, retention_run_at=soon))
+    ids = [uuid.UUID(i) for i in docs["plain"]]
+    async with TestClient(TestServer(scheduled)):
+        for _ in range(300):  # until the run at `soon` has culled the file (or a minute has passed)
+            if await db.fetchval("SELECT count(*) FROM documents WHERE id = ANY($1::uuid[]) AND status = 'shredded'",
+                                 ids) == len(ids):
+                break
+            await asyncio.sleep(0.2)
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE id = ANY($1::uuid[]) AND shredded_by = "
+                             "'system:retention'", ids) == len(ids)
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == len(ids)  # nothing else
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'document.cull'") == len(ids)
+
+
+async def test_a_run_that_fails_midway_lets_go_of_the_run_lock(client, world, db):
+    """A failed or cancelled run never leaves its session lock on a pooled connection: the next run runs."""
+    from service.domain import retention
+    from service.http.context import RUNTIME
+
+    rt = client.server.app[RUNTIME]
+    docs = world["docs"]
+    await _backdate(db, docs["plain"], 6)
+
+    def broken(done: int, total: int) -> None:
+        raise RuntimeError("the operator's terminal went away")
+
+    with pytest.raises(RuntimeError):
+        await retention.run(rt, batch=1, progress=broken)
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", RUN_LOCK) == 0
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == 2  # its batch, whole
+    result = await retention.run(rt, batch=1)  # not RunUnderWay: the lock went with the failed run's session
+    assert result.documents == 0 and result.files == 0

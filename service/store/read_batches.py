@@ -1,0 +1,150 @@
+"""Group work for content reads (issue #21): the facts and the audit events of concurrent reads, a statement each.
+
+A content read loads its facts, then may send no byte before its audit event is durable (service/audit.py). Until
+now each read paid two statements of its own, and a commit with its WAL flush. Reads that arrive while a batch is
+in flight now wait for it and then go together: their facts in one statement (store.facts.for_documents), and
+their events in one INSERT with their first segments read after them in the same statement, one commit
+(BlobStore.firsts_after_events). A read that finds no batch in flight goes at once, alone: there is no timer, so
+a lone client pays nothing for the gathering, only the time the batch before it takes when there is one.
+
+Each batch takes a pool connection for its statement and gives it back; a read holds none while it waits.
+
+Isolation: when a batch's statement fails for a reason of the statement's own (a constraint, a bad value), no
+read fails for its neighbour's sake: each goes again alone and gets its own answer. When the database is gone,
+every read of the batch gets that error, as a single read would, and nothing was recorded.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from crypto import DecryptionFailed
+from policies.decide import Facts
+from policies.model import Principal
+
+from . import facts as facts_store
+from .audit_recording import EventValues
+from .blobs import BlobStore
+
+# The database is gone or going (the connection, or PostgreSQL's classes 08 and 57): not any one read's fault.
+_DATABASE_GONE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Gatherer(Generic[In, Out]):
+    """Calls that arrive while a batch is in flight go together in the next batch; a call finding none goes at
+    once. `run` answers a batch: one result per item, in order (an exception as the item's answer)."""
+
+    def __init__(self, run: Callable[[list[In]], Awaitable[list[Out | BaseException]]], *, most: int = 64) -> None:
+        self._run, self._most = run, most
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
+        self._draining: asyncio.Task[None] | None = None
+        self.batches = 0  # statements run (tests and benchmarks read it)
+
+    async def __call__(self, item: In) -> Out:
+        done: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain(), name="read-batches")
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:self._most], self._waiting[self._most:]
+                self.batches += 1
+                try:
+                    results = await self._run([item for item, _ in batch])
+                except BaseException as error:  # each call of the batch answers with it
+                    results = [error] * len(batch)
+                    if not isinstance(error, Exception):
+                        _answer(batch, results)
+                        raise
+                _answer(batch, results)
+        finally:
+            self._draining = None
+            if self._waiting:  # cancelled with calls still waiting (shutdown): they end rather than hang
+                _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
+                self._waiting = []
+
+
+def _answer(batch: list[tuple[Any, asyncio.Future[Any]]], results: list[Any]) -> None:
+    for (_, done), result in zip(batch, results, strict=True):
+        if done.done():  # its request was cancelled meanwhile (an event may be recorded: a retry is safe)
+            continue
+        if isinstance(result, asyncio.CancelledError):
+            done.cancel()
+        elif isinstance(result, BaseException):
+            done.set_exception(result)
+        else:
+            done.set_result(result)
+
+
+async def _each_alone(items: list[In], alone: Callable[[In], Awaitable[Out]]) -> list[Out | BaseException]:
+    """Every item on its own, its error its own answer; a lost database ends them all."""
+    results: list[Out | BaseException] = []
+    for item in items:
+        try:
+            results.append(await alone(item))
+        except _DATABASE_GONE:
+            raise
+        except (asyncpg.PostgresError, DecryptionFailed) as error:
+            results.append(error)
+    return results
+
+
+_Read = tuple[EventValues, UUID, int]  # the event, the document, how many segments it has
+_Facts = tuple[UUID, Principal]
+
+
+class ReadBatches:
+    """The facts and the recorded events of concurrent content reads, gathered (see the module)."""
+
+    def __init__(self, pool: Any, blobs: BlobStore, *, most: int = 64) -> None:
+        self._pool, self._blobs = pool, blobs
+        self.events: Gatherer[_Read, list[bytes]] = Gatherer(self._record, most=most)
+        self.facts: Gatherer[_Facts, tuple[asyncpg.Record | None, Facts]] = Gatherer(self._load, most=most)
+
+    async def first_after_event(self, document_id: UUID, *, count: int, event: EventValues) -> list[bytes]:
+        """Record `event` (committed), then the document's first segments, as BlobStore.first_after_event does.
+        Raises DecryptionFailed, or what recording raised."""
+        return await self.events((event, document_id, count))
+
+    async def document_facts(self, document_id: UUID, principal: Principal) -> tuple[asyncpg.Record | None, Facts]:
+        """store.facts.for_document, gathered with concurrent reads'."""
+        return await self.facts((document_id, principal))
+
+    async def _record(self, reads: list[_Read]) -> list[list[bytes] | BaseException]:
+        async with self._pool.acquire() as conn:
+            async def alone(read: _Read) -> list[bytes]:
+                return await self._blobs.first_after_event(conn, read[1], count=read[2], event=read[0])
+
+            if len(reads) == 1:
+                return await _each_alone(reads, alone)
+            try:
+                return list(await self._blobs.firsts_after_events(conn, [r[0] for r in reads],
+                                                                  [(r[1], r[2]) for r in reads]))
+            except _DATABASE_GONE:
+                raise
+            except asyncpg.PostgresError:  # one bad event must not fail its neighbours: each alone
+                return await _each_alone(reads, alone)
+
+    async def _load(self, wanted: list[_Facts]) -> list[tuple[asyncpg.Record | None, Facts] | BaseException]:
+        async with self._pool.acquire() as conn:
+            async def alone(item: _Facts) -> tuple[asyncpg.Record | None, Facts]:
+                return await facts_store.for_document(conn, item[0], principal=item[1])
+
+            if len(wanted) == 1:
+                return await _each_alone(wanted, alone)
+            try:
+                return list(await facts_store.for_documents(conn, wanted))
+            except _DATABASE_GONE:
+                raise
+            except asyncpg.PostgresError:
+                return await _each_alone(wanted, alone)

@@ -1,0 +1,111 @@
+"""Group commit for content reads (store/read_batches.py, issue #21): concurrent reads' events in one statement.
+
+The invariant stays: no content leaves before its own event is committed, each read has exactly one event, and
+one read's bad event never fails its neighbours.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import aiohttp
+import asyncpg
+import pytest
+
+from policies.decision import allow
+from policies.model import Principal
+from service import audit
+from service.audit import Action, Caller
+from service.http.context import RUNTIME
+from service.store.read_batches import ReadBatches
+from tests import files
+
+
+@pytest.fixture
+async def world(api):
+    await api.unit("malmo-iof", organisation="malmo-stad", domain="social")
+    await api.unit("beroendecentrum", organisation="region-skane", domain="health")
+    iof, clinic = api.staff("malmo-iof"), api.staff("beroendecentrum")
+    client = (await api.register(iof))["id"]
+    await api.relation(iof, client)
+    await api.relation(clinic, client)
+    return {"iof": iof, "clinic": clinic, "client": client}
+
+
+async def _document(client, headers, client_id, content: bytes) -> str:
+    data = aiohttp.FormData()
+    data.add_field("metadata", json.dumps({"category": "assessment", "title": "Bedömning"}),
+                   content_type="application/json")
+    data.add_field("file", content, filename="doc.txt", content_type="text/plain")
+    response = await client.post(f"/v1/clients/{client_id}/documents", headers=headers, data=data)
+    assert response.status == 201, await response.text()
+    return (await response.json())["id"]
+
+
+async def test_concurrent_reads_share_commits_and_each_has_its_own_event(client, world, db):
+    rt = client.server.app[RUNTIME]
+    contents = [files.text(f"anteckning {n}\n" * (200 + 50 * n)) for n in range(6)]
+    ids = [await _document(client, world["iof"], world["client"], content) for content in contents]
+    before = (rt.reads.events.batches, rt.reads.facts.batches)
+    reads = 60
+
+    async def read(n: int) -> bytes:
+        response = await client.get(f"/v1/documents/{ids[n % len(ids)]}/content", headers=world["iof"])
+        assert response.status == 200
+        return await response.read()
+
+    bodies = await asyncio.gather(*(read(n) for n in range(reads)))
+    assert all(body == contents[n % len(ids)] for n, body in enumerate(bodies))  # each read its own document
+    assert rt.reads.events.batches - before[0] < reads  # gathered: fewer commits than reads
+    assert rt.reads.facts.batches - before[1] < reads  # and fewer facts statements
+    rows = await db.fetch("SELECT document_id, count(*) AS n FROM audit_events WHERE action = 'document.read_content' "
+                          "GROUP BY document_id")
+    assert {str(r["document_id"]): r["n"] for r in rows} == {i: reads // len(ids) for i in ids}
+
+
+async def test_a_bad_event_fails_only_its_own_read(client, world, db):
+    """An event the database refuses (here a decision outside its CHECK) is answered alone; its neighbours in the
+    batch get their segments and their committed events."""
+    rt = client.server.app[RUNTIME]
+    doc = uuid.UUID(await _document(client, world["iof"], world["client"], files.text("innehåll\n" * 100)))
+    caller = Caller(Principal(sub="anna", name=None, roles=frozenset()), request_id="r", remote_addr=None)
+    good = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, allow("own_zone"), client_id=None,
+                              document_id=doc, purpose=None)
+    bad = tuple("maybe" if index == 10 else value for index, value in enumerate(good))  # decision: not allow/deny
+    recorder = ReadBatches(rt.pool, rt.blobs)
+    outcomes = await asyncio.gather(*(recorder.first_after_event(doc, count=1, event=event)
+                                      for event in (good, bad, good, good)), return_exceptions=True)
+    assert isinstance(outcomes[1], asyncpg.CheckViolationError)
+    assert all(isinstance(o, list) and len(o) == 1 for n, o in enumerate(outcomes) if n != 1)
+    assert recorder.events.batches == 1  # all four gathered into one statement; it failed, so each went alone
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE document_id = $1 AND actor_sub = 'anna'", doc) == 3
+    assert rt.pool.get_idle_size() == rt.pool.get_size()  # every handed-over connection is back
+
+
+async def test_reads_gathered_with_another_zones_are_each_decided_on_their_own_facts(client, world, db):
+    """Facts loaded in one statement for callers of two zones: the owning zone reads, the other zone (a relation,
+    no consent) is refused exactly as when it reads alone, and each refusal and read has its event."""
+    rt = client.server.app[RUNTIME]
+    content = files.text("socialtjänstens anteckning\n" * 300)
+    doc = await _document(client, world["iof"], world["client"], content)
+    alone = await client.get(f"/v1/documents/{doc}/content", headers=world["clinic"])
+    refused = (alone.status, await alone.json())
+    before = rt.reads.facts.batches
+
+    async def read(headers) -> tuple[int, bytes]:
+        response = await client.get(f"/v1/documents/{doc}/content", headers=headers)
+        return response.status, await response.read()
+
+    callers = [world["iof"], world["clinic"]] * 15
+    outcomes = await asyncio.gather(*(read(headers) for headers in callers))
+    assert rt.reads.facts.batches - before < len(callers)
+    for headers, (status, body) in zip(callers, outcomes, strict=True):
+        if headers is world["iof"]:
+            assert (status, body) == (200, content)
+        else:
+            assert status == refused[0] and json.loads(body)["code"] == refused[1]["code"]
+    rows = await db.fetch("SELECT actor_unit, decision, count(*) AS n FROM audit_events "
+                          "WHERE action = 'document.read_content' GROUP BY actor_unit, decision")
+    assert {(r["actor_unit"], r["decision"]): r["n"] for r in rows} == {("malmo-iof", "allow"): 15,
+                                                                       ("beroendecentrum", "deny"): 16}
