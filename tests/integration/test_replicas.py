@@ -19,6 +19,7 @@ import aiohttp
 from crypto import FileKeyProvider
 from service.audit_chain_sealer import SEALER_LOCK
 from service.domain.audit_log import verify_chain
+from service.http.context import RUNTIME
 from tests import files
 from tests.conftest import AUDIENCE, ISSUER
 from tests.integration.test_consents_in_force import _consents
@@ -139,3 +140,34 @@ async def test_two_replicas_share_decisions_documents_and_the_audit_chain(databa
     finally:
         for replica in replicas:
             replica.kill()
+
+
+async def test_a_replica_opens_a_document_wrapped_under_an_epoch_another_made_a_moment_ago(settings, tokens, tmp_path):
+    """Replica B read the ring before replica A made this month's culling epoch for an upload: B reads the ring again
+    at once for that document instead of calling it tampered until its next once-a-second recheck."""
+    from dataclasses import replace
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import create_app
+    from tests.conftest import Api
+
+    ring = tmp_path / "fresh-ring.json"
+    FileKeyProvider(ring).init()  # no culling epoch yet
+    shared = replace(settings, keyring_path=ring)
+    async with TestClient(TestServer(create_app(shared))) as b, TestClient(TestServer(create_app(shared))) as a:
+        assert not b.app[RUNTIME].keyring.epoch_ids
+        api = Api(a, tokens)
+        await api.unit("iof", **SOCIAL)
+        staff = api.staff("iof")
+        person = (await api.register(staff))["id"]
+        await api.relation(staff, person)
+        form = aiohttp.FormData()
+        form.add_field("metadata", '{"category": "assessment", "title": "Utredning"}', content_type="application/json")
+        content = files.pdf(2000)
+        form.add_field("file", content, filename="a.pdf", content_type="application/pdf")
+        response = await a.post(f"/v1/clients/{person}/documents", headers=staff, data=form)
+        assert response.status == 201
+        document = await response.json()
+        response = await b.get(f"/v1/documents/{document['id']}/content", headers=staff)
+        assert response.status == 200 and await response.read() == content
