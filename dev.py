@@ -2,8 +2,8 @@
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
     python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL, BRYGGA_DEV=1)
-    python3 dev.py test    # install runtime + test deps into .venv (Chromium for browser tests, the npm
-                           # oidc-provider for the OpenID Connect tests where Node exists), check
+    python3 dev.py test    # install runtime + test deps into .venv (Chromium, SoftHSM2 and the npm
+                           # oidc-provider for their tests where they can be installed), check
                            # with ruff and mypy, run every test (in parallel on every core)
     python3 dev.py lint    # only ruff and mypy
 
@@ -90,6 +90,23 @@ def _ensure_oidc_provider() -> None:
     stamp.write_text(digest)
 
 
+def _ensure_softhsm() -> None:
+    """SoftHSM2, a real PKCS#11 token for the tests of keys in an HSM, from Debian's packages when we may install.
+
+    Without it (no root, no apt), those tests skip and say why.
+    """
+    if shutil.which("softhsm2-util") or os.environ.get("BRYGGA_SKIP_SOFTHSM_INSTALL"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("softhsm2 is not installed and cannot be installed here (needs root and apt-get): HSM tests will skip",
+              flush=True)
+        return
+    print("installing softhsm2 (Debian package) for the HSM tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "softhsm2"], check=True, env=env)
+
+
 def _lint() -> int:
     """ruff, then mypy (configured in pyproject.toml); 0 when both find nothing."""
     for tool in (["ruff", "check", "."], ["mypy"]):
@@ -116,6 +133,7 @@ def main(argv: list[str]) -> int:
             return 1
         _ensure_chromium()
         _ensure_oidc_provider()
+        _ensure_softhsm()
         # The whole suite on every core (pytest-xdist; each worker its own PostgreSQL): its tests wait on
         # servers, sockets and timeouts as much as they compute, so two workers on two cores take 0.6 of one.
         parallel = [] if rest else ["-n", "auto"]

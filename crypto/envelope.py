@@ -36,14 +36,12 @@ WrappedKey.epoch names the epoch, stored beside it):
 """
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from dataclasses import dataclass
 from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import DecryptionFailed, KeyRingError
 from .keyring import KeyRing
@@ -142,20 +140,14 @@ def wrap(keyring: KeyRing, key: DataKey, *, binding: KeyBinding, epoch: str | No
     version = keyring.current_kek_version
     if epoch is None:
         nonce = os.urandom(_NONCE_BYTES)
-        body = AESGCM(keyring.kek(version)).encrypt(nonce, _material(key), _associated_data(binding, version))
+        body = keyring.kek_aead(version).encrypt(nonce, _material(key), _associated_data(binding, version))
         return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT]) + nonce + body)
     inner_nonce = os.urandom(_NONCE_BYTES)
-    inner = inner_nonce + AESGCM(keyring.epoch_key(epoch)).encrypt(
+    inner = inner_nonce + keyring.epoch_aead(epoch).encrypt(
         inner_nonce, _material(key), _epoch_associated_data(binding, epoch))
     nonce = os.urandom(_NONCE_BYTES)
-    body = AESGCM(keyring.kek(version)).encrypt(nonce, inner, _associated_data(binding, version, epoch))
+    body = keyring.kek_aead(version).encrypt(nonce, inner, _associated_data(binding, version, epoch))
     return WrappedKey(kek_version=version, ciphertext=bytes([_FORMAT_EPOCH]) + nonce + body, epoch=epoch)
-
-
-@functools.lru_cache(maxsize=32)
-def _kek_aead(kek: bytes) -> AESGCM:
-    """The AEAD of a KEK, made once: every download unwraps its data key under one of a few KEKs."""
-    return AESGCM(kek)
 
 
 def _well_formed(wrapped: WrappedKey) -> bool:
@@ -175,8 +167,8 @@ def unwrap(keyring: KeyRing, wrapped: WrappedKey, *, binding: KeyBinding) -> Dat
         raise DecryptionFailed()
     version, sealed, epoch = wrapped.kek_version, wrapped.ciphertext, wrapped.epoch
     try:
-        aead = _kek_aead(keyring.kek(version))
-        epoch_aead = None if epoch is None else _kek_aead(keyring.epoch_key(epoch))
+        aead = keyring.kek_aead(version)  # in memory, or a key in an HSM that unwraps inside it
+        epoch_aead = None if epoch is None else keyring.epoch_aead(epoch)
     except KeyRingError:
         raise DecryptionFailed() from None
     nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]

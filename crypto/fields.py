@@ -1,7 +1,8 @@
 """Sealed fields (names, personal numbers, titles) and keyed blind indexes.
 
 A sealed field is AES-256-GCM under a per-KEK-version field key
-(HKDF-SHA256 of the KEK, info "brygga field key v1"), bound by associated data to
+(HKDF-SHA256 of the KEK, info "brygga field key v1"; for a KEK held in an HSM, derived
+inside it: crypto/pkcs11_provider.py), bound by associated data to
 the record and field it belongs to, so a ciphertext copied onto another record or
 into another column does not open.
 
@@ -20,9 +21,7 @@ import os
 import struct
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import DecryptionFailed, KeyRingError
 from .keyring import KeyRing
@@ -50,10 +49,7 @@ class FieldSealer:
     def _aead(self, version: int) -> AESGCM:
         aead = self._aeads.get(version)
         if aead is None:
-            key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"brygga field key v1").derive(
-                self._keyring.kek(version)
-            )
-            aead = self._aeads[version] = AESGCM(key)
+            aead = self._aeads[version] = AESGCM(self._keyring.field_key(version))
         return aead
 
     def seal(self, plaintext: str | bytes, *, record: str, record_id: str, field: str) -> bytes:

@@ -1,9 +1,11 @@
 """The key ring: versioned KEKs, the blind-index pepper and the audit signing key.
 
 `KeyProvider` is the seam: the file provider here keeps keys in a JSON file
-(mode 0600, written atomically); Vault Transit or a cloud KMS can take its place
-later without touching callers. The newest KEK version wraps and seals; older
-versions only unwrap and open.
+(mode 0600, written atomically); the PKCS#11 provider (crypto/pkcs11_provider.py) keeps
+KEKs and culling-epoch keys in an HSM, where they wrap and unwrap and never leave. Callers
+use a KEK or an epoch key only as an AEAD (`kek_aead`, `epoch_aead`: encrypt/decrypt with
+a nonce crypto.envelope chooses), so both providers' wraps have one format. The newest KEK
+version wraps and seals; older versions only unwrap and open.
 
 File layout (JSON, every key base64):
     {"format": "brygga-keyring", "version": 1,
@@ -24,18 +26,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import secrets
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import KeyRingError
 
@@ -44,9 +50,28 @@ FORMAT_VERSION = 1
 KEY_BYTES = 32
 
 
+class Aead(Protocol):
+    """A key usable only as AES-256-GCM: AESGCM for a key in memory, an HSM's key object for one in a token.
+    decrypt raises cryptography's InvalidTag on any failure."""
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+@functools.lru_cache(maxsize=64)
+def _aead(key: bytes) -> AESGCM:
+    """The AEAD of a key in memory, made once: every download unwraps its data key under one of a few KEKs."""
+    return AESGCM(key)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRing:
-    """Loaded keys; validated on construction so a bad ring fails at start-up, not mid-request."""
+    """Loaded keys; validated on construction so a bad ring fails at start-up, not mid-request.
+
+    `keks` and `epochs` are keys in memory (the file's); `token_keks` and `token_epochs` are keys held in an HSM,
+    usable only through it, with `token_field_keys` the field keys derived inside it for its KEK versions.
+    """
 
     keks: dict[int, bytes]
     pepper: bytes
@@ -55,9 +80,13 @@ class KeyRing:
     older_audit_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # checkpoints signed before a rotation
     epochs: dict[str, bytes] = field(default_factory=dict)  # culling epoch "YYYY-MM" -> its key
     destroyed_epochs: frozenset[str] = frozenset()
+    token_keks: Mapping[int, Aead] = field(default_factory=dict)
+    token_epochs: Mapping[str, Aead] = field(default_factory=dict)
+    token_field_keys: Mapping[int, bytes] = field(default_factory=dict)
+    keks_elsewhere: bool = False  # the file's: its KEKs all moved into an HSM ("keks_in_hsm")
 
     def __post_init__(self) -> None:
-        if not self.keks:
+        if not self.keks and not self.token_keks and not self.keks_elsewhere:
             raise KeyRingError("key ring has no key-encryption key")
         for version, key in self.keks.items():
             if version < 1 or len(key) != KEY_BYTES:
@@ -74,8 +103,36 @@ class KeyRing:
         return {**self.older_audit_keys, self.audit_key_id: self.audit_signing_key.public_key()}
 
     @property
+    def kek_versions(self) -> frozenset[int]:
+        """Every KEK version the ring holds, in memory or in a token."""
+        return frozenset(self.keks) | frozenset(self.token_keks)
+
+    @property
+    def epoch_ids(self) -> frozenset[str]:
+        """Every culling epoch the ring holds a key of, in memory or in a token."""
+        return frozenset(self.epochs) | frozenset(self.token_epochs)
+
+    @property
     def current_kek_version(self) -> int:
-        return max(self.keks)
+        return max(self.kek_versions, default=0)
+
+    def kek_aead(self, version: int) -> Aead:
+        """KEK `version` as an AEAD; raises KeyRingError when the ring does not hold it."""
+        held = self.token_keks.get(version)
+        return held if held is not None else _aead(self.kek(version))
+
+    def epoch_aead(self, epoch: str) -> Aead:
+        """Culling epoch `epoch`'s key as an AEAD; raises KeyRingError when the ring does not hold it (destroyed)."""
+        held = self.token_epochs.get(epoch)
+        return held if held is not None else _aead(self.epoch_key(epoch))
+
+    def field_key(self, version: int) -> bytes:
+        """The field-sealing key of KEK `version` (crypto.fields): HKDF of a KEK in memory, or derived inside the
+        token for one held there; raises KeyRingError when the ring does not hold the version."""
+        derived = self.token_field_keys.get(version)
+        if derived is not None:
+            return derived
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"brygga field key v1").derive(self.kek(version))
 
     def epoch_key(self, epoch: str) -> bytes:
         """The key of culling epoch `epoch`; raises KeyRingError when the ring does not hold it (destroyed)."""
@@ -132,7 +189,16 @@ class FileKeyProvider:
         self.path = Path(path)
 
     def load(self) -> KeyRing:
-        """Read the ring; raises KeyRingError when missing, readable by others, or malformed."""
+        """Read the ring; raises KeyRingError when missing, readable by others, or malformed, or when its KEKs
+        have all moved into an HSM (then only the PKCS#11 provider, which reads this file too, can load it)."""
+        ring = _parse(self._read())
+        if not ring.keks:
+            raise KeyRingError(f"key ring {self.path} keeps its KEKs in an HSM: set BRYGGA_PKCS11_MODULE, "
+                               "BRYGGA_PKCS11_TOKEN and BRYGGA_PKCS11_PIN_FILE")
+        return ring
+
+    def load_beside_token(self) -> KeyRing:
+        """The ring as the PKCS#11 provider reads it: with no KEK of its own once every one moved to the token."""
         return _parse(self._read())
 
     def init(self) -> KeyRing:
@@ -181,20 +247,21 @@ class FileKeyProvider:
             self._write(document)
             return _parse(document)
 
-    def destroy_epoch(self, epoch: str) -> bool:
+    def destroy_epoch(self, epoch: str, *, held_elsewhere: bool = False) -> bool:
         """Remove culling epoch `epoch`'s key from the ring for good (the file is rewritten, fsynced); False when
-        the ring did not hold it. The caller checks first that nothing still needs it."""
+        the ring did not hold it. The caller checks first that nothing still needs it. `held_elsewhere`: its key
+        was in an HSM (destroyed there by the caller), so the ring records it destroyed even without a key here."""
         with self._locked():
             document = self._read()
             kept = [entry for entry in document.get("epochs", []) if entry.get("id") != epoch]
-            if len(kept) == len(document.get("epochs", [])):
+            if len(kept) == len(document.get("epochs", [])) and not held_elsewhere:
                 return False
             document["epochs"] = kept
             document.setdefault("destroyed_epochs", []).append({"id": epoch, "destroyed_at": _now()})
             self._write(document)
             return True
 
-    def retire(self, version: int) -> None:
+    def retire(self, version: int, *, newer_elsewhere: bool = False) -> None:
         """Remove KEK `version` from the ring: what it wrapped or sealed never opens again, here or from a backup.
 
         Raises KeyRingError for a version the ring lacks and for the newest (it wraps and seals new data).
@@ -206,9 +273,11 @@ class FileKeyProvider:
             ring = _parse(document)
             if version not in ring.keks:
                 raise KeyRingError(f"key ring has no key-encryption key version {version}")
-            if version == ring.current_kek_version:
+            if version == ring.current_kek_version and not newer_elsewhere:
                 raise KeyRingError(f"key-encryption key version {version} is the newest; it cannot be retired")
             document["keks"] = [entry for entry in document["keks"] if int(entry["version"]) != version]
+            if not document["keks"]:
+                document["keks_in_hsm"] = True  # newer_elsewhere: the PKCS#11 provider's token holds the newest
             self._write(document)
 
     @contextlib.contextmanager
@@ -303,6 +372,7 @@ def _parse(document: dict[str, Any]) -> KeyRing:
             epochs={str(entry["id"]): _unb64(entry["key"], f"culling epoch {entry['id']}")
                     for entry in document.get("epochs", [])},
             destroyed_epochs=frozenset(str(entry["id"]) for entry in document.get("destroyed_epochs", [])),
+            keks_elsewhere=document.get("keks_in_hsm") is True,
         )
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise KeyRingError(f"key ring has a bad shape: {type(exc).__name__} {exc}") from None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from crypto.chain import Verdict
+    from crypto.pkcs11_provider import Pkcs11KeyProvider
 
 log = logging.getLogger("brygga")
 STARTUP_ERRORS = (SettingsError, KeyRingError, JwksError, DatabaseError, OSError)
@@ -94,7 +95,9 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
         FileKeyProvider(settings.keyring_path).init()
         print(f"key ring created at {settings.keyring_path} (mode 0600); keep a backup in your key custody")
         return 0
-    provider = FileKeyProvider(settings.effective_keyring_path)
+    from .app import key_provider
+
+    provider = key_provider(settings)
     if args.keys_command == "rotate":
         version = provider.rotate()
         print(f"KEK version {version} added and now wraps new data keys; run `keys rewrap` to move existing ones")
@@ -102,7 +105,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_keys_with_database(settings, provider, args))
 
 
-async def _keys_with_database(settings: Settings, provider: FileKeyProvider, args: argparse.Namespace) -> int:
+async def _keys_with_database(settings: Settings, provider: FileKeyProvider | Pkcs11KeyProvider, args: argparse.Namespace) -> int:
     from .app import database
     from .database import create_pool
     from .domain import keys
@@ -114,7 +117,7 @@ async def _keys_with_database(settings: Settings, provider: FileKeyProvider, arg
         if args.keys_command == "status":
             for version, (wrapped, sealed) in (await keys.status(pool, keyring)).items():
                 mark = "  (newest: wraps and seals new data)" if version == keyring.current_kek_version else ""
-                missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.keks else ""
+                missing = "  (NOT IN THE RING: this data cannot be opened)" if version not in keyring.kek_versions else ""
                 empty = (f"  (nothing under it: `keys retire {version}` removes it)"
                          if not wrapped and not sealed and not mark and not missing else "")
                 print(f"KEK version {version}: {wrapped} data keys, {sealed} sealed fields{mark}{missing}{empty}")
@@ -211,13 +214,13 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
     from policies.model import Principal, Role
 
     from . import audit
-    from .app import database
+    from .app import database, key_provider
     from .audit_file import export
     from .database import connect_options
     from .domain.access import access_on, decided
     from .domain.audit_log import verify_chain
 
-    keyring = FileKeyProvider(settings.effective_keyring_path).load()
+    keyring = key_provider(settings).load()
     async with database(settings) as dsn:
         conn = await asyncpg.connect(dsn, **connect_options())
         try:
@@ -252,6 +255,7 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
     from .database import create_pool
     from .domain import retention
     from .runtime import Runtime
+    from .store.blobs import open_blob_store
 
     today = datetime.now(UTC).date()
     try:
@@ -271,8 +275,9 @@ def _retention(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> int:
         keys, verifier = open_keys(settings)
-        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
-            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier)
+        async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool,
+                    open_blob_store(settings.blobs) as blobs):
+            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs)
             if args.retention_command == "plan":
                 caller = retention.operator()
                 the_plan = await retention.plan(rt, caller, on=on)
@@ -325,12 +330,12 @@ async def _audit_archive_online(settings: Settings, before: datetime, out: Path,
     from policies.model import Principal, Role
 
     from . import audit
-    from .app import database
+    from .app import database, key_provider
     from .audit_archive import ArchiveRefused, archive
     from .database import connect_options
     from .domain.access import access_on, decided
 
-    keyring = FileKeyProvider(settings.effective_keyring_path).load()
+    keyring = key_provider(settings).load()
     async with database(settings, owner=True) as dsn:
         try:
             conn = await asyncpg.connect(dsn, **{**connect_options(role="brygga_owner"), "command_timeout": None})
@@ -367,11 +372,13 @@ def _demo(settings: Settings, _: argparse.Namespace) -> int:
     from .database import create_pool
     from .demo import load
     from .runtime import Runtime
+    from .store.blobs import open_blob_store
 
     async def run() -> None:
         keys, verifier = open_keys(settings)
-        async with database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool:
-            await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier))
+        async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=2) as pool,
+                    open_blob_store(settings.blobs) as blobs):
+            await load(Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs))
 
     asyncio.run(run())
     print("sign in at /ui/ as e.g. unit malmo-iof (social services) or malmo-beroendecentrum (the clinic), role staff")

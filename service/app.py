@@ -16,6 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from crypto import FileKeyProvider
+from crypto.pkcs11_provider import Pkcs11KeyProvider, read_pin
 
 from . import __version__, retention_schedule, ui
 from .audit_chain_sealer import AuditChainSealer
@@ -56,6 +57,7 @@ from .oidc import IssuerKeys
 from .openapi import OPENAPI, build_openapi
 from .runtime import KeyRingHolder, Runtime, utc_now
 from .settings import Settings
+from .store.blobs import open_blob_store
 
 log = logging.getLogger("brygga.app")
 
@@ -126,6 +128,15 @@ async def database(settings: Settings, *, owner: bool = False) -> AsyncIterator[
             await asyncio.to_thread(embedded.stop)
 
 
+def key_provider(settings: Settings) -> FileKeyProvider | Pkcs11KeyProvider:
+    """The key ring file's provider, or with BRYGGA_PKCS11_MODULE the HSM's (KEKs and epoch keys in the token)."""
+    file = FileKeyProvider(settings.effective_keyring_path)
+    if settings.pkcs11_module is None or settings.pkcs11_pin_file is None:
+        return file
+    return Pkcs11KeyProvider(file, module=settings.pkcs11_module, token_label=settings.pkcs11_token,
+                             pin=read_pin(settings.pkcs11_pin_file))
+
+
 def open_keys(settings: Settings, http: aiohttp.ClientSession | None = None) -> tuple[KeyRingHolder, TokenVerifier]:
     """The key ring (re-read when its file changes) and the token verifier; development keys made first if asked.
 
@@ -133,7 +144,7 @@ def open_keys(settings: Settings, http: aiohttp.ClientSession | None = None) -> 
     starts fetching them); without `http` (the CLI, which verifies no tokens) it holds none.
     """
     ensure_dev_keys(settings)
-    keys = KeyRingHolder(FileKeyProvider(settings.effective_keyring_path), settings.effective_keyring_path)
+    keys = KeyRingHolder(key_provider(settings), settings.effective_keyring_path)
     mapping = ClaimMapping(sub=settings.claim_sub, unit=settings.claim_unit, roles=settings.claim_roles,
                            personal_number=settings.claim_personal_number,
                            role_map=dict(settings.role_map) if settings.role_map is not None else None)
@@ -227,25 +238,33 @@ def _pool(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]
 
 
 def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The runtime the handlers use, and the audit chain's sealer running beside them."""
+    """The runtime the handlers use, with its blob store, and beside them the audit chain's sealer and (for an
+    object store) the sweeper of orphaned objects."""
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         keys, verifier = app[_KEYS]
         dsn = app[_DSN]
         sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
-        app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                               chain_sealer=sealer, http=app[_HTTP])
-        sealing = asyncio.create_task(sealer.run(), name="audit-sealer") if settings.audit_seal_interval else None
-        culling = (asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
-                                       name="retention-schedule") if settings.retention_run_at else None)
-        log.info("brygga ready", extra={"embedded_database": not settings.database_url})
-        try:
-            yield
-        finally:
-            for task in (culling, sealing):
-                if task is not None:
+        async with open_blob_store(settings.blobs) as blobs:
+            app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
+                                   chain_sealer=sealer, blobs=blobs, http=app[_HTTP])
+            tasks = []
+            if settings.audit_seal_interval:
+                tasks.append(asyncio.create_task(sealer.run(), name="audit-sealer"))
+            if settings.retention_run_at:
+                tasks.append(asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
+                                                 name="retention-schedule"))
+            sweep = getattr(blobs, "sweep", None)
+            if sweep is not None:
+                from .store.s3_blobs import sweep_forever
+                tasks.append(asyncio.create_task(sweep_forever(blobs, app[_POOL]), name="blob-sweeper"))  # type: ignore[arg-type]
+            log.info("brygga ready", extra={"embedded_database": not settings.database_url, "blobs": settings.blobs})
+            try:
+                yield
+            finally:
+                for task in reversed(tasks):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            await sealer.close()
+                await sealer.close()
     return runtime

@@ -68,11 +68,23 @@ class KeyRingHolder:
         self._refresh()
         return self._ring
 
+    def holding(self, kek_version: int, epoch: str | None) -> KeyRing:
+        """The ring, read again at once when it lacks `kek_version` or `epoch`: another replica may have rotated or
+        made this month's epoch (and wrapped a document under it) less than a second ago; without this, that
+        document would fail as tampered here until the next recheck."""
+        ring = self.ring
+        if kek_version in ring.kek_versions and (epoch is None or epoch in ring.epoch_ids):
+            return ring
+        self._checked = time.monotonic()
+        self._ring, self._stamp = self._provider.load(), self._mtime()
+        self._sealer = FieldSealer(self._ring)
+        return self._ring
+
     async def with_epoch(self, epoch: str | None) -> KeyRing:
         """The ring, holding culling epoch `epoch` (made in the ring file the first time a file falls due in that
         month: once a month, off the event loop); raises KeyRingError for an epoch destroyed before."""
         ring = self.ring
-        if epoch is None or epoch in ring.epochs:
+        if epoch is None or epoch in ring.epoch_ids:
             return ring
         ring = await asyncio.to_thread(self._provider.ensure_epoch, epoch)
         self._ring, self._stamp, self._sealer = ring, self._mtime(), FieldSealer(ring)

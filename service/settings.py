@@ -74,6 +74,14 @@ class Settings:
     dev: bool = False
     # The token claim that carries a client's personal number (API-1.1 "Identity providers").
     claim_personal_number: str = "sub"
+    # Where encrypted segments live: "postgres" (rows of document_segments) or s3://bucket/prefix (an S3-compatible
+    # bucket; endpoint, region and credentials from the standard AWS settings).
+    blobs: str = "postgres"
+    # An HSM for the KEKs and culling-epoch keys (crypto/pkcs11_provider.py): the PKCS#11 module, the token's label
+    # and a file (mode 0600) holding its user PIN. Unset: they stay in the key ring file.
+    pkcs11_module: Path | None = None
+    pkcs11_token: str = "brygga"
+    pkcs11_pin_file: Path | None = None
     # Whether the client's own access log names the staff who read (API-1.1 "The client's own view").
     extract_names: bool = True
     # OpenID Connect (API-1.1 "Identity providers"): the issuer whose discovery document names the JWKS (instead of
@@ -89,6 +97,10 @@ class Settings:
     claim_unit: str = "unit"
     claim_roles: str = "roles"
     role_map: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.pkcs11_module is None) != (self.pkcs11_pin_file is None):
+            raise SettingsError("BRYGGA_PKCS11_MODULE and BRYGGA_PKCS11_PIN_FILE: set both (an HSM) or neither")
 
     @property
     def dev_dir(self) -> Path:
@@ -274,6 +286,15 @@ def _role_map(raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(pairs)
 
 
+def _blobs(raw: str) -> str:
+    if raw == "postgres":
+        return raw
+    from .store.s3_blobs import parse_location
+
+    parse_location(raw)  # ValueError naming the expected form
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: os.environ); raises SettingsError naming the variable."""
     env = os.environ if env is None else env
@@ -323,6 +344,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         claim_unit=_get(env, "BRYGGA_CLAIM_UNIT", _text, defaults.claim_unit),
         claim_roles=_get(env, "BRYGGA_CLAIM_ROLES", _text, defaults.claim_roles),
         role_map=_get(env, "BRYGGA_ROLE_MAP", _role_map, None),
+        blobs=_get(env, "BRYGGA_BLOBS", _blobs, defaults.blobs),
+        pkcs11_module=_get(env, "BRYGGA_PKCS11_MODULE", _existing_file, None),
+        pkcs11_token=_get(env, "BRYGGA_PKCS11_TOKEN", _text, defaults.pkcs11_token),
+        pkcs11_pin_file=_get(env, "BRYGGA_PKCS11_PIN_FILE", _existing_file, None),
     )
     if settings.oidc_issuer is not None and settings.jwks_path is not None:
         raise SettingsError("BRYGGA_OIDC_ISSUER and BRYGGA_JWKS: set one (the issuer's keys come from its discovery "

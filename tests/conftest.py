@@ -29,6 +29,9 @@ from service.app import create_app
 from service.database import DatabaseError, migrate, with_database
 from service.embedded import EmbeddedPostgres
 from service.settings import Settings
+from tests import hsm
+from tests.hsm import SoftHsm
+from tests.objectstore import BUCKET, S3Server, moto_server
 
 # Property tests are derandomized unless a test says otherwise: a CI run on a fresh machine draws the worlds a
 # developer's run drew, so a failure is the same failure on both (and no example database is left behind).
@@ -206,6 +209,34 @@ def settings(tmp_path: Path, database_url: str, signing_keys: SigningKeys) -> Se
         jwt_audience=AUDIENCE,
         audit_seal_interval=0,  # tests seal when they choose (runtime.chain_sealer.catch_up()); one test runs it live
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server as a real HTTP process, one per test session (skips where moto is not installed)."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_blobs(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A BRYGGA_BLOBS value of a prefix of its own in the test bucket, with the standard AWS settings set for it."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{BUCKET}/test-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    """A SoftHSM2 token for this test process (skips with the reason where SoftHSM2 is not installed)."""
+    return hsm.start(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def softhsm(softhsm_token: SoftHsm) -> SoftHsm:
+    """The token, emptied of keys for this test."""
+    softhsm_token.clear()
+    return softhsm_token
 
 
 @pytest.fixture

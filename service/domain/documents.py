@@ -522,7 +522,8 @@ async def open_content(rt: Runtime, caller: Caller, document_id: UUID, *, purpos
     try:
         content_id = content_id_of(row)  # the latest version's (the document's own until a correction)
         batch = await rt.reads.first_after_event(content_id, count=count, event=event)
-        key = unwrap(rt.keyring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
+        ring = rt.keys.holding(row["kek_version"], row["epoch"])  # another replica's new epoch or KEK, if any
+        key = unwrap(ring, WrappedKey(row["kek_version"], row["dek_wrapped"], row["epoch"]), binding=_binding(row))
         decryptor = StreamDecryptor(key, document_id=content_id, header=row["stream_header"])
         if not batch:
             raise DecryptionFailed()  # no segment at all: the row's count was tampered with

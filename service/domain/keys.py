@@ -9,6 +9,7 @@ import asyncpg
 
 from crypto import DecryptionFailed, FieldSealer, FileKeyProvider, KeyRing, KeyRingError
 from crypto.envelope import KeyBinding, WrappedKey, rewrap
+from crypto.pkcs11_provider import Pkcs11KeyProvider
 
 from ..store import keys as keys_store
 from ..store import retention as retention_store
@@ -23,7 +24,7 @@ async def status(pool: asyncpg.Pool, keyring: KeyRing) -> dict[int, tuple[int, i
     async with pool.acquire() as conn:
         wrapped = await keys_store.count_by_version(conn)
         sealed = await keys_store.count_sealed_by_version(conn)
-    versions = sorted(set(keyring.keks) | set(wrapped) | set(sealed))
+    versions = sorted(set(keyring.kek_versions) | set(wrapped) | set(sealed))
     return {version: (wrapped.get(version, 0), sealed.get(version, 0)) for version in versions}
 
 
@@ -31,8 +32,8 @@ async def epoch_status(pool: asyncpg.Pool, keyring: KeyRing) -> list[tuple[str, 
     """Every culling epoch in the ring or named by data: (epoch, active data keys under it, the ring holds it)."""
     async with pool.acquire() as conn:
         in_use = await retention_store.epochs_in_use(conn)
-    return [(epoch, in_use.get(epoch, 0), epoch in keyring.epochs)
-            for epoch in sorted(set(keyring.epochs) | set(in_use))]
+    return [(epoch, in_use.get(epoch, 0), epoch in keyring.epoch_ids)
+            for epoch in sorted(set(keyring.epoch_ids) | set(in_use))]
 
 
 async def rewrap_all(pool: asyncpg.Pool, keyring: KeyRing, *, batch: int = 500,
@@ -145,7 +146,7 @@ class RetireRefused(Exception):
     """`keys retire` would remove a version something still needs, the newest, or one the ring lacks."""
 
 
-async def retire(pool: asyncpg.Pool, provider: FileKeyProvider, version: int) -> None:
+async def retire(pool: asyncpg.Pool, provider: FileKeyProvider | Pkcs11KeyProvider, version: int) -> None:
     """Remove KEK `version` from the ring once nothing in the database needs it; raises RetireRefused.
 
     Refused while any data key is wrapped or any field sealed by it (`keys rewrap`, `keys reseal` move them),
@@ -155,7 +156,7 @@ async def retire(pool: asyncpg.Pool, provider: FileKeyProvider, version: int) ->
     sealed opens, in the live database or in any backup of it.
     """
     keyring = provider.load()
-    if version not in keyring.keks:
+    if version not in keyring.kek_versions:
         raise RetireRefused(f"KEK version {version} is not in the ring (it holds {_versions(keyring)})")
     if version == keyring.current_kek_version:
         raise RetireRefused(f"KEK version {version} is the newest: it wraps and seals everything written now; "
@@ -171,4 +172,4 @@ async def retire(pool: asyncpg.Pool, provider: FileKeyProvider, version: int) ->
 
 
 def _versions(keyring: KeyRing) -> str:
-    return ", ".join(str(version) for version in sorted(keyring.keks))
+    return ", ".join(str(version) for version in sorted(keyring.kek_versions))

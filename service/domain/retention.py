@@ -322,7 +322,7 @@ async def _destroy_spent_epochs(rt: Runtime, conn: Any, on: date) -> list[str]:
     month = policy.epoch_of(on)
     in_use = await retention_store.epochs_in_use(conn)
     destroyed = []
-    for epoch in sorted(rt.keyring.epochs):
+    for epoch in sorted(rt.keyring.epoch_ids):
         if epoch < month and epoch not in in_use and await rt.keys.destroy_epoch(epoch):
             destroyed.append(epoch)
     return destroyed

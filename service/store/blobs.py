@@ -1,13 +1,14 @@
 """Where encrypted segments live, behind a small BlobStore interface.
 
-PostgreSQL now: segments are written on the upload's own connection, inside its
-transaction, so they commit or vanish with the document row. An S3-compatible
-store can take its place later (writing under a pending document that a janitor
-removes when the upload never completes) without touching handlers.
+PostgreSQL by default: segments are written on the upload's own connection, inside its
+transaction, so they commit or vanish with the document row. BRYGGA_BLOBS=s3://bucket/prefix
+puts them in an S3-compatible bucket instead (service/store/s3_blobs.py: objects under the
+pending document's id, swept when its row never commits) without touching handlers.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -120,3 +121,15 @@ class PostgresBlobStore:
     async def delete_many(self, conn: asyncpg.Connection, document_ids: Sequence[UUID]) -> int:
         status = await conn.execute("DELETE FROM document_segments WHERE document_id = ANY($1::uuid[])", list(document_ids))
         return int(status.split()[-1])
+
+
+@contextlib.asynccontextmanager
+async def open_blob_store(spec: str) -> AsyncIterator[BlobStore]:
+    """The store BRYGGA_BLOBS names ("postgres", or s3://bucket/prefix), open for as long as the context lasts."""
+    if spec == "postgres":
+        yield PostgresBlobStore()
+        return
+    from .s3_blobs import open_s3_store  # aiobotocore is imported only where the object store is used
+
+    async with open_s3_store(spec) as store:
+        yield store

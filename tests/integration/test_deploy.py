@@ -61,7 +61,28 @@ def test_compose_runs_migrations_as_the_owner_and_the_service_as_the_application
     assert service_url.startswith("postgresql://brygga_service:")
     assert "service_completed_successfully" in compose and '["python", "-m", "service", "migrate"]' in compose
     assert "./deploy/initdb:/docker-entrypoint-initdb.d:ro" in compose and "./secrets:/run/secrets/brygga:ro" in compose
-    assert compose.count("healthcheck:") == 2
+    assert compose.count("healthcheck:") == 3  # PostgreSQL, MinIO, Brygga
+
+
+def test_compose_keeps_segments_in_minio_behind_one_port_for_two_replicas():
+    """The production shape of issue #19: the bucket made by a one-shot with a user of its own, two replicas on it,
+    and a single published port in front of them."""
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    brygga = services["brygga"]
+    assert brygga["deploy"]["replicas"] == 2 and "ports" not in brygga
+    env = brygga["environment"]
+    assert env["BRYGGA_BLOBS"] == "s3://brygga-documents/segments" and env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000"
+    assert env["AWS_ACCESS_KEY_ID"] == "brygga"  # its own MinIO user, not the root login
+    assert brygga["depends_on"]["minio-setup"]["condition"] == "service_completed_successfully"
+    assert "mc mb --ignore-existing local/brygga-documents" in services["minio-setup"]["command"][0]
+    assert [name for name, service in services.items() if service.get("ports")] == ["proxy"]
+    assert services["proxy"]["ports"] == ["127.0.0.1:8080:8080"]
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server brygga:8080" in nginx and "proxy_request_buffering off" in nginx
+    policy = (ROOT / "deploy" / "minio" / "brygga-policy.json").read_text()
+    assert "arn:aws:s3:::brygga-documents/*" in policy and '"*"' not in policy
 
 
 @pytest.mark.skipif(shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"],

@@ -310,3 +310,26 @@ def test_an_issuer_and_a_jwks_file_are_not_both_set(tmp_path: Path) -> None:
         load_settings({"BRYGGA_OIDC_ISSUER": "https://idp.example.se", "BRYGGA_JWKS": str(jwks)})
     with pytest.raises(SettingsError, match="^BRYGGA_OIDC_CLIENT_SECRET: "):
         load_settings({"BRYGGA_OIDC_CLIENT_SECRET": "s3cret"})
+
+
+def test_the_blob_store_is_the_database_or_an_s3_location() -> None:
+    assert load_settings({}).blobs == "postgres"
+    assert load_settings({"BRYGGA_BLOBS": "s3://brygga-docs/prod/segments"}).blobs == "s3://brygga-docs/prod/segments"
+    for value in ("s3://", "https://brygga-docs/prod", "s3:brygga-docs", "files", "s3://bucket/p?versionId=1"):
+        with pytest.raises(SettingsError, match="BRYGGA_BLOBS"):
+            load_settings({"BRYGGA_BLOBS": value})
+
+
+def test_an_hsm_needs_its_module_and_its_pin_file_together(tmp_path) -> None:
+    module, pin = tmp_path / "libtoken.so", tmp_path / "pin"
+    module.write_bytes(b"")
+    pin.write_text("1234")
+    settings = load_settings({"BRYGGA_PKCS11_MODULE": str(module), "BRYGGA_PKCS11_PIN_FILE": str(pin),
+                              "BRYGGA_PKCS11_TOKEN": "brygga-prod"})
+    assert (settings.pkcs11_module, settings.pkcs11_pin_file, settings.pkcs11_token) == (module, pin, "brygga-prod")
+    assert load_settings({}).pkcs11_module is None
+    for env in ({"BRYGGA_PKCS11_MODULE": str(module)}, {"BRYGGA_PKCS11_PIN_FILE": str(pin)}):
+        with pytest.raises(SettingsError, match="BRYGGA_PKCS11_MODULE and BRYGGA_PKCS11_PIN_FILE"):
+            load_settings(env)
+    with pytest.raises(SettingsError, match="BRYGGA_PKCS11_MODULE"):
+        load_settings({"BRYGGA_PKCS11_MODULE": str(tmp_path / "missing.so"), "BRYGGA_PKCS11_PIN_FILE": str(pin)})
