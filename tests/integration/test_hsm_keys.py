@@ -43,8 +43,11 @@ async def test_documents_round_trip_with_keys_wrapped_in_the_token(client, world
     row = await db.fetchrow("SELECT kek_version, epoch FROM documents WHERE id = $1", uuid.UUID(document["id"]))
     assert row["kek_version"] == 2  # the token's KEK wrapped it
     ring = client.app[RUNTIME].keyring
-    assert set(ring.token_keks) == {2} and (row["epoch"] is None or row["epoch"] in ring.token_epochs)
-    assert row["epoch"] is None or f"brygga-epoch-{row['epoch']}" in softhsm.labels()
+    assert set(ring.token_keks) == {2}
+    # A culling epoch this ring file held before the move (the session's ring, copied, may have one from an
+    # earlier test of this process) stays where it is; one made since is made in the token.
+    if row["epoch"] is not None and row["epoch"] not in ring.epochs:
+        assert row["epoch"] in ring.token_epochs and f"brygga-epoch-{row['epoch']}" in softhsm.labels()
     response = await client.get(f"/v1/documents/{document['id']}/content", headers=world["iof"])
     assert response.status == 200 and await response.read() == content
     listing = await (await client.get(f"/v1/clients/{world['client']}/documents", headers=world["iof"])).json()
