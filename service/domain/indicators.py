@@ -1,22 +1,25 @@
 """Indicators (API-1.1 "Follow-up records and indicators"): a period's table for a unit, a zone, an organisation or
 both principals, grouped by sex and age band, with the disclosure control of policies/indicators.py.
 
-The whole period's tables are computed (every unit's, zone's, organisation's and two organisations') and suppressed
-together, then the asked one is cut out: the answer hides the same cells whoever asks, and no table of the period
-can be set against another. The read is audited (`indicators.read`) in the transaction that loads the numbers; it
+The tables of every ended period of the asked period's year (its months, quarters and the year: they nest) are
+computed, for every unit, zone, organisation and two organisations, and suppressed together, then the asked one is
+cut out: the answer hides the same cells whoever asks and whichever period is asked, and no table of the year can be
+set against another. The read is audited (`indicators.read`) in the transaction that loads the numbers; it
 names no client (none is shown).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from policies import indicators as rules
 from policies.decision import Reason, deny
-from policies.indicators import AGE_BANDS, ALL, MEASURES, SEXES, Contribution, Period
+from policies.indicators import AGE_BANDS, ALL, MEASURES, SEXES, Contribution, Month, Period
 from policies.model import Zone
 
 from ..audit import Action, Caller
@@ -47,23 +50,29 @@ def _scope_key(ask: Ask) -> tuple[str, tuple[str, ...]]:
     return "organisation", (ask.organisations[0],)
 
 
-def contributions(rows: list[Any], period: Period) -> list[Contribution]:
-    """The rows of store.of_period as policies.indicators contributions; age at the period's end."""
-    found = []
-    for row in rows:
-        values: dict[str, int] = {"persons": 1}
-        for measure in MEASURES:
-            if measure.startswith(("episodes_", "contacts_", "interventions_")):
-                values[measure] = row[measure]
-        for instrument in ("audit", "dudit"):
-            for which in ("first", "latest"):
-                score = row[f"{instrument}_{which}"]
-                if score is not None:
-                    band = rules.audit_band(score) if instrument == "audit" else rules.dudit_band(score, row["sex"])
-                    values[f"{instrument}_{which}_{band}"] = 1
-        found.append(Contribution(str(row["client_id"]), row["unit_id"], row["sex"],
-                                  rules.age_band(row["birth_date"], period.end), values))
+_EVENTS = tuple(m for m in MEASURES if m.startswith(("episodes_", "contacts_")))
+_INTERVENTIONS = tuple(m for m in MEASURES if m.startswith("interventions_"))
+
+
+def contributions(rows: list[Any], year: int) -> list[Contribution]:
+    """The rows of store.of_year (a person, unit and month each, ordered by person and unit) as the pieces of
+    policies.indicators; age at each period's end."""
+    found: list[Contribution] = []
+    for (client, unit), group in itertools.groupby(rows, key=lambda row: (row["client_id"], row["unit_id"])):
+        months = list(group)
+        found += rules.pieces(str(client), unit, months[0]["sex"], months[0]["birth_date"], year, [
+            Month(row["month"],
+                  {**{(m, 3): row[m] for m in _EVENTS if row[m]},
+                   **{(m, r): row[f"{m}_{r}"] for m in _INTERVENTIONS for r in (1, 2, 3) if row[f"{m}_{r}"]}},
+                  {i: (row[f"{i}_first"], row[f"{i}_latest"]) for i in ("audit", "dudit")
+                   if row[f"{i}_first"] is not None})
+            for row in months])
     return found
+
+
+def published(year: int, today: date) -> list[int]:
+    """The periods of the year's nest that have ended (the only ones the API gives)."""
+    return [index for index, period in enumerate(rules.nest(year)) if period.end < today]
 
 
 async def report(rt: Runtime, caller: Caller, ask: Ask) -> dict[str, Any]:
@@ -88,16 +97,19 @@ async def report(rt: Runtime, caller: Caller, ask: Ask) -> dict[str, Any]:
 
     async with access(rt, caller, Action.INDICATORS_READ, judge) as act:
         zones = act.row
-        rows = await store.of_period(act.conn, ask.period.start, ask.period.end)
-    tables = rules.suppress(contributions(rows, ask.period), {u: Zone(*z) for u, z in zones.items()},
-                            min_cell=rt.settings.min_cell)
+        year = rules.nest(ask.period.start.year)
+        rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end)
+    tables = rules.suppress(contributions(rows, ask.period.start.year), {u: Zone(*z) for u, z in zones.items()},
+                            min_cell=rt.settings.min_cell, published=published(ask.period.start.year, rt.today()))
+    period = rules.nest_index(ask.period)
     index = rules.find_scope(tables.scopes, kind, key)
     if index is None:  # a known organisation or unit whose tables hold nothing: every number is 0
         raise NotFound()
     sexes = (ALL, *SEXES) if "sex" in ask.group_by else (ALL,)
     bands = (ALL, *AGE_BANDS) if "age_band" in ask.group_by else (ALL,)
-    cells = [{"measure": measure, "sex": sex, "age_band": band, "value": tables.cell(index, measure, sex, band),
-              "suppressed": (index, measure, sex, band) in tables.suppressed}
+    cells = [{"measure": measure, "sex": sex, "age_band": band,
+              "value": tables.cell(period, index, measure, sex, band),
+              "suppressed": (period, index, measure, sex, band) in tables.suppressed}
              for measure in MEASURES for sex in sexes for band in bands]
     scope: dict[str, Any] = {"kind": kind, "unit": ask.unit, "organisations": sorted(ask.organisations) or None,
                              "domain": ask.domain}
