@@ -50,8 +50,9 @@ Test (DUDIT) in criminal justice and detoxification settings and in a Swedish po
 """
 from __future__ import annotations
 
+import hashlib
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -360,27 +361,65 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
         for cell in cells_of(unit, month, reach, sex, bands, (measure,)):
             values[cell] += value
             members[cell] += count
-    class_cells = [{key: cells_of(*key[:5], key[5]) for key in family_classes} for family_classes in classes]
+    # Per family: each class's signature (its published cells not suppressed: kept as the number of them and the sum
+    # of a 128-bit digest of each, so that hiding a cell updates it in constant time), the atoms (classes by
+    # signature) and the classes holding each cell; kept up to date as cells are suppressed, so a suppression
+    # re-forms only the atoms it touches. Every atom is checked after its last change: at the end none is small.
+    # Dicts and the queue keep the order of the rows (the database's): every replica suppresses the same cells.
+    digests: dict[Cell, int] = {}
+
+    def digest(cell: Cell) -> int:
+        if cell not in digests:
+            digests[cell] = int.from_bytes(hashlib.blake2b(repr(cell).encode(), digest_size=16).digest(), "big")
+        return digests[cell]
+
+    Signature = tuple[int, int]
+    cells_by: list[dict[_Key, list[Cell]]] = []
+    signatures: list[dict[_Key, Signature]] = []
+    atoms: list[dict[Signature, dict[_Key, None]]] = []
+    holding: list[dict[Cell, dict[_Key, None]]] = []
+    queue: deque[tuple[int, Signature]] = deque()
+    queued: set[tuple[int, Signature]] = set()
+
+    def push(item: tuple[int, Signature]) -> None:
+        if item not in queued:
+            queued.add(item)
+            queue.append(item)
+
+    for number, family_classes in enumerate(classes):
+        cells_by.append({})
+        signatures.append({})
+        atoms.append(defaultdict(dict))
+        holding.append(defaultdict(dict))
+        for key in family_classes:
+            cells = list(dict.fromkeys(cells_of(*key[:5], key[5])))
+            signature = (len(cells), sum(digest(cell) for cell in cells))
+            cells_by[number][key], signatures[number][key] = cells, signature
+            atoms[number][signature][key] = None
+            for cell in cells:
+                holding[number][cell][key] = None
+            push((number, signature))
     suppressed: set[Cell] = set()
-    changed = True
-    while changed:
-        changed = False
-        for family_classes, cells_by_key in zip(classes, class_cells, strict=True):
-            while True:
-                atoms: dict[frozenset[Cell], list[_Key]] = defaultdict(list)
-                for key, cells in cells_by_key.items():
-                    signature = frozenset(cells).difference(suppressed) if suppressed else frozenset(cells)
-                    if signature:
-                        atoms[signature].append(key)
-                small = [signature for signature, keys in atoms.items()
-                         if _persons(family_classes, keys, min_cell) < min_cell]
-                if not small:
-                    break
-                changed = True
-                for signature in small:
-                    if signature & suppressed:
-                        continue  # an earlier suppression this round already changed this atom
-                    suppressed.update(_complement(signature, members, suppressed, shown))
+    while queue:
+        number, signature = item = queue.popleft()
+        queued.discard(item)
+        keys = atoms[number].get(signature)
+        if not signature[0] or not keys or _persons(classes[number], list(keys), min_cell) >= min_cell:
+            continue
+        visible = frozenset(c for c in cells_by[number][next(iter(keys))] if c not in suppressed)
+        for cell in sorted(_complement(visible, members, suppressed, shown)):
+            suppressed.add(cell)
+            weight = digest(cell)
+            for other, family_holding in enumerate(holding):
+                for key in family_holding.pop(cell, {}):
+                    old = signatures[other][key]
+                    new = (old[0] - 1, old[1] - weight)
+                    signatures[other][key] = new
+                    del atoms[other][old][key]
+                    atoms[other][new][key] = None
+                    push((other, old))
+                    push((other, new))
+        push(item)  # a month beside it hidden leaves this atom as it was: it is checked again
     return Tables(tuple(found), dict(values), frozenset(suppressed), shown)
 
 

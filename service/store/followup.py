@@ -148,6 +148,14 @@ GROUP BY s.client_id, s.unit_id, s.month, c.birth_date
 ORDER BY s.client_id, s.unit_id, s.month
 """
 _units_sql = "SELECT id, organisation, domain FROM units"
+_changes_sql = "SELECT coalesce(string_agg(unit_id || ':' || changes, ',' ORDER BY unit_id), '') FROM followup_changes"
+
+
+async def changes(conn: asyncpg.Connection) -> str:
+    """How many times each unit's follow-up records have changed (migration followup_changes): read before the
+    records, it names the data a year's indicator tables are made from (a change since gives another name)."""
+    version: str = await conn.fetchval(_changes_sql)
+    return version
 
 
 async def of_year(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:

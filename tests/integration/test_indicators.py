@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 
+from service.http.context import RUNTIME
 from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO
 
 PERIOD = "2025"
@@ -174,3 +175,21 @@ async def test_no_difference_of_a_years_nested_periods_tells_fewer_than_five_apa
         # seven first AUDITs would tell the two without one (as within any period).
         assert value(reports[PERIOD], "contacts_individual") == 9 and value(reports[PERIOD], "persons") is None
         assert value(reports[f"{PERIOD}-04"], "contacts_individual") is None
+
+
+async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db):
+    """The year's suppressed tables are made once for every period and scope of the year and kept under the change
+    counters read before the records: another period or scope of the year is cut from them, a voided contact gives
+    new ones (and the answer shows it), and a denied caller gets nothing from them."""
+    kept = client.server.app[RUNTIME].indicator_tables
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    assert len(kept) == 1
+    before = await db.fetchval("SELECT changes FROM followup_changes WHERE unit_id = 'iof'")
+    assert value(await table(client, world["analyst"], period="2025-03", organisation="malmo-stad"),
+                 "contacts_individual") == 7
+    assert len(kept) == 1
+    await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
+    assert await db.fetchval("SELECT changes FROM followup_changes WHERE unit_id = 'iof'") == before + 1
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 6
+    assert len(kept) == 2
+    assert (await table(client, world["manager"], 403, unit="beroendecentrum"))["code"] == "not_owning_unit"

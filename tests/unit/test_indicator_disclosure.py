@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +67,7 @@ def years(draw, *, months=range(1, 7)) -> tuple[list[Pair], dict[str, Zone]]:
     half year (so months, both quarters and the year hold the same people), with phone calls and AUDIT scores."""
     units = {u: UNITS[u] for u in draw(st.lists(st.sampled_from(sorted(UNITS)), min_size=2, max_size=3, unique=True))}
     found = []
-    for person in range(draw(st.integers(min_value=1, max_value=18))):
+    for person in range(draw(st.integers(min_value=1, max_value=14))):
         sex, birth = draw(st.sampled_from(SEXES)), draw(st.sampled_from(BIRTHS))
         for unit in draw(st.lists(st.sampled_from(sorted(units)), min_size=1, max_size=2, unique=True)):
             present = draw(st.lists(st.sampled_from(list(months)), min_size=1, max_size=3, unique=True))
@@ -139,7 +140,7 @@ def _in_span(rows: list[tuple[int, ...]], target: tuple[int, ...]) -> bool:
 
 def leaks(tables: Tables, pairs: list[Pair]) -> list[str]:
     """Everything the attacker finds in every table of every period of the year: a published cell, or a sum or
-    difference of two (of three while the published vectors are few) published cells, that sums fewer than MIN
+    difference of two (of three while the published vectors are few: 24) published cells, that sums fewer than MIN
     persons (a nonnegative combination, so a value about exactly those persons); or a suppressed cell of fewer than
     MIN persons derived exactly from the published ones (any linear combination: the year minus eleven months)."""
     found = []
@@ -152,7 +153,7 @@ def _leaks_in(tables: Tables, pairs: list[Pair], family: tuple[str, ...]) -> lis
     cells = [cell for cell in _all_cells(tables) if cell[2] in family]
     published = {cell: _vector(tables, pairs, cell) for cell in cells if cell not in tables.suppressed}
     vectors = sorted({v for v in published.values() if any(v)})
-    for size in (1, 2, 3) if len(vectors) <= 40 else (1, 2):
+    for size in (1, 2, 3) if len(vectors) <= 24 else (1, 2):
         for chosen in itertools.combinations(vectors, size):
             for signs in itertools.product((1, -1), repeat=size - 1):
                 combined = [sum(s * v[i] for s, v in zip((1, *signs), chosen, strict=True)) for i in range(len(pairs))]
@@ -176,7 +177,8 @@ def per_period(contribs: list[Contribution], units: dict[str, Zone]) -> Tables:
     return Tables(whole.scopes, whole.values, frozenset(hidden), whole.published)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.timeout(600)  # every table of 17 periods attacked: a minute or two on a loaded machine
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(years())
 def test_no_sum_or_difference_of_the_years_tables_reveals_fewer_than_min_cell_persons(data) -> None:
     """Every scope's table of every month, quarter and the year, set against each other."""
