@@ -135,7 +135,7 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
         zones = act.row
         # The counters first, then the records: a change committed between the two gives newer tables under the
         # older name, never older tables under the newer one.
-        cached = (number, tuple(published(number, rt.today())), rt.settings.min_cell, await store.changes(act.conn),
+        cached = (number, tuple(published(number, rt.today())), rt.settings.min_cell, await store.changes(act.conn, number),
                   tuple(sorted(zones.items())))
         tables = _remembered(rt, cached)
         if tables is None:

@@ -148,13 +148,17 @@ GROUP BY s.client_id, s.unit_id, s.month, c.birth_date
 ORDER BY s.client_id, s.unit_id, s.month
 """
 _units_sql = "SELECT id, organisation, domain FROM units"
-_changes_sql = "SELECT coalesce(string_agg(unit_id || ':' || changes, ',' ORDER BY unit_id), '') FROM followup_changes"
+_changes_sql = """
+SELECT coalesce(string_agg(unit_id || ':' || year || ':' || changes, ',' ORDER BY unit_id, year), '')
+FROM followup_changes WHERE year <= $1
+"""
 
 
-async def changes(conn: asyncpg.Connection) -> str:
-    """How many times each unit's follow-up records have changed (migration followup_changes): read before the
-    records, it names the data a year's indicator tables are made from (a change since gives another name)."""
-    version: str = await conn.fetchval(_changes_sql)
+async def changes(conn: asyncpg.Connection, year: int) -> str:
+    """How many times each unit's follow-up records dated in the year or before have changed (migration
+    followup_changes; a record dated later counts nowhere in the year): read before the records, it names the data a
+    year's indicator tables are made from (a change since gives another name)."""
+    version: str = await conn.fetchval(_changes_sql, year)
     return version
 
 

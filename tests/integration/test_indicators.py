@@ -179,17 +179,25 @@ async def test_no_difference_of_a_years_nested_periods_tells_fewer_than_five_apa
 
 async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db):
     """The year's suppressed tables are made once for every period and scope of the year and kept under the change
-    counters read before the records: another period or scope of the year is cut from them, a voided contact gives
-    new ones (and the answer shows it), and a denied caller gets nothing from them."""
+    counters (of the year and the years before) read before the records: another period or scope of the year is cut
+    from them, a visit of the next year leaves them, a voided contact gives new ones (and the answer shows it), and a
+    denied caller gets nothing from them."""
     kept = client.server.app[RUNTIME].indicator_tables
     assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
     assert len(kept) == 1
-    before = await db.fetchval("SELECT changes FROM followup_changes WHERE unit_id = 'iof'")
+    counted = "SELECT changes FROM followup_changes WHERE unit_id = 'iof' AND year = 2025"
+    before = await db.fetchval(counted)
     assert value(await table(client, world["analyst"], period="2025-03", organisation="malmo-stad"),
                  "contacts_individual") == 7
     assert len(kept) == 1
+    person = await db.fetchval("SELECT client_id FROM followup_records WHERE id = $1", world["contacts"][0])
+    response = await client.post(f"/v1/clients/{person}/contacts", headers=world["iof"],
+                                 json={"on": "2026-01-05", "kind": "phone"})
+    assert response.status == 201, await response.text()  # next year's visit: 2025's tables are kept
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    assert len(kept) == 1
     await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
-    assert await db.fetchval("SELECT changes FROM followup_changes WHERE unit_id = 'iof'") == before + 1
+    assert await db.fetchval(counted) == before + 1
     assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 6
     assert len(kept) == 2
     assert (await table(client, world["manager"], 403, unit="beroendecentrum"))["code"] == "not_owning_unit"
