@@ -1,11 +1,11 @@
 """Indicators and their disclosure control (API-1.1 "Follow-up records and indicators"; issue 17). Pure.
 
-What is counted. A *contribution* is one person's follow-up at one unit in the period: the person's sex and age band
-(from the personal number, at the period's end) and, per measure, a number (1 for a person measure, the count of
-events for an event measure). Every table the API gives for a period (a unit's, a zone's, an organisation's, two
-organisations' together: "both principals") sums the contributions of its units, so a person served by two units
-counts once in each. The overlap of two units (who is seen by both the social services and the clinic) is exactly
-what would point at a person, and it is never computed.
+What is counted. A *contribution* is one person's follow-up at one unit in the period (with nested periods, a
+piece of it: below): the person's sex and age band (from the personal number, at the period's end) and, per
+measure, a number (1 for a person measure, the count of events for an event measure). Every table the API gives
+for a period (a unit's, a zone's, an organisation's, two organisations' together: "both principals") sums the
+contributions of its units, so a person served by two units counts once in each. The overlap of two units (who is
+seen by both the social services and the clinic) is exactly what would point at a person, and it is never computed.
 
 Disclosure control (OSL 24:8 on statistics; GDPR art. 89; Socialstyrelsen's practice of suppressing 1-4). A cell's
 *members* are the contributions with a nonzero number in it. Two contributions that are members of exactly the same
@@ -25,9 +25,22 @@ with each instrument's bands (first, latest), where no difference may count fewe
 without an AUDIT); and each event count (episodes, contacts, interventions) on its own, where every derived value sums
 the events of min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in four).
 
-The suppression is computed over every table of the period at once, the same whoever asks, so two callers' answers
-never differ in what they hide. Only whole periods that have ended are reported (a month, a quarter, a year): a
-running period reported day by day would give one person's records as the difference of two days.
+Nested periods. The tables of a year, its quarters and its months are set against each other too: a year's contacts
+minus eleven months' give the twelfth month's, and a quarter's persons minus its months' give the persons of one
+month when no one came twice. So the unit of counting is a *piece*: one person's follow-up at one unit in one month,
+counted in that month's tables and, as far as its `reach`, in its quarter's and its year's (see Contribution). Every
+cell of the seventeen periods of a year sums whole pieces, each with one number in every cell it is in, and the atoms
+above are formed over the pieces and every cell of every table of every ended period of the year at once: whatever
+an attacker computes from the year's, the quarters' and the months' tables, of every scope, is again a sum over
+whole atoms of min_cell persons or more. A small month is hidden together with a month beside it (its
+complement in the time dimension: `_complement`), so that the quarter minus the published months gives the sum of
+two, and the year's totals are kept where a month beside it can be hidden instead.
+
+The suppression is computed over every table of the year's ended periods at once, the same whoever asks, so two
+callers' answers never differ in what they hide. Only whole periods that have ended are reported (a month, a
+quarter, a year): a running period reported day by day would give one person's records as the difference of two
+days. (As a new month ends, the cells of the year's earlier periods can be suppressed differently than before; like
+a record made late, that is a change of the published tables over time, which this control does not cover.)
 
 Risk bands. AUDIT (WHO: Babor, Higgins-Biddle, Saunders, Monteiro 2001, "AUDIT - The Alcohol Use Disorders
 Identification Test: Guidelines for Use in Primary Care", 2nd ed., WHO/MSD/MSB/01.6a, zones I-IV): 0-7, 8-15, 16-19,
@@ -37,8 +50,9 @@ Test (DUDIT) in criminal justice and detoxification settings and in a Swedish po
 """
 from __future__ import annotations
 
+import hashlib
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -145,19 +159,128 @@ def scopes(units: Mapping[str, Zone]) -> list[Scope]:
     return found
 
 
+# The periods of a year whose tables nest (year ⊃ quarters ⊃ months), in the order of their index in a Nest.
+LEVELS = ("month", "quarter", "year")
+MONTHS, QUARTERS, YEAR = tuple(range(12)), tuple(range(12, 16)), 16
+
+
+def nest(year: int) -> tuple[Period, ...]:
+    """The year's twelve months, four quarters and the year itself (indices 0-11, 12-15, 16): every period whose
+    tables can be set against another's (a period nests in or holds only periods of its own year)."""
+    months = [date(year, m, 1) for m in range(1, 13)] + [date(year + 1, 1, 1)]
+    found = [Period(f"{year}-{m:02d}", months[m - 1], months[m] - timedelta(days=1)) for m in range(1, 13)]
+    found += [Period(f"{year}-Q{q}", months[3 * q - 3], months[3 * q] - timedelta(days=1)) for q in range(1, 5)]
+    return (*found, Period(str(year), months[0], months[12] - timedelta(days=1)))
+
+
+def nest_index(period: Period) -> int:
+    """The period's index in its year's nest."""
+    if len(period.label) == 4:
+        return YEAR
+    if "-Q" in period.label:
+        return 12 + int(period.label[-1]) - 1
+    return int(period.label[5:]) - 1
+
+
+def period_of(level: int, month: int) -> int:
+    """The nest index of the month's (1-12) own period at a level: 0 the month, 1 its quarter, 2 the year."""
+    return (month - 1, 12 + (month - 1) // 3, YEAR)[level]
+
+
+def _level(period: int) -> int:
+    return 0 if period < 12 else 1 if period < 16 else 2
+
+
+def _children(period: int) -> tuple[tuple[int, ...], ...]:
+    """The periods one level down, each with its own descendants: a quarter's months; the year's quarters (each
+    with its three months)."""
+    if period == YEAR:
+        return tuple((q, *range(3 * (q - 12), 3 * (q - 12) + 3)) for q in QUARTERS)
+    if period >= 12:
+        return tuple((m,) for m in range(3 * (period - 12), 3 * (period - 12) + 3))
+    return ()
+
+
+def reaches(months: Sequence[int], *, last: bool = False) -> dict[int, int]:
+    """For the months (1-12) in which something counted in a period of the nest happens once (a person present, a
+    first or latest score), how far each month's piece reaches (see Contribution): the first month of the year with
+    it reaches the year (3), the first of a quarter the quarter (2), the others their month only (1). `last`: the
+    latest instead of the first (a latest score)."""
+    ordered = sorted(set(months), reverse=last)
+    found, seen = {}, set()
+    for index, month in enumerate(ordered):
+        quarter = (month - 1) // 3
+        found[month] = 3 if index == 0 else 1 if quarter in seen else 2
+        seen.add(quarter)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Contribution:
-    """One person's follow-up at one unit in the period (see the module docstring)."""
+    """One piece of one person's follow-up at one unit (see the module docstring, "Nested periods").
+
+    A piece lies in one month of the year and is counted in that month's tables, and as far as `reach` says in its
+    quarter's (2) and the year's (3): an event (a contact, an episode opened) reaches all three, since the quarter's
+    and year's counts are sums of the months'. What is counted once a period (the person, a first or latest score,
+    an intervention running) is split so that each period counts it once: the first month of the year with it
+    reaches the year, the first of a quarter its quarter, every other month its own month only. So every cell of
+    every period of the year sums whole pieces, each piece with one number in every cell it is in. `bands`: the
+    age band at the end of the month, the quarter and the year (age is taken at each period's end)."""
 
     person: str
     unit: str
     sex: str
-    age_band: str
+    bands: tuple[str, str, str]
     values: Mapping[str, int] = field(default_factory=dict)  # measure -> number; absent: 0
+    month: int = 12
+    reach: int = 3
 
 
-# A cell: (scope index, measure, sex or ALL, age band or ALL).
-Cell = tuple[int, str, str, str]
+@dataclass(frozen=True, slots=True)
+class Month:
+    """What one person had at one unit in one month of the year: the events by measure and how far they reach (a
+    contact or an episode opened reaches the year, 3; an intervention running through several months is split like
+    a person, see `reaches`), and each instrument's first and latest score of the month. A Month exists only for a
+    month in which the person is counted at the unit (a record in it, or an episode or intervention running)."""
+
+    month: int
+    events: Mapping[tuple[str, int], int] = field(default_factory=dict)  # (measure, reach) -> number
+    scores: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # "audit"|"dudit" -> (first, latest)
+
+
+def pieces(person: str, unit: str, sex: str, birth: date, year: int, months: Sequence[Month]) -> list[Contribution]:
+    """One person's year at one unit as the pieces the nest's cells sum (Contribution): the person in the first
+    month of the year they are counted (reach 3), of each quarter (2), and every other month (1); each instrument's
+    first score likewise from the first month with one, its latest from the last; events as they come."""
+    ends = nest(year)
+    present = reaches([m.month for m in months])
+    scored: dict[tuple[str, str], dict[int, int]] = {}
+    for instrument in ("audit", "dudit"):
+        with_score = [m.month for m in months if instrument in m.scores]
+        scored[(instrument, "first")] = reaches(with_score)
+        scored[(instrument, "latest")] = reaches(with_score, last=True)
+    found = []
+    for m in months:
+        bands = tuple(age_band(birth, ends[period_of(level, m.month)].end) for level in range(3))
+        for reach in (1, 2, 3):
+            values: dict[str, int] = {"persons": 1} if present[m.month] == reach else {}
+            for (instrument, which), reach_of in scored.items():
+                if reach_of.get(m.month) == reach:
+                    score = m.scores[instrument][0 if which == "first" else 1]
+                    band = audit_band(score) if instrument == "audit" else dudit_band(score, sex)
+                    values[f"{instrument}_{which}_{band}"] = 1
+            for (measure, events_reach), number in m.events.items():
+                if events_reach == reach and number:
+                    values[measure] = values.get(measure, 0) + number
+            if values:
+                found.append(Contribution(person, unit, sex, bands, values, m.month, reach))  # type: ignore[arg-type]
+    return found
+
+
+# A cell: (nest index of the period, scope index, measure, sex or ALL, age band or ALL).
+Cell = tuple[int, int, str, str, str]
+# A class of pieces, within a family: (unit, month, reach, sex, bands, the family's measures with a number).
+_Key = tuple[str, int, int, str, tuple[str, str, str], frozenset[str]]
 
 
 def _selections(sex: str, band: str) -> tuple[tuple[str, str], ...]:
@@ -166,14 +289,16 @@ def _selections(sex: str, band: str) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True, slots=True)
 class Tables:
-    """Every cell of the period's tables: its value and whether it is suppressed."""
+    """Every cell of every table of a year's nest of periods: its value and whether it is suppressed. Cells of a
+    period not `published` (not yet ended) are in no answer and constrain nothing."""
 
     scopes: tuple[Scope, ...]
     values: Mapping[Cell, int]
     suppressed: frozenset[Cell]
+    published: frozenset[int] = frozenset(range(17))
 
-    def cell(self, scope: int, measure: str, sex: str = ALL, band: str = ALL) -> int | None:
-        key = (scope, measure, sex, band)
+    def cell(self, period: int, scope: int, measure: str, sex: str = ALL, band: str = ALL) -> int | None:
+        key = (period, scope, measure, sex, band)
         return None if key in self.suppressed else self.values.get(key, 0)
 
 
@@ -190,75 +315,148 @@ def families() -> tuple[tuple[str, ...], ...]:
     return person + events
 
 
-def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *, min_cell: int) -> Tables:
-    """Every table of the period with its suppression (module docstring: within each family of measures, no atom
-    of published cells under `min_cell` persons; every family's suppression holds in the others too)."""
+def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *, min_cell: int,
+             published: Iterable[int] = range(17)) -> Tables:
+    """Every table of a year's nest of periods (its `published` ones: those that have ended) with its suppression
+    (module docstring: within each family of measures, no atom of published cells under `min_cell` persons; every
+    family's suppression holds in the others too)."""
     found = scopes(units)
+    shown = frozenset(published)
     of_unit: dict[str, list[int]] = defaultdict(list)
     for index, scope in enumerate(found):
         for unit in scope.units:
             of_unit[unit].append(index)
-    # Per unit, sex, age band and measure: the sum and the members, then spread over the tables holding the unit.
-    base_values: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    base_members: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    # Per family, a class: the members of one unit, sex and age band in the same measures of the family.
+    # Per piece class: the sum and the members, then spread over the periods and tables holding the piece.
+    base_values: dict[tuple[str, int, int, str, tuple[str, str, str], str], int] = defaultdict(int)
+    base_members: dict[tuple[str, int, int, str, tuple[str, str, str], str], int] = defaultdict(int)
     groups = families()
-    classes: list[dict[tuple[str, str, str, frozenset[str]], set[str]]] = [defaultdict(set) for _ in groups]
+    classes: list[dict[_Key, set[str]]] = [defaultdict(set) for _ in groups]
     family_of: dict[str, list[int]] = defaultdict(list)
     for number, family in enumerate(groups):
         for measure in family:
             family_of[measure].append(number)
     for c in contributions:
+        if not any(period_of(level, c.month) in shown for level in range(c.reach)):
+            continue  # in no published period
         measures = frozenset(m for m, v in c.values.items() if v > 0)
         for measure in measures:
-            base_values[(c.unit, c.sex, c.age_band, measure)] += c.values[measure]
-            base_members[(c.unit, c.sex, c.age_band, measure)] += 1
+            base_values[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += c.values[measure]
+            base_members[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += 1
         inside: dict[int, list[str]] = defaultdict(list)
         for measure in measures:
             for number in family_of.get(measure, ()):
                 inside[number].append(measure)
         for number, named in inside.items():
-            classes[number][(c.unit, c.sex, c.age_band, frozenset(named))].add(c.person)
+            classes[number][(c.unit, c.month, c.reach, c.sex, c.bands, frozenset(named))].add(c.person)
+
+    def cells_of(unit: str, month: int, reach: int, sex: str, bands: tuple[str, str, str],
+                 named: Iterable[str]) -> list[Cell]:
+        return [(period, index, m, s, b) for level in range(reach) if (period := period_of(level, month)) in shown
+                for index in of_unit.get(unit, ()) for m in named for s, b in _selections(sex, bands[level])]
+
     values: dict[Cell, int] = defaultdict(int)
     members: dict[Cell, int] = defaultdict(int)
-    for (unit, sex_of, band_of, measure), value in base_values.items():
-        for index in of_unit.get(unit, ()):
-            for sex, band in _selections(sex_of, band_of):
-                values[(index, measure, sex, band)] += value
-                members[(index, measure, sex, band)] += base_members[(unit, sex_of, band_of, measure)]
-    class_cells = [{key: [(index, m, s, b) for index in of_unit.get(key[0], ()) for m in key[3]
-                          for s, b in _selections(key[1], key[2])] for key in family_classes}
-                   for family_classes in classes]
+    for (unit, month, reach, sex, bands, measure), value in base_values.items():
+        count = base_members[(unit, month, reach, sex, bands, measure)]
+        for cell in cells_of(unit, month, reach, sex, bands, (measure,)):
+            values[cell] += value
+            members[cell] += count
+    # Per family: each class's signature (its published cells not suppressed: kept as the number of them and the sum
+    # of a 128-bit digest of each, so that hiding a cell updates it in constant time), the atoms (classes by
+    # signature) and the classes holding each cell; kept up to date as cells are suppressed, so a suppression
+    # re-forms only the atoms it touches. Every atom is checked after its last change: at the end none is small.
+    # Dicts and the queue keep the order of the rows (the database's): every replica suppresses the same cells.
+    digests: dict[Cell, int] = {}
+
+    def digest(cell: Cell) -> int:
+        if cell not in digests:
+            digests[cell] = int.from_bytes(hashlib.blake2b(repr(cell).encode(), digest_size=16).digest(), "big")
+        return digests[cell]
+
+    Signature = tuple[int, int]
+    cells_by: list[dict[_Key, list[Cell]]] = []
+    signatures: list[dict[_Key, Signature]] = []
+    atoms: list[dict[Signature, dict[_Key, None]]] = []
+    holding: list[dict[Cell, dict[_Key, None]]] = []
+    queue: deque[tuple[int, Signature]] = deque()
+    queued: set[tuple[int, Signature]] = set()
+
+    def push(item: tuple[int, Signature]) -> None:
+        if item not in queued:
+            queued.add(item)
+            queue.append(item)
+
+    for number, family_classes in enumerate(classes):
+        cells_by.append({})
+        signatures.append({})
+        atoms.append(defaultdict(dict))
+        holding.append(defaultdict(dict))
+        for key in family_classes:
+            cells = list(dict.fromkeys(cells_of(*key[:5], key[5])))
+            signature = (len(cells), sum(digest(cell) for cell in cells))
+            cells_by[number][key], signatures[number][key] = cells, signature
+            atoms[number][signature][key] = None
+            for cell in cells:
+                holding[number][cell][key] = None
+            push((number, signature))
     suppressed: set[Cell] = set()
-    changed = True
-    while changed:
-        changed = False
-        for family_classes, cells_of in zip(classes, class_cells, strict=True):
-            while True:
-                atoms: dict[frozenset[Cell], list[tuple[str, str, str, frozenset[str]]]] = defaultdict(list)
-                for key, cells in cells_of.items():
-                    signature = frozenset(cells).difference(suppressed) if suppressed else frozenset(cells)
-                    if signature:
-                        atoms[signature].append(key)
-                small = [signature for signature, keys in atoms.items()
-                         if _persons(family_classes, keys, min_cell) < min_cell]
-                if not small:
-                    break
-                changed = True
-                for signature in small:
-                    if signature & suppressed:
-                        continue  # an earlier suppression this round already changed this atom
-                    suppressed.add(min(signature, key=lambda cell: (members[cell], cell)))
-    return Tables(tuple(found), dict(values), frozenset(suppressed))
+    while queue:
+        number, signature = item = queue.popleft()
+        queued.discard(item)
+        keys = atoms[number].get(signature)
+        if not signature[0] or not keys or _persons(classes[number], list(keys), min_cell) >= min_cell:
+            continue
+        visible = frozenset(c for c in cells_by[number][next(iter(keys))] if c not in suppressed)
+        for cell in sorted(_complement(visible, members, suppressed, shown)):
+            suppressed.add(cell)
+            weight = digest(cell)
+            for other, family_holding in enumerate(holding):
+                for key in family_holding.pop(cell, {}):
+                    old = signatures[other][key]
+                    new = (old[0] - 1, old[1] - weight)
+                    signatures[other][key] = new
+                    del atoms[other][old][key]
+                    atoms[other][new][key] = None
+                    push((other, old))
+                    push((other, new))
+        push(item)  # a month beside it hidden leaves this atom as it was: it is checked again
+    return Tables(tuple(found), dict(values), frozenset(suppressed), shown)
 
 
-def _persons(classes: Mapping[tuple[str, str, str, frozenset[str]], set[str]],
-             keys: list[tuple[str, str, str, frozenset[str]]], enough: int) -> int:
-    """The distinct persons of an atom's classes (a person is in one class a unit: only classes of several units
-    can share one), counted only as far as needed to tell whether they reach `enough`."""
-    total = sum(len(classes[key]) for key in keys)
-    if total < enough or len({key[0] for key in keys}) == 1:
-        return total
+def _complement(signature: frozenset[Cell], members: Mapping[Cell, int], suppressed: set[Cell],
+                shown: frozenset[int]) -> set[Cell]:
+    """What to suppress for a small atom so that it merges with others or loses its last published cell.
+
+    While the atom has a published month cell, its month cell with the fewest members (the cells of a unit, a sex
+    and an age band first). Once its month cells are all suppressed, the quarter's cells would give their sum as the
+    quarter minus the published months: then a sibling month's matching cells are suppressed with it (the sibling
+    with the fewest members), so the atom merges with that month's pieces, as complementary suppression does within
+    a table; a sibling quarter and its months likewise under the year. Only when no sibling has anything left to
+    hide does the coarser cell itself go. So a small month costs a month beside it, not the year's total."""
+    finest = min(_level(cell[0]) for cell in signature)
+    own = [cell for cell in signature if _level(cell[0]) == finest]
+    if finest > 0:
+        candidates = []
+        for parent in {cell[0] for cell in own}:
+            for family in _children(parent):
+                group = {(period, *cell[1:]) for cell in own if cell[0] == parent for period in family
+                         if period in shown}
+                group = {cell for cell in group if cell not in suppressed and members.get(cell, 0) > 0}
+                if group:
+                    candidates.append((sum(members[cell] for cell in group), sorted(group)[0], group))
+        if candidates:
+            return min(candidates, key=lambda candidate: candidate[:2])[2]
+    return {min(own, key=lambda cell: (members.get(cell, 0), cell))}
+
+
+def _persons(classes: Mapping[_Key, set[str]], keys: list[_Key], enough: int) -> int:
+    """The distinct persons of an atom's classes, counted only as far as needed to tell whether they reach
+    `enough` (a person has one piece a unit, month and reach: a class's members are distinct; several classes can
+    share a person)."""
+    sizes = [len(classes[key]) for key in keys]
+    total = sum(sizes)
+    if total < enough or len(keys) == 1 or max(sizes) >= enough:
+        return total if total < enough or len(keys) == 1 else max(sizes)
     return len(set().union(*(classes[key] for key in keys)))
 
 

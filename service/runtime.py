@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -126,6 +127,9 @@ class Runtime:
     # (domain.retention.upload_epoch); a change on this replica forgets them at once.
     retention_cache: tuple[float, dict[str, list[Rule]], dict[str, bool]] | None = field(default=None, init=False, repr=False)
     _upload_slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    # A year's suppressed indicator tables by what they were made from (domain.indicators; issue 17).
+    indicator_tables: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
+    indicator_lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
     _reads: ReadBatches | None = field(default=None, init=False, repr=False)
 
     @property

@@ -103,33 +103,69 @@ async def close(conn: asyncpg.Connection, record_id: UUID, *, closed_on: date, r
     return str(await conn.execute(_close_sql, record_id, closed_on, reason, by)).endswith(" 1")
 
 
-# One row a person and unit with anything in the period: the numbers the indicators count (policies/indicators.py),
-# summed by the database; the first and latest AUDIT and DUDIT score of the period. Voided records count nowhere.
-_KIND_COUNTS = ",\n".join(
-    [f"count(*) FILTER (WHERE r.kind = 'contact' AND r.detail = '{k}') AS contacts_{k}"
-     for k in ("individual", "group", "joint", "phone", "home_visit")]
-    + [f"count(*) FILTER (WHERE r.kind = 'intervention' AND r.detail = '{k}') AS interventions_{k}"
-       for k in ("medication_assisted", "group", "individual", "other")]
-    + [f"(array_agg(r.score ORDER BY r.on_date {order}, r.created_at {order}) FILTER (WHERE r.kind = 'assessment' "
-       f"AND r.detail = '{instrument}'))[1] AS {instrument.lower()}_{which}"
-       for instrument in ("AUDIT", "DUDIT") for which, order in (("first", "ASC"), ("latest", "DESC"))])
-_period_sql = f"""
-SELECT r.client_id, r.unit_id, min(r.sex) AS sex, c.birth_date,
-       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1) AS episodes_new,
-       count(*) FILTER (WHERE r.kind = 'episode' AND r.end_date BETWEEN $1 AND $2) AS episodes_closed,
-       count(*) FILTER (WHERE r.kind = 'episode' AND r.on_date >= $1 AND r.reopened) AS episodes_reopened,
-       {_KIND_COUNTS}
-FROM followup_records r JOIN clients c ON c.id = r.client_id
-WHERE r.voided_at IS NULL AND r.on_date <= $2
-  AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (r.end_date IS NULL OR r.end_date >= $1)))
-GROUP BY r.client_id, r.unit_id, c.birth_date
+# One row a person, unit and month of the year in which the person is counted at the unit (a record dated in the
+# month, or an episode or intervention running through it): the numbers the indicators' pieces are made of
+# (policies/indicators.py `Month`), summed by the database. Events count in the month they happen; an intervention
+# running through several months counts in each, by how far its piece reaches (3: its first month of the year, 2:
+# its first of a quarter, 1: the others); the first and latest AUDIT and DUDIT score of the month. Voided records
+# count nowhere. $1, $2: the year's first and last day.
+_MONTH = "extract(month FROM {0})::int"
+_INTERVENTIONS = ",\n".join(
+    f"count(*) FILTER (WHERE s.kind = 'intervention' AND s.detail = '{k}' AND s.reach = {r}) "
+    f"AS interventions_{k}_{r}" for k in ("medication_assisted", "group", "individual", "other") for r in (1, 2, 3))
+_CONTACTS = ",\n".join(f"count(*) FILTER (WHERE s.kind = 'contact' AND s.detail = '{k}') AS contacts_{k}"
+                        for k in ("individual", "group", "joint", "phone", "home_visit"))
+_SCORES = ",\n".join(
+    f"(array_agg(s.score ORDER BY s.on_date {order}, s.created_at {order}) FILTER (WHERE s.kind = 'assessment' "
+    f"AND s.detail = '{instrument}'))[1] AS {instrument.lower()}_{which}"
+    for instrument in ("AUDIT", "DUDIT") for which, order in (("first", "ASC"), ("latest", "DESC")))
+_year_sql = f"""
+WITH spans AS (
+  SELECT r.client_id, r.unit_id, r.sex, r.kind, r.detail, r.score, r.on_date, r.end_date, r.reopened, r.created_at,
+         m.month,
+         CASE WHEN m.month = m.first THEN 3 WHEN m.month = greatest(m.first, (m.month - 1) / 3 * 3 + 1) THEN 2
+              ELSE 1 END AS reach
+  FROM followup_records r
+  CROSS JOIN LATERAL (SELECT CASE WHEN r.on_date < $1 THEN 1 ELSE {_MONTH.format("r.on_date")} END AS first) f
+  CROSS JOIN LATERAL (
+    SELECT g AS month, f.first FROM generate_series(f.first,
+      CASE WHEN r.kind NOT IN ('episode', 'intervention') THEN f.first
+           WHEN r.end_date IS NULL OR r.end_date > $2 THEN 12 ELSE {_MONTH.format("r.end_date")} END) g) m
+  WHERE r.voided_at IS NULL AND r.on_date <= $2
+    AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (r.end_date IS NULL OR r.end_date >= $1)))
+)
+SELECT s.client_id, s.unit_id, s.month, min(s.sex) AS sex, c.birth_date,
+       count(*) FILTER (WHERE s.kind = 'episode' AND s.on_date >= $1 AND s.reach = 3) AS episodes_new,
+       count(*) FILTER (WHERE s.kind = 'episode' AND s.end_date BETWEEN $1 AND $2
+                        AND {_MONTH.format("s.end_date")} = s.month) AS episodes_closed,
+       count(*) FILTER (WHERE s.kind = 'episode' AND s.on_date >= $1 AND s.reach = 3 AND s.reopened)
+         AS episodes_reopened,
+       {_CONTACTS},
+       {_INTERVENTIONS},
+       {_SCORES}
+FROM spans s JOIN clients c ON c.id = s.client_id
+GROUP BY s.client_id, s.unit_id, s.month, c.birth_date
+ORDER BY s.client_id, s.unit_id, s.month
 """
 _units_sql = "SELECT id, organisation, domain FROM units"
+_changes_sql = """
+SELECT coalesce(string_agg(unit_id || ':' || year || ':' || changes, ',' ORDER BY unit_id, year), '')
+FROM followup_changes WHERE year <= $1
+"""
 
 
-async def of_period(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:
-    """Every person and unit with a record in [start, end] (an episode or intervention running through it counts)."""
-    rows: list[asyncpg.Record] = await conn.fetch(_period_sql, start, end)
+async def changes(conn: asyncpg.Connection, year: int) -> str:
+    """How many times each unit's follow-up records dated in the year or before have changed (migration
+    followup_changes; a record dated later counts nowhere in the year): read before the records, it names the data a
+    year's indicator tables are made from (a change since gives another name)."""
+    version: str = await conn.fetchval(_changes_sql, year)
+    return version
+
+
+async def of_year(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:
+    """Every person, unit and month of the year [start, end] in which the person is counted at the unit, ordered by
+    person and unit, then month."""
+    rows: list[asyncpg.Record] = await conn.fetch(_year_sql, start, end)
     return rows
 
 

@@ -18,7 +18,7 @@ from policies.indicators import AGE_BANDS, AUDIT_BANDS, DUDIT_BANDS, GROUPINGS, 
 from ..domain import followup, indicators
 from ..errors import NotFound, ValidationFailed
 from ..http import followup as api
-from ..http.schemas import AssessmentIn, ContactIn, EpisodeCloseIn, EpisodeIn, InterventionIn
+from ..http.schemas import AssessmentIn, ContactIn, EpisodeCloseIn, EpisodeIn, InterventionIn, VoidIn
 from .pages import caller, form, page, redirect, render, rt, validated
 
 _FORMS: dict[str, tuple[type[Any], Any]] = {
@@ -84,17 +84,45 @@ async def close_episode(request: web.Request) -> web.Response:
     return redirect(request, f"/ui/clients/{client_id}/followup")
 
 
+@page()
+async def void_record(request: web.Request) -> web.Response:
+    """Void a record of the caller's unit with a reason (the API's /v1/{kind}s/{id}/void): it counts nowhere after,
+    and stays on the page marked. A missing reason is refused beside the list, nothing changed."""
+    client_id, record_id, kind = _uuid(request, "client_id"), _uuid(request, "record_id"), request.match_info["kind"]
+    if kind not in _FORMS:
+        raise NotFound()
+    posted = await form(request)
+    try:
+        body = validated(VoidIn, {"reason": posted.get("reason", "").strip()})
+    except ValidationFailed as exc:
+        errors = {"void": "; ".join(str(e["message"]) for e in exc.extra.get("errors") or [])}
+        return await _view(request, client_id, errors=errors, status=422)
+    await followup.void(rt(request), caller(request), record_id, body.reason, kind=kind)
+    return redirect(request, f"/ui/clients/{client_id}/followup")
+
+
 # --- the indicator page
 _WIDTH, _BAR = 520, 18
 
 
-def _bars(title: str, rows: list[tuple[str, int | None]]) -> dict[str, Any]:
-    """A horizontal bar chart, as data the template draws in SVG: a suppressed value is a hatched stub, marked."""
+def _bars(title: str, rows: list[tuple[str, int | None]], partly: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A horizontal bar chart, as data the template draws in SVG: a suppressed value is a grey stub, marked; a bar
+    in `partly` sums only the published cells of its row (some were suppressed), and is marked so."""
     top = max([v for _, v in rows if v is not None] or [1]) or 1
-    bars = [{"label": label, "value": value, "y": 24 + i * (_BAR + 8),
+    bars = [{"label": label, "value": value, "y": 24 + i * (_BAR + 8), "partly": label in partly,
              "width": 4 if value is None else max(1, round((_WIDTH - 200) * value / top))}
             for i, (label, value) in enumerate(rows)]
     return {"title": title, "bars": bars, "height": 32 + len(rows) * (_BAR + 8), "width": _WIDTH}
+
+
+def _per_month(months: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Visits per month of the period (a quarter's or a year's ended months): a month whose visits of every kind are
+    suppressed is a marked stub; one with some kinds suppressed shows the sum of the published ones, marked as part
+    (a sum of published cells reveals nothing they do not)."""
+    if len(months) < 2:
+        return None
+    rows = [(m["period"], None if m["value"] is None else m["value"]) for m in months]
+    return _bars("Besök per månad", rows, frozenset(m["period"] for m in months if m["partly"]))
 
 
 def _charts(table: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,6 +136,9 @@ def _charts(table: dict[str, Any]) -> list[dict[str, Any]]:
         charts.append(_bars(f"{instrument.upper()}: första och senaste skattning", [
             (f"{'Första' if which == 'first' else 'Senaste'} {band}", cells[(f"{instrument}_{which}_{band}", "all", "all")])
             for band in bands for which in ("first", "latest")]))
+    per_month = _per_month(table.get("months", []))
+    if per_month is not None:
+        charts.append(per_month)
     charts.append(_bars("Besök efter slag", [
         (kind, cells[(f"contacts_{kind}", "all", "all")]) for kind in ("individual", "group", "joint", "phone",
                                                                         "home_visit")]))
@@ -132,7 +163,7 @@ async def indicator_page(request: web.Request) -> web.Response:
         return render(request, "indicators.html", http_status=422, values=values, table=None, charts=[], errors=errors)
     assert isinstance(period, Period)
     ask = indicators.Ask(period, values["unit"] or None, organisations, values["domain"] or None, grouping)
-    table = await indicators.report(rt(request), caller(request), ask)
+    table = await indicators.report(rt(request), caller(request), ask, months=True)
     return render(request, "indicators.html", values=values, table=table, charts=_charts(table), errors={})
 
 
@@ -141,5 +172,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/ui/clients/{client_id}/followup", followup_page),
         web.post("/ui/clients/{client_id}/followup/{kind}", record),
         web.post("/ui/clients/{client_id}/episodes/{episode_id}/close", close_episode),
+        web.post("/ui/clients/{client_id}/followup/{kind}/{record_id}/void", void_record),
         web.get("/ui/indicators", indicator_page),
     ]

@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 
+from service.http.context import RUNTIME
 from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO
 
 PERIOD = "2025"
@@ -145,3 +146,58 @@ async def test_only_whole_ended_periods_and_the_fixed_groupings(client, world, q
     response = await client.get("/v1/indicators", headers=world["analyst"], params=params)
     assert response.status == 422, await response.text()
     assert field in [e["field"] for e in (await response.json())["errors"]]
+
+
+async def test_no_difference_of_a_years_nested_periods_tells_fewer_than_five_apart(client, world, api):
+    """Two more women with a visit at IFO in April: alone, April's and the second quarter's two were suppressed in
+    their own tables, and the year's nine minus the first quarter's seven gave them. The analyst takes every month's,
+    quarter's and the year's table of IFO and of the organisation: no coarser period minus its published parts
+    leaves 1-4 (persons or visits)."""
+    iof = world["iof"]
+    for n in (10, 11):
+        person = (await api.register(iof, personal_number(n, female=True), f"Person {n}"))["id"]
+        await api.relation(iof, person)
+        response = await client.post(f"/v1/clients/{person}/contacts", headers=iof,
+                                     json={"on": f"2025-04-{n:02d}", "kind": "individual"})
+        assert response.status == 201, await response.text()
+    months = [f"{PERIOD}-{m:02d}" for m in range(1, 13)]
+    quarters = [f"{PERIOD}-Q{q}" for q in range(1, 5)]
+    parts = {PERIOD: quarters, **{q: months[3 * i:3 * i + 3] for i, q in enumerate(quarters)}}
+    for query in ({"unit": "iof"}, {"organisation": "malmo-stad"}):
+        reports = {period: await table(client, world["analyst"], period=period, **query)
+                   for period in (*months, *quarters, PERIOD)}
+        for measure in ("persons", "contacts_individual"):
+            for whole, inside in parts.items():
+                total, shown = value(reports[whole], measure), [value(reports[p], measure) for p in inside]
+                if total is not None and None in shown:
+                    assert not 0 < total - sum(v for v in shown if v is not None) < 5, (query, measure, whole, shown)
+        # The year's visits are kept (the two months hide each other); its persons go, since nine persons against
+        # seven first AUDITs would tell the two without one (as within any period).
+        assert value(reports[PERIOD], "contacts_individual") == 9 and value(reports[PERIOD], "persons") is None
+        assert value(reports[f"{PERIOD}-04"], "contacts_individual") is None
+
+
+async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db):
+    """The year's suppressed tables are made once for every period and scope of the year and kept under the change
+    counters (of the year and the years before) read before the records: another period or scope of the year is cut
+    from them, a visit of the next year leaves them, a voided contact gives new ones (and the answer shows it), and a
+    denied caller gets nothing from them."""
+    kept = client.server.app[RUNTIME].indicator_tables
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    assert len(kept) == 1
+    counted = "SELECT changes FROM followup_changes WHERE unit_id = 'iof' AND year = 2025"
+    before = await db.fetchval(counted)
+    assert value(await table(client, world["analyst"], period="2025-03", organisation="malmo-stad"),
+                 "contacts_individual") == 7
+    assert len(kept) == 1
+    person = await db.fetchval("SELECT client_id FROM followup_records WHERE id = $1", world["contacts"][0])
+    response = await client.post(f"/v1/clients/{person}/contacts", headers=world["iof"],
+                                 json={"on": "2026-01-05", "kind": "phone"})
+    assert response.status == 201, await response.text()  # next year's visit: 2025's tables are kept
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    assert len(kept) == 1
+    await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
+    assert await db.fetchval(counted) == before + 1
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 6
+    assert len(kept) == 2
+    assert (await table(client, world["manager"], 403, unit="beroendecentrum"))["code"] == "not_owning_unit"

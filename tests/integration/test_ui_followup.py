@@ -60,3 +60,64 @@ async def test_the_indicator_page_draws_svg_and_marks_suppressed_cells(browser, 
     assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
     events = await db.fetch("SELECT actor_sub, decision FROM audit_events WHERE action = 'indicators.read'")
     assert [(e["actor_sub"], e["decision"]) for e in events] == [("chef", "allow")]
+
+
+async def test_a_record_is_voided_with_a_reason_on_the_client_page(browser, tokens, api, client, db):
+    """Each of the unit's own records has a void form: a reason is required (refused beside the list, nothing
+    changed), never without the CSRF token; voided, the record stays listed, marked, with no form, and the event is
+    the API's."""
+    await api.unit("iof", **SOCIAL_MALMO)
+    staff = api.staff("iof", sub="anna")
+    person = (await api.register(staff))["id"]
+    await api.relation(staff, person)
+    response = await client.post(f"/v1/clients/{person}/contacts", headers=staff,
+                                 json={"on": "2025-03-01", "kind": "phone"})
+    contact = (await response.json())["id"]
+    await sign_in(browser, tokens, sub="anna", unit="iof", roles=["staff"])
+    page = await (await browser.get(f"/ui/clients/{person}/followup")).text()
+    action = f"/ui/clients/{person}/followup/contact/{contact}/void"
+    assert f'action="{action}"' in page
+    csrf = csrf_of(page)
+    refused = await browser.post(action, data={"csrf": csrf, "reason": "  "})
+    assert refused.status == 422 and 'role="alert"' in await refused.text()
+    forged = await browser.post(action, allow_redirects=False, data={"csrf": csrf[::-1], "reason": "Fel klient"})
+    assert forged.status == 403
+    assert await db.fetchval("SELECT voided_at FROM followup_records WHERE id = $1", contact) is None
+    voided = await browser.post(action, allow_redirects=False, data={"csrf": csrf, "reason": "Fel klient"})
+    assert voided.status == 303, await voided.text()
+    assert await db.fetchval("SELECT voided_by FROM followup_records WHERE id = $1", contact) == "anna"
+    listed = await (await browser.get(f"/ui/clients/{person}/followup")).text()
+    assert "2025-03-01 phone" in listed and "makulerad" in listed and f'action="{action}"' not in listed
+    events = await db.fetch("SELECT actor_sub, decision FROM audit_events WHERE action = 'followup.void'")
+    assert [(e["actor_sub"], e["decision"]) for e in events] == [("anna", "allow")]
+
+
+async def test_the_indicator_page_draws_visits_per_month(browser, tokens, api, client, db):
+    """A year's page has a chart of the visits of each month, drawn as SVG on the server: February's six group
+    visits are drawn, its one phone call is suppressed and the bar is marked as partly hidden; a quarter's page
+    has its three months."""
+    await api.unit("iof", **SOCIAL_MALMO)
+    staff = api.staff("iof")
+    for n in range(6):
+        person = (await api.register(staff, personal_number(n, female=True), f"P {n}"))["id"]
+        await api.relation(staff, person)
+        assert (await client.post(f"/v1/clients/{person}/contacts", headers=staff,
+                                  json={"on": "2025-02-02", "kind": "group"})).status == 201
+    man = (await api.register(staff, personal_number(30, female=False), "M"))["id"]
+    await api.relation(staff, man)
+    assert (await client.post(f"/v1/clients/{man}/contacts", headers=staff,
+                              json={"on": "2025-02-03", "kind": "phone"})).status == 201
+    await sign_in(browser, tokens, sub="chef", unit="iof", roles=["unit_manager"])
+    page = await browser.get("/ui/indicators", params={"period": "2025", "unit": "iof"})
+    html = await page.text()
+    assert page.status == 200, html
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    chart = html.split('aria-label="Besök per månad"', 1)[1].split("</svg>", 1)[0]
+    assert [f"2025-{m:02d}" in chart for m in range(1, 13)] == [True] * 12
+    february = chart.split(">2025-02<", 1)[1].split(">2025-03<", 1)[0]
+    assert '>6 <tspan class="suppressed">+ ✕ delvis dold</tspan>' in february
+    quarter = await (await browser.get("/ui/indicators", params={"period": "2025-Q1", "unit": "iof"})).text()
+    chart = quarter.split('aria-label="Besök per månad"', 1)[1].split("</svg>", 1)[0]
+    assert "2025-03" in chart and "2025-04" not in chart
+    month = await (await browser.get("/ui/indicators", params={"period": "2025-02", "unit": "iof"})).text()
+    assert "Besök per månad" not in month
