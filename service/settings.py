@@ -329,4 +329,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                             "document; the file is for installations without discovery)")
     if settings.oidc_client_secret is not None and settings.oidc_client_id is None:
         raise SettingsError("BRYGGA_OIDC_CLIENT_SECRET: set BRYGGA_OIDC_CLIENT_ID too")
+    if settings.oidc_client_id is not None and settings.oidc_client_id == settings.jwt_audience:
+        # The ID token's audience is the client id: were it also the API's, every ID token (which sign-out used to
+        # put in a URL, and which a browser's history keeps) would open the API as its user (insider attack 11).
+        raise SettingsError(f"BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE are both {settings.jwt_audience!r}: the web "
+                            "sign-in's client id must differ from the API's audience, or its ID tokens would open the "
+                            "API (register the API as a resource/application of its own at the provider)")
     return settings

@@ -55,3 +55,29 @@ def test_a_client_is_known_by_the_personal_number_claim_without_an_hsa_id() -> N
     assert (sorted(claims.roles), claims.personal_number, claims.unit) == (["client"], "19121212-1212", None)
     with pytest.raises(Unauthorized, match="personal number"):
         verifier().verify(token(groups=["g-invanare"], sub="19121212-1212"))  # the number only where the map says
+
+
+WEB_CLIENT = "brygga-web"
+
+
+def api_verifier() -> TokenVerifier:
+    """The API's verifier of an installation whose web sign-in is the client WEB_CLIENT."""
+    return TokenVerifier({"k1": jwt.PyJWK({**jwt.algorithms.ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True),
+                                           "kid": "k1", "alg": "ES256"})},
+                         issuer=ISSUER, audience=AUDIENCE, mapping=ClaimMapping(), web_client_id=WEB_CLIENT)
+
+
+def test_the_api_refuses_an_id_token_whatever_its_audience() -> None:
+    """Insider attack 11, finding 1: an ID token whose audience happens to be the API's (one value for both, or
+    a provider that puts both in `aud`) opens no API call: it carries the sign-in's nonce, or names the web
+    client as its authorized party. Access tokens (no nonce, another azp or none) are accepted as before."""
+    staff = {"roles": ["staff"], "unit": "malmo-iof"}
+    with pytest.raises(Unauthorized, match="ID token"):
+        api_verifier().verify(token(nonce="n" * 43, **staff))
+    with pytest.raises(Unauthorized, match="web sign-in"):
+        api_verifier().verify(token(azp=WEB_CLIENT, aud=[AUDIENCE, WEB_CLIENT], **staff))
+    assert api_verifier().verify(token(azp="an-api-caller", **staff)).sub == "idp-pairwise-1"
+    assert api_verifier().verify(token(**staff)).sub == "idp-pairwise-1"
+    # The sign-in's own verifier takes ID tokens (nonce and all) for the client id.
+    sign_in = api_verifier().for_audience(WEB_CLIENT)
+    assert sign_in.verify(token(aud=WEB_CLIENT, nonce="n" * 43, azp=WEB_CLIENT, **staff)).unit == "malmo-iof"

@@ -275,12 +275,12 @@ def test_waits_for_a_pool_connection_and_for_an_upload_body_are_bounded_seconds(
 
 def test_an_issuer_with_its_web_client_and_claim_mapping() -> None:
     settings = load_settings({
-        "BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga",
+        "BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga-web",
         "BRYGGA_OIDC_CLIENT_SECRET": "s3cret", "BRYGGA_CLAIM_SUB": "employeeHsaId", "BRYGGA_CLAIM_UNIT": "unit_id",
         "BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_DEV": "1",
         "BRYGGA_ROLE_MAP": '{"7f3c0e4a-group": "staff", "Brygga-chefer": ["staff", "unit_manager"]}'})
     assert (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret) == (
-        "https://idp.example.se/oidc", "brygga", "s3cret")
+        "https://idp.example.se/oidc", "brygga-web", "s3cret")
     assert (settings.claim_sub, settings.claim_unit, settings.claim_roles) == ("employeeHsaId", "unit_id", "groups")
     assert dict(settings.role_map or ()) == {"7f3c0e4a-group": ("staff",), "Brygga-chefer": ("staff", "unit_manager")}
     assert not settings.dev_tokens  # an issuer: no development sign-in even with BRYGGA_DEV=1
@@ -310,3 +310,15 @@ def test_an_issuer_and_a_jwks_file_are_not_both_set(tmp_path: Path) -> None:
         load_settings({"BRYGGA_OIDC_ISSUER": "https://idp.example.se", "BRYGGA_JWKS": str(jwks)})
     with pytest.raises(SettingsError, match="^BRYGGA_OIDC_CLIENT_SECRET: "):
         load_settings({"BRYGGA_OIDC_CLIENT_SECRET": "s3cret"})
+
+
+def test_the_web_client_id_is_not_the_api_audience() -> None:
+    """Insider attack 11, finding 1: with one value for both, the sign-in's ID tokens would open the API."""
+    env = {"BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga-region-skane",
+           "BRYGGA_DEV": "1"}
+    with pytest.raises(SettingsError, match="BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE"):
+        load_settings({**env, "BRYGGA_JWT_AUDIENCE": "brygga-region-skane"})
+    with pytest.raises(SettingsError, match="BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE"):
+        load_settings({**env, "BRYGGA_OIDC_CLIENT_ID": "brygga"})  # the audience's default
+    settings = load_settings({**env, "BRYGGA_JWT_AUDIENCE": "brygga-region-skane-api"})
+    assert (settings.oidc_client_id, settings.jwt_audience) == ("brygga-region-skane", "brygga-region-skane-api")
