@@ -17,7 +17,7 @@ from policies.model import Role
 from ..devkeys import mint_dev_token, split_organisations
 from ..domain import units as units_domain
 from ..errors import InvalidRequest, Unauthorized, UnknownUnit
-from ..http.context import caller_of
+from ..http.context import caller_of, over_tls
 from ..oidc import IssuerKeys, OidcError, end_session_url
 from . import session as sessions
 from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
@@ -117,7 +117,7 @@ def origin(request: web.Request) -> str:
     if settings.oidc_redirect_uri:
         parts = urlsplit(settings.oidc_redirect_uri)
         return f"{parts.scheme}://{parts.netloc}"
-    scheme = "https" if request.secure or settings.secure_cookies == "always" else "http"
+    scheme = "https" if over_tls(request) else "http"
     return f"{scheme}://{request.host}"
 
 

@@ -79,10 +79,10 @@ async def oidc(settings, tmp_path):
 
 
 @contextlib.asynccontextmanager
-async def serving(settings, tmp_path, **changes) -> AsyncIterator[Oidc]:
-    """A provider and a Brygga trusting it, `changes` made to Brygga's settings (the provider's access tokens
-    are for Brygga's audience, BRYGGA_JWT_AUDIENCE)."""
-    port = free_port()
+async def serving(settings, tmp_path, port: int | None = None, **changes) -> AsyncIterator[Oidc]:
+    """A provider and a Brygga (on `port`) trusting it, `changes` made to Brygga's settings (the provider's access
+    tokens are for Brygga's audience, BRYGGA_JWT_AUDIENCE)."""
+    port = port or free_port()
     audience = changes.get("jwt_audience", settings.jwt_audience)
     provider = Provider(tmp_path, audience, [signing_key("key-1")], clients=[
         web_client(f"http://127.0.0.1:{port}"),
@@ -91,6 +91,7 @@ async def serving(settings, tmp_path, **changes) -> AsyncIterator[Oidc]:
         api_client(UNMAPPED, {"hsa_id": "SE2321000016-UNM1", "groups": ["admin"]}),  # a role's name, not mapped
     ], accounts={
         "anna": {"hsa_id": "SE2321000016-ANNA", "name": "Anna Andersson", "groups": ["brygga-staff"], "unit": UNIT},
+        "mallory": {"hsa_id": "SE2321000016-MALL", "name": "Mallory", "groups": ["brygga-staff"], "unit": UNIT},
         "ghost": {"hsa_id": "SE2321000016-GHST", "groups": ["brygga-staff"], "unit": "no-such-unit"},
         "tolvan": {"groups": ["brygga-invanare"], "personal_number": PERSONAL_NUMBER},  # a citizen: no HSA-id
     })
@@ -225,9 +226,12 @@ async def test_the_last_good_keys_are_kept_while_the_provider_is_down(oidc, capl
 class Browser:
     """A cookie jar that follows redirects by hand, so a test can stop at (and tamper with) each step."""
 
-    def __init__(self, oidc: Oidc) -> None:
+    def __init__(self, oidc: Oidc, *, tls: bool = False) -> None:
+        """`tls`: Brygga stands behind a TLS proxy (BRYGGA_SECURE_COOKIES=always), so the browser believes it
+        speaks HTTPS and sends Secure cookies."""
         self.oidc = oidc
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(  # cookies for 127.0.0.1
+            unsafe=True, treat_as_secure_origin=oidc.url("/") if tls else None))
 
     async def close(self) -> None:
         await self.http.close()
@@ -395,6 +399,38 @@ async def test_an_intercepted_code_without_the_verifier_is_refused(oidc, browser
     with caplog.at_level(logging.WARNING, logger="brygga.ui.oidc"):
         status, _, _ = await browser.get(oidc.url("/ui/oidc/callback?" + urlencode({"code": stolen, "state": attacker_state})))
     assert status == 401 and _refusals(caplog) == ["code_refused"] and not await browser.signed_in()
+
+
+async def test_a_planted_login_cookie_signs_no_one_in_as_its_planter(settings, tmp_path, caplog):
+    """Insider attack 11, finding 2 (login CSRF): Mallory starts a sign-in, logs in at the provider as herself and
+    stops before the callback; she plants her login cookie in the victim's browser and sends it to her callback
+    URL. Over TLS the login cookie is `__Host-brygga_oidc` (Secure, Path=/, no Domain), which neither a sibling
+    subdomain nor a plain-HTTP answer can set: the name they can set is not read, and the victim stays Anna."""
+    port = free_port()  # behind the proxy the redirect URI is set (here: the test's plain-HTTP origin)
+    async with serving(settings, tmp_path, port, secure_cookies="always",
+                       oidc_redirect_uri=f"http://127.0.0.1:{port}/ui/oidc/callback") as oidc:
+        mallory, victim = Browser(oidc, tls=True), Browser(oidc, tls=True)
+        try:
+            callback = await mallory.login_at_provider(await mallory.authorization_request(), login="mallory")
+            login = next(cookie for cookie in mallory.http.cookie_jar if "brygga_oidc" in cookie.key)
+            assert (await victim.get(await victim.login_at_provider(await victim.authorization_request())))[0] == 200
+            assert "Anna Andersson" in (await victim.get(oidc.url("/ui/clients")))[1]
+
+            victim.http.cookie_jar.update_cookies({"brygga_oidc": login.value},  # what an attacker can plant
+                                                  response_url=oidc.server.make_url("/ui/oidc/callback"))
+            with caplog.at_level(logging.WARNING, logger="brygga.ui.oidc"):
+                status, _, _ = await victim.get(callback)
+            assert status == 400 and _refusals(caplog) == ["no_login"]
+            status, text, _ = await victim.get(oidc.url("/ui/clients"))
+            assert status == 200 and "Anna Andersson" in text and "Mallory" not in text
+
+            assert (login.key, login["path"], bool(login["secure"])) == ("__Host-brygga_oidc", "/", True)
+            async with aiohttp.ClientSession() as http, http.get(oidc.url("/ui/oidc/start"), allow_redirects=False) as r:
+                sent = [value for value in r.headers.getall("Set-Cookie") if "brygga_oidc" in value]
+            assert len(sent) == 1 and "domain" not in sent[0].lower()
+        finally:
+            await mallory.close()
+            await victim.close()
 
 
 async def test_a_signed_in_user_of_an_unknown_unit_is_refused_and_audited(oidc, browser, db, caplog):
