@@ -322,3 +322,12 @@ def test_the_web_client_id_is_not_the_api_audience() -> None:
         load_settings({**env, "BRYGGA_OIDC_CLIENT_ID": "brygga"})  # the audience's default
     settings = load_settings({**env, "BRYGGA_JWT_AUDIENCE": "brygga-region-skane-api"})
     assert (settings.oidc_client_id, settings.jwt_audience) == ("brygga-region-skane", "brygga-region-skane-api")
+
+
+def test_a_roles_claim_other_than_roles_needs_a_role_map() -> None:
+    """Insider attack 11, finding 3: a groups claim without a map would make a group named "admin" an admin."""
+    with pytest.raises(SettingsError, match="^BRYGGA_CLAIM_ROLES=groups needs BRYGGA_ROLE_MAP"):
+        load_settings({"BRYGGA_CLAIM_ROLES": "groups"})
+    mapped = load_settings({"BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_ROLE_MAP": '{"g-staff": "staff"}'})
+    assert (mapped.claim_roles, dict(mapped.role_map or ())) == ("groups", {"g-staff": ("staff",)})
+    assert load_settings({"BRYGGA_CLAIM_ROLES": "roles"}).role_map is None  # the roles claim names roles itself
