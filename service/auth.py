@@ -144,8 +144,9 @@ class ClaimMapping:
         if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
             return None
         if self.role_map is None:
-            return values
-        return [role for item in values for role in self.role_map.get(item, ())]
+            return list(dict.fromkeys(values))
+        # Once each: two groups mapping to one role grant it once (a client in two citizen groups is still a client).
+        return list(dict.fromkeys(role for item in values for role in self.role_map.get(item, ())))
 
 
 class TokenVerifier:
@@ -297,7 +298,7 @@ def _numeric_dates(claims: dict[str, Any]) -> None:
 def _claims(claims: dict[str, Any], mapping: ClaimMapping) -> TokenClaims:
     sub, name, unit = claims.get(mapping.sub), claims.get("name"), claims.get(mapping.unit)
     roles = mapping.role_names(claims.get(mapping.roles))
-    if sub is None and roles == [Role.CLIENT.value]:
+    if sub is None and roles is not None and set(roles) == {Role.CLIENT.value}:
         # A person signing in has no HSA-id (BRYGGA_CLAIM_SUB): the token's own sub, which goes no further
         # (a client is known by their personal number's blind id, client_principal).
         sub = claims.get("sub")

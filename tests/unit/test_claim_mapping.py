@@ -14,7 +14,8 @@ from service.errors import Unauthorized
 ISSUER, AUDIENCE = "https://idp.example.se", "brygga"
 KEY = ec.generate_private_key(ec.SECP256R1())
 MAPPING = ClaimMapping(sub="hsa_id", unit="unit_hsa_id", roles="groups", personal_number="personal_number",
-                       role_map={"g-staff": ("staff",), "g-chefer": ("staff", "unit_manager"), "g-invanare": ("client",)})
+                       role_map={"g-staff": ("staff",), "g-chefer": ("staff", "unit_manager"), "g-invanare": ("client",),
+                                 "g-invanare-2": ("client",)})
 
 
 def verifier(mapping: ClaimMapping = MAPPING) -> TokenVerifier:
@@ -81,3 +82,15 @@ def test_the_api_refuses_an_id_token_whatever_its_audience() -> None:
     # The sign-in's own verifier takes ID tokens (nonce and all) for the client id.
     sign_in = api_verifier().for_audience(WEB_CLIENT)
     assert sign_in.verify(token(aud=WEB_CLIENT, nonce="n" * 43, azp=WEB_CLIENT, **staff)).unit == "malmo-iof"
+
+
+def test_a_client_in_two_groups_mapping_to_client_is_a_client() -> None:
+    """Insider attack 11, finding 4: two citizen groups, both mapped to `client`, and no HSA-id: still the person
+    themself (known by the personal number), not a token refused for lacking the HSA-id."""
+    claims = verifier().verify(token(groups=["g-invanare", "g-invanare-2"], personal_number="19121212-1212"))
+    assert (sorted(claims.roles), claims.personal_number, claims.unit) == (["client"], "19121212-1212", None)
+    assert MAPPING.role_names(["g-invanare", "g-invanare-2", "g-staff"]) == ["client", "staff"]
+    with pytest.raises(Unauthorized, match="client role alone"):  # client beside staff stays refused
+        verifier().verify(token(hsa_id="SE2321000016-ABCD", groups=["g-invanare", "g-staff"],
+                                personal_number="19121212-1212"))
+
