@@ -278,9 +278,11 @@ class TokenVerifier:
 
 
 def _id_token_party(claims: dict[str, Any], client_id: str) -> None:
-    """OIDC Core §3.1.3.7 (3-5): an ID token for several audiences needs `azp` naming us; raises Unauthorized."""
+    """OIDC Core §3.1.3.7 (3-5): an ID token for several audiences needs `azp` naming us, and an `azp` present
+    must name us whatever the audience (a token issued to another client is that client's, even with us its
+    one audience: insider attack 11, finding 6); raises Unauthorized."""
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if len(audiences) > 1 and claims.get("azp") != client_id:
+    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client_id:
         raise Unauthorized("token audience is not accepted")
 
 

@@ -94,3 +94,15 @@ def test_a_client_in_two_groups_mapping_to_client_is_a_client() -> None:
         verifier().verify(token(hsa_id="SE2321000016-ABCD", groups=["g-invanare", "g-staff"],
                                 personal_number="19121212-1212"))
 
+
+def test_an_id_token_authorized_for_another_client_is_refused() -> None:
+    """Insider attack 11, finding 6 (OIDC Core §3.1.3.7): an ID token whose one audience is ours but whose `azp`
+    names another client was issued to that client; several audiences need `azp` naming us."""
+    sign_in = api_verifier().for_audience(WEB_CLIENT)
+    staff = {"roles": ["staff"], "unit": "malmo-iof", "nonce": "n" * 43}
+    with pytest.raises(Unauthorized, match="audience"):
+        sign_in.verify(token(aud=WEB_CLIENT, azp="another-client", **staff))
+    with pytest.raises(Unauthorized, match="audience"):
+        sign_in.verify(token(aud=[WEB_CLIENT, "another-client"], **staff))
+    assert sign_in.verify(token(aud=WEB_CLIENT, **staff)).unit == "malmo-iof"  # one audience, no azp
+    assert sign_in.verify(token(aud=[WEB_CLIENT, "another-client"], azp=WEB_CLIENT, **staff)).unit == "malmo-iof"
