@@ -154,7 +154,8 @@ def open_keys(settings: Settings, http: aiohttp.ClientSession | None = None) -> 
         issuer = settings.oidc_issuer
     else:
         source, issuer = StaticKeys(load_jwks(settings.effective_jwks_path)), settings.jwt_issuer
-    verifier = TokenVerifier(source, issuer=issuer, audience=settings.jwt_audience, mapping=mapping)
+    verifier = TokenVerifier(source, issuer=issuer, audience=settings.jwt_audience, mapping=mapping,
+                             web_client_id=settings.oidc_client_id)
     return keys, verifier
 
 

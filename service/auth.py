@@ -144,8 +144,9 @@ class ClaimMapping:
         if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
             return None
         if self.role_map is None:
-            return values
-        return [role for item in values for role in self.role_map.get(item, ())]
+            return list(dict.fromkeys(values))
+        # Once each: two groups mapping to one role grant it once (a client in two citizen groups is still a client).
+        return list(dict.fromkeys(role for item in values for role in self.role_map.get(item, ())))
 
 
 class TokenVerifier:
@@ -160,7 +161,8 @@ class TokenVerifier:
 
     def __init__(self, keys: Mapping[str, jwt.PyJWK] | KeySource, *, issuer: str, audience: str,
                  cache_size: int = 4096, clock: Callable[[], float] = time.time,
-                 personal_number_claim: str = "sub", mapping: ClaimMapping | None = None) -> None:
+                 personal_number_claim: str = "sub", mapping: ClaimMapping | None = None,
+                 web_client_id: str | None = None) -> None:
         self._source: KeySource = StaticKeys(dict(keys)) if isinstance(keys, Mapping) else keys
         self._version = self._source.version
         self._issuer = issuer
@@ -170,6 +172,7 @@ class TokenVerifier:
         self._clock = clock
         self._mapping = mapping or ClaimMapping(personal_number=personal_number_claim)
         self._id_tokens = False
+        self._web_client_id = web_client_id  # the web sign-in's client (BRYGGA_OIDC_CLIENT_ID): its tokens are not ours
 
     @property
     def issuer(self) -> str:
@@ -257,10 +260,30 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("token signature or claims are invalid") from None
         _numeric_dates(claims)
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if self._id_tokens and len(audiences) > 1 and claims.get("azp") != self._audience:
-            raise Unauthorized("token audience is not accepted")  # an ID token for several: OIDC Core §3.1.3.7, 4-5
+        if self._id_tokens:
+            _id_token_party(claims, self._audience)
+        else:
+            self._not_an_id_token(claims)
         return _claims(claims, self._mapping)
+
+    def _not_an_id_token(self, claims: dict[str, Any]) -> None:
+        """An API token is no ID token: refused when it carries `nonce` (every ID token of the web sign-in does,
+        OIDC Core §3.1.2.1) or was issued to the web sign-in's client (`azp`). The audience alone cannot tell
+        them apart where a provider gives both one audience; an ID token leaked from a browser (its history,
+        a log) must never open the API as its user (insider attack 11)."""
+        if "nonce" in claims:
+            raise Unauthorized("token is an ID token (it carries a nonce), not an access token for the API")
+        if self._web_client_id is not None and claims.get("azp") == self._web_client_id:
+            raise Unauthorized("token was issued to the web sign-in's client, not to an API caller")
+
+
+def _id_token_party(claims: dict[str, Any], client_id: str) -> None:
+    """OIDC Core §3.1.3.7 (3-5): an ID token for several audiences needs `azp` naming us, and an `azp` present
+    must name us whatever the audience (a token issued to another client is that client's, even with us its
+    one audience: insider attack 11, finding 6); raises Unauthorized."""
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client_id:
+        raise Unauthorized("token audience is not accepted")
 
 
 def _numeric_dates(claims: dict[str, Any]) -> None:
@@ -277,7 +300,7 @@ def _numeric_dates(claims: dict[str, Any]) -> None:
 def _claims(claims: dict[str, Any], mapping: ClaimMapping) -> TokenClaims:
     sub, name, unit = claims.get(mapping.sub), claims.get("name"), claims.get(mapping.unit)
     roles = mapping.role_names(claims.get(mapping.roles))
-    if sub is None and roles == [Role.CLIENT.value]:
+    if sub is None and roles is not None and set(roles) == {Role.CLIENT.value}:
         # A person signing in has no HSA-id (BRYGGA_CLAIM_SUB): the token's own sub, which goes no further
         # (a client is known by their personal number's blind id, client_principal).
         sub = claims.get("sub")

@@ -75,15 +75,16 @@ async def discover(http: aiohttp.ClientSession, issuer: str) -> Discovery:
         raise OidcError(f"{url} answered {status}")
     if document.get("issuer") != issuer:
         raise OidcError(f"{url} names issuer {document.get('issuer')!r}, not {issuer!r}")
-    # The keys and the token endpoint over TLS like the issuer itself (http only for an http issuer, which
-    # settings allow on this machine alone): a plain-HTTP jwks_uri would let the network choose the keys.
+    # The keys and every endpoint over TLS like the issuer itself (http only for an http issuer, which settings
+    # allow on this machine alone): a plain-HTTP jwks_uri would let the network choose the keys, a plain-HTTP
+    # end_session_endpoint would let it answer the sign-out (and keep the provider's session alive).
     scheme = "http://" if issuer.startswith("http://") else "https://"
     try:
         return Discovery(issuer=issuer, jwks_uri=_url(document, "jwks_uri", scheme),
                          authorization_endpoint=_url(document, "authorization_endpoint", scheme),
                          token_endpoint=_url(document, "token_endpoint", scheme),
-                         end_session_endpoint=document.get("end_session_endpoint")
-                         if isinstance(document.get("end_session_endpoint"), str) else None)
+                         end_session_endpoint=_url(document, "end_session_endpoint", scheme)
+                         if document.get("end_session_endpoint") is not None else None)
     except KeyError as exc:
         raise OidcError(f"{url} lacks {exc.args[0]} (an {scheme} URL)") from None
 
@@ -206,13 +207,16 @@ async def exchange_code(http: aiohttp.ClientSession, discovery: Discovery, *, co
     return Tokens(id_token=id_token)
 
 
-def end_session_url(discovery: Discovery, *, id_token: str, client_id: str, post_logout_redirect_uri: str) -> str | None:
+def end_session_url(discovery: Discovery, *, client_id: str, post_logout_redirect_uri: str) -> str | None:
     """Where to send the browser so the provider ends its own session too (OpenID Connect RP-Initiated Logout
     1.0 §2); None when the provider publishes no end_session_endpoint. Without this, on a shared workstation
-    the next person to press "sign in" would be signed in silently as the one who just signed out."""
+    the next person to press "sign in" would be signed in silently as the one who just signed out.
+
+    `client_id` names us (so the provider accepts the registered post-logout redirect URI), never
+    `id_token_hint`: a token in a URL stays in the browser's history and in every access log on the way
+    (insider attack 11). The price: the provider asks the user to confirm, which it may skip for a hint."""
     if discovery.end_session_endpoint is None:
         return None
-    query = urlencode({"id_token_hint": id_token, "client_id": client_id,
-                       "post_logout_redirect_uri": post_logout_redirect_uri})
+    query = urlencode({"client_id": client_id, "post_logout_redirect_uri": post_logout_redirect_uri})
     separator = "&" if "?" in discovery.end_session_endpoint else "?"
     return f"{discovery.end_session_endpoint}{separator}{query}"

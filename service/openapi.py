@@ -34,7 +34,9 @@ _TOKEN_CLAIMS = (
     "and verifying a held checkpoint is 403 whole_log_only without it. Signed by a key of the issuer's JWKS "
     "(BRYGGA_OIDC_ISSUER's discovery document, or the BRYGGA_JWKS file) with RS256, ES256 or EdDSA; the claims "
     "named above may be renamed (BRYGGA_CLAIM_SUB, BRYGGA_CLAIM_UNIT, BRYGGA_CLAIM_ROLES) and the roles claim's "
-    "values mapped to roles (BRYGGA_ROLE_MAP; then only mapped values count).")
+    "values mapped to roles (BRYGGA_ROLE_MAP; then only mapped values count; a roles claim other than `roles` "
+    "needs the map). An ID token is no API token: a token carrying `nonce`, or whose `azp` is the web sign-in's "
+    "client (BRYGGA_OIDC_CLIENT_ID), is refused (401 invalid_token).")
 _REF = "#/components/schemas/{model}"
 
 

@@ -354,4 +354,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                             "document; the file is for installations without discovery)")
     if settings.oidc_client_secret is not None and settings.oidc_client_id is None:
         raise SettingsError("BRYGGA_OIDC_CLIENT_SECRET: set BRYGGA_OIDC_CLIENT_ID too")
+    if settings.claim_roles != defaults.claim_roles and settings.role_map is None:
+        # Without a map the claim's values are taken as Brygga role names: a groups claim would grant `admin` to
+        # anyone in a group that happens to be called "admin", and where users may create groups, to anyone
+        # (insider attack 11, finding 3). Only the `roles` claim, whose values the provider sets as roles, may
+        # name roles directly.
+        raise SettingsError(f"BRYGGA_CLAIM_ROLES={settings.claim_roles} needs BRYGGA_ROLE_MAP: without it every value of "
+                            f"that claim named like a Brygga role (a group called 'admin') would grant the role; map "
+                            "the groups that grant roles, or use the claim 'roles'")
+    if settings.oidc_client_id is not None and settings.oidc_client_id == settings.jwt_audience:
+        # The ID token's audience is the client id: were it also the API's, every ID token (which sign-out used to
+        # put in a URL, and which a browser's history keeps) would open the API as its user (insider attack 11).
+        raise SettingsError(f"BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE are both {settings.jwt_audience!r}: the web "
+                            "sign-in's client id must differ from the API's audience, or its ID tokens would open the "
+                            "API (register the API as a resource/application of its own at the provider)")
     return settings

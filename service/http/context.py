@@ -28,6 +28,24 @@ def runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
+def over_tls(request: web.Request) -> bool:
+    """Whether the browser reached this service over TLS: to this process, or to a proxy that ends TLS in front of
+    it (BRYGGA_SECURE_COOKIES=always; the service then sees plain HTTP). Decides Secure and `__Host-` cookies,
+    Strict-Transport-Security and the origin the identity provider sends the browser back to."""
+    if request.secure:
+        return True
+    rt = request.config_dict.get(RUNTIME)
+    return rt is not None and rt.settings.secure_cookies == "always"
+
+
+def host_cookie(request: web.Request, name: str) -> tuple[str, str | None]:
+    """The name and path of a cookie of this service: `__Host-<name>` at Path=/ over TLS, which a browser takes
+    only Secure, from this very host (no Domain) and over TLS, so neither a sibling subdomain nor a network
+    attacker answering a plain-HTTP request can plant or overwrite it (insider attack 11, finding 2); the plain
+    name (path None: the caller's own) only where the cookie cannot be Secure, plain-HTTP development."""
+    return (f"__Host-{name}", "/") if over_tls(request) else (name, None)
+
+
 @dataclass(frozen=True, slots=True)
 class Gate:
     """A route's permission (its role gate) and the audited action its handler stands for."""

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..logs import request_id_var
 from ..metrics import child, http_latency, http_requests
-from .context import REQUEST_ID
+from .context import REQUEST_ID, over_tls
 
 log = logging.getLogger("brygga.http")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -268,6 +268,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 # What a response says of the software behind it: nothing (aiohttp's default names Python's and its own version).
 SERVER = "brygga"
 _CACHEABLE = "/ui/static/"  # versioned file names (append_version): a new version is a new URL
+# A year; no includeSubDomains: other hosts of the organisation's domain are not this service's to decide for.
+HSTS = "max-age=31536000"
 
 
 async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -277,6 +279,10 @@ async def response_headers(request: web.Request, response: web.StreamResponse) -
     JSON and pages carry names, titles and personal numbers: `Cache-Control: no-store` (unless the handler
     chose, and except the versioned static files) and `X-Content-Type-Options: nosniff` on every response,
     problems and downloads included. aiohttp has set `Server` by now; it is dropped.
+
+    Over TLS (here or at a proxy: BRYGGA_SECURE_COOKIES=always) `Strict-Transport-Security`: a browser that
+    was here once never asks this host over plain HTTP again, so a network attacker has no plain-HTTP answer
+    to plant a cookie with or to strip TLS from (insider attack 11, finding 2). Browsers ignore it over HTTP.
     """
     request[_STARTED] = response
     headers = response.headers
@@ -285,5 +291,7 @@ async def response_headers(request: web.Request, response: web.StreamResponse) -
         headers["X-Request-Id"] = request_id
     headers.pop("Server", None)
     headers.setdefault("X-Content-Type-Options", "nosniff")
+    if over_tls(request):
+        headers.setdefault("Strict-Transport-Security", HSTS)
     if not request.path.startswith(_CACHEABLE):
         headers.setdefault("Cache-Control", "no-store")

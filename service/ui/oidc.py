@@ -2,8 +2,10 @@
 providers"; OpenID Connect Core 1.0 §3.1, RFC 7636, RFC 9700 §2.1).
 
 `/ui/oidc/start` sends the browser to the issuer's authorization endpoint with a fresh state, nonce and
-PKCE challenge; the three secrets stay in a sealed, HttpOnly cookie of their own (`brygga_oidc`, path
-/ui/oidc, ten minutes). It is SameSite=Lax, not Strict like the session cookie: the identity provider's
+PKCE challenge; the three secrets stay in a sealed, HttpOnly cookie of their own (ten minutes; over TLS
+`__Host-brygga_oidc`, Secure, Path=/, which no other host and no plain-HTTP answer can plant: a planted login
+cookie would sign the browser in as its planter; `brygga_oidc`, Path=/ui/oidc only in plain-HTTP
+development). It is SameSite=Lax, not Strict like the session cookie: the identity provider's
 redirect back is a cross-site navigation, on which a Strict cookie is not sent. `/ui/oidc/callback` takes
 the cookie once (it is cleared in every answer, so the same callback cannot be replayed in this browser),
 checks `state`, exchanges the code with the PKCE verifier (the provider refuses a code used before, or one
@@ -34,6 +36,7 @@ from aiohttp import web
 from crypto import DecryptionFailed
 
 from ..errors import Unauthorized, UnknownUnit
+from ..http.context import host_cookie
 from ..oidc import CodeRefused, Discovery, IssuerKeys, OidcError, exchange_code
 from .pages import finish, page, render, rt
 from .signin import ROLES, begin, configured, origin
@@ -71,18 +74,19 @@ def _redirect_uri(request: web.Request) -> str:
 
 def _set_login(request: web.Request, response: web.StreamResponse, login: dict[str, Any] | None) -> None:
     """Send the login cookie (`login` sealed), or clear it (None)."""
-    secure = request.secure or rt(request).settings.secure_cookies == "always"
+    name, path = host_cookie(request, COOKIE)
+    secure = path is not None
     if login is None:
-        response.del_cookie(COOKIE, path=PATH, secure=secure, httponly=True, samesite="Lax")
+        response.del_cookie(name, path=path or PATH, secure=secure, httponly=True, samesite="Lax")
         return
     sealed = rt(request).field_sealer.seal(json.dumps(login), **_SEAL)
-    response.set_cookie(COOKIE, _b64(sealed), path=PATH, httponly=True, secure=secure, samesite="Lax",
+    response.set_cookie(name, _b64(sealed), path=path or PATH, httponly=True, secure=secure, samesite="Lax",
                         max_age=LOGIN_SECONDS)
 
 
 def _login(request: web.Request) -> dict[str, Any] | None:
     """The login cookie's state, nonce and verifier, if present, intact and not past its ten minutes."""
-    raw = request.cookies.get(COOKIE)
+    raw = request.cookies.get(host_cookie(request, COOKIE)[0])
     if not raw:
         return None
     try:

@@ -10,8 +10,10 @@ Before sign-in the session is the cookie alone (a CSRF secret for the sign-in fo
 the language), so an anonymous visitor writes nothing to the database.
 
 The cookie is sealed with AES-256-GCM under the key ring (crypto/fields.py, bound to the
-record `ui_session`): HttpOnly, SameSite=Strict, Secure over TLS (or always:
-BRYGGA_SECURE_COOKIES), Path=/ui. Any replica serves it.
+record `ui_session`): HttpOnly, SameSite=Strict. Over TLS (or behind a TLS proxy:
+BRYGGA_SECURE_COOKIES=always) it is `__Host-brygga_session`, Secure, Path=/, so no other host
+and no plain-HTTP answer can plant one; only in plain-HTTP development it is `brygga_session`,
+Path=/ui. Any replica serves it.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from aiohttp import web
 from crypto import DecryptionFailed
 
 from ..domain import ui_sessions
-from ..http.context import runtime
+from ..http.context import host_cookie, runtime
 
 COOKIE = "brygga_session"
 LANGUAGES = ("sv", "en")
@@ -68,13 +70,18 @@ def _token_seal(sid: bytes) -> dict[str, str]:
     return {"record": "ui_session", "record_id": id_hash(sid).hex(), "field": "token"}
 
 
+def cookie_name(request: web.Request) -> str:
+    """`__Host-brygga_session` over TLS, `brygga_session` in plain-HTTP development (http.context.host_cookie)."""
+    return host_cookie(request, COOKIE)[0]
+
+
 def _now(request: web.Request) -> datetime:
     return runtime(request).clock()
 
 
 def _cookie(request: web.Request) -> dict[str, Any] | None:
     """The cookie's contents; None when absent, tampered with or sealed by another key ring."""
-    raw = request.cookies.get(COOKIE)
+    raw = request.cookies.get(cookie_name(request))
     if not raw:
         return None
     try:
@@ -178,9 +185,9 @@ def store(request: web.Request, response: web.StreamResponse, session: Session) 
     max_age = None
     if session.expires is not None:
         max_age = max(0, session.expires - int(_now(request).timestamp()))
-    secure = request.secure or runtime(request).settings.secure_cookies == "always"  # TLS ended at a proxy
-    response.set_cookie(COOKIE, base64.urlsafe_b64encode(sealed).decode().rstrip("="), path="/ui", httponly=True,
-                        secure=secure, samesite="Strict", max_age=max_age)
+    name, path = host_cookie(request, COOKIE)
+    response.set_cookie(name, base64.urlsafe_b64encode(sealed).decode().rstrip("="), path=path or "/ui", httponly=True,
+                        secure=path is not None, samesite="Strict", max_age=max_age)
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:

@@ -17,7 +17,7 @@ from policies.model import Role
 from ..devkeys import mint_dev_token, split_organisations
 from ..domain import units as units_domain
 from ..errors import InvalidRequest, Unauthorized, UnknownUnit
-from ..http.context import caller_of
+from ..http.context import caller_of, over_tls
 from ..oidc import IssuerKeys, OidcError, end_session_url
 from . import session as sessions
 from .pages import CALLER, SIGN_IN, finish, form, page, redirect, render, rt
@@ -86,7 +86,7 @@ async def sign_out(request: web.Request) -> web.Response:
     """End the session on the server (a saved copy of the cookie opens nothing after this) and forget it here."""
     await form(request)
     session = sessions.load(request)
-    provider = await _provider_sign_out(request, session.token) if session.id_token and session.token else None
+    provider = await _provider_sign_out(request) if session.id_token and session.token else None
     # On to the provider by a page, not a redirect: the form's CSP (form-action 'self') stops a redirect that
     # leaves this origin after a form post.
     response = render(request, "signed_out.html", provider=provider) if provider else redirect(request, SIGN_IN)
@@ -94,7 +94,7 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-async def _provider_sign_out(request: web.Request, id_token: str) -> str | None:
+async def _provider_sign_out(request: web.Request) -> str | None:
     """The provider's end-session URL for a session begun there (it comes back to the sign-in page), or None
     (no such endpoint, or the provider cannot be reached: Brygga's own session ends all the same)."""
     settings = rt(request).settings
@@ -106,7 +106,7 @@ async def _provider_sign_out(request: web.Request, id_token: str) -> str | None:
     except OidcError:
         return None
     assert settings.oidc_client_id is not None  # configured()
-    return end_session_url(discovery, id_token=id_token, client_id=settings.oidc_client_id,
+    return end_session_url(discovery, client_id=settings.oidc_client_id,
                            post_logout_redirect_uri=origin(request) + SIGN_IN)
 
 
@@ -117,7 +117,7 @@ def origin(request: web.Request) -> str:
     if settings.oidc_redirect_uri:
         parts = urlsplit(settings.oidc_redirect_uri)
         return f"{parts.scheme}://{parts.netloc}"
-    scheme = "https" if request.secure or settings.secure_cookies == "always" else "http"
+    scheme = "https" if over_tls(request) else "http"
     return f"{scheme}://{request.host}"
 
 

@@ -7,12 +7,14 @@ a browser in by authorization code with PKCE, state and nonce; the attacks on th
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -72,21 +74,32 @@ class Oidc:
 
 @pytest.fixture
 async def oidc(settings, tmp_path):
-    port = free_port()
-    provider = Provider(tmp_path, settings.jwt_audience, [signing_key("key-1")], clients=[
+    async with serving(settings, tmp_path) as oidc:
+        yield oidc
+
+
+@contextlib.asynccontextmanager
+async def serving(settings, tmp_path, port: int | None = None, **changes) -> AsyncIterator[Oidc]:
+    """A provider and a Brygga (on `port`) trusting it, `changes` made to Brygga's settings (the provider's access
+    tokens are for Brygga's audience, BRYGGA_JWT_AUDIENCE)."""
+    port = port or free_port()
+    audience = changes.get("jwt_audience", settings.jwt_audience)
+    provider = Provider(tmp_path, audience, [signing_key("key-1")], clients=[
         web_client(f"http://127.0.0.1:{port}"),
         api_client(ADMIN, {"hsa_id": "SE2321000016-ADM1", "groups": ["brygga-admin"]}),
         api_client(STAFF, {"hsa_id": "SE2321000016-STF1", "groups": ["brygga-staff", "other-group"], "unit": UNIT}),
         api_client(UNMAPPED, {"hsa_id": "SE2321000016-UNM1", "groups": ["admin"]}),  # a role's name, not mapped
     ], accounts={
         "anna": {"hsa_id": "SE2321000016-ANNA", "name": "Anna Andersson", "groups": ["brygga-staff"], "unit": UNIT},
+        "mallory": {"hsa_id": "SE2321000016-MALL", "name": "Mallory", "groups": ["brygga-staff"], "unit": UNIT},
         "ghost": {"hsa_id": "SE2321000016-GHST", "groups": ["brygga-staff"], "unit": "no-such-unit"},
         "tolvan": {"groups": ["brygga-invanare"], "personal_number": PERSONAL_NUMBER},  # a citizen: no HSA-id
     })
     await provider.start()
-    brygga = replace(settings, jwks_path=None, oidc_issuer=provider.issuer, oidc_client_id=WEB_CLIENT,
-                     oidc_client_secret=WEB_SECRET, oidc_scopes="openid profile brygga", claim_sub="hsa_id",
-                     claim_roles="groups", role_map=ROLE_MAP, claim_personal_number="personal_number")
+    brygga = replace(settings, **{**dict(
+        jwks_path=None, oidc_issuer=provider.issuer, oidc_client_id=WEB_CLIENT, oidc_client_secret=WEB_SECRET,
+        oidc_scopes="openid profile brygga", claim_sub="hsa_id", claim_roles="groups", role_map=ROLE_MAP,
+        claim_personal_number="personal_number"), **changes})
     server = TestServer(create_app(brygga), host="127.0.0.1", port=port)
     clock = Clock()
     try:
@@ -213,9 +226,12 @@ async def test_the_last_good_keys_are_kept_while_the_provider_is_down(oidc, capl
 class Browser:
     """A cookie jar that follows redirects by hand, so a test can stop at (and tamper with) each step."""
 
-    def __init__(self, oidc: Oidc) -> None:
+    def __init__(self, oidc: Oidc, *, tls: bool = False) -> None:
+        """`tls`: Brygga stands behind a TLS proxy (BRYGGA_SECURE_COOKIES=always), so the browser believes it
+        speaks HTTPS and sends Secure cookies."""
         self.oidc = oidc
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(  # cookies for 127.0.0.1
+            unsafe=True, treat_as_secure_origin=oidc.url("/") if tls else None))
 
     async def close(self) -> None:
         await self.http.close()
@@ -251,6 +267,26 @@ class Browser:
             if url.startswith(self.oidc.url("/ui/oidc/callback")):
                 return url
         raise AssertionError("the provider never sent the browser back")
+
+    async def sign_out_at_provider(self, end_session: str) -> str:
+        """Through the provider's end-session page (it asks to confirm); returns where it sends the browser."""
+        status, text, _ = await self.get(end_session)
+        assert status == 200, text[:500]
+        form = re.search(r'<form[^>]*action="([^"]+)"', text)
+        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', text))
+        assert form is not None and "xsrf" in fields, text[:500]
+        action = form.group(1) if form.group(1).startswith("http") else self.oidc.provider.issuer + form.group(1)
+        async with self.http.post(action, data={**fields, "logout": "yes"}, allow_redirects=False) as response:
+            assert response.status in (302, 303), await response.text()
+            location = response.headers["Location"]
+        for _ in range(5):  # the provider's own redirects, if any, until it sends the browser elsewhere
+            url = location if location.startswith("http") else self.oidc.provider.issuer + location
+            if not url.startswith(self.oidc.provider.issuer):
+                return url
+            status, _, next_location = await self.get(url)
+            assert status in (302, 303) and next_location is not None, f"the provider kept the browser at {url}"
+            location = next_location
+        raise AssertionError("the provider never let the browser go")
 
     async def signed_in(self) -> bool:
         status, _, location = await self.get(self.oidc.url("/ui/clients"))
@@ -294,8 +330,19 @@ async def test_sign_in_by_code_with_pkce_state_and_nonce_then_sign_out_ends_the_
         onward = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', await response.text()).group(1)
         location = urlsplit(onward.replace("&amp;", "&"))
     assert f"{location.scheme}://{location.netloc}{location.path}" == oidc.keys.discovery.end_session_endpoint
-    assert parse_qs(location.query)["post_logout_redirect_uri"] == [oidc.url("/ui/sign-in")]
+    # No token in the URL (a browser's history and every access log keep it: insider attack 11): the client id
+    # names us, and the provider takes the registered post-logout redirect URI on it.
+    assert parse_qs(location.query) == {"client_id": [WEB_CLIENT], "post_logout_redirect_uri": [oidc.url("/ui/sign-in")]}
+    assert "eyJ" not in onward
     assert not await browser.signed_in()
+    assert await browser.sign_out_at_provider(onward.replace("&amp;", "&")) == oidc.url("/ui/sign-in")
+    url = await browser.authorization_request()  # the provider's session is over: its login page, not a callback
+    for _ in range(5):
+        status, text, location = await browser.get(url)
+        if status not in (302, 303) or location is None or location.startswith(oidc.url("/")):
+            break
+        url = location if location.startswith("http") else oidc.provider.issuer + location
+    assert status == 200 and 'name="login"' in text, (status, location)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as thief:  # the saved cookie
         thief.cookie_jar.update_cookies({"brygga_session": saved["brygga_session"]}, response_url=oidc.server.make_url("/ui/"))
         async with thief.get(oidc.url("/ui/clients"), allow_redirects=False) as response:
@@ -354,6 +401,38 @@ async def test_an_intercepted_code_without_the_verifier_is_refused(oidc, browser
     assert status == 401 and _refusals(caplog) == ["code_refused"] and not await browser.signed_in()
 
 
+async def test_a_planted_login_cookie_signs_no_one_in_as_its_planter(settings, tmp_path, caplog):
+    """Insider attack 11, finding 2 (login CSRF): Mallory starts a sign-in, logs in at the provider as herself and
+    stops before the callback; she plants her login cookie in the victim's browser and sends it to her callback
+    URL. Over TLS the login cookie is `__Host-brygga_oidc` (Secure, Path=/, no Domain), which neither a sibling
+    subdomain nor a plain-HTTP answer can set: the name they can set is not read, and the victim stays Anna."""
+    port = free_port()  # behind the proxy the redirect URI is set (here: the test's plain-HTTP origin)
+    async with serving(settings, tmp_path, port, secure_cookies="always",
+                       oidc_redirect_uri=f"http://127.0.0.1:{port}/ui/oidc/callback") as oidc:
+        mallory, victim = Browser(oidc, tls=True), Browser(oidc, tls=True)
+        try:
+            callback = await mallory.login_at_provider(await mallory.authorization_request(), login="mallory")
+            login = next(cookie for cookie in mallory.http.cookie_jar if "brygga_oidc" in cookie.key)
+            assert (await victim.get(await victim.login_at_provider(await victim.authorization_request())))[0] == 200
+            assert "Anna Andersson" in (await victim.get(oidc.url("/ui/clients")))[1]
+
+            victim.http.cookie_jar.update_cookies({"brygga_oidc": login.value},  # what an attacker can plant
+                                                  response_url=oidc.server.make_url("/ui/oidc/callback"))
+            with caplog.at_level(logging.WARNING, logger="brygga.ui.oidc"):
+                status, _, _ = await victim.get(callback)
+            assert status == 400 and _refusals(caplog) == ["no_login"]
+            status, text, _ = await victim.get(oidc.url("/ui/clients"))
+            assert status == 200 and "Anna Andersson" in text and "Mallory" not in text
+
+            assert (login.key, login["path"], bool(login["secure"])) == ("__Host-brygga_oidc", "/", True)
+            async with aiohttp.ClientSession() as http, http.get(oidc.url("/ui/oidc/start"), allow_redirects=False) as r:
+                sent = [value for value in r.headers.getall("Set-Cookie") if "brygga_oidc" in value]
+            assert len(sent) == 1 and "domain" not in sent[0].lower()
+        finally:
+            await mallory.close()
+            await victim.close()
+
+
 async def test_a_signed_in_user_of_an_unknown_unit_is_refused_and_audited(oidc, browser, db, caplog):
     callback = await browser.login_at_provider(await browser.authorization_request(), login="ghost")
     with caplog.at_level(logging.WARNING, logger="brygga.ui.oidc"):
@@ -396,6 +475,23 @@ async def test_the_id_token_is_not_an_api_token(oidc):
     assert jwt.decode(id_token, options={"verify_signature": False})["aud"] == WEB_CLIENT
     status, body = await oidc.call(id_token)
     assert (status, body["code"]) == (401, "invalid_token") and "audience" in body["detail"]
+
+
+async def test_the_id_token_is_not_an_api_token_even_where_both_have_one_audience(settings, tmp_path, db):
+    """Insider attack 11, finding 1: a provider (or an operator) giving the web client and the API one audience
+    (settings refuse it; a token of another installation's provider may still carry it): the ID token, which
+    carries the sign-in's nonce, opens no API call, while the provider's access tokens still do."""
+    async with serving(settings, tmp_path, jwt_audience=WEB_CLIENT) as oidc:
+        id_token = await _id_token(oidc)
+        assert jwt.decode(id_token, options={"verify_signature": False})["aud"] == WEB_CLIENT
+        status, body = await oidc.call(id_token, "/v1/clients", "POST",
+                                       json={"personal_number": PERSONAL_NUMBER, "name": "Tolvan Tolvansson"})
+        assert (status, body["code"]) == (401, "invalid_token") and "ID token" in body["detail"], body
+        assert (await oidc.call(id_token))[0] == 401
+        assert await db.fetchval("SELECT count(*) FROM audit_events WHERE actor_sub = 'SE2321000016-ANNA'") == 0
+        status, body = await oidc.call(await oidc.token(STAFF), "/v1/clients", "POST",
+                                       json={"personal_number": PERSONAL_NUMBER, "name": "Tolvan Tolvansson"})
+        assert status == 201, body
 
 
 async def _id_token(oidc: Oidc) -> str:

@@ -92,3 +92,19 @@ async def test_without_an_issuer_there_is_no_provider_sign_in(client):
         assert (await client.get(path, allow_redirects=False)).status == 404
     text = await (await client.get("/ui/sign-in")).text()
     assert 'name="token"' in text and "/ui/oidc/start" not in text
+
+
+async def test_an_end_session_endpoint_off_the_issuers_scheme_is_not_trusted(idp, caplog):
+    """Insider attack 11, finding 6: the sign-out goes to the provider on the issuer's scheme, never elsewhere;
+    a document naming another is refused whole, like one with such a token endpoint."""
+    issuer, state, http = idp
+    state["jwks"] = {"keys": [_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), kid="good", alg="ES256")]}
+    keys = IssuerKeys(http, issuer, refresh_min_seconds=0)
+    state["discovery"] = {"end_session_endpoint": issuer + "/session/end"}
+    await keys.start()
+    assert keys.discovery is not None and keys.discovery.end_session_endpoint == issuer + "/session/end"
+    state["discovery"] = {"end_session_endpoint": issuer.replace("http://", "ftp://") + "/session/end"}
+    with caplog.at_level(logging.WARNING, logger="brygga.oidc"):
+        await keys.ensure("unknown-kid")
+    assert "lacks end_session_endpoint" in caplog.text
+    assert keys.discovery.end_session_endpoint == issuer + "/session/end"  # the last good document, kept

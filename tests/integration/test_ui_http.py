@@ -60,6 +60,8 @@ async def test_pages_need_a_session_and_carry_security_headers(browser):
     assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["X-Frame-Options"] == "DENY"
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
     assert "Secure" not in cookie  # plain HTTP here, and BRYGGA_SECURE_COOKIES is auto
+    assert cookie.startswith("brygga_session=")  # no __Host- prefix without Secure
+    assert "Strict-Transport-Security" not in page.headers
     assert '<html lang="sv">' in await page.text()
 
 
@@ -78,6 +80,32 @@ async def test_behind_a_tls_proxy_the_session_cookie_is_secure(settings):
         response = await client.get("/ui/clients", allow_redirects=False)
     attributes = [part.strip().lower() for part in response.headers["Set-Cookie"].split(";")]
     assert "secure" in attributes and "httponly" in attributes
+
+
+async def test_over_tls_a_planted_session_cookie_opens_nothing(settings, tokens, api):
+    """Insider attack 11, finding 2: over TLS the session cookie is `__Host-brygga_session` (Secure, Path=/, no
+    Domain), which a browser takes from this host over TLS only: a sibling subdomain or a network attacker
+    answering plain HTTP can set `brygga_session` at most, and that one is not read. The attacker's own signed-in
+    session planted so would have made the victim work as the attacker. Every answer carries HSTS."""
+    app = create_app(replace(settings, secure_cookies="always"))  # TLS ended at the proxy
+    async with TestClient(TestServer(app), cookie_jar=aiohttp.DummyCookieJar()) as client:
+        await api.unit("iof-norr")
+        page = await client.get("/ui/sign-in")
+        (name, anonymous), = page.cookies.items()
+        signed_in = await client.post("/ui/sign-in", allow_redirects=False, headers={"Cookie": f"{name}={anonymous.value}"},
+                                      data={"csrf": csrf_of(await page.text()),
+                                            "token": tokens(sub="mallory", unit="iof-norr", roles=["staff"])})
+        assert signed_in.status == 303
+        mallorys = signed_in.cookies[name].value
+        assert (await client.get("/ui/clients", allow_redirects=False, headers={"Cookie": f"{name}={mallorys}"})).status == 200
+        planted = await client.get("/ui/clients", allow_redirects=False, headers={"Cookie": f"brygga_session={mallorys}"})
+        assert (planted.status, planted.headers["Location"]) == (303, "/ui/sign-in")
+
+        assert name == "__Host-brygga_session"
+        assert (anonymous["path"], anonymous["domain"], bool(anonymous["secure"])) == ("/", "", True)
+        assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+        api_answer = await client.get("/v1/units")
+        assert api_answer.status == 401 and api_answer.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
 async def test_a_form_without_the_sessions_csrf_token_is_refused(browser, tokens, api, db):

@@ -275,12 +275,12 @@ def test_waits_for_a_pool_connection_and_for_an_upload_body_are_bounded_seconds(
 
 def test_an_issuer_with_its_web_client_and_claim_mapping() -> None:
     settings = load_settings({
-        "BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga",
+        "BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga-web",
         "BRYGGA_OIDC_CLIENT_SECRET": "s3cret", "BRYGGA_CLAIM_SUB": "employeeHsaId", "BRYGGA_CLAIM_UNIT": "unit_id",
         "BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_DEV": "1",
         "BRYGGA_ROLE_MAP": '{"7f3c0e4a-group": "staff", "Brygga-chefer": ["staff", "unit_manager"]}'})
     assert (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret) == (
-        "https://idp.example.se/oidc", "brygga", "s3cret")
+        "https://idp.example.se/oidc", "brygga-web", "s3cret")
     assert (settings.claim_sub, settings.claim_unit, settings.claim_roles) == ("employeeHsaId", "unit_id", "groups")
     assert dict(settings.role_map or ()) == {"7f3c0e4a-group": ("staff",), "Brygga-chefer": ("staff", "unit_manager")}
     assert not settings.dev_tokens  # an issuer: no development sign-in even with BRYGGA_DEV=1
@@ -333,3 +333,24 @@ def test_an_hsm_needs_its_module_and_its_pin_file_together(tmp_path) -> None:
             load_settings(env)
     with pytest.raises(SettingsError, match="BRYGGA_PKCS11_MODULE"):
         load_settings({"BRYGGA_PKCS11_MODULE": str(tmp_path / "missing.so"), "BRYGGA_PKCS11_PIN_FILE": str(pin)})
+
+
+def test_the_web_client_id_is_not_the_api_audience() -> None:
+    """Insider attack 11, finding 1: with one value for both, the sign-in's ID tokens would open the API."""
+    env = {"BRYGGA_OIDC_ISSUER": "https://idp.example.se/oidc", "BRYGGA_OIDC_CLIENT_ID": "brygga-region-skane",
+           "BRYGGA_DEV": "1"}
+    with pytest.raises(SettingsError, match="BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE"):
+        load_settings({**env, "BRYGGA_JWT_AUDIENCE": "brygga-region-skane"})
+    with pytest.raises(SettingsError, match="BRYGGA_OIDC_CLIENT_ID and BRYGGA_JWT_AUDIENCE"):
+        load_settings({**env, "BRYGGA_OIDC_CLIENT_ID": "brygga"})  # the audience's default
+    settings = load_settings({**env, "BRYGGA_JWT_AUDIENCE": "brygga-region-skane-api"})
+    assert (settings.oidc_client_id, settings.jwt_audience) == ("brygga-region-skane", "brygga-region-skane-api")
+
+
+def test_a_roles_claim_other_than_roles_needs_a_role_map() -> None:
+    """Insider attack 11, finding 3: a groups claim without a map would make a group named "admin" an admin."""
+    with pytest.raises(SettingsError, match="^BRYGGA_CLAIM_ROLES=groups needs BRYGGA_ROLE_MAP"):
+        load_settings({"BRYGGA_CLAIM_ROLES": "groups"})
+    mapped = load_settings({"BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_ROLE_MAP": '{"g-staff": "staff"}'})
+    assert (mapped.claim_roles, dict(mapped.role_map or ())) == ("groups", {"g-staff": ("staff",)})
+    assert load_settings({"BRYGGA_CLAIM_ROLES": "roles"}).role_map is None  # the roles claim names roles itself
