@@ -18,6 +18,7 @@ _DID = {
     "document.release": "gjorde {document} tillgängligt för dig",
     "client.read": "läste dina uppgifter",
     "client.lookup": "sökte fram dig på ditt personnummer",
+    "client.list": "såg dig i enhetens lista över klienter",
     "client.register": "registrerade dig",
     "client.network": "såg vilka enheter du har kontakt med",
     "relation.open": "inledde en kontakt med dig",

@@ -476,6 +476,57 @@ EN: dict[str, str] = {
     'återaktualiserat': 'reopened',
     'Kunde inte sparas. Se fälten nedan.': 'Could not be saved. See the fields below.',
     'Välj en enhet eller en eller två organisationer.': 'Choose a unit, or one or two organisations.',
+    # The clinic's own words, choosers and the missing actions (issue #20)
+    'Avbryt': 'Cancel',
+    'Avsluta relationen': 'End the relation',
+    'Avsluta relationen med': 'End the relation with',
+    'Dokumentet är förstört.': 'The document is shredded.',
+    'Dokumentet är spärrat.': 'The document is blocked.',
+    'Spärren är borttagen.': 'The block is removed.',
+    'Första sidan': 'First page',
+    'Förstör dokumentet': 'Shred the document',
+    'Förstör …': 'Shred …',
+    'Gäller från (tomt: i dag)': 'In force from (empty: today)',
+    'Gäller till och med': 'In force until (inclusive)',
+    'Hela': 'All of',
+    'Informationen finns hos': 'The information is held by',
+    'Informationen får lämnas till': 'The information may be given to',
+    'När relationen är avslutad ser din enhet inte längre klienten eller dokumenten, förrän en ny relation öppnas.':
+        'Once the relation has ended your unit no longer sees the client or the documents, until a new relation is '
+        'opened.',
+    'På klientens begäran (PDL 4 kap. 4 §): dokumentet syns då bara inom er enhet.':
+        "On the client's request (PDL 4:4): the document is then visible only within your unit.",
+    'Sedan': 'Since',
+    'Sidor': 'Pages',
+    'Spärra': 'Block',
+    'Spärra dokumentet': 'Block the document',
+    'Spärren tas bort på klientens begäran: andra enheter som får se dokumentet ser det igen.':
+        "The block is removed on the client's request: other units that may see the document see it again.",
+    'Ta bort spärren': 'Remove the block',
+    'Tillbaka till klienten': 'Back to the client',
+    'spärrat': 'blocked',
+    'ÅÅÅÅ-MM-DD': 'YYYY-MM-DD',
+    'Skriv datumet som ÅÅÅÅ-MM-DD.': 'Write the date as YYYY-MM-DD.',
+    'Skriv varför (klientens begäran).': "Write why (the client's request).",
+    'Din enhet har inga pågående relationer.': 'Your unit has no active relations.',
+    'Klienter som din enhet har en pågående relation med, senaste först.':
+        'Clients your unit has an active relation with, newest first.',
+    'Mina klienter': 'My clients',
+    'Relation': 'Relation',
+    'Relationen är avslutad.': 'The relation has ended.',
+    'Samtycket är registrerat.': 'The consent is recorded.',
+    'Dokumentet': 'The document',
+    'är uppladdat.': 'is uploaded.',
+    'Dokumentet är uppladdat.': 'The document is uploaded.',
+    'Uppladdningen har börjat.': 'The upload has started.',
+    'Uppladdat': 'Uploaded',
+    'Uppladdningen är klar.': 'The upload is done.',
+    'Uppladdningen misslyckades. Försök igen.': 'The upload failed. Try again.',
+    'Välj en fil.': 'Choose a file.',
+    'Sök fram en klient på personnummer för att se loggutdraget: vem som har läst klientens uppgifter i de '
+    'organisationer du granskar. Sökningen loggas.':
+        "Look a client up by personal number to see the log extract: who read the client's information in the "
+        'organisations you audit. The lookup is logged.',
 }
 
 
