@@ -11,7 +11,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import auditor, followup, labels, me, signin, sip, staff
+from . import auditor, followup, labels, me, retention, signin, sip, staff
 from .pages import page, redirect
 
 HERE = Path(__file__).resolve().parent
@@ -33,5 +33,5 @@ def setup(app: web.Application) -> None:
         web.get("/ui", _root), web.get("/ui/", signin.home), web.get("/ui/sign-in", signin.sign_in_form),
         web.post("/ui/sign-in", signin.sign_in), web.post("/ui/sign-out", signin.sign_out),
         web.post("/ui/language", signin.language),
-        *staff.routes(), *sip.routes(), *auditor.routes(), *me.routes(), *followup.routes(),
+        *staff.routes(), *sip.routes(), *auditor.routes(), *me.routes(), *followup.routes(), *retention.routes(),
     ])

@@ -506,6 +506,25 @@ EN: dict[str, str] = {
     'Tillbaka till klienten': 'Back to the client',
     'spärrat': 'blocked',
     'ÅÅÅÅ-MM-DD': 'YYYY-MM-DD',
+    'ÅÅÅÅ-MM-DD TT:MM': 'YYYY-MM-DD HH:MM',
+    'Att gallra': 'Due to be culled',
+    'Bevaras': 'Kept',
+    'Födda den 5, 15, 25 bevaras': 'Born on the 5th, 15th, 25th kept',
+    'Gallring': 'Retention',
+    'Gallringsplan för': 'Retention plan for',
+    'Inga handlingar.': 'No records.',
+    'Regler': 'Rules',
+    'Reglerna för när handlingar gallras, per organisation, och vad som skulle gallras i dag. Inget ändras här; '
+    'reglerna sätts av en administratör genom API:t.':
+        'The rules for when records are culled, by organisation, and what would be culled today. Nothing changes '
+        'here; an administrator sets the rules through the API.',
+    'akter': 'files',
+    'dokument': 'documents',
+    'egna regler': 'own rules',
+    'forskningskommun: allt bevaras': 'research municipality: everything kept',
+    'standardregler': 'default rules',
+    'År efter sista anteckningen': 'Years after the last entry',
+    'Åtgärd': 'Action',
     'Skriv datumet som ÅÅÅÅ-MM-DD.': 'Write the date as YYYY-MM-DD.',
     'Skriv varför (klientens begäran).': "Write why (the client's request).",
     'Din enhet har inga pågående relationer.': 'Your unit has no active relations.',
@@ -523,6 +542,13 @@ EN: dict[str, str] = {
     'Uppladdningen är klar.': 'The upload is done.',
     'Uppladdningen misslyckades. Försök igen.': 'The upload failed. Try again.',
     'Välj en fil.': 'Choose a file.',
+    'Välj vem som får informationen.': 'Choose who receives the information.',
+    'Välj var informationen finns.': 'Choose where the information is held.',
+    'Välj minst en kategori.': 'Choose at least one category.',
+    'Välj minst ett ändamål.': 'Choose at least one purpose.',
+    'Välj vem som lämnade samtycket.': 'Choose who gave the consent.',
+    'Välj samtyckets form.': 'Choose the form of the consent.',
+    'Välj det underskrivna formuläret.': 'Choose the signed form.',
     'Sök fram en klient på personnummer för att se loggutdraget: vem som har läst klientens uppgifter i de '
     'organisationer du granskar. Sökningen loggas.':
         "Look a client up by personal number to see the log extract: who read the client's information in the "

@@ -257,6 +257,8 @@ LABELS: dict[str, dict[str, Words]] = {
                  "65+": ("65 år och äldre", "65 years and older")},
     "group_by": {"sex": ("Kön", "Sex"), "age_band": ("Ålder", "Age")},
     "instrument": {"AUDIT": ("AUDIT", "AUDIT"), "AUDIT-C": ("AUDIT-C", "AUDIT-C"), "DUDIT": ("DUDIT", "DUDIT")},
+    # A record an event's reasons name after its codes (`sip_plan:<id>`, `followup_unit:<unit>`).
+    "record": {"sip_plan": ("SIP-plan", "SIP plan"), "followup_unit": ("Uppföljning från enhet", "Follow-up of unit")},
     "record_kind": {
         "episode": ("Ärende/behandlingsperiod", "Episode"),
         "contact": ("Besök", "Visit"),
@@ -300,6 +302,10 @@ def text(kind: str, code: str, lang: str = "sv") -> str:
     """The words for `code`; a code without words shows as itself (the catalogue's test keeps there being none)."""
     words = LABELS.get(kind, {}).get(str(code))
     if words is None:
+        prefix, _, ident = str(code).partition(":")
+        record = LABELS["record"].get(prefix) if kind == "reason" and ident else None
+        if record is not None:  # a record named after the reasons: its kind in words, then its id
+            return f"{record[1] if lang == 'en' else record[0]} {ident}"
         return str(code)
     return words[1] if lang == "en" else words[0]
 

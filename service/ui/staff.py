@@ -555,6 +555,11 @@ CONSENT_ANCHORS = {
 RULE_FIELD = {"same_zone": "to", "invalid_period": "valid_until", "evidence_required": "evidence_document_id",
               "minor_requires_guardian_or_maturity": "maturity_assessed", "guardian_required": "guardian_name",
               "client_came_of_age": "given_by"}
+# A consent form's field refused by the API's model, in words (the model's own message names a pattern or a type).
+CONSENT_FIELD_TEXT = {"to": "Välj vem som får informationen.", "from": "Välj var informationen finns.",
+                      "categories": "Välj minst en kategori.", "purposes": "Välj minst ett ändamål.",
+                      "given_by": "Välj vem som lämnade samtycket.", "form": "Välj samtyckets form.",
+                      "evidence_document_id": "Välj det underskrivna formuläret."}
 DATE_FIELDS = ("valid_from", "valid_until", "maturity_assessed_at", "maturity_assessed_at")
 PAGE = 50
 
@@ -614,7 +619,7 @@ async def grant_consent(request: web.Request) -> web.Response:
             field = "_".join(loc[:2]) if loc and loc[0] in ("from", "to", "guardian", "maturity") else (loc[0] if loc else "")
             field = {"to_organisation": "to", "to_domain": "to", "to_unit": "to", "from_organisation": "from",
                      "from_domain": "from"}.get(field, field)  # the chooser that sets them
-            errors.setdefault(field, DATE_TEXT if field in DATE_FIELDS else error["msg"])
+            errors.setdefault(field, DATE_TEXT if field in DATE_FIELDS else CONSENT_FIELD_TEXT.get(field, error["msg"]))
         return await _consents_view(request, client_id, errors=errors, values=values, status=422)
     except ValidationFailed as exc:
         rule = RULE_TEXT.get(exc.code or "")

@@ -169,7 +169,8 @@ async def test_axe_finds_no_violation_on_any_page_at_desk_and_phone_width(chromi
     await _sign_in(auditor, base, "hsa-astrid", None, ["auditor"], organisations="*")
     for name, path in (("audit-events", "/ui/audit/events"), ("audit-chain", "/ui/audit/chain"),
                        ("audit-reviews", "/ui/audit/emergency-reviews"), ("audit-anomalies", "/ui/audit/anomalies"),
-                       ("audit-lookup", "/ui/audit/clients"), ("access-log", f"/ui/clients/{client}/access-log")):
+                       ("audit-lookup", "/ui/audit/clients"), ("access-log", f"/ui/clients/{client}/access-log"),
+                       ("retention", "/ui/retention")):
         await auditor.goto(base + path)
         await _check(auditor, name, found)
 

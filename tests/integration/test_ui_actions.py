@@ -251,3 +251,25 @@ async def test_the_client_page_speaks_words_not_codes(browser, tokens, api, clie
         assert not re.search(rf"\b{code}\b", shown), code
     assert ("Journalanteckning" if lang == "sv" else "Record note") in shown
     assert ("Handläggning" if lang == "sv" else "Case handling") in shown
+
+
+async def test_the_retention_page_shows_rules_and_plan_in_words_audited(browser, tokens, api, client, db):
+    social, person = await _world(api, client)
+    await _upload(client, social, person, "Utredning")
+    await sign_in(browser, tokens, sub="admin-1", roles=["admin"])
+    page = await browser.get("/ui/retention")
+    html = await page.text()
+    assert page.status == 200 and "Gallringsplan för" in html and "Malmö stad" in html
+    assert "Gallras" in html and "Socialtjänst" in html and "Alla kategorier" in html  # cull, social, "*" in words
+    assert [e["decision"] for e in await _events(db, "retention.rules_read", "admin-1")] == ["allow"]
+    assert [e["decision"] for e in await _events(db, "retention.plan", "admin-1")] == ["allow"]
+    await browser.post("/ui/sign-out", data={"csrf": csrf_of(html)})
+    # An auditor whose token names no organisations: refused first, as the API refuses it, and audited.
+    await sign_in(browser, tokens, sub="ulf", roles=["auditor"], organisations=None)
+    assert (await browser.get("/ui/retention")).status == 403
+    assert [(e["decision"], e["reason_codes"]) for e in await _events(db, "retention.rules_read", "ulf")] == \
+        [("deny", ["no_organisation"])]
+    assert await _events(db, "retention.plan", "ulf") == []
+    await browser.post("/ui/sign-out", data={"csrf": csrf_of(await (await browser.get("/ui/audit/events")).text())})
+    await sign_in(browser, tokens, sub="anna", unit="iof", roles=["staff"])
+    assert (await browser.get("/ui/retention")).status == 403  # staff: the role is refused

@@ -161,6 +161,7 @@ def test_words_in_each_language():
     assert labels.text("category", "journal_note", "en") == "Record note"
     assert labels.text("purpose", "case_handling") == "Handläggning"
     assert labels.text("domain", "health", "en") == "Health care"
+    assert labels.text("reason", "sip_plan:7d0c") == "SIP-plan 7d0c"  # a record named after the reason codes
 
 
 def test_a_consent_basis_names_the_zones_and_the_last_day():
