@@ -508,6 +508,7 @@ EN: dict[str, str] = {
     'ÅÅÅÅ-MM-DD': 'YYYY-MM-DD',
     'ÅÅÅÅ-MM-DD TT:MM': 'YYYY-MM-DD HH:MM',
     'Att gallra': 'Due to be culled',
+    'ingen': 'none',
     'Bevaras': 'Kept',
     'Födda den 5, 15, 25 bevaras': 'Born on the 5th, 15th, 25th kept',
     'Gallring': 'Retention',

@@ -273,3 +273,18 @@ async def test_the_retention_page_shows_rules_and_plan_in_words_audited(browser,
     await browser.post("/ui/sign-out", data={"csrf": csrf_of(await (await browser.get("/ui/audit/events")).text())})
     await sign_in(browser, tokens, sub="anna", unit="iof", roles=["staff"])
     assert (await browser.get("/ui/retention")).status == 403  # staff: the role is refused
+
+
+async def test_the_follow_up_page_names_kinds_and_units_and_chooses_the_joint_unit(browser, tokens, api, client):
+    _, person = await _world(api, client)
+    await sign_in(browser, tokens, sub="anna", unit="iof", roles=["staff"])
+    page = await (await browser.get(f"/ui/clients/{person}/followup")).text()
+    # The joint visit's unit is chosen among the other principal's units, by name, not typed.
+    assert '<select id="contact-with" name="with_unit">' in page
+    assert '<option value="beroendecentrum">Unit beroendecentrum (Region Skåne)</option>' in page
+    saved = await browser.post(f"/ui/clients/{person}/followup/contact", allow_redirects=False,
+                               data={"csrf": csrf_of(page), "on": "2025-03-01", "kind": "home_visit", "with_unit": ""})
+    assert saved.status == 303, await saved.text()
+    listed = await (await browser.get(f"/ui/clients/{person}/followup")).text()
+    section = listed[listed.index('id="contacts"'):]
+    assert "Hembesök (Unit iof)" in section and "home_visit" not in section
