@@ -257,6 +257,13 @@ LABELS: dict[str, dict[str, Words]] = {
                  "65+": ("65 år och äldre", "65 years and older")},
     "group_by": {"sex": ("Kön", "Sex"), "age_band": ("Ålder", "Age")},
     "instrument": {"AUDIT": ("AUDIT", "AUDIT"), "AUDIT-C": ("AUDIT-C", "AUDIT-C"), "DUDIT": ("DUDIT", "DUDIT")},
+    "anomaly": {
+        "many_clients_read": ("Många klienter lästa samma dag", "Many clients read in a day"),
+        "repeated_denials": ("Upprepade nekanden", "Repeated denials"),
+        "many_relations_opened": ("Många relationer öppnade samma dag", "Many relations opened in a day"),
+        "emergency_unreviewed": ("Nödåtkomst inte granskad", "Emergency access not reviewed"),
+        "relations_without_activity": ("Relation öppnad utan arbete", "Relation opened without work"),
+    },
     # A record an event's reasons name after its codes (`sip_plan:<id>`, `followup_unit:<unit>`).
     "record": {"sip_plan": ("SIP-plan", "SIP plan"), "followup_unit": ("Uppföljning från enhet", "Follow-up of unit")},
     "record_kind": {

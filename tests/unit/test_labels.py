@@ -22,6 +22,7 @@ import policies
 import policies.followup
 import policies.retention
 from service.audit import Action
+from service.domain import audit_review
 from service.http import schemas
 from service.settings import BUILTIN_DOMAINS
 from service.ui import labels
@@ -136,6 +137,9 @@ def _everything() -> list[tuple[str, str]]:
     wanted += [("record_kind", k) for k in policies.followup.KINDS]
     wanted += [("kept", k) for k in policies.retention.KEPT_REASONS]
     wanted += [("category", "*")]
+    review = (Path(audit_review.__file__)).read_text()  # the anomaly report's kinds
+    wanted += [("anomaly", kind) for kind in re.findall(r'_finding\("([a-z_]+)"', review)]
+    wanted += [("anomaly", kind[0]) for kind in audit_review._DAY_KINDS]
     return wanted
 
 
