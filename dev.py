@@ -2,8 +2,9 @@
 """Bootstrap for a fresh machine: needs only Python 3.11+.
 
     python3 dev.py serve   # install runtime deps into .venv, start Brygga (embedded PostgreSQL, BRYGGA_DEV=1)
-    python3 dev.py test    # install runtime + test deps into .venv (Chromium, SoftHSM2 and the npm
-                           # oidc-provider for their tests where they can be installed), check
+    python3 dev.py test    # install runtime + test deps into .venv (Chromium and axe-core for the browser
+                           # tests, SoftHSM2 and the npm oidc-provider for theirs where they can be
+                           # installed), check
                            # with ruff and mypy, run every test (in parallel on every core)
     python3 dev.py lint    # only ruff and mypy
 
@@ -107,6 +108,23 @@ def _ensure_softhsm() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "softhsm2"], check=True, env=env)
 
 
+AXE = ROOT / "tests" / "browser" / "axe"
+
+
+def _ensure_axe() -> None:
+    """axe-core (pinned in tests/browser/axe/package-lock.json) for the browser tests' accessibility checks, which
+    inject it into each page through Playwright. Without npm (or its registry) those tests skip and say why."""
+    if (AXE / "node_modules" / "axe-core" / "axe.min.js").exists() or os.environ.get("BRYGGA_SKIP_BROWSER_INSTALL"):
+        return
+    if not shutil.which("npm"):
+        print("npm is not installed: the browser tests' accessibility checks (axe-core) will skip", flush=True)
+        return
+    print("installing axe-core (npm ci) for the browser tests", flush=True)
+    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=AXE)
+    if result.returncode != 0:
+        print("npm ci failed: the browser tests' accessibility checks (axe-core) will skip", flush=True)
+
+
 def _lint() -> int:
     """ruff, then mypy (configured in pyproject.toml); 0 when both find nothing."""
     for tool in (["ruff", "check", "."], ["mypy"]):
@@ -134,6 +152,7 @@ def main(argv: list[str]) -> int:
         _ensure_chromium()
         _ensure_oidc_provider()
         _ensure_softhsm()
+        _ensure_axe()
         # The whole suite on every core (pytest-xdist; each worker its own PostgreSQL): its tests wait on
         # servers, sockets and timeouts as much as they compute, so two workers on two cores take 0.6 of one.
         parallel = [] if rest else ["-n", "auto"]

@@ -223,6 +223,19 @@ def _as_auditor(principal: Principal) -> bool:
     return Role.AUDITOR in principal.roles and (_scoped(principal) or Role.UNIT_MANAGER not in principal.roles)
 
 
+def decide_auditor_lookup(principal: Principal) -> Decision:
+    """An auditor finds a client by personal number, to read that client's log extract (the web interface's
+    lookup, issue #20): a person asks who read their records (PDL 8:5), or a review follows one client, and the
+    auditor must not have to ask staff for an internal id. Auditors only, and only those whose token names the
+    organisations they audit (as for the extract itself). The answer is only that the number is registered,
+    which any member of staff may learn too; the extract it leads to is scoped as always (extract_scope)."""
+    if Role.AUDITOR not in principal.roles:
+        return deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:3")
+    if not _scoped(principal):
+        return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    return allow(Basis.ROLE, legal_basis=f"PDL 8:5; {_LOG_REVIEW}")
+
+
 def decide_access_log(principal: Principal, *, client_exists: bool, relation_active: bool) -> Decision:
     """A client's log extract: an auditor, or a unit manager whose unit has an active relation with the client."""
     gate = role_gate(principal.roles, Permission.AUDIT_EXTRACT)

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal, get_args
 
-from .decision import Decision, Reason
+from .decision import Basis, Decision, Reason, allow, deny
+from .model import Principal
+from .roles import Permission, role_gate
 
 RelationKind = Literal["care", "case", "sip", "referral"]
 KINDS: tuple[str, ...] = get_args(RelationKind)
@@ -38,3 +40,16 @@ def opened(decision: Decision, *, kind: str, reason_stated: bool) -> Decision:
         return decision
     stated = Reason.RELATION_REASON_STATED if reason_stated else Reason.RELATION_REASON_NONE
     return replace(decision, reason_codes=(_KIND_REASON[kind], stated))
+
+
+def decide_unit_clients(principal: Principal) -> Decision:
+    """"Mina klienter": a member of staff lists the clients their own unit has an active relation with (the web
+    interface, issue #20). The relation is the ground, as for reading each client (PDL 4:1; OSL 26:1): only the
+    caller's own unit's clients, each listed one recorded as read (client.list) so it shows in that client's
+    extract. Client work only, and a unit is needed (an installation role has no clients of its own)."""
+    gate = role_gate(principal.roles, Permission.CLIENT_READ)
+    if not gate:
+        return gate
+    if principal.unit is None:
+        return deny(Reason.NO_UNIT, legal_basis="PDL 4:1; OSL 26:1")
+    return allow(Basis.RELATION, legal_basis="PDL 4:1; OSL 26:1")

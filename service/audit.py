@@ -27,6 +27,7 @@ class Action(StrEnum):
 
     BLOCK_LIFT = "block.lift"
     BLOCK_LIFT_END = "block.lift_end"  # a lifting ended early by its unit (extends API-1.1)
+    CLIENT_LIST = "client.list"  # a unit's own clients listed, one event each client shown (web interface, #20)
     CLIENT_LOOKUP = "client.lookup"
     CLIENT_READ = "client.read"
     CLIENT_REGISTER = "client.register"

@@ -1,12 +1,15 @@
 """Clients: registration, lookup by personal number and reading, each audited."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from policies.audit import decide_auditor_lookup
 from policies.candidates import candidates
 from policies.decide import Request
 from policies.personal_number import InvalidPersonalNumber, PersonalNumber, is_minor, parse_personal_number
+from policies.relations import decide_unit_clients
 from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
@@ -15,6 +18,7 @@ from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import documents as documents_store
 from .access import access, client_access, decided
+from .paging import Paged, paged
 
 _RECORD = "client"
 
@@ -70,6 +74,43 @@ async def lookup(rt: Runtime, caller: Caller, *, personal_number: str) -> dict[s
     if act.client_id is None:
         raise NotFound("no client with that personal number")
     return {"id": str(act.client_id)}
+
+
+async def lookup_for_audit(rt: Runtime, caller: Caller, *, personal_number: str) -> dict[str, Any]:
+    """An auditor's lookup by personal number, for the client's log extract (the web interface; policies/audit.py
+    decide_auditor_lookup): audited as client.lookup, allowed or denied, like staff's. Raises Forbidden,
+    NoOrganisation, ValidationFailed, NotFound."""
+    decision = decide_auditor_lookup(caller.principal)
+    index = _blind_index(rt, personal_number)[1] if decision else b""
+    async with access(rt, caller, Action.CLIENT_LOOKUP, decided(decision)) as act:
+        act.client_id = await clients_store.id_by_index(act.conn, index)
+    if act.client_id is None:
+        raise NotFound("no client with that personal number")
+    return {"id": str(act.client_id)}
+
+
+# Before every (started_at, id) key in descending order: where a newest-first listing starts.
+NEWEST = (datetime(9999, 1, 1, tzinfo=UTC), UUID(int=(1 << 128) - 1))
+
+
+async def of_unit(rt: Runtime, caller: Caller, *, before: tuple[datetime, UUID], limit: int) -> Paged[dict[str, Any]]:
+    """"Mina klienter": the clients the caller's unit has an active relation with, newest relation first, with
+    their names (policies/relations.py decide_unit_clients). The list is one event, and each client shown one more
+    (client.list naming the client), so every client's extract shows that the unit's list named them."""
+    decision = decide_unit_clients(caller.principal)
+    async with access(rt, caller, Action.CLIENT_LIST, decided(decision)) as act:
+        assert caller.principal.unit is not None  # decide_unit_clients allows only a caller with a unit
+        rows = await clients_store.of_unit(act.conn, caller.principal.unit, before=before, limit=limit + 1)
+        for row in rows[:limit]:
+            act.also_record(Action.CLIENT_LIST, decision, client_id=row["id"])
+    items = []
+    for row in rows:
+        client = _client_json(rt, row["id"], row["birth_date"])
+        client.update(name=rt.field_sealer.open_text(row["name_sealed"], record=_RECORD, record_id=str(row["id"]),
+                                                    field="name"),
+                      kind=row["kind"], since=row["started_at"])
+        items.append(client)
+    return paged(items, limit)
 
 
 async def read(rt: Runtime, caller: Caller, client_id: UUID) -> dict[str, Any]:

@@ -19,6 +19,7 @@ _DID = {
     "document.correct": "rättade {document} (den tidigare versionen finns kvar)",
     "client.read": "läste dina uppgifter",
     "client.lookup": "sökte fram dig på ditt personnummer",
+    "client.list": "såg dig i enhetens lista över klienter",
     "client.register": "registrerade dig",
     "client.network": "såg vilka enheter du har kontakt med",
     "relation.open": "inledde en kontakt med dig",

@@ -1,7 +1,7 @@
 """Clients: a blind index for lookup, the sealed number and name, the birth date."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -43,3 +43,20 @@ async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | Non
     """id, birth_date and the sealed name, or None."""
     return await conn.fetchrow(_get_client_sql, client_id)
 
+
+
+# A unit's clients ("Mina klienter"): those with an active relation of the unit, newest relation first, keyset-paged
+# on (started_at, client id) descending (relations_unit serves the unit's rows).
+_of_unit_sql = """
+SELECT c.id, c.birth_date, c.name_sealed, r.kind, r.started_at
+FROM relations r JOIN clients c ON c.id = r.client_id
+WHERE r.unit_id = $1 AND r.ended_at IS NULL AND (r.started_at, r.client_id) < ($2, $3)
+ORDER BY r.started_at DESC, r.client_id DESC
+LIMIT $4
+"""
+
+
+async def of_unit(conn: asyncpg.Connection, unit: str, *, before: tuple[datetime, UUID], limit: int) -> list[asyncpg.Record]:
+    """The unit's clients with an active relation, before `before` (newest relation first)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_of_unit_sql, unit, *before, limit)
+    return rows

@@ -9,8 +9,8 @@ from aiohttp import web
 from policies.audit import EventFilter
 
 from ..audit import Action
-from ..domain import audit_log, audit_review
-from ..errors import ValidationFailed
+from ..domain import audit_log, audit_review, clients
+from ..errors import NotFound, ValidationFailed
 from ..http.cursor import START
 from ..http.filters import event_filter, instant
 from ..http.schemas import EmergencyReviewIn
@@ -85,9 +85,34 @@ async def access_log(request: web.Request) -> web.Response:
     return render(request, "access_log.html", client_id=client_id, entries=items, printed=datetime.now(SWEDEN))
 
 
+@page()
+async def lookup_page(request: web.Request) -> web.Response:
+    """The auditor's client lookup by personal number (issue #20), leading to the client's log extract."""
+    return render(request, "audit_lookup.html", errors={}, not_found=False)
+
+
+@page()
+async def lookup(request: web.Request) -> web.Response:
+    """Audited as client.lookup, allowed or denied (policies/audit.py decide_auditor_lookup); the number goes in the
+    form's body, never a URL."""
+    data = await form(request)
+    try:
+        found = await clients.lookup_for_audit(rt(request), caller(request),
+                                               personal_number=data.get("personal_number", ""))
+    except NotFound:
+        return render(request, "audit_lookup.html", http_status=404, errors={}, not_found=True)
+    except ValidationFailed as exc:
+        messages = {str(e.get("field", "")): str(e.get("message", "")) for e in exc.extra.get("errors", []) or []}
+        return render(request, "audit_lookup.html", http_status=422, not_found=False,
+                      errors={"personal_number": messages.get("personal_number") or str(exc)})
+    return redirect(request, f"/ui/clients/{found['id']}/access-log")
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.get("/ui/audit/events", events), web.get("/ui/audit/chain", chain),
         web.get("/ui/audit/emergency-reviews", reviews), web.post("/ui/audit/emergency-reviews/{grant_id}", review),
-        web.get("/ui/audit/anomalies", anomalies), web.get("/ui/clients/{client_id}/access-log", access_log),
+        web.get("/ui/audit/anomalies", anomalies),
+        web.get("/ui/audit/clients", lookup_page), web.post("/ui/audit/clients", lookup),
+        web.get("/ui/clients/{client_id}/access-log", access_log),
     ]

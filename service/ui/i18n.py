@@ -310,6 +310,7 @@ EN: dict[str, str] = {
     'Utskrift': 'Print',
     'Version': 'Version',
     'Versioner': 'Versions',
+    'Versioner och rättelser': 'Versions and corrections',
     'Visar enheter i din egen zon och i zoner där klienten samtyckt till samordning med din zon.':
         'Shows units of your own zone and of zones where the client consented to coordination with yours.',
     'annan deltagare': 'other participant',
@@ -532,6 +533,82 @@ EN: dict[str, str] = {
     'rättad': 'corrected',
     'samtycken': 'consents',
     'utlämnanden': 'disclosures',
+    # The clinic's own words, choosers and the missing actions (issue #20)
+    'Avbryt': 'Cancel',
+    'Avsluta relationen': 'End the relation',
+    'Avsluta relationen med': 'End the relation with',
+    'Dokumentet är förstört.': 'The document is shredded.',
+    'Dokumentet är spärrat.': 'The document is blocked.',
+    'Spärren är borttagen.': 'The block is removed.',
+    'Första sidan': 'First page',
+    'Förstör dokumentet': 'Shred the document',
+    'Förstör …': 'Shred …',
+    'Gäller från (tomt: i dag)': 'In force from (empty: today)',
+    'Gäller till och med': 'In force until (inclusive)',
+    'Hela': 'All of',
+    'Informationen finns hos': 'The information is held by',
+    'Informationen får lämnas till': 'The information may be given to',
+    'När relationen är avslutad ser din enhet inte längre klienten eller dokumenten, förrän en ny relation öppnas.':
+        'Once the relation has ended your unit no longer sees the client or the documents, until a new relation is '
+        'opened.',
+    'På klientens begäran (PDL 4 kap. 4 §): dokumentet syns då bara inom er enhet.':
+        "On the client's request (PDL 4:4): the document is then visible only within your unit.",
+    'Sedan': 'Since',
+    'Sidor': 'Pages',
+    'Spärra': 'Block',
+    'Spärra dokumentet': 'Block the document',
+    'Spärren tas bort på klientens begäran: andra enheter som får se dokumentet ser det igen.':
+        "The block is removed on the client's request: other units that may see the document see it again.",
+    'Ta bort spärren': 'Remove the block',
+    'spärrat': 'blocked',
+    'ÅÅÅÅ-MM-DD': 'YYYY-MM-DD',
+    'ÅÅÅÅ-MM-DD TT:MM': 'YYYY-MM-DD HH:MM',
+    'Att gallra': 'Due to be culled',
+    'ingen': 'none',
+    'Bevaras': 'Kept',
+    'Födda den 5, 15, 25 bevaras': 'Born on the 5th, 15th, 25th kept',
+    'Gallring': 'Retention',
+    'Gallringsplan för': 'Retention plan for',
+    'Inga handlingar.': 'No records.',
+    'Regler': 'Rules',
+    'Reglerna för när handlingar gallras, per organisation, och vad som skulle gallras i dag. Inget ändras här; '
+    'reglerna sätts av en administratör genom API:t.':
+        'The rules for when records are culled, by organisation, and what would be culled today. Nothing changes '
+        'here; an administrator sets the rules through the API.',
+    'akter': 'files',
+    'egna regler': 'own rules',
+    'forskningskommun: allt bevaras': 'research municipality: everything kept',
+    'standardregler': 'default rules',
+    'År efter sista anteckningen': 'Years after the last entry',
+    'Åtgärd': 'Action',
+    'Skriv datumet som ÅÅÅÅ-MM-DD.': 'Write the date as YYYY-MM-DD.',
+    'Skriv varför (klientens begäran).': "Write why (the client's request).",
+    'Din enhet har inga pågående relationer.': 'Your unit has no active relations.',
+    'Klienter som din enhet har en pågående relation med, senaste först.':
+        'Clients your unit has an active relation with, newest first.',
+    'Mina klienter': 'My clients',
+    'Relation': 'Relation',
+    'Relationen är avslutad.': 'The relation has ended.',
+    'Samtycket är registrerat.': 'The consent is recorded.',
+    'Dokumentet': 'The document',
+    'är uppladdat.': 'is uploaded.',
+    'Dokumentet är uppladdat.': 'The document is uploaded.',
+    'Uppladdningen har börjat.': 'The upload has started.',
+    'Uppladdat': 'Uploaded',
+    'Uppladdningen är klar.': 'The upload is done.',
+    'Uppladdningen misslyckades. Försök igen.': 'The upload failed. Try again.',
+    'Välj en fil.': 'Choose a file.',
+    'Välj vem som får informationen.': 'Choose who receives the information.',
+    'Välj var informationen finns.': 'Choose where the information is held.',
+    'Välj minst en kategori.': 'Choose at least one category.',
+    'Välj minst ett ändamål.': 'Choose at least one purpose.',
+    'Välj vem som lämnade samtycket.': 'Choose who gave the consent.',
+    'Välj samtyckets form.': 'Choose the form of the consent.',
+    'Välj det underskrivna formuläret.': 'Choose the signed form.',
+    'Sök fram en klient på personnummer för att se loggutdraget: vem som har läst klientens uppgifter i de '
+    'organisationer du granskar. Sökningen loggas.':
+        "Look a client up by personal number to see the log extract: who read the client's information in the "
+        'organisations you audit. The lookup is logged.',
 }
 
 

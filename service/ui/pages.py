@@ -19,6 +19,7 @@ from ..errors import BryggaError, CsrfRefused, Forbidden, Unauthorized, UnknownU
 from ..http.context import caller_of, runtime
 from ..http.routing import body_error
 from ..runtime import Runtime
+from . import labels
 from . import session as sessions
 from .i18n import translate
 
@@ -50,6 +51,7 @@ def render(request: web.Request, template: str, http_status: int = 200, **contex
             context[name] = defaultdict(str, context[name])
     context.update(t=lambda text: translate(text, lang), lang=lang, session=session, csrf=session.csrf,
                    caller=request.get(CALLER), path=request.path)
+    context.setdefault("unit_index", labels.loaded_units(request))  # names for labels.unit_words (issue #20)
     response = aiohttp_jinja2.render_template(template, request, context, status=http_status)
     finish(request, response)
     return response
@@ -102,6 +104,8 @@ def page(*, signed_in: bool = True) -> Callable[[Handler], Handler]:
                     # (insider attack 8, finding 4).
                     if Role.CLIENT in request[CALLER].principal.roles and not request.path.startswith("/ui/me"):
                         return redirect(request, "/ui/me/")
+                    if Role.CLIENT not in request[CALLER].principal.roles:
+                        await labels.load_units(request)  # units by name on every page (issue #20)
                 return await handler(request)
             except (Unauthorized, UnknownUnit):  # the token expired or its unit was deactivated: the session is over
                 response = redirect(request, f"{SIGN_IN}?expired=1")

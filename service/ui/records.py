@@ -35,7 +35,7 @@ async def _document_view(request: web.Request, document_id: UUID, *, errors: dic
     history = await versions.versions(runtime, who, document_id)
     may_correct = document["unit"] == who.principal.unit and document["status"] == "active" \
         and not {"staff", "unit_manager"}.isdisjoint(map(str, who.principal.roles))
-    return render(request, "document.html", http_status=status, document=document, versions=history["items"],
+    return render(request, "document_versions.html", http_status=status, document=document, versions=history["items"],
                   may_correct=may_correct, errors=errors, values=values, local=_local)
 
 

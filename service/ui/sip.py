@@ -14,6 +14,10 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import ValidationError
 
+from policies.model import Zone
+from policies.roles import Permission, role_gate
+from policies.sip import PlanFacts, may_close
+
 from ..domain import sip, units
 from ..errors import NotFound, PreconditionRequired, ValidationFailed, VersionConflict
 from ..http.schemas import SipFollowUpIn, SipPlanIn
@@ -176,7 +180,19 @@ async def _plan_view(request: web.Request, template: str, *, errors: dict[str, s
     plan = await sip.read(rt(request), caller(request), _uuid(request, "plan_id"))
     names = await _unit_names(request)
     return render(request, template, http_status=status, plan=plan, names=names, errors=errors or {}, values={},
-                  closed_text=CLOSED_TEXT, today=date.today().isoformat())
+                  closed_text=CLOSED_TEXT, today=date.today().isoformat(), may_close=_may_close(request, plan, names))
+
+
+def _may_close(request: web.Request, plan: dict[str, Any], names: dict[str, dict[str, Any]]) -> bool:
+    """The close form only for a unit the API would let close the plan (policies/sip.py may_close: the holding zone's
+    units or the responsible unit), with a role that writes plans; others would only be refused (issue #20)."""
+    principal = caller(request).principal
+    holding = names.get(plan["holding_unit"])
+    if holding is None or not role_gate(principal.roles, Permission.SIP_WRITE):
+        return False
+    facts = PlanFacts(id=str(plan["id"]), zone=Zone(holding["organisation"], holding["domain"]),
+                      unit=plan["holding_unit"], participants={})
+    return may_close(principal.zone, principal.unit, facts, plan["responsible_unit"])
 
 
 @page()

@@ -52,8 +52,8 @@ async def running(settings, tmp_path, units):
 
 @pytest.fixture
 async def service(settings, tmp_path):
-    units = (("malmo-iof", "malmo-iof", "malmo-stad", "social"),
-             ("malmo-beroendecentrum", "malmo-beroendecentrum", "region-skane", "health"))
+    units = (("malmo-iof", "IFO Innerstaden", "malmo-stad", "social"),
+             ("malmo-beroendecentrum", "Beroendecentrum Malmö", "region-skane", "health"))
     async with running(settings, tmp_path, units) as (server, _):
         yield server
 
@@ -122,18 +122,17 @@ async def test_a_clinic_day(chromium, service, tmp_path):
         await page.locator("#file").set_input_files(str(pdf))
         await page.get_by_role("button", name="Ladda upp").click()
         await page.wait_for_url("**/ui/clients/*")
-        await page.get_by_role("cell", name=title, exact=True).wait_for()
+        await page.get_by_role("link", name=title, exact=True).wait_for()  # the title links its page (#20)
     assert await page.evaluate("window.__pwned") is None and social.dialogs == []  # the title is text, nothing ran
-    client_url = page.url
+    client_url = page.url.split("?")[0]  # after an upload: ?uploaded=<id> (#20)
     await social.shot("client")
 
     # The consent: social services → the region's addiction clinic, assessments, for care.
     await page.get_by_role("link", name="Samtycken").click()
-    await page.locator("#to_organisation").fill("region-skane")
-    await page.locator("#to_domain").select_option("health")
+    await page.locator("#to").select_option("unit:malmo-beroendecentrum")  # chosen by name, not typed
     await page.locator("#cat-assessment").check()
     await page.locator("#form-written").check()  # written, without the signed form: refused beside the field
-    until = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    until = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%d")
     await page.locator("#valid_until").fill(until)
     await page.locator("#note").fill(XSS)
     await page.get_by_role("button", name="Spara samtycke").click()
@@ -152,10 +151,14 @@ async def test_a_clinic_day(chromium, service, tmp_path):
     await cpage.get_by_label("Personnummer eller samordningsnummer").first.fill(PERSONAL_NUMBER)
     await cpage.get_by_role("button", name="Sök").click()
     await cpage.get_by_role("button", name="Öppna relation").click()
-    await cpage.get_by_role("cell", name="Utredning enligt SoL").wait_for()
+    await cpage.get_by_role("cell", name="Utredning enligt SoL", exact=True).wait_for()
     titles = await cpage.locator("td.title").all_inner_texts()
     assert titles == ["Utredning enligt SoL"]
     assert await cpage.locator(".badge.consent").count() == 1
+    # The basis in words (issue #20): the consent's zones by name and its last day, not `consent:<id>`.
+    assert await cpage.locator("td .basis").inner_text() == \
+        f"Samtycke: IFO Innerstaden → Beroendecentrum Malmö, t.o.m. {until}"
+    assert await cpage.locator("td.title").evaluate("td => td.nextElementSibling.textContent") == "Utredning"
     async with cpage.expect_download() as download:
         await cpage.get_by_role("link", name="Ladda ned").click()
     assert (await download.value).suggested_filename
@@ -175,7 +178,9 @@ async def test_a_clinic_day(chromium, service, tmp_path):
     await auditor.go("/ui/audit/events?actor=hsa-bertil&action=document.read_content")
     rows = apage.locator("table.events tbody tr")
     assert await rows.count() == 1
-    assert (await rows.first.inner_text()).count("consent:") == 1
+    row = await rows.first.inner_text()
+    assert "consent:" not in row and f"Samtycke: IFO Innerstaden → Beroendecentrum Malmö, t.o.m. {until}" not in row
+    assert "Samtycke" in row and "Dokument öppnat" in row  # the codes in words
     await auditor.shot("audit-events")
     await auditor.go("/ui/audit/chain")
     await apage.get_by_text("Kedjan är intakt").wait_for()
@@ -184,7 +189,7 @@ async def test_a_clinic_day(chromium, service, tmp_path):
     client_id = client_url.rstrip("/").rsplit("/", 1)[1]
     await auditor.go(f"/ui/clients/{client_id}/access-log")
     extract = await apage.locator("table.extract").inner_text()
-    assert "Bertil Läkare" in extract and "region-skane" in extract
+    assert "Bertil Läkare" in extract and "Region Skåne" in extract and "region-skane" not in extract
     await auditor.shot("access-log")
     for path, name in (("/ui/audit/emergency-reviews", "audit-reviews"), ("/ui/audit/anomalies", "audit-anomalies")):
         await auditor.go(path)

@@ -82,9 +82,9 @@ async def test_the_client_walks_their_own_pages_on_a_phone(chromium, service):
     # A consent in plain words: who has it, who gets it, what, for what, until when.
     await page.get_by_role("link", name="Mina samtycken").first.click()
     assert "Du har inga samtycken." in await page.content()
-    await page.get_by_label("Vem har uppgifterna?").select_option(label="IFO Malmö (socialtjänsten, malmo-stad)")
+    await page.get_by_label("Vem har uppgifterna?").select_option(label="IFO Malmö (socialtjänsten, Malmö stad)")  # names (#20)
     await page.get_by_label("Vem får uppgifterna?").select_option(
-        label="Beroendecentrum Malmö (hälso- och sjukvården, region-skane)")
+        label="Beroendecentrum Malmö (hälso- och sjukvården, Region Skåne)")
     await page.get_by_label("Alla slags uppgifter").check()
     await page.get_by_label("Till och med vilket datum?").fill((date.today() + timedelta(days=30)).isoformat())
     await page.get_by_role("button", name="Ge samtycke").click()

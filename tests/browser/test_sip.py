@@ -71,7 +71,7 @@ async def test_a_joint_plan_from_start_to_a_revoked_consent(chromium, service):
     await page.get_by_role("link", name="Ny SIP").click()
     form = page.locator("#sip-form")
     await form.locator("#title").fill(TITLE)
-    await form.get_by_label("Beroendecentrum Malmö (region-skane)").check()
+    await form.get_by_label("Beroendecentrum Malmö (Region Skåne)").check()  # the organisation by name (#20)
     await form.locator("#externals").fill("Mamma Eva")
     await form.locator("#responsible_unit").select_option("malmo-iof")
     await form.locator("#effort_0_text").fill("Stödboende med kontaktperson")

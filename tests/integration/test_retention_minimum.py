@@ -115,8 +115,10 @@ async def test_the_shred_form_offers_the_ivo_reference_and_says_why_it_refused(s
     document = await created(client, people["staff"], person, title="Anteckning vid inskrivning")
     async with TestClient(TestServer(create_app(settings)), cookie_jar=CookieJar(unsafe=True)) as browser:
         csrf = await sign_in(browser, tokens, sub="hsa-chef", unit="beroende", roles=["unit_manager"])
-        page = await (await browser.get(f"/ui/clients/{person}")).text()
+        # The shred form is a confirmation step that names the document (issue #20: it left the client page).
+        page = await (await browser.get(f"/ui/clients/{person}/documents/{document['id']}/shred")).text()
         assert 'id="shred-form"' in page and 'name="ivo_decision"' in page and "PDL 8 kap. 4 §" in page
+        assert "Anteckning vid inskrivning" in page
         form = {"csrf": csrf, "document_id": document["id"], "reason": "Fel patient", "ivo_decision": "  "}
         refused = await browser.post(f"/ui/clients/{person}/shred", data=form)
         text = await refused.text()
@@ -133,7 +135,7 @@ async def test_the_shred_form_offers_the_ivo_reference_and_says_why_it_refused(s
         await browser.post("/ui/sign-out", data={"csrf": csrf_of(page)})
         social = await created(client, people["iof"], person)
         csrf = await sign_in(browser, tokens, sub="hsa-iof-chef", unit="iof", roles=["unit_manager"])
-        page = await (await browser.get(f"/ui/clients/{person}")).text()
+        page = await (await browser.get(f"/ui/clients/{person}/documents/{social['id']}/shred")).text()
         assert 'id="shred-form"' in page and 'name="ivo_decision"' not in page  # social services: no such floor
         shredded = await browser.post(f"/ui/clients/{person}/shred", allow_redirects=False,
                                       data={"csrf": csrf, "document_id": social["id"], "reason": "Fel klient"})

@@ -30,7 +30,7 @@ async def test_a_visit_and_a_score_through_the_forms(browser, tokens, api, db):
     rows = await db.fetch("SELECT kind, detail FROM followup_records")
     assert [(r["kind"], r["detail"]) for r in rows] == [("contact", "individual")]
     listed = await (await browser.get(f"/ui/clients/{person}/followup")).text()
-    assert "2025-03-01 individual" in listed
+    assert "2025-03-01 Enskilt" in listed
 
 
 async def test_the_indicator_page_draws_svg_and_marks_suppressed_cells(browser, tokens, api, client, db):
