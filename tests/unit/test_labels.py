@@ -51,6 +51,7 @@ FIELDS = {
     ("ConsentIn", "purposes"): "purpose", ("MeConsentIn", "purposes"): "purpose",
     ("EmergencyReviewIn", "verdict"): "verdict",
     ("Document", "status"): "document_status", ("MeDocument", "status"): "document_status",
+    ("DocumentVersion", "status"): "document_status",
     ("Document", "shred_reason"): "shred_reason",
     ("ConsentIn", "given_by"): "given_by", ("ConsentIn", "form"): "consent_form",
     ("BlockLiftingIn", "form"): "consent_form",
