@@ -87,7 +87,7 @@ async def test_a_record_is_voided_with_a_reason_on_the_client_page(browser, toke
     assert voided.status == 303, await voided.text()
     assert await db.fetchval("SELECT voided_by FROM followup_records WHERE id = $1", contact) == "anna"
     listed = await (await browser.get(f"/ui/clients/{person}/followup")).text()
-    assert "2025-03-01 phone" in listed and "makulerad" in listed and f'action="{action}"' not in listed
+    assert "2025-03-01 Telefon" in listed and "makulerad" in listed and f'action="{action}"' not in listed
     events = await db.fetch("SELECT actor_sub, decision FROM audit_events WHERE action = 'followup.void'")
     assert [(e["actor_sub"], e["decision"]) for e in events] == [("anna", "allow")]
 
