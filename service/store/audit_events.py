@@ -23,7 +23,8 @@ _EVENT_COLUMNS = """
 # Actions in which someone read the client's data, or handed it over (a disclosure without consent, OSL 25:12 /
 # 26:9: API-1.1 says the extract lists it): what the client's extract lists.
 READ_ACTIONS = ("client.lookup", "client.read", "relation.list", "document.list", "document.read_metadata",
-                "document.read_content", "consent.read", "disclosure.create")
+                "document.read_content", "consent.read", "disclosure.create", "client.list", "client.network",
+                "disclosure.list", "followup.list", "followup.read", "sip.list", "sip.read")
 # The two halves of the client's (and each record's) events, each with indexes of its own (migrations/0016):
 # the allowed reads, what the extract lists, and the rest. Written out alike in the queries and in the
 # indexes' predicates (the actions as a constant: a parameter would not prove them), and disjoint: a range

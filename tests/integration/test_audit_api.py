@@ -225,3 +225,16 @@ async def test_a_unit_manager_extracts_only_for_a_client_of_the_unit(client, wor
     rows = await db.fetch("SELECT actor_sub, decision, reason_codes FROM audit_events WHERE action = 'audit.extract' ORDER BY seq")
     assert [tuple(r) for r in rows] == [("hsa-chef", "allow", []), ("hsa-other-chef", "deny", ["no_relation"]),
                                         ("hsa-iof", "deny", ["forbidden_role"])]
+
+
+async def test_the_clients_extract_lists_every_kind_of_read(client, world, auditor):
+    """Insider attack 12, finding 1: reads added after the extract was made (the care network, the follow-up and
+    SIP lists, disclosures listed) are reads of the client's data too, and each shows in their extract (PDL 8:5)."""
+    person, iof = world["client"], world["iof"]
+    for path in (f"/v1/clients/{person}/network", f"/v1/clients/{person}/contacts", f"/v1/clients/{person}/sip-plans",
+                 f"/v1/clients/{person}/disclosures"):
+        response = await client.get(path, headers=iof)
+        assert response.status == 200, (path, await response.text())
+    response = await client.get(f"/v1/clients/{person}/access-log", headers=auditor)
+    actions = {item["action"] for item in (await response.json())["items"]}
+    assert {"client.network", "followup.list", "sip.list", "disclosure.list"} <= actions, actions

@@ -414,7 +414,8 @@ async def test_the_analyst_is_an_installation_role_with_no_audit_rights_yet(clie
 
 
 def rows_of(html: str, unit: str) -> int:
-    return html.count(f"<td>{unit}</td>")
+    """Rows naming the unit, as the pages name it since #20: by its name ("Unit <id>" here), with its organisation."""
+    return len(re.findall(rf"<td>Unit {re.escape(unit)}( \([^<)]*\))?</td>", html))
 
 
 async def test_the_web_pages_are_scoped_the_same(browser, world, tokens):
