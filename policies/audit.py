@@ -223,16 +223,24 @@ def _as_auditor(principal: Principal) -> bool:
     return Role.AUDITOR in principal.roles and (_scoped(principal) or Role.UNIT_MANAGER not in principal.roles)
 
 
-def decide_auditor_lookup(principal: Principal) -> Decision:
+def decide_auditor_lookup(principal: Principal, *, found: bool | None = None,
+                          known_in_scope: bool | None = None) -> Decision:
     """An auditor finds a client by personal number, to read that client's log extract (the web interface's
     lookup, issue #20): a person asks who read their records (PDL 8:5), or a review follows one client, and the
     auditor must not have to ask staff for an internal id. Auditors only, and only those whose token names the
-    organisations they audit (as for the extract itself). The answer is only that the number is registered,
-    which any member of staff may learn too; the extract it leads to is scoped as always (extract_scope)."""
+    organisations they audit (as for the extract itself).
+
+    Called first on the token alone (found None), then on what the lookup found: a client counts as found only
+    when a unit of the auditor's organisations has (or had) a relation with them or acted on their record; a
+    client only another organisation knows answers as an unregistered number does, since "registered, but no
+    one here knows them" would tell the auditor that the other principal holds a case (OSL 25:1, 26:1; insider
+    attack 12, finding 2). The `*` auditor audits every organisation: every client is in scope."""
     if Role.AUDITOR not in principal.roles:
         return deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:3")
     if not _scoped(principal):
         return deny(Reason.NO_ORGANISATION, legal_basis=f"{_SCOPE_BASIS}; {_LOG_REVIEW}")
+    if found is False or known_in_scope is False:
+        return deny(Reason.UNKNOWN_CLIENT, legal_basis="OSL 25:1, 26:1; PDL 8:5")
     return allow(Basis.ROLE, legal_basis=f"PDL 8:5; {_LOG_REVIEW}")
 
 

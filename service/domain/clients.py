@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from policies.audit import decide_auditor_lookup
+import asyncpg
+
+from policies.audit import auditor_scope, decide_auditor_lookup
 from policies.candidates import candidates
 from policies.decide import Request
 from policies.personal_number import InvalidPersonalNumber, PersonalNumber, is_minor, parse_personal_number
@@ -17,7 +19,7 @@ from ..errors import NotFound, PersonalNumberRefused
 from ..runtime import Runtime
 from ..store import clients as clients_store
 from ..store import documents as documents_store
-from .access import access, client_access, decided
+from .access import Judged, access, client_access, decided
 from .paging import Paged, paged
 
 _RECORD = "client"
@@ -80,12 +82,19 @@ async def lookup_for_audit(rt: Runtime, caller: Caller, *, personal_number: str)
     """An auditor's lookup by personal number, for the client's log extract (the web interface; policies/audit.py
     decide_auditor_lookup): audited as client.lookup, allowed or denied, like staff's. Raises Forbidden,
     NoOrganisation, ValidationFailed, NotFound."""
-    decision = decide_auditor_lookup(caller.principal)
+    principal = caller.principal
+    decision = decide_auditor_lookup(principal)
     index = _blind_index(rt, personal_number)[1] if decision else b""
-    async with access(rt, caller, Action.CLIENT_LOOKUP, decided(decision)) as act:
-        act.client_id = await clients_store.id_by_index(act.conn, index)
-    if act.client_id is None:
-        raise NotFound("no client with that personal number")
+
+    async def judge(conn: asyncpg.Connection) -> Judged:
+        found = await clients_store.id_by_index(conn, index)
+        scope = auditor_scope(principal)
+        known = found is not None and (scope.whole or await clients_store.known_to(conn, found, sorted(scope.organisations)))
+        # The event names the client looked up, found in scope or not: the client's own extract shows the look.
+        return Judged(decide_auditor_lookup(principal, found=found is not None, known_in_scope=known), client_id=found)
+
+    async with access(rt, caller, Action.CLIENT_LOOKUP, judge if decision else decided(decision)) as act:
+        pass
     return {"id": str(act.client_id)}
 
 

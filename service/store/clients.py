@@ -1,6 +1,7 @@
 """Clients: a blind index for lookup, the sealed number and name, the birth date."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from uuid import UUID
 
@@ -37,6 +38,20 @@ async def id_by_index(conn: asyncpg.Connection, personal_number_index: bytes) ->
     """The id of the client with this blind index, or None."""
     found: UUID | None = await conn.fetchval(_id_by_index_sql, personal_number_index)
     return found
+
+
+# Whether units of these organisations know the client: a relation (ended or not), or an event of theirs naming
+# the client (the client indexes by actor organisation, migrations 0016/0030).
+_known_to_sql = """
+SELECT EXISTS (SELECT 1 FROM relations r JOIN units u ON u.id = r.unit_id
+               WHERE r.client_id = $1 AND u.organisation = ANY($2::text[]))
+    OR EXISTS (SELECT 1 FROM audit_events e WHERE e.client_id = $1 AND e.actor_organisation = ANY($2::text[]))
+"""
+
+
+async def known_to(conn: asyncpg.Connection, client_id: UUID, organisations: Sequence[str]) -> bool:
+    """Whether a unit of `organisations` has or had a relation with the client, or acted on their record."""
+    return bool(await conn.fetchval(_known_to_sql, client_id, list(organisations)))
 
 
 async def get(conn: asyncpg.Connection, client_id: UUID) -> asyncpg.Record | None:

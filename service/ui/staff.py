@@ -281,9 +281,7 @@ async def _document_view(request: web.Request, client_id: UUID, document_id: UUI
                          values: dict[str, Any], status: int = 200, template: str = "document.html") -> web.Response:
     runtime, who = rt(request), caller(request)
     purpose = _purpose(request)
-    document = await documents.read_metadata(runtime, who, document_id, purpose=purpose)
-    if str(document["client_id"]) != str(client_id):
-        raise NotFound()
+    document = await documents.read_metadata(runtime, who, document_id, purpose=purpose, of_client=client_id)
     consent_index: dict[str, Any] = {}
     if document["access_basis"].startswith("consent:"):
         consent_index = {str(c["id"]): c for c in await _all_consents(request, client_id)}
@@ -305,7 +303,8 @@ async def _set_block(request: web.Request, *, blocked: bool) -> web.Response:
     except ValidationError:
         return await _document_view(request, client_id, document_id, status=422, values=data,
                                     errors={"block-reason": "Skriv varför (klientens begäran)."})
-    await documents.set_blocked(rt(request), caller(request), document_id, blocked=blocked, reason=body.reason)
+    await documents.set_blocked(rt(request), caller(request), document_id, blocked=blocked, reason=body.reason,
+                                of_client=client_id)
     return redirect(request, f"/ui/clients/{client_id}/documents/{document_id}?done={'blocked' if blocked else 'unblocked'}")
 
 
@@ -342,7 +341,7 @@ async def shred_document(request: web.Request) -> web.Response:
         body = ShredIn.model_validate_json(json.dumps({"reason": data.get("reason", ""),
                                                        **({"ivo_decision": ivo} if ivo else {})}))
         await documents.shred(rt(request), caller(request), document_id, reason=body.reason,
-                              ivo_decision=body.ivo_decision)
+                              ivo_decision=body.ivo_decision, of_client=client_id)
     except (ValidationError, ValidationFailed) as exc:
         return await _document_view(request, client_id, document_id, errors=_refused("shred", exc), values=values,
                                     status=422, template="shred_confirm.html")

@@ -193,8 +193,17 @@ async def test_an_auditor_looks_a_client_up_by_personal_number_audited_allowed_o
                                                              "personal_number": "19900101-0017"})
     assert missing.status == 404 and "Ingen klient med det numret." in await missing.text()
     events = await _events(db, "client.lookup", "astrid")
-    assert [(e["decision"], e["client_id"]) for e in events] == [("allow", uuid.UUID(person)), ("allow", None)]
+    assert [(e["decision"], e["client_id"]) for e in events] == [("allow", uuid.UUID(person)), ("deny", None)]
     assert "19121212" not in str(await db.fetch("SELECT * FROM audit_events"))
+    # The other principal's auditor: a client only Malmö knows answers as an unregistered number does (insider
+    # attack 12, finding 2), and the look is in the log, naming the client.
+    await browser.post("/ui/sign-out", data={"csrf": csrf_of(form_page)})
+    await sign_in(browser, tokens, sub="rita", roles=["auditor"], organisations=["region-skane"])
+    form_page = await (await browser.get("/ui/audit/clients")).text()
+    other = await browser.post("/ui/audit/clients", data={"csrf": csrf_of(form_page), "personal_number": "19121212-1212"})
+    assert other.status == 404 and "Ingen klient med det numret." in await other.text()
+    assert [(e["decision"], e["reason_codes"], e["client_id"]) for e in await _events(db, "client.lookup", "rita")] == \
+        [("deny", ["unknown_client"], uuid.UUID(person))]
     # An auditor whose token names no organisations, and a member of staff: refused, and audited.
     await browser.post("/ui/sign-out", data={"csrf": csrf_of(form_page)})
     await sign_in(browser, tokens, sub="ulf", roles=["auditor"], organisations=None)
@@ -288,3 +297,25 @@ async def test_the_follow_up_page_names_kinds_and_units_and_chooses_the_joint_un
     listed = await (await browser.get(f"/ui/clients/{person}/followup")).text()
     section = listed[listed.index('id="contacts"'):]
     assert "Hembesök (Unit iof)" in section and "home_visit" not in section
+
+
+async def test_a_document_page_under_another_clients_path_is_unknown_and_changes_nothing(browser, tokens, api, client,
+                                                                                            db):
+    """Insider attack 12, finding 4: the client in the path is checked with the document's decision, before
+    anything is read or done: another client's document there is an unknown one (404, a refusal in the log, no
+    allowed read), and its block and shred forms block and shred nothing."""
+    social, person = await _world(api, client)
+    other = (await api.register(social, personal_number="19900101-0017", name="Berit Annan"))["id"]
+    await api.relation(social, other)
+    document = await _upload(client, social, other, "Berits utredning")
+    csrf = await sign_in(browser, tokens, sub="chef", unit="iof", roles=["unit_manager"])
+    mixed = f"/ui/clients/{person}/documents/{document['id']}"
+    assert (await browser.get(mixed)).status == 404
+    assert [(e["decision"], e["client_id"]) for e in await _events(db, "document.read_metadata", "chef")] == \
+        [("deny", None)]
+    assert (await browser.post(f"{mixed}/block", data={"csrf": csrf, "reason": "Klienten begärde spärr"})).status == 404
+    assert not await db.fetchval("SELECT blocked FROM documents WHERE id = $1", uuid.UUID(document["id"]))
+    shred = await browser.post(f"/ui/clients/{person}/shred",
+                               data={"csrf": csrf, "document_id": document["id"], "reason": "Fel klient i akten"})
+    assert shred.status == 404
+    assert await db.fetchval("SELECT status FROM documents WHERE id = $1", uuid.UUID(document["id"])) == "active"
