@@ -42,6 +42,13 @@ def record_facts(*, unit: str, zone: Zone, created_by: str, record_id: str) -> D
     return DocumentFacts(unit=unit, zone=zone, category=CATEGORY, blocked=False, created_by=created_by, id=record_id)
 
 
+def unit_facts(*, unit: str, zone: Zone) -> DocumentFacts:
+    """The records a unit holds in a zone, as a list decides them: a `followup` document of the unit, never blocked,
+    naming no one record (no disclosure lists a follow-up record, and a system reads no record back as its uploader),
+    so every record of the unit and zone gets the same decision."""
+    return DocumentFacts(unit=unit, zone=zone, category=CATEGORY, blocked=False, created_by="")
+
+
 def decide_read(request: Request, facts: Facts, record: DocumentFacts, config: PolicyConfig) -> Decision:
     """Reading a record: the decision for a `followup` document of the record's unit (policies/decide.py)."""
     return decide(request, replace(facts, document=record), config)

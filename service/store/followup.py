@@ -15,12 +15,35 @@ r.voided_at, r.voided_by, r.void_reason_sealed
 """
 _get_sql = f"SELECT {COLUMNS} FROM followup_records r WHERE r.id = $1"
 _get_for_update_sql = _get_sql + " FOR UPDATE"
-# The client's records of one kind, newest first, of every unit: the domain decides which the caller sees.
+# The units (with the zone each record was made in) holding the client's records of one kind: a skip scan of the
+# index followup_records_client_unit, one index step a unit, so its cost does not grow with the records a unit holds
+# (a list must not take longer the more records another zone holds: insider attack 10, finding 3).
+_holders_sql = """
+WITH RECURSIVE holder AS (
+  (SELECT r.unit_id, r.organisation, r.domain FROM followup_records r
+    WHERE r.client_id = $1 AND r.kind = $2
+    ORDER BY r.unit_id, r.organisation, r.domain LIMIT 1)
+  UNION ALL
+  SELECT next.unit_id, next.organisation, next.domain FROM holder h
+  CROSS JOIN LATERAL (
+    SELECT r.unit_id, r.organisation, r.domain FROM followup_records r
+    WHERE r.client_id = $1 AND r.kind = $2 AND (r.unit_id, r.organisation, r.domain) > (h.unit_id, h.organisation, h.domain)
+    ORDER BY r.unit_id, r.organisation, r.domain LIMIT 1) next
+)
+SELECT unit_id, organisation, domain FROM holder
+"""
+# The client's records of one kind held by the given (unit, organisation, domain) holders, newest first: at most
+# $8 rows of each holder are read (its own index range), never a row of another holder.
 _of_client_sql = f"""
-SELECT {COLUMNS} FROM followup_records r
-WHERE r.client_id = $1 AND r.kind = $2 AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
+SELECT {COLUMNS} FROM unnest($3::text[], $4::text[], $5::text[]) AS h(unit_id, organisation, domain)
+CROSS JOIN LATERAL (
+  SELECT {COLUMNS} FROM followup_records r
+  WHERE r.client_id = $1 AND r.kind = $2 AND r.unit_id = h.unit_id AND r.organisation = h.organisation
+    AND r.domain = h.domain AND ($6::timestamptz IS NULL OR (r.created_at, r.id) < ($6, $7))
+  ORDER BY r.created_at DESC, r.id DESC
+  LIMIT $8) r
 ORDER BY r.created_at DESC, r.id DESC
-LIMIT $5
+LIMIT $8
 """
 # The unit's open episode for the client (at most one is kept open: opening another while one is open is refused),
 # and its last closed one: what decides `reopened`. Locked per client and unit so two openings cannot race.
@@ -57,10 +80,21 @@ async def get(conn: asyncpg.Connection, record_id: UUID, *, for_update: bool = F
     return row
 
 
-async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, before: tuple[datetime, UUID] | None,
-                    limit: int) -> list[asyncpg.Record]:
+async def holders(conn: asyncpg.Connection, client_id: UUID, kind: str) -> list[tuple[str, str, str]]:
+    """The (unit, organisation, domain) holding the client's records of `kind`, voided ones too (a voided record is
+    listed, marked voided)."""
+    rows = await conn.fetch(_holders_sql, client_id, kind)
+    return [(row["unit_id"], row["organisation"], row["domain"]) for row in rows]
+
+
+async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, holders: list[tuple[str, str, str]],
+                    before: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
+    """The client's records of `kind` held by `holders`, newest first, at most `limit`: rows of other holders are
+    never read."""
     at, last = before if before is not None else (None, None)
-    rows: list[asyncpg.Record] = await conn.fetch(_of_client_sql, client_id, kind, at, last, limit)
+    units, organisations, domains = ([h[i] for h in holders] for i in range(3))
+    rows: list[asyncpg.Record] = await conn.fetch(_of_client_sql, client_id, kind, units, organisations, domains,
+                                                  at, last, limit)
     return rows
 
 
