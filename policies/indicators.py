@@ -20,10 +20,12 @@ cells is suppressed (the one with the fewest members) and the atoms are formed a
 * no sum or difference of published cells, within a table or across the unit, organisation and joint tables of the
   period, isolates fewer than min_cell persons: it is a sum over atoms of min_cell or more.
 
-Families. The atoms are formed within a family of measures whose numbers are set against each other: the persons
-with each instrument's bands (first, latest), where no difference may count fewer than min_cell persons (the persons
-without an AUDIT); and each event count (episodes, contacts, interventions) on its own, where every derived value sums
-the events of min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in four).
+Families. The atoms are formed within a family of measures whose numbers are set against each other, that is every
+measure tied to another by an identity an attacker knows: the persons with each instrument's bands, first and latest
+together (everyone scored has one first and one latest score: the first bands and the latest bands sum alike, and
+both are parts of the persons); episodes new and reopened together (a reopened episode is a new one); and each other
+event count (episodes closed, contacts, interventions) on its own, where every derived value sums the events of
+min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in two).
 
 Nested periods. The tables of a year, its quarters and its months are set against each other too: a year's contacts
 minus eleven months' give the twelfth month's, and a quarter's persons minus its months' give the persons of one
@@ -305,14 +307,25 @@ class Tables:
 def families() -> tuple[tuple[str, ...], ...]:
     """The measures whose cells are set against each other (see the module docstring, "Families").
 
-    Person counts that are parts of the persons counted (each instrument's bands, first and latest) are protected
-    with `persons`: no difference of them (the persons without an AUDIT) counts fewer than min_cell. An event count
-    is protected on its own: every value derived from it sums the events of min_cell persons or more. Subtracting
-    contacts from persons counts no one."""
-    person = tuple((("persons", *(f"{i}_{w}_{b}" for b in bands)))
-                   for i, bands in (("audit", AUDIT_BANDS), ("dudit", DUDIT_BANDS)) for w in ("first", "latest"))
-    events = tuple((m,) for m in MEASURES if m.startswith(("episodes_", "contacts_", "interventions_")))
-    return person + events
+    A family holds every measure tied to another by an identity an attacker knows, since the atoms' argument holds
+    only within a family (insider attack 10, findings 1 and 4):
+
+    * each instrument's first and latest bands with `persons`: everyone with an AUDIT in a period has exactly one
+      first and one latest score, so in every cell the first bands and the latest bands sum to the same number (a
+      suppressed latest band was the first total minus the published latest bands), and both are parts of the
+      persons (their difference counts the persons without an AUDIT);
+    * `episodes_new` with `episodes_reopened`: a reopened episode is a new one too (reopened ⊆ new), so their
+      difference counts the persons new to the unit;
+    * every other event count on its own: no identity ties it to another measure (a contact, an intervention
+      running, an episode closed are recorded each on its own; a closed episode was opened in any earlier period,
+      so closed is no part of new), and every value derived from it sums the events of min_cell persons or more.
+      Subtracting contacts from persons counts no one."""
+    person = tuple(("persons", *(f"{i}_{w}_{b}" for w in ("first", "latest") for b in bands))
+                   for i, bands in (("audit", AUDIT_BANDS), ("dudit", DUDIT_BANDS)))
+    episodes = ("episodes_new", "episodes_reopened")
+    events = tuple((m,) for m in MEASURES if m.startswith(("episodes_", "contacts_", "interventions_"))
+                   and m not in episodes)
+    return (*person, episodes, *events)
 
 
 def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *, min_cell: int,
