@@ -38,11 +38,13 @@ whole atoms of min_cell persons or more. A small month is hidden together with a
 complement in the time dimension: `_complement`), so that the quarter minus the published months gives the sum of
 two, and the year's totals are kept where a month beside it can be hidden instead.
 
-The suppression is computed over every table of the year's ended periods at once, the same whoever asks, so two
-callers' answers never differ in what they hide. Only whole periods that have ended are reported (a month, a
-quarter, a year): a running period reported day by day would give one person's records as the difference of two
-days. (As a new month ends, the cells of the year's earlier periods can be suppressed differently than before; like
-a record made late, that is a change of the published tables over time, which this control does not cover.)
+The suppression is computed over every table of the year's periods at once, the same whoever asks, so two
+callers' answers never differ in what they hide. Only whole periods that have ended are reported, and a month or a
+quarter only once its year has ended: a running period reported day by day would give one person's records as the
+difference of two days, and a month published before a later month ended would be set against the quarter
+suppressed afterwards over more periods (insider attack 10, finding 2). A year's tables are made from its records as
+they stood when any of its tables was first given (service/domain/indicators.py: the year's freeze instant), so a
+record dated back into the year, a void or an episode closed after then changes no published cell.
 
 Risk bands. AUDIT (WHO: Babor, Higgins-Biddle, Saunders, Monteiro 2001, "AUDIT - The Alcohol Use Disorders
 Identification Test: Guidelines for Use in Primary Care", 2nd ed., WHO/MSD/MSB/01.6a, zones I-IV): 0-7, 8-15, 16-19,
@@ -112,9 +114,16 @@ class Period:
 _PERIOD = re.compile(r"^([0-9]{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
 
 
+# Why a month or quarter of the running year is not given (422 period_not_closed).
+NOT_CLOSED = "a month or a quarter only once its year has ended (a year's published tables never change)"
+
+
 def parse_period(text: str, *, today: date) -> Period | str:
     """The period `YYYY`, `YYYY-Qn` or `YYYY-MM`, or why not (a message for 422 naming `period`): anything else, or
-    a period that has not ended (a running period reported day by day would tell one person's records apart)."""
+    a period that has not ended (a running period reported day by day would tell one person's records apart), or
+    (NOT_CLOSED) a month or quarter of a year that has not ended: the year's suppression is made once, over all its
+    periods, when the year has ended (insider attack 10, finding 2: a month published in February and the quarter
+    published in April, each suppressed over the periods ended so far, gave March's hidden month)."""
     match = _PERIOD.fullmatch(text)
     if match is None or int(match.group(1)) < 1900:
         return "a whole period: YYYY, YYYY-Qn or YYYY-MM"
@@ -130,6 +139,8 @@ def parse_period(text: str, *, today: date) -> Period | str:
     end = date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
     if end >= today:
         return "only a period that has ended"
+    if months < 12 and date(year, 12, 31) >= today:
+        return NOT_CLOSED
     return Period(text, start, end)
 
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from policies.indicators import (
     AGE_BANDS,
     ALL,
+    NOT_CLOSED,
     SEXES,
     Contribution,
     Month,
@@ -304,9 +305,12 @@ def test_bands_and_periods() -> None:
     assert [dudit_band(s, "male") for s in (5, 6, 25)] == ["no_problems", "problems", "dependence"]
     assert age_band(date(2000, 6, 1), date(2025, 5, 31)) == "18-24" and age_band(date(1950, 1, 1), date(2025, 1, 1)) == "65+"
     today = date(2026, 12, 1)
-    assert parse_period("2026-Q3", today=today).end == date(2026, 9, 30)  # type: ignore[union-attr]
-    assert parse_period("2026-02", today=today).end == date(2026, 2, 28)  # type: ignore[union-attr]
+    assert parse_period("2025-Q3", today=today).end == date(2025, 9, 30)  # type: ignore[union-attr]
+    assert parse_period("2024-02", today=today).end == date(2024, 2, 29)  # type: ignore[union-attr]
     assert parse_period("2025", today=today).start == date(2025, 1, 1)  # type: ignore[union-attr]
-    assert not isinstance(parse_period("2026-11", today=today), str)  # ended yesterday
+    # A month or quarter of the running year, though ended, only once the year has (insider attack 10, finding 2).
+    for running in ("2026-11", "2026-Q3", "2026-01"):
+        assert parse_period(running, today=today) == NOT_CLOSED, running
+    assert not isinstance(parse_period("2025-12", today=date(2026, 1, 1)), str)  # its year ended yesterday
     for bad in ("2026", "2026-Q4", "2026-12", "2026-13", "2026-Q5", "26", "2026-01-01", "2026-1"):
         assert isinstance(parse_period(bad, today=today), str), bad
