@@ -64,7 +64,10 @@ def decide_change(request: Request, facts: Facts, record: DocumentFacts, config:
 
 
 def check_date(field: str, value: date, *, today: date, episode_opened: date | None = None) -> list[Violation]:
-    """A record's date: not in the future, and not before the unit's open episode it belongs to."""
+    """A record's date: from 1900 on (as an indicator period; the driver stores 0001-01-01 as -infinity), not in the
+    future, and not before the unit's open episode it belongs to."""
+    if value.year < 1900:
+        return [Violation(field, "must be 1900-01-01 or later")]
     if value > today:
         return [Violation(field, "must not be in the future")]
     if episode_opened is not None and value < episode_opened:
