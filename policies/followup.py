@@ -42,6 +42,13 @@ def record_facts(*, unit: str, zone: Zone, created_by: str, record_id: str) -> D
     return DocumentFacts(unit=unit, zone=zone, category=CATEGORY, blocked=False, created_by=created_by, id=record_id)
 
 
+def unit_facts(*, unit: str, zone: Zone) -> DocumentFacts:
+    """The records a unit holds in a zone, as a list decides them: a `followup` document of the unit, never blocked,
+    naming no one record (no disclosure lists a follow-up record, and a system reads no record back as its uploader),
+    so every record of the unit and zone gets the same decision."""
+    return DocumentFacts(unit=unit, zone=zone, category=CATEGORY, blocked=False, created_by="")
+
+
 def decide_read(request: Request, facts: Facts, record: DocumentFacts, config: PolicyConfig) -> Decision:
     """Reading a record: the decision for a `followup` document of the record's unit (policies/decide.py)."""
     return decide(request, replace(facts, document=record), config)
@@ -57,7 +64,10 @@ def decide_change(request: Request, facts: Facts, record: DocumentFacts, config:
 
 
 def check_date(field: str, value: date, *, today: date, episode_opened: date | None = None) -> list[Violation]:
-    """A record's date: not in the future, and not before the unit's open episode it belongs to."""
+    """A record's date: from 1900 on (as an indicator period; the driver stores 0001-01-01 as -infinity), not in the
+    future, and not before the unit's open episode it belongs to."""
+    if value.year < 1900:
+        return [Violation(field, "must be 1900-01-01 or later")]
     if value > today:
         return [Violation(field, "must not be in the future")]
     if episode_opened is not None and value < episode_opened:

@@ -20,10 +20,12 @@ cells is suppressed (the one with the fewest members) and the atoms are formed a
 * no sum or difference of published cells, within a table or across the unit, organisation and joint tables of the
   period, isolates fewer than min_cell persons: it is a sum over atoms of min_cell or more.
 
-Families. The atoms are formed within a family of measures whose numbers are set against each other: the persons
-with each instrument's bands (first, latest), where no difference may count fewer than min_cell persons (the persons
-without an AUDIT); and each event count (episodes, contacts, interventions) on its own, where every derived value sums
-the events of min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in four).
+Families. The atoms are formed within a family of measures whose numbers are set against each other, that is every
+measure tied to another by an identity an attacker knows: the persons with each instrument's bands, first and latest
+together (everyone scored has one first and one latest score: the first bands and the latest bands sum alike, and
+both are parts of the persons); episodes new and reopened together (a reopened episode is a new one); and each other
+event count (episodes closed, contacts, interventions) on its own, where every derived value sums the events of
+min_cell persons or more. A cell suppressed in one family is suppressed in all (persons is in two).
 
 Nested periods. The tables of a year, its quarters and its months are set against each other too: a year's contacts
 minus eleven months' give the twelfth month's, and a quarter's persons minus its months' give the persons of one
@@ -36,11 +38,13 @@ whole atoms of min_cell persons or more. A small month is hidden together with a
 complement in the time dimension: `_complement`), so that the quarter minus the published months gives the sum of
 two, and the year's totals are kept where a month beside it can be hidden instead.
 
-The suppression is computed over every table of the year's ended periods at once, the same whoever asks, so two
-callers' answers never differ in what they hide. Only whole periods that have ended are reported (a month, a
-quarter, a year): a running period reported day by day would give one person's records as the difference of two
-days. (As a new month ends, the cells of the year's earlier periods can be suppressed differently than before; like
-a record made late, that is a change of the published tables over time, which this control does not cover.)
+The suppression is computed over every table of the year's periods at once, the same whoever asks, so two
+callers' answers never differ in what they hide. Only whole periods that have ended are reported, and a month or a
+quarter only once its year has ended: a running period reported day by day would give one person's records as the
+difference of two days, and a month published before a later month ended would be set against the quarter
+suppressed afterwards over more periods (insider attack 10, finding 2). A year's tables are made from its records as
+they stood when any of its tables was first given (service/domain/indicators.py: the year's freeze instant), so a
+record dated back into the year, a void or an episode closed after then changes no published cell.
 
 Risk bands. AUDIT (WHO: Babor, Higgins-Biddle, Saunders, Monteiro 2001, "AUDIT - The Alcohol Use Disorders
 Identification Test: Guidelines for Use in Primary Care", 2nd ed., WHO/MSD/MSB/01.6a, zones I-IV): 0-7, 8-15, 16-19,
@@ -110,9 +114,16 @@ class Period:
 _PERIOD = re.compile(r"^([0-9]{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
 
 
+# Why a month or quarter of the running year is not given (422 period_not_closed).
+NOT_CLOSED = "a month or a quarter only once its year has ended (a year's published tables never change)"
+
+
 def parse_period(text: str, *, today: date) -> Period | str:
     """The period `YYYY`, `YYYY-Qn` or `YYYY-MM`, or why not (a message for 422 naming `period`): anything else, or
-    a period that has not ended (a running period reported day by day would tell one person's records apart)."""
+    a period that has not ended (a running period reported day by day would tell one person's records apart), or
+    (NOT_CLOSED) a month or quarter of a year that has not ended: the year's suppression is made once, over all its
+    periods, when the year has ended (insider attack 10, finding 2: a month published in February and the quarter
+    published in April, each suppressed over the periods ended so far, gave March's hidden month)."""
     match = _PERIOD.fullmatch(text)
     if match is None or int(match.group(1)) < 1900:
         return "a whole period: YYYY, YYYY-Qn or YYYY-MM"
@@ -128,6 +139,8 @@ def parse_period(text: str, *, today: date) -> Period | str:
     end = date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
     if end >= today:
         return "only a period that has ended"
+    if months < 12 and date(year, 12, 31) >= today:
+        return NOT_CLOSED
     return Period(text, start, end)
 
 
@@ -305,14 +318,25 @@ class Tables:
 def families() -> tuple[tuple[str, ...], ...]:
     """The measures whose cells are set against each other (see the module docstring, "Families").
 
-    Person counts that are parts of the persons counted (each instrument's bands, first and latest) are protected
-    with `persons`: no difference of them (the persons without an AUDIT) counts fewer than min_cell. An event count
-    is protected on its own: every value derived from it sums the events of min_cell persons or more. Subtracting
-    contacts from persons counts no one."""
-    person = tuple((("persons", *(f"{i}_{w}_{b}" for b in bands)))
-                   for i, bands in (("audit", AUDIT_BANDS), ("dudit", DUDIT_BANDS)) for w in ("first", "latest"))
-    events = tuple((m,) for m in MEASURES if m.startswith(("episodes_", "contacts_", "interventions_")))
-    return person + events
+    A family holds every measure tied to another by an identity an attacker knows, since the atoms' argument holds
+    only within a family (insider attack 10, findings 1 and 4):
+
+    * each instrument's first and latest bands with `persons`: everyone with an AUDIT in a period has exactly one
+      first and one latest score, so in every cell the first bands and the latest bands sum to the same number (a
+      suppressed latest band was the first total minus the published latest bands), and both are parts of the
+      persons (their difference counts the persons without an AUDIT);
+    * `episodes_new` with `episodes_reopened`: a reopened episode is a new one too (reopened ⊆ new), so their
+      difference counts the persons new to the unit;
+    * every other event count on its own: no identity ties it to another measure (a contact, an intervention
+      running, an episode closed are recorded each on its own; a closed episode was opened in any earlier period,
+      so closed is no part of new), and every value derived from it sums the events of min_cell persons or more.
+      Subtracting contacts from persons counts no one."""
+    person = tuple(("persons", *(f"{i}_{w}_{b}" for w in ("first", "latest") for b in bands))
+                   for i, bands in (("audit", AUDIT_BANDS), ("dudit", DUDIT_BANDS)))
+    episodes = ("episodes_new", "episodes_reopened")
+    events = tuple((m,) for m in MEASURES if m.startswith(("episodes_", "contacts_", "interventions_"))
+                   and m not in episodes)
+    return (*person, episodes, *events)
 
 
 def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *, min_cell: int,

@@ -4,8 +4,9 @@ both principals, grouped by sex and age band, with the disclosure control of pol
 The tables of every ended period of the asked period's year (its months, quarters and the year: they nest) are
 computed, for every unit, zone, organisation and two organisations, and suppressed together, then the asked one is
 cut out: the answer hides the same cells whoever asks and whichever period is asked, and no table of the year can be
-set against another. The year's tables are kept (per replica, in memory) until a follow-up record changes: the
-change counters (migration followup_changes) are read in the same transaction before the records. The read is
+set against another. A month or quarter is given only once its year has ended, and the year's tables are made from
+its records as they stood when the year was first read (migration indicator_years): publication never changes
+(insider attack 10, finding 2). They are kept per replica, in memory, named by that instant. The read is
 audited (`indicators.read`) in the transaction that loads the numbers; it names no client (none is shown).
 """
 from __future__ import annotations
@@ -135,12 +136,15 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
         zones = act.row
         # The counters first, then the records: a change committed between the two gives newer tables under the
         # older name, never older tables under the newer one.
-        cached = (number, tuple(published(number, rt.today())), rt.settings.min_cell, await store.changes(act.conn, number),
+        # The year's tables are made from its records as they stood at its freeze instant (the first read of it),
+        # so no later record, void or closing changes a published cell (insider attack 10, finding 2).
+        as_of = await store.frozen_at(act.conn, number)
+        cached = (number, tuple(published(number, rt.today())), rt.settings.min_cell, as_of,
                   tuple(sorted(zones.items())))
         tables = _remembered(rt, cached)
         if tables is None:
             year = rules.nest(number)
-            rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end)
+            rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
     if tables is None:
         async with _making(rt):  # one year's tables made at a time on a replica; a waiter may find them made
             tables = _remembered(rt, cached)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from policies.indicators import GROUPINGS, Period, parse_period
+from policies.indicators import GROUPINGS, NOT_CLOSED, Period, parse_period
 from policies.roles import Permission
 
 from ..audit import Action
@@ -17,7 +17,8 @@ routes = Routes("indicators")
 _SLUG = r"^[a-z0-9][a-z0-9-]{1,63}$"
 _QUERY = (
     ("period", {"type": "string", "pattern": r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"},
-     "a whole period that has ended: YYYY, YYYY-Qn or YYYY-MM (required)"),
+     "a whole period that has ended: YYYY, YYYY-Qn or YYYY-MM (required); a month or quarter only once its year "
+     "has ended (422 period_not_closed)"),
     ("unit", {"type": "string", "pattern": _SLUG}, "one unit's table (a unit manager: their own)"),
     ("organisation", {"type": "string"}, "an organisation's table, or two, comma-separated: both principals together"),
     ("domain", {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,31}$"}, "with one organisation: its zone's table"),
@@ -46,7 +47,9 @@ def _ask(request: web.Request) -> indicators.Ask:
     if any(g not in GROUPINGS for g in grouping) or len(set(grouping)) != len(grouping):
         problems.append({"field": "group_by", "message": "sex, age_band, or both"})
     if problems:
-        raise ValidationFailed(problems)
+        # A month or quarter of the running year, asked well: its own code (it can be asked once the year ends).
+        closed = "period_not_closed" if problems == [{"field": "period", "message": NOT_CLOSED}] else None
+        raise ValidationFailed(problems, code=closed)
     assert isinstance(period, Period)
     return indicators.Ask(period, unit, organisations, domain, tuple(g for g in GROUPINGS if g in grouping))
 
@@ -56,7 +59,8 @@ def _ask(request: web.Request) -> indicators.Ask:
                               "(never content; small cells suppressed); Accept: text/csv gives the same table",
     permission=Permission.INDICATORS_READ, action=Action.INDICATORS_READ, responses={200: IndicatorTable},
     query=_QUERY, also_content=("text/csv",),
-    errors=((403, "no_organisation"), (403, "not_owning_unit"), (404, "not_found"), (422, "validation_failed")),
+    errors=((403, "no_organisation"), (403, "not_owning_unit"), (404, "not_found"), (422, "validation_failed"),
+            (422, "period_not_closed")),
 )
 async def read_indicators(request: web.Request) -> web.Response:
     caller = await authenticate(request)

@@ -15,12 +15,35 @@ r.voided_at, r.voided_by, r.void_reason_sealed
 """
 _get_sql = f"SELECT {COLUMNS} FROM followup_records r WHERE r.id = $1"
 _get_for_update_sql = _get_sql + " FOR UPDATE"
-# The client's records of one kind, newest first, of every unit: the domain decides which the caller sees.
+# The units (with the zone each record was made in) holding the client's records of one kind: a skip scan of the
+# index followup_records_client_unit, one index step a unit, so its cost does not grow with the records a unit holds
+# (a list must not take longer the more records another zone holds: insider attack 10, finding 3).
+_holders_sql = """
+WITH RECURSIVE holder AS (
+  (SELECT r.unit_id, r.organisation, r.domain FROM followup_records r
+    WHERE r.client_id = $1 AND r.kind = $2
+    ORDER BY r.unit_id, r.organisation, r.domain LIMIT 1)
+  UNION ALL
+  SELECT next.unit_id, next.organisation, next.domain FROM holder h
+  CROSS JOIN LATERAL (
+    SELECT r.unit_id, r.organisation, r.domain FROM followup_records r
+    WHERE r.client_id = $1 AND r.kind = $2 AND (r.unit_id, r.organisation, r.domain) > (h.unit_id, h.organisation, h.domain)
+    ORDER BY r.unit_id, r.organisation, r.domain LIMIT 1) next
+)
+SELECT unit_id, organisation, domain FROM holder
+"""
+# The client's records of one kind held by the given (unit, organisation, domain) holders, newest first: at most
+# $8 rows of each holder are read (its own index range), never a row of another holder.
 _of_client_sql = f"""
-SELECT {COLUMNS} FROM followup_records r
-WHERE r.client_id = $1 AND r.kind = $2 AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
+SELECT {COLUMNS} FROM unnest($3::text[], $4::text[], $5::text[]) AS h(unit_id, organisation, domain)
+CROSS JOIN LATERAL (
+  SELECT {COLUMNS} FROM followup_records r
+  WHERE r.client_id = $1 AND r.kind = $2 AND r.unit_id = h.unit_id AND r.organisation = h.organisation
+    AND r.domain = h.domain AND ($6::timestamptz IS NULL OR (r.created_at, r.id) < ($6, $7))
+  ORDER BY r.created_at DESC, r.id DESC
+  LIMIT $8) r
 ORDER BY r.created_at DESC, r.id DESC
-LIMIT $5
+LIMIT $8
 """
 # The unit's open episode for the client (at most one is kept open: opening another while one is open is refused),
 # and its last closed one: what decides `reopened`. Locked per client and unit so two openings cannot race.
@@ -57,10 +80,21 @@ async def get(conn: asyncpg.Connection, record_id: UUID, *, for_update: bool = F
     return row
 
 
-async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, before: tuple[datetime, UUID] | None,
-                    limit: int) -> list[asyncpg.Record]:
+async def holders(conn: asyncpg.Connection, client_id: UUID, kind: str) -> list[tuple[str, str, str]]:
+    """The (unit, organisation, domain) holding the client's records of `kind`, voided ones too (a voided record is
+    listed, marked voided)."""
+    rows = await conn.fetch(_holders_sql, client_id, kind)
+    return [(row["unit_id"], row["organisation"], row["domain"]) for row in rows]
+
+
+async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, holders: list[tuple[str, str, str]],
+                    before: tuple[datetime, UUID] | None, limit: int) -> list[asyncpg.Record]:
+    """The client's records of `kind` held by `holders`, newest first, at most `limit`: rows of other holders are
+    never read."""
     at, last = before if before is not None else (None, None)
-    rows: list[asyncpg.Record] = await conn.fetch(_of_client_sql, client_id, kind, at, last, limit)
+    units, organisations, domains = ([h[i] for h in holders] for i in range(3))
+    rows: list[asyncpg.Record] = await conn.fetch(_of_client_sql, client_id, kind, units, organisations, domains,
+                                                  at, last, limit)
     return rows
 
 
@@ -108,7 +142,8 @@ async def close(conn: asyncpg.Connection, record_id: UUID, *, closed_on: date, r
 # (policies/indicators.py `Month`), summed by the database. Events count in the month they happen; an intervention
 # running through several months counts in each, by how far its piece reaches (3: its first month of the year, 2:
 # its first of a quarter, 1: the others); the first and latest AUDIT and DUDIT score of the month. Voided records
-# count nowhere. $1, $2: the year's first and last day.
+# count nowhere. $1, $2: the year's first and last day; $3: the year's freeze instant (migration indicator_years):
+# the records as they stood then (created before, not voided before; an episode closed after it still open).
 _MONTH = "extract(month FROM {0})::int"
 _INTERVENTIONS = ",\n".join(
     f"count(*) FILTER (WHERE s.kind = 'intervention' AND s.detail = '{k}' AND s.reach = {r}) "
@@ -121,18 +156,19 @@ _SCORES = ",\n".join(
     for instrument in ("AUDIT", "DUDIT") for which, order in (("first", "ASC"), ("latest", "DESC")))
 _year_sql = f"""
 WITH spans AS (
-  SELECT r.client_id, r.unit_id, r.sex, r.kind, r.detail, r.score, r.on_date, r.end_date, r.reopened, r.created_at,
+  SELECT r.client_id, r.unit_id, r.sex, r.kind, r.detail, r.score, r.on_date, e.end_date, r.reopened, r.created_at,
          m.month,
          CASE WHEN m.month = m.first THEN 3 WHEN m.month = greatest(m.first, (m.month - 1) / 3 * 3 + 1) THEN 2
               ELSE 1 END AS reach
   FROM followup_records r
+  CROSS JOIN LATERAL (SELECT CASE WHEN r.closed_at >= $3 THEN NULL ELSE r.end_date END AS end_date) e
   CROSS JOIN LATERAL (SELECT CASE WHEN r.on_date < $1 THEN 1 ELSE {_MONTH.format("r.on_date")} END AS first) f
   CROSS JOIN LATERAL (
     SELECT g AS month, f.first FROM generate_series(f.first,
       CASE WHEN r.kind NOT IN ('episode', 'intervention') THEN f.first
-           WHEN r.end_date IS NULL OR r.end_date > $2 THEN 12 ELSE {_MONTH.format("r.end_date")} END) g) m
-  WHERE r.voided_at IS NULL AND r.on_date <= $2
-    AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (r.end_date IS NULL OR r.end_date >= $1)))
+           WHEN e.end_date IS NULL OR e.end_date > $2 THEN 12 ELSE {_MONTH.format("e.end_date")} END) g) m
+  WHERE r.created_at < $3 AND (r.voided_at IS NULL OR r.voided_at >= $3) AND r.on_date <= $2
+    AND (r.on_date >= $1 OR (r.kind IN ('episode', 'intervention') AND (e.end_date IS NULL OR e.end_date >= $1)))
 )
 SELECT s.client_id, s.unit_id, s.month, min(s.sex) AS sex, c.birth_date,
        count(*) FILTER (WHERE s.kind = 'episode' AND s.on_date >= $1 AND s.reach = 3) AS episodes_new,
@@ -162,11 +198,32 @@ async def changes(conn: asyncpg.Connection, year: int) -> str:
     return version
 
 
-async def of_year(conn: asyncpg.Connection, start: date, end: date) -> list[asyncpg.Record]:
-    """Every person, unit and month of the year [start, end] in which the person is counted at the unit, ordered by
-    person and unit, then month."""
-    rows: list[asyncpg.Record] = await conn.fetch(_year_sql, start, end)
+async def of_year(conn: asyncpg.Connection, start: date, end: date, *, as_of: datetime) -> list[asyncpg.Record]:
+    """Every person, unit and month of the year [start, end] in which the person is counted at the unit, as the
+    records stood at `as_of`, ordered by person and unit, then month."""
+    rows: list[asyncpg.Record] = await conn.fetch(_year_sql, start, end, as_of)
     return rows
+
+
+_frozen_sql = "SELECT frozen_at FROM indicator_years WHERE year = $1"
+_freeze_sql = """
+INSERT INTO indicator_years (year, frozen_at) VALUES ($1, clock_timestamp()) ON CONFLICT (year) DO NOTHING
+RETURNING frozen_at
+"""
+
+
+async def frozen_at(conn: asyncpg.Connection, year: int) -> datetime:
+    """The instant the year's indicator tables are made as of (migration indicator_years): set by the first read of
+    the year (after it ended), the same ever after and on every replica. The first read waits for every write of
+    follow-up records under way to commit (a SHARE lock, held to its own commit: writes wait that long, once a
+    year), so every record created, voided or closed before the instant is seen by every read of the year."""
+    row = await conn.fetchrow(_frozen_sql, year)
+    if row is None:
+        await conn.execute("LOCK TABLE followup_records IN SHARE MODE")
+        row = await conn.fetchrow(_freeze_sql, year) or await conn.fetchrow(_frozen_sql, year)
+    assert row is not None
+    instant: datetime = row["frozen_at"]
+    return instant
 
 
 async def unit_zones(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:

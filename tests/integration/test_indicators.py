@@ -8,10 +8,12 @@ them tells fewer than five persons apart.
 from __future__ import annotations
 
 import itertools
+from datetime import date
 
 import pytest
 
 from service.http.context import RUNTIME
+from service.runtime import Runtime
 from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO
 
 PERIOD = "2025"
@@ -100,13 +102,18 @@ async def test_no_difference_of_the_periods_tables_tells_fewer_than_five_apart(c
 
 
 async def test_a_voided_record_counts_nowhere(client, world):
-    before = await table(client, world["analyst"], unit="iof")
-    assert value(before, "contacts_individual") == 7
+    """A record voided before the year's first read counts nowhere; one voided after it leaves the published tables
+    as they were (insider attack 10, finding 2: publication never changes; the contract changed from "a void changes
+    the year's tables")."""
     await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
     after = await table(client, world["analyst"], unit="iof")
     assert value(after, "contacts_individual") == 6
     # Contacts are an event count, protected on their own: 7 persons against 6 contacts counts no one.
     assert value(after, "persons") == 7 and value(after, "audit_first_8-15") == 7
+    voided = await client.post(f"/v1/contacts/{world['contacts'][1]}/void", headers=world["iof"],
+                               json={"reason": "Fel"})
+    assert voided.status == 200
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 6
 
 
 async def test_csv_gives_the_same_table(client, world):
@@ -178,10 +185,10 @@ async def test_no_difference_of_a_years_nested_periods_tells_fewer_than_five_apa
 
 
 async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db):
-    """The year's suppressed tables are made once for every period and scope of the year and kept under the change
-    counters (of the year and the years before) read before the records: another period or scope of the year is cut
-    from them, a visit of the next year leaves them, a voided contact gives new ones (and the answer shows it), and a
-    denied caller gets nothing from them."""
+    """The year's suppressed tables are made once for every period and scope of the year and kept under the year's
+    freeze instant (its first read): another period or scope of the year is cut from them, a visit of the next year
+    leaves them, and so does a contact voided since (the published tables never change: insider attack 10, finding 2;
+    before, a void gave new tables), and a denied caller gets nothing from them."""
     kept = client.server.app[RUNTIME].indicator_tables
     assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
     assert len(kept) == 1
@@ -198,6 +205,52 @@ async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db)
     assert len(kept) == 1
     await client.post(f"/v1/contacts/{world['contacts'][0]}/void", headers=world["iof"], json={"reason": "Fel"})
     assert await db.fetchval(counted) == before + 1
-    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 6
-    assert len(kept) == 2
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    assert len(kept) == 1
     assert (await table(client, world["manager"], 403, unit="beroendecentrum"))["code"] == "not_owning_unit"
+
+
+async def test_a_month_kept_from_an_earlier_month_gives_no_later_month(client, api, db, monkeypatch):
+    """Insider attack 10, finding 2: seven women with a contact at IFO in January 2025, two in March. The manager's
+    monthly pull on 2025-02-15 gave January's 7; on 2025-04-02 the first quarter's 9 (January now hidden with March),
+    and 9 - 7 - 0 gave March's 2. Now a month or quarter is given only once its year has ended (422
+    period_not_closed), and the year's tables, made once from the records as they stood at its first read, do not
+    move when a record is dated back into it later."""
+    await api.unit("iof", **SOCIAL_MALMO)
+    iof = api.staff("iof", sub="hsa-iof")
+    people = []
+    for n, on in [*((n, f"2025-01-{n + 1:02d}") for n in range(7)), (10, "2025-03-03"), (11, "2025-03-04")]:
+        person = (await api.register(iof, personal_number(n, female=True), f"P{n}"))["id"]
+        await api.relation(iof, person)
+        response = await client.post(f"/v1/clients/{person}/contacts", headers=iof,
+                                     json={"on": on, "kind": "individual"})
+        assert response.status == 201, await response.text()
+        people.append(person)
+    manager = api.staff("iof", sub="hsa-chef", roles=["unit_manager"])
+    for today in (date(2025, 2, 15), date(2025, 4, 2), date(2025, 12, 31)):
+        monkeypatch.setattr(Runtime, "today", lambda self, d=today: d)
+        for period in ("2025-01", "2025-Q1"):
+            if date.fromisoformat("2025-02-01" if period == "2025-01" else "2025-04-01") > today:
+                continue
+            refused = await table(client, manager, 422, period=period, unit="iof")
+            assert refused["code"] == "period_not_closed" and "year has ended" in refused["detail"], refused
+    assert await db.fetchval("SELECT count(*) FROM indicator_years") == 0  # nothing of 2025 given yet
+    monkeypatch.setattr(Runtime, "today", lambda self: date(2026, 2, 1))
+    seen = {}
+    for period in ("2025-01", "2025-02", "2025-03", "2025-Q1", "2025"):
+        report = await table(client, manager, period=period, unit="iof")
+        seen[period] = (value(report, "persons"), value(report, "contacts_individual"))
+    for measure in (0, 1):  # the quarter minus its published months never isolates 1-4 persons
+        jan, feb, mar, q1 = (seen[p][measure] for p in ("2025-01", "2025-02", "2025-03", "2025-Q1"))
+        assert mar is None or mar == 0 or mar >= 5
+        if None not in (q1, jan, feb):
+            assert not 0 < q1 - jan - feb < 5, seen
+    # A contact dated back into March 2025 after the year was first read changes no published cell.
+    late = await client.post(f"/v1/clients/{people[0]}/contacts", headers=iof,
+                             json={"on": "2025-03-05", "kind": "individual"})
+    assert late.status == 201, await late.text()
+    for period in seen:
+        report = await table(client, manager, period=period, unit="iof")
+        assert (value(report, "persons"), value(report, "contacts_individual")) == seen[period], period
+    assert [row["decision"] for row in await db.fetch(
+        "SELECT decision FROM audit_events WHERE action = 'indicators.read' ORDER BY seq")] == ["allow"] * 10

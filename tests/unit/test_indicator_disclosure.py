@@ -11,7 +11,7 @@ caught by the same attack, so the attack has teeth.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from policies.indicators import (
     AGE_BANDS,
     ALL,
+    NOT_CLOSED,
     SEXES,
     Contribution,
     Month,
@@ -39,10 +40,15 @@ from policies.model import Zone
 
 MIN = 5
 YEAR = 2025
-MEASURES = ("persons", "contacts_phone", "audit_first_0-7")
+MEASURES = ("persons", "contacts_phone", "audit_first_0-7", "audit_first_8-15", "audit_latest_0-7", "audit_latest_8-15",
+            "episodes_new", "episodes_reopened")
 # What the attacker sets against each other: person counts with person counts (persons and a band: their
-# difference counts persons too), an event count with itself (persons minus phone calls counts no one).
-FAMILIES = (("persons", "audit_first_0-7"), ("contacts_phone",))
+# difference counts persons too), first and latest bands together (everyone scored has one of each: the first
+# bands and the latest bands sum alike, insider attack 10 finding 1), new episodes with reopened ones (reopened ⊆
+# new: finding 4), an event count with itself (persons minus phone calls counts no one). The identities need not be
+# told: a cell's vector is its value person by person, so Σ first = Σ latest and new - reopened hold of the vectors.
+FAMILIES = (("persons", "audit_first_0-7", "audit_first_8-15", "audit_latest_0-7", "audit_latest_8-15"),
+            ("episodes_new", "episodes_reopened"), ("contacts_phone",))
 UNITS = {"iof": Zone("kommun", "social"), "jour": Zone("kommun", "social"), "bc": Zone("region", "health"),
          "psyk": Zone("region", "health"), "skola": Zone("annan", "social")}
 # Birth dates: some turn 25 or 35 inside the year, so a person's age band differs between a month and the year.
@@ -52,13 +58,20 @@ PERIODS = nest(YEAR)
 
 @dataclass(frozen=True)
 class Pair:
-    """One person's year at one unit, as recorded: per month, phone calls and the month's first AUDIT score."""
+    """One person's year at one unit, as recorded: per month, phone calls and the month's first AUDIT score; the
+    month's latest AUDIT score where it differs from the first; episodes opened and of them reopened."""
 
     person: str
     unit: str
     sex: str
     birth: date
     months: dict[int, tuple[int, int | None]]  # month -> (phone calls, first AUDIT score or None)
+    latest: dict[int, int] = field(default_factory=dict)  # month -> the month's latest AUDIT score (else the first)
+    episodes: dict[int, tuple[int, int]] = field(default_factory=dict)  # month -> (opened, of them reopened)
+
+    def scores(self, month: int) -> tuple[int, int] | None:
+        first = self.months[month][1]
+        return None if first is None else (first, self.latest.get(month, first))
 
 
 @st.composite
@@ -71,8 +84,11 @@ def years(draw, *, months=range(1, 7)) -> tuple[list[Pair], dict[str, Zone]]:
         sex, birth = draw(st.sampled_from(SEXES)), draw(st.sampled_from(BIRTHS))
         for unit in draw(st.lists(st.sampled_from(sorted(units)), min_size=1, max_size=2, unique=True)):
             present = draw(st.lists(st.sampled_from(list(months)), min_size=1, max_size=3, unique=True))
-            found.append(Pair(f"p{person}", unit, sex, birth, {
-                m: (draw(st.integers(0, 2)), draw(st.sampled_from((None, 3, 9)))) for m in present}))
+            scored = {m: (draw(st.integers(0, 2)), draw(st.sampled_from((None, 3, 9)))) for m in present}
+            latest = {m: draw(st.sampled_from((3, 9))) for m, (_, first) in scored.items()
+                      if first is not None and draw(st.booleans())}
+            opened = {m: draw(st.sampled_from(((0, 0), (1, 0), (1, 1)))) for m in present}
+            found.append(Pair(f"p{person}", unit, sex, birth, scored, latest, opened))
     return found, units
 
 
@@ -80,8 +96,10 @@ def contributions_of(pairs: list[Pair]) -> list[Contribution]:
     """The pairs as the domain gives them to the suppression (policies.indicators.pieces)."""
     found = []
     for pair in pairs:
-        months = [Month(m, {("contacts_phone", 3): calls}, {"audit": (score, score)} if score is not None else {})
-                  for m, (calls, score) in sorted(pair.months.items())]
+        months = [Month(m, {("contacts_phone", 3): calls, ("episodes_new", 3): pair.episodes.get(m, (0, 0))[0],
+                            ("episodes_reopened", 3): pair.episodes.get(m, (0, 0))[1]},
+                        {"audit": scores} if (scores := pair.scores(m)) is not None else {})
+                  for m, (calls, _) in sorted(pair.months.items())]
         found += pieces(pair.person, pair.unit, pair.sex, pair.birth, YEAR, months)
     return found
 
@@ -95,8 +113,13 @@ def _value(pair: Pair, period: int, measure: str) -> int:
         return 1
     if measure == "contacts_phone":
         return sum(pair.months[m][0] for m in inside)
-    scores = [pair.months[m][1] for m in inside if pair.months[m][1] is not None]
-    return int(bool(scores) and audit_band(scores[0]) == "0-7")
+    if measure.startswith("episodes_"):
+        return sum(pair.episodes.get(m, (0, 0))[measure == "episodes_reopened"] for m in inside)
+    scores = [score for m in inside if (score := pair.scores(m)) is not None]
+    if not scores:
+        return 0
+    _, which, band = measure.split("_")
+    return int(audit_band(scores[0][0] if which == "first" else scores[-1][1]) == band)
 
 
 def _vector(tables: Tables, pairs: list[Pair], cell) -> tuple[int, ...]:
@@ -209,6 +232,31 @@ def test_a_year_minus_its_other_months_gives_a_month_suppressed_alone() -> None:
     assert tables.cell(16, 0, "persons") == 9 and tables.cell(4, 0, "persons") == 0
 
 
+def test_a_latest_score_is_not_the_first_total_minus_the_other_latest_bands() -> None:
+    """Insider attack 10, finding 1: six women at IFO with an AUDIT of 5 in March; one of them scores 12 later that
+    month. Her latest band (8-15) was suppressed alone, and the first bands' 6 minus the latest 0-7's 5 gave it: the
+    first and the latest bands were separate families. Now they are one: no cell of hers stands apart."""
+    pairs = [Pair(f"p{i}", "iof", "female", BIRTHS[0], {3: (0, 5)}) for i in range(6)]
+    pairs[0] = Pair("p0", "iof", "female", BIRTHS[0], {3: (0, 5)}, latest={3: 12})
+    tables = suppress(contributions_of(pairs), {"iof": UNITS["iof"]}, min_cell=MIN)
+    for period in (2, 12, 16):  # March, the first quarter, the year
+        assert tables.cell(period, 0, "audit_latest_8-15") is None
+        # Something else goes with it, so that the first bands' total minus the latest 0-7 no longer gives her.
+        assert None in (tables.cell(period, 0, "audit_first_0-7"), tables.cell(period, 0, "audit_latest_0-7"))
+    assert leaks(tables, pairs) == []
+
+
+def test_new_minus_reopened_episodes_does_not_count_one_person() -> None:
+    """Insider attack 10, finding 4: six women open an episode at IFO in March, five of them reopenings. 6 - 5 named
+    the one new to the unit; new and reopened are one family now, so one of them is hidden."""
+    pairs = [Pair(f"p{i}", "iof", "female", BIRTHS[0], {3: (0, None)}, episodes={3: (1, int(i > 0))})
+             for i in range(6)]
+    tables = suppress(contributions_of(pairs), {"iof": UNITS["iof"]}, min_cell=MIN)
+    for period in (2, 12, 16):
+        assert None in (tables.cell(period, 0, "episodes_new"), tables.cell(period, 0, "episodes_reopened"))
+    assert leaks(tables, pairs) == []
+
+
 def test_the_attack_catches_a_suppression_of_small_cells_only() -> None:
     """Six persons at IFO, one at the night unit: the zone's total minus IFO's gives the night unit's one person,
     though every small cell is suppressed."""
@@ -257,9 +305,12 @@ def test_bands_and_periods() -> None:
     assert [dudit_band(s, "male") for s in (5, 6, 25)] == ["no_problems", "problems", "dependence"]
     assert age_band(date(2000, 6, 1), date(2025, 5, 31)) == "18-24" and age_band(date(1950, 1, 1), date(2025, 1, 1)) == "65+"
     today = date(2026, 12, 1)
-    assert parse_period("2026-Q3", today=today).end == date(2026, 9, 30)  # type: ignore[union-attr]
-    assert parse_period("2026-02", today=today).end == date(2026, 2, 28)  # type: ignore[union-attr]
+    assert parse_period("2025-Q3", today=today).end == date(2025, 9, 30)  # type: ignore[union-attr]
+    assert parse_period("2024-02", today=today).end == date(2024, 2, 29)  # type: ignore[union-attr]
     assert parse_period("2025", today=today).start == date(2025, 1, 1)  # type: ignore[union-attr]
-    assert not isinstance(parse_period("2026-11", today=today), str)  # ended yesterday
+    # A month or quarter of the running year, though ended, only once the year has (insider attack 10, finding 2).
+    for running in ("2026-11", "2026-Q3", "2026-01"):
+        assert parse_period(running, today=today) == NOT_CLOSED, running
+    assert not isinstance(parse_period("2025-12", today=date(2026, 1, 1)), str)  # its year ended yesterday
     for bad in ("2026", "2026-Q4", "2026-12", "2026-13", "2026-Q5", "26", "2026-01-01", "2026-1"):
         assert isinstance(parse_period(bad, today=today), str), bad
