@@ -8,7 +8,7 @@ from typing import Any
 from policies.decision import Reason, allow
 from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
-from policies.units import decide_succession, unit_gate
+from policies.units import decide_activation, decide_succession, unit_gate
 
 from ..audit import Action, Caller
 from ..errors import Conflict, DifferentZone, NotFound, UnknownUnit, ValidationFailed
@@ -64,12 +64,20 @@ async def development_sign_in_units(rt: Runtime) -> list[str]:
 
 
 async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict[str, Any]:
-    """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound."""
+    """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound, Conflict (a
+    succeeded unit is never activated again: policies.units.decide_activation; a trigger on units is the last line).
+
+    Like the other unit endpoints (no client named) this is not an audited access; the refusal is an error answer.
+    """
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
-    async with rt.pool.acquire() as conn:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        unit = await units_store.lock(conn, unit_id)
+        if unit is None:
+            raise NotFound(f"no unit {unit_id}")
+        if not decide_activation(active=active, succeeded=unit["succeeded"]):
+            raise Conflict("the unit was succeeded: its records and the consents naming it belong to its successor")
         row = await units_store.set_active(conn, unit_id, active=active)
-    if row is None:
-        raise NotFound(f"no unit {unit_id}")
+    assert row is not None  # locked above
     return unit_json(row)
 
 
@@ -121,7 +129,8 @@ async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: st
         decision = decide_succession(
             predecessor=None if before is None else (before["organisation"], before["domain"], before["active"],
                                                      before["succeeded"]),
-            successor=None if after is None else (after["organisation"], after["domain"], after["active"]),
+            successor=None if after is None else (after["organisation"], after["domain"], after["active"],
+                                                  after["succeeded"]),
             same_unit=unit_id == successor)
         if decision:
             decision = allow(f"succession:{unit_id}:{successor}", legal_basis=decision.legal_basis)
@@ -133,7 +142,7 @@ async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: st
             [{"field": "successor", "message": "must be of the unit's organisation and domain"}],
             "crossing zones is never a reorganisation (OSL 25:1, 26:1)"),
         Reason.SUCCESSION_CONFLICT: lambda: Conflict(
-            "the unit was succeeded before, or the successor is inactive or the unit itself"),
+            "the unit was succeeded before, or the successor is inactive, was succeeded itself or is the unit"),
     }
     async with access(rt, caller, Action.UNIT_SUCCESSION, judge, answers=answers) as act:
         moved = await units_store.succeed(act.conn, unit_id, successor, effective_at, by=caller.principal.sub)

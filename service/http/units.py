@@ -37,8 +37,8 @@ async def list_units(request: web.Request) -> web.Response:
 
 
 @routes.patch(
-    "/v1/units/{unit_id}", summary="Activate or deactivate a unit", permission=Permission.UNIT_WRITE, body=UnitPatch,
-    responses={200: Unit}, errors=((404, "not_found"),),
+    "/v1/units/{unit_id}", summary="Activate or deactivate a unit (a succeeded unit is never activated again: 409)",
+    permission=Permission.UNIT_WRITE, body=UnitPatch, responses={200: Unit}, errors=((404, "not_found"), (409, "conflict")),
 )
 async def patch_unit(request: web.Request) -> web.Response:
     caller = await authenticate(request)

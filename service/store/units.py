@@ -86,6 +86,12 @@ async def lock_pair(conn: asyncpg.Connection, predecessor: str, successor: str) 
     return {row["id"]: row for row in rows}
 
 
+async def lock(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
+    """The unit, locked (as lock_pair: a succession and an activation take turns), with `succeeded`; None."""
+    rows = await conn.fetch(_lock_units_sql, [unit_id])
+    return rows[0] if rows else None
+
+
 async def preview(conn: asyncpg.Connection, predecessor: str) -> dict[str, int]:
     """How many documents, active relations, consents and disclosures a succession of the unit moves."""
     row = await conn.fetchrow(_preview_sql, predecessor)
