@@ -27,6 +27,7 @@ from policies.decide import DEFAULT_PURPOSE
 from policies.decision import Reason
 from policies.model import Zone
 from policies.roles import Permission, role_gate
+from policies.versions import history_gate
 
 from ..audit import Action, Caller
 from ..errors import ValidationFailed
@@ -190,7 +191,11 @@ def _latest_json(rt: Runtime, row: Any) -> dict[str, Any]:
 
 async def versions(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict[str, Any]:
     """Every version of the document, oldest first, for whoever may read its metadata: the document's own decision
-    (an unknown document and one the caller may not see are the same 404). Audited as a read of its metadata."""
+    (an unknown document and one the caller may not see are the same 404). Audited as a read of its metadata.
+    A system is refused first (403 forbidden_role, audited): policies.versions.history_gate."""
+    gate = history_gate(caller.principal.roles)
+    if not gate:
+        await refuse(rt, caller, gate, Action.DOCUMENT_READ_METADATA, document_id=document_id)
     judge = document_decision(rt, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
     async with access(rt, caller, Action.DOCUMENT_READ_METADATA, judge, document_id=document_id,
                       purpose=purpose) as act:
