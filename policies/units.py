@@ -21,7 +21,8 @@ def unit_gate(active: bool | None) -> Decision:
 
 
 def decide_succession(*, predecessor: tuple[str, str, bool, bool] | None,
-                      successor: tuple[str, str, bool, bool] | None, same_unit: bool) -> Decision:
+                      successor: tuple[str, str, bool, bool] | None, same_unit: bool, blocked_documents: int = 0,
+                      move_blocked: bool = False) -> Decision:
     """Whether a unit may be succeeded by another (API-1.1 "Corrections and reorganisations").
 
     `predecessor` and `successor`: (organisation, domain, active, succeeded before);
@@ -31,6 +32,12 @@ def decide_succession(*, predecessor: tuple[str, str, bool, bool] | None,
     (PDL 3:14; SoL 11:5). A unit is succeeded once, by an active unit other than itself that was never succeeded
     (409): the chain of successions has one heir per unit and no cycle (A->B->A would make the heir of a consent's
     unit depend on the chain's length), so a consent given to a unit opens for the unit that holds its records.
+
+    `blocked_documents`: the predecessor's blocked documents of clients the successor already has an active relation
+    with. A block (spärr, PDL 4:4) holds against every unit but the owning one; after the move the successor owns the
+    document, so the block no longer keeps out the unit the client may have blocked it against. Such a succession is
+    refused (409 blocked_documents) unless the admin says `move_blocked` explicitly; then the basis names it
+    (`:blocked_documents_moved`) so the audit log shows that the blocks' meaning changed and by whose decision.
     """
     if predecessor is None or successor is None:
         return deny(Reason.UNKNOWN_UNIT)
@@ -38,6 +45,10 @@ def decide_succession(*, predecessor: tuple[str, str, bool, bool] | None,
         return deny(Reason.DIFFERENT_ZONE, legal_basis="OSL 25:1, 26:1")
     if same_unit or predecessor[3] or not successor[2] or successor[3]:
         return deny(Reason.SUCCESSION_CONFLICT)
+    if blocked_documents and not move_blocked:
+        return deny(Reason.BLOCKED_DOCUMENTS, legal_basis="PDL 4:4")
+    if blocked_documents:
+        return allow("blocked_documents_moved", legal_basis="OSL 25:1, 26:1; PDL 3:14, 4:4")
     return allow(Basis.ROLE, legal_basis="OSL 25:1, 26:1; PDL 3:14")
 
 

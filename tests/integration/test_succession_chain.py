@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from tests.integration.test_consents import clinic, consent_body  # noqa: F401  (the fixture)
+from tests.integration.test_ui_http import browser  # noqa: F401  (the fixture)
 
 OLD, NEW, THIRD = "malmo-beroendecentrum", "beroende-nya", "beroende-tredje"
 
@@ -76,3 +77,82 @@ async def test_successions_form_no_cycle_and_never_into_a_succeeded_unit(client,
                              "documents, relations, consents, disclosures) VALUES ($1, $2, now(), 't', 0, 0, 0, 0)",
                              predecessor, successor)
     assert await db.fetchval("SELECT unit_heir($1)", OLD) == NEW
+
+
+async def test_a_succession_into_a_unit_a_block_keeps_out_is_refused_unless_said(client, api, clinic, db):
+    """Insider attack 9, finding 2: the block (PDL 4:4) holds against every unit but the owning one; moved into a
+    unit that knows the client, the document would be its own. The preview counts them; the move needs "move"."""
+    from tests.integration.test_documents import created
+
+    people, client_id = clinic
+    iof = people["iof"]
+    await api.unit("malmo-iof-2", organisation="malmo-stad", domain="social")
+    other = api.staff("malmo-iof-2", sub="hsa-other")
+    await api.relation(other, client_id)
+    document = await created(client, iof, client_id, b"Sparrad\n", content_type="text/plain",
+                             category="journal_note", title="Sparrad")
+    blocked = await client.post(f"/v1/documents/{document['id']}/block", headers=iof,
+                                json={"reason": "Klienten begär spärr mot övriga enheter"})
+    assert blocked.status in (200, 201), await blocked.text()
+    assert (await client.get(f"/v1/documents/{document['id']}", headers=other)).status == 404
+
+    preview = await client.get("/v1/units/malmo-iof/succession?successor=malmo-iof-2", headers=api.admin)
+    assert preview.status == 200 and (await preview.json())["blocked_documents"] == 1
+    plain = await client.get("/v1/units/malmo-iof/succession", headers=api.admin)
+    assert (await plain.json())["blocked_documents"] is None
+
+    refused = await client.post("/v1/units/malmo-iof/succession", headers=api.admin,
+                                json={"successor": "malmo-iof-2", "effective_at": _now()})
+    assert refused.status == 409 and (await refused.json())["code"] == "blocked_documents"
+    assert await db.fetchval("SELECT count(*) FROM unit_successions") == 0
+    assert (await client.get(f"/v1/documents/{document['id']}", headers=other)).status == 404
+    event = await db.fetchrow("SELECT decision, reason_codes FROM audit_events WHERE action = 'unit.succession'")
+    assert event["decision"] == "deny" and "blocked_documents" in event["reason_codes"]
+
+    moved = await client.post("/v1/units/malmo-iof/succession", headers=api.admin,
+                              json={"successor": "malmo-iof-2", "effective_at": _now(), "blocked_documents": "move"})
+    assert moved.status == 200, await moved.text()
+    basis = await db.fetchval("SELECT basis FROM audit_events WHERE action = 'unit.succession' AND decision = 'allow'")
+    assert basis == "succession:malmo-iof:malmo-iof-2:blocked_documents_moved"
+
+
+async def test_the_succession_page_counts_the_blocked_documents_and_asks(browser, tokens, api, db):
+    from tests.integration.test_documents import created
+    from tests.integration.test_ui_http import csrf_of, sign_in
+
+    await api.unit("stadsdel-centrum")
+    await api.unit("omrade-innerstaden")
+    staff, heir = api.staff("stadsdel-centrum"), api.staff("omrade-innerstaden", sub="hsa-heir")
+    client_id = (await api.register(staff))["id"]
+    await api.relation(staff, client_id)
+    await api.relation(heir, client_id)
+    document = await created(browser, staff, client_id, b"Text\n", content_type="text/plain")
+    assert (await browser.post(f"/v1/documents/{document['id']}/block", headers=staff,
+                               json={"reason": "Klientens begäran"})).status in (200, 201)
+    await sign_in(browser, tokens, sub="admin-1", roles=["admin"])
+    page = await browser.get("/ui/admin/succession?unit=stadsdel-centrum&successor=omrade-innerstaden")
+    html = await page.text()
+    assert page.status == 200 and 'id="blocked-documents">1<' in html and 'name="blocked_documents"' in html
+    form = {"csrf": csrf_of(html), "unit": "stadsdel-centrum", "successor": "omrade-innerstaden"}
+    refused = await browser.post("/ui/admin/succession", data=form)
+    assert refused.status == 409
+    assert await db.fetchval("SELECT unit_id FROM documents") == "stadsdel-centrum"
+    done = await browser.post("/ui/admin/succession", data={**form, "blocked_documents": "move"})
+    assert done.status == 200 and 'id="succession-done"' in await done.text()
+    assert await db.fetchval("SELECT unit_id FROM documents") == "omrade-innerstaden"
+
+
+async def test_a_succession_is_not_backdated(client, api, clinic, db):
+    """Insider attack 9, finding 6: effective_at 1970 rewrote the relations' history (zero-length relations)."""
+    from datetime import timedelta
+
+    await api.unit(NEW, organisation="region-skane", domain="health")
+    created = await db.fetchval("SELECT created_at FROM units WHERE id = $1", NEW)
+    for instant in ("1970-01-01T00:00:00+00:00", (datetime.now(UTC) - timedelta(minutes=10)).isoformat(),
+                    (created - timedelta(seconds=1)).isoformat()):
+        response = await client.post(f"/v1/units/{OLD}/succession", headers=api.admin,
+                                     json={"successor": NEW, "effective_at": instant})
+        body = await response.json()
+        assert response.status == 422 and body["errors"][0]["field"] == "effective_at", (instant, body)
+    assert await db.fetchval("SELECT count(*) FROM unit_successions") == 0
+    assert (await _succeed(client, api, OLD, NEW)).status == 200
