@@ -34,6 +34,7 @@ from ..errors import ValidationFailed
 from ..runtime import Runtime
 from ..sniff import SNIFF_BYTES
 from ..store import documents as documents_store
+from ..store import me as me_store
 from .access import access, access_on, refuse
 from .documents import (
     _RECORD,
@@ -148,7 +149,9 @@ async def _write_version(rt: Runtime, conn: asyncpg.Connection, caller: Caller, 
         content_type=content_type, size=written.size, content_mac=written.mac, kek_version=written.wrapped.kek_version,
         dek_wrapped=written.wrapped.ciphertext, stream_header=written.header, segment_count=written.segments,
         epoch=epoch)
-    return await documents_store.correct(conn, document_id, superseded, new)
+    corrected = await documents_store.correct(conn, document_id, superseded, new)
+    await me_store.hold_after_correction(conn, document_id)  # released with a delay: the delay again, from now
+    return corrected
 
 
 async def _stored_plaintext(rt: Runtime, conn: asyncpg.Connection, row: Any) -> AsyncGenerator[bytes, None]:
