@@ -72,6 +72,8 @@ class Reason(StrEnum):
     RETENTION_MINIMUM = "retention_minimum"  # a patient record younger than ten years, no IVO decision (PDL 3:17, 8:4)
     SHREDDED = "shredded"
     DIFFERENT_ZONE = "different_zone"  # a succession across zones: never a reorganisation (OSL 25:1, 26:1)
+    # A succession into a unit a client's block keeps out, without "blocked_documents": "move" (policies/units.py)
+    BLOCKED_DOCUMENTS = "blocked_documents"
     SUCCESSION_CONFLICT = "succession_conflict"  # a unit succeeded before, an inactive successor, or the unit itself
     UNKNOWN_CLIENT = "unknown_client"
     UNKNOWN_CONSENT = "unknown_consent"

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .decide import DEFAULT_CONFIG, Facts, PolicyConfig, Request, decide
-from .decision import Decision
+from .decision import Basis, Decision, Reason, allow, deny
+from .model import Role
+
+# Who reads a document's history: those who work with the client (PDL 4:1). Not a system, though it may read back
+# the metadata of what it uploaded (API.md "Roles": Basis.UPLOADER): the later versions' titles, who corrected them
+# and why are staff's record, not the system's upload (insider attack 9, finding 5).
+_HISTORY_ROLES = frozenset({Role.STAFF, Role.UNIT_MANAGER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +39,12 @@ def decide_version(request: Request, facts: Facts, version: VersionFacts,
     request (module docstring). `version` is what a rule of its own would look at, and none does."""
     del version  # deliberately unused: a version has no access rule of its own
     return decide(request, facts, config)
+
+
+def history_gate(roles: frozenset[Role] | set[Role]) -> Decision:
+    """The role gate of a document's versions list, before the document is looked up (API-1.1 "Order of checks"):
+    staff and unit managers pass; a system (whose uploader road opens only the document's own metadata) and every
+    other role get forbidden_role, as for the other staff-only reads (content)."""
+    if roles & _HISTORY_ROLES:
+        return allow(Basis.ROLE, legal_basis="PDL 4:1")
+    return deny(Reason.FORBIDDEN_ROLE, legal_basis="PDL 4:1")

@@ -210,6 +210,13 @@ class Conflict(BryggaError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class BlockedDocuments(Conflict):
+    """A succession into a unit that already has an active relation with a client who has a blocked document at the
+    predecessor (PDL 4:4): the move would lift the block against that unit; send "blocked_documents": "move"."""
+
+    code = "blocked_documents"
+
+
 class AlreadyReviewed(Conflict):
     """The emergency access has its verdict already; verdicts are final."""
 

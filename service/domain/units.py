@@ -8,16 +8,20 @@ from typing import Any
 from policies.decision import Reason, allow
 from policies.model import Principal, Zone
 from policies.roles import Permission, role_gate
-from policies.units import decide_succession, unit_gate
+from policies.units import decide_activation, decide_succession, unit_gate
 
 from ..audit import Action, Caller
-from ..errors import Conflict, DifferentZone, NotFound, UnknownUnit, ValidationFailed
+from ..errors import BlockedDocuments, Conflict, DifferentZone, NotFound, UnknownUnit, ValidationFailed
 from ..runtime import Runtime
 from ..store import units as units_store
 from .access import Judged, access, raise_if_denied, refuse
 from .paging import Paged, paged
 
 _CLOCK_SKEW = timedelta(minutes=1)  # an effective_at this far ahead of the server's clock is "now"
+# A succession takes effect as it is recorded: an effective_at at most this far in the past (a form filled in, a
+# request retried), never before either unit existed. Relations are history (who took part when, PDL 4:1): a
+# succession backdated further would rewrite it (insider attack 9, finding 6).
+_BACKDATE = timedelta(minutes=5)
 
 
 def unit_json(row: Any) -> dict[str, Any]:
@@ -64,12 +68,20 @@ async def development_sign_in_units(rt: Runtime) -> list[str]:
 
 
 async def set_active(rt: Runtime, principal: Principal, unit_id: str, *, active: bool) -> dict[str, Any]:
-    """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound."""
+    """Activate or deactivate a unit (its tokens are refused at once); raises Forbidden, NotFound, Conflict (a
+    succeeded unit is never activated again: policies.units.decide_activation; a trigger on units is the last line).
+
+    Like the other unit endpoints (no client named) this is not an audited access; the refusal is an error answer.
+    """
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
-    async with rt.pool.acquire() as conn:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        unit = await units_store.lock(conn, unit_id)
+        if unit is None:
+            raise NotFound(f"no unit {unit_id}")
+        if not decide_activation(active=active, succeeded=unit["succeeded"]):
+            raise Conflict("the unit was succeeded: its records and the consents naming it belong to its successor")
         row = await units_store.set_active(conn, unit_id, active=active)
-    if row is None:
-        raise NotFound(f"no unit {unit_id}")
+    assert row is not None  # locked above
     return unit_json(row)
 
 
@@ -98,22 +110,30 @@ def _unknown_unit() -> UnknownUnit:
     return UnknownUnit("the token's unit does not exist or is inactive")
 
 
-async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: str,
-                     effective_at: datetime) -> dict[str, Any]:
+async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: str, effective_at: datetime,
+                     move_blocked: bool = False) -> dict[str, Any]:
     """A reorganisation (API-1.1 "Corrections and reorganisations"): from `effective_at` the successor owns the
     unit's documents and active relations, consents and disclosures naming the unit are honoured for the successor,
     and the unit is deactivated; one transaction, never half moved (keys and rows only: no content is read).
 
     The decision is policies.units.decide_succession (same zone, OSL 25:1, 26:1), audited as `unit.succession`
-    with a basis naming both units. Raises Forbidden, ValidationFailed (a future instant), NotFound, DifferentZone
-    (422), Conflict (409: succeeded before, an inactive successor, or itself).
+    with a basis naming both units. Raises Forbidden, ValidationFailed (effective_at in the future, more than five
+    minutes past, or before either unit was created), NotFound, DifferentZone
+    (422), Conflict (409: succeeded before, an inactive or succeeded successor, or itself), BlockedDocuments (409:
+    blocked documents of clients the successor knows would move, and `move_blocked` was not said).
     """
     gate = role_gate(caller.principal.roles, Permission.UNIT_WRITE)
     if not gate:
         await refuse(rt, caller, gate, Action.UNIT_SUCCESSION)
-    if effective_at.tzinfo is None or effective_at > rt.clock() + _CLOCK_SKEW:
-        raise ValidationFailed([{"field": "effective_at", "message": "an instant with its offset, not in the future: "
-                                 "a succession takes effect as it is recorded"}])
+    now = rt.clock()
+    if effective_at.tzinfo is None or not now - _BACKDATE <= effective_at <= now + _CLOCK_SKEW:
+        raise ValidationFailed([{"field": "effective_at", "message": "an instant with its offset, not in the future "
+                                 "nor more than five minutes past: a succession takes effect as it is recorded"}])
+    async with rt.pool.acquire() as conn:
+        existed = [row["created_at"] for row in (await units_store.get(conn, unit_id), await units_store.get(
+            conn, successor)) if row is not None]
+    if any(effective_at < created for created in existed):
+        raise ValidationFailed([{"field": "effective_at", "message": "not before the units were created"}])
 
     async def judge(conn: Any) -> Judged:
         units = await units_store.lock_pair(conn, unit_id, successor)
@@ -121,10 +141,14 @@ async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: st
         decision = decide_succession(
             predecessor=None if before is None else (before["organisation"], before["domain"], before["active"],
                                                      before["succeeded"]),
-            successor=None if after is None else (after["organisation"], after["domain"], after["active"]),
-            same_unit=unit_id == successor)
+            successor=None if after is None else (after["organisation"], after["domain"], after["active"],
+                                                  after["succeeded"]),
+            same_unit=unit_id == successor,
+            blocked_documents=await units_store.blocked_against(conn, unit_id, successor) if after else 0,
+            move_blocked=move_blocked)
         if decision:
-            decision = allow(f"succession:{unit_id}:{successor}", legal_basis=decision.legal_basis)
+            moved = ":blocked_documents_moved" if decision.basis == "blocked_documents_moved" else ""
+            decision = allow(f"succession:{unit_id}:{successor}{moved}", legal_basis=decision.legal_basis)
         return Judged(decision)
 
     answers = {
@@ -133,20 +157,28 @@ async def succession(rt: Runtime, caller: Caller, unit_id: str, *, successor: st
             [{"field": "successor", "message": "must be of the unit's organisation and domain"}],
             "crossing zones is never a reorganisation (OSL 25:1, 26:1)"),
         Reason.SUCCESSION_CONFLICT: lambda: Conflict(
-            "the unit was succeeded before, or the successor is inactive or the unit itself"),
+            "the unit was succeeded before, or the successor is inactive, was succeeded itself or is the unit"),
+        Reason.BLOCKED_DOCUMENTS: lambda: BlockedDocuments(
+            "the successor has an active relation with clients who have blocked documents at the unit: after the move "
+            "it owns them and the block no longer keeps it out (PDL 4:4); say \"blocked_documents\": \"move\" to "
+            "move them anyway"),
     }
     async with access(rt, caller, Action.UNIT_SUCCESSION, judge, answers=answers) as act:
         moved = await units_store.succeed(act.conn, unit_id, successor, effective_at, by=caller.principal.sub)
     return {"predecessor": unit_id, "successor": successor, "effective_at": effective_at, **moved}
 
 
-async def succession_preview(rt: Runtime, principal: Principal, unit_id: str) -> dict[str, Any]:
-    """What a succession of the unit would move (counts only: no client named, so not an audited access)."""
+async def succession_preview(rt: Runtime, principal: Principal, unit_id: str,
+                             successor: str | None = None) -> dict[str, Any]:
+    """What a succession of the unit would move (counts only: no client named, so not an audited access), and with
+    a `successor` how many blocked documents of clients it already knows would move to it (None without one)."""
     raise_if_denied(role_gate(principal.roles, Permission.UNIT_WRITE))
     async with rt.pool.acquire() as conn:
-        if await units_store.get(conn, unit_id) is None:
-            raise NotFound(f"no unit {unit_id}")
-        return {"unit": unit_id, **await units_store.preview(conn, unit_id)}
+        if await units_store.get(conn, unit_id) is None or (
+                successor is not None and await units_store.get(conn, successor) is None):
+            raise NotFound(f"no unit {unit_id} or {successor}")
+        blocked = None if successor is None else await units_store.blocked_against(conn, unit_id, successor)
+        return {"unit": unit_id, **await units_store.preview(conn, unit_id), "blocked_documents": blocked}
 
 
 def require_admin(principal: Principal) -> None:

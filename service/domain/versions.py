@@ -27,12 +27,14 @@ from policies.decide import DEFAULT_PURPOSE
 from policies.decision import Reason
 from policies.model import Zone
 from policies.roles import Permission, role_gate
+from policies.versions import history_gate
 
 from ..audit import Action, Caller
 from ..errors import ValidationFailed
 from ..runtime import Runtime
 from ..sniff import SNIFF_BYTES
 from ..store import documents as documents_store
+from ..store import me as me_store
 from .access import access, access_on, refuse
 from .documents import (
     _RECORD,
@@ -147,7 +149,9 @@ async def _write_version(rt: Runtime, conn: asyncpg.Connection, caller: Caller, 
         content_type=content_type, size=written.size, content_mac=written.mac, kek_version=written.wrapped.kek_version,
         dek_wrapped=written.wrapped.ciphertext, stream_header=written.header, segment_count=written.segments,
         epoch=epoch)
-    return await documents_store.correct(conn, document_id, superseded, new)
+    corrected = await documents_store.correct(conn, document_id, superseded, new)
+    await me_store.hold_after_correction(conn, document_id)  # released with a delay: the delay again, from now
+    return corrected
 
 
 async def _stored_plaintext(rt: Runtime, conn: asyncpg.Connection, row: Any) -> AsyncGenerator[bytes, None]:
@@ -190,7 +194,11 @@ def _latest_json(rt: Runtime, row: Any) -> dict[str, Any]:
 
 async def versions(rt: Runtime, caller: Caller, document_id: UUID, *, purpose: str = DEFAULT_PURPOSE) -> dict[str, Any]:
     """Every version of the document, oldest first, for whoever may read its metadata: the document's own decision
-    (an unknown document and one the caller may not see are the same 404). Audited as a read of its metadata."""
+    (an unknown document and one the caller may not see are the same 404). Audited as a read of its metadata.
+    A system is refused first (403 forbidden_role, audited): policies.versions.history_gate."""
+    gate = history_gate(caller.principal.roles)
+    if not gate:
+        await refuse(rt, caller, gate, Action.DOCUMENT_READ_METADATA, document_id=document_id)
     judge = document_decision(rt, caller, document_id, Permission.DOCUMENT_READ_METADATA, purpose)
     async with access(rt, caller, Action.DOCUMENT_READ_METADATA, judge, document_id=document_id,
                       purpose=purpose) as act:

@@ -350,7 +350,8 @@ async def correct_document(request: web.Request) -> web.Response:
 
 @routes.get(
     "/v1/documents/{document_id}/versions",
-    summary="Every version of the document, oldest first; the last is the latest (readable by whoever may read it)",
+    summary="Every version of the document, oldest first; the last is the latest (readable by whoever may read it; "
+            "staff and unit managers only: a system gets 403 forbidden_role)",
     permission=Permission.DOCUMENT_READ_METADATA, action=Action.DOCUMENT_READ_METADATA,
     responses={200: DocumentVersions}, headers=_PURPOSE_HEADER,
     errors=((404, "not_found"), (422, "validation_failed")),

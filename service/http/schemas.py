@@ -157,7 +157,12 @@ class UnitPatch(Body):
 class SuccessionIn(Body):
     successor: Slug = Field(description="the unit that takes over: of the same organisation and domain (422 "
                             "different_zone otherwise)")
-    effective_at: datetime = Field(description="the instant of the reorganisation, with its offset; not in the future")
+    effective_at: datetime = Field(description="the instant of the reorganisation, with its offset; not in the "
+                                   "future, nor more than five minutes past or before either unit was created (422)")
+    blocked_documents: Literal["move"] | None = Field(
+        default=None, description="\"move\": move the blocked documents of clients the successor already has an "
+        "active relation with (after the move the successor owns them, so their block no longer keeps it out: PDL "
+        "4:4); without it such a succession is refused (409 blocked_documents). Audited in the basis")
 
 
 class Succession(Out):
@@ -176,6 +181,9 @@ class SuccessionPreview(Out):
     relations: int
     consents: int
     disclosures: int
+    blocked_documents: int | None = Field(
+        description="with ?successor=: the unit's blocked documents of clients the successor already has an active "
+        "relation with, which the succession would move to it (the block then no longer keeps it out); null without")
 
 
 class Unit(Out):

@@ -72,7 +72,9 @@ UPDATE consents SET revoked_at = clock_timestamp(), revoked_by = $2, revoke_reas
 WHERE id = $1 AND revoked_at IS NULL
 RETURNING {_consent_columns}
 """
-_unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1"
+# A consent names an active unit: an inactive one (deactivated, or succeeded, whose records are its heir's) reads as
+# none, so the answer is the same as for an unknown unit and says nothing of the unit's state (as disclosures).
+_unit_zone_sql = "SELECT organisation, domain FROM units WHERE id = $1 AND active"
 _insert_grant_sql = """
 INSERT INTO emergency_grants (id, client_id, unit_id, sub, domain, reason_sealed, opened_at, expires_at)
 SELECT $1, $2, $3, $4, $5, $6, clock.t, clock.t + make_interval(hours => $7)
@@ -125,6 +127,7 @@ async def revoke(conn: asyncpg.Connection, consent_id: UUID, *, by: str, reason_
 
 
 async def unit_zone(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
+    """The zone of an active unit; None when there is no such active unit."""
     return await conn.fetchrow(_unit_zone_sql, unit_id)
 
 

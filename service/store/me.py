@@ -9,12 +9,20 @@ import asyncpg
 from .facts import DOCUMENT_COLUMNS
 
 _RELEASE_COLUMNS = "r.released_at, r.visible_from, r.client_id AS release_client_id"
+# A correction after a delayed release holds the document back for the release's delay (document_release_holds): to
+# the client's decision (store.me.document) visible_from is the later of the release's and the hold's; lists leave
+# a held document out and keep their order (and cursor) by the release's visible_from.
+_HELD_RELEASE_COLUMNS = ("r.released_at, greatest(r.visible_from, (SELECT h.visible_from FROM "
+                         "document_release_holds h WHERE h.document_id = r.document_id)) AS visible_from, "
+                         "r.client_id AS release_client_id")
+_NOT_HELD = ("NOT EXISTS (SELECT 1 FROM document_release_holds h WHERE h.document_id = r.document_id "
+             "AND h.visible_from > clock_timestamp())")
 _self_sql = """
 SELECT cl.id, cl.birth_date, cl.name_sealed, clock_timestamp() AS now
 FROM (SELECT 1) one LEFT JOIN clients cl ON cl.personal_number_index = $1
 """
 _document_sql = f"""
-SELECT {DOCUMENT_COLUMNS}, {_RELEASE_COLUMNS}, u.name AS unit_name, clock_timestamp() AS now
+SELECT {DOCUMENT_COLUMNS}, {_HELD_RELEASE_COLUMNS}, u.name AS unit_name, clock_timestamp() AS now
 FROM documents d LEFT JOIN document_releases r ON r.document_id = d.id JOIN units u ON u.id = d.unit_id
 WHERE d.id = $1
 """
@@ -23,7 +31,7 @@ WHERE d.id = $1
 _released_page_sql = f"""
 SELECT {DOCUMENT_COLUMNS}, {_RELEASE_COLUMNS}, u.name AS unit_name
 FROM document_releases r JOIN documents d ON d.id = r.document_id JOIN units u ON u.id = d.unit_id
-WHERE r.client_id = $1 AND r.visible_from <= clock_timestamp()
+WHERE r.client_id = $1 AND r.visible_from <= clock_timestamp() AND {_NOT_HELD}
   AND (r.visible_from, r.document_id) > ($2, $3)
 ORDER BY r.visible_from, r.document_id LIMIT $4
 """
@@ -40,10 +48,23 @@ SELECT organisation, domain, string_agg(name, ', ' ORDER BY name) AS names
 FROM units WHERE active GROUP BY organisation, domain ORDER BY organisation, domain
 """
 # Of these documents, the titles of those released to the client and visible now; the others are not read.
-_released_titles_sql = """
+_released_titles_sql = f"""
 SELECT d.id, d.title_sealed FROM document_releases r JOIN documents d ON d.id = r.document_id
-WHERE r.document_id = ANY($1::uuid[]) AND r.client_id = $2 AND r.visible_from <= clock_timestamp()
+WHERE r.document_id = ANY($1::uuid[]) AND r.client_id = $2 AND r.visible_from <= clock_timestamp() AND {_NOT_HELD}
 """
+# A correction of a document released with a delay: held back from now for that delay (a later hold stands).
+_hold_sql = """
+INSERT INTO document_release_holds (document_id, visible_from)
+SELECT r.document_id, clock_timestamp() + (r.visible_from - r.released_at) FROM document_releases r
+WHERE r.document_id = $1 AND r.visible_from > r.released_at
+ON CONFLICT (document_id) DO UPDATE SET visible_from = greatest(document_release_holds.visible_from,
+                                                                EXCLUDED.visible_from)
+"""
+
+
+async def hold_after_correction(conn: asyncpg.Connection, document_id: UUID) -> None:
+    """A correction of a released document: apply the release's delay again from now (none: nothing held)."""
+    await conn.execute(_hold_sql, document_id)
 
 
 async def own(conn: asyncpg.Connection, personal_number_index: bytes) -> asyncpg.Record:

@@ -80,10 +80,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
+# The predecessor's blocked documents of clients the successor already has an active relation with: after the move
+# the successor owns them, and a block keeps out every unit but the owning one (policies/units.py decide_succession).
+_blocked_against_sql = """
+SELECT count(*) FROM documents d
+WHERE d.unit_id = $1 AND d.blocked
+  AND EXISTS (SELECT 1 FROM relations r WHERE r.client_id = d.client_id AND r.unit_id = $2 AND r.ended_at IS NULL)
+"""
+
+
+async def blocked_against(conn: asyncpg.Connection, predecessor: str, successor: str) -> int:
+    """How many blocked documents would move to a successor that already knows their client (a count: no names)."""
+    return int(await conn.fetchval(_blocked_against_sql, predecessor, successor))
+
+
 async def lock_pair(conn: asyncpg.Connection, predecessor: str, successor: str) -> dict[str, asyncpg.Record]:
     """Both units, locked in id order (two successions cannot deadlock), by id, each with `succeeded`."""
     rows = await conn.fetch(_lock_units_sql, sorted({predecessor, successor}))
     return {row["id"]: row for row in rows}
+
+
+async def lock(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
+    """The unit, locked (as lock_pair: a succession and an activation take turns), with `succeeded`; None."""
+    rows = await conn.fetch(_lock_units_sql, [unit_id])
+    return rows[0] if rows else None
 
 
 async def preview(conn: asyncpg.Connection, predecessor: str) -> dict[str, int]:

@@ -512,6 +512,12 @@ EN: dict[str, str] = {
         ('A correction never removes what was written: the earlier version is kept and shows who corrected it, when '
          'and why (PDL 3:14).'),
     'Enhet som upphör': 'Unit that ends',
+    'Spärrade dokument hos klienter som efterträdaren redan har kontakt med': (
+        'Blocked documents of clients the successor already has a relation with'),
+    ('Efterträdaren äger dem efter flytten, så spärren håller inte längre ute den. Flytta dem ändå (loggas)'): (
+        'The successor owns them after the move, so the block no longer keeps it out. Move them anyway (logged)'),
+    'Flytten lyfter spärrar mot efterträdaren: kryssa i rutan för att flytta dem ändå.': (
+        'The move lifts blocks against the successor: tick the box to move them anyway.'),
     'Förhandsgranska': 'Preview',
     'Förhandsgranskning': 'Preview',
     'Genomför omorganisationen': 'Carry out the reorganisation',

@@ -115,7 +115,8 @@ async def _succession_view(request: web.Request, *, unit: str | None, successor:
     known = (await units.page(runtime, who.principal, after="", limit=500)).items
     preview = None
     if unit and any(u["id"] == unit for u in known):
-        preview = await units.succession_preview(runtime, who.principal, unit)
+        in_view = successor if successor and any(u["id"] == successor for u in known) else None
+        preview = await units.succession_preview(runtime, who.principal, unit, in_view)
     return render(request, "succession.html", http_status=status, units=known, unit=unit, successor=successor,
                   preview=preview, errors=errors, done=done)
 
@@ -136,10 +137,12 @@ async def succeed(request: web.Request) -> web.Response:
         body = SuccessionIn.model_validate_json(json.dumps({"successor": successor,
                                                             "effective_at": datetime.now(UTC).isoformat()}))
         done = await units.succession(rt(request), caller(request), unit, successor=body.successor,
-                                      effective_at=body.effective_at)
+                                      effective_at=body.effective_at, move_blocked=data.get("blocked_documents") == "move")
     except (ValidationError, ValidationFailed, Conflict, NotFound) as exc:
         text = "Enheterna måste höra till samma organisation och verksamhet (samma zon)." \
             if getattr(exc, "code", "") == "different_zone" else \
+            "Flytten lyfter spärrar mot efterträdaren: kryssa i rutan för att flytta dem ändå." \
+            if getattr(exc, "code", "") == "blocked_documents" else \
             "Enheten har redan efterträtts, eller efterträdaren är inaktiv eller samma enhet." \
             if isinstance(exc, Conflict) else "Välj en enhet och en efterträdare."
         return await _succession_view(request, unit=unit, successor=successor, errors={"successor": text},
