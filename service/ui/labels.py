@@ -164,6 +164,8 @@ LABELS: dict[str, dict[str, Words]] = {
         "not_owning_unit": ("Inte ägande enhet", "Not the owning unit"),
         "different_zone": ("Annan zon: en efterträdare måste höra till samma organisation och verksamhet",
                            "Another zone: a successor must belong to the same organisation and domain"),
+        "blocked_documents": ("Spärrade dokument skulle flyttas till en enhet som klienten spärrat dem mot",
+                              "Blocked documents would move to a unit the client blocked them from"),
         "succession_conflict": ("Omorganisationen går inte: enheten är redan efterträdd, efterträdaren inaktiv eller densamma",
                                 "The reorganisation cannot be made: the unit was succeeded already, or the successor is "
                                 "inactive or the unit itself"),

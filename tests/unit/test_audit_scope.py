@@ -18,7 +18,7 @@ from policies.audit import (
 from policies.decision import Basis, Reason
 from policies.model import Principal, Role, Zone
 from policies.roles import Permission
-from service.auth import _claims
+from service.auth import ClaimMapping, _claims
 from service.errors import Unauthorized
 
 SOCIAL, HEALTH, VGR = Zone("malmo-stad", "social"), Zone("region-skane", "health"), Zone("vgr", "health")
@@ -154,16 +154,16 @@ def claims(**extra):
 ])
 def test_the_organisations_claim(value, parsed):
     extra = {} if value is None else {"organisations": value}
-    assert _claims(claims(**extra)).organisations == parsed
+    assert _claims(claims(**extra), ClaimMapping()).organisations == parsed
 
 
 def test_only_auditors_and_analysts_carry_organisations():
-    assert _claims(claims(roles=["analyst"], organisations=["vgr"])).organisations == frozenset({"vgr"})
-    assert _claims(claims(roles=["admin"], organisations=["vgr"])).organisations is None
-    assert _claims(claims(roles=["staff"], unit="malmo-iof", organisations=["*"])).organisations is None
+    assert _claims(claims(roles=["analyst"], organisations=["vgr"]), ClaimMapping()).organisations == frozenset({"vgr"})
+    assert _claims(claims(roles=["admin"], organisations=["vgr"]), ClaimMapping()).organisations is None
+    assert _claims(claims(roles=["staff"], unit="malmo-iof", organisations=["*"]), ClaimMapping()).organisations is None
 
 
 def test_the_analyst_needs_no_unit():
-    assert _claims(claims(roles=["analyst"])).unit is None
+    assert _claims(claims(roles=["analyst"]), ClaimMapping()).unit is None
     with pytest.raises(Unauthorized):
-        _claims(claims(roles=["analyst", "staff"]))
+        _claims(claims(roles=["analyst", "staff"]), ClaimMapping())

@@ -77,6 +77,7 @@ FIELDS_NEVER_SHOWN = {
     ("Health", "status"), ("Ready", "status"),  # the probes' answers, for machines
     ("FhirConsent", "resourceType"), ("PublicJwk", "kty"), ("PublicJwk", "crv"),  # wire formats
     ("PublicKeyOut", "algorithm"),
+    ("SuccessionIn", "blocked_documents"),  # an admin's explicit "move": the page words it as a checkbox of its own
 }
 
 
