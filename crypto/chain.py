@@ -217,26 +217,6 @@ class ChainVerifier:
                 return self._fail(anchor.seq, "truncated")
         return True
 
-    def fork(self, prev_seq: int, prev_hash: bytes) -> ChainVerifier:
-        """A verifier of its own for a later stretch of the chain whose first link names (prev_seq, prev_hash) as
-        its predecessor: stretches are then checked at once on several connections (service/domain/
-        audit_stretches.py), each line as add_lines() checks it. join() takes a fork's result only where the
-        chain before it is seen to end at exactly that link, so no stretch is believed on its own word."""
-        return ChainVerifier(self.public_keys, self.checkpoints, self.held, head_seq=prev_seq, head_hash=prev_hash)
-
-    def join(self, stretch: ChainVerifier, begun_at: tuple[int, bytes]) -> bool:
-        """Take the result of `stretch`, a fork() begun at `begun_at` that accepted every line it was given: only
-        when this verifier is intact and its head is that very link (the stretch follows on). Returns whether it
-        took it; when not, nothing changed and the caller walks the stretch itself."""
-        if not (self.intact and stretch.intact and begun_at == (self.head_seq, self.head_hash)
-                and (stretch.head_seq, stretch.head_hash) != begun_at):
-            return False
-        self.checked += stretch.checked
-        self._visited |= stretch._visited
-        self._top = stretch._top if stretch._top is not None else self._top
-        self.head_seq, self.head_hash = stretch.head_seq, stretch.head_hash
-        return True
-
     @property
     def intact(self) -> bool:
         """No problem found and no unsealed event met so far: add_lines() may take the next events."""

@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -46,11 +46,9 @@ from ..store import audit_chain as chain_store
 from ..store import audit_events as events_store
 from ..store import facts as facts_store
 from .access import Judged, access, decided
-from .audit_stretches import walk_in_stretches
 from .paging import Paged, paged
 
 _VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
-_SPARE_WAIT = 0.05  # seconds verify() waits for a second connection of the pool before going on without
 _LINES_AT_ONCE = 50_000  # events a COPY of lines covers: what an event the lines cannot prove costs at most
 
 
@@ -161,31 +159,14 @@ async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None 
     they get the head's hash (policies/audit.py `decide_verify`). A `held` seq need not be a signed checkpoint's:
     it is the caller's own value (a head they noted)."""
     scope = await _read(rt, caller, decision=decide_verify(caller.principal, held_checkpoint=held is not None))
-    async with rt.pool.acquire() as conn, _spare(rt.pool) as helpers:
-        verdict = await verify_chain(conn, rt.keyring.audit_public_keys, held=held, helpers=helpers)
+    async with rt.pool.acquire() as conn:
+        verdict = await verify_chain(conn, rt.keyring.audit_public_keys, held=held)
     return verdict_json(verdict, whole=scope.whole)
 
 
-@asynccontextmanager
-async def _spare(pool: asyncpg.Pool) -> AsyncIterator[list[asyncpg.Connection]]:
-    """A connection of the pool for verify_chain to read a stretch on, when one is free at once (none when the
-    pool is busy: the walk then goes on one connection, never waiting on the requests it would starve)."""
-    try:
-        conn = await pool.acquire(timeout=_SPARE_WAIT)
-    except TimeoutError:
-        yield []
-        return
-    try:
-        yield [conn]
-    finally:
-        await pool.release(conn)
-
-
 async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed25519PublicKey], *,
-                       held: tuple[int, bytes] | None = None, helpers: Sequence[asyncpg.Connection] = ()) -> Verdict:
-    """The chain in the database against `public_keys`, in one snapshot (no audit event: callers record theirs).
-    With `helpers` (other connections, idle), stretches of the chain are read and checked on all of them at once
-    (audit_stretches.py); the verdict is the same."""
+                       held: tuple[int, bytes] | None = None) -> Verdict:
+    """The chain in the database against `public_keys`, in one snapshot (no audit event: callers record theirs)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
         anchor = await chain_store.anchor(conn)
@@ -205,8 +186,6 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
             orphans = await chain_store.orphan_links(conn, after=start)
             end = orphans[0][0] if orphans else await chain_store.last_seq(conn) + 1
             after = start  # every event up to here has been handed to the verifier
-            if helpers:
-                after = await walk_in_stretches(conn, helpers, verifier, after=after, end=end, size=_LINES_AT_ONCE)
             while verifier.intact and after + 1 < end:
                 below = min(after + _LINES_AT_ONCE, end)
                 checked = verifier.checked

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -100,8 +99,6 @@ WHERE e.seq > $1 AND e.seq < $2
 ORDER BY e.seq
 """
 _last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
-_links_of_sql = "SELECT seq, prev_seq, prev_hash FROM audit_chain WHERE seq = ANY($1::bigint[])"
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 _next_seq_sql = "SELECT min(seq) FROM audit_events WHERE seq > $1"
 
 
@@ -117,25 +114,6 @@ async def next_seq(conn: asyncpg.Connection, *, after: int) -> int | None:
     """The first event's seq after `after`, None when there is none (the numbering skips to a new month's block)."""
     seq: int | None = await conn.fetchval(_next_seq_sql, after)
     return seq
-
-
-async def links_of(conn: asyncpg.Connection, seqs: Sequence[int]) -> dict[int, tuple[int, bytes]]:
-    """The predecessor (prev_seq, prev_hash) each of `seqs` is sealed after; an unsealed one is left out."""
-    rows = await conn.fetch(_links_of_sql, list(seqs))
-    return {row["seq"]: (row["prev_seq"], bytes(row["prev_hash"])) for row in rows}
-
-
-async def export_snapshot(conn: asyncpg.Connection) -> str:
-    """The snapshot of `conn`'s open REPEATABLE READ transaction, for share_snapshot() on other connections."""
-    snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
-    return snapshot
-
-
-async def share_snapshot(conn: asyncpg.Connection, snapshot: str) -> None:
-    """Read in `snapshot` (export_snapshot()): the first statement of a REPEATABLE READ transaction."""
-    if not _SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"not a snapshot id: {snapshot!r}")
-    await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # takes no parameter; the id is checked above
 
 
 async def last_seq(conn: asyncpg.Connection) -> int:

@@ -202,23 +202,3 @@ def test_a_checkpoint_met_in_lines_is_checked():
     truncated = (3, bytes(32))  # a held checkpoint the chain no longer has
     assert verify_lines(rows, as_lines(rows), held=truncated) == verify(rows, held=truncated)
     assert verify(rows, held=truncated).problem == "truncated"
-
-
-def test_stretches_checked_apart_join_only_where_the_chain_before_ends_at_their_first_link():
-    """fork()/join() as service/domain/audit_stretches.py uses them: a stretch counts only where it follows on."""
-    rows = chain([1, 2, 3, 4, 5, 6])
-    checkpoints = {c.seq: c for c in [checkpoint(rows, 1), checkpoint(rows, 4)]}
-    lines = as_lines(rows)
-    whole = ChainVerifier(KEYS, checkpoints)
-    begun = (rows[3][2].prev_seq, rows[3][2].prev_hash)
-    later = whole.fork(*begun)
-    assert later.add_lines(lines[3:])  # checked on its own, before the stretch before it
-    assert not whole.join(later, begun)  # the chain here still ends at the genesis: nothing taken
-    assert (whole.head_seq, whole.checked) == (0, 0)
-    assert whole.add_lines(lines[:3]) and whole.join(later, begun)
-    assert whole.finish() == verify(rows, checkpoints.values())
-    assert whole.finish().ok and whole.finish().checked == 6
-    # A stretch whose first link names a predecessor other than the head (an event cut out between) never joins.
-    cut = ChainVerifier(KEYS)
-    assert cut.add_lines(lines[:2])
-    assert not cut.join(later, begun) and cut.head_seq == 2
