@@ -12,12 +12,11 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from ..domain import documents, units, versions
-from ..errors import BryggaError, Conflict, CsrfRefused, InvalidRequest, NotFound, ValidationFailed
-from ..http.documents import multipart_framing, next_part, refuse_declared_too_large
+from ..errors import BryggaError, Conflict, InvalidRequest, NotFound, ValidationFailed
+from ..http.documents import multipart_framing
 from ..http.schemas import CorrectionMetadataIn, SuccessionIn
-from . import session as sessions
 from .pages import caller, form, page, redirect, render, rt
-from .staff import _field_text, _local
+from .staff import _local, fields_before_file
 
 
 def _document_id(request: web.Request) -> UUID:
@@ -51,17 +50,7 @@ async def correct(request: web.Request) -> web.Response:
     document_id = _document_id(request)
     if request.content_type != "multipart/form-data":
         raise InvalidRequest("the form is sent as multipart/form-data")
-    refuse_declared_too_large(request, rt(request).settings.max_document_bytes)
-    with multipart_framing("boundary"):
-        reader = await request.multipart()
-    fields: dict[str, str] = {}
-    part = await next_part(reader, "form field")
-    while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
-        with multipart_framing("form field"):
-            fields[part.name or ""] = await _field_text(part)
-        part = await next_part(reader, "form field")
-    if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
-        raise CsrfRefused("the form's CSRF token does not match this session")
+    fields, part = await fields_before_file(request)
     values = {"reason": fields.get("reason", ""), "title": fields.get("title", "")}
     title = values["title"].strip()
     try:

@@ -409,6 +409,23 @@ async def open_emergency(request: web.Request) -> web.Response:
 _FIELD_LIMIT = 1000
 
 
+async def fields_before_file(request: web.Request) -> tuple[dict[str, str], BodyPartReader | None]:
+    """A multipart form with a file (an upload, a correction): its fields up to the file part, read within their
+    limits, the CSRF token checked (raises CsrfRefused) before the file is read; the file part, or None."""
+    refuse_declared_too_large(request, rt(request).settings.max_document_bytes)
+    with multipart_framing("boundary"):
+        reader = await request.multipart()
+    fields: dict[str, str] = {}
+    part = await next_part(reader, "form field")
+    while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
+        with multipart_framing("form field"):
+            fields[part.name or ""] = await _field_text(part)
+        part = await next_part(reader, "form field")
+    if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
+        raise CsrfRefused("the form's CSRF token does not match this session")
+    return fields, part if isinstance(part, BodyPartReader) else None
+
+
 async def _field_text(part: BodyPartReader) -> str:
     """A form field's text, read no further than its limit: a longer one is refused, never cut (the API's rules
     then judge what was sent), and a huge one is not read into memory to find out."""
@@ -430,17 +447,7 @@ async def _field_text(part: BodyPartReader) -> str:
 async def upload(request: web.Request) -> web.Response:
     """A multipart form: csrf, category, title, then the file, streamed like the API's upload."""
     client_id = _uuid(request, "client_id")
-    refuse_declared_too_large(request, rt(request).settings.max_document_bytes)
-    with multipart_framing("boundary"):
-        reader = await request.multipart()
-    fields: dict[str, str] = {}
-    part = await next_part(reader, "form field")
-    while isinstance(part, BodyPartReader) and part.name != "file" and len(fields) < 8:
-        with multipart_framing("form field"):
-            fields[part.name or ""] = await _field_text(part)
-        part = await next_part(reader, "form field")
-    if not sessions.csrf_ok(sessions.load(request), fields.get("csrf")):
-        raise CsrfRefused("the form's CSRF token does not match this session")
+    fields, part = await fields_before_file(request)
     if not isinstance(part, BodyPartReader):
         return await _client_view(request, client_id, errors={"upload_file": "Välj en fil."}, values={}, status=422)
     try:  # the API's metadata rules (category, title length, no control or bidi characters)
