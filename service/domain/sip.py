@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -77,6 +78,26 @@ def _content_json(content: PlanContent) -> dict[str, Any]:
     }
 
 
+def as_now(content: dict[str, Any], heirs: Mapping[str, str]) -> dict[str, Any]:
+    """A version's content with each unit that was succeeded since named by its successor (API-1.1 "Corrections
+    and reorganisations": the successor takes the plans its predecessor took part in, service/store/units.py), once
+    where both were named: the plan as it stands, which is what a participant saves over. The versions themselves
+    keep the units as they were saved."""
+    def now(unit: str | None) -> str | None:
+        return heirs.get(unit, unit) if unit is not None else None
+
+    participants: list[dict[str, Any]] = []
+    for participant in content["participants"]:
+        if "unit" in participant:
+            participant = {"unit": now(participant["unit"])}
+            if participant in participants:
+                continue
+        participants.append(participant)
+    return {**content, "participants": participants, "responsible_unit": now(content.get("responsible_unit")),
+            "efforts": [{**effort, "provided_by_unit": now(effort.get("provided_by_unit"))}
+                        for effort in content["efforts"]]}
+
+
 def _seal_content(rt: Runtime, plan_id: UUID, version: int, content: PlanContent) -> bytes:
     return rt.field_sealer.seal(json.dumps(_content_json(content), ensure_ascii=False), record=_RECORD,
                                 record_id=str(plan_id), field=f"content/{version}")
@@ -139,6 +160,9 @@ async def _plan_json(rt: Runtime, conn: asyncpg.Connection, caller: Caller, load
     assert plan is not None and facts is not None
     version = await sip_store.latest(conn, row["id"], row["version"])
     content = _open_content(rt, row["id"], row["version"], version["content_sealed"])
+    named = [p["unit"] for p in content["participants"] if "unit" in p]
+    if set(named) != set(row["participant_units"]):  # a succession moved the plan since this version was saved
+        content = as_now(content, await sip_store.heirs(conn, named))
     follow_ups = [{
         "id": f["id"], "held_on": f["held_on"],
         "summary": rt.field_sealer.open_text(f["summary_sealed"], record=_FOLLOW_UP, record_id=str(f["id"]), field="summary"),

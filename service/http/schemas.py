@@ -173,6 +173,8 @@ class Succession(Out):
     relations: int = Field(description="active relations ended at the predecessor and begun at the successor")
     consents: int = Field(description="consents (not revoked) naming the predecessor, honoured for the successor")
     disclosures: int = Field(description="disclosures to the predecessor, honoured for the successor")
+    sip_plans: int = Field(description="SIP plans the predecessor took part in: the successor takes its place as "
+                           "participant, holding and responsible unit (extends API-1.1)")
 
 
 class SuccessionPreview(Out):
@@ -181,6 +183,7 @@ class SuccessionPreview(Out):
     relations: int
     consents: int
     disclosures: int
+    sip_plans: int = Field(description="SIP plans the unit takes part in (extends API-1.1)")
     blocked_documents: int | None = Field(
         description="with ?successor=: the unit's blocked documents of clients the successor already has an active "
         "relation with, which the succession would move to it (the block then no longer keeps it out); null without")

@@ -53,8 +53,8 @@ async def patch_unit(request: web.Request) -> web.Response:
 
 @routes.post(
     "/v1/units/{unit_id}/succession",
-    summary="A reorganisation: the successor (same zone) takes over the unit's documents, active relations, and the "
-            "consents and disclosures naming it; the unit is deactivated (one transaction)",
+    summary="A reorganisation: the successor (same zone) takes over the unit's documents, active relations, SIP plans, "
+            "and the consents and disclosures naming it; the unit is deactivated (one transaction)",
     permission=Permission.UNIT_WRITE, action=Action.UNIT_SUCCESSION, body=SuccessionIn, responses={200: Succession},
     errors=((404, "not_found"), (409, "conflict"), (409, "blocked_documents"), (422, "different_zone")),
 )
@@ -68,7 +68,8 @@ async def succeed_unit(request: web.Request) -> web.Response:
 
 @routes.get(
     "/v1/units/{unit_id}/succession",
-    summary="Preview of a succession: how many documents, active relations, consents and disclosures it would move "
+    summary="Preview of a succession: how many documents, active relations, consents, disclosures and SIP plans it "
+            "would move "
             "(extends API-1.1)",
     permission=Permission.UNIT_WRITE, responses={200: SuccessionPreview}, errors=((404, "not_found"),),
     query=(("successor", {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,63}$"},

@@ -65,6 +65,8 @@ SELECT coalesce(json_agg(json_build_object(
 FROM consents c WHERE c.client_id = $1 AND c.from_organisation = $2 AND c.from_domain = $3
   AND ('sip' = ANY(c.categories)) AND ('coordination' = ANY(c.purposes))
 """
+# Each unit with the unit its records belong to now (migration unit_successions).
+_heirs_sql = "SELECT u, unit_heir(u) AS heir FROM unnest($1::text[]) u"
 _unit_zones_sql = "SELECT id, organisation, domain FROM units WHERE id = ANY($1::text[]) AND active"
 _insert_plan_sql = """
 INSERT INTO sip_plans (id, client_id, unit_id, organisation, domain, version, participant_units, responsible_unit,
@@ -107,6 +109,12 @@ def participant_zones(row: asyncpg.Record) -> dict[str, Zone]:
     """A plan row's participating units with their zones (as _get_sql loads them)."""
     raw = row["participant_zones"]
     return {unit: Zone(*zone) for unit, zone in (json.loads(raw) if raw else {}).items()}
+
+
+async def heirs(conn: asyncpg.Connection, units: Sequence[str]) -> dict[str, str]:
+    """The units among `units` that were succeeded, each with the unit that holds its records now."""
+    rows = await conn.fetch(_heirs_sql, list(units))
+    return {row["u"]: row["heir"] for row in rows if row["heir"] != row["u"]}
 
 
 async def get(conn: asyncpg.Connection, plan_id: UUID) -> asyncpg.Record | None:

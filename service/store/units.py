@@ -43,14 +43,17 @@ _lock_units_sql = f"""
 SELECT {_unit_columns}, EXISTS (SELECT 1 FROM unit_successions s WHERE s.predecessor = u.id) AS succeeded
 FROM units u WHERE u.id = ANY($1::text[]) ORDER BY u.id FOR UPDATE
 """
-# What a succession moves: the documents the unit owns, its active relations, and the consents (not revoked) and
-# disclosures naming it, which the successor is honoured under from then on (store/facts.py unit_heir).
+# What a succession moves: the documents the unit owns, its active relations, the SIP plans it takes part in, and
+# the consents (not revoked) and disclosures naming it, which the successor is honoured under from then on
+# (store/facts.py unit_heir).
 _preview_sql = """
 SELECT (SELECT count(*) FROM documents WHERE unit_id = $1) AS documents,
        (SELECT count(*) FROM relations WHERE unit_id = $1 AND ended_at IS NULL) AS relations,
        (SELECT count(*) FROM consents WHERE to_unit = $1 AND revoked_at IS NULL) AS consents,
-       (SELECT count(*) FROM disclosures WHERE to_unit = $1) AS disclosures
+       (SELECT count(*) FROM disclosures WHERE to_unit = $1) AS disclosures,
+       (SELECT count(*) FROM sip_plans WHERE participant_units @> ARRAY[$1::text]) AS sip_plans
 """
+_COUNTED = ("documents", "relations", "consents", "disclosures", "sip_plans")
 # Keys only, content never read: the owning unit changes, nothing else (an Idempotency-Key the successor used too is
 # dropped from the moved document: it served a retry of the predecessor's system, which is gone).
 _move_documents_sql = """
@@ -73,10 +76,22 @@ _end_relations_sql = """
 UPDATE relations SET ended_at = greatest($3, started_at), ended_by = 'succession:' || $2
 WHERE unit_id = $1 AND ended_at IS NULL
 """
+# The plans the unit takes part in (the GIN index on participant_units): the successor takes its place among the
+# participants (once, where it was one already, the order kept), as the holding unit and as the responsible unit.
+# The plan's row only: its versions keep the units as they were saved (sip_history_is_kept), and a read shows the
+# latest version's units through unit_heir (service/domain/sip.py).
+_move_plans_sql = """
+UPDATE sip_plans p SET
+    unit_id = CASE WHEN p.unit_id = $1 THEN $2 ELSE p.unit_id END,
+    responsible_unit = CASE WHEN p.responsible_unit = $1 THEN $2 ELSE p.responsible_unit END,
+    participant_units = ARRAY(SELECT u FROM unnest(array_replace(p.participant_units, $1, $2)) WITH ORDINALITY t (u, n)
+                              GROUP BY u ORDER BY min(n))
+WHERE p.participant_units @> ARRAY[$1::text]
+"""
 _record_sql = """
 INSERT INTO unit_successions (predecessor, successor, effective_at, recorded_by, documents, relations, consents,
-                              disclosures)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                              disclosures, sip_plans)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 
 
@@ -107,9 +122,9 @@ async def lock(conn: asyncpg.Connection, unit_id: str) -> asyncpg.Record | None:
 
 
 async def preview(conn: asyncpg.Connection, predecessor: str) -> dict[str, int]:
-    """How many documents, active relations, consents and disclosures a succession of the unit moves."""
+    """How many documents, active relations, consents, disclosures and SIP plans a succession of the unit moves."""
     row = await conn.fetchrow(_preview_sql, predecessor)
-    return {key: int(row[key]) for key in ("documents", "relations", "consents", "disclosures")}
+    return {key: int(row[key]) for key in _COUNTED}
 
 
 async def succeed(conn: asyncpg.Connection, predecessor: str, successor: str, effective_at: datetime, *,
@@ -120,7 +135,7 @@ async def succeed(conn: asyncpg.Connection, predecessor: str, successor: str, ef
     await conn.execute(_move_documents_sql, predecessor, successor)
     await conn.execute(_open_relations_sql, predecessor, successor, effective_at)
     await conn.execute(_end_relations_sql, predecessor, successor, effective_at)
+    await conn.execute(_move_plans_sql, predecessor, successor)
     await conn.execute(_set_active_sql, predecessor, False)
-    await conn.execute(_record_sql, predecessor, successor, effective_at, by, counts["documents"],
-                       counts["relations"], counts["consents"], counts["disclosures"])
+    await conn.execute(_record_sql, predecessor, successor, effective_at, by, *(counts[key] for key in _COUNTED))
     return counts

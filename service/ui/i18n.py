@@ -503,10 +503,12 @@ EN: dict[str, str] = {
     "Din enhet finns inte i Brygga eller är inte aktiv.": "Your unit does not exist in Brygga or is not active.",
     # Corrections and reorganisations (issue 22)
     'Efterträdare': 'Successor',
-    ('En enhets dokument, pågående kontakter och de samtycken och utlämnanden som nämner den går över till en '
-     'efterträdare i samma zon. Enheten inaktiveras. Loggen behåller enheternas namn som de var vid varje händelse.'):
-        ("A unit's documents, ongoing relations and the consents and disclosures naming it pass to a successor in the "
-         "same zone. The unit is deactivated. The log keeps the units' names as they were at each event."),
+    ('En enhets dokument, pågående kontakter, SIP-planer och de samtycken och utlämnanden som nämner den går över '
+     'till en efterträdare i samma zon. Enheten inaktiveras. Loggen behåller enheternas namn som de var vid varje '
+     'händelse.'):
+        ("A unit's documents, ongoing relations, SIP plans and the consents and disclosures naming it pass to a "
+         "successor in the same zone. The unit is deactivated. The log keeps the units' names as they were at each "
+         "event."),
     ('En rättelse tar aldrig bort det som stod: den tidigare versionen finns kvar och visar vem som rättade, när och '
      'varför (PDL 3 kap. 14 §).'):
         ('A correction never removes what was written: the earlier version is kept and shows who corrected it, when '
@@ -528,6 +530,8 @@ EN: dict[str, str] = {
     'Pågående kontakter': 'Ongoing relations',
     'Rätta': 'Correct',
     'Rättad': 'Corrected',
+    'SIP-planer': 'SIP plans',
+    'SIP-planer där enheten deltar': 'SIP plans the unit takes part in',
     'Samtycken som nämner enheten': 'Consents naming the unit',
     'Skäl till rättelsen': 'Reason for the correction',
     'Tillbaka till klienten': 'Back to the client',

@@ -32,7 +32,8 @@ async def test_a_succession_moves_everything_and_a_consent_naming_the_old_unit_o
 
     preview = await client.get("/v1/units/malmo-beroendecentrum/succession", headers=api.admin)
     assert await preview.json() == {"unit": "malmo-beroendecentrum", "documents": 1, "relations": 1, "consents": 1,
-                                    "disclosures": 0, "blocked_documents": None}  # null: no successor in view
+                                    "disclosures": 0, "sip_plans": 0,
+                                    "blocked_documents": None}  # null: no successor in view
     response = await client.post("/v1/units/malmo-beroendecentrum/succession", headers=api.admin,
                                  json={"successor": "malmo-beroende-nya", "effective_at": _now()})
     assert response.status == 200, await response.text()
