@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -216,6 +217,9 @@ async def version_content(rt: Runtime, caller: Caller, document_id: UUID, number
     async with access(rt, caller, Action.DOCUMENT_READ_CONTENT, judge, document_id=document_id,
                       purpose=purpose) as act:
         row = act.row
+        # The event names the version read (HSLF-FS 2016:40 4:9: the log says what was done), a refusal here too.
+        read = f"version:{number}"
+        act.decision = dataclasses.replace(act.decision, record=read)
         if number == row["version_count"]:
             version: Any = {**dict(row), "content_id": content_id_of(row)}
         else:
@@ -223,6 +227,7 @@ async def version_content(rt: Runtime, caller: Caller, document_id: UUID, number
                            None)
         if version is None or version["dek_wrapped"] is None:
             act.deny(Reason.UNKNOWN_DOCUMENT if version is None else Reason.SHREDDED)
+            act.decision = dataclasses.replace(act.decision, record=read)
             return "", b""
         content_id, count = version["content_id"], version["segment_count"]
         binding = KeyBinding(document_id=content_id, client_id=row["client_id"], organisation=row["organisation"],

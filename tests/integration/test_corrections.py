@@ -61,6 +61,11 @@ async def test_a_correction_keeps_both_versions_readable_and_linked(client, clin
     assert await content_of(client, iof, f"/v1/documents/{document['id']}/versions/1/content") == (200, b"Gammal text\n")
     assert await content_of(client, iof, f"/v1/documents/{document['id']}/versions/2/content") == (200, b"Ny text\n")
     assert (await content_of(client, iof, f"/v1/documents/{document['id']}/versions/3/content"))[0] == 404
+    # Each read of a version names the version read (its reasons: the log has no column for it), a refusal too.
+    reads = await db.fetch("SELECT decision, reason_codes FROM audit_events WHERE action = 'document.read_content' "
+                           "AND document_id = $1 ORDER BY seq", uuid.UUID(document["id"]))
+    assert [(r["decision"], r["reason_codes"][-1]) for r in reads[-3:]] == [
+        ("allow", "version:1"), ("allow", "version:2"), ("deny", "version:3")]
     # Each version under its own data key; the old content's segments untouched where its upload wrote them.
     keys = await db.fetch("SELECT dek_wrapped FROM documents WHERE id = $1 UNION ALL "
                           "SELECT dek_wrapped FROM document_versions WHERE document_id = $1", uuid.UUID(document["id"]))
