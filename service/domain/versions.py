@@ -12,9 +12,9 @@ of its own (tests/unit/test_version_access.py). Shredding and culling take every
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -218,8 +218,8 @@ async def version_content(rt: Runtime, caller: Caller, document_id: UUID, number
                       purpose=purpose) as act:
         row = act.row
         # The event names the version read (HSLF-FS 2016:40 4:9: the log says what was done), a refusal here too.
-        read = f"version:{number}"
-        act.decision = dataclasses.replace(act.decision, record=read)
+        version_read = f"version:{number}"
+        act.decision = dataclasses.replace(act.decision, record=version_read)
         if number == row["version_count"]:
             version: Any = {**dict(row), "content_id": content_id_of(row)}
         else:
@@ -227,7 +227,7 @@ async def version_content(rt: Runtime, caller: Caller, document_id: UUID, number
                            None)
         if version is None or version["dek_wrapped"] is None:
             act.deny(Reason.UNKNOWN_DOCUMENT if version is None else Reason.SHREDDED)
-            act.decision = dataclasses.replace(act.decision, record=read)
+            act.decision = dataclasses.replace(act.decision, record=version_read)
             return "", b""
         content_id, count = version["content_id"], version["segment_count"]
         binding = KeyBinding(document_id=content_id, client_id=row["client_id"], organisation=row["organisation"],
