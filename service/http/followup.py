@@ -71,11 +71,16 @@ def _intervention(body: InterventionIn) -> NewRecord:
     return NewRecord("intervention", body.started_on, detail=body.kind, end_date=body.ended_on)
 
 
-_KINDS: tuple[tuple[str, str, type[BaseModel], type[BaseModel], Any], ...] = (
-    ("episode", "episodes", EpisodeIn, EpisodeOut, _episode),
-    ("contact", "contacts", ContactIn, ContactOut, _contact),
-    ("assessment", "assessments", AssessmentIn, AssessmentOut, _assessment),
-    ("intervention", "interventions", InterventionIn, InterventionOut, _intervention),
+# Each kind with its paths written out (the client's records: record and list; a record's void).
+_KINDS: tuple[tuple[str, str, str, type[BaseModel], type[BaseModel], Any], ...] = (
+    ("episode", "/v1/clients/{client_id}/episodes", "/v1/episodes/{record_id}/void", EpisodeIn, EpisodeOut,
+     _episode),
+    ("contact", "/v1/clients/{client_id}/contacts", "/v1/contacts/{record_id}/void", ContactIn, ContactOut,
+     _contact),
+    ("assessment", "/v1/clients/{client_id}/assessments", "/v1/assessments/{record_id}/void", AssessmentIn,
+     AssessmentOut, _assessment),
+    ("intervention", "/v1/clients/{client_id}/interventions", "/v1/interventions/{record_id}/void", InterventionIn,
+     InterventionOut, _intervention),
 )
 
 
@@ -113,18 +118,19 @@ def _void_handler(out: type[BaseModel], kind: str) -> Handler:
     return void
 
 
-for _kind, _plural, _in, _out, _command in _KINDS:
-    routes.post(f"/v1/clients/{{client_id}}/{_plural}",
+for _kind, _records, _void, _in, _out, _command in _KINDS:
+    _plural = f"{_kind}s"
+    routes.post(_records,
                 summary=f"Record a follow-up {_kind} of the caller's unit for the client (never edited; voided)",
                 permission=Permission.FOLLOWUP_WRITE, action=Action.FOLLOWUP_CREATE, body=_in, responses={201: _out},
                 errors=(*_HIDDEN, *_RULES))(_create_handler(_in, _out, _command))
-    routes.get(f"/v1/clients/{{client_id}}/{_plural}",
+    routes.get(_records,
                summary=f"The client's follow-up {_plural} the caller may read (own zone; another zone's under a "
                        "consent naming followup), newest first",
                permission=Permission.FOLLOWUP_READ, action=Action.FOLLOWUP_LIST, responses={200: Page[_out]},  # type: ignore[valid-type]
                errors=(*_HIDDEN, (422, "validation_failed")), headers=_PURPOSE_HEADER,
                query=PAGE_QUERY)(_list_handler(_kind, _out))
-    routes.post(f"/v1/{_plural}/{{record_id}}/void",
+    routes.post(_void,
                 summary=f"Void a follow-up {_kind} of the caller's unit, with a reason (a voided one is returned as it is)",
                 permission=Permission.FOLLOWUP_WRITE, action=Action.FOLLOWUP_VOID, body=VoidIn, responses={200: _out},
                 errors=(*_HIDDEN, (403, "not_owning_unit")))(_void_handler(_out, _kind))
