@@ -12,10 +12,12 @@ anchor. In this order, so that a crash (kill -9) at any point leaves nothing hal
    anchor as a checkpoint and, after an earlier archive, opened by that one's anchor), fsynced, verified again
    from the disk against the key ring's keys, then renamed to FILE and the directory fsynced.
 3. One transaction as the owner (brygga.audit_maintenance on): the anchor recorded, the months' partitions
-   dropped (migrations: audit_events by month, audit_events_archive). Before its commit nothing has changed
-   in the database; after it, the events are gone and the file is on disk.
-4. The chain's links before the anchor deleted, a batch per transaction (verification ignores them already): a
-   rerun of the same archive finds its anchor and finishes this step.
+   detached from the log (migrations: audit_events by month, audit_archive_detach). Before its commit nothing has
+   changed in the database; after it, the events are out of the log and the file is on disk. A catalogue change
+   only: the log is locked for milliseconds, whatever the months hold.
+4. The detached months dropped (their files freed) in a transaction of their own, which locks nothing the service
+   uses; then the chain's links before the anchor deleted, a batch per transaction (verification ignores them
+   already). A rerun of the same archive finds its anchor and finishes these steps.
 
 The anchor is a checkpoint (crypto/chain.py: the last archived event's seq and hash, signed), so the file's
 last hash is the anchor's and `audit verify` (online) begins at it (ChainVerifier.start_at).
@@ -80,7 +82,8 @@ class Archived:
     anchor_hash: bytes
     partitions: list[str]
     export_seconds: float = 0.0
-    drop_seconds: float = 0.0
+    drop_seconds: float = 0.0  # the transaction that takes the months out of the log
+    free_seconds: float = 0.0  # the detached months dropped after it
     links_seconds: float = 0.0
     verify_seconds: float = 0.0
     already: bool = False  # an earlier run had archived these months: only its last step was finished
@@ -124,6 +127,7 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
         progress(f"the months before {latest['archived_before'].date()} were archived already (anchor seq "
                  f"{latest['seq']}); finishing")
         archived = Archived(latest["events"], latest["seq"], bytes(latest["hash"]), [], already=True)
+        archived.free_seconds = await _drop_detached(conn)
         archived.links_seconds = await _delete_links(conn, latest["seq"])
         return archived
     start = latest["seq"] if latest is not None else 0
@@ -168,7 +172,9 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
                            before, events, digest)
         await conn.fetchval("SELECT audit_events_archive($1::text[], $2)", months, anchor_seq)
     archived.drop_seconds = time.perf_counter() - started
-    progress(f"dropped {', '.join(months)} in {archived.drop_seconds:.2f} s; the chain goes on from seq {anchor_seq}")
+    progress(f"took {', '.join(months)} out of the log in {archived.drop_seconds:.2f} s; the chain goes on from seq "
+             f"{anchor_seq}")
+    archived.free_seconds = await _drop_detached(conn)
     archived.links_seconds = await _delete_links(conn, anchor_seq)
     return archived
 
@@ -266,6 +272,16 @@ def _verify_file(out: Path, keyring: KeyRing, anchor_seq: int, anchor_hash: byte
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+async def _drop_detached(conn: asyncpg.Connection) -> float:
+    """The months an archive detached (this one's, or a crashed one's), dropped in a transaction of their own: the
+    files are freed as it commits, holding no lock the service needs. Seconds taken."""
+    started = time.perf_counter()
+    async with conn.transaction():
+        await conn.execute("SET LOCAL brygga.audit_maintenance = 'on'")
+        await conn.fetchval("SELECT audit_events_drop_archived()")
+    return time.perf_counter() - started
 
 
 async def _delete_links(conn: asyncpg.Connection, anchor_seq: int) -> float:

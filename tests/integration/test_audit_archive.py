@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from service.http.context import RUNTIME
@@ -38,6 +39,12 @@ FROM generate_series(1, $2) AS i
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service", "audit", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
+
+
+async def _detached(db) -> list[str]:
+    """Months an archive detached from the log and has not dropped yet."""
+    return [row["relname"] for row in await db.fetch(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'archived\\_%' ORDER BY relname")]
 
 
 async def _partitions(db) -> list[str]:
@@ -109,6 +116,7 @@ async def test_archive_then_verify_online_from_the_anchor_and_the_file_on_its_ow
     assert anchor["seq"] == april_last and anchor["events"] == 2 * OLD_EVENTS + 1
     assert anchor["archived_before"] == datetime(2019, 5, 1, tzinfo=UTC)
     assert await _partitions(db) == [f"audit_events_{datetime.now(UTC):%Y_%m}"]
+    assert await _detached(db) == []  # taken out of the log in the transaction, dropped right after it
     assert not await db.fetchval("SELECT count(*) FROM audit_events WHERE seq <= $1", anchor["seq"])
     assert not await db.fetchval("SELECT count(*) FROM audit_chain WHERE seq < $1", anchor["seq"])
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'audit.archive'") == 1
@@ -180,6 +188,7 @@ async def test_a_kill_in_the_middle_leaves_nothing_half_done(installed, db, tmp_
         assert await _state(db) == state and not out.exists()  # nothing changed in the database
     result = _cli("archive", "--before", "2019-05-01", "--out", str(out), env=installed)
     assert result.returncode == 0, result.stderr
+    assert await _detached(db) == []  # a crashed run's detached months are dropped by the rerun
     anchor = await db.fetchrow("SELECT seq, hash FROM audit_anchors")
     assert not await db.fetchval("SELECT count(*) FROM audit_chain WHERE seq < $1", anchor["seq"])
     online = _cli("verify", env=installed)
@@ -220,3 +229,26 @@ async def test_the_file_s_lines_get_the_verdict_their_values_get(installed, db, 
         slow, _ = verify_lines([line.decode() for line in tampered], keys)
         assert fast == slow, name
         assert fast.ok == (name in ("intact", "reformatted, same values")), (name, fast)
+
+
+async def test_the_archive_s_transaction_detaches_the_months_and_a_later_one_drops_them(installed, db):
+    """The transaction that takes months out of the log is a catalogue change (its lock on the log lasts
+    milliseconds whatever the months hold); their files are freed after it, in a transaction of their own."""
+    march = await db.fetchval("SELECT count(*) FROM audit_events_2019_03")
+    last = await db.fetchval("SELECT max(seq) FROM audit_events_2019_03")
+    # Only on the maintenance path, in a session that never set it too (its setting is null then).
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await db.fetchval("SELECT audit_events_drop_archived()")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await db.fetchval("SELECT audit_events_archive($1::text[], $2)", ["audit_events_2019_03"], last)
+    async with db.transaction():
+        await db.execute("SET LOCAL brygga.audit_maintenance = 'on'")
+        await db.fetchval("SELECT audit_events_archive($1::text[], $2)", ["audit_events_2019_03"], last)
+    assert "audit_events_2019_03" not in await _partitions(db)
+    assert await _detached(db) == ["archived_audit_events_2019_03"]
+    assert await db.fetchval("SELECT count(*) FROM archived_audit_events_2019_03") == march
+    assert not await db.fetchval("SELECT count(*) FROM audit_events WHERE seq <= $1", last)
+    async with db.transaction():
+        await db.execute("SET LOCAL brygga.audit_maintenance = 'on'")
+        assert await db.fetchval("SELECT audit_events_drop_archived()") == 1
+    assert await _detached(db) == []
