@@ -46,11 +46,15 @@ FROM units u WHERE u.id = ANY($1::text[]) ORDER BY u.id FOR UPDATE
 # What a succession moves: the documents the unit owns, its active relations, the SIP plans it takes part in, and
 # the consents (not revoked) and disclosures naming it, which the successor is honoured under from then on
 # (store/facts.py unit_heir).
+# Consents and disclosures are counted whether they name the unit or a unit it succeeded (honoured for it now, and
+# for its successor next).
 _preview_sql = """
+WITH named AS (SELECT $1::text AS unit UNION ALL
+               SELECT s.predecessor FROM unit_successions s WHERE unit_heir(s.predecessor) = $1)
 SELECT (SELECT count(*) FROM documents WHERE unit_id = $1) AS documents,
        (SELECT count(*) FROM relations WHERE unit_id = $1 AND ended_at IS NULL) AS relations,
-       (SELECT count(*) FROM consents WHERE to_unit = $1 AND revoked_at IS NULL) AS consents,
-       (SELECT count(*) FROM disclosures WHERE to_unit = $1) AS disclosures,
+       (SELECT count(*) FROM consents WHERE to_unit IN (SELECT unit FROM named) AND revoked_at IS NULL) AS consents,
+       (SELECT count(*) FROM disclosures WHERE to_unit IN (SELECT unit FROM named)) AS disclosures,
        (SELECT count(*) FROM sip_plans WHERE participant_units @> ARRAY[$1::text]) AS sip_plans
 """
 _COUNTED = ("documents", "relations", "consents", "disclosures", "sip_plans")

@@ -156,3 +156,18 @@ async def test_a_succession_is_not_backdated(client, api, clinic, db):
         assert response.status == 422 and body["errors"][0]["field"] == "effective_at", (instant, body)
     assert await db.fetchval("SELECT count(*) FROM unit_successions") == 0
     assert (await _succeed(client, api, OLD, NEW)).status == 200
+
+
+async def test_a_second_succession_counts_the_consents_naming_the_first_predecessor(client, api, clinic):
+    """A consent naming OLD is honoured for NEW after OLD -> NEW, and for THIRD after NEW -> THIRD: the preview and
+    the result of the second succession count it."""
+    people, client_id = clinic
+    consent = consent_body(to={"organisation": "region-skane", "domain": "health", "unit": OLD})
+    assert (await client.post(f"/v1/clients/{client_id}/consents", headers=people["iof"], json=consent)).status == 201
+    await api.unit(NEW, organisation="region-skane", domain="health")
+    await api.unit(THIRD, organisation="region-skane", domain="health")
+    assert (await _succeed(client, api, OLD, NEW)).status == 200
+    preview = await (await client.get(f"/v1/units/{NEW}/succession", headers=api.admin)).json()
+    assert preview["consents"] == 1
+    second = await _succeed(client, api, NEW, THIRD)
+    assert second.status == 200 and (await second.json())["consents"] == 1
