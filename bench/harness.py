@@ -67,13 +67,13 @@ def server_env(tmp: Path, dsn: str, port: int, **extra: str) -> dict:
             "BRYGGA_PORT": str(port), "BRYGGA_LOG_LEVEL": "WARNING", "BRYGGA_DATA_DIR": str(tmp / "brygga"), **extra}
 
 
-async def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
-    """Wait (up to 60 s) until the server at `base` answers /readyz 200; RuntimeError with its log's tail if it
+async def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    """Wait (up to `seconds`) until the server at `base` answers /readyz 200; RuntimeError with its log's tail if it
     exits or never does."""
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(int(seconds / 0.2)):
             if proc.poll() is not None:
                 break
             try:

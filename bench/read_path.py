@@ -1,6 +1,6 @@
 """The read path under load: Brygga's full document read against a bare aiohttp + PostgreSQL baseline.
 
-    .venv/bin/python bench/read_path.py [--quick] [--seconds 10] [--rounds 5] [--concurrency 32]
+    .venv/bin/python bench/read_path.py [--quick] [--seconds 10] [--rounds 5] [--concurrency 32] [--cprofile F]
 
 One embedded PostgreSQL (temp dir). Two servers, each its own process on 127.0.0.1:
 - baseline: an aiohttp handler that fetches a 64 KiB blob by id from a plain table and
@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -122,7 +123,8 @@ def generate_load(url: str, seconds: float, concurrency: int, headers: dict) -> 
 
 # --- the run ------------------------------------------------------------------------------------
 
-async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
+async def prepare(tmp: Path, server_dsn: str, profile: str | None = None,
+                  cprofile: str | None = None) -> tuple[dict, list[subprocess.Popen], str, str, dict]:
     import aiohttp
     import asyncpg
 
@@ -148,6 +150,8 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None) -> tup
     serve = [sys.executable, "-m", "service", "serve"]
     if profile:  # py-spy samples the server for the whole run (raw collapsed stacks)
         serve = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "250", "-f", "raw", "-o", profile, "--", *serve]
+    elif cprofile:  # cProfile, on only while the rounds run (main): bench/cprofile_serve.py
+        serve = [sys.executable, str(Path(__file__).resolve().parent / "cprofile_serve.py"), cprofile]
     procs = [spawn(serve, env, tmp / "brygga.log"),
              spawn([sys.executable, __file__, "--serve-baseline", with_database(server_dsn, "baseline_bench"),
                     str(ports[1])], dict(os.environ), tmp / "baseline.log")]
@@ -211,6 +215,19 @@ def load(url: str, seconds: float, concurrency: int, headers: dict, server=None,
     return outcome
 
 
+def _print_cprofile(path: str, requests: int, top: int = 30) -> None:
+    """The functions that took the most time per request (µs, own and with callees) and their calls per request."""
+    import pstats
+
+    stats = pstats.Stats(path).stats  # type: ignore[attr-defined]
+    print(f"cProfile of the Brygga server over {requests} requests (wall clock, cProfile's own cost included):",
+          file=sys.stderr)
+    print(f"{'own µs':>9}{'cum µs':>9}{'calls':>7}  function", file=sys.stderr)
+    for (file, line, name), (_, calls, own, cum, _) in sorted(stats.items(), key=lambda item: -item[1][2])[:top]:
+        print(f"{own / requests * 1e6:9.1f}{cum / requests * 1e6:9.1f}{calls / requests:7.2f}  {name} "
+              f"{Path(file).name}:{line}", file=sys.stderr)
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-baseline":
         serve_baseline(sys.argv[2], int(sys.argv[3]))
@@ -224,6 +241,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of (baseline, Brygga)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profile", help="write py-spy's raw profile of the Brygga server to this file")
+    parser.add_argument("--cprofile", help="write a cProfile of the Brygga server during the rounds to this file "
+                                           "(pstats; the top functions per request are printed)")
     args = parser.parse_args()
     seconds, rounds = (5.0, 3) if args.quick else (args.seconds, args.rounds)
 
@@ -234,7 +253,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     try:
         server_dsn = postgres.start()
-        staff, procs, brygga_url, baseline_url, _ = asyncio.run(prepare(tmp, server_dsn, args.profile))
+        staff, procs, brygga_url, baseline_url, _ = asyncio.run(prepare(tmp, server_dsn, args.profile, args.cprofile))
         load(brygga_url, 2, args.concurrency, staff)  # warm up both: pools, prepared statements, caches
         load(baseline_url, 2, args.concurrency, {})
         import psutil
@@ -244,12 +263,18 @@ def main() -> int:
         runs: dict[str, list[dict]] = {"baseline": [], "brygga": []}
         alone: dict[str, list[dict]] = {"baseline": [], "brygga": []}  # one client: what batching must not cost
         order = [("baseline", baseline_url, {}), ("brygga", brygga_url, staff)]
+        if args.cprofile:
+            os.kill(procs[0].pid, signal.SIGUSR1)
         for number in range(1, rounds + 1):
             for name, url, headers in order if number % 2 else reversed(order):  # ABBA: a drift hits both alike
                 runs[name].append(load(url, seconds, args.concurrency, headers, servers[name], pg))
             base, ours = runs["baseline"][-1], runs["brygga"][-1]
             print(f"  round {number}: baseline {base['rps']:.0f}/s, brygga {ours['rps']:.0f}/s, "
                   f"ratio {ours['rps'] / base['rps']:.2f}, p99 ratio {ours['p99'] / base['p99']:.2f}", file=sys.stderr, flush=True)
+        if args.cprofile:
+            os.kill(procs[0].pid, signal.SIGUSR2)
+            time.sleep(2)
+            _print_cprofile(args.cprofile, sum(r["requests"] for r in runs["brygga"]))
         for number in range(1, max(2, rounds // 2) + 1):
             for name, url, headers in order if number % 2 else reversed(order):
                 alone[name].append(load(url, seconds / 2, 1, headers, servers[name], pg))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import glob
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import read_path
 
-from bench.harness import stop
+from bench.harness import stop, wait_ready
 
 
 async def _requests(url: str, count: int, concurrency: int, headers: dict) -> int:
@@ -60,6 +61,7 @@ def _instructions(dump: str) -> int:
 def measure(url: str, headers: dict, pid: int, out_dir: Path, count: int, concurrency: int) -> float:
     """Instructions per request of process `pid` (running under callgrind) over `count` requests."""
     asyncio.run(_requests(url, 200, concurrency, headers))  # warm: pools, prepared statements, caches
+    subprocess.run(["callgrind_control", "--instr=on", str(pid)], check=True, capture_output=True)
     subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True)
     sent = asyncio.run(_requests(url, count, concurrency, headers))
     before = set(glob.glob(str(out_dir / f"callgrind.out.{pid}*")))
@@ -86,9 +88,13 @@ def main() -> int:
 
     def under_callgrind(command: list[str], env: dict, log: Path) -> subprocess.Popen:
         # valgrind runs the program in its own process: the pid is the server's.
-        return spawn(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out.%p", *command], env, log)
+        # Counting starts switched off (start-up runs several times faster): measure() switches it on after the warm-up.
+        return spawn(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/callgrind.out.%p",
+                      *command], env, log)
 
     read_path.spawn = under_callgrind
+    # Start-up under callgrind (the imports run some 50 times slower) can take minutes on a loaded machine.
+    read_path.wait_ready = functools.partial(wait_ready, seconds=600)
     procs: list[subprocess.Popen] = []
     try:
         staff, procs, brygga_url, baseline_url, _ = asyncio.run(read_path.prepare(tmp, postgres.start()))

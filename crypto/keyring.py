@@ -107,6 +107,12 @@ class KeyRing:
         """Every KEK version the ring holds, in memory or in a token."""
         return frozenset(self.keks) | frozenset(self.token_keks)
 
+    def holds(self, kek_version: int, epoch: str | None) -> bool:
+        """Whether the ring holds KEK `kek_version` and (unless None) culling epoch `epoch`: kek_versions and
+        epoch_ids without building their sets (asked on every download)."""
+        return ((kek_version in self.keks or kek_version in self.token_keks)
+                and (epoch is None or epoch in self.epochs or epoch in self.token_epochs))
+
     @property
     def epoch_ids(self) -> frozenset[str]:
         """Every culling epoch the ring holds a key of, in memory or in a token."""

@@ -74,7 +74,7 @@ class KeyRingHolder:
         made this month's epoch (and wrapped a document under it) less than a second ago; without this, that
         document would fail as tampered here until the next recheck."""
         ring = self.ring
-        if kek_version in ring.kek_versions and (epoch is None or epoch in ring.epoch_ids):
+        if ring.holds(kek_version, epoch):
             return ring
         self._checked = time.monotonic()
         self._ring, self._stamp = self._provider.load(), self._mtime()

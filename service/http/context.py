@@ -34,7 +34,7 @@ def over_tls(request: web.Request) -> bool:
     Strict-Transport-Security and the origin the identity provider sends the browser back to."""
     if request.secure:
         return True
-    rt = request.config_dict.get(RUNTIME)
+    rt = request.app.get(RUNTIME)
     return rt is not None and rt.settings.secure_cookies == "always"
 
 

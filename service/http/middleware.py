@@ -202,7 +202,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
-    in_flight = request.config_dict.get(IN_FLIGHT)
+    in_flight = request.app.get(IN_FLIGHT)  # the app's own: config_dict builds a ChainMapProxy per call
     if in_flight is not None:
         in_flight.enter()
     status = None  # what the access log and metrics say, when not the response's own status

@@ -61,11 +61,17 @@ _insert_many_cte = f"WITH {_REGISTERED},\nevents AS ({_INSERT_MANY}\nRETURNING s
 _LISTS = (5, 12)  # actor_roles, reason_codes
 
 
+@functools.lru_cache(maxsize=1024)
+def _json_array(items: tuple[str, ...]) -> str:
+    """A list column's JSON, made once per distinct list: roles and reason codes come from small fixed sets."""
+    return json.dumps(list(items))
+
+
 def _columns(values: list[EventValues]) -> list[list[object]]:
     """The events as _insert_many_sql's arrays."""
     columns = [list(column) for column in zip(*values, strict=True)]
     for index in _LISTS:
-        columns[index] = [json.dumps(list(item)) for item in columns[index]]
+        columns[index] = [_json_array(tuple(item)) for item in columns[index]]
     return columns
 
 

@@ -83,8 +83,14 @@ d.content_mac, d.status, d.blocked, d.kek_version, d.dek_wrapped, d.stream_heade
 d.created_at, d.created_by, d.shredded_by, d.epoch, d.ivo_decision_sealed, d.content_id, d.version_count,
 d.version_at, d.version_by
 """
-_document_facts_sql = f"""
-SELECT {DOCUMENT_COLUMNS},
+# What a content read (domain.documents.open_content, the decision and the key) takes of the row: the batch below
+# decodes only these (no sealed title, MAC, version stamps or timestamps made into objects for nothing).
+CONTENT_READ_COLUMNS = """
+d.id, d.client_id, d.unit_id, d.organisation, d.domain, d.category, d.content_type, d.size, d.status, d.blocked,
+d.kek_version, d.dek_wrapped, d.stream_header, d.segment_count, d.created_by, d.epoch, d.content_id
+"""
+_DOCUMENT_FACTS = f"""
+SELECT {{columns}},
        coalesce((SELECT u.active FROM units u WHERE u.id = $2), false) AS caller_unit_active,
        {_birth_date.format(client="d.client_id")},
        {_relation.format(client="d.client_id")}, clock.now,
@@ -95,9 +101,11 @@ SELECT {DOCUMENT_COLUMNS},
             ELSE '[]'::json END AS liftings
 FROM documents d, {_CLOCK} WHERE d.id = $1
 """
+_document_facts_sql = _DOCUMENT_FACTS.replace("{columns}", DOCUMENT_COLUMNS)
 # The same for many reads at once (store/read_batches.py): each read's parameters a row of arrays, its facts
 # beside it (LEFT JOIN LATERAL: a row of nulls for an unknown document), in the reads' order.
-_per_read = re.sub(r"[$]([1-5])(?![0-9])", r"w.p\1", _document_facts_sql)  # $1 .. $5 as the read's own columns
+_per_read = re.sub(r"[$]([1-5])(?![0-9])", r"w.p\1",  # $1 .. $5 as the read's own columns
+                   _DOCUMENT_FACTS.replace("{columns}", CONTENT_READ_COLUMNS))
 _documents_facts_sql = f"""
 SELECT w.n AS read_n, f.*
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS w(p1, p2, p3, p4, p5, n)
@@ -176,7 +184,8 @@ def document_facts(row: asyncpg.Record | Mapping[str, Any]) -> DocumentFacts:
 
 async def for_documents(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, Principal]]
                         ) -> list[tuple[asyncpg.Record | None, Facts]]:
-    """for_document() for many (document, principal) pairs in one statement, in their order."""
+    """for_document() for many (document, principal) pairs in one statement, in their order; each row with only
+    the CONTENT_READ_COLUMNS of the document (store/read_batches.py: content reads)."""
     columns = list(zip(*((document_id, *_args(principal)) for document_id, principal in wanted), strict=True))
     rows = await conn.fetch(_documents_facts_sql, *map(list, columns))
     return [(None, Facts(client_exists=False, caller_relation_active=False)) if row["id"] is None
