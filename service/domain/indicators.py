@@ -64,16 +64,21 @@ _INTERVENTIONS = tuple(m for m in MEASURES if m.startswith("interventions_"))
 
 def contributions(rows: list[Any], year: int) -> list[Contribution]:
     """The rows of store.of_year (a person, unit and month each, ordered by person and unit) as the pieces of
-    policies.indicators; age at each period's end."""
+    policies.indicators; age at each period's end. Columns are read by position (found once by name): a year's rows
+    are many, and a name lookup a column a row was most of this function's time."""
     found: list[Contribution] = []
-    for (client, unit), group in itertools.groupby(rows, key=lambda row: (row["client_id"], row["unit_id"])):
+    if not rows:
+        return found
+    at = {name: index for index, name in enumerate(rows[0].keys())}
+    client, unit, month, sex, birth = (at[name] for name in ("client_id", "unit_id", "month", "sex", "birth_date"))
+    events = [(at[m], (m, 3)) for m in _EVENTS] + [(at[f"{m}_{r}"], (m, r)) for m in _INTERVENTIONS for r in (1, 2, 3)]
+    scores = [(i, at[f"{i}_first"], at[f"{i}_latest"]) for i in ("audit", "dudit")]
+    pieces = rules.pieces
+    for (person, at_unit), group in itertools.groupby(rows, key=lambda row: (row[client], row[unit])):
         months = list(group)
-        found += rules.pieces(str(client), unit, months[0]["sex"], months[0]["birth_date"], year, [
-            Month(row["month"],
-                  {**{(m, 3): row[m] for m in _EVENTS if row[m]},
-                   **{(m, r): row[f"{m}_{r}"] for m in _INTERVENTIONS for r in (1, 2, 3) if row[f"{m}_{r}"]}},
-                  {i: (row[f"{i}_first"], row[f"{i}_latest"]) for i in ("audit", "dudit")
-                   if row[f"{i}_first"] is not None})
+        found += pieces(str(person), at_unit, months[0][sex], months[0][birth], year, [
+            Month(row[month], {key: number for index, key in events if (number := row[index])},
+                  {name: (row[first], row[latest]) for name, first, latest in scores if row[first] is not None})
             for row in months])
     return found
 
