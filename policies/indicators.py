@@ -480,8 +480,13 @@ def _complement(signature: Set[Cell], members: Mapping[Cell, int], suppressed: s
     with the fewest members), so the atom merges with that month's pieces, as complementary suppression does within
     a table; a sibling quarter and its months likewise under the year. Only when no sibling has anything left to
     hide does the coarser cell itself go. So a small month costs a month beside it, not the year's total."""
-    finest = min(_LEVEL_OF[cell[0]] for cell in signature)
-    own = [cell for cell in signature if _LEVEL_OF[cell[0]] == finest]
+    finest, own = 2, []  # the cells of the finest level present, in one pass
+    for cell in signature:
+        level = _LEVEL_OF[cell[0]]
+        if level < finest:
+            finest, own = level, [cell]
+        elif level == finest:
+            own.append(cell)
     if finest > 0:
         candidates = []
         for parent in {cell[0] for cell in own}:
