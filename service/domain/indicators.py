@@ -101,21 +101,24 @@ def _key(rt: Runtime, number: int, as_of: datetime, zones: dict[str, tuple[str, 
 
 
 async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str, str]], stored: bytes | None,
-                  rows: list[Any] | None) -> rules.Tables:
+                  rows: list[Any] | None, *, must_store: bool = False) -> rules.Tables:
     """The tables of `key`: read from what was stored, or made from the year's rows and stored (for every other
-    replica and restart); kept in memory either way. One year's tables made or read at a time on a replica."""
+    replica and restart); kept in memory either way. One year's tables made or read at a time on a replica.
+    `must_store`: store them even when this replica had them in memory already (build found none stored)."""
     async with _making(rt):  # a waiter may find them made
         tables = _remembered(rt, key)
+        made = tables is None and stored is None
         if tables is None:
             if stored is not None:
                 tables = await asyncio.to_thread(kept.decode, stored, zones, key[1])
             else:
                 assert rows is not None
                 tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])
-                blob = await asyncio.to_thread(kept.encode, tables)
-                async with rt.pool.acquire() as conn:
-                    await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
             _remember(rt, key, tables)
+        if made or must_store:
+            blob = await asyncio.to_thread(kept.encode, tables)
+            async with rt.pool.acquire() as conn:
+                await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
     return tables
 
 
@@ -136,7 +139,7 @@ async def build(rt: Runtime, number: int) -> bool:
                 return False
             year = rules.nest(number)
             rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
-    await _tables(rt, key, zones, None, rows)
+    await _tables(rt, key, zones, None, rows, must_store=True)
     return True
 
 

@@ -121,3 +121,15 @@ async def test_the_command_line_builds_a_year(client, world, settings, database_
     _no_making(monkeypatch)
     assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'indicators.read'") == 1
+
+
+async def test_building_stores_tables_this_replica_only_kept_in_memory(client, world, db):
+    """Tables gone from the database (a restore from before them) are stored again by the making, even where this
+    replica still keeps them in memory."""
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    await db.execute("DELETE FROM indicator_tables")
+    rt = client.server.app[RUNTIME]
+    assert rt.indicator_tables
+    assert await indicators.build(rt, 2025) is True
+    assert [r["year"] for r in await db.fetch(STORED)] == [2025]
+    assert await indicators.build(rt, 2025) is False
