@@ -375,19 +375,27 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
     for number, family in enumerate(groups):
         for measure in family:
             family_of[measure].append(number)
+    # Whether a piece of a month and reach is in a published period, and a set of measures split by family: the
+    # same few answers for every piece, worked out once.
+    reaching = {(month, reach): any(period_of(level, month) in shown for level in range(reach))
+                for month in range(1, 13) for reach in (1, 2, 3)}
+    split: dict[frozenset[str], list[tuple[int, frozenset[str]]]] = {}
     for c in contributions:
-        if not any(period_of(level, c.month) in shown for level in range(c.reach)):
+        if not reaching[(c.month, c.reach)]:
             continue  # in no published period
         measures = frozenset(m for m, v in c.values.items() if v > 0)
         for measure in measures:
             base_values[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += c.values[measure]
             base_members[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += 1
-        inside: dict[int, list[str]] = defaultdict(list)
-        for measure in measures:
-            for number in family_of.get(measure, ()):
-                inside[number].append(measure)
-        for number, named in inside.items():
-            classes[number][(c.unit, c.month, c.reach, c.sex, c.bands, frozenset(named))].add(c.person)
+        by_family = split.get(measures)
+        if by_family is None:
+            inside: dict[int, list[str]] = defaultdict(list)
+            for measure in measures:
+                for number in family_of.get(measure, ()):
+                    inside[number].append(measure)
+            by_family = split[measures] = [(number, frozenset(named)) for number, named in inside.items()]
+        for number, named_set in by_family:
+            classes[number][(c.unit, c.month, c.reach, c.sex, c.bands, named_set)].add(c.person)
 
     def cells_of(unit: str, month: int, reach: int, sex: str, bands: tuple[str, str, str],
                  named: Iterable[str]) -> list[Cell]:
