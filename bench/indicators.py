@@ -5,9 +5,11 @@ Seeds, straight into the database (the indicators read structured rows, never th
 clients over three years with `--contacts` contacts, `--assessments` AUDIT and DUDIT scores, one episode and one
 intervention a person and unit, over eight units of two organisations (a fifth of the persons at two units); then
 times GET /v1/indicators over real HTTP (the app in this process, embedded PostgreSQL), and POST a contact against
-GET the client, medians of `--rounds`. The first call of the year makes the year's suppressed tables (every period
-and scope: printed as the first call; the organisation's first call makes them, the both principals' reads them);
-the others read them, kept until a follow-up record changes.
+GET the client, medians of `--rounds`. The year's suppressed tables (every period and scope) are made first by the
+path the service's background task and `python -m service indicators build` take (indicators.build: freeze, make,
+store in the database; its wall time and the CPU time of this process and of the PostgreSQL backends printed), then a
+fresh app (cold process memory) takes the reads: its first read of the year reads the stored tables (the read a user
+meets once the year is made ahead; target as for warm reads), the others are warm (kept in memory).
 
     python -m bench.indicators [--persons 100000] [--contacts 2000000] [--assessments 300000] [--rounds 5]
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import psutil
 from aiohttp.test_utils import TestServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +35,10 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import AUDIENCE, ISSUER, identity  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.database import migrate, with_database  # noqa: E402
+from service.domain import indicators  # noqa: E402
 from service.embedded import EmbeddedPostgres  # noqa: E402
+from service.http.context import RUNTIME  # noqa: E402
+from service.runtime import Runtime  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 UNITS = [(f"malmo-{i}", "malmo-stad", "social") for i in range(4)] + \
@@ -101,7 +107,7 @@ async def _seed(dsn: str, persons: int, contacts: int, assessments: int) -> None
 
 async def _times(http: aiohttp.ClientSession, method: str, url: str, headers: dict, rounds: int,
                  **kw) -> tuple[float, float]:
-    """The first call's time (a year's indicator tables made: cold) and the median of the rest."""
+    """The first call's time (cold) and the median of the rest."""
     times = []
     for _ in range(rounds + 1):  # the first warms up
         started = time.perf_counter()
@@ -110,6 +116,34 @@ async def _times(http: aiohttp.ClientSession, method: str, url: str, headers: di
             await r.read()
         times.append(time.perf_counter() - started)
     return times[0], statistics.median(times[1:])
+
+
+async def _make(rt: Runtime, dsn: str, year: int) -> bool:
+    """Make and store the year's tables as the background task does; print wall and CPU time (this process, and
+    the PostgreSQL server's processes: the load of a shared machine disturbs CPU time far less than wall time)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        postmaster = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()")).parent()
+    finally:
+        await conn.close()
+
+    def used(process: psutil.Process) -> float:
+        try:
+            return float(sum(process.cpu_times()[:2]))
+        except psutil.NoSuchProcess:  # a backend gone since: its time is lost to both sides of the difference
+            return 0.0
+
+    def cpu() -> tuple[float, float]:
+        return used(psutil.Process()), sum(used(p) for p in [postmaster, *postmaster.children()])
+
+    (own, server), started = cpu(), time.perf_counter()
+    made = await indicators.build(rt, year)
+    took = time.perf_counter() - started
+    own_after, server_after = cpu()
+    size = await rt.pool.fetchval("SELECT sum(length(cells)) FROM indicator_tables WHERE year = $1", year)
+    print(f"making the year's tables (background/CLI path): {took:.2f} s wall; CPU {own_after - own:.2f} s Python, "
+          f"{server_after - server:.2f} s PostgreSQL; stored {size / 1024:.0f} KiB")
+    return made
 
 
 async def _median(http: aiohttp.ClientSession, method: str, url: str, headers: dict, rounds: int, **kw) -> float:
@@ -139,7 +173,13 @@ async def main(persons: int, contacts: int, assessments: int, rounds: int) -> in
             settings = Settings(data_dir=tmp / "var", database_url=with_database(dsn, "bench"),
                                 jwks_path=tmp / "jwks.json", keyring_path=tmp / "keyring.json", jwt_issuer=ISSUER,
                                 jwt_audience=AUDIENCE, audit_seal_interval=0)
-            app = TestServer(create_app(settings), host="127.0.0.1")
+            maker = TestServer(create_app(settings), host="127.0.0.1")
+            await maker.start_server()
+            try:
+                failed |= not await _make(maker.app[RUNTIME], dsn, int(YEAR))
+            finally:
+                await maker.close()
+            app = TestServer(create_app(settings), host="127.0.0.1")  # cold: nothing of the year in memory
             await app.start_server()
             base = str(app.make_url("")).rstrip("/")
             analyst = bearer("analytiker", ["analyst"], organisations=["malmo-stad", "region-skane"])
@@ -150,10 +190,11 @@ async def main(persons: int, contacts: int, assessments: int, rounds: int) -> in
                                                ("both principals", "malmo-stad,region-skane")):
                         cold, took = await _times(http, "GET", f"{base}/v1/indicators", analyst, rounds, params={
                             "period": YEAR, "organisation": organisation, "group_by": "sex,age_band"})
-                        verdict = "ok" if took <= TARGETS[name] else "OVER"
-                        print(f"a year's report, {name}: {took:.3f} s (target < {TARGETS[name]} s) {verdict}; "
-                              f"first call {cold:.2f} s")
-                        failed |= took > TARGETS[name]
+                        worst = max(cold, took)
+                        verdict = "ok" if worst <= TARGETS[name] else "OVER"
+                        print(f"a year's report, {name}: first read {cold:.3f} s (stored tables, cold memory), "
+                              f"warm {took:.3f} s (target < {TARGETS[name]} s) {verdict}")
+                        failed |= worst > TARGETS[name]
                     async with http.post(f"{base}/v1/clients", headers=staff,
                                          json={"personal_number": "19121212-1212", "name": "N"}) as r:
                         client = (await r.json())["id"]

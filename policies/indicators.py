@@ -54,10 +54,11 @@ Test (DUDIT) in criminal justice and detoxification settings and in a Swedish po
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -97,9 +98,12 @@ def dudit_band(score: int, sex: str) -> str:
     return "problems" if score >= (2 if sex == "female" else 6) else "no_problems"
 
 
+_FLOORS_DOWN = tuple(reversed(list(zip(AGE_BANDS, _AGE_FLOORS, strict=True))))
+
+
 def age_band(birth: date, on: date) -> str:
     age = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-    return next(band for band, floor in reversed(list(zip(AGE_BANDS, _AGE_FLOORS, strict=True))) if age >= floor)
+    return next(band for band, floor in _FLOORS_DOWN if age >= floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,7 @@ LEVELS = ("month", "quarter", "year")
 MONTHS, QUARTERS, YEAR = tuple(range(12)), tuple(range(12, 16)), 16
 
 
+@functools.lru_cache(maxsize=256)  # pure, and asked for once a person and unit when a year's tables are made
 def nest(year: int) -> tuple[Period, ...]:
     """The year's twelve months, four quarters and the year itself (indices 0-11, 12-15, 16): every period whose
     tables can be set against another's (a period nests in or holds only periods of its own year)."""
@@ -202,6 +207,18 @@ def period_of(level: int, month: int) -> int:
 
 def _level(period: int) -> int:
     return 0 if period < 12 else 1 if period < 16 else 2
+
+
+_LEVEL_OF = tuple(_level(period) for period in range(17))
+
+
+@functools.lru_cache(maxsize=1 << 20)
+def _bands(birth: date, year: int, month: int) -> tuple[str, str, str]:
+    """The age band at the end of the month, its quarter and the year (a person's bands, asked for every month of
+    every person and unit when a year's tables are made: kept, as few distinct birth dates recur)."""
+    ends = nest(year)
+    return (age_band(birth, ends[month - 1].end), age_band(birth, ends[12 + (month - 1) // 3].end),
+            age_band(birth, ends[YEAR].end))
 
 
 def _children(period: int) -> tuple[tuple[int, ...], ...]:
@@ -265,7 +282,6 @@ def pieces(person: str, unit: str, sex: str, birth: date, year: int, months: Seq
     """One person's year at one unit as the pieces the nest's cells sum (Contribution): the person in the first
     month of the year they are counted (reach 3), of each quarter (2), and every other month (1); each instrument's
     first score likewise from the first month with one, its latest from the last; events as they come."""
-    ends = nest(year)
     present = reaches([m.month for m in months])
     scored: dict[tuple[str, str], dict[int, int]] = {}
     for instrument in ("audit", "dudit"):
@@ -274,7 +290,7 @@ def pieces(person: str, unit: str, sex: str, birth: date, year: int, months: Seq
         scored[(instrument, "latest")] = reaches(with_score, last=True)
     found = []
     for m in months:
-        bands = tuple(age_band(birth, ends[period_of(level, m.month)].end) for level in range(3))
+        bands = _bands(birth, year, m.month)
         for reach in (1, 2, 3):
             values: dict[str, int] = {"persons": 1} if present[m.month] == reach else {}
             for (instrument, which), reach_of in scored.items():
@@ -286,7 +302,7 @@ def pieces(person: str, unit: str, sex: str, birth: date, year: int, months: Seq
                 if events_reach == reach and number:
                     values[measure] = values.get(measure, 0) + number
             if values:
-                found.append(Contribution(person, unit, sex, bands, values, m.month, reach))  # type: ignore[arg-type]
+                found.append(Contribution(person, unit, sex, bands, values, m.month, reach))
     return found
 
 
@@ -359,19 +375,27 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
     for number, family in enumerate(groups):
         for measure in family:
             family_of[measure].append(number)
+    # Whether a piece of a month and reach is in a published period, and a set of measures split by family: the
+    # same few answers for every piece, worked out once.
+    reaching = {(month, reach): any(period_of(level, month) in shown for level in range(reach))
+                for month in range(1, 13) for reach in (1, 2, 3)}
+    split: dict[frozenset[str], list[tuple[int, frozenset[str]]]] = {}
     for c in contributions:
-        if not any(period_of(level, c.month) in shown for level in range(c.reach)):
+        if not reaching[(c.month, c.reach)]:
             continue  # in no published period
         measures = frozenset(m for m, v in c.values.items() if v > 0)
         for measure in measures:
             base_values[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += c.values[measure]
             base_members[(c.unit, c.month, c.reach, c.sex, c.bands, measure)] += 1
-        inside: dict[int, list[str]] = defaultdict(list)
-        for measure in measures:
-            for number in family_of.get(measure, ()):
-                inside[number].append(measure)
-        for number, named in inside.items():
-            classes[number][(c.unit, c.month, c.reach, c.sex, c.bands, frozenset(named))].add(c.person)
+        by_family = split.get(measures)
+        if by_family is None:
+            inside: dict[int, list[str]] = defaultdict(list)
+            for measure in measures:
+                for number in family_of.get(measure, ()):
+                    inside[number].append(measure)
+            by_family = split[measures] = [(number, frozenset(named)) for number, named in inside.items()]
+        for number, named_set in by_family:
+            classes[number][(c.unit, c.month, c.reach, c.sex, c.bands, named_set)].add(c.person)
 
     def cells_of(unit: str, month: int, reach: int, sex: str, bands: tuple[str, str, str],
                  named: Iterable[str]) -> list[Cell]:
@@ -398,7 +422,7 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
         return digests[cell]
 
     Signature = tuple[int, int]
-    cells_by: list[dict[_Key, list[Cell]]] = []
+    live: list[dict[_Key, set[Cell]]] = []  # each class's published cells not suppressed (kept as cells go)
     signatures: list[dict[_Key, Signature]] = []
     atoms: list[dict[Signature, dict[_Key, None]]] = []
     holding: list[dict[Cell, dict[_Key, None]]] = []
@@ -411,14 +435,14 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
             queue.append(item)
 
     for number, family_classes in enumerate(classes):
-        cells_by.append({})
+        live.append({})
         signatures.append({})
         atoms.append(defaultdict(dict))
         holding.append(defaultdict(dict))
         for key in family_classes:
             cells = list(dict.fromkeys(cells_of(*key[:5], key[5])))
             signature = (len(cells), sum(digest(cell) for cell in cells))
-            cells_by[number][key], signatures[number][key] = cells, signature
+            live[number][key], signatures[number][key] = set(cells), signature
             atoms[number][signature][key] = None
             for cell in cells:
                 holding[number][cell][key] = None
@@ -430,24 +454,31 @@ def suppress(contributions: Sequence[Contribution], units: Mapping[str, Zone], *
         keys = atoms[number].get(signature)
         if not signature[0] or not keys or _persons(classes[number], list(keys), min_cell) >= min_cell:
             continue
-        visible = frozenset(c for c in cells_by[number][next(iter(keys))] if c not in suppressed)
+        visible = live[number][next(iter(keys))]
         for cell in sorted(_complement(visible, members, suppressed, shown)):
             suppressed.add(cell)
             weight = digest(cell)
             for other, family_holding in enumerate(holding):
-                for key in family_holding.pop(cell, {}):
-                    old = signatures[other][key]
+                held = family_holding.pop(cell, None)
+                if not held:
+                    continue
+                family_signatures, family_atoms, family_live = signatures[other], atoms[other], live[other]
+                for key in held:
+                    old = family_signatures[key]
                     new = (old[0] - 1, old[1] - weight)
-                    signatures[other][key] = new
-                    del atoms[other][old][key]
-                    atoms[other][new][key] = None
-                    push((other, old))
-                    push((other, new))
+                    family_signatures[key] = new
+                    del family_atoms[old][key]
+                    family_atoms[new][key] = None
+                    family_live[key].discard(cell)
+                    for pushed in ((other, old), (other, new)):  # push, inline (the hottest loop)
+                        if pushed not in queued:
+                            queued.add(pushed)
+                            queue.append(pushed)
         push(item)  # a month beside it hidden leaves this atom as it was: it is checked again
     return Tables(tuple(found), dict(values), frozenset(suppressed), shown)
 
 
-def _complement(signature: frozenset[Cell], members: Mapping[Cell, int], suppressed: set[Cell],
+def _complement(signature: Set[Cell], members: Mapping[Cell, int], suppressed: set[Cell],
                 shown: frozenset[int]) -> set[Cell]:
     """What to suppress for a small atom so that it merges with others or loses its last published cell.
 
@@ -457,8 +488,13 @@ def _complement(signature: frozenset[Cell], members: Mapping[Cell, int], suppres
     with the fewest members), so the atom merges with that month's pieces, as complementary suppression does within
     a table; a sibling quarter and its months likewise under the year. Only when no sibling has anything left to
     hide does the coarser cell itself go. So a small month costs a month beside it, not the year's total."""
-    finest = min(_level(cell[0]) for cell in signature)
-    own = [cell for cell in signature if _level(cell[0]) == finest]
+    finest, own = 2, []  # the cells of the finest level present, in one pass
+    for cell in signature:
+        level = _LEVEL_OF[cell[0]]
+        if level < finest:
+            finest, own = level, [cell]
+        elif level == finest:
+            own.append(cell)
     if finest > 0:
         candidates = []
         for parent in {cell[0] for cell in own}:

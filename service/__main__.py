@@ -1,4 +1,4 @@
-"""Command line: `python -m service [serve|migrate|keys|audit|token|demo]` (API.md "Operation")."""
+"""Command line: `python -m service [serve|migrate|keys|audit|retention|indicators|token|demo]` (API.md "Operation")."""
 from __future__ import annotations
 
 import argparse
@@ -241,6 +241,42 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
             await conn.close()
 
 
+def _indicators(settings: Settings, args: argparse.Namespace) -> int:
+    """indicators build --year Y: freeze the year (if no read has) and make and store its suppressed tables, as the
+    service's background making does (issue 17); nothing to do when they are stored already."""
+    from datetime import UTC, datetime
+
+    from .app import database, open_keys
+    from .database import create_pool
+    from .domain import indicators
+    from .runtime import Runtime
+    from .store import indicator_tables as kept
+    from .store.blobs import open_blob_store
+
+    if not 1900 <= args.year < datetime.now(UTC).year:
+        print(f"brygga indicators: --year {args.year}: only a year that has ended", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        keys, verifier = open_keys(settings)
+        async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=3) as pool,
+                    open_blob_store(settings.blobs) as blobs):
+            rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs)
+            async with pool.acquire() as conn:
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK):
+                    print("brygga indicators: a replica is making indicator tables; nothing was done",
+                          file=sys.stderr)
+                    return 1
+                try:
+                    made = await indicators.build(rt, args.year)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
+            print(f"indicator tables of {args.year} " + ("made and stored" if made else "were stored already"))
+            return 0
+
+    return asyncio.run(run())
+
+
 def _retention(settings: Settings, args: argparse.Namespace) -> int:
     """retention plan / run (API-1.1 "Retention"): the plan changes nothing; the run culls what is due, as
     system:retention, a batch per transaction, progress on standard error."""
@@ -441,6 +477,12 @@ def parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--at", help="cull what was due by this day, YYYY-MM-DD, not after today (default today)")
     run_parser.add_argument("--batch", type=int, default=500, help="documents per transaction (default 500)")
     retention_parser.set_defaults(run=_retention)
+    indicators_parser = commands.add_parser("indicators", help="indicator tables (issue 17)")
+    indicators_commands = indicators_parser.add_subparsers(dest="indicators_command", required=True)
+    build_parser = indicators_commands.add_parser(
+        "build", help="freeze a year that has ended and make and store its suppressed tables ahead of the first read")
+    build_parser.add_argument("--year", type=int, required=True, help="the year, YYYY (one that has ended)")
+    indicators_parser.set_defaults(run=_indicators)
     commands.add_parser("demo", help="load a realistic two-zone scenario (Malmö, Alingsås); safe to run again").set_defaults(
         run=_demo)
     token = commands.add_parser("token", help="print a development token signed by the development key (BRYGGA_DEV=1)")

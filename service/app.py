@@ -18,7 +18,7 @@ from aiohttp import web
 from crypto import FileKeyProvider
 from crypto.pkcs11_provider import Pkcs11KeyProvider, read_pin
 
-from . import __version__, retention_schedule, ui
+from . import __version__, indicator_schedule, retention_schedule, ui
 from .audit_chain_sealer import AuditChainSealer
 from .auth import ClaimMapping, KeySource, StaticKeys, TokenVerifier, load_jwks
 from .database import (
@@ -255,6 +255,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
             if settings.retention_run_at:
                 tasks.append(asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
                                                  name="retention-schedule"))
+            tasks.append(asyncio.create_task(indicator_schedule.every(app[RUNTIME]), name="indicator-tables"))
             sweep = getattr(blobs, "sweep", None)
             if sweep is not None:
                 from .store.s3_blobs import sweep_forever

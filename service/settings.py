@@ -50,6 +50,9 @@ class Settings:
     # Indicators: no cell (nor any sum or difference of the period's tables) of fewer persons than this (API-1.1;
     # Socialstyrelsen's practice suppresses 1-4, so 5 is the least; raise it, never lower it below 3).
     min_cell: int = 5
+    # Days after a year's end before the service freezes the year and makes its indicator tables ahead of the first
+    # read (so late entries for December get in; service/indicator_schedule.py). A read before then still freezes it.
+    indicators_freeze_days: int = 31
     anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
     anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
     anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
@@ -318,6 +321,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_keep_years=_get(env, "BRYGGA_AUDIT_KEEP_YEARS", _int_between(5, 1000), defaults.audit_keep_years),
         retention_run_at=_get(env, "BRYGGA_RETENTION_RUN_AT", _time_of_day, defaults.retention_run_at),
         min_cell=_get(env, "BRYGGA_MIN_CELL", _int_between(3, 1000), defaults.min_cell),
+        indicators_freeze_days=_get(env, "BRYGGA_INDICATORS_FREEZE_DAYS", _int_between(0, 366),
+                                    defaults.indicators_freeze_days),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),
         anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),

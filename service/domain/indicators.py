@@ -5,8 +5,12 @@ The tables of every ended period of the asked period's year (its months, quarter
 computed, for every unit, zone, organisation and two organisations, and suppressed together, then the asked one is
 cut out: the answer hides the same cells whoever asks and whichever period is asked, and no table of the year can be
 set against another. A month or quarter is given only once its year has ended, and the year's tables are made from
-its records as they stood when the year was first read (migration indicator_years): publication never changes
-(insider attack 10, finding 2). They are kept per replica, in memory, named by that instant. The read is
+its records as they stood at the year's freeze instant (migration indicator_years): publication never changes
+(insider attack 10, finding 2). The year is frozen and its tables made ahead of the first read (`build`: the
+background making of service/indicator_schedule.py once the year has ended plus BRYGGA_INDICATORS_FREEZE_DAYS, or
+`python -m service indicators build`), else by the first read. They are stored in the database (migration
+indicator_tables: the published values and the suppressed cells' names, no person) for every replica and restart,
+and kept per replica in memory, named by what they were made from (`_key`). The read is
 audited (`indicators.read`) in the transaction that loads the numbers; it names no client (none is shown).
 """
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -29,6 +33,7 @@ from ..audit import Action, Caller
 from ..errors import NotFound
 from ..runtime import Runtime
 from ..store import followup as store
+from ..store import indicator_tables as kept
 from .access import Judged, access
 
 
@@ -59,16 +64,21 @@ _INTERVENTIONS = tuple(m for m in MEASURES if m.startswith("interventions_"))
 
 def contributions(rows: list[Any], year: int) -> list[Contribution]:
     """The rows of store.of_year (a person, unit and month each, ordered by person and unit) as the pieces of
-    policies.indicators; age at each period's end."""
+    policies.indicators; age at each period's end. Columns are read by position (found once by name): a year's rows
+    are many, and a name lookup a column a row was most of this function's time."""
     found: list[Contribution] = []
-    for (client, unit), group in itertools.groupby(rows, key=lambda row: (row["client_id"], row["unit_id"])):
+    if not rows:
+        return found
+    at = {name: index for index, name in enumerate(rows[0].keys())}
+    client, unit, month, sex, birth = (at[name] for name in ("client_id", "unit_id", "month", "sex", "birth_date"))
+    events = [(at[m], (m, 3)) for m in _EVENTS] + [(at[f"{m}_{r}"], (m, r)) for m in _INTERVENTIONS for r in (1, 2, 3)]
+    scores = [(i, at[f"{i}_first"], at[f"{i}_latest"]) for i in ("audit", "dudit")]
+    pieces = rules.pieces
+    for (person, at_unit), group in itertools.groupby(rows, key=lambda row: (row[client], row[unit])):
         months = list(group)
-        found += rules.pieces(str(client), unit, months[0]["sex"], months[0]["birth_date"], year, [
-            Month(row["month"],
-                  {**{(m, 3): row[m] for m in _EVENTS if row[m]},
-                   **{(m, r): row[f"{m}_{r}"] for m in _INTERVENTIONS for r in (1, 2, 3) if row[f"{m}_{r}"]}},
-                  {i: (row[f"{i}_first"], row[f"{i}_latest"]) for i in ("audit", "dudit")
-                   if row[f"{i}_first"] is not None})
+        found += pieces(str(person), at_unit, months[0][sex], months[0][birth], year, [
+            Month(row[month], {key: number for index, key in events if (number := row[index])},
+                  {name: (row[first], row[latest]) for name, first, latest in scores if row[first] is not None})
             for row in months])
     return found
 
@@ -84,8 +94,57 @@ def _suppress(rows: list[Any], year: int, zones: dict[str, tuple[str, str]], sho
                           published=shown)
 
 
-# A year's suppressed tables (every scope) by what they were made from: the year, its ended periods, the threshold,
-# the change counters and the units' zones. Only ever read after the caller's access is decided, and only the table
+def _key(rt: Runtime, number: int, as_of: datetime, zones: dict[str, tuple[str, str]]) -> tuple[Any, ...]:
+    """What a year's tables are made from: the year, its ended periods, the threshold, its freeze instant and the
+    units' zones (the key in memory and, zones by digest, in the database)."""
+    return number, tuple(published(number, rt.today())), rt.settings.min_cell, as_of, tuple(sorted(zones.items()))
+
+
+async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str, str]], stored: bytes | None,
+                  rows: list[Any] | None, *, must_store: bool = False) -> rules.Tables:
+    """The tables of `key`: read from what was stored, or made from the year's rows and stored (for every other
+    replica and restart); kept in memory either way. One year's tables made or read at a time on a replica.
+    `must_store`: store them even when this replica had them in memory already (build found none stored)."""
+    async with _making(rt):  # a waiter may find them made
+        tables = _remembered(rt, key)
+        made = tables is None and stored is None
+        if tables is None:
+            if stored is not None:
+                tables = await asyncio.to_thread(kept.decode, stored, zones, key[1])
+            else:
+                assert rows is not None
+                tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])
+            _remember(rt, key, tables)
+        if made or must_store:
+            blob = await asyncio.to_thread(kept.encode, tables)
+            async with rt.pool.acquire() as conn:
+                await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
+    return tables
+
+
+async def build(rt: Runtime, number: int) -> bool:
+    """Freeze the year (if no read has) and make and store its tables ahead of the first read (the background
+    making, service/indicator_schedule.py, and `python -m service indicators build`); False when the tables of the
+    current key are stored already. Reads no client and gives nothing to anyone: no audit event (the reads of the
+    tables are audited as ever). The freeze and the records are read in one transaction, as a read does. Only a
+    year that has ended (ValueError): its months and quarters are given only then, and the freeze is for good."""
+    if date(number, 12, 31) >= rt.today():
+        raise ValueError(f"{number} has not ended")
+    async with rt.pool.acquire() as conn:
+        async with conn.transaction():
+            zones = await store.unit_zones(conn)
+            as_of = await store.frozen_at(conn, number)
+            key = _key(rt, number, as_of, zones)
+            if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
+                return False
+            year = rules.nest(number)
+            rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
+    await _tables(rt, key, zones, None, rows, must_store=True)
+    return True
+
+
+# A year's suppressed tables (every scope) by what they were made from (_key): the year, its ended periods, the
+# threshold, its freeze instant and the units' zones. Only ever read after the caller's access is decided, and only the table
 # the caller may read is cut out of them. A few years are kept, the latest used last.
 _KEEP = 8
 
@@ -134,23 +193,20 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
     number = ask.period.start.year
     async with access(rt, caller, Action.INDICATORS_READ, judge) as act:
         zones = act.row
-        # The counters first, then the records: a change committed between the two gives newer tables under the
-        # older name, never older tables under the newer one.
-        # The year's tables are made from its records as they stood at its freeze instant (the first read of it),
-        # so no later record, void or closing changes a published cell (insider attack 10, finding 2).
+        # The year's tables are made from its records as they stood at its freeze instant (set by the background
+        # making or the first read), so no later record, void or closing changes a published cell (insider attack
+        # 10, finding 2). Kept in this replica's memory, else in the database (made ahead: build), else made here.
         as_of = await store.frozen_at(act.conn, number)
-        cached = (number, tuple(published(number, rt.today())), rt.settings.min_cell, as_of,
-                  tuple(sorted(zones.items())))
-        tables = _remembered(rt, cached)
+        named = _key(rt, number, as_of, zones)
+        tables = _remembered(rt, named)
+        stored = rows = None
         if tables is None:
-            year = rules.nest(number)
-            rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
+            stored = await kept.load(act.conn, named[0], named[1], named[2], named[3], zones)
+            if stored is None:
+                year = rules.nest(number)
+                rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
     if tables is None:
-        async with _making(rt):  # one year's tables made at a time on a replica; a waiter may find them made
-            tables = _remembered(rt, cached)
-            if tables is None:
-                tables = await asyncio.to_thread(_suppress, rows, number, zones, cached[1], rt.settings.min_cell)
-                _remember(rt, cached, tables)
+        tables = await _tables(rt, named, zones, stored, rows)
     period, nest = rules.nest_index(ask.period), rules.nest(number)
     index = rules.find_scope(tables.scopes, kind, key)
     if index is None:  # a known organisation or unit whose tables hold nothing: every number is 0

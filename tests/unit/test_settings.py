@@ -76,6 +76,8 @@ BAD_VALUES = [
     ("BRYGGA_DOMAINS", "skola-vård"),
     ("BRYGGA_DEV", "yes"),
     ("BRYGGA_DEV", "true"),
+    ("BRYGGA_INDICATORS_FREEZE_DAYS", "-1"),
+    ("BRYGGA_INDICATORS_FREEZE_DAYS", "367"),
 ]
 
 
@@ -354,3 +356,9 @@ def test_a_roles_claim_other_than_roles_needs_a_role_map() -> None:
     mapped = load_settings({"BRYGGA_CLAIM_ROLES": "groups", "BRYGGA_ROLE_MAP": '{"g-staff": "staff"}'})
     assert (mapped.claim_roles, dict(mapped.role_map or ())) == ("groups", {"g-staff": ("staff",)})
     assert load_settings({"BRYGGA_CLAIM_ROLES": "roles"}).role_map is None  # the roles claim names roles itself
+
+
+def test_the_indicator_freeze_delay_is_read_and_defaults_to_31_days() -> None:
+    assert load_settings({}).indicators_freeze_days == 31
+    assert load_settings({"BRYGGA_INDICATORS_FREEZE_DAYS": "0"}).indicators_freeze_days == 0
+    assert load_settings({"BRYGGA_INDICATORS_FREEZE_DAYS": "60"}).indicators_freeze_days == 60

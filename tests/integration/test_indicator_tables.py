@@ -1,0 +1,135 @@
+"""A year's indicator tables made ahead and shared (issue 17): stored in the database (migration indicator_tables),
+read by a second app on the same database without making them again, made anew for a new threshold or new zones;
+made by the background task once the year has ended plus BRYGGA_INDICATORS_FREEZE_DAYS, never before; and by
+`python -m service indicators build`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import zlib
+from datetime import date
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from service import indicator_schedule
+from service.app import create_app
+from service.domain import indicators
+from service.http.context import RUNTIME
+from service.runtime import Runtime
+from service.store import indicator_tables as kept
+from tests.integration.test_consents import SOCIAL_MALMO
+from tests.integration.test_indicators import table, value, world  # noqa: F401  (a fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+STORED = "SELECT year, min_cell, cells FROM indicator_tables ORDER BY made_at"
+
+
+def _no_making(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, making a year's tables fails: what is read must come from the database."""
+    def refuse(*_: object) -> None:
+        raise AssertionError("the tables were made again")
+    monkeypatch.setattr(indicators, "_suppress", refuse)
+
+
+async def test_a_second_app_reads_the_stored_tables_without_making_them(client, world, settings, db, monkeypatch):
+    first = await table(client, world["analyst"], unit="iof", group_by="sex")
+    assert value(first, "persons") == 7
+    (row,) = await db.fetch(STORED)
+    assert row["year"] == 2025 and row["min_cell"] == 5
+    stored = json.loads(zlib.decompress(row["cells"]))
+    assert stored["suppressed"], "the one man at the clinic is suppressed somewhere"
+    # No person is named and no suppressed cell's value is kept: cells are (period, scope, measure, sex, band).
+    assert all(len(cell) == 5 for cell in stored["suppressed"]) and all(len(c) == 6 for c in stored["values"])
+    text = zlib.decompress(row["cells"]).decode()
+    for person in await db.fetch("SELECT id FROM clients"):
+        assert str(person["id"]) not in text
+    _no_making(monkeypatch)
+    async with TestClient(TestServer(create_app(settings))) as second:
+        assert not second.server.app[RUNTIME].indicator_tables
+        assert (await table(second, world["analyst"], unit="iof", group_by="sex"))["cells"] == first["cells"]
+        assert value(await table(second, world["analyst"], organisation="malmo-stad,region-skane"), "persons") is None
+        month = await table(second, world["analyst"], period="2025-03", organisation="malmo-stad")
+        assert value(month, "contacts_individual") == 7
+    assert await db.fetchval("SELECT count(*) FROM indicator_tables") == 1
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'indicators.read'") == 4
+
+
+async def test_a_new_threshold_or_new_zones_make_new_tables(client, world, settings, api, db):
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, min_cell=8)))) as stricter:
+        report = await table(stricter, world["analyst"], unit="iof")
+        assert report["min_cell"] == 8 and value(report, "persons") is None  # 7 < 8
+    assert [(r["year"], r["min_cell"]) for r in await db.fetch(STORED)] == [(2025, 5), (2025, 8)]
+    await api.unit("jour", **SOCIAL_MALMO)  # the units' zones change: the scopes of the year do
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    assert [(r["year"], r["min_cell"]) for r in await db.fetch(STORED)] == [(2025, 5), (2025, 8), (2025, 5)]
+
+
+async def test_the_background_makes_a_year_after_the_delay_and_not_before(client, world, db, monkeypatch):
+    rt = client.server.app[RUNTIME]
+    assert rt.settings.indicators_freeze_days == 31
+    monkeypatch.setattr(Runtime, "today", lambda self: date(2026, 1, 31))  # 30 days after 2025 ended
+    assert await indicator_schedule.build_due(rt) == [2024]
+    assert [r["year"] for r in await db.fetch("SELECT year FROM indicator_years")] == [2024]
+    monkeypatch.setattr(Runtime, "today", lambda self: date(2026, 2, 1))
+    assert await indicator_schedule.build_due(rt) == [2025]
+    assert sorted(r["year"] for r in await db.fetch(STORED)) == [2024, 2025]
+    assert await indicator_schedule.build_due(rt) == []  # made already
+    rt.indicator_tables.clear()
+    _no_making(monkeypatch)
+    assert value(await table(client, world["analyst"], unit="iof"), "contacts_individual") == 7
+    holder = await db.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK)
+    assert holder
+    try:
+        assert await indicator_schedule.build_due(rt) is None  # another replica is making them
+    finally:
+        await db.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
+    # Making ahead is no read: no audit event but the analyst's read.
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'indicators.read'") == 1
+
+
+def test_the_year_due_counts_the_delay_from_the_years_end():
+    assert indicator_schedule.due_year(date(2026, 1, 31), 31) == 2024
+    assert indicator_schedule.due_year(date(2026, 2, 1), 31) == 2025
+    assert indicator_schedule.due_year(date(2026, 1, 1), 0) == 2025
+
+
+async def test_the_command_line_builds_a_year(client, world, settings, database_url, db, monkeypatch):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRYGGA_")},
+           "DATABASE_URL": database_url, "BRYGGA_KEYRING": str(settings.keyring_path),
+           "BRYGGA_DATA_DIR": str(settings.data_dir), "BRYGGA_JWKS": str(settings.jwks_path)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "service", "indicators", "build", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    done = cli("--year", "2025")
+    assert done.returncode == 0, done.stderr
+    assert "made and stored" in done.stdout
+    assert [r["year"] for r in await db.fetch(STORED)] == [2025]
+    assert await db.fetchval("SELECT count(*) FROM indicator_years WHERE year = 2025") == 1
+    again = cli("--year", "2025")
+    assert again.returncode == 0 and "stored already" in again.stdout, again.stderr
+    refused = cli("--year", str(date.today().year))
+    assert refused.returncode == 2 and "has ended" in refused.stderr
+    _no_making(monkeypatch)
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'indicators.read'") == 1
+
+
+async def test_building_stores_tables_this_replica_only_kept_in_memory(client, world, db):
+    """Tables gone from the database (a restore from before them) are stored again by the making, even where this
+    replica still keeps them in memory."""
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    await db.execute("DELETE FROM indicator_tables")
+    rt = client.server.app[RUNTIME]
+    assert rt.indicator_tables
+    assert await indicators.build(rt, 2025) is True
+    assert [r["year"] for r in await db.fetch(STORED)] == [2025]
+    assert await indicators.build(rt, 2025) is False
