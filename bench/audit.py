@@ -289,7 +289,7 @@ async def verification(dsn: str, ring: KeyRing, events: int) -> Verification:
         lined, lines_s = await timed(fetch_lines(conn))
         if lined != events:
             raise RuntimeError(f"the lines were {lined}, expected {events}")
-        runs = [await timed(verify_chain(conn, ring.audit_public_keys)) for _ in range(VERIFY_RUNS)]
+        runs = [await timed(verify_chain(conn, ring.audit_public_keys, dsn=dsn)) for _ in range(VERIFY_RUNS)]
         verdict, verify_s = runs[0][0], statistics.median(seconds for _, seconds in runs)
         if any(later != verdict for later, _ in runs):
             raise RuntimeError(f"verify_chain answered differently: {[v for v, _ in runs]}")
