@@ -52,45 +52,49 @@ ORDER BY e.seq
 _walk_row_sql = _walk_sql + " LIMIT 1"
 
 # The walk as lines of text for ChainVerifier.add_lines, `seq"prev_seq"prev_hash"hash"` and the event's
-# canonical bytes (crypto/chain.py), each line made whole in PostgreSQL and written by COPY as it is: the format
-# CSV with a delimiter and a quote that no line holds (control characters, which JSON escapes), so COPY neither
-# quotes nor escapes anything, and no Python object is made per value. A text value is its to_json() (JSON's
-# escapes as canonical() writes them: `"` and `\` with a backslash, newline, return, tab, backspace and form feed by
-# their letters, other control characters as \u00xx, everything else as it is), null as `null`; a list is its
-# array_to_json(), which is canonical()'s for every array asyncpg reads (nulls, other bounds, more dimensions); ids
-# are their text between quotes; `at` in exact microseconds. An unsealed event's link is `\N`. A line that is not
-# its event's canonical bytes all the same (a null where a column is NOT NULL) hashes to no link: ChainVerifier.
-# add_lines leaves that event to the walk of values, which encodes it itself.
-_LINES_COPY = {"format": "csv", "delimiter": "\x02", "quote": "\x03"}
+# canonical bytes (crypto/chain.py), written by COPY: its text format with `"` for the delimiter between
+# columns writes each text column between quotes and escapes in it what JSON escapes (`"` and `\` with a
+# backslash, newline, return, tab, backspace and form feed by their letters), so that an event's columns and
+# the constants between them (`,` and the like) come out as its canonical JSON, from C, without a Python
+# object per value. What COPY writes otherwise is made right on the whole text after it (_fix_lines): a null
+# is COPY's `\N` between quotes, an empty array a null between its brackets, and an array's elements are one
+# column joined by a control character (_JOIN) that becomes `","`.
+# A value COPY does not write as JSON would (another control character, a vertical tab) makes a line whose
+# bytes do not hash to its link, and so does an array with a null (written as another control character), of
+# more than one dimension or other bounds, or with the joining character in an element (written as a third):
+# ChainVerifier.add_lines leaves that event to the walk of values, which encodes it itself. (A text value with
+# the joining character makes a line with one field more than an event has: no event's canonical bytes.)
+_JOIN = "\\x01"
 
 
-def _json_text(column: str) -> str:
-    return f"coalesce(to_json({column})::text, 'null')"
+def _elements(array: str) -> str:
+    """An array's column: its elements joined by _JOIN, null when empty (written between `[` and `]`)."""
+    return (f"CASE WHEN cardinality({array}) = 0 THEN NULL "
+            f"WHEN array_ndims({array}) = 1 AND array_lower({array}, 1) = 1 "
+            f"AND strpos(array_to_string({array}, ''), E'{_JOIN}') = 0 "
+            f"THEN array_to_string({array}, E'{_JOIN}', E'\\x02') ELSE E'\\x03' END")
 
 
-def _json_id(column: str) -> str:
-    return f"coalesce('\"' || {column}::text || '\"', 'null')"
-
-
-def _line() -> str:
-    """A line, for crypto.chain.EVENT_FIELDS in order (tests/integration/test_audit_chain.py compares the lines with
-    canonical() for every kind of value), as one text: `||` makes it in one pass of small copies."""
-    link = ["e.seq::text", "coalesce(c.prev_seq::text, '\\N')", "coalesce(encode(c.prev_hash, 'hex'), '\\N')",
-            "coalesce(encode(c.hash, 'hex'), '\\N')"]
-    values = [f"'[{FORMAT_VERSION},' || e.seq::text", "(EXTRACT(EPOCH FROM e.at) * 1000000)::bigint::text",
-              *(_json_text(f"e.{name}") for name in ("actor_sub", "actor_name", "actor_unit", "actor_organisation",
-                                                     "actor_domain")),
-              "coalesce(array_to_json(e.actor_roles)::text, 'null')", _json_text("e.action"),
-              *(_json_id(f"e.{name}") for name in ("client_id", "document_id", "consent_id")),
-              *(_json_text(f"e.{name}") for name in ("decision", "basis")),
-              "coalesce(array_to_json(e.reason_codes)::text, 'null')",
-              *(_json_text(f"e.{name}") for name in ("purpose", "request_id", "remote_addr")),
-              "CASE WHEN e.flagged THEN 'true]' WHEN NOT e.flagged THEN 'false]' ELSE 'null]' END"]
-    return " || '\"' || ".join(link) + " || '\"' || " + " || ',' || ".join(values)
+def _line_columns() -> str:
+    """The columns of a line, for crypto.chain.EVENT_FIELDS in order (tests/integration/test_audit_chain.py
+    compares the lines with canonical() for every kind of value)."""
+    text = ["e.actor_sub", "e.actor_name", "e.actor_unit", "e.actor_organisation", "e.actor_domain"]
+    columns = ["e.seq", "c.prev_seq", "encode(c.prev_hash, 'hex')", "encode(c.hash, 'hex')",
+               f"'[{FORMAT_VERSION},' || e.seq || ',' || (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint || ','"]
+    for index, column in enumerate(text):
+        columns += [column, "',['" if index == len(text) - 1 else "','"]
+    columns += [_elements("e.actor_roles"), "'],'"]
+    text = ["e.action", "e.client_id::text", "e.document_id::text", "e.consent_id::text", "e.decision", "e.basis"]
+    for index, column in enumerate(text):
+        columns += [column, "',['" if index == len(text) - 1 else "','"]
+    columns += [_elements("e.reason_codes"), "'],'"]
+    columns += ["e.purpose", "','", "e.request_id", "','", "e.remote_addr",
+                "CASE WHEN e.flagged THEN ',true]' ELSE ',false]' END"]
+    return ", ".join(columns)
 
 
 _walk_lines_sql = f"""
-SELECT {_line()}
+SELECT {_line_columns()}
 FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq AND c.seq > $1 AND c.seq < $2
 WHERE e.seq > $1 AND e.seq < $2
 ORDER BY e.seq
@@ -104,6 +108,14 @@ WHERE e.seq > $1 AND e.seq < $2 ORDER BY e.seq LIMIT 1
 """
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 _next_seq_sql = "SELECT min(seq) FROM audit_events WHERE seq > $1"
+
+
+def _fix_lines(text: bytes) -> list[bytes]:
+    """Whole lines of the COPY text as add_lines takes them: empty arrays empty, nulls null, elements apart.
+    The patterns with a `\\N` COPY writes only for a null (a backslash of a value is `\\\\`)."""
+    lines = text.replace(b'["\\N"]', b"[]").replace(b'"\\N"', b"null").replace(b"\x01", b'","').split(b"\n")
+    lines.pop()  # after the last newline
+    return lines
 
 
 async def next_seq(conn: asyncpg.Connection, *, after: int) -> int | None:
@@ -165,9 +177,9 @@ async def walk_lines(conn: asyncpg.Connection, consume: Callable[[list[bytes]], 
         data = rest + data
         cut = data.rfind(b"\n") + 1
         rest = data[cut:]
-        done = not consume(data[:cut].split(b"\n")[:-1])
+        done = not consume(_fix_lines(data[:cut]))
 
-    await conn.copy_from_query(_walk_lines_sql, after, below, output=sink, **_LINES_COPY)
+    await conn.copy_from_query(_walk_lines_sql, after, below, output=sink, format="text", delimiter='"')
     return not done
 
 

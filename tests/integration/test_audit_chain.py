@@ -433,9 +433,10 @@ async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, 
 _ODD_COLUMNS = ("actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, client_id, "
                 "document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged")
 
-# Values a line must write as canonical() does, every one (`None` for a value: SQL NULL). Those marked `odd` were
-# not JSON as COPY's text format wrote them (left to the walk of values then); to_json() writes them as canonical().
+# Values a line must write as canonical() does, or, where COPY's text cannot be JSON, write otherwise (and
+# leave to the walk of values). `None` for a value: SQL NULL.
 ODD_EVENTS = [
+    # written as canonical() writes them
     dict(actor_name='Ann "the" Analyst', purpose="back\\slash", request_id="tab\there, newline\nthere, return\r"),
     dict(actor_name="\\N", actor_unit="null", purpose='"\\N"', request_id='["\\N"]', remote_addr='\\N"\\N"'),
     dict(actor_name="Åsa Öberg, 日本", basis="", purpose="\b\f", request_id="", actor_roles=[]),
@@ -445,14 +446,15 @@ ODD_EVENTS = [
     dict(actor_roles=["a", "b", "c", "d", "e", "f"], reason_codes=["", ""]),
     dict(actor_name=None, actor_unit=None, actor_organisation=None, actor_domain=None, basis=None, purpose=None,
          request_id=None, remote_addr=None, flagged=True),
+    # not JSON as COPY writes them: the walk of values takes these events
     dict(actor_name="bell\x07", odd=True),
     dict(purpose="vertical\x0btab", odd=True),
     dict(actor_roles=["a\x01b"], odd=True),
-    dict(actor_name="one\x01two", request_id="\x02\x03\x1f\x7f", odd=True),
+    dict(actor_name="one\x01two", odd=True),
     dict(actor_roles=["staff", None], odd=True),
     dict(reason_codes=[None], odd=True),
 ]
-_ODD_ARRAYS = ("'{{staff}}'", "'[0:0]={staff}'")  # written as SQL: a 2-dimensional array, bounds from 0
+_ODD_ARRAYS = {"'{{staff}}'": True, "'[0:0]={staff}'": True}  # written as SQL: a 2-dimensional array, bounds from 0
 
 
 async def insert_event(db, **values) -> int:
@@ -486,20 +488,22 @@ async def lines_of(db) -> dict[int, bytes]:
     return found
 
 
-async def test_the_lines_are_the_canonical_bytes_for_every_kind_of_value(rt, api, db):
-    """Every value comes out as canonical() writes it (to_json, array_to_json), control characters, the lines'
-    own delimiter and quote, nulls in arrays and arrays of other shapes too; and the chain verifies."""
+async def test_the_lines_are_the_canonical_bytes_or_are_left_to_the_walk_of_values(rt, api, db):
+    """Every value COPY writes as JSON comes out as canonical() writes it; the others make lines that cannot
+    hash right (they hold a control character, or COPY's own escape), and the chain verifies all the same."""
     await accesses(api, 2)
+    odd = {}
     for values in ODD_EVENTS:
-        await insert_event(db, **values)
-    for roles in _ODD_ARRAYS:
-        await insert_event(db, actor_roles=roles)
+        odd[await insert_event(db, **values)] = values.get("odd", False)
+    for roles, is_odd in _ODD_ARRAYS.items():
+        odd[await insert_event(db, actor_roles=roles)] = is_odd
     seqs = await sealed(rt, db)
     lines = await lines_of(db)
     assert sorted(lines) == seqs
     async with db.transaction(isolation="repeatable_read", readonly=True):
         walked = {row[0]: canonical(tuple(row[2:-3])) async for rows in chain_store.walk(db) for row in rows}
-    assert {seq: lines[seq] for seq in seqs if lines[seq] != walked[seq]} == {}
+    differ = {seq for seq in seqs if lines[seq] != walked[seq]}
+    assert differ == {seq for seq, is_odd in odd.items() if is_odd}, [lines[seq] for seq in differ]
     result = await verdict(rt, db)
     assert (result.ok, result.checked) == (True, len(seqs))
 
