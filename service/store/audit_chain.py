@@ -100,8 +100,10 @@ WHERE e.seq > $1 AND e.seq < $2
 ORDER BY e.seq
 """
 _last_seq_sql = "SELECT coalesce(max(seq), 0) FROM audit_events"
-_count_sql = "SELECT count(*) FROM audit_events WHERE seq > $1 AND seq < $2"
-_nth_seq_sql = "SELECT seq FROM audit_events WHERE seq > $1 AND seq < $2 ORDER BY seq OFFSET $3 LIMIT 1"
+_estimate_sql = """
+SELECT sum(greatest(c.reltuples, 0)) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'audit_events'::regclass
+"""
 _first_link_sql = """
 SELECT c.prev_seq, c.prev_hash FROM audit_events e LEFT JOIN audit_chain c ON c.seq = e.seq
 WHERE e.seq > $1 AND e.seq < $2 ORDER BY e.seq LIMIT 1
@@ -124,17 +126,11 @@ async def next_seq(conn: asyncpg.Connection, *, after: int) -> int | None:
     return seq
 
 
-async def split_point(conn: asyncpg.Connection, *, after: int, below: int, share: float) -> tuple[int, int | None]:
-    """(how many events there are between seqs `after` and `below`, the seq after which the last `share` of them
-    begin: None when there are none)."""
-    count: int = await conn.fetchval(_count_sql, after, below)
-    if not count:
-        return 0, None
-    later = max(1, int(count * share))
-    if later >= count:
-        return count, None
-    seq: int | None = await conn.fetchval(_nth_seq_sql, after, below, count - later - 1)
-    return count, seq
+async def events_estimate(conn: asyncpg.Connection) -> int:
+    """About how many events the database holds (the planner's statistics of the months' partitions, kept by
+    autovacuum: no count of a million rows); 0 when they have not been gathered yet."""
+    estimate: float | None = await conn.fetchval(_estimate_sql)
+    return max(0, int(estimate or 0))
 
 
 async def first_link(conn: asyncpg.Connection, *, after: int, below: int) -> tuple[int, bytes] | None:

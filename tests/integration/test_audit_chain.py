@@ -56,13 +56,13 @@ async def verdict(rt, db, **kw):
 async def in_stretches(rt, db, *, split: int | None = None, **kw):
     """verify_chain with a worker process for the events after seq `split` (by default the later half), however
     few, both walking in COPYs of two numbers."""
+    if split is None:
+        split = await db.fetchval("SELECT seq FROM audit_events ORDER BY seq"
+                                  " OFFSET (SELECT count(*) / 2 FROM audit_events) LIMIT 1")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(audit_stretches, "WORKER_FROM", 2)
+        patch.setattr(audit_stretches, "WORKER_FROM", 0)
         patch.setattr(audit_stretches, "LINES_AT_ONCE", 2)
-        if split is not None:
-            async def split_at(conn, *, after, below, share):
-                return audit_stretches.WORKER_FROM, split
-            patch.setattr(chain_store, "split_point", split_at)
+        patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: split)
         return await verify_chain(db, rt.keyring.audit_public_keys, dsn=rt.dsn, **kw)
 
 
