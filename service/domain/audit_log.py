@@ -170,6 +170,7 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
     With `dsn` (where `conn` logs in), a large log's later half is checked at once in a worker process
     (audit_stretches.py); the verdict is the same."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await chain_store.plan_walks(conn)
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
         anchor = await chain_store.anchor(conn)
         start = anchor["seq"] if anchor is not None else 0

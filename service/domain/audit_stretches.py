@@ -119,6 +119,7 @@ async def _check(dsn: str, snapshot: str, after: int, end: int, verifier: ChainV
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await chain_store.share_snapshot(conn, snapshot)
+            await chain_store.plan_walks(conn)
             begun = await chain_store.first_link(conn, after=after, below=end)
             if begun is None:
                 return None  # not sealed there: the ordinary walk takes it
