@@ -93,8 +93,12 @@ async def begin(conn: asyncpg.Connection, dsn: str, verifier: ChainVerifier, *, 
     snapshot = await chain_store.export_snapshot(conn)
     keys = {key_id: key.public_bytes(Encoding.Raw, PublicFormat.Raw) for key_id, key in verifier.public_keys.items()}
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    future = asyncio.get_running_loop().run_in_executor(
-        pool, check, dsn, snapshot, low, end, keys, dict(verifier.checkpoints), verifier.held, LINES_AT_ONCE)
+    try:
+        future = asyncio.get_running_loop().run_in_executor(
+            pool, check, dsn, snapshot, low, end, keys, dict(verifier.checkpoints), verifier.held, LINES_AT_ONCE)
+    except (OSError, RuntimeError):  # no process to be had (limits, shutting down): the walk goes on alone
+        pool.shutdown(wait=False)
+        return None
     return Later(low, future, pool)
 
 
