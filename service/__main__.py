@@ -236,7 +236,7 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
                 else:
                     count = await export(conn, sys.stdout.buffer, keyring.audit_public_keys)
                 return 0
-            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held, dsn=dsn))
+            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held))
         finally:
             await conn.close()
 

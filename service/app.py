@@ -248,7 +248,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
                              interval=settings.audit_seal_interval)
         async with open_blob_store(settings.blobs) as blobs:
             app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                                   chain_sealer=sealer, blobs=blobs, http=app[_HTTP], dsn=dsn)
+                                   chain_sealer=sealer, blobs=blobs, http=app[_HTTP])
             tasks = []
             if settings.audit_seal_interval:
                 tasks.append(asyncio.create_task(sealer.run(), name="audit-sealer"))

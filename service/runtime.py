@@ -115,7 +115,6 @@ class Runtime:
     blobs: BlobStore = field(default_factory=PostgresBlobStore)
     clock: Callable[[], datetime] = utc_now
     chain_sealer: AuditChainSealer | None = None
-    dsn: str | None = None  # where `pool` logs in: a worker process's own connection (domain/audit_stretches.py)
     # A unit's zone never changes (only `active` does): remembered, so the hot read path can
     # check `active` inside its facts query instead of in a round trip of its own.
     unit_zones: dict[str, Zone] = field(default_factory=dict)

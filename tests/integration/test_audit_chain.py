@@ -63,7 +63,7 @@ async def in_stretches(rt, db, *, split: int | None = None, **kw):
         patch.setattr(audit_stretches, "WORKER_FROM", 0)
         patch.setattr(audit_stretches, "LINES_AT_ONCE", 2)
         patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: split)
-        return await verify_chain(db, rt.keyring.audit_public_keys, dsn=rt.dsn, **kw)
+        return await verify_chain(db, rt.keyring.audit_public_keys, dsn=rt.settings.database_url, **kw)
 
 
 async def tamper(db, sql: str, *args) -> None:
