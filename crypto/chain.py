@@ -125,6 +125,24 @@ class Verdict:
     start_seq: int = 0  # the archive anchor the walk began after (0: the first event)
 
 
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """What a fork() found over a stretch of the chain, small enough to hand from a worker process to join():
+    the link it began from, how far it got, how many events it accepted, the checkpoints (and the held one, as
+    its negative seq) it met and checked, and whether it is intact (no problem, no unsealed event)."""
+
+    begun: tuple[int, bytes]
+    head_seq: int
+    head_hash: bytes
+    checked: int
+    visited: frozenset[int]
+    intact: bool
+
+    @classmethod
+    def of(cls, fork: ChainVerifier, begun: tuple[int, bytes]) -> Stretch:
+        return cls(begun, fork.head_seq, fork.head_hash, fork.checked, frozenset(fork._visited), fork.intact)
+
+
 @dataclass(slots=True)
 class _Suspect:
     """A link that failed: kept while the walk looks for its partner in a swap."""
@@ -217,6 +235,26 @@ class ChainVerifier:
                 return self._fail(anchor.seq, "truncated")
         return True
 
+    def fork(self, prev_seq: int, prev_hash: bytes) -> ChainVerifier:
+        """A verifier of its own for a later stretch of the chain whose first link names (prev_seq, prev_hash) as
+        its predecessor, checked at once in another process (service/domain/audit_stretches.py) with
+        add_lines() and add_proven() only. join() takes its result only where the chain before it is seen to end
+        at exactly that link, so no stretch is believed on its own word."""
+        return ChainVerifier(self.public_keys, self.checkpoints, self.held, head_seq=prev_seq, head_hash=prev_hash)
+
+    def join(self, stretch: Stretch) -> bool:
+        """Take the result of a stretch checked on its own (fork(), Stretch.of): only when this verifier is intact
+        and its head is the very link the stretch began from, and the stretch is intact and went past it. Returns
+        whether it took it; when not, nothing changed and the caller walks the stretch itself."""
+        if not (self.intact and stretch.intact and stretch.begun == (self.head_seq, self.head_hash)
+                and stretch.head_seq > self.head_seq):
+            return False
+        self.checked += stretch.checked
+        self._visited |= stretch.visited
+        self._top = stretch.head_seq
+        self.head_seq, self.head_hash = stretch.head_seq, stretch.head_hash
+        return True
+
     @property
     def intact(self) -> bool:
         """No problem found and no unsealed event met so far: add_lines() may take the next events."""
@@ -229,14 +267,27 @@ class ChainVerifier:
         The common case (sealed, linked right) costs one encoding and one hash; anything
         else goes through add(), which classifies it.
         """
-        if (chain_hash is not None and versioned is not None and self.problem is None and self._unsealed_from is None
-                and seq > self.head_seq and prev_seq == self.head_seq and prev_hash == self.head_hash
-                and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash):
-            return self._accept(seq, chain_hash)
+        if self._proves(seq, versioned, prev_seq, prev_hash, chain_hash):
+            return self._accept(seq, chain_hash)  # type: ignore[arg-type]
         values = tuple(versioned[1:]) if versioned is not None else None
         # A link row's prev_seq and prev_hash are NOT NULL (migrations/0004): None only when chain_hash is.
         chained = Link(prev_seq, prev_hash, chain_hash) if chain_hash is not None else None  # type: ignore[arg-type]
         return self.add(seq, values, chained)
+
+    def add_proven(self, seq: int, versioned: Values | None, prev_seq: int | None,
+                   prev_hash: bytes | None, chain_hash: bytes | None) -> bool:
+        """add_versioned()'s common case alone, for a stretch checked on its own (fork()): whether the event was
+        accepted. When not, nothing changed (the event is left to whoever walks on with add_versioned()), unless
+        a checkpoint there failed: then the verifier is no longer intact."""
+        return self._proves(seq, versioned, prev_seq, prev_hash, chain_hash) and self._accept(seq, chain_hash)  # type: ignore[arg-type]
+
+    def _proves(self, seq: int, versioned: Values | None, prev_seq: int | None, prev_hash: bytes | None,
+                chain_hash: bytes | None) -> bool:
+        """The event is sealed right after the head: its link follows it and hashes its canonical bytes."""
+        return (chain_hash is not None and versioned is not None and self.problem is None
+                and self._unsealed_from is None and seq > self.head_seq and prev_seq == self.head_seq
+                and prev_hash == self.head_hash
+                and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash)
 
     def add_lines(self, lines: Iterable[bytes]) -> bool:
         """add() for the common case, many links at a time: each line is `seq"prev_seq"prev_hash"hash"bytes`,

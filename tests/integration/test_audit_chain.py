@@ -18,6 +18,7 @@ from policies.decision import allow
 from policies.model import Principal, Role, Zone
 from service import audit
 from service.audit import Action, Caller
+from service.domain import audit_stretches
 from service.domain.audit_log import verify_chain
 from service.http.context import RUNTIME
 from service.store import audit_chain as chain_store
@@ -45,7 +46,24 @@ async def sealed(rt, db) -> list[int]:
 
 
 async def verdict(rt, db, **kw):
-    return await verify_chain(db, rt.keyring.audit_public_keys, **kw)
+    """verify_chain's verdict, which must be the same when the later half of the log is checked in a worker process
+    (service/domain/audit_stretches.py): tampering found there as by one walk."""
+    alone = await verify_chain(db, rt.keyring.audit_public_keys, **kw)
+    assert await in_stretches(rt, db, **kw) == alone
+    return alone
+
+
+async def in_stretches(rt, db, *, split: int | None = None, **kw):
+    """verify_chain with a worker process for the events after seq `split` (by default the later half), however
+    few, both walking in COPYs of two numbers."""
+    if split is None:
+        split = await db.fetchval("SELECT seq FROM audit_events ORDER BY seq"
+                                  " OFFSET (SELECT count(*) / 2 FROM audit_events) LIMIT 1")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit_stretches, "WORKER_FROM", 0)
+        patch.setattr(audit_stretches, "LINES_AT_ONCE", 2)
+        patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: split)
+        return await verify_chain(db, rt.keyring.audit_public_keys, dsn=rt.settings.database_url, **kw)
 
 
 async def tamper(db, sql: str, *args) -> None:
@@ -365,6 +383,51 @@ async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_applic
         assert await conn.fetchval("SELECT current_user") == "brygga_app"
 
 
+# --- the later stretch in a worker process (domain/audit_stretches.py), joined where the chain before it ends
+
+_COLUMNS = ("at, actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, client_id, "
+            "document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged")
+
+
+@pytest.mark.parametrize("damage", ["none", "modified", "deleted", "swapped", "swapped_across", "cut_before",
+                                    "first_link", "forged_checkpoint", "unsealed"])
+async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, api, db, damage):
+    """Damage in the stretch a worker process checks (a changed field, a deleted event, a swap, a forged
+    checkpoint), at its first link, or just before it (the event its first link names, cut out): the verdict is
+    the one walk's, because the stretch counts only where the chain before it ends at exactly its first link."""
+    await accesses(api, 8)
+    seqs = await sealed(rt, db)
+    low = seqs[len(seqs) // 2]  # the worker checks the events after it
+    later = [seq for seq in seqs if seq > low]
+    if damage == "modified":
+        await tamper(db, "UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = $1", later[2])
+    elif damage == "deleted":
+        await tamper(db, "DELETE FROM audit_events WHERE seq = $1", later[2])
+    elif damage in ("swapped", "swapped_across"):
+        a, b = (later[1], later[3]) if damage == "swapped" else (seqs[2], later[1])
+        await tamper(db, f"""
+            UPDATE audit_events t SET ({_COLUMNS}) = (SELECT {_COLUMNS} FROM audit_events s
+                                                      WHERE s.seq = CASE t.seq WHEN $1 THEN $2 ELSE $1 END)
+            WHERE t.seq IN ($1, $2)""", a, b)
+    elif damage == "cut_before":
+        await tamper(db, "DELETE FROM audit_events WHERE seq = $1", low)
+        await tamper(db, "DELETE FROM audit_chain WHERE seq = $1", low)
+    elif damage == "first_link":
+        await tamper(db, "UPDATE audit_chain SET prev_hash = $1 WHERE seq = $2", bytes(32), later[0])
+    elif damage == "forged_checkpoint":
+        await tamper(db, "UPDATE audit_checkpoints SET signature = $1 WHERE seq = $2", bytes(64), seqs[-1])
+    elif damage == "unsealed":
+        await accesses(api, 1)
+    one_walk = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert await in_stretches(rt, db, split=low) == one_walk
+    expected = {"none": (None, None), "modified": ("modified", later[2]), "deleted": ("missing", later[2]),
+                "swapped": ("reordered", later[1]), "swapped_across": ("reordered", seqs[2]),
+                "cut_before": ("missing", low), "first_link": ("modified", later[0]),
+                "forged_checkpoint": ("bad_signature", seqs[-1]), "unsealed": (None, None)}[damage]
+    assert (one_walk.problem, one_walk.first_bad_seq) == expected
+    assert one_walk.checked == (len(seqs) if damage in ("none", "unsealed") else one_walk.checked)
+
+
 # --- the walk as lines (store/audit_chain.py walk_lines): COPY's text, made the canonical bytes
 
 _ODD_COLUMNS = ("actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, client_id, "
@@ -452,9 +515,10 @@ async def test_the_lines_are_the_canonical_bytes_or_are_left_to_the_walk_of_valu
     (dict(actor_roles=["staff"]), dict(actor_roles="'{{staff}}'")),
     (dict(purpose="care"), dict(purpose="care\x01")),
     (dict(actor_roles=["a", "b"]), dict(actor_roles=["a\x01b"])),
+    (dict(request_id="r-1"), dict(request_id="r-1\x02")), (dict(purpose="care"), dict(purpose="care\x03")),
 ], ids=["null to \\N", "null to 'null'", "quote to escaped quote", "two roles to one with a comma",
         "no reason to an empty one", "a null reason added", "roles 2-dimensional", "a control character",
-        "two roles to one with the lines' joining character"])
+        "two roles to one with the lines' joining character", "the lines' delimiter", "the lines' quote"])
 async def test_a_change_an_encoding_might_hide_is_found(rt, api, db, sealed_as, changed_to):
     """Changes that a careless text encoding would write as the sealed bytes: the lines must not prove them."""
     await accesses(api, 2)

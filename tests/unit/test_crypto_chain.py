@@ -12,6 +12,7 @@ from crypto.chain import (
     ChainVerifier,
     Checkpoint,
     Link,
+    Stretch,
     canonical,
     link,
     sign_checkpoint,
@@ -202,3 +203,57 @@ def test_a_checkpoint_met_in_lines_is_checked():
     truncated = (3, bytes(32))  # a held checkpoint the chain no longer has
     assert verify_lines(rows, as_lines(rows), held=truncated) == verify(rows, held=truncated)
     assert verify(rows, held=truncated).problem == "truncated"
+
+
+# --- a stretch checked on its own (fork, add_proven) and joined (service/domain/audit_stretches.py)
+
+
+def test_a_stretch_joins_only_where_the_chain_before_ends_at_its_first_link():
+    rows = chain([1, 2, 3, 4, 5, 6])
+    checkpoints = {c.seq: c for c in [checkpoint(rows, 1), checkpoint(rows, 4)]}
+    held = (rows[4][0], rows[4][2].hash)
+    lines = as_lines(rows)
+    whole = ChainVerifier(KEYS, checkpoints, held)
+    begun = (rows[3][2].prev_seq, rows[3][2].prev_hash)
+    later = whole.fork(*begun)
+    assert later.add_lines(lines[3:])  # checked on its own, before the stretch before it
+    stretch = Stretch.of(later, begun)
+    assert not whole.join(stretch)  # the chain here still ends at the genesis: nothing taken
+    assert (whole.head_seq, whole.checked) == (0, 0)
+    assert whole.add_lines(lines[:3]) and whole.join(stretch)
+    assert whole.finish() == verify(rows, checkpoints.values(), held)
+    assert whole.finish().ok and whole.finish().checked == 6
+    # A stretch whose first link names a predecessor other than the head (an event cut out between) never joins.
+    cut = ChainVerifier(KEYS, checkpoints, held)
+    assert cut.add_lines(lines[:2])
+    assert not cut.join(stretch) and (cut.head_seq, cut.checked) == (2, 2)
+
+
+def test_a_stretch_joins_up_to_the_first_event_it_cannot_prove_and_no_further():
+    rows = chain([1, 2, 3, 4, 5, 6])
+    rows[4] = (5, event(5, actor_name="Mallory"), rows[4][2])  # modified in the later stretch
+    begun = (rows[2][2].prev_seq, rows[2][2].prev_hash)
+    later = ChainVerifier(KEYS).fork(*begun)
+    assert not later.add_lines(as_lines(rows)[2:])
+    seq, values, chained = rows[4]
+    assert not later.add_proven(seq, (1, *values), chained.prev_seq, chained.prev_hash, chained.hash)
+    assert (later.head_seq, later.checked, later.intact) == (4, 2, True)  # unchanged: left to the walk
+    whole = ChainVerifier(KEYS)
+    assert whole.add_lines(as_lines(rows)[:2]) and whole.join(Stretch.of(later, begun))
+    assert (whole.head_seq, whole.checked) == (4, 4)
+    for seq, values, chained in rows[4:]:
+        if not whole.add(seq, values, chained):
+            break
+    assert whole.finish() == verify(rows)
+    assert (whole.finish().problem, whole.finish().first_bad_seq) == ("modified", 5)
+
+
+def test_a_stretch_with_a_failed_checkpoint_does_not_join():
+    rows = chain([1, 2, 3, 4])
+    forged = replace(checkpoint(rows, 3), signature=bytes(64))
+    whole = ChainVerifier(KEYS, {forged.seq: forged})
+    begun = (rows[2][2].prev_seq, rows[2][2].prev_hash)
+    later = whole.fork(*begun)
+    assert not later.add_lines(as_lines(rows)[2:]) and not later.intact
+    assert whole.add_lines(as_lines(rows)[:2]) and not whole.join(Stretch.of(later, begun))
+    assert whole.head_seq == 2
