@@ -69,7 +69,7 @@ async def test_the_admin_previews_and_carries_out_a_succession(browser, tokens, 
     html = await page.text()
     assert page.status == 200, html
     cells = re.findall(r'<th scope="row">[^<]+</th><td>(\d+)</td>', html)
-    assert cells == ["1", "1", "0", "0"]  # documents, relations, consents, disclosures
+    assert cells == ["1", "1", "0", "0", "0"]  # documents, relations, consents, disclosures, SIP plans
     done = await browser.post("/ui/admin/succession", data={"csrf": csrf_of(html), "unit": "stadsdel-centrum",
                                                             "successor": "omrade-innerstaden"})
     assert done.status == 200 and 'id="succession-done"' in await done.text()
