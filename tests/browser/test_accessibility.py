@@ -217,6 +217,10 @@ async def test_by_keyboard_alone_a_document_is_uploaded_and_a_consent_recorded(c
     await _api(server, dev, "POST", f"/v1/clients/{client}/relations", unit="ifo-innerstaden", json={})
     context = await chromium.new_context(viewport=DESK, locale="en-US")
     page = await context.new_page()
+    # File choosers intercepted from the start: Playwright subscribes to them without waiting (fire_and_forget) when the
+    # first listener comes, so a key pressed right after expect_file_chooser() began could, on a loaded machine,
+    # reach Chromium first and open a dialog no one sees (CI failed so now and then, the chooser never came).
+    page.on("filechooser", lambda _: None)
     await _sign_in(page, base, "hsa-anna", "ifo-innerstaden", ["staff"])
     await page.goto(base + f"/ui/clients/{client}")
 
