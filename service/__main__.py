@@ -246,11 +246,10 @@ def _indicators(settings: Settings, args: argparse.Namespace) -> int:
     service's background making does (issue 17); nothing to do when they are stored already."""
     from datetime import UTC, datetime
 
+    from . import indicator_schedule
     from .app import database, open_keys
     from .database import create_pool
-    from .domain import indicators
     from .runtime import Runtime
-    from .store import indicator_tables as kept
     from .store.blobs import open_blob_store
 
     if not 1900 <= args.year < datetime.now(UTC).year:
@@ -262,15 +261,10 @@ def _indicators(settings: Settings, args: argparse.Namespace) -> int:
         async with (database(settings) as dsn, await create_pool(dsn, min_size=1, max_size=3) as pool,
                     open_blob_store(settings.blobs) as blobs):
             rt = Runtime(settings=settings, pool=pool, keys=keys, verifier=verifier, blobs=blobs)
-            async with pool.acquire() as conn:
-                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK):
-                    print("brygga indicators: a replica is making indicator tables; nothing was done",
-                          file=sys.stderr)
-                    return 1
-                try:
-                    made = await indicators.build(rt, args.year)
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
+            made = await indicator_schedule.build_locked(rt, [args.year])
+            if made is None:
+                print("brygga indicators: a replica is making indicator tables; nothing was done", file=sys.stderr)
+                return 1
             print(f"indicator tables of {args.year} " + ("made and stored" if made else "were stored already"))
             return 0
 

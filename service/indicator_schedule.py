@@ -33,15 +33,19 @@ async def build_due(rt: Runtime) -> list[int] | None:
     """Make the tables of the year due and of every year already frozen, where the current key has none stored;
     the years made, or None when another replica (or the command line) holds the lock."""
     async with rt.pool.acquire() as conn:
+        frozen = await kept.frozen_years(conn)
+    years = sorted({*frozen, due_year(rt.today(), rt.settings.indicators_freeze_days)})
+    return await build_locked(rt, [year for year in years if date(year, 12, 31) < rt.today()])
+
+
+async def build_locked(rt: Runtime, years: list[int]) -> list[int] | None:
+    """indicators.build of each year (ended ones) under the making's lock, one replica or command at a time: the
+    years whose tables were made now (the others were stored already), or None when the lock is held elsewhere."""
+    async with rt.pool.acquire() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK):
             return None
         try:
-            years = sorted({*await kept.frozen_years(conn), due_year(rt.today(), rt.settings.indicators_freeze_days)})
-            made = []
-            for year in years:
-                if date(year, 12, 31) < rt.today() and await indicators.build(rt, year):
-                    made.append(year)
-            return made
+            return [year for year in years if await indicators.build(rt, year)]
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
 

@@ -26,7 +26,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Verdict
+from crypto.chain import ChainVerifier, Checkpoint, Verdict
 from policies.audit import (
     EventFilter,
     LogScope,
@@ -48,8 +48,6 @@ from ..store import facts as facts_store
 from . import audit_stretches
 from .access import Judged, access, decided
 from .paging import Paged, paged
-
-_VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -204,7 +202,7 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
             async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
                 async for rows in batches:
                     for row in rows:
-                        if not add(row[0], row[_VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
+                        if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
                             return verifier.finish()
         finally:
             gc.set_threshold(*threshold)

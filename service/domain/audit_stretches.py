@@ -33,7 +33,7 @@ from ..store import audit_chain as chain_store
 WORKER_FROM = 200_000  # events: a smaller log is walked by one process (spawning one costs a few tenths of a second)
 WORKER_SHARE = 0.5  # of the events: the later stretch, the worker's
 LINES_AT_ONCE = 50_000  # events a COPY of lines covers: what an event the lines cannot prove costs at most
-_VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
+VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
 
 Add = Callable[[int, Any, Any, Any, Any], bool]
 
@@ -57,7 +57,7 @@ async def walk_lines(conn: asyncpg.Connection, verifier: ChainVerifier, add: Add
         if row is None or row[0] >= end:
             break
         after = row[0]
-        if not add(row[0], row[_VERSIONED], row[-3], row[-2], row[-1]):
+        if not add(row[0], row[VERSIONED], row[-3], row[-2], row[-1]):
             return after, True
     return after, False
 
