@@ -264,7 +264,7 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
             try:
                 yield
             finally:
-                for task in reversed(tasks):
+                for task in [*reversed(tasks), *app[RUNTIME].indicator_builds.values()]:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

@@ -311,6 +311,14 @@ class PoolExhausted(DatabaseUnavailable):
     """No database connection became free within BRYGGA_DB_ACQUIRE_TIMEOUT: the caller retries instead of hanging."""
 
 
+class IndicatorsBeingMade(ServiceUnavailable):
+    """The year's indicator tables are being made (every period and scope of a large year takes minutes): the read
+    waited BRYGGA_INDICATORS_WAIT seconds; the making goes on, and the same read later gets the table."""
+
+    code, title = "indicators_being_made", "Indicator tables are being made"
+    retry_after = 30
+
+
 class StorageFull(ServiceUnavailable):
     """The database has no disk space left for this write; nothing of it was kept. An operator must free space."""
 

@@ -5,7 +5,8 @@ and scope of the year, suppressed together), so no user should wait for it. Once
 BRYGGA_INDICATORS_FREEZE_DAYS more days have passed (so late entries for December get in), the service freezes the
 year and makes its tables; later, if the threshold or the units' zones change, it makes the tables of the new key for
 every year already frozen. One replica at a time (a session advisory lock: the others find it taken and leave it);
-a read that finds no tables still freezes the year and makes them itself, as before. Nothing here reads a client or
+a read that finds no tables still freezes the year and has them made (the same task a year on a replica as this
+making's: indicators.making). Nothing here reads a client or
 gives anything to anyone: no audit event (the reads are audited).
 """
 from __future__ import annotations
@@ -45,7 +46,7 @@ async def build_locked(rt: Runtime, years: list[int]) -> list[int] | None:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK):
             return None
         try:
-            return [year for year in years if await indicators.build(rt, year)]
+            return [year for year in years if await indicators.making(rt, year)]
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
 

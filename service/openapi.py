@@ -135,7 +135,9 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], dict[str, Any]]) 
         if status == 503 and "service_unavailable" in codes:
             response["headers"] = {"Retry-After": {
                 "description": "seconds to wait before retrying (the database is unreachable or no connection "
-                               "became free within BRYGGA_DB_ACQUIRE_TIMEOUT)",
+                               "became free within BRYGGA_DB_ACQUIRE_TIMEOUT"
+                               + ("; indicators_being_made: the year's tables are being made" if
+                                  "indicators_being_made" in codes else "") + ")",
                 "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
         operation["responses"][str(status)] = response
     return operation

@@ -130,6 +130,8 @@ class Runtime:
     # A year's suppressed indicator tables by what they were made from (domain.indicators; issue 17).
     indicator_tables: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)
     indicator_lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
+    # A year's tables being made for reads that found none (domain.indicators._building), by year.
+    indicator_builds: dict[int, asyncio.Task[bool]] = field(default_factory=dict, init=False, repr=False)
     _reads: ReadBatches | None = field(default=None, init=False, repr=False)
 
     @property

@@ -53,6 +53,9 @@ class Settings:
     # Days after a year's end before the service freezes the year and makes its indicator tables ahead of the first
     # read (so late entries for December get in; service/indicator_schedule.py). A read before then still freezes it.
     indicators_freeze_days: int = 31
+    # Seconds a read waits for a year's tables to be made when none are stored yet (the making goes on in the
+    # background past it, and the read answers 503 indicators_being_made with Retry-After).
+    indicators_wait: float = 10.0
     anomaly_clients_per_day: int = 30  # a user reading more distinct clients in a day is a finding
     anomaly_denials_per_day: int = 5  # as many denied attempts by one user in a day is a finding
     anomaly_relations_per_day: int = 20  # a user opening as many relations in a day is a finding
@@ -323,6 +326,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         min_cell=_get(env, "BRYGGA_MIN_CELL", _int_between(3, 1000), defaults.min_cell),
         indicators_freeze_days=_get(env, "BRYGGA_INDICATORS_FREEZE_DAYS", _int_between(0, 366),
                                     defaults.indicators_freeze_days),
+        indicators_wait=_get(env, "BRYGGA_INDICATORS_WAIT", _seconds, defaults.indicators_wait),
         anomaly_clients_per_day=_get(env, "BRYGGA_ANOMALY_CLIENTS_PER_DAY", _int_between(1, 100_000),
                                      defaults.anomaly_clients_per_day),
         anomaly_denials_per_day=_get(env, "BRYGGA_ANOMALY_DENIALS_PER_DAY", _int_between(1, 100_000),

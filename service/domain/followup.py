@@ -118,7 +118,7 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, record: NewRecord
                                                               for v in problems])}
     async with access(rt, caller, Action.FOLLOWUP_CREATE, judge, client_id=client_id, answers=answers) as act:
         assert principal.unit is not None and principal.zone is not None  # allowed: decide() needs both
-        opened, last_closed = await store.episodes(act.conn, client_id, principal.unit)
+        opened, last_closed, sealed = await store.episodes(act.conn, client_id, principal.unit)
         field = DATE_FIELD[record.kind]
         if record.kind == "episode":
             if opened is not None:
@@ -132,9 +132,8 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, record: NewRecord
         if problems:
             act.deny(Reason.RECORD_RULES)
             return {}
-        sealed = await store.client_number_sealed(act.conn, client_id)
         assert sealed is not None  # the client exists: decide() allowed
-        await store.insert(
+        row = await store.insert(
             act.conn, record_id=record_id, client_id=client_id, unit=principal.unit,
             organisation=principal.zone.organisation, domain=principal.zone.domain, kind=record.kind,
             sex=_sex(rt, client_id, sealed), on_date=record.on_date, end_date=record.end_date, detail=record.detail,
@@ -142,7 +141,6 @@ async def create(rt: Runtime, caller: Caller, client_id: UUID, record: NewRecord
             reopened=rules.is_reopened(record.on_date, last_closed) if record.kind == "episode" else None,
             episode_id=opened["id"] if opened is not None and record.kind != "episode" else None,
             created_by=principal.sub)
-        row = await store.get(act.conn, record_id)
     return record_json(rt, row)
 
 

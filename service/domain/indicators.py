@@ -8,7 +8,9 @@ set against another. A month or quarter is given only once its year has ended, a
 its records as they stood at the year's freeze instant (migration indicator_years): publication never changes
 (insider attack 10, finding 2). The year is frozen and its tables made ahead of the first read (`build`: the
 background making of service/indicator_schedule.py once the year has ended plus BRYGGA_INDICATORS_FREEZE_DAYS, or
-`python -m service indicators build`), else by the first read. They are stored in the database (migration
+`python -m service indicators build`), else by the first read: in a task of its own, which the read waits for
+BRYGGA_INDICATORS_WAIT seconds before answering 503 `indicators_being_made` (a large year takes minutes; the
+making goes on, and a later read gets the table). They are stored in the database (migration
 indicator_tables: the published values and the suppressed cells' names, no person) for every replica and restart,
 and kept per replica in memory, named by what they were made from (`_key`). The read is
 audited (`indicators.read`) in the transaction that loads the numbers; it names no client (none is shown).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -30,11 +33,13 @@ from policies.indicators import AGE_BANDS, ALL, MEASURES, SEXES, Contribution, M
 from policies.model import Zone
 
 from ..audit import Action, Caller
-from ..errors import NotFound
+from ..errors import IndicatorsBeingMade, NotFound
 from ..runtime import Runtime
 from ..store import followup as store
 from ..store import indicator_tables as kept
 from .access import Judged, access
+
+log = logging.getLogger("brygga.indicators")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,26 +105,18 @@ def _key(rt: Runtime, number: int, as_of: datetime, zones: dict[str, tuple[str, 
     return number, tuple(published(number, rt.today())), rt.settings.min_cell, as_of, tuple(sorted(zones.items()))
 
 
-async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str, str]], stored: bytes | None,
-                  rows: list[Any] | None, *, must_store: bool = False) -> rules.Tables:
-    """The tables of `key`: read from what was stored, or made from the year's rows and stored (for every other
-    replica and restart); kept in memory either way. One year's tables made or read at a time on a replica.
-    `must_store`: store them even when this replica had them in memory already (build found none stored)."""
-    async with _making(rt):  # a waiter may find them made
+async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str, str]], stored: bytes) -> rules.Tables:
+    """The tables of `key` from what was stored, kept in memory. One year's tables decoded at a time on a replica (a
+    waiter may find them decoded); making them (build) takes no lock: one task a year on a replica (`making`)."""
+    async with _decoding(rt):
         tables = _remembered(rt, key)
-        made = tables is None and stored is None
         if tables is None:
-            if stored is not None:
-                tables = await asyncio.to_thread(kept.decode, stored, zones, key[1])
-            else:
-                assert rows is not None
-                tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])
+            tables = await asyncio.to_thread(kept.decode, stored, zones, key[1])
             _remember(rt, key, tables)
-        if made or must_store:
-            blob = await asyncio.to_thread(kept.encode, tables)
-            async with rt.pool.acquire() as conn:
-                await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
     return tables
+
+
+BUILD_TIMEOUT = 3600.0  # seconds the making ahead may take to read a year's records (100,000 persons: about a minute)
 
 
 async def build(rt: Runtime, number: int) -> bool:
@@ -138,9 +135,53 @@ async def build(rt: Runtime, number: int) -> bool:
             if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
                 return False
             year = rules.nest(number)
-            rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
-    await _tables(rt, key, zones, None, rows, must_store=True)
+            rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of,
+                                       timeout=BUILD_TIMEOUT)
+    tables = _remembered(rt, key)  # made in memory here before, but not stored (a store that failed)
+    if tables is None:
+        tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])
+        _remember(rt, key, tables)
+    blob = await asyncio.to_thread(kept.encode, tables)
+    async with rt.pool.acquire() as conn:
+        await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
     return True
+
+
+async def _made(rt: Runtime, named: tuple[Any, ...], zones: dict[str, tuple[str, str]]) -> rules.Tables:
+    """The tables of `named` when none are stored: made by build() in a task of this replica's (one a year, joined
+    by every read that finds none meanwhile), waited for BRYGGA_INDICATORS_WAIT seconds; raises IndicatorsBeingMade
+    when they take longer (a large year: minutes), while the making goes on for the next read."""
+    task = making(rt, named[0])
+    try:
+        await asyncio.wait_for(asyncio.shield(task), rt.settings.indicators_wait)
+    except TimeoutError:
+        raise IndicatorsBeingMade() from None
+    tables = _remembered(rt, named)
+    if tables is None:  # stored by another replica meanwhile, or made under a key changed since the read's
+        async with rt.pool.acquire() as conn:
+            stored = await kept.load(conn, named[0], named[1], named[2], named[3], zones)
+        if stored is None:
+            raise IndicatorsBeingMade()
+        tables = await _tables(rt, named, zones, stored)
+    return tables
+
+
+def making(rt: Runtime, number: int) -> asyncio.Task[bool]:
+    """The task making the year's tables on this replica (build), started if none is: the reads that find none and
+    the background making (service/indicator_schedule.py) share it, so a year is made once at a time here."""
+    task = rt.indicator_builds.get(number)
+    if task is None:
+        task = asyncio.create_task(build(rt, number), name=f"indicator-tables-{number}")
+        rt.indicator_builds[number] = task
+        task.add_done_callback(lambda done: _built(rt, number, done))
+    return task
+
+
+def _built(rt: Runtime, number: int, task: asyncio.Task[bool]) -> None:
+    if rt.indicator_builds.get(number) is task:
+        del rt.indicator_builds[number]
+    if not task.cancelled() and task.exception() is not None:  # the reads waiting got it too; one log line
+        log.error("indicator tables of %s: making failed", number, exc_info=task.exception())
 
 
 # A year's suppressed tables (every scope) by what they were made from (_key): the year, its ended periods, the
@@ -149,7 +190,7 @@ async def build(rt: Runtime, number: int) -> bool:
 _KEEP = 8
 
 
-def _making(rt: Runtime) -> asyncio.Lock:
+def _decoding(rt: Runtime) -> asyncio.Lock:
     if rt.indicator_lock is None:
         rt.indicator_lock = asyncio.Lock()
     return rt.indicator_lock
@@ -199,14 +240,11 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
         as_of = await store.frozen_at(act.conn, number)
         named = _key(rt, number, as_of, zones)
         tables = _remembered(rt, named)
-        stored = rows = None
+        stored = None
         if tables is None:
             stored = await kept.load(act.conn, named[0], named[1], named[2], named[3], zones)
-            if stored is None:
-                year = rules.nest(number)
-                rows = await store.of_year(act.conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of)
     if tables is None:
-        tables = await _tables(rt, named, zones, stored, rows)
+        tables = await (_tables(rt, named, zones, stored) if stored is not None else _made(rt, named, zones))
     period, nest = rules.nest_index(ask.period), rules.nest(number)
     index = rules.find_scope(tables.scopes, kind, key)
     if index is None:  # a known organisation or unit whose tables hold nothing: every number is 0

@@ -54,16 +54,16 @@ SELECT
     ORDER BY e.on_date DESC, e.id LIMIT 1) AS open_episode,
   (SELECT max(e.end_date) FROM followup_records e
     WHERE e.client_id = $1 AND e.unit_id = $2 AND e.kind = 'episode' AND e.voided_at IS NULL
-      AND e.closed_at IS NOT NULL) AS last_closed_on
+      AND e.closed_at IS NOT NULL) AS last_closed_on,
+  (SELECT c.personal_number_sealed FROM clients c WHERE c.id = $1) AS personal_number_sealed
 """
 _lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended('followup:' || $1::uuid::text || ':' || $2::text, 0))"
-_insert_sql = """
-INSERT INTO followup_records (id, client_id, unit_id, organisation, domain, kind, sex, on_date, end_date, detail,
-                              score, with_unit, reopened, episode_id, created_by)
+_insert_sql = f"""
+INSERT INTO followup_records AS r (id, client_id, unit_id, organisation, domain, kind, sex, on_date, end_date, detail,
+                                   score, with_unit, reopened, episode_id, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-RETURNING created_at
+RETURNING {COLUMNS}
 """
-_client_sql = "SELECT personal_number_sealed FROM clients WHERE id = $1"
 _unit_domain_sql = "SELECT domain FROM units WHERE id = $1 AND active"
 _void_sql = """
 UPDATE followup_records SET voided_at = clock_timestamp(), voided_by = $2, void_reason_sealed = $3
@@ -98,20 +98,18 @@ async def of_client(conn: asyncpg.Connection, client_id: UUID, kind: str, *, hol
     return rows
 
 
-async def episodes(conn: asyncpg.Connection, client_id: UUID, unit: str) -> tuple[dict[str, Any] | None, date | None]:
-    """The unit's open episode for the client (id, opened_on) and the date its last closed one closed, after taking
-    the client-and-unit lock (recording is serialised per client and unit: `reopened` and the one open episode hold)."""
+async def episodes(conn: asyncpg.Connection, client_id: UUID,
+                   unit: str) -> tuple[dict[str, Any] | None, date | None, bytes | None]:
+    """The unit's open episode for the client (id, opened_on), the date its last closed one closed and the client's
+    sealed personal number (a record keeps the sex it states), after taking the client-and-unit lock (recording is
+    serialised per client and unit: `reopened` and the one open episode hold). The lock is a statement of its own:
+    the read after it must see what a writer that held it committed."""
     await conn.execute(_lock_sql, client_id, unit)
     row = await conn.fetchrow(_episodes_sql, client_id, unit)
     opened = json.loads(row["open_episode"]) if row["open_episode"] is not None else None
     if opened is not None:
         opened = {"id": UUID(opened["id"]), "opened_on": date.fromisoformat(opened["opened_on"])}
-    return opened, row["last_closed_on"]
-
-
-async def client_number_sealed(conn: asyncpg.Connection, client_id: UUID) -> bytes | None:
-    sealed: bytes | None = await conn.fetchval(_client_sql, client_id)
-    return sealed
+    return opened, row["last_closed_on"], row["personal_number_sealed"]
 
 
 async def unit_domain(conn: asyncpg.Connection, unit: str) -> str | None:
@@ -122,11 +120,12 @@ async def unit_domain(conn: asyncpg.Connection, unit: str) -> str | None:
 async def insert(conn: asyncpg.Connection, *, record_id: UUID, client_id: UUID, unit: str, organisation: str,
                  domain: str, kind: str, sex: str, on_date: date, end_date: date | None = None,
                  detail: str | None = None, score: int | None = None, with_unit: str | None = None,
-                 reopened: bool | None = None, episode_id: UUID | None = None, created_by: str) -> datetime:
-    created: datetime = await conn.fetchval(_insert_sql, record_id, client_id, unit, organisation, domain, kind, sex,
-                                            on_date, end_date, detail, score, with_unit, reopened, episode_id,
-                                            created_by)
-    return created
+                 reopened: bool | None = None, episode_id: UUID | None = None, created_by: str) -> asyncpg.Record:
+    """The record inserted, as get() reads it."""
+    row: asyncpg.Record = await conn.fetchrow(_insert_sql, record_id, client_id, unit, organisation, domain, kind,
+                                              sex, on_date, end_date, detail, score, with_unit, reopened, episode_id,
+                                              created_by)
+    return row
 
 
 async def void(conn: asyncpg.Connection, record_id: UUID, *, by: str, reason_sealed: bytes) -> bool:
@@ -198,10 +197,12 @@ async def changes(conn: asyncpg.Connection, year: int) -> str:
     return version
 
 
-async def of_year(conn: asyncpg.Connection, start: date, end: date, *, as_of: datetime) -> list[asyncpg.Record]:
+async def of_year(conn: asyncpg.Connection, start: date, end: date, *, as_of: datetime,
+                  timeout: float | None = None) -> list[asyncpg.Record]:
     """Every person, unit and month of the year [start, end] in which the person is counted at the unit, as the
-    records stood at `as_of`, ordered by person and unit, then month."""
-    rows: list[asyncpg.Record] = await conn.fetch(_year_sql, start, end, as_of)
+    records stood at `as_of`, ordered by person and unit, then month. `timeout` (seconds): the connection's
+    command timeout (30 s) unless given; the year's making ahead gives more (a large year takes longer to read)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_year_sql, start, end, as_of, timeout=timeout)
     return rows
 
 

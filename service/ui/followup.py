@@ -16,7 +16,7 @@ from aiohttp import web
 from policies.indicators import AGE_BANDS, AUDIT_BANDS, DUDIT_BANDS, GROUPINGS, SEXES, Period, parse_period
 
 from ..domain import followup, indicators
-from ..errors import NotFound, ValidationFailed
+from ..errors import IndicatorsBeingMade, NotFound, ValidationFailed
 from ..http import followup as api
 from ..http.schemas import AssessmentIn, ContactIn, EpisodeCloseIn, EpisodeIn, InterventionIn, VoidIn
 from .pages import caller, form, page, redirect, render, rt, validated
@@ -163,7 +163,13 @@ async def indicator_page(request: web.Request) -> web.Response:
         return render(request, "indicators.html", http_status=422, values=values, table=None, charts=[], errors=errors)
     assert isinstance(period, Period)
     ask = indicators.Ask(period, values["unit"] or None, organisations, values["domain"] or None, grouping)
-    table = await indicators.report(rt(request), caller(request), ask, months=True)
+    try:
+        table = await indicators.report(rt(request), caller(request), ask, months=True)
+    except IndicatorsBeingMade as exc:  # the making goes on: the same page later shows the table
+        response = render(request, "indicators.html", http_status=exc.status, values=values, table=None, charts=[],
+                          errors={}, making=True)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return render(request, "indicators.html", values=values, table=table, charts=_charts(table), errors={})
 
 

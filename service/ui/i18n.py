@@ -443,6 +443,8 @@ EN: dict[str, str] = {
     'Makulera: orsak': 'Void: reason',
     'delvis dold': 'partly suppressed',
     'Celler med färre än': 'Cells of fewer than',
+    "Årets tabeller görs nu (för ett stort år tar det några minuter). Försök igen om en stund.":
+        "The year's tables are being made (a large year takes a few minutes). Try again in a while.",
     'DUDIT: första och senaste skattning': 'DUDIT: first and latest score',
     'Eller organisation (två, kommaseparerade: båda huvudmännen)': 'Or organisation (two, comma-separated: both principals)',
     'Enskild': 'Individual',

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zlib
 from datetime import date
 from pathlib import Path
@@ -133,3 +134,51 @@ async def test_building_stores_tables_this_replica_only_kept_in_memory(client, w
     assert await indicators.build(rt, 2025) is True
     assert [r["year"] for r in await db.fetch(STORED)] == [2025]
     assert await indicators.build(rt, 2025) is False
+
+
+async def test_a_read_waits_its_while_then_says_the_tables_are_being_made(client, world, settings, db, monkeypatch):
+    """A year with no stored tables is made in a task of the replica's; a read waits BRYGGA_INDICATORS_WAIT seconds
+    for it, then answers 503 indicators_being_made (Retry-After) while the making goes on; reads meanwhile join the
+    same making, and the next read after it gets the table (a large year takes minutes: no request waits that long)."""
+    made = []
+    suppress = indicators._suppress
+
+    def slow(*args: object) -> object:
+        made.append(1)
+        time.sleep(1.0)  # in the making's thread: a large year
+        return suppress(*args)  # type: ignore[arg-type]
+    monkeypatch.setattr(indicators, "_suppress", slow)
+    async with TestClient(TestServer(create_app(dataclasses.replace(settings, indicators_wait=0.2)))) as impatient:
+        for _ in range(2):
+            response = await impatient.get("/v1/indicators", headers=world["analyst"],
+                                           params={"period": "2025", "unit": "iof"})
+            assert response.status == 503, await response.text()
+            assert response.headers["Retry-After"] == "30"
+            problem = await response.json()
+            assert problem["code"] == "indicators_being_made" and "cells" not in problem
+        rt = impatient.server.app[RUNTIME]
+        (making,) = rt.indicator_builds.values()
+        assert await making is True
+        assert value(await table(impatient, world["analyst"], unit="iof"), "persons") == 7
+    assert made == [1], "the reads joined one making"
+    assert [r["year"] for r in await db.fetch(STORED)] == [2025]
+    # Each read was decided and recorded before the wait: three allowed reads, the two answered 503 among them.
+    assert [r["decision"] for r in await db.fetch(
+        "SELECT decision FROM audit_events WHERE action = 'indicators.read' ORDER BY seq")] == ["allow"] * 3
+
+
+async def test_a_failed_making_fails_its_reads_and_the_next_read_makes_again(client, world, settings, monkeypatch):
+    suppress = indicators._suppress
+    calls = []
+
+    def once_broken(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return suppress(*args)  # type: ignore[arg-type]
+    monkeypatch.setattr(indicators, "_suppress", once_broken)
+    response = await client.get("/v1/indicators", headers=world["analyst"], params={"period": "2025", "unit": "iof"})
+    assert response.status == 500 and (await response.json())["code"] == "internal_error"
+    assert not client.server.app[RUNTIME].indicator_builds
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    assert len(calls) == 2

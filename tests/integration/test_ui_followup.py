@@ -121,3 +121,34 @@ async def test_the_indicator_page_draws_visits_per_month(browser, tokens, api, c
     assert "2025-03" in chart and "2025-04" not in chart
     month = await (await browser.get("/ui/indicators", params={"period": "2025-02", "unit": "iof"})).text()
     assert "Besök per månad" not in month
+
+
+async def test_the_indicator_page_says_when_the_years_tables_are_being_made(browser, tokens, api, client, monkeypatch):
+    import dataclasses
+    import time
+
+    from service.domain import indicators
+    from service.http.context import RUNTIME
+
+    await api.unit("iof", **SOCIAL_MALMO)
+    staff = api.staff("iof")
+    person = (await api.register(staff, personal_number(1, female=True), "P"))["id"]
+    await api.relation(staff, person)
+    assert (await client.post(f"/v1/clients/{person}/contacts", headers=staff,
+                              json={"on": "2025-02-02", "kind": "group"})).status == 201
+    rt = browser.server.app[RUNTIME]
+    rt.settings = dataclasses.replace(rt.settings, indicators_wait=0.0)
+    suppress = indicators._suppress
+
+    def slow(*args):
+        time.sleep(0.5)
+        return suppress(*args)
+    monkeypatch.setattr(indicators, "_suppress", slow)
+    await sign_in(browser, tokens, sub="chef", unit="iof", roles=["unit_manager"])
+    page = await browser.get("/ui/indicators", params={"period": "2025", "unit": "iof"})
+    html = await page.text()
+    assert page.status == 503 and page.headers["Retry-After"] == "30", html
+    assert 'id="indicators-making"' in html and "Årets tabeller görs nu" in html and '<table id="indicators">' not in html
+    await rt.indicator_builds[2025]
+    page = await browser.get("/ui/indicators", params={"period": "2025", "unit": "iof"})
+    assert page.status == 200 and '<table id="indicators">' in await page.text()

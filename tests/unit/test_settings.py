@@ -78,6 +78,9 @@ BAD_VALUES = [
     ("BRYGGA_DEV", "true"),
     ("BRYGGA_INDICATORS_FREEZE_DAYS", "-1"),
     ("BRYGGA_INDICATORS_FREEZE_DAYS", "367"),
+    ("BRYGGA_INDICATORS_WAIT", "-1"),
+    ("BRYGGA_INDICATORS_WAIT", "61"),
+    ("BRYGGA_INDICATORS_WAIT", "soon"),
 ]
 
 
@@ -362,3 +365,5 @@ def test_the_indicator_freeze_delay_is_read_and_defaults_to_31_days() -> None:
     assert load_settings({}).indicators_freeze_days == 31
     assert load_settings({"BRYGGA_INDICATORS_FREEZE_DAYS": "0"}).indicators_freeze_days == 0
     assert load_settings({"BRYGGA_INDICATORS_FREEZE_DAYS": "60"}).indicators_freeze_days == 60
+    assert load_settings({}).indicators_wait == 10.0
+    assert load_settings({"BRYGGA_INDICATORS_WAIT": "0"}).indicators_wait == 0.0
