@@ -455,6 +455,11 @@ ODD_EVENTS = [
     dict(reason_codes=[None], odd=True),
 ]
 _ODD_ARRAYS = {"'{{staff}}'": True, "'[0:0]={staff}'": True}  # written as SQL: a 2-dimensional array, bounds from 0
+# Instants the line writes as microseconds since the epoch, as canonical() does: before the epoch, a leap day, either
+# side of 2041 (the line computes them in floating point before it, exactly; in numeric after), far ahead.
+ODD_INSTANTS = ["'1969-12-31 23:59:59.999999+00'", "'1970-01-01 00:00:00+00'", "'2000-02-29 12:34:56.789012+01'",
+                "'2040-12-31 23:59:59.999999+00'", "'2041-01-01 00:00:00.000001+00'", "'2262-04-11 23:47:16.854775+00'",
+                "'0001-01-01 00:00:00.000001+00'"]
 
 
 async def insert_event(db, **values) -> int:
@@ -463,14 +468,19 @@ async def insert_event(db, **values) -> int:
                actor_domain="social", actor_roles=["staff"], action="client.read", client_id=None, document_id=None,
                consent_id=None, decision="allow", basis="own_zone", reason_codes=[], purpose="care",
                request_id="r-1", remote_addr="10.0.0.1", flagged=False)
-    row.update({k: v for k, v in values.items() if k != "odd"})
+    row.update({k: v for k, v in values.items() if k not in ("odd", "at")})
     roles = row.pop("actor_roles")
-    roles_sql = roles if isinstance(roles, str) else "$17::text[]"
-    args = list(row.values()) + ([] if isinstance(roles, str) else [roles])
     names = [name for name in _ODD_COLUMNS.split(", ") if name != "actor_roles"]
-    placeholders = ", ".join(f"${i + 1}" for i in range(len(names)))
-    return await db.fetchval(f"INSERT INTO audit_events ({', '.join(names)}, actor_roles) VALUES ({placeholders}, "
-                             f"{roles_sql}) RETURNING seq", *args)
+    placeholders = [f"${i + 1}" for i in range(len(names))]
+    args = list(row.values())
+    if "at" in values:  # SQL text
+        names.append("at")
+        placeholders.append(values["at"])
+    names.append("actor_roles")
+    placeholders.append(roles if isinstance(roles, str) else f"${len(args) + 1}::text[]")
+    args += [] if isinstance(roles, str) else [roles]
+    return await db.fetchval(f"INSERT INTO audit_events ({', '.join(names)}) VALUES ({', '.join(placeholders)}) "
+                             "RETURNING seq", *args)
 
 
 async def lines_of(db) -> dict[int, bytes]:
@@ -497,6 +507,8 @@ async def test_the_lines_are_the_canonical_bytes_or_are_left_to_the_walk_of_valu
         odd[await insert_event(db, **values)] = values.get("odd", False)
     for roles, is_odd in _ODD_ARRAYS.items():
         odd[await insert_event(db, actor_roles=roles)] = is_odd
+    for at in ODD_INSTANTS:
+        odd[await insert_event(db, at=at)] = False
     seqs = await sealed(rt, db)
     lines = await lines_of(db)
     assert sorted(lines) == seqs
