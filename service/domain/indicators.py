@@ -22,7 +22,7 @@ import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -99,10 +99,11 @@ def _suppress(rows: list[Any], year: int, zones: dict[str, tuple[str, str]], sho
                           published=shown)
 
 
-def _key(rt: Runtime, number: int, as_of: datetime, zones: dict[str, tuple[str, str]]) -> tuple[Any, ...]:
-    """What a year's tables are made from: the year, its ended periods, the threshold, its freeze instant and the
-    units' zones (the key in memory and, zones by digest, in the database)."""
-    return number, tuple(published(number, rt.today())), rt.settings.min_cell, as_of, tuple(sorted(zones.items()))
+def _key(rt: Runtime, number: int, frozen: store.Frozen) -> tuple[Any, ...]:
+    """What a year's tables are made from: the year, its ended periods, and the threshold, instant and units' zones
+    of its freeze (the key in memory and, zones by digest, in the database). Once the year has ended (the only
+    tables given) every part is fixed: one publication a year."""
+    return number, tuple(published(number, rt.today())), frozen.min_cell, frozen.at, tuple(sorted(frozen.zones.items()))
 
 
 async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str, str]], stored: bytes) -> rules.Tables:
@@ -129,9 +130,10 @@ async def build(rt: Runtime, number: int) -> bool:
         raise ValueError(f"{number} has not ended")
     async with rt.pool.acquire() as conn:
         async with conn.transaction():
-            zones = await store.unit_zones(conn)
-            as_of = await store.frozen_at(conn, number)
-            key = _key(rt, number, as_of, zones)
+            year_frozen = await store.frozen(conn, number, min_cell=rt.settings.min_cell,
+                                             zones=await store.unit_zones(conn))
+            zones, as_of = year_frozen.zones, year_frozen.at
+            key = _key(rt, number, year_frozen)
             if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
                 return False
             year = rules.nest(number)
@@ -237,8 +239,9 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
         # The year's tables are made from its records as they stood at its freeze instant (set by the background
         # making or the first read), so no later record, void or closing changes a published cell (insider attack
         # 10, finding 2). Kept in this replica's memory, else in the database (made ahead: build), else made here.
-        as_of = await store.frozen_at(act.conn, number)
-        named = _key(rt, number, as_of, zones)
+        year_frozen = await store.frozen(act.conn, number, min_cell=rt.settings.min_cell, zones=zones)
+        zones = year_frozen.zones  # the units as they were at the freeze (access above was decided on today's)
+        named = _key(rt, number, year_frozen)
         tables = _remembered(rt, named)
         stored = None
         if tables is None:
@@ -258,7 +261,7 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
     scope: dict[str, Any] = {"kind": kind, "unit": ask.unit, "organisations": sorted(ask.organisations) or None,
                              "domain": ask.domain}
     found = {"period": ask.period.label, "start": ask.period.start, "end": ask.period.end, "scope": scope,
-             "group_by": list(ask.group_by), "min_cell": rt.settings.min_cell, "cells": cells}
+             "group_by": list(ask.group_by), "min_cell": named[2], "cells": cells}
     if months:
         kinds = [m for m in MEASURES if m.startswith("contacts_")]
         found["months"] = [

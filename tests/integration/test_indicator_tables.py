@@ -61,15 +61,34 @@ async def test_a_second_app_reads_the_stored_tables_without_making_them(client, 
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE action = 'indicators.read'") == 4
 
 
-async def test_a_new_threshold_or_new_zones_make_new_tables(client, world, settings, api, db):
-    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+async def test_a_year_is_published_once_whatever_the_threshold_or_the_units_later(client, world, settings, api, db,
+                                                                                     monkeypatch):
+    """A year's tables are made under the threshold and zones of its freeze: a stricter BRYGGA_MIN_CELL, a new unit
+    of a new organisation or a unit moved later give no second publication to set against the first (insider attack
+    13: the joint table's men under one threshold minus a month's under the other gave the clinic's one man)."""
+    first = await table(client, world["analyst"], organisation="malmo-stad,region-skane", group_by="sex")
+    pinned = await db.fetchrow("SELECT min_cell, zones FROM indicator_years WHERE year = 2025")
+    assert pinned["min_cell"] == 5 and json.loads(pinned["zones"])["beroendecentrum"] == ["region-skane", "health"]
+    _no_making(monkeypatch)
     async with TestClient(TestServer(create_app(dataclasses.replace(settings, min_cell=8)))) as stricter:
-        report = await table(stricter, world["analyst"], unit="iof")
-        assert report["min_cell"] == 8 and value(report, "persons") is None  # 7 < 8
-    assert [(r["year"], r["min_cell"]) for r in await db.fetch(STORED)] == [(2025, 5), (2025, 8)]
-    await api.unit("jour", **SOCIAL_MALMO)  # the units' zones change: the scopes of the year do
+        again = await table(stricter, world["analyst"], organisation="malmo-stad,region-skane", group_by="sex")
+        assert again["min_cell"] == 5 and again["cells"] == first["cells"]
+        assert value(await table(stricter, world["analyst"], unit="iof"), "persons") == 7  # 7 < 8, published in 2025
+    await api.unit("skola", organisation="annan-kommun", domain="social")  # a new unit of a new organisation
+    assert (await table(client, world["analyst"], organisation="malmo-stad,region-skane", group_by="sex"))["cells"] \
+        == first["cells"]
+    manager = api.staff("skola", sub="chef-skola", roles=["unit_manager"])
+    await table(client, manager, 404, unit="skola")  # not a unit of 2025's: no table of it
+    assert [(r["year"], r["min_cell"]) for r in await db.fetch(STORED)] == [(2025, 5)]
+    with pytest.raises(Exception, match="written once"):
+        await db.execute("UPDATE indicator_years SET min_cell = 8 WHERE year = 2025")
+
+
+async def test_a_year_frozen_before_its_threshold_was_kept_gets_it_pinned_once(client, world, db):
+    await db.execute("INSERT INTO indicator_years (year, frozen_at) VALUES (2025, now())")
     assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
-    assert [(r["year"], r["min_cell"]) for r in await db.fetch(STORED)] == [(2025, 5), (2025, 8), (2025, 5)]
+    row = await db.fetchrow("SELECT min_cell, zones FROM indicator_years WHERE year = 2025")
+    assert row["min_cell"] == 5 and "iof" in json.loads(row["zones"])
 
 
 async def test_the_background_makes_a_year_after_the_delay_and_not_before(client, world, db, monkeypatch):

@@ -1,0 +1,20 @@
+-- Indicators (insider attack 13): a year is published once. Its tables are made under the threshold and the units'
+-- zones as they stood when the year was frozen, kept here with the freeze instant; a later BRYGGA_MIN_CELL, a new
+-- unit or a unit moved to another zone no longer gives the year a second publication whose cells could be set
+-- against the first (a cell suppressed in one and derived from the other). Years frozen before this migration get
+-- theirs pinned by the first use after it (the columns are null until then, and written once: the trigger).
+ALTER TABLE indicator_years ADD COLUMN min_cell integer, ADD COLUMN zones jsonb;
+ALTER TABLE indicator_years ADD CONSTRAINT indicator_years_pinned CHECK ((min_cell IS NULL) = (zones IS NULL));
+
+CREATE FUNCTION indicator_years_pinned_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.min_cell IS NOT NULL OR NEW.year IS DISTINCT FROM OLD.year OR NEW.frozen_at IS DISTINCT FROM OLD.frozen_at
+    THEN
+        RAISE EXCEPTION 'a year''s freeze is written once' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER indicator_years_pinned_once BEFORE UPDATE ON indicator_years
+    FOR EACH ROW EXECUTE FUNCTION indicator_years_pinned_once();
+ALTER FUNCTION indicator_years_pinned_once() OWNER TO brygga_owner;
+GRANT UPDATE (min_cell, zones) ON indicator_years TO brygga_app;
