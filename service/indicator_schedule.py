@@ -4,9 +4,10 @@ A year's tables are made from its records as they stood at its freeze instant; m
 and scope of the year, suppressed together), so no user should wait for it. Once a year has ended and
 BRYGGA_INDICATORS_FREEZE_DAYS more days have passed (so late entries for December get in), the service freezes the
 year and makes its tables under the threshold and units' zones of that moment, which the year keeps (one publication
-a year: store/followup.py `frozen`); it also makes again the tables of a frozen year that has none stored. One replica at a time (a session advisory lock: the others find it taken and leave it);
-a read that finds no tables still freezes the year and has them made (the same task a year on a replica as this
-making's: indicators.making). Nothing here reads a client or
+a year: store/followup.py `frozen`); it also makes again the tables of a frozen year that has none stored. One
+replica at a time (a session advisory lock: the others find it taken and leave it). A read of a year that is due
+and has no tables freezes it and has them made (the same task a year on a replica as this making's:
+indicators.making); before the year is due a read is refused (422 period_not_closed). Nothing here reads a client or
 gives anything to anyone: no audit event (the reads are audited).
 """
 from __future__ import annotations

@@ -22,18 +22,20 @@ import dataclasses
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from crypto import DecryptionFailed
+from crypto.chain import micros
 from policies import indicators as rules
 from policies.decision import Reason, deny
 from policies.indicators import AGE_BANDS, ALL, MEASURES, SEXES, Contribution, Month, Period
 from policies.model import Zone
 
 from ..audit import Action, Caller
-from ..errors import IndicatorsBeingMade, NotFound
+from ..errors import IndicatorsBeingMade, NotFound, ValidationFailed
 from ..runtime import Runtime
 from ..store import followup as store
 from ..store import indicator_tables as kept
@@ -99,6 +101,47 @@ def _suppress(rows: list[Any], year: int, zones: dict[str, tuple[str, str]], sho
                           published=shown)
 
 
+def _freeze_id(year: int, at: datetime, min_cell: int, zones_text: str) -> str:
+    return f"{year}|{micros(at)}|{min_cell}|{zones_text}"
+
+
+def _tables_id(year: int, published: Any, min_cell: int, at: datetime, digest: bytes) -> str:
+    return f"{year}|{','.join(map(str, published))}|{min_cell}|{micros(at)}|{digest.hex()}"
+
+
+async def _frozen(rt: Runtime, conn: asyncpg.Connection, number: int,
+                  zones: dict[str, tuple[str, str]]) -> store.Frozen:
+    """The year's freeze (store.frozen), its seal checked: a freeze the database role wrote by itself (a threshold
+    of 1, an instant in the future) raises DecryptionFailed (500 integrity_error) instead of being published by
+    (insider attack 13, finding 3)."""
+    def seal(at: datetime, min_cell: int, text: str) -> bytes:
+        return rt.field_sealer.seal(b"", record="indicator_years", record_id=_freeze_id(number, at, min_cell, text),
+                                    field="freeze")
+    frozen = await store.frozen(conn, number, min_cell=rt.settings.min_cell, zones=zones, seal=seal)
+    try:
+        rt.field_sealer.open(frozen.seal, record="indicator_years", field="freeze",
+                             record_id=_freeze_id(number, frozen.at, frozen.min_cell, store.zones_text(frozen.zones)))
+    except DecryptionFailed:
+        log.error("indicator tables: the freeze of %s does not bear the service's seal", number)
+        raise
+    return frozen
+
+
+def _seal_tables(rt: Runtime, key: tuple[Any, ...], blob: bytes) -> bytes:
+    return rt.field_sealer.seal(blob, record="indicator_tables", field="cells",
+                                record_id=_tables_id(key[0], key[1], key[2], key[3], kept.zones_digest(dict(key[4]))))
+
+
+def open_stored(rt: Runtime, row: Any) -> bytes:
+    """A stored row's tables (kept.encode's bytes), its seal checked against the key it is stored under (its
+    columns); raises DecryptionFailed for a row the service did not make under that key."""
+    opened: bytes = rt.field_sealer.open(
+        bytes(row["cells"]), record="indicator_tables", field="cells",
+        record_id=_tables_id(row["year"], row["published"], row["min_cell"], row["frozen_at"],
+                             bytes(row["zones_digest"])))
+    return opened
+
+
 def _key(rt: Runtime, number: int, frozen: store.Frozen) -> tuple[Any, ...]:
     """What a year's tables are made from: the year, its ended periods, and the threshold, instant and units' zones
     of its freeze (the key in memory and, zones by digest, in the database). Once the year has ended (the only
@@ -112,7 +155,13 @@ async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str,
     async with _decoding(rt):
         tables = _remembered(rt, key)
         if tables is None:
-            tables = await asyncio.to_thread(kept.decode, stored, zones, key[1])
+            try:
+                blob = rt.field_sealer.open(stored, record="indicator_tables", field="cells", record_id=_tables_id(
+                    key[0], key[1], key[2], key[3], kept.zones_digest(zones)))
+            except DecryptionFailed:
+                log.error("indicator tables: the stored tables of %s do not bear the service's seal", key[0])
+                raise
+            tables = await asyncio.to_thread(kept.decode, blob, zones, key[1])
             _remember(rt, key, tables)
     return tables
 
@@ -130,8 +179,7 @@ async def build(rt: Runtime, number: int) -> bool:
         raise ValueError(f"{number} has not ended")
     async with rt.pool.acquire() as conn:
         async with conn.transaction():
-            year_frozen = await store.frozen(conn, number, min_cell=rt.settings.min_cell,
-                                             zones=await store.unit_zones(conn))
+            year_frozen = await _frozen(rt, conn, number, await store.unit_zones(conn))
             zones, as_of = year_frozen.zones, year_frozen.at
             key = _key(rt, number, year_frozen)
             if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
@@ -143,7 +191,7 @@ async def build(rt: Runtime, number: int) -> bool:
     if tables is None:
         tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])
         _remember(rt, key, tables)
-    blob = await asyncio.to_thread(kept.encode, tables)
+    blob = _seal_tables(rt, key, await asyncio.to_thread(kept.encode, tables))
     async with rt.pool.acquire() as conn:
         await kept.save(conn, key[0], key[1], key[2], key[3], zones, blob)
     return True
@@ -211,6 +259,20 @@ def _remember(rt: Runtime, key: tuple[Any, ...], tables: rules.Tables) -> None:
         del rt.indicator_tables[next(iter(rt.indicator_tables))]
 
 
+async def _due(rt: Runtime, number: int) -> None:
+    """Raises ValidationFailed (422 period_not_closed) for a year not due yet: ended less than
+    BRYGGA_INDICATORS_FREEZE_DAYS ago and not frozen (by the background making or the command line). A read no
+    longer freezes a year early: late entries for December would count nowhere (insider attack 13, finding 4)."""
+    due = date(number + 1, 1, 1) + timedelta(days=rt.settings.indicators_freeze_days)
+    if rt.today() >= due:
+        return
+    async with rt.pool.acquire() as conn:
+        if await store.is_frozen(conn, number):
+            return
+    raise ValidationFailed([{"field": "period", "message": f"the year's tables are made from {due.isoformat()}"}],
+                           code="period_not_closed")
+
+
 async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False) -> dict[str, Any]:
     """The table asked for; raises Forbidden (a unit manager's other unit, an analyst's organisation outside its
     claim), NotFound (no such unit, organisation or zone). `months` (the web page's chart): also the visits of
@@ -234,12 +296,13 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
         return Judged(dataclasses.replace(decision, record=record), row=zones)
 
     number = ask.period.start.year
+    await _due(rt, number)
     async with access(rt, caller, Action.INDICATORS_READ, judge) as act:
         zones = act.row
         # The year's tables are made from its records as they stood at its freeze instant (set by the background
         # making or the first read), so no later record, void or closing changes a published cell (insider attack
         # 10, finding 2). Kept in this replica's memory, else in the database (made ahead: build), else made here.
-        year_frozen = await store.frozen(act.conn, number, min_cell=rt.settings.min_cell, zones=zones)
+        year_frozen = await _frozen(rt, act.conn, number, zones)
         zones = year_frozen.zones  # the units as they were at the freeze (access above was decided on today's)
         named = _key(rt, number, year_frozen)
         tables = _remembered(rt, named)

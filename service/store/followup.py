@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -208,46 +208,61 @@ async def of_year(conn: asyncpg.Connection, start: date, end: date, *, as_of: da
     return rows
 
 
-_frozen_sql = "SELECT frozen_at, min_cell, zones::text FROM indicator_years WHERE year = $1"
+_frozen_sql = "SELECT frozen_at, min_cell, zones::text, seal FROM indicator_years WHERE year = $1"
 _freeze_sql = """
-INSERT INTO indicator_years (year, frozen_at, min_cell, zones) VALUES ($1, clock_timestamp(), $2, $3::text::jsonb)
+INSERT INTO indicator_years (year, frozen_at, min_cell, zones, seal) VALUES ($1, $2, $3, $4::text::jsonb, $5)
 ON CONFLICT (year) DO NOTHING
-RETURNING frozen_at, min_cell, zones::text
+RETURNING frozen_at, min_cell, zones::text, seal
 """
 _pin_sql = """
-UPDATE indicator_years SET min_cell = $2, zones = $3::text::jsonb WHERE year = $1 AND min_cell IS NULL
-RETURNING frozen_at, min_cell, zones::text
+UPDATE indicator_years SET min_cell = $2, zones = $3::text::jsonb, seal = $4 WHERE year = $1 AND min_cell IS NULL
+RETURNING frozen_at, min_cell, zones::text, seal
 """
+_is_frozen_sql = "SELECT EXISTS (SELECT 1 FROM indicator_years WHERE year = $1)"
 
 
 @dataclass(frozen=True, slots=True)
 class Frozen:
     """What a year's indicator tables are made from besides its records: the instant they stood at, the threshold
-    and the units' zones (unit -> organisation, domain), all as they were when the year was frozen."""
+    and the units' zones (unit -> organisation, domain), all as they were when the year was frozen, and the seal
+    the service made over them (checked by the caller: domain/indicators.py)."""
 
     at: datetime
     min_cell: int
     zones: dict[str, tuple[str, str]]
+    seal: bytes
 
 
-async def frozen(conn: asyncpg.Connection, year: int, *, min_cell: int,
-                 zones: Mapping[str, tuple[str, str]]) -> Frozen:
-    """The year's freeze (migration indicator_years): set by the first read or making of the year (after it ended)
-    with `min_cell` and `zones` as they are then, the same ever after and on every replica (a later threshold or
-    unit gives the year no second publication to set against the first: insider attack 13; a year frozen before
-    they were kept gets today's, once). The freeze waits for every write of follow-up records under way to commit
-    (a SHARE lock, held to its own commit: writes wait that long, once a year), so every record created, voided or
-    closed before the instant is seen by every read of the year."""
-    now = json.dumps({unit: list(zone) for unit, zone in sorted(zones.items())})
+def zones_text(zones: Mapping[str, tuple[str, str]]) -> str:
+    """The zones as the freeze keeps them (and its seal binds them): JSON, units sorted, no spaces."""
+    return json.dumps({unit: list(zone) for unit, zone in sorted(zones.items())}, separators=(",", ":"))
+
+
+async def is_frozen(conn: asyncpg.Connection, year: int) -> bool:
+    return bool(await conn.fetchval(_is_frozen_sql, year))
+
+
+async def frozen(conn: asyncpg.Connection, year: int, *, min_cell: int, zones: Mapping[str, tuple[str, str]],
+                 seal: Callable[[datetime, int, str], bytes]) -> Frozen:
+    """The year's freeze (migration indicator_years): made by the first read or making of the year once it is due,
+    with `min_cell` and `zones` as they are then and `seal(instant, min_cell, zones_text)`, the same ever after and
+    on every replica (one publication a year: insider attack 13; a year frozen before they were kept gets today's,
+    once). The freeze waits for every write of follow-up records under way to commit (a SHARE lock, held to its own
+    commit: writes wait that long, once a year), so every record created, voided or closed before the instant is
+    seen by every read of the year."""
+    text = zones_text(zones)
     row = await conn.fetchrow(_frozen_sql, year)
     if row is None:
         await conn.execute("LOCK TABLE followup_records IN SHARE MODE")
-        row = await conn.fetchrow(_freeze_sql, year, min_cell, now) or await conn.fetchrow(_frozen_sql, year)
+        instant: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        row = (await conn.fetchrow(_freeze_sql, year, instant, min_cell, text, seal(instant, min_cell, text))
+               or await conn.fetchrow(_frozen_sql, year))
     if row is not None and row["min_cell"] is None:
-        row = await conn.fetchrow(_pin_sql, year, min_cell, now) or await conn.fetchrow(_frozen_sql, year)
+        row = (await conn.fetchrow(_pin_sql, year, min_cell, text, seal(row["frozen_at"], min_cell, text))
+               or await conn.fetchrow(_frozen_sql, year))
     assert row is not None and row["min_cell"] is not None
     pinned = {unit: (zone[0], zone[1]) for unit, zone in json.loads(row["zones"]).items()}
-    return Frozen(row["frozen_at"], row["min_cell"], pinned)
+    return Frozen(row["frozen_at"], row["min_cell"], pinned, bytes(row["seal"]))
 
 
 async def unit_zones(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:

@@ -28,7 +28,7 @@ from tests.integration.test_consents import SOCIAL_MALMO
 from tests.integration.test_indicators import table, value, world  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
-STORED = "SELECT year, min_cell, cells FROM indicator_tables ORDER BY made_at"
+STORED = "SELECT year, published, min_cell, frozen_at, zones_digest, cells FROM indicator_tables ORDER BY made_at"
 
 
 def _no_making(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,11 +43,14 @@ async def test_a_second_app_reads_the_stored_tables_without_making_them(client, 
     assert value(first, "persons") == 7
     (row,) = await db.fetch(STORED)
     assert row["year"] == 2025 and row["min_cell"] == 5
-    stored = json.loads(zlib.decompress(row["cells"]))
+    with pytest.raises(zlib.error):  # sealed: the database holds no readable table
+        zlib.decompress(row["cells"])
+    opened = indicators.open_stored(client.server.app[RUNTIME], row)
+    stored = json.loads(zlib.decompress(opened))
     assert stored["suppressed"], "the one man at the clinic is suppressed somewhere"
     # No person is named and no suppressed cell's value is kept: cells are (period, scope, measure, sex, band).
     assert all(len(cell) == 5 for cell in stored["suppressed"]) and all(len(c) == 6 for c in stored["values"])
-    text = zlib.decompress(row["cells"]).decode()
+    text = zlib.decompress(opened).decode()
     for person in await db.fetch("SELECT id FROM clients"):
         assert str(person["id"]) not in text
     _no_making(monkeypatch)
@@ -201,3 +204,40 @@ async def test_a_failed_making_fails_its_reads_and_the_next_read_makes_again(cli
     assert not client.server.app[RUNTIME].indicator_builds
     assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
     assert len(calls) == 2
+
+
+async def test_tables_or_a_freeze_the_database_role_wrote_itself_are_refused(client, world, settings, db, api):
+    """The database role may insert rows (the service writes them), but not seal them: a planted freeze (a threshold
+    of 1) or planted tables under the key a new unit gives are refused with 500 integrity_error, never published
+    (insider attack 13, finding 3)."""
+    planted = kept.encode(indicators.rules.Tables((), {(16, 0, "persons", "all", "all"): 1}, frozenset(), frozenset()))
+    zones = {"iof": ("malmo-stad", "social"), "beroendecentrum": ("region-skane", "health")}
+    await db.execute("INSERT INTO indicator_years (year, frozen_at, min_cell, zones, seal) "
+                     "VALUES (2025, now(), 1, $1::text::jsonb, '\\x00')", json.dumps({u: list(z) for u, z in zones.items()}))
+    response = await client.get("/v1/indicators", headers=world["analyst"], params={"period": "2025", "unit": "iof"})
+    assert response.status == 500 and (await response.json())["code"] == "integrity_error"
+    assert not await db.fetchval("SELECT count(*) FROM indicator_tables")
+    await db.execute("DELETE FROM indicator_years")
+    # A genuine freeze, then planted tables under its key (the stored row removed first: what a restore might do).
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    (row,) = await db.fetch(STORED)
+    await db.execute("DELETE FROM indicator_tables")
+    await db.execute("INSERT INTO indicator_tables (year, published, min_cell, frozen_at, zones_digest, cells) "
+                     "VALUES ($1, $2, $3, $4, $5, $6)", row["year"], row["published"], row["min_cell"],
+                     row["frozen_at"], row["zones_digest"], planted)
+    async with TestClient(TestServer(create_app(settings))) as second:
+        response = await second.get("/v1/indicators", headers=world["analyst"], params={"period": "2025", "unit": "iof"})
+        assert response.status == 500 and (await response.json())["code"] == "integrity_error"
+
+
+async def test_a_read_before_the_year_is_due_is_refused_and_freezes_nothing(client, world, db, monkeypatch):
+    """Before the year's end plus BRYGGA_INDICATORS_FREEZE_DAYS a read is 422 period_not_closed and freezes nothing,
+    so December's late entries still count (insider attack 13, finding 4); a year made early by hand may be read."""
+    monkeypatch.setattr(Runtime, "today", lambda self: date(2026, 1, 2))
+    response = await client.get("/v1/indicators", headers=world["analyst"], params={"period": "2025", "unit": "iof"})
+    assert response.status == 422, await response.text()
+    problem = await response.json()
+    assert problem["code"] == "period_not_closed" and "2026-02-01" in problem["detail"]
+    assert not await db.fetchval("SELECT count(*) FROM indicator_years")
+    assert await indicators.build(client.server.app[RUNTIME], 2025) is True  # `indicators build` early: the operator's
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
