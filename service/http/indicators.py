@@ -60,7 +60,7 @@ def _ask(request: web.Request) -> indicators.Ask:
     permission=Permission.INDICATORS_READ, action=Action.INDICATORS_READ, responses={200: IndicatorTable},
     query=_QUERY, also_content=("text/csv",),
     errors=((403, "no_organisation"), (403, "not_owning_unit"), (404, "not_found"), (422, "validation_failed"),
-            (422, "period_not_closed"), (503, "indicators_being_made")),
+            (422, "period_not_closed"), (500, "integrity_error"), (503, "indicators_being_made")),
 )
 async def read_indicators(request: web.Request) -> web.Response:
     caller = await authenticate(request)
