@@ -10,6 +10,9 @@
 ALTER TABLE indicator_years ADD COLUMN min_cell integer, ADD COLUMN zones jsonb, ADD COLUMN seal bytea;
 ALTER TABLE indicator_years ADD CONSTRAINT indicator_years_pinned
     CHECK ((min_cell IS NULL) = (zones IS NULL) AND (zones IS NULL) = (seal IS NULL));
+-- Every freeze from now on is pinned and sealed as it is written: only the rows of before may lack them (NOT VALID:
+-- they are not checked), so a row the database role inserts without them is refused, never pinned by the service.
+ALTER TABLE indicator_years ADD CONSTRAINT indicator_years_sealed CHECK (seal IS NOT NULL) NOT VALID;
 
 CREATE FUNCTION indicator_years_pinned_once() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -56,6 +56,7 @@ class Reason(StrEnum):
     NOT_PARTY = "not_party"
     NOT_UPLOADER = "not_uploader"
     OWN_EMERGENCY = "own_emergency"
+    PERIOD_NOT_DUE = "period_not_due"  # indicators of a year before its end plus the freeze days, not made early: 422
     PLAN_CLOSED = "plan_closed"  # a closed SIP plan is read, never written
     PRECONDITION_REQUIRED = "precondition_required"  # a SIP plan saved without If-Match
     PURPOSE_NOT_COVERED = "purpose_not_covered"

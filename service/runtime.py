@@ -132,6 +132,7 @@ class Runtime:
     indicator_lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
     # A year's tables being made for reads that found none (domain.indicators._building), by year.
     indicator_builds: dict[int, asyncio.Task[bool]] = field(default_factory=dict, init=False, repr=False)
+    indicator_making: asyncio.Lock | None = field(default=None, init=False, repr=False)  # one year made at a time
     _reads: ReadBatches | None = field(default=None, init=False, repr=False)
 
     @property

@@ -117,7 +117,13 @@ async def _frozen(rt: Runtime, conn: asyncpg.Connection, number: int,
     def seal(at: datetime, min_cell: int, text: str) -> bytes:
         return rt.field_sealer.seal(b"", record="indicator_years", record_id=_freeze_id(number, at, min_cell, text),
                                     field="freeze")
-    frozen = await store.frozen(conn, number, min_cell=rt.settings.min_cell, zones=zones, seal=seal)
+    return _checked(rt, number, await store.frozen(conn, number, min_cell=rt.settings.min_cell, zones=zones,
+                                                   seal=seal))
+
+
+def _checked(rt: Runtime, number: int, frozen: store.Frozen) -> store.Frozen:
+    """`frozen`, once its seal is the service's over exactly its year, instant, threshold and zones; else raises
+    DecryptionFailed (500 integrity_error), logged."""
     try:
         rt.field_sealer.open(frozen.seal, record="indicator_years", field="freeze",
                              record_id=_freeze_id(number, frozen.at, frozen.min_cell, store.zones_text(frozen.zones)))
@@ -221,10 +227,19 @@ def making(rt: Runtime, number: int) -> asyncio.Task[bool]:
     the background making (service/indicator_schedule.py) share it, so a year is made once at a time here."""
     task = rt.indicator_builds.get(number)
     if task is None:
-        task = asyncio.create_task(build(rt, number), name=f"indicator-tables-{number}")
+        task = asyncio.create_task(_build_in_turn(rt, number), name=f"indicator-tables-{number}")
         rt.indicator_builds[number] = task
         task.add_done_callback(lambda done: _built(rt, number, done))
     return task
+
+
+async def _build_in_turn(rt: Runtime, number: int) -> bool:
+    """build(), one year at a time on a replica: a making is CPU and memory for minutes, and readers asking for
+    many years at once (1900-2024) must not start a hundred (insider attack 13b, finding 5)."""
+    if rt.indicator_making is None:
+        rt.indicator_making = asyncio.Lock()
+    async with rt.indicator_making:
+        return await build(rt, number)
 
 
 def _built(rt: Runtime, number: int, task: asyncio.Task[bool]) -> None:
@@ -259,20 +274,6 @@ def _remember(rt: Runtime, key: tuple[Any, ...], tables: rules.Tables) -> None:
         del rt.indicator_tables[next(iter(rt.indicator_tables))]
 
 
-async def _due(rt: Runtime, number: int) -> None:
-    """Raises ValidationFailed (422 period_not_closed) for a year not due yet: ended less than
-    BRYGGA_INDICATORS_FREEZE_DAYS ago and not frozen (by the background making or the command line). A read no
-    longer freezes a year early: late entries for December would count nowhere (insider attack 13, finding 4)."""
-    due = date(number + 1, 1, 1) + timedelta(days=rt.settings.indicators_freeze_days)
-    if rt.today() >= due:
-        return
-    async with rt.pool.acquire() as conn:
-        if await store.is_frozen(conn, number):
-            return
-    raise ValidationFailed([{"field": "period", "message": f"the year's tables are made from {due.isoformat()}"}],
-                           code="period_not_closed")
-
-
 async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False) -> dict[str, Any]:
     """The table asked for; raises Forbidden (a unit manager's other unit, an analyst's organisation outside its
     claim), NotFound (no such unit, organisation or zone). `months` (the web page's chart): also the visits of
@@ -281,8 +282,15 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
     kind, key = _scope_key(ask)
     record = f"indicators:{ask.period.label}:{kind}:{'/'.join(key)}"
 
+    number = ask.period.start.year
+    due = date(number + 1, 1, 1) + timedelta(days=rt.settings.indicators_freeze_days)
+
     async def judge(conn: asyncpg.Connection) -> Judged:
-        zones = await store.unit_zones(conn)
+        # A frozen year is judged and cut by the units' zones of its freeze (a unit moved since still answers to
+        # the organisation it counted under then: insider attack 13b), a year not frozen yet by today's.
+        kept_freeze = await store.read_freeze(conn, number)
+        frozen = _checked(rt, number, kept_freeze) if isinstance(kept_freeze, store.Frozen) else None
+        zones = frozen.zones if frozen is not None else await store.unit_zones(conn)
         if kind == "unit":
             organisations = frozenset({zones[key[0]][0]}) if key[0] in zones else None
         else:
@@ -291,19 +299,24 @@ async def report(rt: Runtime, caller: Caller, ask: Ask, *, months: bool = False)
             known = wanted <= present and (ask.domain is None or (ask.organisations[0], ask.domain) in zones.values())
             organisations = wanted if known else None
         if organisations is None:
-            return Judged(dataclasses.replace(deny(Reason.UNKNOWN_UNIT), record=record), row=zones)
+            return Judged(dataclasses.replace(deny(Reason.UNKNOWN_UNIT), record=record), row=(zones, frozen))
         decision = rules.decide_indicators(caller.principal, organisations, ask.unit)
-        return Judged(dataclasses.replace(decision, record=record), row=zones)
+        if decision and kept_freeze is None and rt.today() < due:
+            # Not due and not made early by hand: no read freezes the year before its December's late entries are
+            # in (insider attack 13, finding 4). After the access decision, so a denial is a denial first.
+            decision = deny(Reason.PERIOD_NOT_DUE)
+        return Judged(dataclasses.replace(decision, record=record), row=(zones, frozen))
 
-    number = ask.period.start.year
-    await _due(rt, number)
-    async with access(rt, caller, Action.INDICATORS_READ, judge) as act:
-        zones = act.row
+    answers = {Reason.PERIOD_NOT_DUE: lambda: ValidationFailed(
+        [{"field": "period", "message": f"the year's tables are made from {due.isoformat()}"}],
+        code="period_not_closed")}
+    async with access(rt, caller, Action.INDICATORS_READ, judge, answers=answers) as act:
+        zones, frozen = act.row
         # The year's tables are made from its records as they stood at its freeze instant (set by the background
         # making or the first read), so no later record, void or closing changes a published cell (insider attack
         # 10, finding 2). Kept in this replica's memory, else in the database (made ahead: build), else made here.
-        year_frozen = await _frozen(rt, act.conn, number, zones)
-        zones = year_frozen.zones  # the units as they were at the freeze (access above was decided on today's)
+        year_frozen = frozen if frozen is not None else await _frozen(rt, act.conn, number, zones)
+        zones = year_frozen.zones  # the units as they were at the freeze
         named = _key(rt, number, year_frozen)
         tables = _remembered(rt, named)
         stored = None

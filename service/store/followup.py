@@ -218,7 +218,6 @@ _pin_sql = """
 UPDATE indicator_years SET min_cell = $2, zones = $3::text::jsonb, seal = $4 WHERE year = $1 AND min_cell IS NULL
 RETURNING frozen_at, min_cell, zones::text, seal
 """
-_is_frozen_sql = "SELECT EXISTS (SELECT 1 FROM indicator_years WHERE year = $1)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +237,18 @@ def zones_text(zones: Mapping[str, tuple[str, str]]) -> str:
     return json.dumps({unit: list(zone) for unit, zone in sorted(zones.items())}, separators=(",", ":"))
 
 
-async def is_frozen(conn: asyncpg.Connection, year: int) -> bool:
-    return bool(await conn.fetchval(_is_frozen_sql, year))
+async def read_freeze(conn: asyncpg.Connection, year: int) -> Frozen | bool | None:
+    """The year's freeze as kept, without making one: a Frozen (its seal for the caller to check), True for a year
+    frozen before its threshold and zones were kept (pinned at its next use), None for a year not frozen."""
+    row = await conn.fetchrow(_frozen_sql, year)
+    if row is None or row["min_cell"] is None:
+        return None if row is None else True
+    return _frozen_of(row)
+
+
+def _frozen_of(row: asyncpg.Record) -> Frozen:
+    pinned = {unit: (zone[0], zone[1]) for unit, zone in json.loads(row["zones"]).items()}
+    return Frozen(row["frozen_at"], row["min_cell"], pinned, bytes(row["seal"]))
 
 
 async def frozen(conn: asyncpg.Connection, year: int, *, min_cell: int, zones: Mapping[str, tuple[str, str]],
@@ -261,8 +270,7 @@ async def frozen(conn: asyncpg.Connection, year: int, *, min_cell: int, zones: M
         row = (await conn.fetchrow(_pin_sql, year, min_cell, text, seal(row["frozen_at"], min_cell, text))
                or await conn.fetchrow(_frozen_sql, year))
     assert row is not None and row["min_cell"] is not None
-    pinned = {unit: (zone[0], zone[1]) for unit, zone in json.loads(row["zones"]).items()}
-    return Frozen(row["frozen_at"], row["min_cell"], pinned, bytes(row["seal"]))
+    return _frozen_of(row)
 
 
 async def unit_zones(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:

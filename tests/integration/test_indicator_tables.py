@@ -15,6 +15,7 @@ import zlib
 from datetime import date
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -24,7 +25,6 @@ from service.domain import indicators
 from service.http.context import RUNTIME
 from service.runtime import Runtime
 from service.store import indicator_tables as kept
-from tests.integration.test_consents import SOCIAL_MALMO
 from tests.integration.test_indicators import table, value, world  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,10 +88,31 @@ async def test_a_year_is_published_once_whatever_the_threshold_or_the_units_late
 
 
 async def test_a_year_frozen_before_its_threshold_was_kept_gets_it_pinned_once(client, world, db):
+    """A row of before migration 0038 (no threshold, zones or seal) is pinned and sealed at its first use; the
+    database role cannot write such a row itself (insider attack 13b: the service would have sealed an instant the
+    role chose)."""
+    async with client.server.app[RUNTIME].pool.acquire() as app_role:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await app_role.execute("INSERT INTO indicator_years (year, frozen_at) VALUES (2025, now())")
+    await db.execute("ALTER TABLE indicator_years DROP CONSTRAINT indicator_years_sealed")  # as before 0038
     await db.execute("INSERT INTO indicator_years (year, frozen_at) VALUES (2025, now())")
+    await db.execute("ALTER TABLE indicator_years ADD CONSTRAINT indicator_years_sealed CHECK (seal IS NOT NULL) "
+                     "NOT VALID")
     assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
-    row = await db.fetchrow("SELECT min_cell, zones FROM indicator_years WHERE year = 2025")
-    assert row["min_cell"] == 5 and "iof" in json.loads(row["zones"])
+    row = await db.fetchrow("SELECT min_cell, zones, seal FROM indicator_years WHERE year = 2025")
+    assert row["min_cell"] == 5 and "iof" in json.loads(row["zones"]) and row["seal"]
+
+
+async def test_a_frozen_year_is_judged_by_the_zones_of_its_freeze(client, world, db, tokens):
+    """A unit moved to another organisation after the year's freeze still answers, for that year, to the
+    organisation it counted under: the other organisation's analyst gets no table of it (insider attack 13b)."""
+    assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
+    await db.execute("UPDATE units SET organisation = 'region-skane', domain = 'health' WHERE id = 'iof'")
+    skane = tokens.auth(sub="analytiker-skane", roles=["analyst"], organisations=["region-skane"])
+    malmo = tokens.auth(sub="analytiker-malmo", roles=["analyst"], organisations=["malmo-stad"])
+    assert (await table(client, skane, 403, unit="iof"))["code"] == "no_organisation"
+    assert value(await table(client, malmo, unit="iof"), "persons") == 7
+    assert value(await table(client, malmo, organisation="malmo-stad"), "persons") == 7
 
 
 async def test_the_background_makes_a_year_after_the_delay_and_not_before(client, world, db, monkeypatch):
@@ -239,5 +260,11 @@ async def test_a_read_before_the_year_is_due_is_refused_and_freezes_nothing(clie
     problem = await response.json()
     assert problem["code"] == "period_not_closed" and "2026-02-01" in problem["detail"]
     assert not await db.fetchval("SELECT count(*) FROM indicator_years")
+    # The access decision comes first: another unit's manager is refused as ever; both denials are audited.
+    other = await client.get("/v1/indicators", headers=world["manager"], params={"period": "2025", "unit": "beroendecentrum"})
+    assert other.status == 403, await other.text()
+    assert [(r["decision"], r["reason_codes"][0]) for r in await db.fetch(
+        "SELECT decision, reason_codes FROM audit_events WHERE action = 'indicators.read' ORDER BY seq")] == [
+        ("deny", "period_not_due"), ("deny", "not_owning_unit")]
     assert await indicators.build(client.server.app[RUNTIME], 2025) is True  # `indicators build` early: the operator's
     assert value(await table(client, world["analyst"], unit="iof"), "persons") == 7
