@@ -183,6 +183,7 @@ LABELS: dict[str, dict[str, Words]] = {
         "relation_reason:none": ("Inget skäl angivet", "No reason given"),
         "relation_reason:stated": ("Skäl angivet", "Reason given"),
         "record_rules": ("Uppföljningen bryter mot reglerna", "Record breaks the rules"),
+        "period_not_due": ("Året är inte klart för indikatorer än", "Year not yet due for indicators"),
         "retention_minimum": ("Yngre än tio år, IVO-beslut saknas", "Younger than ten years, no IVO decision"),
         "shredded": ("Förstört", "Shredded"),
         "unknown_client": ("Okänd klient", "Unknown client"),
