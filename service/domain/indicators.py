@@ -121,31 +121,38 @@ async def _frozen(rt: Runtime, conn: asyncpg.Connection, number: int,
                                                    seal=seal))
 
 
-def _checked(rt: Runtime, number: int, frozen: store.Frozen) -> store.Frozen:
-    """`frozen`, once its seal is the service's over exactly its year, instant, threshold and zones; else raises
-    DecryptionFailed (500 integrity_error), logged."""
+def _opened(rt: Runtime, sealed: bytes, *, record: str, record_id: str, field: str, what: str) -> bytes:
+    """What `sealed` holds, when it is the service's seal over exactly `record_id`; else raises DecryptionFailed
+    (500 integrity_error), logged with `what`."""
     try:
-        rt.field_sealer.open(frozen.seal, record="indicator_years", field="freeze",
-                             record_id=_freeze_id(number, frozen.at, frozen.min_cell, store.zones_text(frozen.zones)))
+        return rt.field_sealer.open(sealed, record=record, record_id=record_id, field=field)
     except DecryptionFailed:
-        log.error("indicator tables: the freeze of %s does not bear the service's seal", number)
+        log.error("indicator tables: %s does not bear the service's seal", what)
         raise
+
+
+def _checked(rt: Runtime, number: int, frozen: store.Frozen) -> store.Frozen:
+    """`frozen`, once its seal is the service's over exactly its year, instant, threshold and zones."""
+    _opened(rt, frozen.seal, record="indicator_years", field="freeze", what=f"the freeze of {number}",
+            record_id=_freeze_id(number, frozen.at, frozen.min_cell, store.zones_text(frozen.zones)))
     return frozen
 
 
+def _key_tables_id(key: tuple[Any, ...]) -> str:
+    """_tables_id of the tables of `key` (_key)."""
+    return _tables_id(key[0], key[1], key[2], key[3], kept.zones_digest(dict(key[4])))
+
+
 def _seal_tables(rt: Runtime, key: tuple[Any, ...], blob: bytes) -> bytes:
-    return rt.field_sealer.seal(blob, record="indicator_tables", field="cells",
-                                record_id=_tables_id(key[0], key[1], key[2], key[3], kept.zones_digest(dict(key[4]))))
+    return rt.field_sealer.seal(blob, record="indicator_tables", field="cells", record_id=_key_tables_id(key))
 
 
 def open_stored(rt: Runtime, row: Any) -> bytes:
     """A stored row's tables (kept.encode's bytes), its seal checked against the key it is stored under (its
     columns); raises DecryptionFailed for a row the service did not make under that key."""
-    opened: bytes = rt.field_sealer.open(
-        bytes(row["cells"]), record="indicator_tables", field="cells",
-        record_id=_tables_id(row["year"], row["published"], row["min_cell"], row["frozen_at"],
-                             bytes(row["zones_digest"])))
-    return opened
+    return _opened(rt, bytes(row["cells"]), record="indicator_tables", field="cells", what=f"a row of {row['year']}",
+                   record_id=_tables_id(row["year"], row["published"], row["min_cell"], row["frozen_at"],
+                                        bytes(row["zones_digest"])))
 
 
 def _key(rt: Runtime, number: int, frozen: store.Frozen) -> tuple[Any, ...]:
@@ -161,12 +168,8 @@ async def _tables(rt: Runtime, key: tuple[Any, ...], zones: dict[str, tuple[str,
     async with _decoding(rt):
         tables = _remembered(rt, key)
         if tables is None:
-            try:
-                blob = rt.field_sealer.open(stored, record="indicator_tables", field="cells", record_id=_tables_id(
-                    key[0], key[1], key[2], key[3], kept.zones_digest(zones)))
-            except DecryptionFailed:
-                log.error("indicator tables: the stored tables of %s do not bear the service's seal", key[0])
-                raise
+            blob = _opened(rt, stored, record="indicator_tables", field="cells", record_id=_key_tables_id(key),
+                           what=f"the stored tables of {key[0]}")
             tables = await asyncio.to_thread(kept.decode, blob, zones, key[1])
             _remember(rt, key, tables)
     return tables
