@@ -20,8 +20,8 @@ as the application role (service.database.connect_options), bulk loading as the 
    INSERT ... SELECT FROM generate_series, then VACUUM ANALYZE and CHECKPOINT (untimed), then
    AuditChainSealer.catch_up() timed.
 3. Verification of those events: verify_chain() with a worker process for the later half of a log this large
-   (service/domain/audit_stretches.py; `audit verify` does not use it yet, see the worker's gain), after VACUUM
-   ANALYZE of the chain (as autovacuum would), beside verify_chain() in one process (as `audit verify` runs it),
+   (service/domain/audit_stretches.py; as `audit verify` runs it, the figure the target is judged by), after VACUUM
+   ANALYZE of the chain (as autovacuum would), beside verify_chain() in one process (as GET /v1/audit/verify runs it),
    and against (a) fetching the rows of the walk of values through the same kind
    of cursor (audit_chain.walk, REPEATABLE READ) without hashing, (b) crypto.chain.link chained
    over up to 200,000 pre-fetched event values in memory, and (c) the lines verify_chain hashes
@@ -74,7 +74,7 @@ SEAL_INTERVAL = 0.2
 ROUNDS = 3
 LINK_SAMPLE = 200_000
 SEALING_TARGET, VERIFY_TARGET = 5_000, 200_000
-VERIFY_RUNS = 3  # verify_chain() runs, one after the other: the median counts (this machine is shared)
+VERIFY_RUNS = 5  # verify_chain() runs, one after the other: the median counts (this machine is shared)
 
 
 # -- 1. sealing under load -------------------------------------------------------------
@@ -390,16 +390,16 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list, skip_load:
     print(f"   {f'verify_chain() with a worker, median of {VERIFY_RUNS} runs':<58}{check.verify:>10,.0f} events/s"
           f"  ({check.verify_spread[0]:,.0f}–{check.verify_spread[1]:,.0f}; ratio to (a) {check.verify / check.fetch:.2f},"
           f" to (b) {check.verify / check.link:.2f}, to (c) {check.verify / check.lines:.2f})")
-    print(f"   {f'verify_chain() in one process (audit verify), median of {VERIFY_RUNS}':<58}{check.one_process:>10,.0f} events/s"
+    print(f"   {f'verify_chain() in one process (the API), median of {VERIFY_RUNS}':<58}{check.one_process:>10,.0f} events/s"
           f"  (the worker's gain: {check.verify / check.one_process:.2f}x"
           + (")" if events >= audit_stretches.WORKER_FROM else f"; under {audit_stretches.WORKER_FROM:,} events, no worker either)"))
-    print(f"   audit verify's verify_chain() against the target of {VERIFY_TARGET:,} events/s: {check.one_process:,.0f}"
-          f" ({check.one_process / VERIFY_TARGET:.2f} of it) → {met(check.one_process >= VERIFY_TARGET)}")
+    print(f"   audit verify's verify_chain() against the target of {VERIFY_TARGET:,} events/s: {check.verify:,.0f}"
+          f" ({check.verify / VERIFY_TARGET:.2f} of it) → {met(check.verify >= VERIFY_TARGET)}")
     print(f"   verdict: ok={check.ok}, checked={check.checked:,} of {events:,}"
           + (f", problem={check.problem}" if check.problem else ""))
     print("targets:")
     print(f"  raw sealing ≥ {SEALING_TARGET:,} events/s: {sealing:,.0f} → {met(sealing >= SEALING_TARGET)}")
-    print(f"  verification ≥ {VERIFY_TARGET:,} events/s: {check.one_process:,.0f} → {met(check.one_process >= VERIFY_TARGET)}")
+    print(f"  verification ≥ {VERIFY_TARGET:,} events/s (audit verify): {check.verify:,.0f} → {met(check.verify >= VERIFY_TARGET)}")
     print(f"  verification ok and checked every event: ok={check.ok}, {check.checked:,}/{events:,}"
           f" → {met(check.ok and check.checked == events and check.link_matches)}")
 

@@ -187,13 +187,17 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
             # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
             # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
             # on, the walk of values takes the rest, event by event, and classifies what it finds.
-            orphans = await chain_store.orphan_links(conn, after=start)
-            end = orphans[0][0] if orphans else await chain_store.last_seq(conn) + 1
-            if dsn is not None:
+            end = await chain_store.last_seq(conn) + 1
+            if dsn is not None:  # the worker spawns while this process looks for links whose event is gone
                 later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
-            stop = later.low + 1 if later is not None else end
+            orphans = await chain_store.orphan_links(conn, after=start)
+            if orphans:
+                end = orphans[0][0]
+            # The worker's stretch walks events, not links: where links are gone, it is not joined (walked here).
+            joining = later is not None and not orphans
+            stop = later.low + 1 if later is not None and joining else end
             after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop)
-            if later is not None and not known:
+            if later is not None and joining and not known:
                 stretch = await later.stretch()
                 if after + 1 >= stop and stretch is not None and verifier.join(stretch):
                     after = verifier.head_seq

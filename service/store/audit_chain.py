@@ -193,9 +193,12 @@ async def walk_lines(conn: asyncpg.Connection, consume: Callable[[list[bytes]], 
 
 
 # Links whose event is gone (none, unless someone deleted events), after the archive's anchor: merged into the walk.
+# The anti-join over the two primary keys alone (index-only scans), then the few links it finds: fetching every
+# link's hashes for the join cost twice as much (10^6 events: 0.44 s -> 0.24 s, before either walk can begin).
 _orphan_links_sql = """
-SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c
-WHERE c.seq > $1 AND NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = c.seq)
+WITH gone AS MATERIALIZED (
+    SELECT k.seq FROM audit_chain k WHERE k.seq > $1 AND NOT EXISTS (SELECT FROM audit_events e WHERE e.seq = k.seq))
+SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c JOIN gone USING (seq)
 ORDER BY c.seq
 """
 _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"

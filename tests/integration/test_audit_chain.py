@@ -389,7 +389,7 @@ _COLUMNS = ("at, actor_sub, actor_name, actor_unit, actor_organisation, actor_do
             "document_id, consent_id, decision, basis, reason_codes, purpose, request_id, remote_addr, flagged")
 
 
-@pytest.mark.parametrize("damage", ["none", "modified", "deleted", "swapped", "swapped_across", "cut_before",
+@pytest.mark.parametrize("damage", ["none", "modified", "deleted", "deleted_early", "swapped", "swapped_across", "cut_before",
                                     "first_link", "forged_checkpoint", "unsealed"])
 async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, api, db, damage):
     """Damage in the stretch a worker process checks (a changed field, a deleted event, a swap, a forged
@@ -403,6 +403,8 @@ async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, 
         await tamper(db, "UPDATE audit_events SET actor_name = 'Mallory' WHERE seq = $1", later[2])
     elif damage == "deleted":
         await tamper(db, "DELETE FROM audit_events WHERE seq = $1", later[2])
+    elif damage == "deleted_early":  # its link stays, before the worker's stretch, which then is not joined
+        await tamper(db, "DELETE FROM audit_events WHERE seq = $1", seqs[2])
     elif damage in ("swapped", "swapped_across"):
         a, b = (later[1], later[3]) if damage == "swapped" else (seqs[2], later[1])
         await tamper(db, f"""
@@ -421,6 +423,7 @@ async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, 
     one_walk = await verify_chain(db, rt.keyring.audit_public_keys)
     assert await in_stretches(rt, db, split=low) == one_walk
     expected = {"none": (None, None), "modified": ("modified", later[2]), "deleted": ("missing", later[2]),
+                "deleted_early": ("missing", seqs[2]),
                 "swapped": ("reordered", later[1]), "swapped_across": ("reordered", seqs[2]),
                 "cut_before": ("missing", low), "first_link": ("modified", later[0]),
                 "forged_checkpoint": ("bad_signature", seqs[-1]), "unsealed": (None, None)}[damage]
