@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from uuid import UUID
 
 import asyncpg
 
@@ -37,42 +38,38 @@ async def insert(conn: asyncpg.Connection, values: EventValues) -> int:
     return seq
 
 
-# Many events in one statement: each column as an array, the two list columns as JSON arrays (a text[][] must be
-# rectangular), inserted in the order given (WITH ORDINALITY), so their sequence numbers follow it.
+# Many events in one statement: the events as one JSON array of their values, taken apart by PostgreSQL and
+# inserted in the order given (WITH ORDINALITY), so their sequence numbers follow it. Not a parameter an event
+# column as arrays: asyncpg checks every element of an array against collections.abc (ABCMeta.__instancecheck__,
+# twice a text), which was 7.5 % of a content read's instructions (issue #21); json.dumps writes them in C.
 _REGISTERED = f"registered AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({RECORDING_LOCK}))"
 _INSERT_MANY = """INSERT INTO audit_events (
     actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles,
     action, client_id, document_id, consent_id, decision, basis, reason_codes, purpose,
     request_id, remote_addr, flagged
-) SELECT e.actor_sub, e.actor_name, e.actor_unit, e.actor_organisation, e.actor_domain,
-         ARRAY(SELECT jsonb_array_elements_text(e.actor_roles)), e.action, e.client_id, e.document_id, e.consent_id,
-         e.decision, e.basis, ARRAY(SELECT jsonb_array_elements_text(e.reason_codes)), e.purpose, e.request_id,
-         e.remote_addr, e.flagged
-  FROM registered, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],
-                          $8::uuid[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::jsonb[], $14::text[],
-                          $15::text[], $16::text[], $17::boolean[])
-       WITH ORDINALITY AS e(actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action,
-                            client_id, document_id, consent_id, decision, basis, reason_codes, purpose, request_id,
-                            remote_addr, flagged, n)
-  ORDER BY e.n"""
+) SELECT j.e->>0, j.e->>1, j.e->>2, j.e->>3, j.e->>4, ARRAY(SELECT jsonb_array_elements_text(j.e->5)), j.e->>6,
+         (j.e->>7)::uuid, (j.e->>8)::uuid, (j.e->>9)::uuid, j.e->>10, j.e->>11,
+         ARRAY(SELECT jsonb_array_elements_text(j.e->12)), j.e->>13, j.e->>14, j.e->>15, (j.e->>16)::boolean
+  FROM registered, jsonb_array_elements($1::jsonb) WITH ORDINALITY AS j(e, n)
+  ORDER BY j.n"""
 _insert_many_sql = f"WITH {_REGISTERED}\n{_INSERT_MANY}"
 # The same as a CTE, for a read that follows in the same statement (insert_many_then).
 _insert_many_cte = f"WITH {_REGISTERED},\nevents AS ({_INSERT_MANY}\nRETURNING seq)\n"
-_LISTS = (5, 12)  # actor_roles, reason_codes
 
 
-@functools.lru_cache(maxsize=1024)
-def _json_array(items: tuple[str, ...]) -> str:
-    """A list column's JSON, made once per distinct list: roles and reason codes come from small fixed sets."""
-    return json.dumps(list(items))
+def _hex(value: object) -> str | None:
+    """An id as its 32 hex digits (PostgreSQL's uuid reads them; str() of a UUID costs four times as much)."""
+    if value is None or isinstance(value, str):  # text as asyncpg took it: PostgreSQL's uuid input checks it
+        return value
+    if isinstance(value, UUID):
+        return value.hex
+    raise TypeError(f"an audit event's id of type {type(value).__name__} has no JSON form here")
 
 
-def _columns(values: list[EventValues]) -> list[list[object]]:
-    """The events as _insert_many_sql's arrays."""
-    columns = [list(column) for column in zip(*values, strict=True)]
-    for index in _LISTS:
-        columns[index] = [_json_array(tuple(item)) for item in columns[index]]
-    return columns
+def events_json(values: list[EventValues]) -> str:
+    """The events as _insert_many_sql's parameter: a JSON array of each event's values in column order (ids as hex
+    text, the two list columns as arrays). Raises TypeError for a value JSON has no form of."""
+    return json.dumps([(*v[:7], _hex(v[7]), _hex(v[8]), _hex(v[9]), *v[10:]) for v in values])
 
 
 async def insert_many_then(conn: asyncpg.Connection, values: list[EventValues], sql: str,
@@ -82,13 +79,13 @@ async def insert_many_then(conn: asyncpg.Connection, values: list[EventValues], 
     every event is durable."""
     if conn.is_in_transaction():
         raise RuntimeError("events recorded before a read commit themselves; call it outside a transaction")
-    rows: list[asyncpg.Record] = await conn.fetch(_many_then(sql, len(args)), *_columns(values), *args)
+    rows: list[asyncpg.Record] = await conn.fetch(_many_then(sql, len(args)), events_json(values), *args)
     return rows
 
 
 @functools.lru_cache(maxsize=16)
 def _many_then(sql: str, count: int) -> str:
-    return _insert_many_cte + sql.format(*(f"${_EVENT_PARAMS + n + 1}" for n in range(count)))
+    return _insert_many_cte + sql.format(*(f"${n + 2}" for n in range(count)))  # $1: the events
 
 
 async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> None:
@@ -97,7 +94,7 @@ async def insert_many(conn: asyncpg.Connection, values: list[EventValues]) -> No
     if len(values) == 1:
         await conn.execute(_insert_sql, *values[0])
         return
-    await conn.execute(_insert_many_sql, *_columns(values))
+    await conn.execute(_insert_many_sql, events_json(values))
 
 
 async def insert_then(conn: asyncpg.Connection, values: EventValues, sql: str,

@@ -102,15 +102,17 @@ SELECT {{columns}},
 FROM documents d, {_CLOCK} WHERE d.id = $1
 """
 _document_facts_sql = _DOCUMENT_FACTS.replace("{columns}", DOCUMENT_COLUMNS)
-# The same for many reads at once (store/read_batches.py): each read's parameters a row of arrays, its facts
+# The same for many reads at once (store/read_batches.py): each read's parameters an element of one JSON array
+# (not arrays a parameter: asyncpg checks each of their elements against collections.abc, issue #21), its facts
 # beside it (LEFT JOIN LATERAL: a row of nulls for an unknown document), in the reads' order.
 _per_read = re.sub(r"[$]([1-5])(?![0-9])", r"w.p\1",  # $1 .. $5 as the read's own columns
                    _DOCUMENT_FACTS.replace("{columns}", CONTENT_READ_COLUMNS))
 _documents_facts_sql = f"""
-SELECT w.n AS read_n, f.*
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS w(p1, p2, p3, p4, p5, n)
+SELECT j.n AS read_n, f.*
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS j(e, n)
+CROSS JOIN LATERAL (SELECT (j.e->>0)::uuid AS p1, j.e->>1 AS p2, j.e->>2 AS p3, j.e->>3 AS p4, j.e->>4 AS p5) w
 LEFT JOIN LATERAL ({_per_read}) f ON true
-ORDER BY w.n
+ORDER BY j.n
 """
 # The whole history toward the caller's zone, for a denial's reasons.
 _consent_history_sql = f"""
@@ -186,8 +188,8 @@ async def for_documents(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, P
                         ) -> list[tuple[asyncpg.Record | None, Facts]]:
     """for_document() for many (document, principal) pairs in one statement, in their order; each row with only
     the CONTENT_READ_COLUMNS of the document (store/read_batches.py: content reads)."""
-    columns = list(zip(*((document_id, *_args(principal)) for document_id, principal in wanted), strict=True))
-    rows = await conn.fetch(_documents_facts_sql, *map(list, columns))
+    reads = json.dumps([(document_id.hex, *_args(principal)) for document_id, principal in wanted])
+    rows = await conn.fetch(_documents_facts_sql, reads)
     return [(None, Facts(client_exists=False, caller_relation_active=False)) if row["id"] is None
             else (row, _facts(row, client_exists=True, document=document_facts(row))) for row in rows]
 

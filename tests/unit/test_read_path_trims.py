@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 
-from service.store.audit_recording import _columns
+import pytest
+
+from service.store.audit_recording import events_json
 from tests.unit.test_crypto_envelope import make_ring
 
 
@@ -21,16 +25,25 @@ def test_a_ring_holds_a_version_and_an_epoch_as_its_sets_say() -> None:
                 assert candidate.holds(version, epoch) is expected, (version, epoch)
 
 
-def test_the_events_list_columns_are_the_json_of_each_list() -> None:
-    """The roles and reason codes columns of a batch of events: each event's own list as JSON, in order, however
-    many events share one (the encoding is remembered per distinct list)."""
-    def event(roles: list[str], reasons: list[str]) -> tuple:
-        return ("sub", None, "unit", "org", "social", roles, "document.read_content", None, None, None, "allow",
-                "relation", reasons, "care", "rid", "127.0.0.1", False)
+def test_a_batch_of_events_is_one_json_array_of_their_values() -> None:
+    """A batch of events goes to PostgreSQL as one JSON array (store/audit_recording.py): each event's values in
+    column order, ids as their text, the roles and reason codes as arrays, nulls and flags as JSON's; a value of
+    another type is refused rather than written as some text."""
+    document, client = uuid.uuid4(), uuid.uuid4()
 
-    events = [event(["staff"], []), event(["manager", "staff"], ["no_relation"]), event(["staff"], []),
+    def event(roles: list[str], reasons: list[str], flagged: bool = False) -> tuple:
+        return ("sub", None, "unit", "org", "social", roles, "document.read_content", client, document, None, "allow",
+                "relation", reasons, "care", "rid", "127.0.0.1", flagged)
+
+    events = [event(["staff"], []), event(["manager", "staff"], ["no_relation"]), event(["staff"], [], True),
               event(["staff"], ["consent_missing", "consent:abc"])]
-    columns = _columns(events)
-    assert [json.loads(text) for text in columns[5]] == [["staff"], ["manager", "staff"], ["staff"], ["staff"]]
-    assert [json.loads(text) for text in columns[12]] == [[], ["no_relation"], [], ["consent_missing", "consent:abc"]]
-    assert columns[0] == ["sub"] * 4 and columns[16] == [False] * 4
+    decoded = json.loads(events_json(events))
+    assert [row[5] for row in decoded] == [["staff"], ["manager", "staff"], ["staff"], ["staff"]]
+    assert [row[12] for row in decoded] == [[], ["no_relation"], [], ["consent_missing", "consent:abc"]]
+    assert decoded[0][7:10] == [client.hex, document.hex, None] and decoded[0][1] is None
+    assert [row[16] for row in decoded] == [False, False, True, False]
+    assert decoded[1] == [*(v.hex if isinstance(v, uuid.UUID) else v for v in events[1])]
+    with pytest.raises(TypeError):
+        events_json([event(["staff"], [])[:16] + (datetime.now(UTC),)])
+    with pytest.raises(TypeError):
+        events_json([event(["staff"], [])[:7] + (12,) + event(["staff"], [])[8:]])
