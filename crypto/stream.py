@@ -72,8 +72,11 @@ def _document_bytes(document_id: uuid.UUID) -> bytes:
     return document_id.bytes
 
 
+_SHA256 = hashes.SHA256()  # stateless: one for every derivation (a new one cost a microsecond a download)
+
+
 def _content_aead(key: DataKey, salt: bytes, document: bytes) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_INFO + document).derive(_material(key))
+    derived = HKDF(algorithm=_SHA256, length=32, salt=salt, info=_INFO + document).derive(_material(key))
     return AESGCM(derived)
 
 
