@@ -16,6 +16,10 @@ class Explained:
         self.conn = conn
         self.plans: list[dict] = []
 
+    def __getattr__(self, name: str):
+        """Everything but fetch as the connection does it (a transaction, a SET LOCAL around the fetch)."""
+        return getattr(self.conn, name)
+
     async def fetch(self, sql: str, *args):
         row = await self.conn.fetchrow("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
         self.plans.append(json.loads(row[0])[0]["Plan"])
