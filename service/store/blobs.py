@@ -8,6 +8,7 @@ pending document's id, swept when its row never commits) without touching handle
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Protocol
 from uuid import UUID
@@ -62,9 +63,11 @@ ORDER BY index
 """
 _delete_segments_sql = "DELETE FROM document_segments WHERE document_id = $1"
 _first_segments_sql = "SELECT index, ciphertext FROM document_segments WHERE document_id = {0} AND index < {1} ORDER BY index"
-# The first segments of many reads (w.n: the read's place in the batch), after their events.
+# The first segments of many reads (w.n: the read's place in the batch), after their events; the reads as one JSON
+# array of [document id, segments wanted] (arrays as parameters cost asyncpg an ABC check an element, #21).
 _firsts_sql = """SELECT w.n, s.index, s.ciphertext
-FROM unnest({0}::uuid[], {1}::int[]) WITH ORDINALITY AS w(document_id, below, n)
+FROM jsonb_array_elements({0}::jsonb) WITH ORDINALITY AS r(e, n)
+CROSS JOIN LATERAL (SELECT (r.e->>0)::uuid AS document_id, (r.e->>1)::int AS below, r.n) w
 JOIN document_segments s ON s.document_id = w.document_id AND s.index < w.below
 ORDER BY w.n, s.index"""
 
@@ -96,8 +99,8 @@ class PostgresBlobStore:
     async def firsts_after_events(self, conn: asyncpg.Connection, events: list[EventValues],
                                   reads: list[tuple[UUID, int]]) -> list[list[bytes] | DecryptionFailed]:
         wanted = [min(self.read_batch, count) for _, count in reads]
-        rows = await audit_recording.insert_many_then(conn, events, _firsts_sql,
-                                                      ([document_id for document_id, _ in reads], wanted))
+        firsts = json.dumps([(document_id.hex, below) for (document_id, _), below in zip(reads, wanted, strict=True)])
+        rows = await audit_recording.insert_many_then(conn, events, _firsts_sql, (firsts,))
         found: list[list[asyncpg.Record]] = [[] for _ in reads]
         for row in rows:
             found[row["n"] - 1].append(row)

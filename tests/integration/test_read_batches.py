@@ -109,3 +109,41 @@ async def test_reads_gathered_with_another_zones_are_each_decided_on_their_own_f
                           "WHERE action = 'document.read_content' GROUP BY actor_unit, decision")
     assert {(r["actor_unit"], r["decision"]): r["n"] for r in rows} == {("malmo-iof", "allow"): 15,
                                                                        ("beroendecentrum", "deny"): 16}
+
+
+async def test_a_batch_of_events_is_recorded_exactly_as_each_alone(db):
+    """The JSON a batch of events travels in (store/audit_recording.py events_json) loses and changes nothing:
+    every column of events recorded as one batch equals that of the same events recorded one by one (lists of
+    any length, quotes, backslashes and non-ASCII text, ids as UUIDs, as text or none, either flag)."""
+    from service.store import audit_recording
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    events = [
+        ("hsa-1", 'Åsa "Ö" Öberg \\ 日本', "malmo-iof", "malmo-stad", "social", ["manager", "staff"],
+         "document.read_content", ids[0], ids[1], None, "allow", "own_zone", [], "care", "r", "10.0.0.1", False),
+        ("hsa-2", None, None, None, None, [], "consent.read", str(ids[2]), None, ids[0], "deny", "no_relation",
+         ["no_relation", 'q"uote', "back\\slash", "ä"], None, "r", None, True),
+        ("hsa-3", "tab\there\nnewline", "beroendecentrum", "region-skane", "health", ["staff"], "client.read",
+         None, None, None, "allow", "emergency:OSL 25:13", ["emergency"], "emergency", "r", "::1", True),
+    ]
+
+    def tagged(tag: str) -> list[tuple]:
+        return [(*event[:14], f"{tag}-{n}", *event[15:]) for n, event in enumerate(events)]
+
+    await audit_recording.insert_many(db, tagged("batch"))
+    for event in tagged("alone"):
+        await audit_recording.insert(db, event)
+    columns = ("actor_sub, actor_name, actor_unit, actor_organisation, actor_domain, actor_roles, action, client_id, "
+               "document_id, consent_id, decision, basis, reason_codes, purpose, remote_addr, flagged")
+
+    async def recorded(tag: str) -> list[tuple]:
+        rows = await db.fetch(f"SELECT {columns} FROM audit_events WHERE request_id LIKE $1 ORDER BY seq", f"{tag}-%")
+        return [tuple(row) for row in rows]
+
+    batch = await recorded("batch")
+    assert batch == await recorded("alone")
+    assert [row[5] for row in batch] == [["manager", "staff"], [], ["staff"]]  # not merely equal: as given
+    assert batch[1][7] == ids[2] and batch[1][9] == ids[0] and batch[1][15] is True
+    assert [r["request_id"] for r in await db.fetch(
+        "SELECT request_id FROM audit_events WHERE request_id LIKE 'batch-%' ORDER BY seq")] == [
+        "batch-0", "batch-1", "batch-2"]  # recorded in the order given
