@@ -8,14 +8,15 @@ read by the own zone, by the other zone only under a consent naming `followup`, 
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import asyncpg
 import pytest
 
+from tests.dates import today_in_sweden
 from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO, consent_body
 
-TODAY = date.today()
+TODAY = today_in_sweden()  # the service's today: a day ahead of UTC's before midnight in Sweden
 
 
 def _day(days_ago: int) -> str:

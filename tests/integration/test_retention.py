@@ -27,6 +27,7 @@ from service.database import with_database
 from service.store.retention import RUN_LOCK
 from tests import files
 from tests.conftest import Api
+from tests.dates import today_in_sweden
 from tests.integration.test_guardians import personal_number
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +222,7 @@ async def test_a_research_municipality_keeps_everything_and_bad_dates_are_refuse
     social = next(z for z in plan["zones"] if z["organisation"] == "malmo-stad")
     assert social["due"]["files"] == 0 and social["kept"]["research_municipality"]["files"] == 3
 
-    future = (date.today() + timedelta(days=1)).isoformat()
+    future = (today_in_sweden() + timedelta(days=1)).isoformat()  # the service's tomorrow
     refused = _retention("run", "--at", future, env=env)
     assert refused.returncode == 2 and "--at" in refused.stderr
     assert _retention("plan", "--at", "soon", env=env).returncode == 2
