@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -429,6 +431,40 @@ async def test_the_later_stretch_checked_apart_gets_the_verdict_of_one_walk(rt, 
                 "forged_checkpoint": ("bad_signature", seqs[-1]), "unsealed": (None, None)}[damage]
     assert (one_walk.problem, one_walk.first_bad_seq) == expected
     assert one_walk.checked == (len(seqs) if damage in ("none", "unsealed") else one_walk.checked)
+
+
+async def test_the_worker_process_checks_its_stretch_and_it_is_joined(rt, api, db):
+    """The worker is a process of its own (`python -m service.domain.audit_stretches`, arguments and answer
+    pickled through its pipes) and its stretch counts: without this the verdicts above would agree even if no
+    worker ever answered (the walk takes a failed worker's stretch). Where it cannot start its answer is None."""
+    await accesses(api, 8)
+    seqs = await sealed(rt, db)
+    low = seqs[len(seqs) // 2]
+    answers = []
+    answer = audit_stretches._answer
+
+    async def recorded(process, arguments):
+        answers.append((process.pid, await answer(process, arguments)))
+        return answers[-1][1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit_stretches, "_answer", recorded)
+        verdict = await in_stretches(rt, db, split=low)
+    assert verdict.ok and verdict.checked == len(seqs)
+    [(pid, stretch)] = answers
+    assert pid != os.getpid() and stretch is not None and stretch.intact
+    assert stretch.head_seq == seqs[-1] and stretch.checked == len([seq for seq in seqs if seq > low])
+    with pytest.MonkeyPatch.context() as patch:  # a worker that cannot start: the walk alone, the same verdict
+        patch.setattr(audit_stretches, "_ROOT", Path("/nonexistent-brygga-root"))
+        assert await in_stretches(rt, db, split=low) == verdict
+    answers.clear()
+    with pytest.MonkeyPatch.context() as patch:  # one that fails (no database there): None, and the same verdict
+        patch.setattr(audit_stretches, "_answer", recorded)
+        patch.setattr(audit_stretches, "WORKER_FROM", 0)
+        patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: low)
+        gone = "postgresql://nobody@/nowhere?host=/nonexistent-brygga-socket"
+        assert await verify_chain(db, rt.keyring.audit_public_keys, dsn=gone) == verdict
+    assert [stretch for _, stretch in answers] == [None]
 
 
 # --- the walk as lines (store/audit_chain.py walk_lines): COPY's text, made the canonical bytes
