@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import json
 import logging
+import os
 import pickle
+import signal
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -91,8 +95,9 @@ class Later:
 
 # The worker is this module run by the same interpreter (`python -m`), not a multiprocessing spawn: a spawned child
 # imports the parent's main module first (`python -m service`: aiohttp and the whole application, 0.5 s on a quiet
-# machine, up to 0.8 s beside the walk it is to share the work of), where this module needs half of that.
-_ROOT = Path(__file__).resolve().parents[2]  # where `service` is a package: the worker's working directory
+# machine, up to 0.8 s beside the walk it is to share the work of), where this module needs half of that. Its answer
+# is JSON, checked field by field (_stretch), not a pickle.
+_ROOT = Path(__file__).resolve().parents[2]  # where `service` is a package: put on the worker's PYTHONPATH
 
 
 async def begin(conn: asyncpg.Connection, dsn: str, verifier: ChainVerifier, *, after: int, end: int) -> Later | None:
@@ -105,25 +110,48 @@ async def begin(conn: asyncpg.Connection, dsn: str, verifier: ChainVerifier, *, 
         return None
     snapshot = await chain_store.export_snapshot(conn)
     keys = {key_id: key.public_bytes(Encoding.Raw, PublicFormat.Raw) for key_id, key in verifier.public_keys.items()}
-    arguments = (dsn, snapshot, low, end, keys, dict(verifier.checkpoints), verifier.held, LINES_AT_ONCE)
-    try:  # the arguments (the DSN with them) go by a pipe, not the command line other users can list
+    arguments = pickle.dumps((dsn, snapshot, low, end, keys, dict(verifier.checkpoints), verifier.held,
+                              LINES_AT_ONCE, os.getpid()))
+    # `service` found by PYTHONPATH, not by the working directory: relative paths in the DSN or PG* variables mean
+    # for the worker what they mean here. The arguments (the DSN with them) go by a pipe, not the command line.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH"))))}
+    try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __name__, cwd=_ROOT, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable, "-m", __name__, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
     except OSError:  # no process to be had (limits): the walk goes on alone
         return None
-    return Later(low, asyncio.create_task(_answer(process, pickle.dumps(arguments))), process)
+    return Later(low, asyncio.create_task(_answer(process, arguments, low=low, end=end)), process)
 
 
-async def _answer(process: asyncio.subprocess.Process, arguments: bytes) -> Stretch | None:
-    """The worker's Stretch (its own pickle, from the interpreter this one started); None when it failed."""
+async def _answer(process: asyncio.subprocess.Process, arguments: bytes, *, low: int, end: int) -> Stretch | None:
+    """The worker's Stretch, read from its JSON and checked to lie inside its stretch; None when it failed."""
     out, err = await process.communicate(arguments)
     if process.returncode != 0:
-        if process.returncode and process.returncode > 0:  # not killed by close(): say why
+        if process.returncode != -signal.SIGKILL:  # not ended by close(): say why (the walk takes its stretch)
             log.warning("audit verify's worker process failed; one process walks its stretch",
                         extra={"exit": process.returncode, "error": err.decode(errors="replace")[-2000:]})
         return None
-    stretch: Stretch | None = pickle.loads(out)
+    return _stretch(json.loads(out), low=low, end=end)
+
+
+def _stretch(answer: Any, *, low: int, end: int) -> Stretch | None:
+    """A Stretch from the worker's JSON, or None unless every field has its type and the stretch lies after `low`
+    and before `end` (what join() then checks against the walk here)."""
+    if answer is None:
+        return None
+    try:
+        begun = (answer["begun"][0], bytes.fromhex(answer["begun"][1]))
+        stretch = Stretch(begun, answer["head_seq"], bytes.fromhex(answer["head_hash"]), answer["checked"],
+                          frozenset(answer["visited"]), answer["intact"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    numbers = (stretch.begun[0], stretch.head_seq, stretch.checked, *stretch.visited)
+    if not all(type(n) is int for n in numbers) or type(stretch.intact) is not bool:
+        return None
+    if not (stretch.begun[0] <= low < stretch.head_seq < end
+            and all(low < abs(seq) <= stretch.head_seq for seq in stretch.visited)):
+        return None
     return stretch
 
 
@@ -161,10 +189,22 @@ async def _check(dsn: str, snapshot: str, after: int, end: int, verifier: ChainV
 
 
 def _main() -> None:
-    """`python -m service.domain.audit_stretches`: check() on the arguments begin() pickles to standard input; the
-    Stretch (or None) pickled to standard output."""
-    arguments = pickle.load(sys.stdin.buffer)
-    pickle.dump(check(*arguments), sys.stdout.buffer)
+    """`python -m service.domain.audit_stretches`: check() on the arguments begin() pickles to standard input (from
+    the process that started this one: its own), the Stretch (or null) as JSON to standard output."""
+    *arguments, parent = pickle.load(sys.stdin.buffer)
+    if sys.platform == "linux":  # ended with the verification that started it, however that ends (its snapshot)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            return
+    stretch = check(*arguments)
+    answer = None if stretch is None else {
+        "begun": [stretch.begun[0], stretch.begun[1].hex()], "head_seq": stretch.head_seq,
+        "head_hash": stretch.head_hash.hex(), "checked": stretch.checked, "visited": sorted(stretch.visited),
+        "intact": stretch.intact}
+    sys.stdout.write(json.dumps(answer))
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 if __name__ == "__main__":

@@ -211,15 +211,25 @@ async def _fetch_generic(conn: asyncpg.Connection, sql: str, *args: object) -> l
     each range is read from its own index in its key's order (tests/integration/test_audit_query_cost.py counts
     what the generic plans read at 10⁶ events).
 
-    Set for this statement only (SET LOCAL, then back to the session's value): in a transaction of the
-    caller's, the statements after it are planned as before; otherwise in a transaction of its own.
+    Set for this statement only (SET LOCAL): in a transaction of the caller's, set back to the default after it
+    (the service sets it for no session: database.py), so the statements after it are planned as before, unless
+    the statement failed in PostgreSQL, whose transaction can then only roll back, which undoes it; otherwise in a
+    transaction of its own, which ends with it.
     """
     if not conn.is_in_transaction():
         async with conn.transaction():
-            return await _fetch_generic(conn, sql, *args)
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            own: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return own
     await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-    await conn.execute("SET LOCAL plan_cache_mode TO DEFAULT")  # the service sets it for no session (database.py)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    except asyncpg.PostgresError:
+        raise
+    except Exception:  # refused before PostgreSQL saw it (a value asyncpg cannot send): the transaction goes on
+        await conn.execute("SET LOCAL plan_cache_mode TO DEFAULT")
+        raise
+    await conn.execute("SET LOCAL plan_cache_mode TO DEFAULT")
     return rows
 
 

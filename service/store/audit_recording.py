@@ -57,8 +57,9 @@ _insert_many_sql = f"WITH {_REGISTERED}\n{_INSERT_MANY}"
 _insert_many_cte = f"WITH {_REGISTERED},\nevents AS ({_INSERT_MANY}\nRETURNING seq)\n"
 
 
-def _hex(value: object) -> str | None:
-    """An id as its 32 hex digits (PostgreSQL's uuid reads them; str() of a UUID costs four times as much)."""
+def json_id(value: object) -> str | None:
+    """An id for a JSON parameter: a UUID as its 32 hex digits (PostgreSQL's uuid reads them; str() of a UUID costs
+    four times as much), text as it is (PostgreSQL's uuid input checks it, as asyncpg's did), None as null."""
     if value is None or isinstance(value, str):  # text as asyncpg took it: PostgreSQL's uuid input checks it
         return value
     if isinstance(value, UUID):
@@ -69,7 +70,9 @@ def _hex(value: object) -> str | None:
 def events_json(values: list[EventValues]) -> str:
     """The events as _insert_many_sql's parameter: a JSON array of each event's values in column order (ids as hex
     text, the two list columns as arrays). Raises TypeError for a value JSON has no form of."""
-    return json.dumps([(*v[:7], _hex(v[7]), _hex(v[8]), _hex(v[9]), *v[10:]) for v in values])
+    if any(len(v) != _EVENT_PARAMS for v in values):  # a value more or less must not slip in as a null
+        raise TypeError(f"an audit event has {_EVENT_PARAMS} values")
+    return json.dumps([(*v[:7], json_id(v[7]), json_id(v[8]), json_id(v[9]), *v[10:]) for v in values])
 
 
 async def insert_many_then(conn: asyncpg.Connection, values: list[EventValues], sql: str,

@@ -99,7 +99,8 @@ class PostgresBlobStore:
     async def firsts_after_events(self, conn: asyncpg.Connection, events: list[EventValues],
                                   reads: list[tuple[UUID, int]]) -> list[list[bytes] | DecryptionFailed]:
         wanted = [min(self.read_batch, count) for _, count in reads]
-        firsts = json.dumps([(document_id.hex, below) for (document_id, _), below in zip(reads, wanted, strict=True)])
+        firsts = json.dumps([(audit_recording.json_id(document_id), below)
+                             for (document_id, _), below in zip(reads, wanted, strict=True)])
         rows = await audit_recording.insert_many_then(conn, events, _firsts_sql, (firsts,))
         found: list[list[asyncpg.Record]] = [[] for _ in reads]
         for row in rows:

@@ -19,6 +19,8 @@ import asyncpg
 from policies.decide import DocumentFacts, Facts
 from policies.model import BlockLifting, Consent, Disclosure, EmergencyGrant, Principal, Zone
 
+from .audit_recording import json_id
+
 # The statement's clock, read once: `now` for the decision and for what the facts select.
 _CLOCK = "(SELECT clock_timestamp() AS now) clock"
 _consents_json = """
@@ -188,7 +190,7 @@ async def for_documents(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, P
                         ) -> list[tuple[asyncpg.Record | None, Facts]]:
     """for_document() for many (document, principal) pairs in one statement, in their order; each row with only
     the CONTENT_READ_COLUMNS of the document (store/read_batches.py: content reads)."""
-    reads = json.dumps([(document_id.hex, *_args(principal)) for document_id, principal in wanted])
+    reads = json.dumps([(json_id(document_id), *_args(principal)) for document_id, principal in wanted])
     rows = await conn.fetch(_documents_facts_sql, reads)
     return [(None, Facts(client_exists=False, caller_relation_active=False)) if row["id"] is None
             else (row, _facts(row, client_exists=True, document=document_facts(row))) for row in rows]

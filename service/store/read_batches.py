@@ -32,6 +32,9 @@ from .blobs import BlobStore
 
 # The database is gone or going (the connection, or PostgreSQL's classes 08 and 57): not any one read's fault.
 _DATABASE_GONE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+# A value of one read's that cannot be sent (json.dumps's TypeError or ValueError, asyncpg's client-side DataError, a
+# ValueError and an InterfaceError at once, e.g. a lone surrogate in a name): that read's fault, not the database's.
+_OWN_FAULT = (TypeError, ValueError)
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -92,6 +95,8 @@ async def _each_alone(items: list[In], alone: Callable[[In], Awaitable[Out]]) ->
     for item in items:
         try:
             results.append(await alone(item))
+        except _OWN_FAULT as error:  # before _DATABASE_GONE: asyncpg's client-side DataError is an InterfaceError too
+            results.append(error)
         except _DATABASE_GONE:
             raise
         except (asyncpg.PostgresError, DecryptionFailed) as error:
@@ -130,6 +135,8 @@ class ReadBatches:
             try:
                 return list(await self._blobs.firsts_after_events(conn, [r[0] for r in reads],
                                                                   [(r[1], r[2]) for r in reads]))
+            except _OWN_FAULT:  # a read's value the batch could not carry: each alone, so only that read fails
+                return await _each_alone(reads, alone)
             except _DATABASE_GONE:
                 raise
             except asyncpg.PostgresError:  # one bad event must not fail its neighbours: each alone
@@ -144,6 +151,8 @@ class ReadBatches:
                 return await _each_alone(wanted, alone)
             try:
                 return list(await facts_store.for_documents(conn, wanted))
+            except _OWN_FAULT:
+                return await _each_alone(wanted, alone)
             except _DATABASE_GONE:
                 raise
             except asyncpg.PostgresError:

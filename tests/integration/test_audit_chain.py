@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import itertools
 import os
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -443,8 +442,8 @@ async def test_the_worker_process_checks_its_stretch_and_it_is_joined(rt, api, d
     answers = []
     answer = audit_stretches._answer
 
-    async def recorded(process, arguments):
-        answers.append((process.pid, await answer(process, arguments)))
+    async def recorded(process, arguments, **bounds):
+        answers.append((process.pid, await answer(process, arguments, **bounds)))
         return answers[-1][1]
 
     with pytest.MonkeyPatch.context() as patch:
@@ -454,8 +453,11 @@ async def test_the_worker_process_checks_its_stretch_and_it_is_joined(rt, api, d
     [(pid, stretch)] = answers
     assert pid != os.getpid() and stretch is not None and stretch.intact
     assert stretch.head_seq == seqs[-1] and stretch.checked == len([seq for seq in seqs if seq > low])
+    async def no_process(*args, **kwargs):
+        raise OSError("no process to be had")
+
     with pytest.MonkeyPatch.context() as patch:  # a worker that cannot start: the walk alone, the same verdict
-        patch.setattr(audit_stretches, "_ROOT", Path("/nonexistent-brygga-root"))
+        patch.setattr(audit_stretches.asyncio, "create_subprocess_exec", no_process)
         assert await in_stretches(rt, db, split=low) == verdict
     answers.clear()
     with pytest.MonkeyPatch.context() as patch:  # one that fails (no database there): None, and the same verdict

@@ -16,11 +16,9 @@ import pytest
 from tests.dates import today_in_sweden
 from tests.integration.test_consents import HEALTH_SKANE, SOCIAL_MALMO, consent_body
 
-TODAY = today_in_sweden()  # the service's today: a day ahead of UTC's before midnight in Sweden
-
 
 def _day(days_ago: int) -> str:
-    return (TODAY - timedelta(days=days_ago)).isoformat()
+    return (today_in_sweden() - timedelta(days=days_ago)).isoformat()  # the service's today, at the call
 
 
 @pytest.fixture

@@ -147,3 +147,27 @@ async def test_a_batch_of_events_is_recorded_exactly_as_each_alone(db):
     assert [r["request_id"] for r in await db.fetch(
         "SELECT request_id FROM audit_events WHERE request_id LIKE 'batch-%' ORDER BY seq")] == [
         "batch-0", "batch-1", "batch-2"]  # recorded in the order given
+
+
+async def test_a_value_that_cannot_be_sent_fails_only_its_own_read(client, world, db):
+    """A value no statement can carry (a lone surrogate in a token's name: JSON writes it, PostgreSQL refuses it;
+    alone, asyncpg cannot encode it and raises a client-side DataError, which is also an InterfaceError) is that
+    read's fault: its neighbours in the batch get their segments and their committed events, as with a value
+    the database refuses."""
+    rt = client.server.app[RUNTIME]
+    doc = uuid.UUID(await _document(client, world["iof"], world["client"], files.text("innehåll\n" * 100)))
+    caller = Caller(Principal(sub="bertil", name=None, roles=frozenset()), request_id="r", remote_addr=None)
+    good = audit.event_values(Action.DOCUMENT_READ_CONTENT, caller, allow("own_zone"), client_id=None,
+                              document_id=doc, purpose=None)
+    surrogate = tuple("Bertil \udc80" if index == 1 else value for index, value in enumerate(good))
+    no_id = tuple(12 if index == 7 else value for index, value in enumerate(good))  # JSON's TypeError, then alone
+    for n, bad in enumerate((surrogate, no_id), start=1):
+        recorder = ReadBatches(rt.pool, rt.blobs)
+        outcomes = await asyncio.gather(*(recorder.first_after_event(doc, count=1, event=event)
+                                          for event in (good, bad, good, good)), return_exceptions=True)
+        assert isinstance(outcomes[1], asyncpg.PostgresError | ValueError | TypeError), outcomes[1]
+        assert all(isinstance(o, list) and len(o) == 1 for i, o in enumerate(outcomes) if i != 1), outcomes
+        assert recorder.events.batches == 1
+        assert await db.fetchval("SELECT count(*) FROM audit_events WHERE document_id = $1 AND actor_sub = 'bertil'",
+                                 doc) == 3 * n
+        assert rt.pool.get_idle_size() == rt.pool.get_size()
