@@ -41,6 +41,7 @@ WORKER_FROM = 200_000  # events: a smaller log is walked by one process (spawnin
 WORKER_SHARE = 0.47  # of the events: the later stretch, the worker's; a little under half: it starts 0.2-0.4 s late
 LINES_AT_ONCE = 50_000  # events a COPY of lines covers: what an event the lines cannot prove costs at most
 VERSIONED = slice(1, 2 + len(EVENT_FIELDS))  # [FORMAT_VERSION, *values] in a walk row
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h: the worker's signal when the process that started it ends
 
 Add = Callable[[int, Any, Any, Any, Any], bool]
 
@@ -202,9 +203,6 @@ def _main() -> None:
         "head_hash": stretch.head_hash.hex(), "checked": stretch.checked, "visited": sorted(stretch.visited),
         "intact": stretch.intact}
     sys.stdout.write(json.dumps(answer))
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 if __name__ == "__main__":

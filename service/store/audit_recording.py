@@ -60,7 +60,7 @@ _insert_many_cte = f"WITH {_REGISTERED},\nevents AS ({_INSERT_MANY}\nRETURNING s
 def json_id(value: object) -> str | None:
     """An id for a JSON parameter: a UUID as its 32 hex digits (PostgreSQL's uuid reads them; str() of a UUID costs
     four times as much), text as it is (PostgreSQL's uuid input checks it, as asyncpg's did), None as null."""
-    if value is None or isinstance(value, str):  # text as asyncpg took it: PostgreSQL's uuid input checks it
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, UUID):
         return value.hex

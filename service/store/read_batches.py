@@ -16,7 +16,7 @@ every read of the batch gets that error, as a single read would, and nothing was
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -89,6 +89,23 @@ def _answer(batch: list[tuple[Any, asyncio.Future[Any]]], results: list[Any]) ->
             done.set_result(result)
 
 
+async def _together(items: list[In], together: Callable[[], Awaitable[Sequence[Out]]],
+                    alone: Callable[[In], Awaitable[Out]]) -> list[Out | BaseException]:
+    """`together`, the batch's one statement, for more than one item; when it fails on a value of its own (a
+    constraint, a value it cannot carry), each item alone, so only the one at fault fails; a lost database fails
+    them all."""
+    if len(items) > 1:
+        try:
+            return list(await together())
+        except _OWN_FAULT:  # before _DATABASE_GONE: asyncpg's client-side DataError is an InterfaceError too
+            pass
+        except _DATABASE_GONE:
+            raise
+        except asyncpg.PostgresError:
+            pass
+    return await _each_alone(items, alone)
+
+
 async def _each_alone(items: list[In], alone: Callable[[In], Awaitable[Out]]) -> list[Out | BaseException]:
     """Every item on its own, its error its own answer; a lost database ends them all."""
     results: list[Out | BaseException] = []
@@ -130,30 +147,12 @@ class ReadBatches:
             async def alone(read: _Read) -> list[bytes]:
                 return await self._blobs.first_after_event(conn, read[1], count=read[2], event=read[0])
 
-            if len(reads) == 1:
-                return await _each_alone(reads, alone)
-            try:
-                return list(await self._blobs.firsts_after_events(conn, [r[0] for r in reads],
-                                                                  [(r[1], r[2]) for r in reads]))
-            except _OWN_FAULT:  # a read's value the batch could not carry: each alone, so only that read fails
-                return await _each_alone(reads, alone)
-            except _DATABASE_GONE:
-                raise
-            except asyncpg.PostgresError:  # one bad event must not fail its neighbours: each alone
-                return await _each_alone(reads, alone)
+            return await _together(reads, lambda: self._blobs.firsts_after_events(
+                conn, [r[0] for r in reads], [(r[1], r[2]) for r in reads]), alone)
 
     async def _load(self, wanted: list[_Facts]) -> list[tuple[asyncpg.Record | None, Facts] | BaseException]:
         async with self._pool.acquire() as conn:
             async def alone(item: _Facts) -> tuple[asyncpg.Record | None, Facts]:
                 return await facts_store.for_document(conn, item[0], principal=item[1])
 
-            if len(wanted) == 1:
-                return await _each_alone(wanted, alone)
-            try:
-                return list(await facts_store.for_documents(conn, wanted))
-            except _OWN_FAULT:
-                return await _each_alone(wanted, alone)
-            except _DATABASE_GONE:
-                raise
-            except asyncpg.PostgresError:
-                return await _each_alone(wanted, alone)
+            return await _together(wanted, lambda: facts_store.for_documents(conn, wanted), alone)
