@@ -268,5 +268,6 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await app[RUNTIME].close()
                 await sealer.close()
     return runtime

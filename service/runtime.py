@@ -142,6 +142,11 @@ class Runtime:
             self._reads = ReadBatches(self.pool, self.blobs)
         return self._reads
 
+    async def close(self) -> None:
+        """Give back what the runtime keeps of the pool (the read gatherers' connections), before the pool closes."""
+        if self._reads is not None:
+            await self._reads.close()
+
     @property
     def id_token_verifier(self) -> TokenVerifier:
         """The web sign-in's ID tokens: the issuer's keys and claim mapping, the client id as audience."""

@@ -62,6 +62,12 @@ async def test_concurrent_reads_share_commits_and_each_has_its_own_event(client,
     rows = await db.fetch("SELECT document_id, count(*) AS n FROM audit_events WHERE action = 'document.read_content' "
                           "GROUP BY document_id")
     assert {str(r["document_id"]): r["n"] for r in rows} == {i: reads // len(ids) for i in ids}
+    # The gatherers kept a connection between their batches (a pool of 20) and give it back a second after the last.
+    for _ in range(300):
+        if not rt.reads.connections_kept:
+            break
+        await asyncio.sleep(0.01)
+    assert rt.reads.connections_kept == 0 and rt.pool.get_idle_size() == rt.pool.get_size()
 
 
 async def test_a_bad_event_fails_only_its_own_read(client, world, db):
@@ -80,7 +86,9 @@ async def test_a_bad_event_fails_only_its_own_read(client, world, db):
     assert all(isinstance(o, list) and len(o) == 1 for n, o in enumerate(outcomes) if n != 1)
     assert recorder.events.batches == 1  # all four gathered into one statement; it failed, so each went alone
     assert await db.fetchval("SELECT count(*) FROM audit_events WHERE document_id = $1 AND actor_sub = 'anna'", doc) == 3
-    assert rt.pool.get_idle_size() == rt.pool.get_size()  # every handed-over connection is back
+    await recorder.close()
+    await rt.close()
+    assert rt.pool.get_idle_size() == rt.pool.get_size()  # every connection a gatherer kept is back
 
 
 async def test_reads_gathered_with_another_zones_are_each_decided_on_their_own_facts(client, world, db):
@@ -170,4 +178,53 @@ async def test_a_value_that_cannot_be_sent_fails_only_its_own_read(client, world
         assert recorder.events.batches == 1
         assert await db.fetchval("SELECT count(*) FROM audit_events WHERE document_id = $1 AND actor_sub = 'bertil'",
                                  doc) == 3 * n
+        await recorder.close()
+        await rt.close()
         assert rt.pool.get_idle_size() == rt.pool.get_size()
+
+
+async def test_a_gatherer_keeps_its_connection_and_takes_another_once_it_is_lost(client, db):
+    """_Held: consecutive batches share one backend (no pool round per statement); a backend that dies between
+    batches (an administrator's pg_terminate_backend, a restart) is dropped before use and the next batch runs
+    on a new one without an error; after `uses` batches, after an error and on close() it is back in the pool."""
+    from service.store.read_batches import _Held
+
+    rt = client.server.app[RUNTIME]
+    await rt.close()  # the app's gatherers keep none now: the counts below are this test's own
+    pool = rt.pool
+    held = _Held(pool, uses=3, linger=0.2)
+
+    async def backend() -> int:
+        async with held() as conn:
+            return await conn.fetchval("SELECT pg_backend_pid()")
+
+    try:
+        first = await backend()
+        assert await backend() == first and held.kept
+        assert pool.get_idle_size() == pool.get_size() - 1
+        await db.execute("SELECT pg_terminate_backend($1)", first)
+        for _ in range(100):  # asyncpg sees the socket close and gives the lost connection back by itself
+            await asyncio.sleep(0.02)
+            if pool.get_idle_size() == pool.get_size():
+                break
+        second = await backend()  # no error: the lost one is dropped before use
+        assert second != first and held.kept
+        assert await backend() == second and held.kept
+        assert await backend() == second and not held.kept  # its third batch: given back
+        assert pool.get_idle_size() == pool.get_size()
+        await backend()
+        with pytest.raises(asyncpg.PostgresError):  # a batch's error gives it back too
+            async with held() as conn:
+                await conn.execute("SELECT 1/0")
+        assert not held.kept and pool.get_idle_size() == pool.get_size()
+        before = await backend()
+        held.idle()  # a run of batches ended; another begins within the linger: the same connection
+        await asyncio.sleep(0.05)
+        assert await backend() == before and held.kept
+        held.idle()
+        await asyncio.sleep(0.4)  # none within it: given back
+        assert not held.kept and pool.get_idle_size() == pool.get_size()
+        assert await backend() and held.kept
+    finally:
+        await held.give_back()  # before the pool closes (asyncpg's close waits for every connection)
+    assert not held.kept and pool.get_idle_size() == pool.get_size()
