@@ -19,6 +19,7 @@ every read of the batch gets that error, as a single read would, and nothing was
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
@@ -39,6 +40,7 @@ _DATABASE_GONE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionErr
 # A value of one read's that cannot be sent (json.dumps's TypeError or ValueError, asyncpg's client-side DataError, a
 # ValueError and an InterfaceError at once, e.g. a lone surrogate in a name): that read's fault, not the database's.
 _OWN_FAULT = (TypeError, ValueError)
+log = logging.getLogger("brygga.read_batches")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -194,7 +196,13 @@ class _Held:
         conn, self._conn = self._conn, None
         release = asyncio.ensure_future(self._pool.release(conn))
         self._releases.add(release)
-        release.add_done_callback(self._releases.discard)
+        release.add_done_callback(self._released)
+
+    def _released(self, release: asyncio.Task[None]) -> None:
+        self._releases.discard(release)
+        if not release.cancelled() and release.exception() is not None:  # a pool closing: nothing to give back to
+            log.warning("a read gatherer's connection could not be given back",
+                        extra={"error": type(release.exception()).__name__})
 
     async def give_back(self) -> None:
         if self._timer is not None:
