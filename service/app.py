@@ -264,10 +264,18 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
             try:
                 yield
             finally:
-                for task in [*reversed(tasks), *app[RUNTIME].indicator_builds.values()]:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                await app[RUNTIME].close()
-                await sealer.close()
+                try:
+                    for task in [*reversed(tasks), *app[RUNTIME].indicator_builds.values()]:
+                        task.cancel()
+                        try:
+                            await task
+                        except asyncio.CancelledError:
+                            pass
+                        except Exception:  # a task that had failed: the rest of the cleanup still runs
+                            log.exception("a background task had failed", extra={"task": task.get_name()})
+                finally:
+                    try:
+                        await app[RUNTIME].close()  # before the pool closes: asyncpg's close waits for every connection
+                    finally:
+                        await sealer.close()
     return runtime

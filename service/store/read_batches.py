@@ -71,13 +71,17 @@ class Gatherer(Generic[In, Out]):
         if draining is not None:
             draining.cancel()
             await asyncio.gather(draining, return_exceptions=True)
+            if self._draining is draining:  # cancelled before it began: its finally never ran
+                self._draining = None
+                _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
+                self._waiting = []
 
     async def _drain(self) -> None:
         try:
             await self._batches()
-            if self._idle is not None:
-                self._idle()
         finally:
+            if self._idle is not None:
+                self._idle()  # also after an error of its own: a kept connection is given back in any case
             self._draining = None
             if self._waiting:  # cancelled with calls still waiting (shutdown): they end rather than hang
                 _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
@@ -185,8 +189,14 @@ class _Held:
             await self.give_back()
 
     def idle(self) -> None:
-        """A run of batches ended: give the connection back unless another batch begins within `linger` seconds."""
-        if self._conn is not None and self._timer is None:
+        """A run of batches ended: give the connection back unless another batch begins within `linger` seconds;
+        at once when the pool has no connection left to hand out (a request may be waiting for one)."""
+        if self._conn is None or self._timer is not None:
+            return
+        pool = self._pool
+        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+            self._expire()
+        else:
             self._timer = asyncio.get_running_loop().call_later(self._linger, self._expire)
 
     def _expire(self) -> None:
@@ -213,6 +223,11 @@ class _Held:
             await self._pool.release(conn)  # nothing when asyncpg gave it back already
         if self._releases:  # the lingering ones' (the runtime's end waits for them)
             await asyncio.gather(*self._releases, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Give the connection back and keep none from now on (a read after the runtime's end takes its own)."""
+        self._uses = 1
+        await self.give_back()
 
     @property
     def kept(self) -> bool:
@@ -264,7 +279,7 @@ class ReadBatches:
         """Give the gatherers' connections back to the pool (the runtime's end, before the pool closes)."""
         for gatherer, held in ((self.events, self._events_conn), (self.facts, self._facts_conn)):
             await gatherer.close()
-            await held.give_back()
+            await held.close()
 
     async def _record(self, reads: list[_Read]) -> list[list[bytes] | BaseException]:
         async with self._events_conn() as conn:

@@ -228,3 +228,53 @@ async def test_a_gatherer_keeps_its_connection_and_takes_another_once_it_is_lost
     finally:
         await held.give_back()  # before the pool closes (asyncpg's close waits for every connection)
     assert not held.kept and pool.get_idle_size() == pool.get_size()
+
+
+async def test_a_gatherer_closed_before_its_batch_began_answers_and_goes_on():
+    """close() cancelling a batch task that had not begun yet (its finally never runs): the waiting call ends
+    cancelled rather than hanging, and a later call is answered by a new batch."""
+    from service.store.read_batches import Gatherer
+
+    async def run(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.01)
+        return [item * 10 for item in items]
+
+    gatherer: Gatherer[int, int] = Gatherer(run)
+    first = asyncio.create_task(gatherer(1))
+    await asyncio.sleep(0)  # the call is waiting and its batch task made, not yet begun
+    await gatherer.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(first, 1)
+    assert await asyncio.wait_for(gatherer(2), 1) == 20
+
+
+async def test_a_gatherer_gives_its_connection_back_at_once_when_the_pool_has_none_left(client):
+    """After a run of batches a kept connection lingers a second, unless the pool has no connection to hand out:
+    then a request waiting for one gets it at once."""
+    from service.store.read_batches import _Held
+
+    rt = client.server.app[RUNTIME]
+    await rt.close()
+    pool = rt.pool
+    held = _Held(pool, linger=30)
+    taken = []
+    try:
+        async with held() as conn:
+            await conn.fetchval("SELECT 1")
+        held.idle()
+        assert held.kept  # a pool with room: it lingers (30 s here)
+        await held.give_back()
+        async with held() as conn:
+            await conn.fetchval("SELECT 1")
+        while pool.get_size() < pool.get_max_size() or pool.get_idle_size():
+            taken.append(await pool.acquire())  # every other connection in use
+        waiting = asyncio.ensure_future(pool.acquire(timeout=5))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        held.idle()
+        taken.append(await asyncio.wait_for(waiting, 1))  # given back at once, to the request waiting
+        assert not held.kept
+    finally:
+        await held.close()
+        for conn in taken:
+            await pool.release(conn)
