@@ -63,8 +63,8 @@ async def test_concurrent_reads_share_commits_and_each_has_its_own_event(client,
                           "GROUP BY document_id")
     assert {str(r["document_id"]): r["n"] for r in rows} == {i: reads // len(ids) for i in ids}
     # The gatherers kept a connection between their batches (a pool of 20) and give it back a second after the last.
-    for _ in range(300):
-        if not rt.reads.connections_kept:
+    for _ in range(300):  # let go after a second's linger, then given back by a task of its own
+        if not rt.reads.connections_kept and rt.pool.get_idle_size() == rt.pool.get_size():
             break
         await asyncio.sleep(0.01)
     assert rt.reads.connections_kept == 0 and rt.pool.get_idle_size() == rt.pool.get_size()
@@ -192,7 +192,7 @@ async def test_a_gatherer_keeps_its_connection_and_takes_another_once_it_is_lost
     rt = client.server.app[RUNTIME]
     await rt.close()  # the app's gatherers keep none now: the counts below are this test's own
     pool = rt.pool
-    held = _Held(pool, uses=3, linger=0.2)
+    held = _Held(pool, uses=3, linger=0.5)
 
     async def backend() -> int:
         async with held() as conn:
@@ -222,8 +222,13 @@ async def test_a_gatherer_keeps_its_connection_and_takes_another_once_it_is_lost
         await asyncio.sleep(0.05)
         assert await backend() == before and held.kept
         held.idle()
-        await asyncio.sleep(0.4)  # none within it: given back
-        assert not held.kept and pool.get_idle_size() == pool.get_size()
+        await asyncio.sleep(0.7)  # none within it (0.5 s): let go, and given back by a task of its own
+        assert not held.kept
+        for _ in range(200):
+            if pool.get_idle_size() == pool.get_size():
+                break
+            await asyncio.sleep(0.01)
+        assert pool.get_idle_size() == pool.get_size()
         assert await backend() and held.kept
     finally:
         await held.give_back()  # before the pool closes (asyncpg's close waits for every connection)
