@@ -8,9 +8,10 @@ their events in one INSERT with their first segments read after them in the same
 a lone client pays nothing for the gathering, only the time the batch before it takes when there is one.
 
 Each gatherer keeps one pool connection while content reads come, and gives it back a second after they stop
-(_Held): taking one from the pool and giving it back cost the event loop about 64 µs a statement (asyncpg's
-release runs as a task of its own and re-arms a timer), more than a small batch's statement. Only the gatherer's
-one batch in flight uses it; a read holds none while it waits; a small pool is not held from.
+(at once when the pool has none left to hand out; _Held): taking one from the pool and giving it back cost the
+event loop about 64 µs a statement (asyncpg's release runs as a task of its own and re-arms a timer), more than a
+small batch's statement. Only the gatherer's one batch in flight uses it; a read holds none while it waits; a
+small pool is not held from.
 
 Isolation: when a batch's statement fails for a reason of the statement's own (a constraint, a bad value), no
 read fails for its neighbour's sake: each goes again alone and gets its own answer. When the database is gone,
