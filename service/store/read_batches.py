@@ -161,7 +161,6 @@ class _Held:
         self._pool, self._uses, self._linger = pool, uses, linger
         self._conn: Any = None
         self._used = 0
-        self._busy = False
         self._timer: asyncio.TimerHandle | None = None
         self._releases: set[asyncio.Task[None]] = set()
 
@@ -177,14 +176,11 @@ class _Held:
         if conn is None:
             conn = self._conn = await self._pool.acquire()
             self._used = 0
-        self._busy = True
         try:
             yield conn
         except BaseException:
-            self._busy = False
             await self.give_back()
             raise
-        self._busy = False
         self._used += 1
         if self._used >= self._uses:
             await self.give_back()
@@ -201,9 +197,9 @@ class _Held:
             self._timer = asyncio.get_running_loop().call_later(self._linger, self._expire)
 
     def _expire(self) -> None:
+        # Only between runs of batches: a batch cancels the timer before it takes the connection, and idle() is
+        # called when a run has ended.
         self._timer = None
-        if self._busy or self._conn is None:
-            return  # a batch has begun meanwhile: the end of its run comes here again
         conn, self._conn = self._conn, None
         release = asyncio.ensure_future(self._pool.release(conn))
         self._releases.add(release)
@@ -222,13 +218,14 @@ class _Held:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._pool.release(conn)  # nothing when asyncpg gave it back already
-        if self._releases:  # the lingering ones' (the runtime's end waits for them)
-            await asyncio.gather(*self._releases, return_exceptions=True)
 
     async def close(self) -> None:
-        """Give the connection back and keep none from now on (a read after the runtime's end takes its own)."""
+        """Give the connection back, wait for the ones let go after a linger, and keep none from now on (a read after
+        the runtime's end takes its own): before the pool closes."""
         self._uses = 1
         await self.give_back()
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
 
     @property
     def kept(self) -> bool:

@@ -231,7 +231,7 @@ async def test_a_gatherer_keeps_its_connection_and_takes_another_once_it_is_lost
         assert pool.get_idle_size() == pool.get_size()
         assert await backend() and held.kept
     finally:
-        await held.give_back()  # before the pool closes (asyncpg's close waits for every connection)
+        await held.close()  # before the pool closes (asyncpg's close waits for every connection)
     assert not held.kept and pool.get_idle_size() == pool.get_size()
 
 
