@@ -7,6 +7,7 @@ leaves whole batches done and nothing half culled, and the next run goes on from
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -203,8 +204,21 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
             unlocked = True
             return result
         finally:
-            if not unlocked:  # failed or cancelled: the session, and the lock with it, ends here, never pooled
-                conn.terminate()
+            if not unlocked:
+                await _let_go_after_failure(conn)
+
+
+async def _let_go_after_failure(conn: Any) -> None:
+    """A failed run gives its lock back on the spot when its connection is idle (the failure came between
+    statements: the next run may start at once); when it cannot (cancelled mid-statement, the connection broken)
+    the session, and the lock with it, ends here and is never pooled. Terminating alone would leave a moment in
+    which the server has not yet seen the socket close and still holds the lock."""
+    try:
+        await asyncio.wait_for(retention_store.unlock_run(conn), timeout=5)
+    except BaseException as gone:  # the run's own failure goes on propagating; a new cancellation too
+        conn.terminate()
+        if isinstance(gone, asyncio.CancelledError):
+            raise
 
 
 class RunUnderWay(Exception):

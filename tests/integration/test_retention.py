@@ -414,6 +414,29 @@ async def test_a_run_that_fails_midway_lets_go_of_the_run_lock(client, world, db
     assert result.documents == 0 and result.files == 0
 
 
+async def test_a_cancelled_run_lets_go_of_the_run_lock(client, world, db):
+    """Cancelled between batches (mid-statement, most likely), the run's session ends and its lock with it."""
+    from service.domain import retention
+    from service.http.context import RUNTIME
+
+    rt = client.server.app[RUNTIME]
+    docs = world["docs"]
+    await _backdate(db, docs["plain"], 6)
+    first_batch = asyncio.Event()
+    task = asyncio.create_task(retention.run(rt, batch=1, progress=lambda done, total: first_batch.set()))
+    await first_batch.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # a terminated session's backend leaves within moments
+        if not await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", RUN_LOCK):
+            break
+        await asyncio.sleep(0.05)
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", RUN_LOCK) == 0
+    await retention.run(rt, batch=1)  # not RunUnderWay
+    assert await db.fetchval("SELECT count(*) FROM documents WHERE status = 'shredded'") == len(docs["plain"])
+
+
 async def _correct(client, headers, document_id: str) -> None:
     data = aiohttp.FormData()
     data.add_field("metadata", json.dumps({"reason": "Fel datum i anteckningen"}), content_type="application/json")
