@@ -10,6 +10,8 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -189,9 +191,35 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     The default reset (`RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()`) is one
     more round trip per release, a third of a small read's database time, for state the
     service never leaves on a pooled connection: no SET (the role is a startup
-    parameter), no LISTEN, no cursor outside a transaction, no session-level lock
-    (migrations and the sealer use connections of their own).
+    parameter), no LISTEN, no cursor outside a transaction, and a session-level lock
+    only through session_lock(), which gives it back or ends the session (migrations
+    and the sealer use connections of their own).
     """
+
+
+@asynccontextmanager
+async def session_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[bool]:
+    """pg_try_advisory_lock(key) on `conn` for the block: yields whether it was taken (False: another session holds it).
+
+    Given back when the block ends, however it ends (cancelled mid-statement too: asyncpg has the server cancel
+    the statement, and the unlock follows on the same session). When that cannot be done (the connection lost,
+    no answer within 5 s, cancelled again meanwhile) the session ends here, and the lock with it: the pool's reset
+    (_keep_session) does not unlock, so a pooled connection must never carry it on. Terminating alone, without
+    trying the unlock first, would leave a moment in which the server has not yet seen the socket close and
+    still holds the lock (a run begun at once would be told another holds it).
+    """
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            await asyncio.wait_for(conn.execute("SELECT pg_advisory_unlock($1)", key), timeout=5)
+        except BaseException as gone:  # the block's own failure, if any, goes on propagating; a cancellation too
+            conn.terminate()
+            if isinstance(gone, asyncio.CancelledError):
+                raise
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg has no stubs: Pool is Any to mypy

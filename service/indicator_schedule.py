@@ -16,6 +16,7 @@ import asyncio
 import logging
 from datetime import date, timedelta
 
+from .database import session_lock
 from .domain import indicators
 from .runtime import Runtime
 from .store import indicator_tables as kept
@@ -43,13 +44,10 @@ async def build_due(rt: Runtime) -> list[int] | None:
 async def build_locked(rt: Runtime, years: list[int]) -> list[int] | None:
     """indicators.build of each year (ended ones) under the making's lock, one replica or command at a time: the
     years whose tables were made now (the others were stored already), or None when the lock is held elsewhere."""
-    async with rt.pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", kept.BUILD_LOCK):
+    async with rt.pool.acquire() as conn, session_lock(conn, kept.BUILD_LOCK) as held:
+        if not held:
             return None
-        try:
-            return [year for year in years if await indicators.making(rt, year)]
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", kept.BUILD_LOCK)
+        return [year for year in years if await indicators.making(rt, year)]
 
 
 async def every(rt: Runtime, interval: float = EVERY) -> None:

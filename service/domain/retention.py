@@ -7,7 +7,6 @@ leaves whole batches done and nothing half culled, and the next run goes on from
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -24,6 +23,7 @@ from policies.retention import FileSummary, Rule
 from policies.roles import Permission, role_gate
 
 from ..audit import Action, Caller
+from ..database import session_lock
 from ..errors import BelowLegalMinimum, ValidationFailed
 from ..runtime import Runtime
 from ..store import documents as documents_store
@@ -194,31 +194,10 @@ async def run(rt: Runtime, *, on: date | None = None, batch: int = 500,
     every document crypto-shredded with its tombstone saying `culled` and a `document.cull` event by
     system:retention. Resumable: run it again after a crash or a kill and it goes on."""
     on = on or _today()
-    async with rt.pool.acquire() as conn:
-        if not await retention_store.try_lock_run(conn):
+    async with rt.pool.acquire() as conn, session_lock(conn, retention_store.RUN_LOCK) as held:
+        if not held:
             raise RunUnderWay()
-        unlocked = False
-        try:
-            result = await _run_locked(rt, conn, on, batch, progress)
-            await retention_store.unlock_run(conn)
-            unlocked = True
-            return result
-        finally:
-            if not unlocked:
-                await _let_go_after_failure(conn)
-
-
-async def _let_go_after_failure(conn: Any) -> None:
-    """A failed run gives its lock back on the spot when its connection is idle (the failure came between
-    statements: the next run may start at once); when it cannot (cancelled mid-statement, the connection broken)
-    the session, and the lock with it, ends here and is never pooled. Terminating alone would leave a moment in
-    which the server has not yet seen the socket close and still holds the lock."""
-    try:
-        await asyncio.wait_for(retention_store.unlock_run(conn), timeout=5)
-    except BaseException as gone:  # the run's own failure goes on propagating; a new cancellation too
-        conn.terminate()
-        if isinstance(gone, asyncio.CancelledError):
-            raise
+        return await _run_locked(rt, conn, on, batch, progress)
 
 
 class RunUnderWay(Exception):

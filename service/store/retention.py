@@ -206,12 +206,3 @@ async def epochs_in_use(conn: asyncpg.Connection) -> dict[str, int]:
                             "FROM document_versions WHERE dek_wrapped IS NOT NULL AND epoch IS NOT NULL) live "
                             "GROUP BY epoch ORDER BY epoch")
     return {row["epoch"]: row["n"] for row in rows}
-
-
-async def try_lock_run(conn: asyncpg.Connection) -> bool:
-    """Take the run's lock on `conn` for its session; False when another run holds it."""
-    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", RUN_LOCK))
-
-
-async def unlock_run(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_unlock($1)", RUN_LOCK)
