@@ -190,10 +190,12 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
     The default reset (`RESET ALL; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all()`) is one
     more round trip per release, a third of a small read's database time, for state the
-    service never leaves on a pooled connection: no SET (the role is a startup
-    parameter), no LISTEN, no cursor outside a transaction, and a session-level lock
-    only through session_lock(), which gives it back or ends the session (migrations
-    and the sealer use connections of their own).
+    service never leaves on a pooled connection: no session-level SET (the role is a
+    startup parameter; SET LOCAL and set_config(..., true) only inside transactions), no
+    LISTEN, no cursor outside a transaction, and a session-level lock only through
+    session_lock(), which gives it back or ends the session (migrations and the sealer
+    use connections of their own). asyncpg's release still waits out a cancelled
+    statement and rolls back an open transaction before this runs.
     """
 
 
@@ -208,7 +210,12 @@ async def session_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[bool
     trying the unlock first, would leave a moment in which the server has not yet seen the socket close and
     still holds the lock (a run begun at once would be told another holds it).
     """
-    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+    try:
+        taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+    except BaseException:  # cancelled (or timed out) after the server may have taken it, before its answer came
+        _end_session(conn)
+        raise
+    if not taken:
         yield False
         return
     try:
@@ -217,9 +224,18 @@ async def session_lock(conn: asyncpg.Connection, key: int) -> AsyncIterator[bool
         try:
             await asyncio.wait_for(conn.execute("SELECT pg_advisory_unlock($1)", key), timeout=5)
         except BaseException as gone:  # the block's own failure, if any, goes on propagating; a cancellation too
-            conn.terminate()
+            _end_session(conn)
             if isinstance(gone, asyncio.CancelledError):
                 raise
+
+
+def _end_session(conn: asyncpg.Connection) -> None:
+    """Close the connection at once, its session (and its locks) with it; nothing to do when asyncpg, having lost
+    it, closed it and gave it back to the pool by itself (the pool's proxy then refuses every call)."""
+    try:
+        conn.terminate()
+    except asyncpg.InterfaceError:
+        pass
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg has no stubs: Pool is Any to mypy

@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -179,45 +179,67 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         if anchor is not None and not verifier.start_at(_checkpoint(anchor)):
             return verifier.finish()
         add = verifier.add_versioned
-        threshold = gc.get_threshold()
-        gc.set_threshold(50_000, *threshold[1:])  # a walk allocates millions of short-lived rows; collect less often
         later = None
-        try:
-            # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
-            # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
-            # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
-            # on, the walk of values takes the rest, event by event, and classifies what it finds.
-            end = await chain_store.last_seq(conn) + 1
-            if dsn is not None:  # the worker starts while this process looks for links whose event is gone
-                later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
-            orphans = await chain_store.orphan_links(conn, after=start)
-            if orphans:
-                end = orphans[0][0]
-                if later is not None:  # its stretch walks events, not links: never joined here, so ended now
+        with _collecting_less_often():
+            try:
+                # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
+                # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
+                # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
+                # on, the walk of values takes the rest, event by event, and classifies what it finds.
+                end = await chain_store.last_seq(conn) + 1
+                if dsn is not None:  # the worker starts while this process looks for links whose event is gone
+                    later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
+                orphans = await chain_store.orphan_links(conn, after=start)
+                if orphans:
+                    end = orphans[0][0]
+                    if later is not None:  # its stretch walks events, not links: never joined here, so ended now
+                        await later.close()
+                        later = None
+                stop = later.low + 1 if later is not None else end
+                after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop)
+                if later is not None and not known:
+                    if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
+                        stretch = await later.stretch()
+                        if stretch is not None and verifier.join(stretch):
+                            after = verifier.head_seq
+                    else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
+                        await later.close()
+                    after, known = await audit_stretches.walk_lines(conn, verifier, add, after=after, end=end)
+                if known:
+                    return verifier.finish()
+                async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
+                    async for rows in batches:
+                        for row in rows:
+                            if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
+                                return verifier.finish()
+            finally:
+                if later is not None:
                     await later.close()
-                    later = None
-            stop = later.low + 1 if later is not None else end
-            after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop)
-            if later is not None and not known:
-                if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
-                    stretch = await later.stretch()
-                    if stretch is not None and verifier.join(stretch):
-                        after = verifier.head_seq
-                else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
-                    await later.close()
-                after, known = await audit_stretches.walk_lines(conn, verifier, add, after=after, end=end)
-            if known:
-                return verifier.finish()
-            async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
-                async for rows in batches:
-                    for row in rows:
-                        if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
-                            return verifier.finish()
-        finally:
-            gc.set_threshold(*threshold)
-            if later is not None:
-                await later.close()
         return verifier.finish()
+
+
+class _Walks:
+    """How many chain walks this process runs now, and the collector's threshold from before the first."""
+
+    running = 0
+    threshold: tuple[int, int, int] = (0, 0, 0)
+
+
+@contextmanager
+def _collecting_less_often() -> Iterator[None]:
+    """The collector's first threshold at 50,000 while any walk runs (a walk allocates millions of short-lived
+    rows, none in a cycle), the threshold from before back when the last one ends. Walks overlap (two auditors'
+    GET /v1/audit/verify at once): each putting back what it found would, in the wrong order, leave 50,000 for good."""
+    if _Walks.running == 0:
+        _Walks.threshold = gc.get_threshold()
+        gc.set_threshold(50_000, *_Walks.threshold[1:])
+    _Walks.running += 1
+    try:
+        yield
+    finally:
+        _Walks.running -= 1
+        if _Walks.running == 0:
+            gc.set_threshold(*_Walks.threshold)
 
 
 def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
