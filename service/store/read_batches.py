@@ -74,8 +74,7 @@ class Gatherer(Generic[In, Out]):
             await asyncio.gather(draining, return_exceptions=True)
             if self._draining is draining:  # cancelled before it began: its finally never ran
                 self._draining = None
-                _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
-                self._waiting = []
+                self._end_waiting()
 
     async def _drain(self) -> None:
         try:
@@ -84,9 +83,13 @@ class Gatherer(Generic[In, Out]):
             if self._idle is not None:
                 self._idle()  # also after an error of its own: a kept connection is given back in any case
             self._draining = None
-            if self._waiting:  # cancelled with calls still waiting (shutdown): they end rather than hang
-                _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
-                self._waiting = []
+            self._end_waiting()
+
+    def _end_waiting(self) -> None:
+        """Calls still waiting when the batches stopped for good (shutdown) end cancelled rather than hang."""
+        if self._waiting:
+            _answer(self._waiting, [asyncio.CancelledError()] * len(self._waiting))
+            self._waiting = []
 
     async def _batches(self) -> None:
         while self._waiting:
@@ -166,9 +169,7 @@ class _Held:
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[asyncpg.Connection]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         conn = self._conn
         if conn is not None and not _open(conn):
             await self.give_back()
@@ -211,10 +212,13 @@ class _Held:
             log.warning("a read gatherer's connection could not be given back",
                         extra={"error": type(release.exception()).__name__})
 
-    async def give_back(self) -> None:
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def give_back(self) -> None:
+        self._stop_timer()
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._pool.release(conn)  # nothing when asyncpg gave it back already
