@@ -28,8 +28,11 @@ as the application role (service.database.connect_options), bulk loading as the 
    (audit_chain.walk_lines, COPY) read and made canonical without hashing. verify_chain() runs
    VERIFY_RUNS times (the median counts); its verdict must be ok, the same each time, and have
    checked every event; (b) must reproduce the stored hash. Target: 200,000 events/s.
+4. Verification with a signed checkpoint each 10 events (added to those events, signed with the same key): what
+   the sealer makes for a service recording an event a second (a checkpoint at least every 10 s while it seals).
+   Each checkpoint is an Ed25519 signature to check, so a log of a quiet service costs more per event than part 3's.
 
---skip-load leaves out part 1 (parts 2 and 3 take about a minute). Exits 0 whatever the numbers;
+--skip-load leaves out part 1 (parts 2 to 4 take about two minutes). Exits 0 whatever the numbers;
 stops everything it started.
 """
 from __future__ import annotations
@@ -48,6 +51,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -57,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 from crypto import FileKeyProvider, KeyRing  # noqa: E402
-from crypto.chain import GENESIS, link  # noqa: E402
+from crypto.chain import GENESIS, checkpoint_message, link, micros, sign_checkpoint  # noqa: E402
 from policies.decision import Basis, allow  # noqa: E402
 from policies.model import Principal, Role, Zone  # noqa: E402
 from service import audit  # noqa: E402
@@ -75,6 +79,8 @@ ROUNDS = 3
 LINK_SAMPLE = 200_000
 SEALING_TARGET, VERIFY_TARGET = 5_000, 200_000
 VERIFY_RUNS = 5  # verify_chain() runs, one after the other: the median counts (this machine is shared)
+DENSE_EVERY = 10  # part 4: a signed checkpoint each 10 events, as a service sealing one event a second makes them
+DENSE_RUNS = 3
 
 
 # -- 1. sealing under load -------------------------------------------------------------
@@ -341,6 +347,51 @@ async def fetch_lines(conn: asyncpg.Connection) -> int:
     return count
 
 
+@dataclass
+class Dense:
+    checkpoints: int  # signed checkpoints in the log
+    verify: float  # events/s, verify_chain() with a worker (median of DENSE_RUNS)
+    one_process: float  # events/s, verify_chain() in one process (median of DENSE_RUNS)
+    signature_us: float  # one Ed25519 verification, µs (median of 2,000, timed alone)
+    ok: bool
+
+
+async def dense_verification(dsn: str, ring: KeyRing, events: int) -> Dense:
+    """Part 4: the sealer signs a checkpoint at least every 10 s while it seals, so a service recording an event a
+    second has one each 10 events, not each 1,000 as the bulk sealing of part 2: each checkpoint is a signature to
+    check. Adds (as the superuser, signed with the ring's key) one at every 10th event, then verifies."""
+    admin = await asyncpg.connect(dsn)
+    try:
+        rows = await admin.fetch("SELECT seq, hash FROM audit_chain WHERE seq % $1 = 0 AND seq NOT IN "
+                                 "(SELECT seq FROM audit_checkpoints) ORDER BY seq", DENSE_EVERY)
+        at = datetime.now(UTC)
+        key_id, key = ring.audit_key_id, ring.audit_signing_key
+        records = [(row["seq"], bytes(row["hash"]), at, key_id,
+                    sign_checkpoint(key, key_id, row["seq"], bytes(row["hash"]), micros(at))) for row in rows]
+        await admin.copy_records_to_table("audit_checkpoints", records=records,
+                                          columns=("seq", "hash", "at", "key_id", "signature"))
+        count = await admin.fetchval("SELECT count(*) FROM audit_checkpoints")
+    finally:
+        await admin.close()
+    public = ring.audit_public_keys[key_id]
+    message = checkpoint_message(key_id, 1, GENESIS, 0)
+    signature = key.sign(message)
+    times = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        public.verify(signature, message)
+        times.append(time.perf_counter() - started)
+    conn = await asyncpg.connect(dsn, **connect_options())
+    try:
+        runs = [await timed(verify_chain(conn, ring.audit_public_keys, dsn=dsn)) for _ in range(DENSE_RUNS)]
+        alone = [await timed(verify_chain(conn, ring.audit_public_keys)) for _ in range(DENSE_RUNS)]
+    finally:
+        await conn.close()
+    ok = all(v.ok and v.checked == events for v, _ in runs + alone)
+    return Dense(count, events / statistics.median(s for _, s in runs), events / statistics.median(s for _, s in alone),
+                 statistics.median(times) * 1e6, ok)
+
+
 async def timed(awaitable):
     started = time.perf_counter()
     result = await awaitable
@@ -372,6 +423,7 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list, skip_load:
     seal_s = await raw_sealing(bulk_dsn, ring, events)
     print(f"  sealed {events:,} events in {seal_s:.1f} s", file=sys.stderr, flush=True)
     check = await verification(bulk_dsn, ring, events)
+    dense = await dense_verification(bulk_dsn, ring, events)
 
     print(f"\nBrygga audit benchmark ({os.cpu_count()} cores, embedded PostgreSQL {pg_version})"
           + (" --quick" if quick else ""))
@@ -397,6 +449,12 @@ async def bench(quick: bool, tmp: Path, server_dsn: str, procs: list, skip_load:
           f" ({check.verify / VERIFY_TARGET:.2f} of it) → {met(check.verify >= VERIFY_TARGET)}")
     print(f"   verdict: ok={check.ok}, checked={check.checked:,} of {events:,}"
           + (f", problem={check.problem}" if check.problem else ""))
+    print(f"4. verification with a signed checkpoint each {DENSE_EVERY} events ({dense.checkpoints:,} checkpoints;"
+          f" a service sealing an event a second signs one each 10 s):")
+    print(f"   {f'verify_chain() with a worker, median of {DENSE_RUNS}':<58}{dense.verify:>10,.0f} events/s")
+    print(f"   {f'verify_chain() in one process, median of {DENSE_RUNS}':<58}{dense.one_process:>10,.0f} events/s")
+    print(f"   one Ed25519 verification {dense.signature_us:.0f} µs: the signatures alone "
+          f"{dense.checkpoints * dense.signature_us / 1e6:.1f} s of CPU; verdicts ok and whole: {'yes' if dense.ok else 'NO'}")
     print("targets:")
     print(f"  raw sealing ≥ {SEALING_TARGET:,} events/s: {sealing:,.0f} → {met(sealing >= SEALING_TARGET)}")
     print(f"  verification ≥ {VERIFY_TARGET:,} events/s (audit verify): {check.verify:,.0f} → {met(check.verify >= VERIFY_TARGET)}")

@@ -307,7 +307,10 @@ class ChainVerifier:
             return False
         head_seq, head_hash = self.head_seq, self.head_hash
         head_seq_text, head_hex = b"%d" % head_seq, head_hash.hex().encode()
-        stops = self.checkpoints.keys() | ({self.held[0]} if self.held is not None else set())
+        # The seqs _accept() must see: a checkpoint, or the held one. Looked up in the mapping itself, never copied
+        # per call: a log has a checkpoint for each 10 s of sealing (millions in a year), and their union built for
+        # every batch of lines cost more than the lines (10^6 events with one every 10: 29,000 -> 42,000 events/s).
+        checkpoints, held_seq = self.checkpoints, self.held[0] if self.held is not None else None
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
         checked, accepted = 0, True
         for line in lines:
@@ -322,7 +325,7 @@ class ChainVerifier:
                 accepted = False
                 break
             head_seq, head_seq_text, head_hash, head_hex = seq, seq_text, chain_hash, chain_hex
-            if seq in stops:  # a checkpoint, or the held one: _accept() checks it
+            if seq in checkpoints or seq == held_seq:  # _accept() checks it
                 self.checked += checked
                 checked = 0
                 if not self._accept(seq, chain_hash):
