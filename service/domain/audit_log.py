@@ -17,7 +17,7 @@ import base64
 import gc
 import json
 from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import aclosing, contextmanager
+from contextlib import ExitStack, aclosing, contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from crypto import checkpoint_signatures
 from crypto.chain import ChainVerifier, Checkpoint, Verdict
 from policies.audit import (
     EventFilter,
@@ -180,7 +181,7 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
             return verifier.finish()
         add = verifier.add_versioned
         later = None
-        with _collecting_less_often():
+        with _collecting_less_often(), ExitStack() as signatures:
             try:
                 # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
                 # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
@@ -196,6 +197,8 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                         await later.close()
                         later = None
                 stop = later.low + 1 if later is not None else end
+                # This stretch's checkpoint signatures checked in threads beside the walk (the worker checks its own).
+                signatures.enter_context(checkpoint_signatures.ahead(verifier, after=start, end=stop))
                 after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop)
                 if later is not None and not known:
                     if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link

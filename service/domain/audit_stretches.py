@@ -31,6 +31,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from crypto import checkpoint_signatures
 from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Stretch
 
 from ..database import connect_options
@@ -181,9 +182,10 @@ async def _check(dsn: str, snapshot: str, after: int, end: int, verifier: ChainV
             begun = await chain_store.first_link(conn, after=after, below=end)
             if begun is None:
                 return None  # not sealed there: the ordinary walk takes it
-            fork = verifier.fork(*begun)
-            await walk_lines(conn, fork, fork.add_proven, after=after, end=end, size=size)
-            return Stretch.of(fork, begun)
+            with checkpoint_signatures.ahead(verifier, after=after, end=end):
+                fork = verifier.fork(*begun)  # takes the checks ahead with it
+                await walk_lines(conn, fork, fork.add_proven, after=after, end=end, size=size)
+                return Stretch.of(fork, begun)
     finally:
         await conn.close()
 
