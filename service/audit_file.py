@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from crypto import checkpoint_signatures
 from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, ChainVerifier, Checkpoint, Link, Verdict, micros
 from policies.audit import WHOLE, EventFilter
 
@@ -128,41 +130,46 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
             return True
         return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
 
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
-        if walk_line is not None:
-            pending.append((number, line, walk_line))
-            if len(pending) >= 2000 and not flush():
-                break
-            continue
-        if verifier is not None and not flush():
-            break
-        try:
-            item = json.loads(line)
-            is_event = FORMAT not in item and "checkpoint" not in item
-            if FORMAT in item:
-                if public_keys is None:
-                    public_keys = load_public_keys(item)
-                if item.get("continues_from") is not None:
-                    start = _checkpoint(item["continues_from"])
-            elif "checkpoint" in item:
-                checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
-        if is_event:
-            if verifier is None:
-                verifier = _verifier(public_keys, checkpoints, held, start)
-                if verifier.problem is not None:
+    with ExitStack() as signatures:  # threads checking checkpoint signatures, stopped however this ends
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
+            if walk_line is not None:
+                pending.append((number, line, walk_line))
+                if len(pending) >= 2000 and not flush():
                     break
-            if not by_values(number, line, item):
+                continue
+            if verifier is not None and not flush():
                 break
-    else:
-        if verifier is not None:
-            flush()
-    verifier = verifier or _verifier(public_keys, checkpoints, held, start)
-    return verifier.finish(), keys_from_file
+            try:
+                item = json.loads(line)
+                is_event = FORMAT not in item and "checkpoint" not in item
+                if FORMAT in item:
+                    if public_keys is None:
+                        public_keys = load_public_keys(item)
+                    if item.get("continues_from") is not None:
+                        start = _checkpoint(item["continues_from"])
+                elif "checkpoint" in item:
+                    checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+            if is_event:
+                if verifier is None:
+                    verifier = _verifier(public_keys, checkpoints, held, start)
+                    if verifier.problem is not None:
+                        break
+                    # The checkpoints come before the events (audit export, audit archive): their signatures are
+                    # checked in threads while the lines are (one given later is checked when it is met).
+                    signatures.enter_context(checkpoint_signatures.ahead(
+                        verifier, after=start.seq if start is not None else 0, end=max(checkpoints, default=0) + 1))
+                if not by_values(number, line, item):
+                    break
+        else:
+            if verifier is not None:
+                flush()
+        verifier = verifier or _verifier(public_keys, checkpoints, held, start)
+        return verifier.finish(), keys_from_file
 
 
 _ARCHIVE_FIELDS = (b'{"seq":', b'"prev_seq":', b'"prev_hash":"', b'"hash":"', b'"event":')
