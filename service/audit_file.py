@@ -45,7 +45,7 @@ async def export(conn: asyncpg.Connection, out: IO[bytes], public_keys: Mapping[
         if anchor is not None:  # after `audit archive`: the log here goes on from its signed anchor
             header["continues_from"] = checkpoint_json(anchor)
         out.write(ndjson(header))
-        for row in await chain_store.checkpoints(conn, after=anchor["seq"] if anchor is not None else 0):
+        async for row in chain_store.each_checkpoint(conn, after=anchor["seq"] if anchor is not None else 0):
             out.write(ndjson({"checkpoint": checkpoint_json(row)}))
         async for row in events_store.stream(conn, EventFilter(), scope=WHOLE, batch=5000):
             out.write(ndjson(event_json(row)))

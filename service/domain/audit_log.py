@@ -175,7 +175,7 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
         anchor = await chain_store.anchor(conn)
         start = anchor["seq"] if anchor is not None else 0
-        checkpoints = {row["seq"]: _checkpoint(row) for row in await chain_store.checkpoints(conn, after=start)}
+        checkpoints = {row["seq"]: _checkpoint(row) async for row in chain_store.each_checkpoint(conn, after=start)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
         if anchor is not None and not verifier.start_at(_checkpoint(anchor)):
             return verifier.finish()

@@ -112,8 +112,9 @@ async def begin(conn: asyncpg.Connection, dsn: str, verifier: ChainVerifier, *, 
         return None
     snapshot = await chain_store.export_snapshot(conn)
     keys = {key_id: key.public_bytes(Encoding.Raw, PublicFormat.Raw) for key_id, key in verifier.public_keys.items()}
-    arguments = pickle.dumps((dsn, snapshot, low, end, keys, dict(verifier.checkpoints), verifier.held,
-                              LINES_AT_ONCE, os.getpid()))
+    # Only its stretch's checkpoints: its walk meets no other (a quiet service's log has one each few events).
+    checkpoints = {seq: checkpoint for seq, checkpoint in verifier.checkpoints.items() if low < seq < end}
+    arguments = pickle.dumps((dsn, snapshot, low, end, keys, checkpoints, verifier.held, LINES_AT_ONCE, os.getpid()))
     # `service` found by PYTHONPATH, not by the working directory: relative paths in the DSN or PG* variables mean
     # for the worker what they mean here. The arguments (the DSN with them) go by a pipe, not the command line.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH"))))}
