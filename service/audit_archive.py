@@ -35,7 +35,7 @@ from typing import Any
 
 import asyncpg
 
-from crypto import KeyRing
+from crypto import KeyRing, checkpoint_signatures
 from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint
 
 from .audit_file import FORMAT, verify_lines
@@ -199,7 +199,7 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
             header["continues_from"] = checkpoint_json(latest)
         write(ndjson(header))
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            rows = [row for row in await chain_store.checkpoints(conn, after=start) if row["seq"] < anchor["seq"]]
+            rows = [row async for row in chain_store.each_checkpoint(conn, after=start) if row["seq"] < anchor["seq"]]
             for row in rows:
                 write(ndjson({"checkpoint": checkpoint_json(row)}))
             write(ndjson({"checkpoint": checkpoint_json(anchor)}))  # the anchor closes the file
@@ -209,7 +209,8 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
                                      {**{row["seq"]: _checkpoint(row) for row in rows}, anchor["seq"]: closing})
             if latest is not None:
                 verifier.start_at(_checkpoint(latest))
-            count = await _proven_lines(conn, verifier, write, after=start, upto=anchor["seq"])
+            with checkpoint_signatures.ahead(verifier, after=start, end=anchor["seq"] + 1):  # as verify_chain's walk
+                count = await _proven_lines(conn, verifier, write, after=start, upto=anchor["seq"])
         verdict = verifier.finish()
         if not verdict.ok or verdict.head_seq != anchor["seq"]:
             file.close()

@@ -320,12 +320,6 @@ async def walk(conn: asyncpg.Connection, batch: int = 2000, *, after: int = 0,
         yield orphans
 
 
-async def checkpoints(conn: asyncpg.Connection, *, after: int = 0) -> list[asyncpg.Record]:
-    """Every checkpoint after seq `after`, oldest first, as a list (each_checkpoint for a whole log's)."""
-    rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql, after)
-    return rows
-
-
 async def each_checkpoint(conn: asyncpg.Connection, *, after: int = 0) -> AsyncIterator[asyncpg.Record]:
     """Every checkpoint after seq `after`, oldest first, a few thousand rows held at a time; in a transaction.
 

@@ -106,6 +106,24 @@ async def test_a_refused_archive_names_the_field_and_changes_nothing(installed, 
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
 
 
+async def test_a_forged_checkpoint_in_the_months_refuses_the_archive_and_changes_nothing(installed, db, tmp_path):
+    """The archive verifies the months before it writes them away, every checkpoint signature too (checked ahead of
+    its walk in threads, as verify_chain's): one forged among them and nothing is archived."""
+    seq = await db.fetchval("SELECT seq FROM audit_checkpoints WHERE seq < 68719476736 ORDER BY seq OFFSET 5 LIMIT 1")
+    await db.execute("SET session_replication_role = replica")
+    try:
+        await db.execute("UPDATE audit_checkpoints SET signature = decode(repeat('00', 64), 'hex') WHERE seq = $1", seq)
+    finally:
+        await db.execute("SET session_replication_role = origin")
+    state = await _state(db)
+    out = tmp_path / "archive.ndjson"
+    result = _cli("archive", "--before", "2019-05-01", "--out", str(out), env=installed)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"first bad seq {seq}: bad_signature" in result.stderr, result.stderr
+    assert await _state(db) == state
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
 async def test_archive_then_verify_online_from_the_anchor_and_the_file_on_its_own(installed, api, db, client, tmp_path,
                                                                                    tokens):
     april_last = await db.fetchval("SELECT max(seq) FROM audit_events_2019_04")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 
 import pytest
@@ -40,19 +41,11 @@ class CountingKeys(Mapping[str, Ed25519PublicKey]):
 def walk(checkpoints: list[Checkpoint], *, ahead: bool, keys: Mapping[str, Ed25519PublicKey] = KEYS,
          held: tuple[int, bytes] | None = None) -> Verdict:
     verifier = ChainVerifier(keys, {c.seq: c for c in checkpoints}, held)
-    with checkpoint_signatures.ahead(verifier, after=0, end=len(ROWS) + 1) if ahead else _nothing():
+    with checkpoint_signatures.ahead(verifier, after=0, end=len(ROWS) + 1) if ahead else nullcontext():
         for seq, values, chained in ROWS:
             if not verifier.add(seq, values, chained):
                 break
         return verifier.finish()
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _forged(index: int) -> list[Checkpoint]:
