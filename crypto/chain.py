@@ -11,7 +11,10 @@ Format (version 1), so that an auditor can re-implement it:
   before `n` in sequence order (sequence numbers may have gaps: rolled-back
   transactions consume them) and the first event's `hash(prev)` is 32 zero bytes.
 - A checkpoint signs, with Ed25519, the bytes
-  `brygga-audit-checkpoint/1\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}`.
+  `brygga-audit-checkpoint/2\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}\\n{prev hex}`, where `prev` is the
+  digest of the checkpoint signed before it, `SHA-256(its message || its signature)` (32 zero bytes for the
+  first), so that each checkpoint vouches for every one before it. Checkpoints signed before format 2 have no
+  `prev` and sign `brygga-audit-checkpoint/1\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}`; both verify.
 
 `ChainVerifier` walks rows in sequence order, holding O(1) state, and reports the
 first bad sequence number and why: modified, missing, reordered, inserted,
@@ -88,12 +91,25 @@ def micros(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def checkpoint_message(key_id: str, seq: int, chain_hash: bytes, at_us: int) -> bytes:
-    return f"brygga-audit-checkpoint/{FORMAT_VERSION}\n{key_id}\n{seq}\n{chain_hash.hex()}\n{at_us}".encode()
+def checkpoint_message(key_id: str, seq: int, chain_hash: bytes, at_us: int, prev: bytes | None = None) -> bytes:
+    """What a checkpoint signs: format 2 with `prev` (the digest of the checkpoint before it), format 1 without."""
+    if prev is None:
+        return f"brygga-audit-checkpoint/1\n{key_id}\n{seq}\n{chain_hash.hex()}\n{at_us}".encode()
+    if len(prev) != 32:
+        raise ValueError("a checkpoint's prev is a 32-byte digest")
+    return f"brygga-audit-checkpoint/2\n{key_id}\n{seq}\n{chain_hash.hex()}\n{at_us}\n{prev.hex()}".encode()
 
 
-def sign_checkpoint(key: Ed25519PrivateKey, key_id: str, seq: int, chain_hash: bytes, at_us: int) -> bytes:
-    return key.sign(checkpoint_message(key_id, seq, chain_hash, at_us))
+def sign_checkpoint(key: Ed25519PrivateKey, key_id: str, seq: int, chain_hash: bytes, at_us: int,
+                    prev: bytes | None = None) -> bytes:
+    return key.sign(checkpoint_message(key_id, seq, chain_hash, at_us, prev))
+
+
+def checkpoint_digest(checkpoint: Checkpoint) -> bytes:
+    """The digest the checkpoint after this one signs as its `prev`: SHA-256 of this one's message and signature,
+    so it covers this one's own `prev`, and through it every checkpoint before."""
+    return hashlib.sha256(checkpoint_message(checkpoint.key_id, checkpoint.seq, checkpoint.hash, checkpoint.at_us,
+                                             checkpoint.prev) + checkpoint.signature).digest()
 
 
 def signature_holds(public_keys: Mapping[str, Ed25519PublicKey], checkpoint: Checkpoint) -> bool:
@@ -103,7 +119,7 @@ def signature_holds(public_keys: Mapping[str, Ed25519PublicKey], checkpoint: Che
         return False
     try:
         key.verify(checkpoint.signature, checkpoint_message(checkpoint.key_id, checkpoint.seq, checkpoint.hash,
-                                                            checkpoint.at_us))
+                                                            checkpoint.at_us, checkpoint.prev))
         return True
     except InvalidSignature:
         return False
@@ -125,6 +141,11 @@ class Checkpoint:
     at_us: int
     key_id: str
     signature: bytes
+    prev: bytes | None = None  # format 2: checkpoint_digest() of the checkpoint signed before it; None: format 1
+
+    def __post_init__(self) -> None:
+        if self.prev is not None and len(self.prev) != 32:
+            raise ValueError("a checkpoint's prev is a 32-byte digest")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,16 @@ from typing import Any
 import asyncpg
 
 from crypto import KeyRing, checkpoint_signatures
-from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint
+from crypto.chain import (
+    EVENT_FIELDS,
+    GENESIS,
+    ChainVerifier,
+    Checkpoint,
+    canonical,
+    checkpoint_digest,
+    micros,
+    sign_checkpoint,
+)
 
 from .audit_file import FORMAT, verify_lines
 from .domain.audit_log import checkpoint_json, ndjson, public_key_json
@@ -59,8 +68,12 @@ WHERE i.inhparent = 'audit_events'::regclass AND c.relname ~ '^audit_events_[0-9
 ORDER BY c.relname
 """
 _INSERT_ANCHOR_SQL = """
-INSERT INTO audit_anchors (seq, hash, at, key_id, signature, archived_before, events, file_sha256)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO audit_anchors (seq, hash, at, key_id, signature, archived_before, events, file_sha256, prev)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+_CHECKPOINT_BEFORE_SQL = """
+SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, key_id, signature, prev
+FROM audit_checkpoints WHERE seq < $1 ORDER BY seq DESC LIMIT 1
 """
 _DELETE_LINKS_SQL = """
 DELETE FROM audit_chain WHERE seq IN (SELECT seq FROM audit_chain WHERE seq < $1 ORDER BY seq LIMIT $2)
@@ -147,10 +160,14 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
                                          f"{head_seq}); let the sealer catch up")
     anchor_hash = bytes(await conn.fetchval("SELECT hash FROM audit_chain WHERE seq = $1", anchor_seq))
     signed_at = datetime.now(UTC)
+    # Format 2: the anchor signs the digest of the checkpoint before it (the file's last), vouching for the file's
+    # checkpoints as the sealer's own do: the file's are then proven by the anchor's one signature.
+    before_anchor = await conn.fetchrow(_CHECKPOINT_BEFORE_SQL, anchor_seq)
+    prev = checkpoint_digest(_checkpoint(before_anchor)) if before_anchor is not None else GENESIS
     signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, anchor_seq, anchor_hash,
-                                micros(signed_at))
+                                micros(signed_at), prev)
     anchor = {"seq": anchor_seq, "hash": anchor_hash, "at": signed_at, "key_id": keyring.audit_key_id,
-              "signature": signature}
+              "signature": signature, "prev": prev}
 
     started = time.perf_counter()
     events, digest = await _write(conn, keyring, out, latest, anchor, start=start, before=before)
@@ -169,7 +186,7 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
         if (again["seq"] if again is not None else 0) != start:
             raise ArchiveRefused("--before", "another archive ran meanwhile; nothing was changed, run again")
         await conn.execute(_INSERT_ANCHOR_SQL, anchor_seq, anchor_hash, signed_at, keyring.audit_key_id, signature,
-                           before, events, digest)
+                           before, events, digest, anchor["prev"])
         await conn.fetchval("SELECT audit_events_archive($1::text[], $2)", months, anchor_seq)
     archived.drop_seconds = time.perf_counter() - started
     progress(f"took {', '.join(months)} out of the log in {archived.drop_seconds:.2f} s; the chain goes on from seq "
@@ -204,7 +221,7 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
                 write(ndjson({"checkpoint": checkpoint_json(row)}))
             write(ndjson({"checkpoint": checkpoint_json(anchor)}))  # the anchor closes the file
             closing = Checkpoint(anchor["seq"], anchor["hash"], micros(anchor["at"]), anchor["key_id"],
-                                 anchor["signature"])
+                                 anchor["signature"], anchor["prev"])
             verifier = ChainVerifier(keyring.audit_public_keys,
                                      {**{row["seq"]: _checkpoint(row) for row in rows}, anchor["seq"]: closing})
             if latest is not None:
@@ -254,7 +271,8 @@ async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, write
 
 
 def _checkpoint(row: Any) -> Checkpoint:
-    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]))
+    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
+                      bytes(row["prev"]) if row["prev"] is not None else None)
 
 
 def _verify_file(out: Path, keyring: KeyRing, anchor_seq: int, anchor_hash: bytes, events: int) -> None:

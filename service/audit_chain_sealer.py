@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from crypto import KeyRing
-from crypto.chain import link, micros, sign_checkpoint
+from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint
 
 from .metrics import audit_checkpoints, audit_seal_lag, audit_sealed
 from .store import audit_chain as store
@@ -59,6 +59,7 @@ class AuditChainSealer:
         self._head: tuple[int, bytes] = (0, b"")
         self._since_checkpoint = 0
         self._checkpoint_at: float | None = None
+        self._checkpoint_prev = GENESIS  # the newest checkpoint's digest: the next one signs it (format 2)
         self._month: date | None = None  # the month the log's numbering was last seen rolled into
 
     async def run(self) -> None:
@@ -100,9 +101,12 @@ class AuditChainSealer:
             if not await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", SEALER_LOCK):
                 return False
             self._head = await store.head(self._conn)
-            checkpoint_seq, checkpoint_at = await store.last_checkpoint(self._conn)
-            self._since_checkpoint = await store.sealed_since(self._conn, checkpoint_seq)
-            self._checkpoint_at = checkpoint_at / 1e6 if checkpoint_at is not None else None
+            last = await store.last_checkpoint(self._conn)
+            self._since_checkpoint = await store.sealed_since(self._conn, last["seq"] if last is not None else 0)
+            self._checkpoint_at = last["at_us"] / 1e6 if last is not None else None
+            self._checkpoint_prev = GENESIS if last is None else checkpoint_digest(Checkpoint(
+                last["seq"], bytes(last["hash"]), last["at_us"], last["key_id"], bytes(last["signature"]),
+                bytes(last["prev"]) if last["prev"] is not None else None))
             self._pending.clear()
             self._month = None
             log.info("audit sealer active", extra={"head_seq": self._head[0]})
@@ -158,18 +162,22 @@ class AuditChainSealer:
     def _checkpoint_due(self) -> bool:
         return self._checkpoint_at is None or time.time() - self._checkpoint_at >= self._checkpoint_seconds
 
-    def _checkpoint(self) -> tuple[int, bytes, datetime, str, bytes]:
+    def _checkpoint(self) -> tuple[int, bytes, datetime, str, bytes, bytes]:
+        """The head signed, with the digest of the checkpoint before (format 2: it vouches for every earlier one)."""
         keyring = self._keyring()
         at = self._clock()
         seq, chain_hash = self._head
-        signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, seq, chain_hash, micros(at))
+        prev = self._checkpoint_prev
+        signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, seq, chain_hash, micros(at), prev)
+        self._checkpoint_prev = checkpoint_digest(Checkpoint(seq, chain_hash, micros(at), keyring.audit_key_id,
+                                                             signature, prev))
         self._since_checkpoint, self._checkpoint_at = 0, at.timestamp()
         audit_checkpoints.inc()
-        return seq, chain_hash, at, keyring.audit_key_id, signature
+        return seq, chain_hash, at, keyring.audit_key_id, signature, prev
 
     async def _seal(self, conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> int:
         links: list[tuple[int, int, bytes, bytes]] = []
-        checkpoints: list[tuple[int, bytes, datetime, str, bytes]] = []
+        checkpoints: list[tuple[int, bytes, datetime, str, bytes, bytes]] = []
         prev_seq, prev_hash = self._head
         for row in rows:
             values = tuple(row)

@@ -87,8 +87,9 @@ def _values(event: Mapping[str, Any]) -> tuple[object, ...]:
 
 
 def _checkpoint(item: Mapping[str, Any]) -> Checkpoint:
+    prev = item.get("prev")  # format 2; absent or null: format 1
     return Checkpoint(int(item["seq"]), bytes.fromhex(item["hash"]), micros(datetime.fromisoformat(item["at"])),
-                      item["key_id"], base64.b64decode(item["signature"]))
+                      item["key_id"], base64.b64decode(item["signature"]), bytes.fromhex(prev) if prev is not None else None)
 
 
 def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,

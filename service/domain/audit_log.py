@@ -81,9 +81,12 @@ def event_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
 
 
 def checkpoint_json(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
-    """A checkpoint as the contract shows it; for a scoped reader (`whole` false) without hash and signature."""
+    """A checkpoint as the contract shows it; for a scoped reader (`whole` false) without hash, signature and prev
+    (the digest of the checkpoint before it, which a format 2 checkpoint signs; null for format 1)."""
+    prev = row["prev"]
     return {"seq": row["seq"], "hash": bytes(row["hash"]).hex() if whole else None, "at": row["at"],
-            "signature": base64.b64encode(bytes(row["signature"])).decode() if whole else None, "key_id": row["key_id"]}
+            "signature": base64.b64encode(bytes(row["signature"])).decode() if whole else None, "key_id": row["key_id"],
+            "prev": bytes(prev).hex() if whole and prev is not None else None}
 
 
 def verdict_json(verdict: Verdict, *, whole: bool = True) -> dict[str, Any]:
@@ -246,7 +249,8 @@ def _collecting_less_often() -> Iterator[None]:
 
 
 def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
-    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]))
+    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
+                      bytes(row["prev"]) if row["prev"] is not None else None)
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,

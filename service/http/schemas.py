@@ -604,6 +604,10 @@ class CheckpointOut(Out):
     signature: str | None = Field(description="base64 Ed25519 signature (crypto/chain.py gives the signed bytes); "
                                               "null for an auditor of named organisations")
     key_id: str
+    prev: str | None = Field(default=None, description=(
+        "extension (format 2): hex SHA-256 of the checkpoint before it (its signed bytes, then its signature), part "
+        "of what this one signs, so each checkpoint vouches for all before it; null for a format 1 checkpoint and "
+        "for an auditor of named organisations"))
 
 
 class PublicJwk(Out):

@@ -36,11 +36,10 @@ SELECT (SELECT max(seq) FROM audit_events) AS max_seq,
 """
 _head_sql = "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1"
 _to_seal_sql = f"SELECT {EVENT_VALUES} FROM audit_events e WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3"
-_last_checkpoint_sql = "SELECT seq, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
 _sealed_since_sql = "SELECT count(*) FROM audit_chain WHERE seq > $1"
 _insert_checkpoint_sql = """
-INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 # Events in seq order with their links: a merge over both primary keys, no sort.
 _walk_sql = f"""
@@ -201,7 +200,7 @@ WITH gone AS MATERIALIZED (
 SELECT c.seq, c.prev_seq, c.prev_hash, c.hash FROM audit_chain c JOIN gone USING (seq)
 ORDER BY c.seq
 """
-_checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature"
+_checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature, prev"
 _checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq"
 # The newest archive anchor (service/audit_archive.py): where the chain in the database begins.
 _anchor_sql = (f"SELECT {_checkpoint_columns}, archived_before, events, file_sha256 FROM audit_anchors "
@@ -239,10 +238,10 @@ async def to_seal(conn: asyncpg.Connection, after: int, upto: int, limit: int) -
     return rows
 
 
-async def last_checkpoint(conn: asyncpg.Connection) -> tuple[int, int | None]:
-    """(seq, at in µs) of the newest checkpoint; (0, None) before the first."""
-    row = await conn.fetchrow(_last_checkpoint_sql)
-    return (row["seq"], row["at_us"]) if row else (0, None)
+async def last_checkpoint(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The newest checkpoint (seq, hash, at_us, at, key_id, signature, prev), None before the first."""
+    row: asyncpg.Record | None = await conn.fetchrow(_latest_checkpoint_sql)
+    return row
 
 
 async def sealed_since(conn: asyncpg.Connection, seq: int) -> int:
@@ -251,8 +250,9 @@ async def sealed_since(conn: asyncpg.Connection, seq: int) -> int:
 
 
 async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes, bytes]],
-                 checkpoints: Sequence[tuple[int, bytes, datetime, str, bytes]]) -> None:
-    """Links (seq, prev_seq, prev_hash, hash) and checkpoints (seq, hash, at, key id, signature), in one transaction."""
+                 checkpoints: Sequence[tuple[int, bytes, datetime, str, bytes, bytes]]) -> None:
+    """Links (seq, prev_seq, prev_hash, hash) and checkpoints (seq, hash, at, key id, signature, prev), in one
+    transaction."""
     async with conn.transaction():
         await conn.copy_records_to_table("audit_chain", records=links, columns=("seq", "prev_seq", "prev_hash", "hash"))
         if checkpoints:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -193,10 +194,16 @@ async def test_checkpoints_verify_with_the_published_key(client, world, auditor)
     items = (await (await client.get("/v1/audit/checkpoints", headers=auditor)).json())["items"]
     latest = (await (await client.get("/v1/audit/checkpoints", headers=auditor, params={"latest": "true"})).json())["items"]
     assert items and latest == items[-1:]
+    prev = bytes(32)  # format 2: each signs the digest of the one before (its message, then its signature)
     for checkpoint in items:
         at = micros(datetime.fromisoformat(checkpoint["at"]))
-        message = checkpoint_message(checkpoint["key_id"], checkpoint["seq"], bytes.fromhex(checkpoint["hash"]), at)
-        by_id[checkpoint["key_id"]].verify(base64.b64decode(checkpoint["signature"]), message)  # raises when bad
+        assert checkpoint["prev"] == prev.hex()
+        message = checkpoint_message(checkpoint["key_id"], checkpoint["seq"], bytes.fromhex(checkpoint["hash"]), at,
+                                     bytes.fromhex(checkpoint["prev"]))
+        assert message.startswith(b"brygga-audit-checkpoint/2\n") and message.endswith(b"\n" + prev.hex().encode())
+        signature = base64.b64decode(checkpoint["signature"])
+        by_id[checkpoint["key_id"]].verify(signature, message)  # raises when bad
+        prev = hashlib.sha256(message + signature).digest()
 
 
 async def test_the_clients_extract_names_who_read_when_and_why(client, world, auditor, db):

@@ -20,6 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from crypto import checkpoint_signatures
+from service.audit_file import _checkpoint as _file_checkpoint
 from service.http.context import RUNTIME
 from tests.integration.test_audit_chain import accesses
 
@@ -148,6 +150,10 @@ async def test_archive_then_verify_online_from_the_anchor_and_the_file_on_its_ow
     lines = out.read_bytes().splitlines()
     assert json.loads(lines[0])["archive"]["anchor_seq"] == anchor["seq"]
     assert sum(1 for line in lines if line.startswith(b'{"seq"')) == anchor["events"]
+    # Format 2: the anchor signs the digest of the file's last checkpoint, so the file's are one run (one signature).
+    in_file = [_file_checkpoint(json.loads(line)["checkpoint"]) for line in lines if line.startswith(b'{"checkpoint"')]
+    assert len(in_file) > 2 and in_file[-1].seq == anchor["seq"] and bytes(anchor["prev"]) == in_file[-1].prev
+    assert checkpoint_signatures.runs(in_file) == [in_file]
 
     # The whole log's export after it goes on from the anchor too, and verifies on its own.
     export = tmp_path / "export.ndjson"

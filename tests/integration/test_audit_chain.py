@@ -14,7 +14,7 @@ import os
 import asyncpg
 import pytest
 
-from crypto.chain import GENESIS, canonical, link
+from crypto.chain import GENESIS, Checkpoint, canonical, checkpoint_digest, link, signature_holds
 from policies.decision import allow
 from policies.model import Principal, Role, Zone
 from service import audit
@@ -371,6 +371,44 @@ async def test_one_sealer_at_a_time_and_a_new_one_resumes_the_chain_after_a_cras
     seqs = [row["seq"] for row in await db.fetch("SELECT seq FROM audit_chain ORDER BY seq")]
     assert seqs[:len(first_seqs)] == first_seqs and seqs == [r["seq"] for r in await db.fetch("SELECT seq FROM audit_events ORDER BY seq")]
     assert (await verdict(rt, db)).ok
+
+
+async def test_each_checkpoint_signs_the_one_before_across_sealers_and_one_changed_is_found(rt, api, db, database_url):
+    """Format 2: a sealer's checkpoints each sign the digest of the one before (the first 32 zero bytes), and a
+    sealer taking over goes on from the newest in the database; verification proves the run by its last signature,
+    so a checkpoint changed in the middle (its time, a microsecond) must still be named at its seq."""
+    from service.audit_chain_sealer import AuditChainSealer
+    from service.database import connect_options
+
+    def sealer() -> AuditChainSealer:
+        return AuditChainSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring,
+                                checkpoint_events=3)
+
+    await rt.chain_sealer.close()  # the app's sealer steps aside; two of our own seal in turn
+    for more in (lambda: accesses(api, 8), lambda: db.execute("""
+            INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
+            SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 7)""")):
+        await more()
+        one = sealer()
+        try:
+            assert await one.catch_up() >= 3
+        finally:
+            await one.close()
+    rows = await db.fetch("SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, key_id, signature, "
+                          "prev FROM audit_checkpoints ORDER BY seq")
+    assert len(rows) >= 4
+    prev = GENESIS
+    for row in rows:
+        assert bytes(row["prev"]) == prev
+        checkpoint = Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
+                                bytes(row["prev"]))
+        assert signature_holds(rt.keyring.audit_public_keys, checkpoint)
+        prev = checkpoint_digest(checkpoint)
+    assert (await verdict(rt, db)).ok
+    middle = rows[len(rows) // 2]["seq"]
+    await tamper(db, "UPDATE audit_checkpoints SET at = at + interval '1 microsecond' WHERE seq = $1", middle)
+    result = await verdict(rt, db)
+    assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", middle)
 
 
 async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_application_role(rt):

@@ -334,8 +334,8 @@ async def test_a_scoped_auditor_gets_chain_status_and_checkpoints_without_hashes
     for query in ({}, {"latest": "true"}):
         whole_items = (await get_json(client, "/v1/audit/checkpoints", everyone, **query))["items"]
         items = (await get_json(client, "/v1/audit/checkpoints", scoped, **query))["items"]
-        assert whole_items and all(c["hash"] and c["signature"] for c in whole_items)
-        assert items == [{**c, "hash": None, "signature": None} for c in whole_items], query
+        assert whole_items and all(c["hash"] and c["signature"] and c["prev"] for c in whole_items)
+        assert items == [{**c, "hash": None, "signature": None, "prev": None} for c in whole_items], query
     assert bytes(head["hash"]).hex() not in json.dumps([verdict, items])
 
 

@@ -2,6 +2,7 @@
 checking them in the walk, each signature checked once, and answers after the threads are stopped."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
@@ -11,9 +12,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from crypto import checkpoint_signatures
-from crypto.chain import ChainVerifier, Checkpoint, Verdict, sign_checkpoint, signature_holds
+from crypto.chain import (
+    ChainVerifier,
+    Checkpoint,
+    Verdict,
+    checkpoint_digest,
+    checkpoint_message,
+    sign_checkpoint,
+    signature_holds,
+)
 
-from .test_crypto_chain import KEYS, chain, checkpoint
+from .test_crypto_chain import KEY, KEYS, chain, checkpoint
 
 OTHER = Ed25519PrivateKey.generate()
 ROWS = chain(range(1, 2001))
@@ -89,3 +98,113 @@ def test_after_the_threads_stop_every_checkpoint_is_still_answered_rightly():
     assert [checks(c) for c in forged].count(False) == 1
     stranger = replace(EVERY_TEN[0], seq=5)  # not one it was given: checked as asked
     assert checks(stranger) is signature_holds(KEYS, stranger) is False
+
+
+# -- format 2: each checkpoint signs the digest of the one before, so a run of them is proven by its last ----------
+
+SECOND = Ed25519PrivateKey.generate()  # the key after a rotation
+ROTATED_KEYS = {**KEYS, "audit-2": SECOND.public_key()}
+
+
+def chained(checkpoints: list[Checkpoint], *, rotate_at: int | None = None, first_prev: bytes = bytes(32)) -> list[Checkpoint]:
+    """`checkpoints` signed again as the sealer signs them (format 2), with audit-2 from `rotate_at` on."""
+    out, prev = [], first_prev
+    for index, c in enumerate(checkpoints):
+        key, key_id = (SECOND, "audit-2") if rotate_at is not None and index >= rotate_at else (KEY, "audit-1")
+        signed = Checkpoint(c.seq, c.hash, c.at_us, key_id, sign_checkpoint(key, key_id, c.seq, c.hash, c.at_us, prev),
+                            prev)
+        out.append(signed)
+        prev = checkpoint_digest(signed)
+    return out
+
+
+CHAINED = chained(EVERY_TEN)
+
+
+def _relinked(checkpoints: list[Checkpoint], index: int, **changes) -> list[Checkpoint]:
+    """One checkpoint changed, and every later one's prev rewritten to its new digest (signatures kept): the run
+    stays unbroken, so only signatures can tell."""
+    out = [*checkpoints[:index], replace(checkpoints[index], **changes)]
+    for c in checkpoints[index + 1:]:
+        out.append(replace(c, prev=checkpoint_digest(out[-1])))
+    return out
+
+
+def _forged_chained(index: int) -> list[Checkpoint]:
+    good = CHAINED[index]
+    forged = replace(good, signature=sign_checkpoint(OTHER, good.key_id, good.seq, good.hash, good.at_us, good.prev))
+    return [*CHAINED[:index], forged, *CHAINED[index + 1:]]
+
+
+CHAINED_CASES = [
+    pytest.param(CHAINED, id="intact"),
+    pytest.param(_forged_chained(0), id="the first forged"),
+    pytest.param(_forged_chained(137), id="one in the middle forged"),
+    pytest.param(_forged_chained(199), id="the last forged"),
+    pytest.param([*CHAINED[:80], replace(CHAINED[80], at_us=CHAINED[80].at_us + 1), *CHAINED[81:]], id="its time changed"),
+    pytest.param(_relinked(CHAINED, 80, at_us=CHAINED[80].at_us + 1), id="its time changed, the run relinked after it"),
+    pytest.param(_relinked(CHAINED, 0, hash=bytes(32)), id="the first's hash changed, the run relinked after it"),
+    pytest.param([*CHAINED[:120], *CHAINED[121:]], id="one deleted"),
+    pytest.param([*CHAINED[:50], replace(CHAINED[50], key_id="audit-9"), *CHAINED[51:]], id="an unknown key"),
+    pytest.param([*CHAINED[:60], replace(CHAINED[60], prev=bytes(32)), *CHAINED[61:]], id="a prev zeroed"),
+    pytest.param([*EVERY_TEN[:100], *chained(EVERY_TEN[100:], first_prev=checkpoint_digest(EVERY_TEN[99]))],
+                 id="format 1, then format 2"),
+    pytest.param([*CHAINED, replace(CHAINED[-1], seq=2500)], id="one beyond the head"),
+]
+
+
+@pytest.mark.parametrize("checkpoints", CHAINED_CASES)
+def test_format_2_runs_checked_ahead_give_the_walks_verdict(checkpoints):
+    assert walk(checkpoints, ahead=True) == walk(checkpoints, ahead=False)
+
+
+@pytest.mark.parametrize(("checkpoints", "bad"), [
+    pytest.param(_forged_chained(137), 137, id="forged"),
+    pytest.param(_relinked(CHAINED, 80, at_us=CHAINED[80].at_us + 1), 80, id="relinked"),
+    pytest.param(_forged_chained(199), 199, id="the last"),
+])
+def test_a_forged_checkpoint_in_a_run_is_named_at_its_seq(checkpoints, bad):
+    verdict = walk(checkpoints, ahead=True)
+    assert (verdict.ok, verdict.problem, verdict.first_bad_seq) == (False, "bad_signature", CHAINED[bad].seq)
+
+
+def test_a_run_is_proven_by_its_last_signature():
+    keys = CountingKeys(KEYS)
+    verdict = walk(CHAINED, ahead=True, keys=keys)
+    assert verdict.ok and verdict.checked == len(ROWS)
+    assert keys.lookups == 1  # 200 checkpoints, one signature
+    rotated = chained(EVERY_TEN, rotate_at=100)
+    keys = CountingKeys(ROTATED_KEYS)
+    assert walk(rotated, ahead=True, keys=keys).ok and keys.lookups == 2  # a run per key
+    assert walk(rotated, ahead=False, keys=ROTATED_KEYS).ok
+
+
+def test_a_run_whose_last_signature_fails_is_searched_in_halves():
+    keys = CountingKeys(KEYS)
+    verdict = walk(_relinked(CHAINED, 80, at_us=CHAINED[80].at_us + 1), ahead=True, keys=keys)
+    assert (verdict.problem, verdict.first_bad_seq) == ("bad_signature", CHAINED[80].seq)
+    assert keys.lookups <= 1 + 8  # the last, then halves of 200: not one each
+
+
+def test_runs_are_cut_where_a_checkpoint_does_not_vouch_for_the_one_before():
+    assert checkpoint_signatures.runs(CHAINED) == [CHAINED]
+    assert checkpoint_signatures.runs(EVERY_TEN[:3]) == [[c] for c in EVERY_TEN[:3]]  # format 1: each alone
+    deleted = [*CHAINED[:120], *CHAINED[121:]]
+    assert checkpoint_signatures.runs(deleted) == [CHAINED[:120], CHAINED[121:]]
+    rotated = chained(EVERY_TEN, rotate_at=100)
+    assert checkpoint_signatures.runs(rotated) == [rotated[:100], rotated[100:]]
+    assert checkpoint_signatures.runs(_forged_chained(137)) == [CHAINED[:137] + [_forged_chained(137)[137]], CHAINED[138:]]
+    assert checkpoint_signatures.runs([]) == []
+
+
+def test_the_format_2_message_and_digest_are_as_documented():
+    c = CHAINED[1]
+    assert checkpoint_message(c.key_id, c.seq, c.hash, c.at_us, c.prev) == (
+        f"brygga-audit-checkpoint/2\naudit-1\n20\n{c.hash.hex()}\n{c.at_us}\n{c.prev.hex()}".encode())
+    before = CHAINED[0]
+    assert c.prev == hashlib.sha256(
+        f"brygga-audit-checkpoint/2\naudit-1\n10\n{before.hash.hex()}\n{before.at_us}\n{'00' * 32}".encode()
+        + before.signature).digest()
+    assert checkpoint_message("audit-1", 10, before.hash, 5) == f"brygga-audit-checkpoint/1\naudit-1\n10\n{before.hash.hex()}\n5".encode()
+    with pytest.raises(ValueError):
+        replace(c, prev=b"short")
