@@ -12,8 +12,9 @@ Format (version 1), so that an auditor can re-implement it:
   transactions consume them) and the first event's `hash(prev)` is 32 zero bytes.
 - A checkpoint signs, with Ed25519, the bytes
   `brygga-audit-checkpoint/2\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}\\n{prev hex}`, where `prev` is the
-  digest of the checkpoint signed before it, `SHA-256(its message || its signature)` (32 zero bytes for the
-  first), so that each checkpoint vouches for every one before it. Checkpoints signed before format 2 have no
+  digest of the checkpoint signed before it, `SHA-256(SHA-256(its message) || its signature)` (32 zero bytes
+  for the first; the inner hash fixes where the message ends, so no two checkpoints share a digest), so that
+  each checkpoint vouches for every one before it. Checkpoints signed before format 2 have no
   `prev` and sign `brygga-audit-checkpoint/1\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}`; both verify.
 
 `ChainVerifier` walks rows in sequence order, holding O(1) state, and reports the
@@ -106,10 +107,12 @@ def sign_checkpoint(key: Ed25519PrivateKey, key_id: str, seq: int, chain_hash: b
 
 
 def checkpoint_digest(checkpoint: Checkpoint) -> bytes:
-    """The digest the checkpoint after this one signs as its `prev`: SHA-256 of this one's message and signature,
-    so it covers this one's own `prev`, and through it every checkpoint before."""
-    return hashlib.sha256(checkpoint_message(checkpoint.key_id, checkpoint.seq, checkpoint.hash, checkpoint.at_us,
-                                             checkpoint.prev) + checkpoint.signature).digest()
+    """The digest the checkpoint after this one signs as its `prev`: SHA-256(SHA-256(message) || signature), so it
+    covers this one's own `prev`, and through it every checkpoint before. The message hashed first: hashed as
+    `message || signature`, a format 1 message (ending in digits) with its last digits moved to the front of the
+    signature was another checkpoint (another time) with the same digest (found in review)."""
+    message = checkpoint_message(checkpoint.key_id, checkpoint.seq, checkpoint.hash, checkpoint.at_us, checkpoint.prev)
+    return hashlib.sha256(hashlib.sha256(message).digest() + checkpoint.signature).digest()
 
 
 def signature_holds(public_keys: Mapping[str, Ed25519PublicKey], checkpoint: Checkpoint) -> bool:

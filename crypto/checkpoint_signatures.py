@@ -10,10 +10,13 @@ has begun; either way the answer is signature_holds()'s, so the verdict is the o
 Since format 2 each checkpoint signs the digest of the one before it (crypto/chain.py), so one signature proves a
 run of them: where each checkpoint's `prev` is the digest of the one before it, under one key, the last one's
 signature holding means the key's holder signed a chain of digests covering every earlier one's bytes, their
-signatures included, as they stand; that holder (the sealer) only ever vouches for checkpoints it signed itself,
-so theirs hold too. A run is therefore checked by its last signature, and only when that fails one by one: a
-forged or altered checkpoint's digest differs from the `prev` signed after it, so it ends its run, is a run's
-last, and is checked itself. Ten years of a quiet service (30 million checkpoints) cost one signature, not hours.
+signatures included, as they stand; that holder only ever vouches for checkpoints whose signatures it has seen
+hold: its own, made in memory, or the newest one in the database, checked when a sealer takes over (and by the
+archive, the one before its anchor). Otherwise a row the database's writer forged and a sealer then chained to
+would be vouched for (found in review; tests/integration/test_audit_chain.py). A run is therefore checked by its
+last signature, and only when that fails searched in halves (_last_holding): a forged or altered checkpoint's
+digest differs from the `prev` signed after it, so it ends its run, and is found and checked itself. Ten years
+of a quiet service (30 million checkpoints) cost one signature, not hours.
 """
 from __future__ import annotations
 
@@ -36,12 +39,23 @@ def runs(checkpoints: Sequence[Checkpoint]) -> list[Sequence[Checkpoint]]:
     begun = 0
     for index in range(1, len(checkpoints)):
         before, checkpoint = checkpoints[index - 1], checkpoints[index]
-        if checkpoint.prev is None or checkpoint.key_id != before.key_id or checkpoint.prev != checkpoint_digest(before):
+        if not (checkpoint.prev is not None and checkpoint.key_id == before.key_id and _vouches(checkpoint, before)):
             cut.append(checkpoints[begun:index])
             begun = index
     if checkpoints:
         cut.append(checkpoints[begun:])
     return cut
+
+
+def _vouches(checkpoint: Checkpoint, before: Checkpoint) -> bool:
+    """Whether `checkpoint` signs `before`'s digest; False for a `before` that cannot be a signed checkpoint (a
+    signature not of Ed25519's 64 bytes, a key id not text UTF-8 can carry: an export file can hold both)."""
+    if len(before.signature) != 64:
+        return False
+    try:
+        return checkpoint.prev == checkpoint_digest(before)
+    except UnicodeEncodeError:
+        return False
 
 
 class _Ahead:

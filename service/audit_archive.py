@@ -45,6 +45,7 @@ from crypto.chain import (
     checkpoint_digest,
     micros,
     sign_checkpoint,
+    signature_holds,
 )
 
 from .audit_file import FORMAT, verify_lines
@@ -161,9 +162,13 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
     anchor_hash = bytes(await conn.fetchval("SELECT hash FROM audit_chain WHERE seq = $1", anchor_seq))
     signed_at = datetime.now(UTC)
     # Format 2: the anchor signs the digest of the checkpoint before it (the file's last), vouching for the file's
-    # checkpoints as the sealer's own do: the file's are then proven by the anchor's one signature.
+    # checkpoints as the sealer's own do: the file's are then proven by the anchor's one signature. Only when that
+    # one's signature holds: vouching for a row the database's writer forged would hide it (the months' check below
+    # proves runs by their last signature, the anchor's). Otherwise a new run, and the check finds the forged one.
     before_anchor = await conn.fetchrow(_CHECKPOINT_BEFORE_SQL, anchor_seq)
-    prev = checkpoint_digest(_checkpoint(before_anchor)) if before_anchor is not None else GENESIS
+    vouched = _checkpoint(before_anchor) if before_anchor is not None else None
+    prev = (checkpoint_digest(vouched) if vouched is not None and signature_holds(keyring.audit_public_keys, vouched)
+            else GENESIS)
     signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, anchor_seq, anchor_hash,
                                 micros(signed_at), prev)
     anchor = {"seq": anchor_seq, "hash": anchor_hash, "at": signed_at, "key_id": keyring.audit_key_id,

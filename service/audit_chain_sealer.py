@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from crypto import KeyRing
-from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint
+from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint, signature_holds
 
 from .metrics import audit_checkpoints, audit_seal_lag, audit_sealed
 from .store import audit_chain as store
@@ -104,13 +104,27 @@ class AuditChainSealer:
             last = await store.last_checkpoint(self._conn)
             self._since_checkpoint = await store.sealed_since(self._conn, last["seq"] if last is not None else 0)
             self._checkpoint_at = last["at_us"] / 1e6 if last is not None else None
-            self._checkpoint_prev = GENESIS if last is None else checkpoint_digest(Checkpoint(
-                last["seq"], bytes(last["hash"]), last["at_us"], last["key_id"], bytes(last["signature"]),
-                bytes(last["prev"]) if last["prev"] is not None else None))
+            self._checkpoint_prev = self._vouchable(last)
             self._pending.clear()
             self._month = None
             log.info("audit sealer active", extra={"head_seq": self._head[0]})
             return True
+
+    def _vouchable(self, row: asyncpg.Record | None) -> bytes:
+        """The digest the next checkpoint signs as its `prev`: the newest checkpoint's in the database, only when its
+        signature holds under the ring's keys. Signing the digest of a row it has not checked would vouch for what
+        the database's writer put there (a forged newest checkpoint, and the run it forged before it), and
+        verification proves a run by its last signature. Otherwise a new run begins (32 zero bytes): the forged
+        row stays the last of its own run, and verification names it."""
+        if row is None:
+            return GENESIS
+        newest = Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
+                            bytes(row["prev"]) if row["prev"] is not None else None)
+        if signature_holds(self._keyring().audit_public_keys, newest):
+            return checkpoint_digest(newest)
+        log.warning("the newest audit checkpoint's signature does not hold; its checkpoints are not vouched for "
+                    "(run `audit verify`)", extra={"seq": newest.seq})
+        return GENESIS
 
     async def _roll(self, conn: asyncpg.Connection) -> None:
         """When a month has begun since the last round: its partition of audit_events, the numbering moved to it

@@ -203,7 +203,7 @@ async def test_checkpoints_verify_with_the_published_key(client, world, auditor)
         assert message.startswith(b"brygga-audit-checkpoint/2\n") and message.endswith(b"\n" + prev.hex().encode())
         signature = base64.b64decode(checkpoint["signature"])
         by_id[checkpoint["key_id"]].verify(signature, message)  # raises when bad
-        prev = hashlib.sha256(message + signature).digest()
+        prev = hashlib.sha256(hashlib.sha256(message).digest() + signature).digest()
 
 
 async def test_the_clients_extract_names_who_read_when_and_why(client, world, auditor, db):

@@ -411,6 +411,53 @@ async def test_each_checkpoint_signs_the_one_before_across_sealers_and_one_chang
     assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", middle)
 
 
+async def test_a_sealer_taking_over_does_not_vouch_for_a_forged_newest_checkpoint(rt, api, db, database_url):
+    """Found in review: a sealer taking over signed the digest of the newest checkpoint in the database unchecked,
+    so after a rewrite the database's writer covered with checkpoints of any signature (their prevs chained), the
+    next checkpoint vouched for them all and the log verified. It now begins a new run instead: named at the first
+    forged one."""
+    from service.audit_chain_sealer import AuditChainSealer
+    from service.database import connect_options
+
+    def sealer() -> AuditChainSealer:
+        return AuditChainSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring,
+                                checkpoint_events=3)
+
+    await rt.chain_sealer.close()
+    await accesses(api, 8)
+    one = sealer()
+    try:
+        await one.catch_up()
+    finally:
+        await one.close()
+    rows = await db.fetch("SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, key_id, signature, "
+                          "prev FROM audit_checkpoints ORDER BY seq")
+    assert len(rows) >= 3
+    forged_from = rows[1]["seq"]
+    prev = bytes(rows[0]["prev"])
+    before = None
+    for row in rows:  # from the second on: any signature, each prev the digest of the one before (a whole run)
+        checkpoint = Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]), prev)
+        if before is not None:
+            checkpoint = dataclasses.replace(checkpoint, prev=checkpoint_digest(before), signature=os.urandom(64))
+            await tamper(db, "UPDATE audit_checkpoints SET signature = $1, prev = $2 WHERE seq = $3",
+                         checkpoint.signature, checkpoint.prev, checkpoint.seq)
+        before = checkpoint
+    assert (await verdict(rt, db)).first_bad_seq == forged_from
+    await db.execute("""
+        INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
+        SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 7)""")
+    taking_over = sealer()
+    try:
+        assert await taking_over.catch_up() == 7
+    finally:
+        await taking_over.close()
+    newest = await db.fetchrow("SELECT prev FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT 1", rows[-1]["seq"])
+    assert bytes(newest["prev"]) == GENESIS  # a new run, not one vouching for the forged
+    result = await verdict(rt, db)
+    assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", forged_from)
+
+
 async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_application_role(rt):
     """The pool skips the RESET query (service/database.py): what matters must still hold after a failure."""
     async with rt.pool.acquire() as conn:

@@ -202,9 +202,40 @@ def test_the_format_2_message_and_digest_are_as_documented():
     assert checkpoint_message(c.key_id, c.seq, c.hash, c.at_us, c.prev) == (
         f"brygga-audit-checkpoint/2\naudit-1\n20\n{c.hash.hex()}\n{c.at_us}\n{c.prev.hex()}".encode())
     before = CHAINED[0]
-    assert c.prev == hashlib.sha256(
+    assert c.prev == hashlib.sha256(hashlib.sha256(
         f"brygga-audit-checkpoint/2\naudit-1\n10\n{before.hash.hex()}\n{before.at_us}\n{'00' * 32}".encode()
-        + before.signature).digest()
+    ).digest() + before.signature).digest()
     assert checkpoint_message("audit-1", 10, before.hash, 5) == f"brygga-audit-checkpoint/1\naudit-1\n10\n{before.hash.hex()}\n5".encode()
     with pytest.raises(ValueError):
         replace(c, prev=b"short")
+
+
+def _retimed_into_signature(c: Checkpoint, digits: int = 6) -> Checkpoint:
+    """Found in review: a format 1 message ends in its time's digits; moved to the front of the signature they made
+    another checkpoint (another time) with the same digest while that was SHA-256(message || signature)."""
+    text = str(c.at_us)
+    return replace(c, at_us=int(text[:-digits]), signature=text[-digits:].encode() + c.signature)
+
+
+UPGRADED = [*EVERY_TEN[:100], *chained(EVERY_TEN[100:], first_prev=checkpoint_digest(EVERY_TEN[99]))]
+
+
+def test_no_two_checkpoints_share_a_digest_when_the_time_moves_into_the_signature():
+    retimed = _retimed_into_signature(EVERY_TEN[99])
+    assert checkpoint_digest(retimed) != checkpoint_digest(EVERY_TEN[99])
+    tampered = [*UPGRADED[:99], retimed, *UPGRADED[100:]]
+    verdict = walk(tampered, ahead=True)
+    assert verdict == walk(tampered, ahead=False)
+    assert (verdict.problem, verdict.first_bad_seq) == ("bad_signature", EVERY_TEN[99].seq)
+    assert walk(UPGRADED, ahead=True).ok
+
+
+def test_checkpoints_an_export_file_can_hold_but_no_key_signs_cut_runs_and_raise_nothing():
+    odd_key = [replace(c, key_id="\ud800") for c in CHAINED[:3]]  # a lone surrogate: JSON, but not UTF-8
+    assert checkpoint_signatures.runs(odd_key) == [[c] for c in odd_key]
+    long_signature = [replace(CHAINED[0], signature=CHAINED[0].signature + b"\0"), *CHAINED[1:]]
+    assert checkpoint_signatures.runs(long_signature) == [long_signature[:1], CHAINED[1:]]
+    for checkpoints in ([*odd_key, *CHAINED[3:]], long_signature):
+        verdict = walk(checkpoints, ahead=True)
+        assert verdict == walk(checkpoints, ahead=False)
+        assert (verdict.problem, verdict.first_bad_seq) == ("bad_signature", CHAINED[0].seq)
