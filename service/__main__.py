@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from .database import DatabaseError
 from .settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -192,6 +193,22 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_audit_online(settings, args, held, keys))
 
 
+class ProgressLine:
+    """Called with a count now and then (each 50,000 events or so), prints `{what}: N events (R a second)` on standard
+    error at most each `every` seconds: a verification of a large log takes minutes, and a silent one looks hung."""
+
+    def __init__(self, what: str, *, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._what, self._every, self._clock = what, every, clock
+        self._started = self._printed = clock()
+
+    def __call__(self, count: int) -> None:
+        now = self._clock()
+        if now - self._printed >= self._every:
+            self._printed = now
+            print(f"{self._what}: {count:,} events ({count / (now - self._started):,.0f} a second)", file=sys.stderr,
+                  flush=True)
+
+
 def _report(verdict: Verdict) -> int:
     if verdict.start_seq:
         print(f"from the archive anchor at seq {verdict.start_seq} (the events up to it are in the archive's file; "
@@ -238,7 +255,8 @@ async def _audit_online(settings: Settings, args: argparse.Namespace, held: tupl
                 return 0
             # A large log's later half in a worker process (audit_stretches.py): one process is bound by its Python
             # (#13); the worker gains what the host's cores allow (1.0-1.36x here: bench/audit.py).
-            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held, dsn=dsn))
+            return _report(await verify_chain(conn, keys or keyring.audit_public_keys, held=held, dsn=dsn,
+                                              progress=ProgressLine("verifying")))
         finally:
             await conn.close()
 

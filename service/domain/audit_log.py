@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import gc
 import json
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import ExitStack, aclosing, contextmanager
 from datetime import datetime
 from typing import Any
@@ -167,12 +167,15 @@ async def verify(rt: Runtime, caller: Caller, *, held: tuple[int, bytes] | None 
 
 
 async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed25519PublicKey], *,
-                       held: tuple[int, bytes] | None = None, dsn: str | None = None) -> Verdict:
+                       held: tuple[int, bytes] | None = None, dsn: str | None = None,
+                       progress: Callable[[int], None] | None = None) -> Verdict:
     """The chain in the database against `public_keys`, in one snapshot (no audit event: callers record theirs).
     With `dsn` (where `conn` logs in), a large log's later half is checked at once in a worker process
     (audit_stretches.py); the verdict is the same. `audit verify` passes it (1.0-1.36x of one process on this
     2-vCPU machine, as much as the host lets two processes run at once: bench/audit.py prints the worker's gain);
-    GET /v1/audit/verify does not (no process started by a request)."""
+    GET /v1/audit/verify does not (no process started by a request). `progress` is told how many events this
+    process has verified, each 50,000 or so (`audit verify` prints it: a large log takes minutes); the worker's
+    count joins at its end."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await chain_store.plan_walks(conn)
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
@@ -202,7 +205,8 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                 stop = later.low + 1 if later is not None else end
                 # This stretch's checkpoint signatures checked in threads beside the walk (the worker checks its own).
                 signatures.enter_context(checkpoint_signatures.ahead(verifier, after=start, end=stop))
-                after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop)
+                after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop,
+                                                                progress=progress)
                 if later is not None and not known:
                     if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
                         stretch = await later.stretch()
@@ -210,7 +214,8 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                             after = verifier.head_seq
                     else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
                         await later.close()
-                    after, known = await audit_stretches.walk_lines(conn, verifier, add, after=after, end=end)
+                    after, known = await audit_stretches.walk_lines(conn, verifier, add, after=after, end=end,
+                                                                    progress=progress)
                 if known:
                     return verifier.finish()
                 async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
@@ -218,6 +223,8 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
                         for row in rows:
                             if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
                                 return verifier.finish()
+                        if progress is not None:
+                            progress(verifier.checked)
             finally:
                 if later is not None:
                     await later.close()

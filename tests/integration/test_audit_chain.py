@@ -458,6 +458,20 @@ async def test_a_sealer_taking_over_does_not_vouch_for_a_forged_newest_checkpoin
     assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", forged_from)
 
 
+@pytest.mark.parametrize("unsealed", [False, True])
+async def test_verification_tells_its_progress_up_to_the_verdicts_count(rt, api, db, unsealed):
+    """`audit verify` prints how far it got (a large log takes minutes): verify_chain tells its count after each
+    COPY of lines and each batch of the walk of values (unsealed events are walked by their values)."""
+    await accesses(api, 6)
+    await sealed(rt, db)
+    if unsealed:
+        await accesses_more(api)
+    counts: list[int] = []
+    result = await verify_chain(db, rt.keyring.audit_public_keys, progress=counts.append)
+    assert result.ok and counts and counts == sorted(counts) and counts[-1] == result.checked
+    assert result.checked == await db.fetchval("SELECT count(*) FROM audit_chain")
+
+
 async def test_a_pooled_connection_comes_back_with_no_transaction_and_the_application_role(rt):
     """The pool skips the RESET query (service/database.py): what matters must still hold after a failure."""
     async with rt.pool.acquire() as conn:
