@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto import KeyRing
 from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint, signature_holds
@@ -38,6 +40,10 @@ CHECKPOINT_SECONDS = 10.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 class AuditChainSealer:
@@ -60,6 +66,7 @@ class AuditChainSealer:
         self._since_checkpoint = 0
         self._checkpoint_at: float | None = None
         self._checkpoint_prev = GENESIS  # the newest checkpoint's digest: the next one signs it (format 2)
+        self._prev_signer = b""  # the public key whose signature of that checkpoint held: only that key vouches for it
         self._month: date | None = None  # the month the log's numbering was last seen rolled into
 
     async def run(self) -> None:
@@ -103,28 +110,30 @@ class AuditChainSealer:
             self._head = await store.head(self._conn)
             last = await store.last_checkpoint(self._conn)
             self._since_checkpoint = await store.sealed_since(self._conn, last["seq"] if last is not None else 0)
-            self._checkpoint_at = last["at_us"] / 1e6 if last is not None else None
-            self._checkpoint_prev = self._vouchable(last)
+            self._checkpoint_prev, self._prev_signer = self._vouchable(last)
+            # Its time only when it is ours: a row dated 2100 would put off the checkpoints each 10 s until then.
+            self._checkpoint_at = last["at_us"] / 1e6 if last is not None and self._prev_signer else None
             self._pending.clear()
             self._month = None
             log.info("audit sealer active", extra={"head_seq": self._head[0]})
             return True
 
-    def _vouchable(self, row: asyncpg.Record | None) -> bytes:
-        """The digest the next checkpoint signs as its `prev`: the newest checkpoint's in the database, only when its
-        signature holds under the ring's keys. Signing the digest of a row it has not checked would vouch for what
-        the database's writer put there (a forged newest checkpoint, and the run it forged before it), and
-        verification proves a run by its last signature. Otherwise a new run begins (32 zero bytes): the forged
-        row stays the last of its own run, and verification names it."""
+    def _vouchable(self, row: asyncpg.Record | None) -> tuple[bytes, bytes]:
+        """(the digest the next checkpoint signs as its `prev`, the public key it held under): the newest
+        checkpoint's in the database, only when its signature holds under the ring's keys. Signing the digest of a
+        row it has not checked would vouch for what the database's writer put there (a forged newest checkpoint,
+        and the run it forged before it), and verification proves a run by its last signature. Otherwise a new run
+        begins (32 zero bytes, no key): the forged row stays the last of its own run, and verification names it."""
         if row is None:
-            return GENESIS
+            return GENESIS, b""
         newest = Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
                             bytes(row["prev"]) if row["prev"] is not None else None)
-        if signature_holds(self._keyring().audit_public_keys, newest):
-            return checkpoint_digest(newest)
+        keys = self._keyring().audit_public_keys
+        if signature_holds(keys, newest):
+            return checkpoint_digest(newest), _raw(keys[newest.key_id])
         log.warning("the newest audit checkpoint's signature does not hold; its checkpoints are not vouched for "
                     "(run `audit verify`)", extra={"seq": newest.seq})
-        return GENESIS
+        return GENESIS, b""
 
     async def _roll(self, conn: asyncpg.Connection) -> None:
         """When a month has begun since the last round: its partition of audit_events, the numbering moved to it
@@ -181,10 +190,14 @@ class AuditChainSealer:
         keyring = self._keyring()
         at = self._clock()
         seq, chain_hash = self._head
-        prev = self._checkpoint_prev
+        signer = _raw(keyring.audit_signing_key.public_key())
+        # Vouched for only under the key whose signature of it held: a key replaced under the same id (the ring is
+        # read again while the service runs) would otherwise vouch for checkpoints the new key does not verify.
+        prev = self._checkpoint_prev if signer == self._prev_signer else GENESIS
         signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, seq, chain_hash, micros(at), prev)
         self._checkpoint_prev = checkpoint_digest(Checkpoint(seq, chain_hash, micros(at), keyring.audit_key_id,
                                                              signature, prev))
+        self._prev_signer = signer
         self._since_checkpoint, self._checkpoint_at = 0, at.timestamp()
         audit_checkpoints.inc()
         return seq, chain_hash, at, keyring.audit_key_id, signature, prev

@@ -59,7 +59,7 @@ def load_public_keys(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]
     if not isinstance(keys, list):
         raise ExportError("no `keys` list: expected the body of GET /v1/audit/public-key")
     try:
-        return {k["key_id"]: Ed25519PublicKey.from_public_bytes(base64.b64decode(k["public_key"])) for k in keys}
+        return {_key_id(k["key_id"]): Ed25519PublicKey.from_public_bytes(base64.b64decode(k["public_key"])) for k in keys}
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError(f"a public key cannot be read: {exc}") from None
 
@@ -86,10 +86,23 @@ def _values(event: Mapping[str, Any]) -> tuple[object, ...]:
             event["purpose"], event["request_id"], event["remote_addr"], event["flagged"])
 
 
+def _key_id(value: object) -> str:
+    """A key id from a file: text that UTF-8 can carry (what a signed message holds), else ValueError; a list or a
+    lone surrogate made a verification raise where it should answer (found in review)."""
+    if not isinstance(value, str):
+        raise ValueError(f"a key_id is text, not {type(value).__name__}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        raise ValueError("a key_id is text UTF-8 can carry") from None
+    return value
+
+
 def _checkpoint(item: Mapping[str, Any]) -> Checkpoint:
     prev = item.get("prev")  # format 2; absent or null: format 1
     return Checkpoint(int(item["seq"]), bytes.fromhex(item["hash"]), micros(datetime.fromisoformat(item["at"])),
-                      item["key_id"], base64.b64decode(item["signature"]), bytes.fromhex(prev) if prev is not None else None)
+                      _key_id(item["key_id"]), base64.b64decode(item["signature"]),
+                      bytes.fromhex(prev) if prev is not None else None)
 
 
 def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,

@@ -40,6 +40,7 @@ _sealed_since_sql = "SELECT count(*) FROM audit_chain WHERE seq > $1"
 _insert_checkpoint_sql = """
 INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev)
 VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (seq) DO NOTHING
 """
 # Events in seq order with their links: a merge over both primary keys, no sort.
 _walk_sql = f"""
@@ -252,7 +253,9 @@ async def sealed_since(conn: asyncpg.Connection, seq: int) -> int:
 async def append(conn: asyncpg.Connection, links: Sequence[tuple[int, int, bytes, bytes]],
                  checkpoints: Sequence[tuple[int, bytes, datetime, str, bytes, bytes]]) -> None:
     """Links (seq, prev_seq, prev_hash, hash) and checkpoints (seq, hash, at, key id, signature, prev), in one
-    transaction."""
+    transaction. A checkpoint whose seq has one already is left out: the application role can insert checkpoints,
+    and a row put at the seq of the sealer's next one stalled sealing (the transaction failed, and again after
+    each takeover); now the sealing goes on and verification names the row that is not its own (found in review)."""
     async with conn.transaction():
         await conn.copy_records_to_table("audit_chain", records=links, columns=("seq", "prev_seq", "prev_hash", "hash"))
         if checkpoints:

@@ -458,6 +458,88 @@ async def test_a_sealer_taking_over_does_not_vouch_for_a_forged_newest_checkpoin
     assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", forged_from)
 
 
+async def test_rows_the_application_role_puts_ahead_of_the_sealer_neither_stall_it_nor_hold_off_its_checkpoints(
+        rt, api, db, database_url):
+    """Found in review: the application role can insert checkpoints. One at the seq of the sealer's next checkpoint
+    failed its transaction (sealing stalled, again after each takeover), and one dated far ahead, taken as the
+    newest on a takeover, put off the checkpoints each 10 s until that date. Now the sealer's row is left out where
+    one stands (verification names that row) and an unchecked row's time is not believed."""
+    from service.audit_chain_sealer import AuditChainSealer
+    from service.database import connect_options
+
+    def sealer(every: int) -> AuditChainSealer:
+        return AuditChainSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rt.keyring,
+                                checkpoint_events=every)
+
+    async def as_the_application(seqs: list[int], at: str) -> None:
+        async with rt.pool.acquire() as app:  # the application role, as the service's own connections
+            for seq in seqs:
+                await app.execute("INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES "
+                                  f"($1, $2, '{at}', $3, $4)", seq, bytes(32), rt.keyring.audit_key_id, os.urandom(64))
+
+    async def unsealed() -> list[int]:
+        return [row["seq"] for row in await db.fetch(
+            "SELECT seq FROM audit_events WHERE seq > coalesce((SELECT max(seq) FROM audit_chain), 0) ORDER BY seq")]
+
+    await rt.chain_sealer.close()
+    await accesses(api, 4)
+    await as_the_application([(await unsealed())[-1] + 10**9], "2100-01-01")  # the newest, dated 2100
+    one = sealer(1000)  # only the checkpoints each 10 s: due at once, not in 2100
+    try:
+        await one.catch_up()
+    finally:
+        await one.close()
+    head = await db.fetchrow("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+    row = await db.fetchrow("SELECT seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, key_id, signature, "
+                            "prev FROM audit_checkpoints WHERE seq = $1", head["seq"])
+    assert row is not None and signature_holds(rt.keyring.audit_public_keys, Checkpoint(
+        row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]), bytes(row["prev"])))
+
+    await db.execute("""
+        INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
+        SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 5)""")
+    ahead = await unsealed()
+    await as_the_application(ahead, "now")  # a row at each seq the sealer could sign next
+    two = sealer(2)
+    try:
+        assert await two.catch_up() == 5  # sealed, not stalled
+    finally:
+        await two.close()
+    result = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (result.ok, result.problem, result.first_bad_seq) == (False, "bad_signature", ahead[0])
+
+
+async def test_a_key_replaced_under_its_id_does_not_vouch_for_the_old_keys_checkpoints(rt, api, db, database_url):
+    """Found in review: the ring is read again while the service runs; a signing key replaced under the same id
+    went on vouching (by the digest in memory) for checkpoints the new key does not verify, so a run proven by the
+    new key's signature hid them. A checkpoint signed by another key than the one before begins a new run."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from service.audit_chain_sealer import AuditChainSealer
+    from service.database import connect_options
+
+    rings = [rt.keyring]
+    one = AuditChainSealer(lambda: asyncpg.connect(database_url, **connect_options()), lambda: rings[-1],
+                           checkpoint_events=2)
+    await rt.chain_sealer.close()
+    try:
+        await accesses(api, 4)
+        await one.catch_up()
+        first, last = await db.fetchrow("SELECT min(seq), max(seq) FROM audit_checkpoints")
+        rings.append(dataclasses.replace(rt.keyring, audit_signing_key=Ed25519PrivateKey.generate()))  # same id
+        await db.execute("""
+            INSERT INTO audit_events (actor_sub, actor_roles, action, decision, basis)
+            SELECT 'bulk', '{staff}', 'client.read', 'allow', 'own_zone' FROM generate_series(1, 5)""")
+        assert await one.catch_up() == 5
+    finally:
+        await one.close()
+    after = await db.fetchrow("SELECT seq, prev FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT 1", last)
+    assert bytes(after["prev"]) == GENESIS  # the new key's first checkpoint begins a run
+    replaced = rings[-1].audit_public_keys
+    alone = await verify_chain(db, replaced)
+    assert (alone.ok, alone.problem, alone.first_bad_seq) == (False, "bad_signature", first)
+
+
 @pytest.mark.parametrize("unsealed", [False, True])
 async def test_verification_tells_its_progress_up_to_the_verdicts_count(rt, api, db, unsealed):
     """`audit verify` prints how far it got (a large log takes minutes): verify_chain tells its count after each

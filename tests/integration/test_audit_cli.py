@@ -166,3 +166,22 @@ async def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):
     junk.write_text('{"hello": "world"}\n')
     result = _audit("verify", "--file", str(junk), env={"PATH": os.environ["PATH"]})
     assert result.returncode == 2 and "line 1" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "public_keys"])
+@pytest.mark.parametrize("key_id", [["audit-1"], {"id": 1}, "\ud800"], ids=["a list", "an object", "a lone surrogate"])
+async def test_a_key_id_no_signature_can_hold_is_a_clear_error(exported, tmp_path, where, key_id):
+    """Found in review: a checkpoint's key id that is not text UTF-8 can carry (JSON allows a list, or a lone
+    surrogate) made verification raise (a traceback) instead of naming the line."""
+    _, export, _ = exported
+    items = _lines(export)
+    number = next(n for n, item in enumerate(items, 1) if where in item)
+    if where == "checkpoint":
+        items[number - 1]["checkpoint"]["key_id"] = key_id
+    else:
+        items[number - 1]["public_keys"][0]["key_id"] = key_id
+    edited = tmp_path / "edited.ndjson"
+    _write(edited, items)
+    result = _audit("verify", "--file", str(edited), env={"PATH": os.environ["PATH"]})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "key_id" in result.stderr, result.stderr
