@@ -12,9 +12,10 @@ Format (version 1), so that an auditor can re-implement it:
   transactions consume them) and the first event's `hash(prev)` is 32 zero bytes.
 - A checkpoint signs, with Ed25519, the bytes
   `brygga-audit-checkpoint/2\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}\\n{prev hex}`, where `prev` is the
-  digest of the checkpoint signed before it, `SHA-256(SHA-256(its message) || its signature)` (32 zero bytes
-  for the first; the inner hash fixes where the message ends, so no two checkpoints share a digest), so that
-  each checkpoint vouches for every one before it. Checkpoints signed before format 2 have no
+  digest of the checkpoint signed before it, `SHA-256(SHA-256(its message) || its signature)` (the inner hash
+  fixes where the message ends, so no two checkpoints share a digest), so that each checkpoint vouches for every
+  one before it in its run; 32 zero bytes where it vouches for none (the first, the first under a new key, the
+  first after a takeover whose newest checkpoint's signature did not hold). Checkpoints signed before format 2 have no
   `prev` and sign `brygga-audit-checkpoint/1\\n{key_id}\\n{seq}\\n{hash hex}\\n{at_us}`; both verify.
 
 `ChainVerifier` walks rows in sequence order, holding O(1) state, and reports the
