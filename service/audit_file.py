@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -105,8 +105,12 @@ def _checkpoint(item: Mapping[str, Any]) -> Checkpoint:
                       bytes.fromhex(prev) if prev is not None else None)
 
 
+PROGRESS_LINES = 50_000  # lines between two counts told to verify_lines' progress
+
+
 def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,
-                 held: tuple[int, bytes] | None = None) -> tuple[Verdict, bool]:
+                 held: tuple[int, bytes] | None = None,
+                 progress: Callable[[int], None] | None = None) -> tuple[Verdict, bool]:
     """(verdict, whether the keys came from the export itself). Raises ExportError on a malformed line.
 
     Keys from the export prove only that it is consistent: pass the keys you trust.
@@ -115,7 +119,8 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     contents moved between seqs get online (reordered, not a gap). An archive's lines as
     service/audit_archive.py writes them go to ChainVerifier.add_lines a batch at a time (their
     `event` bytes hashed as they are: proven when they hash to the link); a line it does not
-    prove, and every other, is parsed and handed to the verifier by its values.
+    prove, and every other, is parsed and handed to the verifier by its values. `progress` is told the
+    verifier's count each PROGRESS_LINES lines (`audit verify --file` prints it).
     """
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}
@@ -146,6 +151,8 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
 
     with ExitStack() as signatures:  # threads checking checkpoint signatures, stopped however this ends
         for number, line in enumerate(lines, start=1):
+            if progress is not None and number % PROGRESS_LINES == 0 and verifier is not None:
+                progress(verifier.checked)
             if not line.strip():
                 continue
             walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
