@@ -239,3 +239,19 @@ def test_checkpoints_an_export_file_can_hold_but_no_key_signs_cut_runs_and_raise
         verdict = walk(checkpoints, ahead=True)
         assert verdict == walk(checkpoints, ahead=False)
         assert (verdict.problem, verdict.first_bad_seq) == ("bad_signature", CHAINED[0].seq)
+
+
+def test_a_checkpoint_is_found_by_its_seq_and_must_be_the_one_given():
+    """The answers are kept per chunk and a checkpoint found by its seq (no dict entry per checkpoint): one with a
+    given seq but other contents is not the one given, and is checked as asked."""
+    keys = CountingKeys(KEYS)
+    checks = checkpoint_signatures._Ahead(keys, CHAINED, threads=1)
+    try:
+        assert all(checks(c) for c in CHAINED)
+        changed = replace(CHAINED[5], at_us=CHAINED[5].at_us + 1)
+        assert checks(changed) is signature_holds(KEYS, changed) is False
+        assert checks(replace(CHAINED[0], seq=1)) is False and checks(replace(CHAINED[-1], seq=10**6)) is False
+    finally:
+        checks.close()
+    with pytest.raises(ValueError, match="seq order"):
+        checkpoint_signatures._Ahead(KEYS, [CHAINED[1], CHAINED[0]], threads=1)
