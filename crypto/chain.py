@@ -116,6 +116,13 @@ def checkpoint_digest(checkpoint: Checkpoint) -> bytes:
     return hashlib.sha256(hashlib.sha256(message).digest() + checkpoint.signature).digest()
 
 
+def vouching_prev(public_keys: Mapping[str, Ed25519PublicKey], before: Checkpoint | None) -> bytes:
+    """The `prev` a checkpoint signed after `before` signs: its digest when its signature holds under
+    `public_keys`, else 32 zero bytes (a new run). A signer vouches only for what it has seen hold: signing the
+    digest of a row the database's writer forged would prove it (crypto/checkpoint_signatures.py)."""
+    return checkpoint_digest(before) if before is not None and signature_holds(public_keys, before) else GENESIS
+
+
 def signature_holds(public_keys: Mapping[str, Ed25519PublicKey], checkpoint: Checkpoint) -> bool:
     """Whether the checkpoint's signature is its key's over its message; False for a key not in `public_keys`."""
     key = public_keys.get(checkpoint.key_id)

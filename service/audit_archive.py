@@ -36,17 +36,7 @@ from typing import Any
 import asyncpg
 
 from crypto import KeyRing, checkpoint_signatures
-from crypto.chain import (
-    EVENT_FIELDS,
-    GENESIS,
-    ChainVerifier,
-    Checkpoint,
-    canonical,
-    checkpoint_digest,
-    micros,
-    sign_checkpoint,
-    signature_holds,
-)
+from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint, vouching_prev
 
 from .audit_file import FORMAT, verify_lines
 from .domain.audit_log import checkpoint_json, ndjson, public_key_json
@@ -166,9 +156,8 @@ async def archive(conn: asyncpg.Connection, keyring: KeyRing, *, before: datetim
     # one's signature holds: vouching for a row the database's writer forged would hide it (the months' check below
     # proves runs by their last signature, the anchor's). Otherwise a new run, and the check finds the forged one.
     before_anchor = await conn.fetchrow(_CHECKPOINT_BEFORE_SQL, anchor_seq)
-    vouched = _checkpoint(before_anchor) if before_anchor is not None else None
-    prev = (checkpoint_digest(vouched) if vouched is not None and signature_holds(keyring.audit_public_keys, vouched)
-            else GENESIS)
+    prev = vouching_prev(keyring.audit_public_keys,
+                         chain_store.checkpoint(before_anchor) if before_anchor is not None else None)
     signature = sign_checkpoint(keyring.audit_signing_key, keyring.audit_key_id, anchor_seq, anchor_hash,
                                 micros(signed_at), prev)
     anchor = {"seq": anchor_seq, "hash": anchor_hash, "at": signed_at, "key_id": keyring.audit_key_id,
@@ -228,9 +217,9 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
             closing = Checkpoint(anchor["seq"], anchor["hash"], micros(anchor["at"]), anchor["key_id"],
                                  anchor["signature"], anchor["prev"])
             verifier = ChainVerifier(keyring.audit_public_keys,
-                                     {**{row["seq"]: _checkpoint(row) for row in rows}, anchor["seq"]: closing})
+                                     {**{row["seq"]: chain_store.checkpoint(row) for row in rows}, anchor["seq"]: closing})
             if latest is not None:
-                verifier.start_at(_checkpoint(latest))
+                verifier.start_at(chain_store.checkpoint(latest))
             with checkpoint_signatures.ahead(verifier, after=start, end=anchor["seq"] + 1):  # as verify_chain's walk
                 count = await _proven_lines(conn, verifier, write, after=start, upto=anchor["seq"])
         verdict = verifier.finish()
@@ -273,11 +262,6 @@ async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, write
                               bytes(row[-1]).hex().encode(), canonical(values)))
         count += 1
     return count
-
-
-def _checkpoint(row: Any) -> Checkpoint:
-    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
-                      bytes(row["prev"]) if row["prev"] is not None else None)
 
 
 def _verify_file(out: Path, keyring: KeyRing, anchor_seq: int, anchor_hash: bytes, events: int) -> None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto import KeyRing
-from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint, signature_holds
+from crypto.chain import GENESIS, Checkpoint, checkpoint_digest, link, micros, sign_checkpoint, vouching_prev
 
 from .metrics import audit_checkpoints, audit_seal_lag, audit_sealed
 from .store import audit_chain as store
@@ -126,11 +126,11 @@ class AuditChainSealer:
         begins (32 zero bytes, no key): the forged row stays the last of its own run, and verification names it."""
         if row is None:
             return GENESIS, b""
-        newest = Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], row["key_id"], bytes(row["signature"]),
-                            bytes(row["prev"]) if row["prev"] is not None else None)
+        newest = store.checkpoint(row)
         keys = self._keyring().audit_public_keys
-        if signature_holds(keys, newest):
-            return checkpoint_digest(newest), _raw(keys[newest.key_id])
+        prev = vouching_prev(keys, newest)
+        if prev != GENESIS:
+            return prev, _raw(keys[newest.key_id])
         log.warning("the newest audit checkpoint's signature does not hold; its checkpoints are not vouched for "
                     "(run `audit verify`)", extra={"seq": newest.seq})
         return GENESIS, b""

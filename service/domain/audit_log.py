@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import gc
 import json
-import sys
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import ExitStack, aclosing, contextmanager
 from datetime import datetime
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from crypto import checkpoint_signatures
-from crypto.chain import ChainVerifier, Checkpoint, Verdict
+from crypto.chain import ChainVerifier, Verdict
 from policies.audit import (
     EventFilter,
     LogScope,
@@ -182,9 +181,10 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
         anchor = await chain_store.anchor(conn)
         start = anchor["seq"] if anchor is not None else 0
-        checkpoints = {row["seq"]: _checkpoint(row) async for row in chain_store.each_checkpoint(conn, after=start)}
+        checkpoints = {row["seq"]: chain_store.checkpoint(row)
+                       async for row in chain_store.each_checkpoint(conn, after=start)}
         verifier = ChainVerifier(public_keys, checkpoints, held)
-        if anchor is not None and not verifier.start_at(_checkpoint(anchor)):
+        if anchor is not None and not verifier.start_at(chain_store.checkpoint(anchor)):
             return verifier.finish()
         add = verifier.add_versioned
         later = None
@@ -254,12 +254,6 @@ def _collecting_less_often() -> Iterator[None]:
         _Walks.running -= 1
         if _Walks.running == 0:
             gc.set_threshold(*_Walks.threshold)
-
-
-def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
-    # The key id interned: one string for the millions of checkpoints a key signs, not one each (≈ 55 bytes).
-    return Checkpoint(row["seq"], bytes(row["hash"]), row["at_us"], sys.intern(row["key_id"]), bytes(row["signature"]),
-                      bytes(row["prev"]) if row["prev"] is not None else None)
 
 
 async def checkpoints(rt: Runtime, caller: Caller, *, after: int, limit: int,
