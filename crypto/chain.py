@@ -173,19 +173,33 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class Stretch:
     """What a fork() found over a stretch of the chain, small enough to hand from a worker process to join():
-    the link it began from, how far it got, how many events it accepted, the checkpoints (and the held one, as
-    its negative seq) it met and checked, and whether it is intact (no problem, no unsealed event)."""
+    the link it began from, how far it got, how many events it accepted, whether it met the held checkpoint, and
+    whether it is intact (no problem, no unsealed event, and no checkpoint at or before its head that it did not
+    meet: the walk here takes a stretch that has one and finds it)."""
 
     begun: tuple[int, bytes]
     head_seq: int
     head_hash: bytes
     checked: int
-    visited: frozenset[int]
+    held_met: bool
     intact: bool
 
     @classmethod
     def of(cls, fork: ChainVerifier, begun: tuple[int, bytes]) -> Stretch:
-        return cls(begun, fork.head_seq, fork.head_hash, fork.checked, frozenset(fork._visited), fork.intact)
+        held_met = fork.held is not None and -fork.held[0] in fork._visited
+        return cls(begun, fork.head_seq, fork.head_hash, fork.checked, held_met, fork.intact and fork.missed() is None)
+
+
+ALL_SEQS = 1 << 63  # above every seq (a bigint): ChainVerifier.covered when it was given every checkpoint
+
+
+def _uncovered(seq: int) -> RuntimeError:
+    """An event beyond the checkpoints loaded: the caller's windows lag the walk (a bug; never passed silently)."""
+    return RuntimeError(f"the walk reached seq {seq} beyond the checkpoints it was given")
+
+
+def _seq(checkpoint: Checkpoint) -> int:
+    return checkpoint.seq
 
 
 @dataclass(slots=True)
@@ -204,7 +218,8 @@ class ChainVerifier:
     After a bad link or a gap the walk goes on (cheaply) while the answer may still
     change: a swap partner, or a row that turns up after higher ones (a moved line).
 
-    `checkpoints` maps seq → signed checkpoint; `public_keys` maps key id → key.
+    `checkpoints` maps seq → signed checkpoint; `public_keys` maps key id → key. Either all of them, or (given
+    `covered`, the seq below which it has them all) a window at a time (window()): a log holds millions.
     `held` is a (seq, hash) checkpoint the auditor kept: it must still be in the chain.
     After an archive (service/audit_archive.py), `start_at` begins the walk at the signed anchor instead of the
     first event: the events up to it are in the archive's file, which verifies on its own up to that anchor.
@@ -220,7 +235,9 @@ class ChainVerifier:
     first_bad_seq: int | None = None
     _unsealed_from: int | None = None
     _suspect: _Suspect | None = None
-    _visited: set[int] = field(default_factory=set)
+    _visited: set[int] = field(default_factory=set)  # the checkpoints of the window met; the held one's seq negated
+    covered: int | None = None  # with windows: every checkpoint below this seq is or was in `checkpoints`
+    _missed: Checkpoint | None = None  # the lowest checkpoint of an earlier window the walk passed without meeting
     _top: int | None = None  # the highest seq seen so far
     _late: int | None = None  # the lowest seq that came after a higher one: a row out of its place
     _gap: bool = False  # a link named a predecessor not seen: the walk goes on to see whether it comes later
@@ -288,8 +305,9 @@ class ChainVerifier:
         its predecessor, checked at once in another process (service/domain/audit_stretches.py) with
         add_lines() and add_proven() only. join() takes its result only where the chain before it is seen to end
         at exactly that link, so no stretch is believed on its own word."""
-        return ChainVerifier(self.public_keys, self.checkpoints, self.held, head_seq=prev_seq, head_hash=prev_hash,
-                             signatures=self.signatures)
+        later = {seq: checkpoint for seq, checkpoint in self.checkpoints.items() if seq > prev_seq}
+        return ChainVerifier(self.public_keys, later, self.held, head_seq=prev_seq, head_hash=prev_hash,
+                             signatures=self.signatures, covered=self.covered)
 
     def join(self, stretch: Stretch) -> bool:
         """Take the result of a stretch checked on its own (fork(), Stretch.of): only when this verifier is intact
@@ -299,10 +317,36 @@ class ChainVerifier:
                 and stretch.head_seq > self.head_seq):
             return False
         self.checked += stretch.checked
-        self._visited |= stretch.visited
+        if stretch.held_met and self.held is not None and stretch.begun[0] < self.held[0] <= stretch.head_seq:
+            self._visited.add(-self.held[0])
+        # An intact stretch met every checkpoint after its first link up to its head (Stretch.of).
+        if self.covered is None:
+            self._visited.update(seq for seq in self.checkpoints if self.head_seq < seq <= stretch.head_seq)
+        else:  # its walk loaded those itself: the windows here go on after its head
+            self.covered = max(self.covered, stretch.head_seq + 1)
         self._top = stretch.head_seq
         self.head_seq, self.head_hash = stretch.head_seq, stretch.head_hash
         return True
+
+    def window(self, checkpoints: Mapping[int, Checkpoint], *, below: int) -> None:
+        """The checkpoints with seqs from `covered` up to `below`, in place of those the walk has passed (at or
+        below its head): it holds a window of them at a time, not a log's millions. Of those passed, the lowest one
+        it did not meet is kept for finish() (it names an event not in the chain); the old window's checkpoints
+        above the head stay."""
+        if self.covered is None or below < self.covered:
+            raise ValueError("windows follow the walk: given all checkpoints at the start, or this one below the last")
+        self._missed = self.missed()
+        self.checkpoints = {**{seq: checkpoint for seq, checkpoint in self.checkpoints.items() if seq > self.head_seq},
+                            **checkpoints}
+        self._visited = {seq for seq in self._visited if seq < 0 or seq > self.head_seq}
+        self.covered = below
+
+    def missed(self) -> Checkpoint | None:
+        """The lowest checkpoint the walk has passed (at or below its head) without meeting it, if any."""
+        if self._missed is not None:
+            return self._missed  # earlier windows' checkpoints are all below this one's
+        passed = [seq for seq in self.checkpoints if seq <= self.head_seq and seq not in self._visited]
+        return self.checkpoints[min(passed)] if passed else None
 
     @property
     def intact(self) -> bool:
@@ -360,6 +404,7 @@ class ChainVerifier:
         # per call: a log has a checkpoint for each 10 s of sealing (millions in a year), and their union built for
         # every batch of lines cost more than the lines (10^6 events with one every 10: 29,000 -> 42,000 events/s).
         checkpoints, held_seq = self.checkpoints, self.held[0] if self.held is not None else None
+        covered = ALL_SEQS if self.covered is None else self.covered
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
         checked, accepted = 0, True
         for line in lines:
@@ -373,6 +418,8 @@ class ChainVerifier:
                     or sha256(head_hash + encoded).digest() != chain_hash):
                 accepted = False
                 break
+            if seq >= covered:
+                raise _uncovered(seq)
             head_seq, head_seq_text, head_hash, head_hex = seq, seq_text, chain_hash, chain_hex
             if seq in checkpoints or seq == held_seq:  # _accept() checks it
                 self.checked += checked
@@ -386,6 +433,8 @@ class ChainVerifier:
         return accepted
 
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
+        if self.covered is not None and seq >= self.covered:
+            raise _uncovered(seq)
         self.checked += 1
         self._top = seq  # add_versioned's fast path comes here without add()
         self.head_seq, self.head_hash = seq, chain_hash
@@ -428,23 +477,23 @@ class ChainVerifier:
         self.problem, self.first_bad_seq, self._suspect, self._gap = problem, seq, None, False
         return False
 
-    def finish(self) -> Verdict:
+    def finish(self, beyond: Checkpoint | None = None) -> Verdict:
+        """The verdict; with windows, `beyond` is the first checkpoint at or after `covered` (the walk never loaded
+        it), if any."""
         self._suspect, self._gap = None, False
         if self._late is not None and (self.first_bad_seq is None or self._late <= self.first_bad_seq):
             # A row turned up after a higher one: the first place out of order is the lowest such seq
             # (for two rows swapped, the lower of the two, as when their contents trade seqs).
             self.problem, self.first_bad_seq = "reordered", self._late
         if self.problem is None:
-            for seq in sorted(self.checkpoints):
-                if seq in self._visited:
-                    continue
-                checkpoint = self.checkpoints[seq]
-                if seq > self.head_seq:  # a signed checkpoint names events no longer there
-                    problem = "truncated" if self._signed(checkpoint) else "bad_signature"
-                    self._fail(self.head_seq + 1 if problem == "truncated" else seq, problem)
-                else:  # it names an event that is not in the chain
-                    self._fail(seq, "missing" if self._signed(checkpoint) else "bad_signature")
-                break
+            # The lowest checkpoint not met: passed in an earlier window, in this one, or after the last.
+            unmet = [self.checkpoints[seq] for seq in self.checkpoints if seq not in self._visited]
+            first = min(filter(None, (self._missed, beyond, *unmet)), key=_seq, default=None)
+            if first is not None and first.seq > self.head_seq:  # a signed checkpoint names events no longer there
+                problem = "truncated" if self._signed(first) else "bad_signature"
+                self._fail(self.head_seq + 1 if problem == "truncated" else first.seq, problem)
+            elif first is not None:  # it names an event that is not in the chain
+                self._fail(first.seq, "missing" if self._signed(first) else "bad_signature")
         if self.problem is None and self.held is not None and -self.held[0] not in self._visited:
             self._fail(self.head_seq + 1 if self.held[0] > self.head_seq else self.held[0], "truncated")
         return Verdict(ok=self.problem is None, checked=self.checked, head_seq=self.head_seq,

@@ -60,7 +60,7 @@ def _vouches(checkpoint: Checkpoint, before: Checkpoint) -> bool:
         return False
 
 
-class _Ahead:
+class Ahead:
     """The signatures of `checkpoints` (in seq order, as the walk meets them), checked in threads from the first on:
     a run of them by its last signature, checkpoints alone in their run a chunk at a time. What it keeps is per
     chunk, not per checkpoint (a checkpoint's chunk and place are found by its seq): a dict entry for each of a
@@ -160,7 +160,7 @@ def ahead(verifier: ChainVerifier, *, after: int, end: int, threads: int = THREA
     """While the block runs, the signatures of `verifier`'s checkpoints after seq `after` and before `end` (the
     stretch this process walks) are checked ahead of its walk, in `threads` threads; afterwards as before."""
     checkpoints = [verifier.checkpoints[seq] for seq in sorted(verifier.checkpoints) if after < seq < end]
-    checks = _Ahead(verifier.public_keys, checkpoints, threads)
+    checks = Ahead(verifier.public_keys, checkpoints, threads)
     before, verifier.signatures = verifier.signatures, checks
     try:
         yield

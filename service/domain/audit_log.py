@@ -17,7 +17,7 @@ import base64
 import gc
 import json
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from contextlib import ExitStack, aclosing, contextmanager
+from contextlib import aclosing, contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,7 +26,6 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto import checkpoint_signatures
 from crypto.chain import ChainVerifier, Verdict
 from policies.audit import (
     EventFilter,
@@ -48,6 +47,7 @@ from ..store import audit_events as events_store
 from ..store import facts as facts_store
 from . import audit_stretches
 from .access import Judged, access, decided
+from .audit_windows import Windows
 from .paging import Paged, paged
 
 
@@ -181,55 +181,65 @@ async def verify_chain(conn: asyncpg.Connection, public_keys: Mapping[str, Ed255
         # After an archive (service/audit_archive.py) the chain here begins at its signed anchor.
         anchor = await chain_store.anchor(conn)
         start = anchor["seq"] if anchor is not None else 0
-        checkpoints = {row["seq"]: chain_store.checkpoint(row)
-                       async for row in chain_store.each_checkpoint(conn, after=start)}
-        verifier = ChainVerifier(public_keys, checkpoints, held)
+        # The checkpoints a window at a time as the walk gets there (audit_windows.py), their signatures checked
+        # ahead in threads (the worker reads and checks its own).
+        verifier = ChainVerifier(public_keys, {}, held, covered=start + 1)
         if anchor is not None and not verifier.start_at(chain_store.checkpoint(anchor)):
             return verifier.finish()
-        add = verifier.add_versioned
-        later = None
-        with _collecting_less_often(), ExitStack() as signatures:
-            try:
-                # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
-                # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
-                # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
-                # on, the walk of values takes the rest, event by event, and classifies what it finds.
-                end = await chain_store.last_seq(conn) + 1
-                if dsn is not None:  # the worker starts while this process looks for links whose event is gone
-                    later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
-                orphans = await chain_store.orphan_links(conn, after=start)
-                if orphans:
-                    end = orphans[0][0]
-                    if later is not None:  # its stretch walks events, not links: never joined here, so ended now
-                        await later.close()
-                        later = None
-                stop = later.low + 1 if later is not None else end
-                # This stretch's checkpoint signatures checked in threads beside the walk (the worker checks its own).
-                signatures.enter_context(checkpoint_signatures.ahead(verifier, after=start, end=stop))
-                after, known = await audit_stretches.walk_lines(conn, verifier, add, after=start, end=stop,
-                                                                progress=progress)
-                if later is not None and not known:
-                    if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
-                        stretch = await later.stretch()
-                        if stretch is not None and verifier.join(stretch):
-                            after = verifier.head_seq
-                    else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
-                        await later.close()
-                    after, known = await audit_stretches.walk_lines(conn, verifier, add, after=after, end=end,
-                                                                    progress=progress)
-                if known:
-                    return verifier.finish()
-                async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
-                    async for rows in batches:
-                        for row in rows:
-                            if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
-                                return verifier.finish()
-                        if progress is not None:
-                            progress(verifier.checked)
-            finally:
-                if later is not None:
-                    await later.close()
-        return verifier.finish()
+        windows = Windows(conn, verifier)
+        try:
+            with _collecting_less_often():
+                await _walk(conn, verifier, windows, start=start, dsn=dsn, progress=progress)
+            return await windows.finish()
+        finally:
+            windows.close()
+
+
+async def _walk(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Windows, *, start: int, dsn: str | None,
+                progress: Callable[[int], None] | None) -> None:
+    """verify_chain's walk, until the verdict is known or the log ends."""
+    add = verifier.add_versioned
+    later = None
+    try:
+        # The common case as lines of canonical bytes (ChainVerifier.add_lines), a stretch at a time. An event
+        # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
+        # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
+        # on, the walk of values takes the rest, event by event, and classifies what it finds.
+        end = await chain_store.last_seq(conn) + 1
+        if dsn is not None:  # the worker starts while this process looks for links whose event is gone
+            later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
+        orphans = await chain_store.orphan_links(conn, after=start)
+        if orphans:
+            end = orphans[0][0]
+            if later is not None:  # its stretch walks events, not links: never joined here, so ended now
+                await later.close()
+                later = None
+        stop = later.low + 1 if later is not None else end
+        after, known = await audit_stretches.walk_lines(conn, verifier, add, windows, after=start, end=stop,
+                                                        progress=progress)
+        if later is not None and not known:
+            if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
+                stretch = await later.stretch()
+                if stretch is not None and verifier.join(stretch):
+                    after = verifier.head_seq
+            else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
+                await later.close()
+            after, known = await audit_stretches.walk_lines(conn, verifier, add, windows, after=after, end=end,
+                                                            progress=progress)
+        if known:
+            return
+        if verifier.intact:  # the walk of values may meet any checkpoint after here (one each 10 s of sealing)
+            await windows.reach(None)
+        async with aclosing(chain_store.walk(conn, after=max(after, verifier.head_seq), orphans=orphans)) as batches:
+            async for rows in batches:
+                for row in rows:
+                    if not add(row[0], row[audit_stretches.VERSIONED] if row[1] is not None else None, row[-3], row[-2], row[-1]):
+                        return
+                if progress is not None:
+                    progress(verifier.checked)
+    finally:
+        if later is not None:
+            await later.close()
 
 
 class _Walks:

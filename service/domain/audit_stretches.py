@@ -22,7 +22,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,11 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto import checkpoint_signatures
-from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Stretch
+from crypto.chain import EVENT_FIELDS, ChainVerifier, Stretch
 
 from ..database import connect_options
 from ..store import audit_chain as chain_store
+from .audit_windows import Windows
 
 log = logging.getLogger("brygga.audit")
 WORKER_FROM = 200_000  # events: a smaller log is walked by one process (spawning one costs a few tenths of a second)
@@ -47,17 +47,19 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h: the worker's signal when the process tha
 Add = Callable[[int, Any, Any, Any, Any], bool]
 
 
-async def walk_lines(conn: asyncpg.Connection, verifier: ChainVerifier, add: Add, *, after: int, end: int,
-                     size: int | None = None, progress: Callable[[int], None] | None = None) -> tuple[int, bool]:
+async def walk_lines(conn: asyncpg.Connection, verifier: ChainVerifier, add: Add, windows: Windows, *, after: int,
+                     end: int, size: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> tuple[int, bool]:
     """Hand `verifier` the events after seq `after` and below `end` as lines (ChainVerifier.add_lines), a COPY of
     `size` (LINES_AT_ONCE) numbers at a time, and each event the lines do not prove alone to `add` (add_versioned, or a
-    fork's add_proven), until the verifier is no longer intact. Returns (the seq up to which every event was
-    handed over, whether `add` answered False: the verdict is known, or a fork stops there). `progress` is told
-    the verifier's count of events after each COPY."""
+    fork's add_proven), until the verifier is no longer intact; `windows` loads the checkpoints of each before it.
+    Returns (the seq up to which every event was handed over, whether `add` answered False: the verdict is known,
+    or a fork stops there). `progress` is told the verifier's count of events after each COPY."""
     size = size or LINES_AT_ONCE
     while verifier.intact and after + 1 < end:
         below = min(after + size, end)
         checked = verifier.checked
+        await windows.reach(below)
         accepted = await chain_store.walk_lines(conn, verifier.add_lines, after=after, below=below)
         if progress is not None:
             progress(verifier.checked)
@@ -70,6 +72,7 @@ async def walk_lines(conn: asyncpg.Connection, verifier: ChainVerifier, add: Add
         if row is None or row[0] >= end:
             break
         after = row[0]
+        await windows.reach(after + 1)
         if not add(row[0], row[VERSIONED], row[-3], row[-2], row[-1]):
             return after, True
     return after, False
@@ -111,14 +114,13 @@ async def begin(conn: asyncpg.Connection, dsn: str, verifier: ChainVerifier, *, 
     snapshot of `conn`'s open REPEATABLE READ transaction; None when they are too few to pay for one."""
     if await chain_store.events_estimate(conn) < WORKER_FROM:
         return None
-    low = split_point(verifier.checkpoints, after=after, end=end)
+    low = await split_point(conn, after=after, end=end)
     if low is None:
         return None
     snapshot = await chain_store.export_snapshot(conn)
     keys = {key_id: key.public_bytes(Encoding.Raw, PublicFormat.Raw) for key_id, key in verifier.public_keys.items()}
-    # Only its stretch's checkpoints: its walk meets no other (a quiet service's log has one each few events).
-    checkpoints = {seq: checkpoint for seq, checkpoint in verifier.checkpoints.items() if low < seq < end}
-    arguments = pickle.dumps((dsn, snapshot, low, end, keys, checkpoints, verifier.held, LINES_AT_ONCE, os.getpid()))
+    # No checkpoints: it reads its stretch's itself, a window at a time (audit_windows.py), in the same snapshot.
+    arguments = pickle.dumps((dsn, snapshot, low, end, keys, verifier.held, LINES_AT_ONCE, os.getpid()))
     # `service` found by PYTHONPATH, not by the working directory: relative paths in the DSN or PG* variables mean
     # for the worker what they mean here. The arguments (the DSN with them) go by a pipe, not the command line.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH"))))}
@@ -150,32 +152,31 @@ def _stretch(answer: Any, *, low: int, end: int) -> Stretch | None:
     try:
         begun = (answer["begun"][0], bytes.fromhex(answer["begun"][1]))
         stretch = Stretch(begun, answer["head_seq"], bytes.fromhex(answer["head_hash"]), answer["checked"],
-                          frozenset(answer["visited"]), answer["intact"])
+                          answer["held_met"], answer["intact"])
     except (KeyError, IndexError, TypeError, ValueError):
         return None
-    numbers = (stretch.begun[0], stretch.head_seq, stretch.checked, *stretch.visited)
-    if not all(type(n) is int for n in numbers) or type(stretch.intact) is not bool:
+    numbers = (stretch.begun[0], stretch.head_seq, stretch.checked)
+    if not all(type(n) is int for n in numbers) or type(stretch.intact) is not bool or type(stretch.held_met) is not bool:
         return None
-    if not (stretch.begun[0] <= low < stretch.head_seq < end
-            and all(low < abs(seq) <= stretch.head_seq for seq in stretch.visited)):
+    if not stretch.begun[0] <= low < stretch.head_seq < end:
         return None
     return stretch
 
 
-def split_point(checkpoints: Iterable[int], *, after: int, end: int) -> int | None:
+async def split_point(conn: asyncpg.Connection, *, after: int, end: int) -> int | None:
     """The seq after which the worker's stretch begins: a signed checkpoint's, WORKER_SHARE of them from the last (the
     sealer signs one every 1,000 events or 10 seconds, so they share the events out well enough without counting
     a million of them; a poor split costs time, never a verdict); None without two checkpoints between."""
-    seqs = sorted(seq for seq in checkpoints if after < seq < end)
-    return seqs[int(len(seqs) * (1 - WORKER_SHARE))] if len(seqs) >= 2 else None
+    return await chain_store.split_seq(conn, after=after, below=end, share=1 - WORKER_SHARE)
 
 
 def check(dsn: str, snapshot: str, after: int, end: int, keys: Mapping[str, bytes],
-          checkpoints: Mapping[int, Checkpoint], held: tuple[int, bytes] | None, size: int) -> Stretch | None:
+          held: tuple[int, bytes] | None, size: int) -> Stretch | None:
     """In the worker process: the events after seq `after` and below `end` checked on their own (see begin)."""
     public_keys = {key_id: Ed25519PublicKey.from_public_bytes(raw) for key_id, raw in keys.items()}
     gc.set_threshold(50_000)  # millions of short-lived objects, none in a cycle
-    return asyncio.run(_check(dsn, snapshot, after, end, ChainVerifier(public_keys, checkpoints, held), size))
+    verifier = ChainVerifier(public_keys, {}, held, covered=after + 1)
+    return asyncio.run(_check(dsn, snapshot, after, end, verifier, size))
 
 
 async def _check(dsn: str, snapshot: str, after: int, end: int, verifier: ChainVerifier, size: int) -> Stretch | None:
@@ -187,10 +188,13 @@ async def _check(dsn: str, snapshot: str, after: int, end: int, verifier: ChainV
             begun = await chain_store.first_link(conn, after=after, below=end)
             if begun is None:
                 return None  # not sealed there: the ordinary walk takes it
-            with checkpoint_signatures.ahead(verifier, after=after, end=end):
-                fork = verifier.fork(*begun)  # takes the checks ahead with it
-                await walk_lines(conn, fork, fork.add_proven, after=after, end=end, size=size)
-                return Stretch.of(fork, begun)
+            fork = verifier.fork(*begun)
+            windows = Windows(conn, fork)
+            try:
+                await walk_lines(conn, fork, fork.add_proven, windows, after=after, end=end, size=size)
+            finally:
+                windows.close()
+            return Stretch.of(fork, begun)
     finally:
         await conn.close()
 
@@ -207,7 +211,7 @@ def _main() -> None:
     stretch = check(*arguments)
     answer = None if stretch is None else {
         "begun": [stretch.begun[0], stretch.begun[1].hex()], "head_seq": stretch.head_seq,
-        "head_hash": stretch.head_hash.hex(), "checked": stretch.checked, "visited": sorted(stretch.visited),
+        "head_hash": stretch.head_hash.hex(), "checked": stretch.checked, "held_met": stretch.held_met,
         "intact": stretch.intact}
     sys.stdout.write(json.dumps(answer))
 

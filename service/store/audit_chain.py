@@ -204,6 +204,17 @@ ORDER BY c.seq
 """
 _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS at_us, at, key_id, signature, prev"
 _checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq"
+_checkpoints_between_sql = (f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 AND seq < $2 "
+                            "ORDER BY seq")
+_checkpoints_from_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq"
+_first_checkpoint_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1"
+# The seq of the checkpoint `share` of the way through those between two seqs (by count, not by number: a month's
+# roll skips numbers), when there are two or more: two scans of the primary key's index.
+_split_sql = """
+WITH counted AS (SELECT count(*) AS n FROM audit_checkpoints WHERE seq > $1 AND seq < $2)
+SELECT seq FROM audit_checkpoints WHERE seq > $1 AND seq < $2 AND (SELECT n FROM counted) >= 2 ORDER BY seq
+OFFSET (SELECT floor(n * $3::float8)::bigint FROM counted) LIMIT 1
+"""
 # The newest archive anchor (service/audit_archive.py): where the chain in the database begins.
 _anchor_sql = (f"SELECT {_checkpoint_columns}, archived_before, events, file_sha256 FROM audit_anchors "
                "ORDER BY seq DESC LIMIT 1")
@@ -339,6 +350,29 @@ async def each_checkpoint(conn: asyncpg.Connection, *, after: int = 0) -> AsyncI
     from a list of their rows, 45 MiB this way."""
     async for row in conn.cursor(_checkpoints_sql, after, prefetch=5000):
         yield row
+
+
+async def checkpoints_between(conn: asyncpg.Connection, *, first: int, below: int | None) -> list[asyncpg.Record]:
+    """The checkpoints from seq `first` up to `below` (None: all from `first` on), oldest first (a window of a
+    walk: service/domain/audit_windows.py)."""
+    if below is None:
+        rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_from_sql, first)
+    else:
+        rows = await conn.fetch(_checkpoints_between_sql, first, below)
+    return rows
+
+
+async def first_checkpoint(conn: asyncpg.Connection, *, first: int) -> asyncpg.Record | None:
+    """The checkpoint with the lowest seq from `first` on, if any."""
+    row: asyncpg.Record | None = await conn.fetchrow(_first_checkpoint_sql, first)
+    return row
+
+
+async def split_seq(conn: asyncpg.Connection, *, after: int, below: int, share: float) -> int | None:
+    """The seq of the checkpoint `share` (0 to 1) of the way through those after `after` and below `below`, by
+    their count; None with fewer than two."""
+    seq: int | None = await conn.fetchval(_split_sql, after, below, share)
+    return seq
 
 
 async def checkpoint_page(conn: asyncpg.Connection, *, after: int, limit: int, latest: bool = False) -> list[asyncpg.Record]:

@@ -10,11 +10,22 @@ import asyncio
 import dataclasses
 import itertools
 import os
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
-from crypto.chain import GENESIS, Checkpoint, canonical, checkpoint_digest, link, signature_holds
+from crypto.chain import (
+    GENESIS,
+    ChainVerifier,
+    Checkpoint,
+    canonical,
+    checkpoint_digest,
+    link,
+    micros,
+    sign_checkpoint,
+    signature_holds,
+)
 from policies.decision import allow
 from policies.model import Principal, Role, Zone
 from service import audit
@@ -54,6 +65,13 @@ async def verdict(rt, db, **kw):
     return alone
 
 
+def at(low: int):
+    """audit_stretches.split_point answering `low`."""
+    async def split_point(conn, *, after: int, end: int) -> int:
+        return low
+    return split_point
+
+
 async def in_stretches(rt, db, *, split: int | None = None, **kw):
     """verify_chain with a worker process for the events after seq `split` (by default the later half), however
     few, both walking in COPYs of two numbers."""
@@ -63,7 +81,7 @@ async def in_stretches(rt, db, *, split: int | None = None, **kw):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(audit_stretches, "WORKER_FROM", 0)
         patch.setattr(audit_stretches, "LINES_AT_ONCE", 2)
-        patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: split)
+        patch.setattr(audit_stretches, "split_point", at(split))
         return await verify_chain(db, rt.keyring.audit_public_keys, dsn=rt.settings.database_url, **kw)
 
 
@@ -644,10 +662,89 @@ async def test_the_worker_process_checks_its_stretch_and_it_is_joined(rt, api, d
     with pytest.MonkeyPatch.context() as patch:  # one that fails (no database there): None, and the same verdict
         patch.setattr(audit_stretches, "_answer", recorded)
         patch.setattr(audit_stretches, "WORKER_FROM", 0)
-        patch.setattr(audit_stretches, "split_point", lambda checkpoints, *, after, end: low)
+        patch.setattr(audit_stretches, "split_point", at(low))
         gone = "postgresql://nobody@/nowhere?host=/nonexistent-brygga-socket"
         assert await verify_chain(db, rt.keyring.audit_public_keys, dsn=gone) == verdict
     assert [stretch for _, stretch in answers] == [None]
+
+
+# --- the checkpoints a window at a time (domain/audit_windows.py)
+
+
+async def signed_checkpoint(rt, db, seq: int, *, forged: bool = False) -> None:
+    """A checkpoint at `seq` as the key signs one (its hash the link's there, else zeros), or a forged one, put in
+    by the database's owner."""
+    chain_hash = await db.fetchval("SELECT hash FROM audit_chain WHERE seq = $1", seq) or bytes(32)
+    at = datetime.now(UTC)
+    signature = bytes(64) if forged else sign_checkpoint(rt.keyring.audit_signing_key, rt.keyring.audit_key_id, seq,
+                                                         chain_hash, micros(at), GENESIS)
+    await tamper(db, "INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev) "
+                     "VALUES ($1, $2, $3, $4, $5, $6)", seq, chain_hash, at, rt.keyring.audit_key_id, signature, GENESIS)
+
+
+@pytest.mark.parametrize("forged", [False, True], ids=["signed", "forged"])
+@pytest.mark.parametrize("place", ["this process's stretch", "the worker's stretch", "both"])
+async def test_a_checkpoint_naming_no_event_is_found_whichever_window_and_stretch_it_is_in(rt, api, db, place, forged):
+    """A checkpoint at a seq no event has (a rolled-back recording's) is passed by the walk without being met: the
+    window that held it is let go, and the verdict still names it (missing, or bad_signature when forged), as
+    when every checkpoint was held at once; in the worker's stretch the worker's answer is not taken and the walk
+    here finds it. Before one checkpoint after the head, after it the lowest counts."""
+    await accesses(api, 4)
+    caller = Caller(Principal(sub="x", name=None, roles=frozenset({Role.STAFF}), unit="iof-norr",
+                              zone=Zone("malmo-stad", "social")), request_id="r", remote_addr=None)
+    gaps = []
+    for _ in range(2):
+        async with rt.pool.acquire() as conn:
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    gaps.append(await audit.record(conn, Action.CLIENT_READ, caller=caller, decision=allow("own_zone")))
+                    raise RuntimeError("the access failed")
+        await accesses(api, 4)
+    seqs = await sealed(rt, db)
+    assert not set(gaps) & set(seqs)
+    named = {"this process's stretch": gaps[:1], "the worker's stretch": gaps[1:], "both": gaps}[place]
+    for gap in named:
+        await signed_checkpoint(rt, db, gap, forged=forged)
+    await signed_checkpoint(rt, db, seqs[-1] + 1000)  # beyond the head: a cut tail, but a lower one counts first
+    one_walk = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (one_walk.problem, one_walk.first_bad_seq) == ("bad_signature" if forged else "missing", named[0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit_stretches, "LINES_AT_ONCE", 2)
+        assert await verify_chain(db, rt.keyring.audit_public_keys) == one_walk
+    split = max(seq for seq in seqs if seq < gaps[1])  # the worker checks from the second gap on
+    assert await in_stretches(rt, db, split=split) == one_walk
+    await tamper(db, "DELETE FROM audit_checkpoints WHERE seq = ANY($1)", named)
+    beyond = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (beyond.problem, beyond.first_bad_seq) == ("truncated", seqs[-1] + 1)
+    assert await in_stretches(rt, db, split=split) == beyond
+    await accesses_more(api)  # not sealed: the walk ends at the first of them, before the window that held it
+    unsealed = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (unsealed.problem, unsealed.first_bad_seq) == ("truncated", seqs[-1] + 1)
+    assert await in_stretches(rt, db, split=split) == unsealed
+
+
+async def test_verification_holds_a_window_of_checkpoints_not_the_log_s(rt, api, db):
+    """A quiet service's log has a checkpoint each few events (millions a year): the walk holds those of the stretch
+    it reads, never all."""
+    await accesses(api, 40)
+    seqs = await sealed(rt, db)
+    have = {row["seq"] for row in await db.fetch("SELECT seq FROM audit_checkpoints")}
+    for seq in seqs:
+        if seq not in have:
+            await signed_checkpoint(rt, db, seq)
+    held = []
+    window = ChainVerifier.window
+
+    def recorded(self, checkpoints, *, below):
+        window(self, checkpoints, below=below)
+        held.append(len(self.checkpoints))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit_stretches, "LINES_AT_ONCE", 5)
+        patch.setattr(ChainVerifier, "window", recorded)
+        result = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert result.ok and result.checked == len(seqs) >= 40
+    assert len(held) >= 8 and max(held) <= 5, held  # of one per event
 
 
 # --- the walk as lines (store/audit_chain.py walk_lines): COPY's text, made the canonical bytes

@@ -92,7 +92,7 @@ def test_each_signature_is_checked_once_whoever_gets_there_first():
 def test_after_the_threads_stop_every_checkpoint_is_still_answered_rightly():
     keys = CountingKeys(KEYS)
     forged = _forged(3)
-    checks = checkpoint_signatures._Ahead(keys, forged, threads=1)
+    checks = checkpoint_signatures.Ahead(keys, forged, threads=1)
     checks.close()  # the chunks not begun are dropped: the answers are then checked here, as asked
     assert [checks(c) for c in forged] == [signature_holds(KEYS, c) for c in forged]
     assert [checks(c) for c in forged].count(False) == 1
@@ -245,7 +245,7 @@ def test_a_checkpoint_is_found_by_its_seq_and_must_be_the_one_given():
     """The answers are kept per chunk and a checkpoint found by its seq (no dict entry per checkpoint): one with a
     given seq but other contents is not the one given, and is checked as asked."""
     keys = CountingKeys(KEYS)
-    checks = checkpoint_signatures._Ahead(keys, CHAINED, threads=1)
+    checks = checkpoint_signatures.Ahead(keys, CHAINED, threads=1)
     try:
         assert all(checks(c) for c in CHAINED)
         changed = replace(CHAINED[5], at_us=CHAINED[5].at_us + 1)
@@ -254,4 +254,4 @@ def test_a_checkpoint_is_found_by_its_seq_and_must_be_the_one_given():
     finally:
         checks.close()
     with pytest.raises(ValueError, match="seq order"):
-        checkpoint_signatures._Ahead(KEYS, [CHAINED[1], CHAINED[0]], threads=1)
+        checkpoint_signatures.Ahead(KEYS, [CHAINED[1], CHAINED[0]], threads=1)

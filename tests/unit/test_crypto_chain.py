@@ -261,16 +261,16 @@ def test_a_stretch_with_a_failed_checkpoint_does_not_join():
 
 def test_a_workers_answer_is_believed_only_inside_its_stretch() -> None:
     """audit verify's worker answers in JSON (service/domain/audit_stretches.py _stretch): a field of another type,
-    a stretch that does not begin at or before its first link, ends past the log or before it began, or names a
-    checkpoint outside it, is no answer (the walk then takes the stretch), never a Stretch join() could weigh."""
+    a stretch that does not begin at or before its first link, or ends past the log or before it began, is no
+    answer (the walk then takes the stretch), never a Stretch join() could weigh."""
     from service.domain.audit_stretches import _stretch
 
     good = {"begun": [500, "00" * 32], "head_seq": 900, "head_hash": "11" * 32, "checked": 400,
-            "visited": [600, -900], "intact": True}
+            "held_met": True, "intact": True}
     stretch = _stretch(good, low=500, end=1000)
-    assert stretch is not None and stretch.begun == (500, bytes(32)) and stretch.visited == frozenset({600, -900})
-    for changed in ({"begun": [501, "00" * 32]}, {"head_seq": 1000}, {"head_seq": 500}, {"visited": [450]},
-                    {"visited": [901]}, {"intact": 1}, {"checked": "400"}, {"head_hash": "zz"}, {"begun": [500]},
+    assert stretch is not None and stretch.begun == (500, bytes(32)) and stretch.held_met
+    for changed in ({"begun": [501, "00" * 32]}, {"head_seq": 1000}, {"head_seq": 500}, {"held_met": 1},
+                    {"held_met": "true"}, {"intact": 1}, {"checked": "400"}, {"head_hash": "zz"}, {"begun": [500]},
                     {"head_seq": 900.0}):
         assert _stretch({**good, **changed}, low=500, end=1000) is None, changed
     assert _stretch(None, low=500, end=1000) is None and _stretch({}, low=500, end=1000) is None
