@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -70,6 +72,14 @@ ROUTE_TABLES = (system.routes, units.routes, clients.routes, documents.routes, c
 def endpoints() -> list[Endpoint]:
     """Every declared route, in declaration order."""
     return [endpoint for table in ROUTE_TABLES for endpoint in table.endpoints]
+
+
+@functools.cache
+def openapi_json() -> bytes:
+    """The OpenAPI document as GET /v1/openapi.json serves it, built once a process: the routes are declared at
+    import, and building it (pydantic's schemas) took a third of a second of every app made (the test suite makes
+    one per test)."""
+    return json.dumps(build_openapi(endpoints(), version=__version__)).encode()
 
 
 async def open_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -166,7 +176,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app[IN_FLIGHT] = InFlight()  # the serve command waits on it before closing connections (graceful shutdown)
     for endpoint in endpoints():
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.handler.__name__)
-    app[OPENAPI] = build_openapi(endpoints(), version=__version__)
+    app[OPENAPI] = openapi_json()
     app[ATTEMPTED] = attempted_actions(endpoints())
     ui.setup(app)
     app.on_response_prepare.append(response_headers)

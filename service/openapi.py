@@ -21,7 +21,7 @@ from policies.roles import roles_allowed
 from .http.routing import Endpoint
 from .http.schemas import Problem
 
-OPENAPI = web.AppKey("openapi", dict)
+OPENAPI = web.AppKey("openapi", bytes)  # the document as served (JSON), built once a process
 _TOKEN_CLAIMS = (
     "A JWT from the installation's identity provider: iss, aud, exp, sub, roles (staff, unit_manager, system, "
     "admin, auditor, analyst), unit (every role but admin, analyst and auditor), name. An auditor's or analyst's "

@@ -74,4 +74,4 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.get("/v1/openapi.json", summary="This OpenAPI 3.1 document", responses={200: "the OpenAPI document"})
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI])
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
