@@ -309,12 +309,17 @@ class ChainVerifier:
         return ChainVerifier(self.public_keys, later, self.held, head_seq=prev_seq, head_hash=prev_hash,
                              signatures=self.signatures, covered=self.covered)
 
-    def join(self, stretch: Stretch) -> bool:
+    def join(self, stretch: Stretch, *, low: int | None = None) -> bool:
         """Take the result of a stretch checked on its own (fork(), Stretch.of): only when this verifier is intact
-        and its head is the very link the stretch began from, and the stretch is intact and went past it. Returns
-        whether it took it; when not, nothing changed and the caller walks the stretch itself."""
+        and its head is the very link the stretch began from, and the stretch is intact and went past it. With
+        windows, `low` is the seq after which the stretch was checked (its checkpoints from there on were its
+        own): every checkpoint up to it must have been given here, or one between would be skipped (found in
+        review: a walk that stepped over numbers no event has never loaded their window). Returns whether it took
+        it; when not, nothing changed and the caller walks the stretch itself."""
         if not (self.intact and stretch.intact and stretch.begun == (self.head_seq, self.head_hash)
                 and stretch.head_seq > self.head_seq):
+            return False
+        if self.covered is not None and (low is None or self.covered <= low or not stretch.begun[0] <= low):
             return False
         self.checked += stretch.checked
         if stretch.held_met and self.held is not None and stretch.begun[0] < self.held[0] <= stretch.head_seq:

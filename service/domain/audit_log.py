@@ -220,7 +220,10 @@ async def _walk(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Wind
         if later is not None and not known:
             if after + 1 >= stop and verifier.intact:  # the walk here reached the worker's first link
                 stretch = await later.stretch()
-                if stretch is not None and verifier.join(stretch):
+                # Every checkpoint of this stretch loaded first: the walk may have stepped over numbers no event has
+                # (a month's roll) without loading their window, and those after it are the worker's.
+                await windows.reach(stop)
+                if stretch is not None and verifier.join(stretch, low=later.low):
                     after = verifier.head_seq
             else:  # it stopped short (an event it could not prove): the worker's stretch is not wanted
                 await later.close()

@@ -723,6 +723,25 @@ async def test_a_checkpoint_naming_no_event_is_found_whichever_window_and_stretc
     assert await in_stretches(rt, db, split=split) == unsealed
 
 
+@pytest.mark.parametrize("forged", [False, True], ids=["signed", "forged"])
+async def test_a_checkpoint_in_numbers_no_event_has_is_found_with_the_worker_checking_after_it(rt, api, db, forged):
+    """The walk steps over a run of numbers no event has (a month's roll skips many) without loading their
+    window; a checkpoint there, with the worker's stretch beginning at or after it, was skipped when the worker's
+    stretch was joined (found in review: the verdict was ok). It is found, as by one walk."""
+    await accesses(api, 3)
+    before = await sealed(rt, db)
+    await db.execute("SELECT setval('audit_events_seq_seq', $1)", before[-1] + 1000)
+    await accesses_more(api)
+    seqs = await sealed(rt, db)
+    inside = before[-1] + 500
+    await signed_checkpoint(rt, db, inside, forged=forged)
+    one_walk = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (one_walk.problem, one_walk.first_bad_seq) == ("bad_signature" if forged else "missing", inside)
+    for split in (inside, inside + 100, inside - 1):
+        assert await in_stretches(rt, db, split=split) == one_walk, split
+    assert seqs[-1] > before[-1] + 1000
+
+
 async def test_verification_holds_a_window_of_checkpoints_not_the_log_s(rt, api, db):
     """A quiet service's log has a checkpoint each few events (millions a year): the walk holds those of the stretch
     it reads, never all."""

@@ -137,9 +137,31 @@ def test_a_stretch_that_passed_a_checkpoint_without_meeting_it_is_not_intact():
         stretch = Stretch.of(fork, begun)
         assert stretch.intact is intact
         whole = ChainVerifier(KEYS, {}, covered=1)
+        whole.window({}, below=2)
+        assert whole.add_lines(as_lines(rows[:1]))
         whole.window({}, below=3)
-        assert whole.add_lines(as_lines(rows[:2]))
-        assert whole.join(stretch) is intact
+        assert whole.add_lines(as_lines(rows[1:2]))
+        assert not whole.join(stretch)  # the seq the stretch was checked after is not said: not taken
+        assert whole.join(stretch, low=2) is intact
         if intact:  # the windows here go on after the stretch's head
             assert whole.covered == 7 and whole.finish().ok and whole.finish().checked == 5
+
+
+def test_a_stretch_joins_only_where_every_checkpoint_before_it_was_given():
+    """A walk that stepped over numbers no event has (a month's roll) may not have loaded their window: joining
+    a stretch checked after them would skip a checkpoint there (found in review)."""
+    rows = chain([1, 2, 20, 21])
+    begun = (rows[2][2].prev_seq, rows[2][2].prev_hash)  # seq 20's link names seq 2
+    fork = ChainVerifier(KEYS, {}, covered=11).fork(*begun)  # checked after seq 10
+    fork.window({}, below=30)
+    assert fork.add_lines(as_lines(rows[2:]))
+    stretch = Stretch.of(fork, begun)
+    whole = ChainVerifier(KEYS, {}, covered=1)
+    whole.window({}, below=5)
+    assert whole.add_lines(as_lines(rows[:2]))
+    assert not whole.join(stretch, low=10)  # seqs 5 to 10 never loaded here
+    whole.window({8: signed_at(8)}, below=11)
+    assert whole.join(stretch, low=10)
+    assert (whole.finish().problem, whole.finish().first_bad_seq) == ("missing", 8)
+    assert verify(rows, [signed_at(8)]).first_bad_seq == 8
 
