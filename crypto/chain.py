@@ -186,8 +186,7 @@ class Stretch:
 
     @classmethod
     def of(cls, fork: ChainVerifier, begun: tuple[int, bytes]) -> Stretch:
-        held_met = fork.held is not None and -fork.held[0] in fork._visited
-        return cls(begun, fork.head_seq, fork.head_hash, fork.checked, held_met, fork.intact and fork.missed() is None)
+        return cls(begun, fork.head_seq, fork.head_hash, fork.checked, fork._held_met, fork.intact and fork.missed() is None)
 
 
 ALL_SEQS = 1 << 63  # above every seq (a bigint): ChainVerifier.covered when it was given every checkpoint
@@ -235,7 +234,8 @@ class ChainVerifier:
     first_bad_seq: int | None = None
     _unsealed_from: int | None = None
     _suspect: _Suspect | None = None
-    _visited: set[int] = field(default_factory=set)  # the checkpoints of the window met; the held one's seq negated
+    _visited: set[int] = field(default_factory=set)  # the seqs of the window's checkpoints met
+    _held_met: bool = False  # the held checkpoint met (its own flag: a held seq 0 negated was a checkpoint's seq)
     covered: int | None = None  # with windows: every checkpoint below this seq is or was in `checkpoints`
     _missed: Checkpoint | None = None  # the lowest checkpoint of an earlier window the walk passed without meeting
     _top: int | None = None  # the highest seq seen so far
@@ -295,7 +295,7 @@ class ChainVerifier:
             return self._fail(anchor.seq, "bad_signature")
         self.head_seq, self.head_hash, self.start_seq = anchor.seq, anchor.hash, anchor.seq
         if self.held is not None and self.held[0] <= anchor.seq:
-            self._visited.add(-self.held[0])
+            self._held_met = True
             if self.held[0] == anchor.seq and self.held[1] != anchor.hash:
                 return self._fail(anchor.seq, "truncated")
         return True
@@ -323,7 +323,7 @@ class ChainVerifier:
             return False
         self.checked += stretch.checked
         if stretch.held_met and self.held is not None and stretch.begun[0] < self.held[0] <= stretch.head_seq:
-            self._visited.add(-self.held[0])
+            self._held_met = True
         # An intact stretch met every checkpoint after its first link up to its head (Stretch.of).
         if self.covered is None:
             self._visited.update(seq for seq in self.checkpoints if self.head_seq < seq <= stretch.head_seq)
@@ -343,7 +343,7 @@ class ChainVerifier:
         self._missed = self.missed()
         self.checkpoints = {**{seq: checkpoint for seq, checkpoint in self.checkpoints.items() if seq > self.head_seq},
                             **checkpoints}
-        self._visited = {seq for seq in self._visited if seq < 0 or seq > self.head_seq}
+        self._visited = {seq for seq in self._visited if seq > self.head_seq}
         self.covered = below
 
     def missed(self) -> Checkpoint | None:
@@ -449,7 +449,7 @@ class ChainVerifier:
             if not self._checkpoint_holds(checkpoint):
                 return False
         if self.held is not None and self.held[0] == seq:
-            self._visited.add(-seq)
+            self._held_met = True
             if self.held[1] != chain_hash:
                 return self._fail(seq, "truncated")
         return True
@@ -499,7 +499,7 @@ class ChainVerifier:
                 self._fail(self.head_seq + 1 if problem == "truncated" else first.seq, problem)
             elif first is not None:  # it names an event that is not in the chain
                 self._fail(first.seq, "missing" if self._signed(first) else "bad_signature")
-        if self.problem is None and self.held is not None and -self.held[0] not in self._visited:
+        if self.problem is None and self.held is not None and not self._held_met:
             self._fail(self.head_seq + 1 if self.held[0] > self.head_seq else self.held[0], "truncated")
         return Verdict(ok=self.problem is None, checked=self.checked, head_seq=self.head_seq,
                        head_hash=self.head_hash, first_bad_seq=self.first_bad_seq, problem=self.problem,

@@ -205,7 +205,9 @@ async def _walk(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Wind
         # they do not prove goes alone to the walk of values, which encodes it itself; while the chain holds
         # after it, the lines go on. From the first problem or unsealed event (or a link whose event is gone)
         # on, the walk of values takes the rest, event by event, and classifies what it finds.
-        end = await chain_store.last_seq(conn) + 1
+        # Below the last event: a bigint bound, so an event at 2^63 - 1 (a partition the owner made up to MAXVALUE)
+        # is left to the walk of values instead of making the bound overflow (found in review).
+        end = min(await chain_store.last_seq(conn) + 1, _LARGEST_SEQ)
         if dsn is not None:  # the worker starts while this process looks for links whose event is gone
             later = await audit_stretches.begin(conn, dsn, verifier, after=start, end=end)
         orphans = await chain_store.orphan_links(conn, after=start)
@@ -243,6 +245,9 @@ async def _walk(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Wind
     finally:
         if later is not None:
             await later.close()
+
+
+_LARGEST_SEQ = (1 << 63) - 1  # PostgreSQL's largest bigint
 
 
 class _Walks:

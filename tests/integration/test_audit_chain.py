@@ -742,6 +742,42 @@ async def test_a_checkpoint_in_numbers_no_event_has_is_found_with_the_worker_che
     assert seqs[-1] > before[-1] + 1000
 
 
+async def test_an_event_at_the_largest_seq_gets_a_verdict_not_an_error(rt, api, db):
+    """The owner adds a partition up to MAXVALUE and an event at 2^63 - 1: the walk's bound (the last seq + 1) no
+    longer overflows a bigint (found in review; verification raised, before this change too)."""
+    await accesses(api, 3)
+    seqs = await sealed(rt, db)
+    largest = (1 << 63) - 1
+    await db.execute("CREATE TABLE audit_events_beyond PARTITION OF audit_events "
+                     "FOR VALUES FROM (4611686018427387904) TO (MAXVALUE)")
+    await tamper(db, "INSERT INTO audit_events (seq, actor_sub, actor_roles, action, decision, basis) OVERRIDING SYSTEM VALUE "
+                     "VALUES ($1, 'owner', '{staff}', 'client.read', 'allow', 'own_zone')", largest)
+    result = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (result.ok, result.checked, result.head_seq) == (True, len(seqs), seqs[-1])  # an unsealed tail
+    assert await in_stretches(rt, db, split=seqs[len(seqs) // 2]) == result
+    await signed_checkpoint(rt, db, largest, forged=True)
+    result = await verify_chain(db, rt.keyring.audit_public_keys)
+    assert (result.problem, result.first_bad_seq) == ("bad_signature", largest)
+
+
+async def test_a_held_checkpoint_at_seq_0_after_an_archive_anchor_holds(rt, api, db):
+    """A held seq 0 (the API allows it) is before any anchor: met. Its mark was -0 among the checkpoints' seqs,
+    which a window let go of (found in review: truncated at 0)."""
+    await accesses(api, 4)
+    seqs = await sealed(rt, db)
+    at = datetime.now(UTC)
+    anchor = seqs[1]
+    chain_hash = await db.fetchval("SELECT hash FROM audit_chain WHERE seq = $1", anchor)
+    signature = sign_checkpoint(rt.keyring.audit_signing_key, rt.keyring.audit_key_id, anchor, chain_hash, micros(at),
+                                GENESIS)
+    await tamper(db, "INSERT INTO audit_anchors (seq, hash, at, key_id, signature, prev, archived_before, events, "
+                     "file_sha256) VALUES ($1, $2, $3, $4, $5, $6, $3, 2, $7)", anchor, chain_hash, at,
+                 rt.keyring.audit_key_id, signature, GENESIS, bytes(32))
+    await tamper(db, "DELETE FROM audit_events WHERE seq <= $1", anchor)
+    result = await verify_chain(db, rt.keyring.audit_public_keys, held=(0, bytes(32)))
+    assert result.ok and result.start_seq == anchor, result
+
+
 async def test_verification_holds_a_window_of_checkpoints_not_the_log_s(rt, api, db):
     """A quiet service's log has a checkpoint each few events (millions a year): the walk holds those of the stretch
     it reads, never all."""
