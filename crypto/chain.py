@@ -197,7 +197,8 @@ def _uncovered(seq: int) -> RuntimeError:
     return RuntimeError(f"the walk reached seq {seq} beyond the checkpoints it was given")
 
 
-def _seq(checkpoint: Checkpoint) -> int:
+def checkpoint_seq(checkpoint: Checkpoint) -> int:
+    """A checkpoint's seq: the key to order or search checkpoints by."""
     return checkpoint.seq
 
 
@@ -493,7 +494,7 @@ class ChainVerifier:
         if self.problem is None:
             # The lowest checkpoint not met: passed in an earlier window, in this one, or after the last.
             unmet = [self.checkpoints[seq] for seq in self.checkpoints if seq not in self._visited]
-            first = min(filter(None, (self._missed, beyond, *unmet)), key=_seq, default=None)
+            first = min(filter(None, (self._missed, beyond, *unmet)), key=checkpoint_seq, default=None)
             if first is not None and first.seq > self.head_seq:  # a signed checkpoint names events no longer there
                 problem = "truncated" if self._signed(first) else "bad_signature"
                 self._fail(self.head_seq + 1 if problem == "truncated" else first.seq, problem)

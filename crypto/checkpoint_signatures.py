@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .chain import ChainVerifier, Checkpoint, checkpoint_digest, signature_holds
+from .chain import ChainVerifier, Checkpoint, checkpoint_digest, checkpoint_seq, signature_holds
 
 THREADS = 2
 CHUNK = 64  # checkpoints a thread checks at a time (a few milliseconds): what the walk may wait for
@@ -107,7 +107,7 @@ class Ahead:
         if index < 0:
             return None
         chunk = self._chunks[index]
-        place = bisect.bisect_left(chunk, checkpoint.seq, key=_seq)
+        place = bisect.bisect_left(chunk, checkpoint.seq, key=checkpoint_seq)
         return (index, place) if place < len(chunk) and chunk[place] == checkpoint else None
 
     def __call__(self, checkpoint: Checkpoint) -> bool:
@@ -130,10 +130,6 @@ class Ahead:
     def close(self) -> None:
         """Stop: the chunks not begun are dropped (a walk that stopped early does not want them), none waited for."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _seq(checkpoint: Checkpoint) -> int:
-    return checkpoint.seq
 
 
 def _last_holding(public_keys: Mapping[str, Ed25519PublicKey], run: Sequence[Checkpoint]) -> int:

@@ -26,7 +26,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from crypto.chain import ChainVerifier, Verdict
+from crypto.chain import ALL_SEQS, ChainVerifier, Verdict
 from policies.audit import (
     EventFilter,
     LogScope,
@@ -247,7 +247,7 @@ async def _walk(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Wind
             await later.close()
 
 
-_LARGEST_SEQ = (1 << 63) - 1  # PostgreSQL's largest bigint
+_LARGEST_SEQ = ALL_SEQS - 1  # PostgreSQL's largest bigint
 
 
 class _Walks:

@@ -206,7 +206,6 @@ _checkpoint_columns = "seq, hash, (EXTRACT(EPOCH FROM at) * 1000000)::bigint AS 
 _checkpoints_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq"
 _checkpoints_between_sql = (f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 AND seq < $2 "
                             "ORDER BY seq")
-_checkpoints_from_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq"
 _first_checkpoint_sql = f"SELECT {_checkpoint_columns} FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1"
 # The seq of the checkpoint `share` of the way through those between two seqs (by count, not by number: a month's
 # roll skips numbers), when there are two or more: two scans of the primary key's index.
@@ -356,7 +355,7 @@ async def checkpoints_between(conn: asyncpg.Connection, *, first: int, below: in
     """The checkpoints from seq `first` up to `below` (None: all from `first` on), oldest first (a window of a
     walk: service/domain/audit_windows.py)."""
     if below is None:
-        rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_from_sql, first)
+        rows: list[asyncpg.Record] = await conn.fetch(_checkpoints_sql, first - 1)  # each_checkpoint's, whole
     else:
         rows = await conn.fetch(_checkpoints_between_sql, first, below)
     return rows
