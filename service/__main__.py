@@ -175,14 +175,13 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     if args.audit_command == "archive":
         return _audit_archive(settings, args)
 
-    from .audit_file import ExportError, load_checkpoint, load_public_keys, verify_lines
+    from .audit_file import ExportError, load_checkpoint, load_public_keys, verify_file
 
     try:
         held = load_checkpoint(json.loads(Path(args.checkpoint).read_text())) if getattr(args, "checkpoint", None) else None
         keys = load_public_keys(json.loads(Path(args.public_key).read_text())) if getattr(args, "public_key", None) else None
         if args.audit_command == "verify" and args.file:
-            with open(args.file, "rb") as lines:
-                verdict, keys_from_file = verify_lines(lines, keys, held=held, progress=ProgressLine("verifying"))
+            verdict, keys_from_file = verify_file(args.file, keys, held=held, progress=ProgressLine("verifying"))
             if keys_from_file:
                 print("note: checkpoint signatures checked against the keys inside the export; "
                       "pass --public-key (GET /v1/audit/public-key) to check them against keys you trust")

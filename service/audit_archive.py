@@ -38,7 +38,7 @@ import asyncpg
 from crypto import KeyRing, checkpoint_signatures
 from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint, vouching_prev
 
-from .audit_file import FORMAT, verify_lines
+from .audit_file import FORMAT, verify_file
 from .domain.audit_log import checkpoint_json, ndjson, public_key_json
 from .store import audit_chain as chain_store
 
@@ -268,8 +268,7 @@ def _verify_file(out: Path, keyring: KeyRing, anchor_seq: int, anchor_hash: byte
     """The written file as an auditor will check it, against the ring's keys; renamed into place only if it holds
     every event up to the anchor. Raises ArchiveRefused (and removes the partial file) otherwise."""
     partial = out.with_name(out.name + ".partial")
-    with open(partial, "rb") as lines:
-        verdict, _ = verify_lines(lines, keyring.audit_public_keys)
+    verdict, _ = verify_file(partial, keyring.audit_public_keys)  # a window of its checkpoints at a time
     if not verdict.ok or verdict.head_seq != anchor_seq or verdict.head_hash != anchor_hash or verdict.checked != events:
         partial.unlink(missing_ok=True)
         raise ArchiveRefused("--before", f"the months to archive do not verify (first bad seq {verdict.first_bad_seq}:"

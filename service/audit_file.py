@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crypto import checkpoint_signatures
-from crypto.chain import EVENT_FIELDS, FORMAT_VERSION, ChainVerifier, Checkpoint, Link, Verdict, micros
+from crypto.chain import ALL_SEQS, EVENT_FIELDS, FORMAT_VERSION, ChainVerifier, Checkpoint, Link, Verdict, micros
 from policies.audit import WHOLE, EventFilter
 
 from .domain.audit_log import checkpoint_json, event_json, ndjson, public_key_json
+from .domain.audit_windows import Windowing
 from .store import audit_chain as chain_store
 from .store import audit_events as events_store
 
@@ -108,6 +110,23 @@ def _checkpoint(item: Mapping[str, Any]) -> Checkpoint:
 PROGRESS_LINES = 50_000  # lines between two counts told to verify_lines' progress
 
 
+def verify_file(path: str | Path, public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,
+                held: tuple[int, bytes] | None = None,
+                progress: Callable[[int], None] | None = None) -> tuple[Verdict, bool]:
+    """verify_lines() of a file, holding a window of its checkpoints at a time instead of all of them (issue #13: a
+    year of a quiet service's log has three million, ≈450 bytes each in memory): the checkpoint lines, which come
+    before the events in seq order (audit export, audit archive), are read a second time from a second handle as
+    the walk gets to them (_FileWindows), as verify_chain loads the database's. A file whose checkpoint lines are
+    not so (edited: out of order, or one after an event) is verified again from its start with all of them held,
+    as verify_lines() does: the same verdict either way (tests/unit/test_audit_file_windows.py)."""
+    try:
+        with open(path, "rb") as lines, open(path, "rb") as again:
+            return _verify(lines, public_keys, held=held, progress=progress, again=again)
+    except _NotWindowable:
+        with open(path, "rb") as lines:
+            return _verify(lines, public_keys, held=held, progress=progress)
+
+
 def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None = None, *,
                  held: tuple[int, bytes] | None = None,
                  progress: Callable[[int], None] | None = None) -> tuple[Verdict, bool]:
@@ -120,13 +139,94 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     service/audit_archive.py writes them go to ChainVerifier.add_lines a batch at a time (their
     `event` bytes hashed as they are: proven when they hash to the link); a line it does not
     prove, and every other, is parsed and handed to the verifier by its values. `progress` is told the
-    verifier's count each PROGRESS_LINES lines (`audit verify --file` prints it).
+    verifier's count each PROGRESS_LINES lines (`audit verify --file` prints it). Holds every checkpoint of the
+    lines: verify_file() holds a window of them.
     """
+    return _verify(lines, public_keys, held=held, progress=progress)
+
+
+class _NotWindowable(Exception):
+    """The file's checkpoint lines are not in seq order before its events: verify_file() holds them all instead."""
+
+
+class _FileWindows(Windowing):
+    """A file's checkpoints a window at a time, from `again` (the file read from its start once more): its checkpoint
+    lines, which must come in seq order after the header and before the events (else _NotWindowable), parsed here
+    as the walk gets to them (the first pass only sees that they are checkpoints), each at most once. A window is
+    at least WINDOW of them (while there are), so that their signatures are checked ahead in a few large runs."""
+
+    WINDOW = 4096
+
+    def __init__(self, verifier: ChainVerifier, again: Iterable[bytes | str]) -> None:
+        super().__init__(verifier)
+        self._lines: Iterator[tuple[int, bytes | str]] = enumerate(again, start=1)
+        self._next: Checkpoint | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        """The next checkpoint line into _next (None after the last: at the first event line, or the end)."""
+        below = self._next.seq if self._next is not None else -1
+        self._next = None
+        for number, line in self._lines:
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                if FORMAT in item:
+                    continue
+                if "checkpoint" not in item:
+                    return
+                checkpoint = _checkpoint(item["checkpoint"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
+            if not below < checkpoint.seq < ALL_SEQS - 1:
+                raise _NotWindowable()  # out of order, or where a bigint bound cannot go
+            self._next = checkpoint
+            return
+
+    def reach(self, below: int | None) -> None:
+        """Before events below seq `below` (None or beyond a bigint: all the rest) go to the verifier."""
+        below = None if below is not None and below >= ALL_SEQS else below
+        if not self._wants(below):
+            return
+        window: dict[int, Checkpoint] = {}
+        while self._next is not None and (below is None or self._next.seq < below or len(window) < self.WINDOW):
+            window[self._next.seq] = self._next
+            self._advance()
+        if self._next is None:
+            below = None  # every checkpoint of the file is in this window or was in one before
+        elif window:
+            below = max(below, max(window) + 1) if below is not None else None
+        self._take(window, below)
+
+    def finish(self) -> Verdict:
+        """The verdict, with the first checkpoint after the last window (one naming events beyond the walk's); the
+        checkpoint lines after it parsed too, as verify_lines() parses them all (a malformed one is an error)."""
+        beyond = self._next if self._verifier.problem is None else None
+        while self._next is not None:
+            self._advance()
+        return self._conclude(beyond)
+
+
+def _seq_of(walk_line: bytes) -> int | None:
+    """The seq an add_lines line begins with, None when it has none."""
+    try:
+        return int(walk_line[:walk_line.index(b'"')])
+    except ValueError:
+        return None
+
+
+def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None, *,
+            held: tuple[int, bytes] | None, progress: Callable[[int], None] | None,
+            again: Iterable[bytes | str] | None = None) -> tuple[Verdict, bool]:
+    """verify_lines(); with `again` (the lines once more from their start), the checkpoints a window at a time
+    (_FileWindows), raising _NotWindowable when the lines' checkpoints are not in seq order before their events."""
     verifier: ChainVerifier | None = None
     checkpoints: dict[int, Checkpoint] = {}
     start: Checkpoint | None = None  # an archive's, or an export's after one: the anchor the chain goes on from
     keys_from_file = public_keys is None
     pending: list[tuple[int, bytes | str, bytes]] = []  # archive lines for add_lines: (number, line, as a walk line)
+    windows: _FileWindows | None = None
 
     def by_values(number: int, line: bytes | str, item: Mapping[str, Any] | None = None) -> bool:
         assert verifier is not None
@@ -135,7 +235,10 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
             chained = None
             if item["hash"] is not None:
                 chained = Link(int(item["prev_seq"]), bytes.fromhex(item["prev_hash"]), bytes.fromhex(item["hash"]))
-            return verifier.add(int(item["seq"]), _values(item), chained)
+            seq, values = int(item["seq"]), _values(item)
+            if windows is not None:
+                windows.reach(seq + 1)
+            return verifier.add(seq, values, chained)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
 
@@ -145,7 +248,13 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
         batch = pending.copy()
         pending.clear()
         checked = verifier.checked
-        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch]):
+        if windows is not None and batch:
+            # The window up to the last line's seq: lines in seq order (as written) need no other; one beyond it (a
+            # file edited) stops add_lines, and it and the rest go by their values, which reach their own.
+            top = _seq_of(batch[-1][2])
+            if top is not None:
+                windows.reach(top + 1)
+        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch], stop_at_covered=True):
             return True
         return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
 
@@ -172,23 +281,35 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
                     if item.get("continues_from") is not None:
                         start = _checkpoint(item["continues_from"])
                 elif "checkpoint" in item:
-                    checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
+                    if again is None:
+                        checkpoints[int(item["checkpoint"]["seq"])] = _checkpoint(item["checkpoint"])
+                    elif verifier is not None:
+                        raise _NotWindowable()  # after an event: its window may be gone
+                    # else: read (and checked) from `again` when the walk gets there (_FileWindows)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
             if is_event:
                 if verifier is None:
-                    verifier = _verifier(public_keys, checkpoints, held, start)
+                    verifier = _verifier(public_keys, checkpoints, held, start, windowed=again is not None)
                     if verifier.problem is not None:
                         break
-                    # The checkpoints come before the events (audit export, audit archive): their signatures are
-                    # checked in threads while the lines are (one given later is checked when it is met).
-                    signatures.enter_context(checkpoint_signatures.ahead(
-                        verifier, after=start.seq if start is not None else 0, end=max(checkpoints, default=0) + 1))
+                    if again is not None:
+                        windows = _FileWindows(verifier, again)
+                        signatures.callback(windows.close)
+                    else:
+                        # The checkpoints come before the events (audit export, audit archive): their signatures are
+                        # checked in threads while the lines are (one given later is checked when it is met).
+                        signatures.enter_context(checkpoint_signatures.ahead(
+                            verifier, after=start.seq if start is not None else 0, end=max(checkpoints, default=0) + 1))
                 if not by_values(number, line, item):
                     break
         else:
             if verifier is not None:
                 flush()
+        if windows is not None:
+            return windows.finish(), keys_from_file
+        if again is not None:
+            raise _NotWindowable()  # no event: the checkpoints are all there is to verify
         verifier = verifier or _verifier(public_keys, checkpoints, held, start)
         return verifier.finish(), keys_from_file
 
@@ -211,9 +332,10 @@ def _walk_line(line: bytes) -> bytes | None:
 
 
 def _verifier(public_keys: Mapping[str, Ed25519PublicKey] | None, checkpoints: dict[int, Checkpoint],
-              held: tuple[int, bytes] | None, start: Checkpoint | None) -> ChainVerifier:
-    """The verifier for the file's events: from its `continues_from` anchor when it has one (its signature checked)."""
-    verifier = ChainVerifier(public_keys or {}, checkpoints, held)
+              held: tuple[int, bytes] | None, start: Checkpoint | None, *, windowed: bool = False) -> ChainVerifier:
+    """The verifier for the file's events: from its `continues_from` anchor when it has one (its signature checked);
+    `windowed`: given its checkpoints a window at a time, from seq 0 on (_FileWindows)."""
+    verifier = ChainVerifier(public_keys or {}, checkpoints, held, covered=0 if windowed else None)
     if start is not None:
         verifier.start_at(start)
     return verifier

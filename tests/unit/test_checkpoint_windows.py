@@ -126,6 +126,20 @@ def test_the_walk_never_goes_past_the_checkpoints_it_was_given():
         ChainVerifier(KEYS).window({}, below=5)  # given all at the start
 
 
+def test_lines_asked_to_stop_at_the_window_stop_there_and_go_on_after_the_next():
+    """add_lines(stop_at_covered=True) (a file's walk, service/audit_file.py): the first line at or beyond `covered`
+    is not accepted, the verifier as after the line before; given the next window, the rest go on."""
+    rows = chain([1, 2, 3, 4, 5])
+    good = checkpoint(rows, 3)
+    verifier = ChainVerifier(KEYS, {}, covered=1)
+    verifier.window({}, below=3)
+    assert not verifier.add_lines(as_lines(rows), stop_at_covered=True)
+    assert (verifier.head_seq, verifier.checked, verifier.intact) == (2, 2, True)
+    verifier.window({4: good}, below=6)
+    assert verifier.add_lines(as_lines(rows[2:]), stop_at_covered=True)
+    assert verifier.finish() == verify(rows, [good])
+
+
 def test_a_stretch_that_passed_a_checkpoint_without_meeting_it_is_not_intact():
     """The worker's stretch joins only when it met every checkpoint up to its head (it loads its own)."""
     rows = chain([1, 2, 3, 5, 6])
