@@ -35,11 +35,13 @@ from typing import Any
 
 import asyncpg
 
-from crypto import KeyRing, checkpoint_signatures
-from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, canonical, micros, sign_checkpoint, vouching_prev
+from crypto import KeyRing
+from crypto.chain import EVENT_FIELDS, ChainVerifier, Checkpoint, Verdict, canonical, micros, sign_checkpoint, vouching_prev
 
 from .audit_file import FORMAT, verify_file
+from .domain import audit_stretches
 from .domain.audit_log import checkpoint_json, ndjson, public_key_json
+from .domain.audit_windows import Windows
 from .store import audit_chain as chain_store
 
 ARCHIVE_LOCK = 7_264_004  # one archive at a time
@@ -210,19 +212,23 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
             header["continues_from"] = checkpoint_json(latest)
         write(ndjson(header))
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            rows = [row async for row in chain_store.each_checkpoint(conn, after=start) if row["seq"] < anchor["seq"]]
-            for row in rows:
+            async for row in chain_store.each_checkpoint(conn, after=start):  # streamed: a year has millions
+                if row["seq"] >= anchor["seq"]:
+                    break
                 write(ndjson({"checkpoint": checkpoint_json(row)}))
             write(ndjson({"checkpoint": checkpoint_json(anchor)}))  # the anchor closes the file
             closing = Checkpoint(anchor["seq"], anchor["hash"], micros(anchor["at"]), anchor["key_id"],
                                  anchor["signature"], anchor["prev"])
-            verifier = ChainVerifier(keyring.audit_public_keys,
-                                     {**{row["seq"]: chain_store.checkpoint(row) for row in rows}, anchor["seq"]: closing})
+            # As verify_chain walks, the months' checkpoints a window at a time (_MonthsWindows).
+            verifier = ChainVerifier(keyring.audit_public_keys, {}, covered=start + 1)
             if latest is not None:
                 verifier.start_at(chain_store.checkpoint(latest))
-            with checkpoint_signatures.ahead(verifier, after=start, end=anchor["seq"] + 1):  # as verify_chain's walk
-                count = await _proven_lines(conn, verifier, write, after=start, upto=anchor["seq"])
-        verdict = verifier.finish()
+            windows = _MonthsWindows(conn, verifier, closing)
+            try:
+                count = await _proven_lines(conn, verifier, windows, write, after=start, upto=anchor["seq"])
+                verdict = await windows.finish()
+            finally:
+                windows.close()
         if not verdict.ok or verdict.head_seq != anchor["seq"]:
             file.close()
             partial.unlink(missing_ok=True)
@@ -234,10 +240,35 @@ async def _write(conn: asyncpg.Connection, keyring: KeyRing, out: Path, latest: 
     return count, digest.digest()
 
 
-async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, write: Callable[[bytes], None], *,
-                        after: int, upto: int) -> int:
+class _MonthsWindows(Windows):
+    """The checkpoints of the months to archive, a window at a time: the database's before the anchor, then the
+    anchor (`closing`), the file's last; none after it (the database's at or after its seq are not the file's)."""
+
+    def __init__(self, conn: asyncpg.Connection, verifier: ChainVerifier, closing: Checkpoint) -> None:
+        super().__init__(conn, verifier)
+        self._closing = closing
+
+    async def reach(self, below: int | None) -> None:
+        if not self._wants(below):
+            return
+        covered, last = self._verifier.covered, self._closing.seq
+        assert covered is not None
+        upto = last if below is None else min(below, last)
+        rows = await chain_store.checkpoints_between(self._conn, first=covered, below=upto) if covered < upto else []
+        window = {row["seq"]: chain_store.checkpoint(row) for row in rows}
+        if below is None or below > last:
+            window[last], below = self._closing, None  # every checkpoint of the file given
+        self._take(window, below)
+
+    async def finish(self) -> Verdict:
+        return self._conclude(None)  # nothing beyond the anchor is the file's
+
+
+async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, windows: Windows,
+                        write: Callable[[bytes], None], *, after: int, upto: int) -> int:
     """Write the events after `after` up to `upto` that `verifier` accepts, in order, until one it does not; how
-    many. As verify_chain walks: lines while they prove the events, an event they do not prove by its values."""
+    many. As verify_chain walks (audit_stretches.walk_lines): lines while they prove the events, an event they do
+    not prove by its values, each stretch's checkpoints loaded by `windows` before it."""
     count = 0
 
     def take(lines: list[bytes]) -> bool:
@@ -249,18 +280,17 @@ async def _proven_lines(conn: asyncpg.Connection, verifier: ChainVerifier, write
         count += len(proven)
         return accepted
 
-    while verifier.intact and verifier.head_seq < upto:
-        if await chain_store.walk_lines(conn, take, after=verifier.head_seq, below=upto + 1):
-            break
-        row = await chain_store.walk_row(conn, after=verifier.head_seq)
-        if row is None or row[0] > upto or row[-1] is None:
-            break
-        values = tuple(row[2:-3])
-        if not verifier.add_versioned(row[0], row[1:-3], row[-3], row[-2], row[-1]):
-            break
-        write(_EXPORT_LINE % (b"%d" % row[0], b"%d" % row[-3], bytes(row[-2]).hex().encode(),
-                              bytes(row[-1]).hex().encode(), canonical(values)))
-        count += 1
+    def add(seq: int, versioned: Any, prev_seq: Any, prev_hash: Any, chain_hash: Any) -> bool:
+        checked = verifier.checked
+        going_on = verifier.add_versioned(seq, versioned, prev_seq, prev_hash, chain_hash)
+        if verifier.checked > checked:  # accepted: the canonical array its hash was sealed over
+            nonlocal count
+            write(_EXPORT_LINE % (b"%d" % seq, b"%d" % prev_seq, bytes(prev_hash).hex().encode(),
+                                  bytes(chain_hash).hex().encode(), canonical(tuple(versioned[1:]))))
+            count += 1
+        return going_on
+
+    await audit_stretches.walk_lines(conn, verifier, add, windows, after=after, end=upto + 1, lines=take)
     return count
 
 

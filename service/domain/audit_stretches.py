@@ -48,19 +48,21 @@ Add = Callable[[int, Any, Any, Any, Any], bool]
 
 
 async def walk_lines(conn: asyncpg.Connection, verifier: ChainVerifier, add: Add, windows: Windows, *, after: int,
-                     end: int, size: int | None = None,
-                     progress: Callable[[int], None] | None = None) -> tuple[int, bool]:
-    """Hand `verifier` the events after seq `after` and below `end` as lines (ChainVerifier.add_lines), a COPY of
-    `size` (LINES_AT_ONCE) numbers at a time, and each event the lines do not prove alone to `add` (add_versioned, or a
-    fork's add_proven), until the verifier is no longer intact; `windows` loads the checkpoints of each before it.
-    Returns (the seq up to which every event was handed over, whether `add` answered False: the verdict is known,
-    or a fork stops there). `progress` is told the verifier's count of events after each COPY."""
+                     end: int, size: int | None = None, progress: Callable[[int], None] | None = None,
+                     lines: Callable[[list[bytes]], bool] | None = None) -> tuple[int, bool]:
+    """Hand `verifier` the events after seq `after` and below `end` as lines (ChainVerifier.add_lines, or `lines`,
+    which calls it: the archive writes what it accepts), a COPY of `size` (LINES_AT_ONCE) numbers at a time, and each
+    event the lines do not prove alone to `add` (add_versioned, or a fork's add_proven), until the verifier is no
+    longer intact; `windows` loads the checkpoints of each before it. Returns (the seq up to which every event was
+    handed over, whether `add` answered False: the verdict is known, or a fork stops there). `progress` is told the
+    verifier's count of events after each COPY."""
     size = size or LINES_AT_ONCE
+    lines = lines or verifier.add_lines
     while verifier.intact and after + 1 < end:
         below = min(after + size, end)
         checked = verifier.checked
         await windows.reach(below)
-        accepted = await chain_store.walk_lines(conn, verifier.add_lines, after=after, below=below)
+        accepted = await chain_store.walk_lines(conn, lines, after=after, below=below)
         if progress is not None:
             progress(verifier.checked)
         if accepted:

@@ -282,3 +282,38 @@ async def test_the_archive_s_transaction_detaches_the_months_and_a_later_one_dro
         await db.execute("SET LOCAL brygga.audit_maintenance = 'on'")
         assert await db.fetchval("SELECT audit_events_drop_archived()") == 1
     assert await _detached(db) == []
+
+
+async def test_the_archive_holds_a_window_of_the_months_checkpoints(installed, db, tmp_path, signing_keys, monkeypatch):
+    """The months' checkpoints are written to the file as they are read and verified a window at a time (as
+    verify_chain's walk: audit_archive._MonthsWindows), not held all at once; the file verifies by windows too, with
+    the verdict holding them all gives."""
+    from crypto import FileKeyProvider
+    from service import audit_archive
+    from service.audit_file import verify_file, verify_lines
+    from service.domain import audit_stretches, audit_windows
+
+    monkeypatch.setattr(audit_stretches, "LINES_AT_ONCE", 2_000)
+    held: list[int] = []  # checkpoints the archive's verifier held after each window
+    take = audit_windows.Windowing._take
+
+    def measuring(self, checkpoints, below):
+        take(self, checkpoints, below)
+        if isinstance(self, audit_archive._MonthsWindows):
+            held.append(len(self._verifier.checkpoints))
+
+    monkeypatch.setattr(audit_windows.Windowing, "_take", measuring)
+    months = await db.fetchval("SELECT count(*) FROM audit_checkpoints WHERE seq <= $1",
+                               await db.fetchval("SELECT max(seq) FROM audit_events_2019_04"))
+    keyring = FileKeyProvider(signing_keys.keyring_path).load()
+    out = tmp_path / "archive.ndjson"
+    done = await audit_archive.archive(db, keyring, before=datetime(2019, 5, 1, tzinfo=UTC), out=out, keep_years=5,
+                                       now=datetime.now(UTC))
+    assert done is not None and done.events == 2 * OLD_EVENTS + 1
+    file_checkpoints = sum(1 for line in out.read_bytes().splitlines() if line.startswith(b'{"checkpoint"'))
+    assert file_checkpoints == months + 1 >= 40  # the sealer's (one each 1,000 events at least) and the anchor
+    assert len(held) >= 10 and max(held) <= 6 < months  # windows of 2,000 seqs: a checkpoint or two each
+    verdict, _ = verify_file(out, keyring.audit_public_keys)
+    with open(out, "rb") as lines:
+        assert verdict == verify_lines(lines, keyring.audit_public_keys)[0]
+    assert verdict.ok and verdict.checked == done.events and verdict.head_seq == done.anchor_seq
