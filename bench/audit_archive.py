@@ -143,7 +143,7 @@ async def bench(server_dsn: str, tmp: Path, events: int) -> None:
     print(f"\nBrygga audit archive benchmark ({psutil.cpu_count()} cores), {events:,} events (bulk SQL)")
     print(f"  export: {done.export_seconds:.1f} s → {rate:,.0f} events/s ({size / 2**20:,.0f} MiB file); RSS "
           f"{rss_before / 2**20:.0f} MiB before, peak {peak / 2**20:.0f} MiB during (+{(peak - rss_before) / 2**20:.0f})")
-    print(f"  the file verified from the disk (audit_file.verify_lines) before anything was dropped: "
+    print(f"  the file verified from the disk (audit_file.verify_file) before anything was dropped: "
           f"{done.verify_seconds:.1f} s → {done.events / done.verify_seconds:,.0f} events/s")
     print(f"  drop transaction (anchor, {', '.join(done.partitions)} detached): {done.drop_seconds * 1000:.0f} ms")
     print(f"  the detached months dropped after it (files freed, no lock on the log): {done.free_seconds * 1000:.0f} ms")

@@ -388,7 +388,7 @@ class ChainVerifier:
                 and prev_hash == self.head_hash
                 and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash)
 
-    def add_lines(self, lines: Iterable[bytes], *, stop_at_covered: bool = False) -> bool:
+    def add_lines(self, lines: Iterable[bytes]) -> bool:
         """add() for the common case, many links at a time: each line is `seq"prev_seq"prev_hash"hash"bytes`,
         the seqs in decimal, the hashes in lower-case hex, then the bytes its event is to be hashed as.
 
@@ -401,8 +401,7 @@ class ChainVerifier:
         the line before, and the caller hands that event and the rest to add_versioned(), which classifies it
         with canonical() itself. Returns whether every line was accepted. A line per event, and no Python
         object per value: verification at the speed of hashing (bench/audit.py part 3). With windows of checkpoints
-        (`covered`), a line at or beyond `covered` raises (the caller's windows lag: a bug), or with
-        `stop_at_covered` is not accepted (the caller loads the next window and hands it over by its values).
+        (`covered`), a line at or beyond `covered` raises: the caller's windows lag (a bug).
         """
         if not self.intact:
             return False
@@ -412,7 +411,9 @@ class ChainVerifier:
         # per call: a log has a checkpoint for each 10 s of sealing (millions in a year), and their union built for
         # every batch of lines cost more than the lines (10^6 events with one every 10: 29,000 -> 42,000 events/s).
         checkpoints, held_seq = self.checkpoints, self.held[0] if self.held is not None else None
-        covered = ALL_SEQS if self.covered is None else self.covered
+        # Below `covered` with windows; no bound when given every checkpoint (at the start, or the last window's
+        # ALL_SEQS): an event's seq may be any integer in a file (an event at 2^63 or beyond raised, found in review).
+        covered = None if self.covered is None or self.covered == ALL_SEQS else self.covered
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
         checked, accepted = 0, True
         for line in lines:
@@ -426,10 +427,7 @@ class ChainVerifier:
                     or sha256(head_hash + encoded).digest() != chain_hash):
                 accepted = False
                 break
-            if seq >= covered:
-                if stop_at_covered:
-                    accepted = False
-                    break
+            if covered is not None and seq >= covered:
                 raise _uncovered(seq)
             head_seq, head_seq_text, head_hash, head_hex = seq, seq_text, chain_hash, chain_hex
             if seq in checkpoints or seq == held_seq:  # _accept() checks it
@@ -444,7 +442,7 @@ class ChainVerifier:
         return accepted
 
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
-        if self.covered is not None and seq >= self.covered:
+        if self.covered is not None and self.covered != ALL_SEQS and seq >= self.covered:
             raise _uncovered(seq)
         self.checked += 1
         self._top = seq  # add_versioned's fast path comes here without add()

@@ -11,6 +11,7 @@ oldest first, all read in one snapshot. An NDJSON stream from GET /v1/audit/even
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
@@ -145,6 +146,12 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     return _verify(lines, public_keys, held=held, progress=progress)
 
 
+# What parsing a line that is not part of an export raises: json's errors, a missing key, a wrong type, an
+# integer from `Infinity` (OverflowError), nesting deeper than Python's stack (RecursionError): ExportError, naming the
+# line (the last two raised as they are, found in review).
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
 class _NotWindowable(Exception):
     """The file's checkpoint lines are not in seq order before its events: verify_file() holds them all instead."""
 
@@ -160,6 +167,7 @@ class _FileWindows(Windowing):
     def __init__(self, verifier: ChainVerifier, again: Iterable[bytes | str]) -> None:
         super().__init__(verifier)
         self._lines: Iterator[tuple[int, bytes | str]] = enumerate(again, start=1)
+        self._read = hashlib.sha256()  # the lines read, up to the first event's
         self._next: Checkpoint | None = None
         self._advance()
 
@@ -168,6 +176,7 @@ class _FileWindows(Windowing):
         below = self._next.seq if self._next is not None else -1
         self._next = None
         for number, line in self._lines:
+            self._read.update(line.encode() if isinstance(line, str) else line)
             if not line.strip():
                 continue
             try:
@@ -177,7 +186,7 @@ class _FileWindows(Windowing):
                 if "checkpoint" not in item:
                     return
                 checkpoint = _checkpoint(item["checkpoint"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except _MALFORMED as exc:
                 raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
             if not below < checkpoint.seq < ALL_SEQS - 1:
                 raise _NotWindowable()  # out of order, or where a bigint bound cannot go
@@ -199,21 +208,25 @@ class _FileWindows(Windowing):
             below = max(below, max(window) + 1) if below is not None else None
         self._take(window, below)
 
-    def finish(self) -> Verdict:
+    def finish(self, read_before: bytes) -> Verdict:
         """The verdict, with the first checkpoint after the last window (one naming events beyond the walk's); the
-        checkpoint lines after it parsed too, as verify_lines() parses them all (a malformed one is an error)."""
+        checkpoint lines after it parsed too, as verify_lines() parses them all (a malformed one is an error).
+        `read_before`: SHA-256 of the lines up to the first event's as the first pass read them; read otherwise here
+        (the file rewritten meanwhile), the verdict would be of a file never read whole: an error (found in review)."""
         beyond = self._next if self._verifier.problem is None else None
         while self._next is not None:
             self._advance()
+        if self._read.digest() != read_before:
+            raise ExportError("the file changed while it was verified: verify it again once nothing writes it")
         return self._conclude(beyond)
 
 
-def _seq_of(walk_line: bytes) -> int | None:
-    """The seq an add_lines line begins with, None when it has none."""
+def _seq_of(walk_line: bytes) -> int:
+    """The seq an add_lines line begins with, -1 when it has none (add_lines stops at such a line)."""
     try:
         return int(walk_line[:walk_line.index(b'"')])
     except ValueError:
-        return None
+        return -1
 
 
 def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None, *,
@@ -227,6 +240,8 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
     keys_from_file = public_keys is None
     pending: list[tuple[int, bytes | str, bytes]] = []  # archive lines for add_lines: (number, line, as a walk line)
     windows: _FileWindows | None = None
+    # With `again`: the lines up to the first event, which _FileWindows reads again: the same, or an error.
+    read_before = hashlib.sha256() if again is not None else None
 
     def by_values(number: int, line: bytes | str, item: Mapping[str, Any] | None = None) -> bool:
         assert verifier is not None
@@ -239,7 +254,7 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
             if windows is not None:
                 windows.reach(seq + 1)
             return verifier.add(seq, values, chained)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except _MALFORMED as exc:
             raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
 
     def flush() -> bool:
@@ -249,12 +264,12 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
         pending.clear()
         checked = verifier.checked
         if windows is not None and batch:
-            # The window up to the last line's seq: lines in seq order (as written) need no other; one beyond it (a
-            # file edited) stops add_lines, and it and the rest go by their values, which reach their own.
-            top = _seq_of(batch[-1][2])
-            if top is not None:
-                windows.reach(top + 1)
-        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch], stop_at_covered=True):
+            # The window up to the batch's highest seq, which add_lines may reach (the last line's, in a file as
+            # written): its lines then take the path they take holding every checkpoint. Stopping at the window's end
+            # instead handed a line and the rest by their values, which can read a line otherwise (a JSON key twice)
+            # or stop sooner: another verdict (found in review).
+            windows.reach(max(map(_seq_of, (walk_line for _, _, walk_line in batch))) + 1)
+        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch]):
             return True
         return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
 
@@ -262,6 +277,8 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
         for number, line in enumerate(lines, start=1):
             if progress is not None and number % PROGRESS_LINES == 0 and verifier is not None:
                 progress(verifier.checked)
+            if read_before is not None and verifier is None:
+                read_before.update(line.encode() if isinstance(line, str) else line)
             if not line.strip():
                 continue
             walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
@@ -286,7 +303,7 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
                     elif verifier is not None:
                         raise _NotWindowable()  # after an event: its window may be gone
                     # else: read (and checked) from `again` when the walk gets there (_FileWindows)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except _MALFORMED as exc:
                 raise ExportError(f"line {number} is not part of an audit export: {type(exc).__name__} {exc}") from None
             if is_event:
                 if verifier is None:
@@ -307,7 +324,8 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
             if verifier is not None:
                 flush()
         if windows is not None:
-            return windows.finish(), keys_from_file
+            assert read_before is not None
+            return windows.finish(read_before.digest()), keys_from_file
         if again is not None:
             raise _NotWindowable()  # no event: the checkpoints are all there is to verify
         verifier = verifier or _verifier(public_keys, checkpoints, held, start)

@@ -4,17 +4,18 @@ order or after an event) are verified again that way, and a file of many checkpo
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crypto.chain import ChainVerifier, canonical
+from crypto.chain import ChainVerifier, Link, canonical, link
 from service import audit_file
 from service.audit_file import FORMAT, ExportError, verify_file, verify_lines
 from tests.unit.test_checkpoint_windows import ROWS, _cases, signed_at
-from tests.unit.test_crypto_chain import KEYS, chain, checkpoint
+from tests.unit.test_crypto_chain import KEYS, chain, checkpoint, event
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -202,3 +203,75 @@ def test_a_file_that_changes_while_it_is_verified_gets_a_verdict_of_what_it_read
     with open(path, "rb") as handle:
         assert verdict == verify_lines(handle, KEYS)[0]
     assert verdict.problem == "bad_signature"
+
+
+def _linked_after(seq: int, prev: tuple[int, bytes]):
+    """An event at `seq` sealed right after (prev_seq, prev_hash)."""
+    values = event(seq)
+    return seq, values, Link(prev[0], prev[1], link(prev[1], values))
+
+
+def test_a_line_whose_bytes_and_json_name_other_events_gets_one_verdict(tmp_path, windowed):
+    """Found in review: a line whose leading fields name seq 100 and whose hashed bytes are `[0],` and the genuine
+    event's keys again (json.loads keeps the last of a key given twice, so it reads the genuine event 3). Holding every
+    checkpoint, add_lines takes it as seq 100 and the rest are `reordered`; by windows it stopped at the window's end
+    and handed the line on by its values: intact. Now its batch's window reaches its highest seq first."""
+    rows = chain(range(1, 8))
+    _, _, chained = rows[2]
+    genuine = _event_line(*rows[2]).rstrip(b"\n")
+    raw = b"[0]," + genuine[1:-1]
+    crafted = b'{"seq":100,"prev_seq":2,"prev_hash":"%b","hash":"%b","event":%b}\n' % (
+        chained.prev_hash.hex().encode(), hashlib.sha256(chained.prev_hash + raw).hexdigest().encode(), raw)
+    # One beyond the head, so that the last window is not every checkpoint (which bounds nothing).
+    lines = file_lines(rows, [*(checkpoint(rows, index) for index in (1, 5, 6)), signed_at(150)])
+    lines[7] = crafted  # the header, four checkpoints, events 1 and 2, then event 3's line
+    by_windows, all_at_once = both(tmp_path, lines, seen=windowed)
+    assert by_windows == all_at_once and windowed["modes"] == ["windows"]
+    assert not by_windows.ok
+
+
+def test_an_event_far_ahead_with_a_forged_checkpoint_gets_one_verdict(tmp_path, windowed):
+    """Found in review: an event at seq 100 sealed right after 3, its checkpoint forged, then 4 to 7. Holding every
+    checkpoint: `reordered` at 4 (add_lines stops at the forged one, the next line comes after a higher seq); by
+    windows the rest of the batch was never handed over: `bad_signature` at 100."""
+    rows = chain(range(1, 8))
+    high = _linked_after(100, (3, rows[2][2].hash))
+    forged = replace(signed_at(100, high[2].hash), signature=bytes(64))
+    checkpoints = sorted([checkpoint(rows, index) for index in (1, 5, 6)] + [forged], key=lambda c: c.seq)
+    lines = file_lines(rows, checkpoints)
+    lines.insert(1 + len(checkpoints) + 3, _event_line(*high))
+    by_windows, all_at_once = both(tmp_path, lines, seen=windowed)
+    assert by_windows == all_at_once and windowed["modes"] == ["windows"]
+    assert (by_windows.problem, by_windows.first_bad_seq) == ("reordered", 4)
+
+
+def test_a_file_whose_checkpoint_lines_are_blanked_meanwhile_is_an_error(tmp_path, monkeypatch):
+    """Found in review: the first pass read the checkpoint lines, the file is rewritten in place with them blanked
+    (the same length), the second reading finds none: the verdict would be of a file never read whole."""
+    rows = chain(range(1, 8))
+    good = [checkpoint(rows, index) for index in (1, 5)]
+    lines = file_lines([*rows[:3], (rows[3][0], event(4, actor_name="Mallory"), rows[3][2]), *rows[4:]], good)
+    path = tmp_path / "log.ndjson"
+    path.write_bytes(b"".join(lines))
+    blanked = b"".join([lines[0], *(b" " * (len(line) - 1) + b"\n" for line in lines[1:3]), *lines[3:]])
+    init = audit_file._FileWindows.__init__
+
+    def blanking(self, verifier, again):
+        path.write_bytes(blanked)
+        again.seek(0)
+        init(self, verifier, again)
+
+    monkeypatch.setattr(audit_file._FileWindows, "__init__", blanking)
+    with pytest.raises(ExportError, match="changed while it was verified"):
+        verify_file(path, KEYS)
+
+
+@pytest.mark.parametrize("line", [b'{"seq": Infinity, "hash": null}\n', b"[" * 100_000 + b"]" * 100_000 + b"\n"],
+                         ids=["Infinity", "nested deeper than the stack"])
+def test_a_line_json_reads_but_python_cannot_hold_is_an_error_naming_it(tmp_path, line):
+    """Found in review (older than windows): OverflowError and RecursionError went out as they were."""
+    path = tmp_path / "log.ndjson"
+    path.write_bytes(b"".join([*file_lines(ROWS[:3], []), line]))
+    for verify in (lambda: verify_file(path, KEYS), lambda: verify_lines(path.open("rb"), KEYS)):
+        with pytest.raises(ExportError, match="line 5 is not part of an audit export"):
+            verify()

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from crypto.chain import ChainVerifier, Stretch, canonical
+from crypto.chain import ALL_SEQS, ChainVerifier, Stretch, canonical
 from tests.unit.test_crypto_chain import KEYS, as_lines, chain, checkpoint, event, verify
 
 
@@ -126,18 +126,21 @@ def test_the_walk_never_goes_past_the_checkpoints_it_was_given():
         ChainVerifier(KEYS).window({}, below=5)  # given all at the start
 
 
-def test_lines_asked_to_stop_at_the_window_stop_there_and_go_on_after_the_next():
-    """add_lines(stop_at_covered=True) (a file's walk, service/audit_file.py): the first line at or beyond `covered`
-    is not accepted, the verifier as after the line before; given the next window, the rest go on."""
-    rows = chain([1, 2, 3, 4, 5])
-    good = checkpoint(rows, 3)
-    verifier = ChainVerifier(KEYS, {}, covered=1)
-    verifier.window({}, below=3)
-    assert not verifier.add_lines(as_lines(rows), stop_at_covered=True)
-    assert (verifier.head_seq, verifier.checked, verifier.intact) == (2, 2, True)
-    verifier.window({4: good}, below=6)
-    assert verifier.add_lines(as_lines(rows[2:]), stop_at_covered=True)
-    assert verifier.finish() == verify(rows, [good])
+def test_given_every_checkpoint_no_seq_is_beyond_them():
+    """With every checkpoint given (at the start, or the last window's ALL_SEQS) an event at 2^63 or beyond is taken
+    like any other, by lines or by values: a file's seqs may be any integer (it raised, found in review)."""
+    rows = chain([1, 2, 1 << 63, (1 << 63) + 5])
+    last = checkpoint(rows, 3)
+    for covered in (None, ALL_SEQS):
+        for lines in (True, False):
+            verifier = ChainVerifier(KEYS, {last.seq: last} if covered is None else {}, covered=covered and 1)
+            if covered is not None:
+                verifier.window({last.seq: last}, below=ALL_SEQS)
+            if lines:
+                assert verifier.add_lines(as_lines(rows))
+            else:
+                assert all(verifier.add(seq, values, chained) for seq, values, chained in rows)
+            assert verifier.finish() == verify(rows, [last]) and verifier.finish().ok
 
 
 def test_a_stretch_that_passed_a_checkpoint_without_meeting_it_is_not_intact():
