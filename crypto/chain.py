@@ -388,7 +388,7 @@ class ChainVerifier:
                 and prev_hash == self.head_hash
                 and hashlib.sha256(prev_hash + _encode(versioned).encode()).digest() == chain_hash)
 
-    def add_lines(self, lines: Iterable[bytes]) -> bool:
+    def add_lines(self, lines: Iterable[bytes], *, more: Callable[[int], None] | None = None) -> bool:
         """add() for the common case, many links at a time: each line is `seq"prev_seq"prev_hash"hash"bytes`,
         the seqs in decimal, the hashes in lower-case hex, then the bytes its event is to be hashed as.
 
@@ -401,7 +401,9 @@ class ChainVerifier:
         the line before, and the caller hands that event and the rest to add_versioned(), which classifies it
         with canonical() itself. Returns whether every line was accepted. A line per event, and no Python
         object per value: verification at the speed of hashing (bench/audit.py part 3). With windows of checkpoints
-        (`covered`), a line at or beyond `covered` raises: the caller's windows lag (a bug).
+        (`covered`), a line at or beyond `covered` raises (the caller's windows lag: a bug), unless `more` is
+        given: it is asked for the window up to that line's seq + 1 (window()) where the line stands, the verifier
+        then as after the line before, and the line goes on as any other (a file's walk: service/audit_file.py).
         """
         if not self.intact:
             return False
@@ -428,7 +430,16 @@ class ChainVerifier:
                 accepted = False
                 break
             if covered is not None and seq >= covered:
-                raise _uncovered(seq)
+                if more is None:
+                    raise _uncovered(seq)
+                self.checked += checked
+                checked = 0
+                self.head_seq, self.head_hash, self._top = head_seq, head_hash, head_seq if head_seq else self._top
+                more(seq + 1)
+                checkpoints = self.checkpoints
+                covered = None if self.covered is None or self.covered == ALL_SEQS else self.covered
+                if covered is not None and seq >= covered:
+                    raise _uncovered(seq)
             head_seq, head_seq_text, head_hash, head_hex = seq, seq_text, chain_hash, chain_hex
             if seq in checkpoints or seq == held_seq:  # _accept() checks it
                 self.checked += checked

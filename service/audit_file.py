@@ -149,6 +149,7 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
 # What parsing a line that is not part of an export raises: json's errors, a missing key, a wrong type, an
 # integer from `Infinity` (OverflowError), nesting deeper than Python's stack (RecursionError): ExportError, naming the
 # line (the last two raised as they are, found in review).
+_CHECKPOINT_LINE = b'{"checkpoint":'  # how an export's and an archive's checkpoint lines begin (ndjson())
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
 
 
@@ -182,6 +183,8 @@ class _FileWindows(Windowing):
             try:
                 item = json.loads(line)
                 if FORMAT in item:
+                    if isinstance(line, bytes) and line.startswith(_CHECKPOINT_LINE):
+                        raise _NotWindowable()  # a header the first pass took for a checkpoint by its start
                     continue
                 if "checkpoint" not in item:
                     return
@@ -221,14 +224,6 @@ class _FileWindows(Windowing):
         return self._conclude(beyond)
 
 
-def _seq_of(walk_line: bytes) -> int:
-    """The seq an add_lines line begins with, -1 when it has none (add_lines stops at such a line)."""
-    try:
-        return int(walk_line[:walk_line.index(b'"')])
-    except ValueError:
-        return -1
-
-
 def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519PublicKey] | None, *,
             held: tuple[int, bytes] | None, progress: Callable[[int], None] | None,
             again: Iterable[bytes | str] | None = None) -> tuple[Verdict, bool]:
@@ -263,13 +258,11 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
         batch = pending.copy()
         pending.clear()
         checked = verifier.checked
-        if windows is not None and batch:
-            # The window up to the batch's highest seq, which add_lines may reach (the last line's, in a file as
-            # written): its lines then take the path they take holding every checkpoint. Stopping at the window's end
-            # instead handed a line and the rest by their values, which can read a line otherwise (a JSON key twice)
-            # or stop sooner: another verdict (found in review).
-            windows.reach(max(map(_seq_of, (walk_line for _, _, walk_line in batch))) + 1)
-        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch]):
+        # With windows, add_lines asks for the next one where a line reaches it, and the line goes on: the path it
+        # takes holding every checkpoint. Stopping there instead handed a line and the rest by their values, which
+        # can read a line otherwise (a JSON key twice) or stop sooner: another verdict (found in review).
+        if not batch or verifier.add_lines([walk_line for _, _, walk_line in batch],
+                                           more=windows.reach if windows is not None else None):
             return True
         return all(by_values(number, line) for number, line, _ in batch[verifier.checked - checked:])
 
@@ -289,6 +282,10 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
                 continue
             if verifier is not None and not flush():
                 break
+            if again is not None and isinstance(line, bytes) and line.startswith(_CHECKPOINT_LINE):
+                if verifier is not None:
+                    raise _NotWindowable()  # after an event: its window may be gone
+                continue  # parsed (and checked) by _FileWindows when the walk gets there: a line each, once
             try:
                 item = json.loads(line)
                 is_event = FORMAT not in item and "checkpoint" not in item

@@ -115,6 +115,8 @@ def _edited():
     yield "blank lines between", [lines[0], b"\n", *lines[1:3], b"\n", *lines[3:10], b"  \n", *lines[10:]], False
     yield "a header line among the checkpoints", [lines[0], lines[1], lines[0], *lines[2:]], False
     yield "an event at a huge seq", [*lines, _event_line(1 << 70, chain([21])[0][1], chain([21])[0][2])], False
+    yield "a header line that begins as a checkpoint line", [*lines[:2], b'{"checkpoint": 1, "brygga_audit_export": 1}\n',
+                                                             *lines[2:]], True
     yield "a checkpoint at a huge seq", [*lines[:1 + len(good)], *file_lines([], [signed_at((1 << 63) - 1)])[1:],
                                         *events], True
 

@@ -126,6 +126,27 @@ def test_the_walk_never_goes_past_the_checkpoints_it_was_given():
         ChainVerifier(KEYS).window({}, below=5)  # given all at the start
 
 
+def test_lines_that_reach_the_window_s_end_ask_for_more_and_go_on():
+    """add_lines(more=...) (a file's walk, service/audit_file.py): where a line reaches `covered`, the next window is
+    asked for there and the line goes on, the verdict the one holding every checkpoint gives."""
+    rows = chain([1, 2, 3, 5, 6, 8, 9])
+    for marks in ([1, 4], [2, 3], [0, 6], [3, 4, 5]):
+        ordered = [checkpoint(rows, index) for index in marks]
+        for first in (2, 4, 7):
+            verifier = ChainVerifier(KEYS, {}, covered=1)
+            asked: list[int] = []
+
+            def more(below: int, verifier=verifier, ordered=ordered, asked=asked) -> None:
+                asked.append(below)
+                verifier.window({c.seq: c for c in ordered if verifier.covered <= c.seq < below}, below=below)
+
+            more(first)
+            assert verifier.add_lines(as_lines(rows), more=more)
+            beyond = next((c for c in ordered if c.seq >= verifier.covered), None)
+            assert verifier.finish(beyond) == verify(rows, ordered)
+            assert asked[1:] == sorted(asked[1:]) and all(below - 1 in [r[0] for r in rows] for below in asked[1:])
+
+
 def test_given_every_checkpoint_no_seq_is_beyond_them():
     """With every checkpoint given (at the start, or the last window's ALL_SEQS) an event at 2^63 or beyond is taken
     like any other, by lines or by values: a file's seqs may be any integer (it raised, found in review)."""
