@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -120,6 +122,9 @@ def verify_file(path: str | Path, public_keys: Mapping[str, Ed25519PublicKey] | 
     the walk gets to them (_FileWindows), as verify_chain loads the database's. A file whose checkpoint lines are
     not so (edited: out of order, or one after an event) is verified again from its start with all of them held,
     as verify_lines() does: the same verdict either way (tests/unit/test_audit_file_windows.py)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe (`--file /dev/stdin`) cannot be read twice
+        with open(path, "rb") as lines:
+            return _verify(lines, public_keys, held=held, progress=progress)
     try:
         with open(path, "rb") as lines, open(path, "rb") as again:
             return _verify(lines, public_keys, held=held, progress=progress, again=again)

@@ -277,3 +277,20 @@ def test_a_line_json_reads_but_python_cannot_hold_is_an_error_naming_it(tmp_path
     for verify in (lambda: verify_file(path, KEYS), lambda: verify_lines(path.open("rb"), KEYS)):
         with pytest.raises(ExportError, match="line 5 is not part of an audit export"):
             verify()
+
+
+def test_a_pipe_is_read_once_holding_every_checkpoint(tmp_path, windowed):
+    """`audit verify --file /dev/stdin` from a pipe: a pipe cannot be read twice, so no windows."""
+    import os
+    import threading
+
+    lines = file_lines(ROWS, [checkpoint(ROWS, index) for index in (2, 5, 9)])
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    writer = threading.Thread(target=lambda: path.write_bytes(b"".join(lines)))
+    writer.start()
+    try:
+        verdict = verify_file(path, KEYS)[0]
+    finally:
+        writer.join()
+    assert verdict.ok and verdict.checked == len(ROWS) and windowed["modes"] == ["all"]
