@@ -121,7 +121,8 @@ def verify_file(path: str | Path, public_keys: Mapping[str, Ed25519PublicKey] | 
     before the events in seq order (audit export, audit archive), are read a second time from a second handle as
     the walk gets to them (_FileWindows), as verify_chain loads the database's. A file whose checkpoint lines are
     not so (edited: out of order, or one after an event) is verified again from its start with all of them held,
-    as verify_lines() does: the same verdict either way (tests/unit/test_audit_file_windows.py)."""
+    as verify_lines() does: the same verdict either way (tests/unit/test_audit_file_windows.py). A file rewritten
+    between the two readings is an ExportError; a pipe, which cannot be read twice, is read once holding them all."""
     if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe (`--file /dev/stdin`) cannot be read twice
         with open(path, "rb") as lines:
             return _verify(lines, public_keys, held=held, progress=progress)
@@ -151,10 +152,10 @@ def verify_lines(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519
     return _verify(lines, public_keys, held=held, progress=progress)
 
 
+_CHECKPOINT_LINE = b'{"checkpoint":'  # how an export's and an archive's checkpoint lines begin (ndjson())
 # What parsing a line that is not part of an export raises: json's errors, a missing key, a wrong type, an
 # integer from `Infinity` (OverflowError), nesting deeper than Python's stack (RecursionError): ExportError, naming the
 # line (the last two raised as they are, found in review).
-_CHECKPOINT_LINE = b'{"checkpoint":'  # how an export's and an archive's checkpoint lines begin (ndjson())
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
 
 
