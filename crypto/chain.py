@@ -413,9 +413,7 @@ class ChainVerifier:
         # per call: a log has a checkpoint for each 10 s of sealing (millions in a year), and their union built for
         # every batch of lines cost more than the lines (10^6 events with one every 10: 29,000 -> 42,000 events/s).
         checkpoints, held_seq = self.checkpoints, self.held[0] if self.held is not None else None
-        # Below `covered` with windows; no bound when given every checkpoint (at the start, or the last window's
-        # ALL_SEQS): an event's seq may be any integer in a file (an event at 2^63 or beyond raised, found in review).
-        covered = None if self.covered is None or self.covered == ALL_SEQS else self.covered
+        covered = self._bound
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
         checked, accepted = 0, True
         for line in lines:
@@ -432,12 +430,10 @@ class ChainVerifier:
             if covered is not None and seq >= covered:
                 if more is None:
                     raise _uncovered(seq)
-                self.checked += checked
+                self._settle(checked, head_seq, head_hash)
                 checked = 0
-                self.head_seq, self.head_hash, self._top = head_seq, head_hash, head_seq if head_seq else self._top
                 more(seq + 1)
-                checkpoints = self.checkpoints
-                covered = None if self.covered is None or self.covered == ALL_SEQS else self.covered
+                checkpoints, covered = self.checkpoints, self._bound
                 if covered is not None and seq >= covered:
                     raise _uncovered(seq)
             head_seq, head_seq_text, head_hash, head_hex = seq, seq_text, chain_hash, chain_hex
@@ -448,12 +444,24 @@ class ChainVerifier:
                     return False
             else:
                 checked += 1
-        self.checked += checked
-        self.head_seq, self.head_hash, self._top = head_seq, head_hash, head_seq if head_seq else self._top
+        self._settle(checked, head_seq, head_hash)
         return accepted
 
+    def _settle(self, checked: int, head_seq: int, head_hash: bytes) -> None:
+        """What add_lines() kept in locals, into the verifier: its count of events taken since, and its head."""
+        self.checked += checked
+        self.head_seq, self.head_hash, self._top = head_seq, head_hash, head_seq if head_seq else self._top
+
+    @property
+    def _bound(self) -> int | None:
+        """The seq every event taken must be below: `covered` with windows; None when every checkpoint was given (at
+        the start, or the last window's ALL_SEQS), so an event's seq may be any integer, as in a file (an event at
+        2^63 or beyond raised, found in review)."""
+        return None if self.covered is None or self.covered == ALL_SEQS else self.covered
+
     def _accept(self, seq: int, chain_hash: bytes) -> bool:
-        if self.covered is not None and self.covered != ALL_SEQS and seq >= self.covered:
+        bound = self._bound
+        if bound is not None and seq >= bound:
             raise _uncovered(seq)
         self.checked += 1
         self._top = seq  # add_versioned's fast path comes here without add()

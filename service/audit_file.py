@@ -213,8 +213,8 @@ class _FileWindows(Windowing):
             self._advance()
         if self._next is None:
             below = None  # every checkpoint of the file is in this window or was in one before
-        elif window:
-            below = max(below, max(window) + 1) if below is not None else None
+        elif window and below is not None:  # (with None the loop took them all)
+            below = max(below, max(window) + 1)
         self._take(window, below)
 
     def finish(self, read_before: bytes) -> Verdict:
