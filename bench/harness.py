@@ -21,10 +21,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    """Start a process in the project's root, its output to `log`."""
+def spawn(args: list[str], env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start a process in the project's root (or `cwd`: an older revision's tree), its output to `log`."""
     with log.open("wb") as out:
-        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def revision_tree(revision: str, into: Path) -> Path | str:
+    """The project's files as they were at `revision` (git archive of this repository's history), extracted under
+    `into`, to run an older server beside today's in one run; or why not (no git, a shallow clone), as a string."""
+    import io
+    import tarfile
+
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", revision], capture_output=True,
+                                 check=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        reason = getattr(error, "stderr", b"") or b""
+        return f"git archive {revision[:12]}: {reason.decode(errors='replace').strip() or error}"
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
 def stop(procs: list[subprocess.Popen], signum: int = 15, timeout: float = 15) -> None:
