@@ -6,6 +6,8 @@ from the connection before the pool hands it out again: given back, or the sessi
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import asyncpg
 import pytest
@@ -96,6 +98,48 @@ async def test_a_session_that_cannot_give_it_back_is_ended(pool, db, database_ur
         async with session_lock(conn, KEY) as held:
             assert held
             await db.execute("SELECT pg_terminate_backend($1)", pid)
+    assert await _gone(db) == 0
+    async with pool.acquire() as conn:  # a new session in its place
+        assert conn.get_server_pid() != pid
+        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", KEY)
+    other = await asyncpg.connect(database_url, **connect_options())
+    try:
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", KEY)  # free for everyone
+    finally:
+        await other.close()
+
+
+async def test_cancelled_before_the_try_locks_answer_ends_the_session(pool, db, database_url):
+    """Cancelled after the try-lock went out, before its answer came (its backend stopped meanwhile): the server
+    may have taken the lock all the same (a cancel that comes after the statement ran), and which it did cannot be
+    known on this side, so the session is ended at once: the pool's next connection is a new session, and no
+    session holds the lock (the pool's reset does not unlock). Without the end, the same session is pooled on."""
+    async with pool.acquire() as conn:
+        pid = conn.get_server_pid()
+        try:
+            ours = os.readlink(f"/proc/{pid}/cwd") == await db.fetchval("SHOW data_directory")
+        except (OSError, asyncpg.PostgresError):  # another host's PostgreSQL, or its settings hidden from the test
+            ours = False
+    if not ours:
+        pytest.skip("PostgreSQL's backend is not a process of this machine that the test can see: it is not stopped")
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except PermissionError:
+        pytest.skip("PostgreSQL's backend is another user's process: it cannot be stopped from here")
+    try:
+        async def take() -> None:
+            async with pool.acquire() as conn, session_lock(conn, KEY):
+                pytest.fail("a stopped backend cannot have answered")
+
+        task = asyncio.create_task(take())
+        await asyncio.sleep(0.3)  # the statement sent, its backend not reading
+        task.cancel()
+        await asyncio.sleep(0.3)  # the cancellation handled here (and asyncpg's cancel request sent)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert await _gone(db) == 0
     async with pool.acquire() as conn:  # a new session in its place
         assert conn.get_server_pid() != pid
