@@ -128,12 +128,17 @@ async def test_cancelled_before_the_try_locks_answer_ends_the_session(pool, db, 
     except PermissionError:
         pytest.skip("PostgreSQL's backend is another user's process: it cannot be stopped from here")
     try:
+        asking = asyncio.Event()
+
         async def take() -> None:
-            async with pool.acquire() as conn, session_lock(conn, KEY):
-                pytest.fail("a stopped backend cannot have answered")
+            async with pool.acquire() as conn:
+                asking.set()  # this task runs on into the try-lock, to its wait for the answer, before the test wakes
+                async with session_lock(conn, KEY):
+                    pytest.fail("a stopped backend cannot have answered")
 
         task = asyncio.create_task(take())
-        await asyncio.sleep(0.3)  # the statement sent, its backend not reading
+        await asking.wait()
+        await asyncio.sleep(0.1)
         task.cancel()
         await asyncio.sleep(0.3)  # the cancellation handled here (and asyncpg's cancel request sent)
     finally:
