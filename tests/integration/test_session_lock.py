@@ -31,6 +31,21 @@ async def _gone(db: asyncpg.Connection) -> int:
     return await _holders(db)
 
 
+async def _ended_and_free(pool, db: asyncpg.Connection, database_url: str, pid: int) -> None:
+    """Session `pid` ended: no session holds the lock, the pool's next connection is a new session, and it, or
+    anyone, can take the lock."""
+    assert await _gone(db) == 0
+    async with pool.acquire() as conn:  # a new session in its place
+        assert conn.get_server_pid() != pid
+        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", KEY)
+    other = await asyncpg.connect(database_url, **connect_options())
+    try:
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", KEY)  # free for everyone
+    finally:
+        await other.close()
+
+
 @pytest.fixture
 async def pool(database_url: str):
     pool = await create_pool(database_url, min_size=1, max_size=1)
@@ -98,16 +113,7 @@ async def test_a_session_that_cannot_give_it_back_is_ended(pool, db, database_ur
         async with session_lock(conn, KEY) as held:
             assert held
             await db.execute("SELECT pg_terminate_backend($1)", pid)
-    assert await _gone(db) == 0
-    async with pool.acquire() as conn:  # a new session in its place
-        assert conn.get_server_pid() != pid
-        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", KEY)
-        await conn.execute("SELECT pg_advisory_unlock($1)", KEY)
-    other = await asyncpg.connect(database_url, **connect_options())
-    try:
-        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", KEY)  # free for everyone
-    finally:
-        await other.close()
+    await _ended_and_free(pool, db, database_url, pid)
 
 
 async def test_cancelled_before_the_try_locks_answer_ends_the_session(pool, db, database_url):
@@ -145,13 +151,4 @@ async def test_cancelled_before_the_try_locks_answer_ends_the_session(pool, db, 
         os.kill(pid, signal.SIGCONT)
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await _gone(db) == 0
-    async with pool.acquire() as conn:  # a new session in its place
-        assert conn.get_server_pid() != pid
-        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", KEY)
-        await conn.execute("SELECT pg_advisory_unlock($1)", KEY)
-    other = await asyncpg.connect(database_url, **connect_options())
-    try:
-        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", KEY)  # free for everyone
-    finally:
-        await other.close()
+    await _ended_and_free(pool, db, database_url, pid)
