@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -256,36 +257,38 @@ def _runtime(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web
         dsn = app[_DSN]
         sealer = AuditChainSealer(lambda: asyncpg.connect(dsn, **connect_options()), lambda: keys.ring,
                              interval=settings.audit_seal_interval)
-        async with open_blob_store(settings.blobs) as blobs:
-            app[RUNTIME] = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
-                                   chain_sealer=sealer, blobs=blobs, http=app[_HTTP])
-            tasks = []
+        # Closed in the reverse of their registration, each whatever the one before raised: the background tasks,
+        # then the runtime (before the pool closes: asyncpg's close waits for every connection), then the sealer.
+        async with open_blob_store(settings.blobs) as blobs, contextlib.AsyncExitStack() as closing:
+            app[RUNTIME] = rt = Runtime(settings=settings, pool=app[_POOL], keys=keys, verifier=verifier, clock=clock,
+                                        chain_sealer=sealer, blobs=blobs, http=app[_HTTP])
+            closing.push_async_callback(sealer.close)
+            closing.push_async_callback(rt.close)
+            tasks: list[asyncio.Task[Any]] = []
+            closing.push_async_callback(_stop, tasks, rt)
             if settings.audit_seal_interval:
                 tasks.append(asyncio.create_task(sealer.run(), name="audit-sealer"))
             if settings.retention_run_at:
-                tasks.append(asyncio.create_task(retention_schedule.daily(app[RUNTIME], settings.retention_run_at),
+                tasks.append(asyncio.create_task(retention_schedule.daily(rt, settings.retention_run_at),
                                                  name="retention-schedule"))
-            tasks.append(asyncio.create_task(indicator_schedule.every(app[RUNTIME]), name="indicator-tables"))
+            tasks.append(asyncio.create_task(indicator_schedule.every(rt), name="indicator-tables"))
             sweep = getattr(blobs, "sweep", None)
             if sweep is not None:
                 from .store.s3_blobs import sweep_forever
                 tasks.append(asyncio.create_task(sweep_forever(blobs, app[_POOL]), name="blob-sweeper"))  # type: ignore[arg-type]
             log.info("brygga ready", extra={"embedded_database": not settings.database_url, "blobs": settings.blobs})
-            try:
-                yield
-            finally:
-                try:
-                    for task in [*reversed(tasks), *app[RUNTIME].indicator_builds.values()]:
-                        task.cancel()
-                        try:
-                            await task
-                        except asyncio.CancelledError:
-                            pass
-                        except Exception:  # a task that had failed: the rest of the cleanup still runs
-                            log.exception("a background task had failed", extra={"task": task.get_name()})
-                finally:
-                    try:
-                        await app[RUNTIME].close()  # before the pool closes: asyncpg's close waits for every connection
-                    finally:
-                        await sealer.close()
+            yield
     return runtime
+
+
+async def _stop(tasks: list[asyncio.Task[Any]], rt: Runtime) -> None:
+    """Cancel the background tasks, the last started first, then the indicator builds under way, and wait for each;
+    one that had failed is logged and the rest still stopped."""
+    for task in [*reversed(tasks), *rt.indicator_builds.values()]:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a task that had failed: the rest of the cleanup still runs
+            log.exception("a background task had failed", extra={"task": task.get_name()})
