@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
@@ -278,13 +279,13 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
                 progress(verifier.checked)
             if read_before is not None and verifier is None:
                 read_before.update(line.encode() if isinstance(line, str) else line)
-            if not line.strip():
-                continue
             walk_line = _walk_line(line) if isinstance(line, bytes) and verifier is not None else None
             if walk_line is not None:
                 pending.append((number, line, walk_line))
                 if len(pending) >= 2000 and not flush():
                     break
+                continue
+            if not line.strip():  # after the walk line: no event line is blank, and most lines are event lines
                 continue
             if verifier is not None and not flush():
                 break
@@ -336,11 +337,23 @@ def _verify(lines: Iterable[bytes | str], public_keys: Mapping[str, Ed25519Publi
 
 
 _ARCHIVE_FIELDS = (b'{"seq":', b'"prev_seq":', b'"prev_hash":"', b'"hash":"', b'"event":')
+# An event line as `audit archive` writes it (seqs in digits, hashes in lower-case hex): its walk line in one match,
+# twice as fast as taking it apart (a tenth of a file's verification). Any other line is taken apart by
+# _walk_line_parts, whose answer this always gives too (tests/unit/test_audit_file_lines.py): the fields before the
+# event hold no comma, so the event begins after the fourth, and it ends where the line, its \r\n stripped, ends.
+_ARCHIVE_LINE = re.compile(rb'\{"seq":([0-9]+),"prev_seq":([0-9]+),"prev_hash":"([0-9a-f]{64})","hash":"([0-9a-f]{64})",'
+                           rb'"event":(\[.*\])\}\r?\n?\Z', re.DOTALL)
 
 
 def _walk_line(line: bytes) -> bytes | None:
     """An archive's event line `{"seq":S,"prev_seq":P,"prev_hash":"H","hash":"H2","event":[...]}` as the line
     ChainVerifier.add_lines takes (`S"P"H"H2"` and the event's bytes as they stand), None for any other line."""
+    match = _ARCHIVE_LINE.match(line)
+    return b'"'.join(match.groups()) if match is not None else _walk_line_parts(line)
+
+
+def _walk_line_parts(line: bytes) -> bytes | None:
+    """_walk_line, for any line: its fields taken apart at the first four commas."""
     parts = line.rstrip(b"\r\n").split(b",", 4)
     if len(parts) != 5 or not parts[4].endswith(b"]}"):
         return None
