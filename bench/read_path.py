@@ -167,16 +167,19 @@ async def prepare(tmp: Path, server_dsn: str, profile: str | None = None, cprofi
     if before:  # its own migrations, database, data directory and imports (its tree first on the path)
         old = server_env(tmp, with_database(server_dsn, "before_bench"), ports[2],
                          BRYGGA_DATA_DIR=str(tmp / "before-data"), PYTHONPATH=str(before))
-        subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=before, env=old, check=True,
-                       capture_output=True, timeout=300)
+        migrated = subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=before, env=old,
+                                  capture_output=True, text=True, timeout=300)
+        if migrated.returncode:
+            raise RuntimeError(f"the code before ({before}) could not migrate its database:\n{migrated.stderr[-3000:]}")
         procs.append(spawn([sys.executable, "-m", "service", "serve"], old, tmp / "before.log", cwd=before))
         await wait_ready(urls[2], procs[2], tmp / "before.log")
     await wait_ready(urls[0], procs[0], tmp / "brygga.log")
     await wait_ready(urls[1], procs[1], tmp / "baseline.log")
 
     admin, staff = bearer("admin-1", ["admin"]), bearer("bench-staff", ["staff"], UNIT)
-    documents = [await _document(url, admin, staff, blob) for url in (urls[0], *urls[2:len(procs)])]
-    return (staff, procs, documents[0], f"{urls[1]}/blob/b1", documents[1] if before else None)
+    ours = await _document(urls[0], admin, staff, blob)
+    theirs = await _document(urls[2], admin, staff, blob) if before else None
+    return staff, procs, ours, f"{urls[1]}/blob/b1", theirs
 
 
 async def _document(brygga: str, admin: dict, staff: dict, blob: bytes) -> str:
