@@ -182,20 +182,26 @@ async def build(rt: Runtime, number: int) -> bool:
     """Freeze the year (if no read has) and make and store its tables ahead of the first read (the background
     making, service/indicator_schedule.py, and `python -m service indicators build`); False when the tables of the
     current key are stored already. Reads no client and gives nothing to anyone: no audit event (the reads of the
-    tables are audited as ever). The freeze and the records are read in one transaction, as a read does. Only a
-    year that has ended (ValueError): its months and quarters are given only then, and the freeze is for good."""
+    tables are audited as ever). Only a year that has ended (ValueError): its months and quarters are given only
+    then, and the freeze is for good.
+
+    The freeze is its own short transaction, committed before the year is read: it holds a SHARE lock on the
+    follow-up records (store.frozen), and every clinician recording a contact would wait behind it for the whole
+    read (a minute at 100,000 persons). The read needs no lock: every record, void and closing stamped before the
+    freeze's instant had committed when the freeze took it, and every later one is stamped after it (their
+    clock_timestamp()), so `as_of` alone gives the year as it stood then."""
     if date(number, 12, 31) >= rt.today():
         raise ValueError(f"{number} has not ended")
     async with rt.pool.acquire() as conn:
         async with conn.transaction():
             year_frozen = await _frozen(rt, conn, number, await store.unit_zones(conn))
-            zones, as_of = year_frozen.zones, year_frozen.at
-            key = _key(rt, number, year_frozen)
-            if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
-                return False
-            year = rules.nest(number)
-            rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of,
-                                       timeout=BUILD_TIMEOUT)
+        zones, as_of = year_frozen.zones, year_frozen.at
+        key = _key(rt, number, year_frozen)
+        if await kept.exists(conn, key[0], key[1], key[2], key[3], zones):
+            return False
+        year = rules.nest(number)
+        rows = await store.of_year(conn, year[rules.YEAR].start, year[rules.YEAR].end, as_of=as_of,
+                                   timeout=BUILD_TIMEOUT)
     tables = _remembered(rt, key)  # made in memory here before, but not stored (a store that failed)
     if tables is None:
         tables = await asyncio.to_thread(_suppress, rows, key[0], zones, key[1], key[2])

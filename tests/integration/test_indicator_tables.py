@@ -5,12 +5,14 @@ made by the background task once the year has ended plus BRYGGA_INDICATORS_FREEZ
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 import zlib
 from datetime import date
 from pathlib import Path
@@ -177,6 +179,37 @@ async def test_building_stores_tables_this_replica_only_kept_in_memory(client, w
     assert await indicators.build(rt, 2025) is True
     assert [r["year"] for r in await db.fetch(STORED)] == [2025]
     assert await indicators.build(rt, 2025) is False
+
+
+async def test_recording_goes_on_while_the_making_reads_the_year(client, world, db, monkeypatch):
+    """The making reads the year after its freeze has committed: a clinician recording a contact meanwhile is not
+    held behind the freeze's SHARE lock for the whole read (a minute at 100,000 persons), and what they record after
+    the freeze's instant is in no table of the year, though it is dated in it."""
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    of_year = indicators.store.of_year
+
+    async def held(*args: object, **kwargs: object) -> object:
+        reading.set()
+        await go_on.wait()
+        return await of_year(*args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(indicators.store, "of_year", held)
+    making = asyncio.create_task(indicators.build(client.server.app[RUNTIME], 2025))
+    await asyncio.wait_for(reading.wait(), 10)
+    person = await db.fetchval("SELECT client_id FROM followup_records WHERE id = $1", uuid.UUID(world["contacts"][0]))
+    try:
+        recorded = await asyncio.wait_for(client.post(
+            f"/v1/clients/{person}/contacts", headers=world["iof"], json={"on": "2025-03-20", "kind": "individual"}),
+            10)
+        assert recorded.status == 201, await recorded.text()
+        frozen_at = await db.fetchval("SELECT frozen_at FROM indicator_years WHERE year = 2025")
+        assert await db.fetchval("SELECT created_at FROM followup_records WHERE id = $1",
+                                 uuid.UUID((await recorded.json())["id"])) > frozen_at
+    finally:
+        go_on.set()  # a write held behind the lock (the failure) goes on once the making has read
+    assert await making is True
+    _no_making(monkeypatch)
+    assert value(await table(client, world["analyst"], period="2025-03", organisation="malmo-stad"),
+                 "contacts_individual") == 7
 
 
 async def test_a_read_waits_its_while_then_says_the_tables_are_being_made(client, world, settings, db, monkeypatch):
