@@ -9,8 +9,10 @@ possibly from a later date), and an unreleased document is as if it did not exis
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from .decision import Basis, Decision, Reason, allow, deny
 from .model import Principal, Role
@@ -85,6 +87,25 @@ def decide_own_document(principal: Principal, permission: Permission, *, own_cli
     if shredded:
         return deny(Reason.SHREDDED, legal_basis=OWN_RECORDS)
     return decision
+
+
+def consent_as_the_person_sees_it(consent: dict[str, Any], *, person: str,
+                                  released_now: Collection[object]) -> dict[str, Any]:
+    """One of the person's consents as they see it: every term of it (zones, categories, purposes, period, who
+    recorded, confirmed or revoked it, status), but not what is staff's own and not the person's.
+
+    - The note is the recording staff's free text, not a term of the consent: it may name others or hold what the
+      staff may keep back from the person (OSL 25:6, 26:5, e.g. who reported a concern; insider attack 51, L1).
+      Only a note the person wrote themself (`recorded_by` is their own actor) is theirs to see.
+    - The evidence document is named only when it is released to the person and shows now: an unreleased
+      document leaves no trace (API-1.1), its id included.
+    """
+    seen = dict(consent)
+    if consent["recorded_by"] != person:
+        seen["note"] = None
+    if consent["evidence_document_id"] not in released_now:
+        seen["evidence_document_id"] = None
+    return seen
 
 
 def may_delay(domain: str) -> bool:

@@ -498,8 +498,11 @@ class ConsentOut(Out):
     form: str
     maturity_assessed: bool
     maturity: MaturityOut | None = Field(description="the maturity assessment recorded with it, or null")
-    evidence_document_id: UUID | None
-    note: str | None
+    evidence_document_id: UUID | None = Field(description="the signed form or record of the consent; in the "
+                                                        "client's own view (/v1/me/consents) null unless that "
+                                                        "document is released to them and shows now")
+    note: str | None = Field(description="the recording staff's note; null in the client's own view unless the "
+                                         "client wrote it")
     recorded_by: str = Field(description="the staff member's id; `client:<blind id>` when the client gave it "
                                          "themself (POST /v1/me/consents)")
     recorded_by_unit: str | None = Field(description="null when the client gave it themself")

@@ -325,3 +325,68 @@ async def test_a_clients_web_session_has_its_own_pages_only(settings, town, toke
             assert response.status == 303 and response.headers["Location"] == "/ui/me/", path
         page = await browser.get("/ui/me/access-log?after=99999999999999999999999")
         assert page.status == 200 and page.content_type == "text/html"
+
+
+async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document_not_released(client, town, db):
+    """Insider attack 51, L1: the person's view of a consent carries every term of it, but not the recording staff's
+    note (OSL 25:6, 26:5: it may hold what staff keep back), nor the id of an evidence document that is not released
+    to them (unreleased documents leave no trace); once the document is released, it is named."""
+    form = await created(client, town["iof"], town["client_id"], title="Samtyckesblankett", category="consent_form")
+    note = "Internt: klienten har skyddad adress, partner hotfull"
+    recorded = await client.post(f"/v1/clients/{town['client_id']}/consents", headers=town["iof"], json={
+        **consent_body(), "given_by": "client", "form": "written", "evidence_document_id": form["id"], "note": note})
+    assert recorded.status == 201, await recorded.text()
+    consent_id = (await recorded.json())["id"]
+    staff_view = (await (await client.get(f"/v1/clients/{town['client_id']}/consents", headers=town["iof"])).json())
+    assert staff_view["items"][0]["note"] == note and staff_view["items"][0]["evidence_document_id"] == form["id"]
+
+    mine = await (await client.get("/v1/me/consents", headers=town["me"])).json()
+    (seen,) = mine["items"]
+    assert seen["id"] == consent_id and seen["note"] is None and seen["evidence_document_id"] is None
+    assert seen["categories"] == ["assessment"] and seen["recorded_by_unit"] == "malmo-iof"  # the terms stay
+    assert form["id"] not in json.dumps(mine) and "skyddad" not in json.dumps(mine)
+
+    assert (await client.post(f"/v1/documents/{form['id']}/release", headers=town["iof"], json={})).status == 200
+    (seen,) = (await (await client.get("/v1/me/consents", headers=town["me"])).json())["items"]
+    assert seen["evidence_document_id"] == form["id"] and seen["note"] is None
+    revoked = await client.post(f"/v1/me/consents/{consent_id}/revoke", headers=town["me"], json={})
+    assert revoked.status == 200, await revoked.text()
+    answer = await revoked.json()
+    assert answer["status"] == "revoked" and answer["note"] is None and answer["evidence_document_id"] == form["id"]
+
+
+async def test_a_delayed_release_enters_the_persons_log_when_the_document_shows(client, town, db):
+    """Insider attack 51, L2: a health document released with a delay (OSL 25:6) is not in the person's documents
+    until the day, and neither is the release in their log: it would tell them that something is coming. From the
+    day on, the release shows where it happened (by seq), and paging by cursor skips nothing."""
+    document = await created(client, town["clinic"], town["client_id"], title="Provsvar")
+    later = await client.post(f"/v1/documents/{document['id']}/release", headers=town["clinic"],
+                              json={"visible_from": _iso(timedelta(days=10))})
+    assert later.status == 200, await later.text()
+    for _ in range(3):  # reads after the release, so the release is not the last event
+        assert (await client.get(f"/v1/clients/{town['client_id']}", headers=town["iof"])).status == 200
+
+    async def log(limit: int) -> list[dict]:
+        entries, cursor = [], None
+        while True:
+            params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+            page = await (await client.get("/v1/me/access-log", headers=town["me"], params=params)).json()
+            assert page["items"] or not page["next_cursor"]
+            entries += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return entries
+
+    whole = await log(500)
+    assert not [e for e in whole if e["action"] == "document.release"]
+    assert document["id"] not in json.dumps(whole) and "tillgängligt" not in json.dumps(whole, ensure_ascii=False)
+    assert [e["seq"] for e in await log(1)] == [e["seq"] for e in whole]  # one by one: the same, nothing skipped
+    (release,) = await events(db, action="document.release", decision="allow")
+
+    await db.execute("UPDATE document_releases SET visible_from = now() - interval '1 second' WHERE document_id = $1",
+                     uuid.UUID(document["id"]))
+    after = await log(500)
+    (shown,) = [e for e in after if e["action"] == "document.release"]
+    assert shown["seq"] == release["seq"] and shown["document_title"] == "Provsvar"
+    assert [e["seq"] for e in after] == sorted([*(e["seq"] for e in whole), release["seq"]])
+    assert [e["seq"] for e in await log(1)] == [e["seq"] for e in after]

@@ -4,7 +4,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from policies.decision import Basis, Reason
-from policies.me import Release, decide_me, decide_own_consent, decide_own_document, decide_own_record, may_delay
+from policies.me import (
+    Release,
+    consent_as_the_person_sees_it,
+    decide_me,
+    decide_own_consent,
+    decide_own_document,
+    decide_own_record,
+    may_delay,
+)
 from policies.model import Principal, Role, Zone
 from policies.roles import Permission
 
@@ -65,3 +73,16 @@ def test_an_event_in_words() -> None:
     culled = describe(action="document.cull", allowed=True, basis="retention", unit_name=None, organisation=None,
                       roles=["system"], document_title=None, document_named=True)
     assert culled == "Gallringen tog bort ett dokument när tiden att bevara det hade gått ut."
+
+
+def test_a_consent_as_the_person_sees_it() -> None:
+    """Staff's note and an evidence document not released now are left out; the person's own note and every term
+    stay; the consent given is not changed."""
+    consent = {"id": 1, "categories": ["assessment"], "note": "intern", "recorded_by": "hsa-1",
+               "evidence_document_id": "d1", "revoked_by": "hsa-2"}
+    seen = consent_as_the_person_sees_it(consent, person=CLIENT.sub, released_now=())
+    assert seen == {**consent, "note": None, "evidence_document_id": None}
+    assert consent["note"] == "intern" and consent["evidence_document_id"] == "d1"
+    assert consent_as_the_person_sees_it(consent, person=CLIENT.sub, released_now={"d1"})["evidence_document_id"] == "d1"
+    own = {**consent, "recorded_by": CLIENT.sub, "evidence_document_id": None}
+    assert consent_as_the_person_sees_it(own, person=CLIENT.sub, released_now=()) == own
