@@ -91,6 +91,8 @@ EN: dict[str, str] = {
     "Underskrivet samtyckesformulär (krävs för skriftligt samtycke)": "Signed consent form (needed for written consent)",
     "inget": "none",
     "Anteckning": "Note",
+    "syns för personal i båda zonerna som samtycket gäller, inte för klienten":
+        "seen by staff of both zones the consent names, not by the client",
     "Spara samtycke": "Save consent",
     "väntande": "pending",
     "väntar på bekräftelse": "awaiting confirmation",
