@@ -95,7 +95,7 @@ def consent_as_the_person_sees_it(consent: dict[str, Any], *, person: str,
     recorded, confirmed or revoked it, status), but not what is staff's own and not the person's.
 
     - The note is the recording staff's free text, not a term of the consent: it may name others or hold what the
-      staff may keep back from the person (OSL 25:6, 26:5, e.g. who reported a concern; insider attack 51, L1).
+      staff may keep back from the person (OSL 25:6, 26:5, e.g. who reported a concern; insider attack 14, L1).
       Only a note the person wrote themself (`recorded_by` is their own actor) is theirs to see.
     - The evidence document is named only when it is released to the person and shows now: an unreleased
       document leaves no trace (API-1.1), its id included.

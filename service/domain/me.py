@@ -192,7 +192,7 @@ async def _shown_events(conn: asyncpg.Connection, client_id: UUID, *, after: int
     """The person's log after `after`, `limit` + 1 events of it (one past the page), without the releases of
     documents that do not show to them yet: a release made with a delay enters the log when the document shows,
     for the delay is there to keep back from the person, until then, that something is coming (OSL 25:6; insider
-    attack 51, L2). Such a release is skipped, not moved: its place by seq stays, so every cursor holds."""
+    attack 14, L2). Such a release is skipped, not moved: its place by seq stays, so every cursor holds."""
     shown: list[asyncpg.Record] = []
     while True:
         rows = await events_store.extract(conn, client_id, scope=WHOLE, after=after, limit=limit + 1,

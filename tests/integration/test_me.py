@@ -328,7 +328,7 @@ async def test_a_clients_web_session_has_its_own_pages_only(settings, town, toke
 
 
 async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document_not_released(client, town, db):
-    """Insider attack 51, L1: the person's view of a consent carries every term of it, but not the recording staff's
+    """Insider attack 14, L1: the person's view of a consent carries every term of it, but not the recording staff's
     note (OSL 25:6, 26:5: it may hold what staff keep back), nor the id of an evidence document that is not released
     to them (unreleased documents leave no trace); once the document is released, it is named."""
     form = await created(client, town["iof"], town["client_id"], title="Samtyckesblankett", category="consent_form")
@@ -356,7 +356,7 @@ async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document
 
 
 async def test_a_delayed_release_enters_the_persons_log_when_the_document_shows(client, town, db):
-    """Insider attack 51, L2: a health document released with a delay (OSL 25:6) is not in the person's documents
+    """Insider attack 14, L2: a health document released with a delay (OSL 25:6) is not in the person's documents
     until the day, and neither is the release in their log: it would tell them that something is coming. From the
     day on, the release shows where it happened (by seq), and paging by cursor skips nothing."""
     document = await created(client, town["clinic"], town["client_id"], title="Provsvar")
