@@ -97,12 +97,16 @@ def consent_as_the_person_sees_it(consent: dict[str, Any], *, person: str,
     - The note is the recording staff's free text, not a term of the consent: it may name others or hold what the
       staff may keep back from the person (OSL 25:6, 26:5, e.g. who reported a concern; insider attack 14, L1).
       Only a note the person wrote themself (`recorded_by` is their own actor) is theirs to see.
+    - The maturity assessment shows who assessed it and when, not its basis: staff's free text on what they judged
+      the child's maturity by, which may name others as a note may (review of insider attack 14's fixes).
     - The evidence document is named only when it is released to the person and shows now: an unreleased
       document leaves no trace (API-1.1), its id included.
     """
     seen = dict(consent)
     if consent["recorded_by"] != person:
         seen["note"] = None
+    if consent.get("maturity") is not None:
+        seen["maturity"] = {**consent["maturity"], "basis": None}
     if consent["evidence_document_id"] not in released_now:
         seen["evidence_document_id"] = None
     return seen

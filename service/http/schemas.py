@@ -469,7 +469,8 @@ class GuardianOut(Out):
 class MaturityOut(Out):
     assessed_by: str
     assessed_at: date
-    basis: str = Field(description="\"not stated\" when the assessment was recorded as maturity_assessed alone")
+    basis: str | None = Field(description="\"not stated\" when the assessment was recorded as maturity_assessed "
+                                          "alone; null in the client's own view (/v1/me/consents): staff's free text")
 
 
 class ConsentOut(Out):

@@ -281,20 +281,31 @@ async def stream(conn: asyncpg.Connection, filters: EventFilter, *, scope: LogSc
         after = rows[-1]["seq"]
 
 
+# An allowed release of a document to the client whose day has not come (OSL 25:6): not in the client's own log yet
+# (insider attack 14, L2). The release's own visible_from decides, so an entry once shown stays.
+_RELEASE_NOT_YET_SHOWN = (
+    "NOT (e.action = 'document.release' AND e.decision = 'allow' AND EXISTS (SELECT 1 FROM document_releases r "
+    "WHERE r.document_id = e.document_id AND r.client_id = e.client_id AND r.visible_from > clock_timestamp()))")
+
+
 async def extract(conn: asyncpg.Connection, client_id: UUID, *, scope: LogScope, after: int,
-                  limit: int, every_access: bool = False, but_actor: str | None = None) -> list[asyncpg.Record]:
+                  limit: int, every_access: bool = False, but_actor: str | None = None,
+                  as_the_client_sees_it: bool = False) -> list[asyncpg.Record]:
     """The allowed reads of the client's data in `scope` after seq `after`, oldest first (none is withheld:
     withholding concerns denials only); a scoped extract reads only what the scope sees (ScopeSql.client_seqs).
 
     `every_access`: every event naming the client, allowed or denied, reads or not (the client's own view of
     the whole log: there is nothing to withhold from them, OSL 12:1); `but_actor`: not this actor's events (the
-    client's own calls)."""
+    client's own calls); `as_the_client_sees_it`: without the releases to the client that show only from a later
+    day (policies.me.released), cut in the same statement, so a page costs the same whether one is pending."""
     scoped = scope_sql(scope, 4)
     condition = "e.client_id = $1 AND e.seq > $2" if every_access else f"e.client_id = $1 AND {READ} AND e.seq > $2"
     params: list[object] = []
     if but_actor is not None:
         params.append(but_actor)
         condition += f" AND e.actor_sub <> ${4 + len(scoped.params)}::text"
+    if as_the_client_sees_it:
+        condition += f" AND {_RELEASE_NOT_YET_SHOWN}"
     seqs = scoped.client_seqs("$1::uuid", condition, "$3", reads_only=not every_access)
     sql = (f"SELECT {_EXTRACT_COLUMNS} FROM audit_events e {scoped.joins} "
            f"WHERE {_among(seqs)}{condition} AND {scoped.seen} ORDER BY e.seq LIMIT $3")

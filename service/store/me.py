@@ -52,12 +52,6 @@ _released_titles_sql = f"""
 SELECT d.id, d.title_sealed FROM document_releases r JOIN documents d ON d.id = r.document_id
 WHERE r.document_id = ANY($1::uuid[]) AND r.client_id = $2 AND r.visible_from <= clock_timestamp() AND {_NOT_HELD}
 """
-# Of these documents, those released to the client that do not show now (a delay not yet passed, or held back after
-# a correction): the person's log does not say yet that they were made available (OSL 25:6).
-_unshown_releases_sql = f"""
-SELECT r.document_id FROM document_releases r
-WHERE r.document_id = ANY($1::uuid[]) AND r.client_id = $2 AND NOT (r.visible_from <= clock_timestamp() AND {_NOT_HELD})
-"""
 # A correction of a document released with a delay: held back from now for that delay (a later hold stands).
 _hold_sql = """
 INSERT INTO document_release_holds (document_id, visible_from)
@@ -107,11 +101,6 @@ async def unit_names(conn: asyncpg.Connection, unit_ids: list[str]) -> dict[str,
 async def released_titles(conn: asyncpg.Connection, document_ids: list[UUID], client_id: UUID) -> dict[UUID, bytes]:
     """The sealed titles of those of `document_ids` released to the client and visible now."""
     return {row["id"]: row["title_sealed"] for row in await conn.fetch(_released_titles_sql, document_ids, client_id)}
-
-
-async def unshown_releases(conn: asyncpg.Connection, document_ids: list[UUID], client_id: UUID) -> set[UUID]:
-    """Those of `document_ids` released to the client that do not show to them now."""
-    return {row["document_id"] for row in await conn.fetch(_unshown_releases_sql, document_ids, client_id)}
 
 
 async def zones(conn: asyncpg.Connection) -> list[asyncpg.Record]:

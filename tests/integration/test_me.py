@@ -333,9 +333,13 @@ async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document
     to them (unreleased documents leave no trace); once the document is released, it is named."""
     form = await created(client, town["iof"], town["client_id"], title="Samtyckesblankett", category="consent_form")
     note = "Internt: klienten har skyddad adress, partner hotfull"
+    basis = "Samtal med klienten; pappan hotfull enligt anmälan"
     recorded = await client.post(f"/v1/clients/{town['client_id']}/consents", headers=town["iof"], json={
-        **consent_body(), "given_by": "client", "form": "written", "evidence_document_id": form["id"], "note": note})
+        **consent_body(), "given_by": "client", "form": "written", "evidence_document_id": form["id"], "note": note,
+        "maturity_assessed": True,
+        "maturity": {"assessed_by": "Kurator K", "assessed_at": _iso()[:10], "basis": basis}})
     assert recorded.status == 201, await recorded.text()
+    assert (await recorded.json())["maturity"]["basis"] == basis
     consent_id = (await recorded.json())["id"]
     staff_view = (await (await client.get(f"/v1/clients/{town['client_id']}/consents", headers=town["iof"])).json())
     assert staff_view["items"][0]["note"] == note and staff_view["items"][0]["evidence_document_id"] == form["id"]
@@ -344,7 +348,8 @@ async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document
     (seen,) = mine["items"]
     assert seen["id"] == consent_id and seen["note"] is None and seen["evidence_document_id"] is None
     assert seen["categories"] == ["assessment"] and seen["recorded_by_unit"] == "malmo-iof"  # the terms stay
-    assert form["id"] not in json.dumps(mine) and "skyddad" not in json.dumps(mine)
+    assert seen["maturity"] == {"assessed_by": "Kurator K", "assessed_at": _iso()[:10], "basis": None}
+    assert form["id"] not in json.dumps(mine) and "skyddad" not in json.dumps(mine) and "hotfull" not in json.dumps(mine)
 
     assert (await client.post(f"/v1/documents/{form['id']}/release", headers=town["iof"], json={})).status == 200
     (seen,) = (await (await client.get("/v1/me/consents", headers=town["me"])).json())["items"]
@@ -353,6 +358,7 @@ async def test_a_consent_shows_the_person_no_staff_note_nor_an_evidence_document
     assert revoked.status == 200, await revoked.text()
     answer = await revoked.json()
     assert answer["status"] == "revoked" and answer["note"] is None and answer["evidence_document_id"] == form["id"]
+    assert answer["maturity"]["basis"] is None
 
 
 async def test_a_delayed_release_enters_the_persons_log_when_the_document_shows(client, town, db):
@@ -365,6 +371,8 @@ async def test_a_delayed_release_enters_the_persons_log_when_the_document_shows(
     assert later.status == 200, await later.text()
     for _ in range(3):  # reads after the release, so the release is not the last event
         assert (await client.get(f"/v1/clients/{town['client_id']}", headers=town["iof"])).status == 200
+    refused = await client.post(f"/v1/documents/{document['id']}/release", headers=town["ost"], json={})
+    assert refused.status in (403, 404)  # another zone's unit: a refused attempt, which waits for nothing
 
     async def log(limit: int) -> list[dict]:
         entries, cursor = [], None
@@ -378,15 +386,15 @@ async def test_a_delayed_release_enters_the_persons_log_when_the_document_shows(
                 return entries
 
     whole = await log(500)
-    assert not [e for e in whole if e["action"] == "document.release"]
-    assert document["id"] not in json.dumps(whole) and "tillgängligt" not in json.dumps(whole, ensure_ascii=False)
+    assert [e["decision"] for e in whole if e["action"] == "document.release"] == ["deny"]
+    assert document["id"] not in json.dumps(whole) and "gjorde" not in json.dumps(whole, ensure_ascii=False)
     assert [e["seq"] for e in await log(1)] == [e["seq"] for e in whole]  # one by one: the same, nothing skipped
     (release,) = await events(db, action="document.release", decision="allow")
 
     await db.execute("UPDATE document_releases SET visible_from = now() - interval '1 second' WHERE document_id = $1",
                      uuid.UUID(document["id"]))
     after = await log(500)
-    (shown,) = [e for e in after if e["action"] == "document.release"]
+    (shown,) = [e for e in after if e["action"] == "document.release" and e["decision"] == "allow"]
     assert shown["seq"] == release["seq"] and shown["document_title"] == "Provsvar"
     assert [e["seq"] for e in after] == sorted([*(e["seq"] for e in whole), release["seq"]])
     assert [e["seq"] for e in await log(1)] == [e["seq"] for e in after]

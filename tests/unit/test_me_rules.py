@@ -78,11 +78,14 @@ def test_an_event_in_words() -> None:
 def test_a_consent_as_the_person_sees_it() -> None:
     """Staff's note and an evidence document not released now are left out; the person's own note and every term
     stay; the consent given is not changed."""
+    maturity = {"assessed_by": "Kurator K", "assessed_at": "2026-11-30", "basis": "Samtal; pappan hotfull"}
     consent = {"id": 1, "categories": ["assessment"], "note": "intern", "recorded_by": "hsa-1",
-               "evidence_document_id": "d1", "revoked_by": "hsa-2"}
+               "evidence_document_id": "d1", "revoked_by": "hsa-2", "maturity": maturity}
     seen = consent_as_the_person_sees_it(consent, person=CLIENT.sub, released_now=())
-    assert seen == {**consent, "note": None, "evidence_document_id": None}
-    assert consent["note"] == "intern" and consent["evidence_document_id"] == "d1"
+    assert seen == {**consent, "note": None, "evidence_document_id": None, "maturity": {**maturity, "basis": None}}
+    assert consent["note"] == "intern" and consent["evidence_document_id"] == "d1" and consent["maturity"] == maturity
+    assert consent_as_the_person_sees_it({**consent, "maturity": None}, person=CLIENT.sub,
+                                         released_now=())["maturity"] is None
     assert consent_as_the_person_sees_it(consent, person=CLIENT.sub, released_now={"d1"})["evidence_document_id"] == "d1"
-    own = {**consent, "recorded_by": CLIENT.sub, "evidence_document_id": None}
+    own = {**consent, "recorded_by": CLIENT.sub, "evidence_document_id": None, "maturity": None}
     assert consent_as_the_person_sees_it(own, person=CLIENT.sub, released_now=()) == own
