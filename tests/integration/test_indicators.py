@@ -210,6 +210,26 @@ async def test_a_years_tables_are_kept_until_a_record_changes(client, world, db)
     assert (await table(client, world["manager"], 403, unit="beroendecentrum"))["code"] == "not_owning_unit"
 
 
+async def test_one_statement_of_many_records_counts_each_by_its_year(client, world, db):
+    """Migration 0040: the change counter adds a statement's rows by unit and year in one upsert (before, one a row,
+    each walking the counter row's versions of the transaction: quadratic for a bulk load). 300 records of two years
+    in one INSERT add 100 and 200; voiding the 100 in one UPDATE adds 100 to their year alone."""
+    counted = "SELECT year, changes FROM followup_changes WHERE unit_id = 'iof'"
+    before = {row["year"]: row["changes"] for row in await db.fetch(counted)}
+    await db.execute(
+        "INSERT INTO followup_records (id, client_id, unit_id, organisation, domain, kind, sex, on_date, detail, "
+        "created_by) SELECT gen_random_uuid(), client_id, unit_id, organisation, domain, kind, sex, "
+        "CASE WHEN n % 3 = 0 THEN date '2024-06-01' ELSE date '2025-06-01' END, detail, 'bulk' "
+        "FROM followup_records, generate_series(1, 300) n WHERE id = $1", world["contacts"][0])
+    inserted = {row["year"]: row["changes"] for row in await db.fetch(counted)}
+    assert inserted[2024] - before.get(2024, 0) == 100 and inserted[2025] - before[2025] == 200
+    voided = await db.execute(
+        "UPDATE followup_records SET voided_at = clock_timestamp(), voided_by = 'bulk', void_reason_sealed = $1 "
+        "WHERE created_by = 'bulk' AND on_date = date '2024-06-01'", b"\x00")
+    assert voided == "UPDATE 100"
+    assert {row["year"]: row["changes"] for row in await db.fetch(counted)} == {**inserted, 2024: inserted[2024] + 100}
+
+
 async def test_a_month_kept_from_an_earlier_month_gives_no_later_month(client, api, db, monkeypatch):
     """Insider attack 10, finding 2: seven women with a contact at IFO in January 2025, two in March. The manager's
     monthly pull on 2025-02-15 gave January's 7; on 2025-04-02 the first quarter's 9 (January now hidden with March),
