@@ -80,11 +80,6 @@ SELECT gen_random_uuid(), s.client_id, s.units[s.unit_of + 1],
        date '{start}' + (s.p * 31 % 1000), (ARRAY['medication_assisted', 'group', 'individual', 'other'])[s.p % 4 + 1], 'bench'
 FROM seats s;
 """
-_COUNTERS_SQL = """
-INSERT INTO followup_changes AS f (unit_id, year, changes)
-SELECT unit_id, extract(year FROM on_date)::integer, count(*) FROM followup_records GROUP BY 1, 2
-ON CONFLICT (unit_id, year) DO UPDATE SET changes = f.changes + excluded.changes
-"""
 
 
 def _records_sql(kind: str) -> str:
@@ -107,15 +102,11 @@ async def _seed(dsn: str, persons: int, contacts: int, assessments: int) -> None
     conn = await asyncpg.connect(dsn)
     try:
         units = [unit for unit, _, _ in UNITS]
-        # The change counter's row trigger (migration 0029) upserts one row per unit and year for every record:
-        # in one transaction of millions of records each upsert walks the versions of its row the ones before made
-        # (quadratic: hours). It is off while seeding and the counters are set as the migration sets them.
-        await conn.execute("ALTER TABLE followup_records DISABLE TRIGGER followup_records_changed")
+        # The change counter's trigger counts each statement's records at once (migration 0040; before, its row
+        # trigger made one transaction of millions of records quadratic: hours), so the seeding leaves it on.
         await conn.execute(_SEED_SQL.format(persons=int(persons), units="{" + ",".join(units) + "}", start=START))
         await conn.execute(_records_sql("contact"), contacts, persons, START)
         await conn.execute(_records_sql("assessment"), assessments, persons, START)
-        await conn.execute("ALTER TABLE followup_records ENABLE TRIGGER followup_records_changed")
-        await conn.execute(_COUNTERS_SQL)
         await conn.execute("ANALYZE followup_records; ANALYZE clients")
         print("seeded:", dict(await conn.fetch("SELECT kind, count(*) FROM followup_records GROUP BY kind")))
     finally:
