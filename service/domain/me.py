@@ -79,9 +79,10 @@ async def consents(rt: Runtime, caller: Caller, *, after: tuple[datetime, UUID],
                   for row in rows], limit)
 
 
-async def _released_evidence(conn: asyncpg.Connection, rows: list[Any], client_id: UUID | None) -> set[UUID]:
-    """Of the consents' evidence documents, those released to the person and showing now (only they are named)."""
-    evidence = sorted({row["evidence_document_id"] for row in rows if row["evidence_document_id"] is not None})
+async def _released_evidence(conn: asyncpg.Connection, consents: list[Any], client_id: UUID | None) -> set[UUID]:
+    """Of the consents' evidence documents (rows or consent objects), those released to the person and showing now
+    (only they are named)."""
+    evidence = sorted({c["evidence_document_id"] for c in consents if c["evidence_document_id"] is not None})
     if not evidence or client_id is None:
         return set()
     return set(await me_store.released_titles(conn, evidence, client_id))
@@ -144,8 +145,7 @@ async def revoke_consent(rt: Runtime, caller: Caller, consent_id: UUID, *, reaso
     released_now: set[UUID] = set()
     if revoked["evidence_document_id"] is not None:
         async with rt.pool.acquire() as conn:
-            released_now = set(await me_store.released_titles(conn, [revoked["evidence_document_id"]],
-                                                               revoked["client_id"]))
+            released_now = await _released_evidence(conn, [revoked], revoked["client_id"])
     return consent_as_the_person_sees_it(revoked, person=caller.principal.sub, released_now=released_now)
 
 
